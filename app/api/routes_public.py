@@ -1,0 +1,44 @@
+"""Public verification at the GS1 Digital Link paths: JSON for machines, a readable page for people."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from app.api.problems import domain_problem, status_of
+from app.domain.errors import DomainError, InvalidCode
+from app.domain.identifiers import ContainerCode, parse_digital_link_path
+from app.services.runtime import Runtime
+from app.web.pages import choose_language, render_verification
+
+router = APIRouter(tags=["verification"])
+
+
+def _wants_html(accept: str) -> bool:
+    accept = accept.lower()
+    return "text/html" in accept and "application/json" not in accept
+
+
+@router.get("/01/{rest:path}", summary="Verify a scanned unit code (GS1 Digital Link)")
+async def verify_unit(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    html = _wants_html(request.headers.get("accept", ""))
+    lang = choose_language(request.headers.get("accept-language"), request.query_params.get("lang"))
+    try:
+        request.app.state.verify_limiter.check(request.client.host if request.client else "unknown")
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        scan = parse_digital_link_path(raw_path.decode("latin-1"), request.scope["query_string"].decode("latin-1"))
+        if isinstance(scan, ContainerCode):  # pragma: no cover - the route only matches /01/
+            raise InvalidCode("an SSCC is not a unit code")
+    except DomainError as error:
+        if html:
+            page = render_verification(None, error, lang, request.url.path)
+            headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
+            return HTMLResponse(page, status_code=status_of(error), headers=headers)
+        return domain_problem(error)
+    result = runtime.verifier.verify(scan)
+    if html:
+        return HTMLResponse(render_verification(result, None, lang, request.url.path))
+    return Response(json.dumps(result.as_json()), media_type="application/json")

@@ -1,0 +1,95 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrgIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: str
+    gln: str | None = None
+    region: str | None = Field(default=None, max_length=10)
+    licences: list[str] = Field(default_factory=list, max_length=10)
+
+
+class OrgOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    gln: str | None
+    region: str | None
+    licences: list[str]
+    created_at: datetime
+
+
+class OrgCreated(OrgOut):
+    api_key: str
+
+
+class ProductIn(Strict):
+    gtin: str = Field(min_length=1, max_length=14)
+    name: str = Field(min_length=1, max_length=200)
+    category: str
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class ManufacturerOut(BaseModel):
+    id: str
+    name: str | None
+
+
+class ProductOut(BaseModel):
+    gtin: str
+    name: str
+    category: str
+    description: str | None
+    manufacturer: ManufacturerOut
+    created_at: datetime
+
+
+class ProductList(BaseModel):
+    products: list[ProductOut]
+
+
+class BatchIn(Strict):
+    gtin: str = Field(min_length=1, max_length=14)
+    lot: str = Field(min_length=1, max_length=20)
+    manufactured_on: date
+    expires_on: date
+
+
+class BatchOut(BaseModel):
+    id: int
+    gtin: str
+    lot: str
+    manufactured_on: date
+    expires_on: date
+    created_at: datetime
+
+
+class BatchList(BaseModel):
+    batches: list[BatchOut]
+
+
+class CodesIn(Strict):
+    count: int = Field(ge=1)
+
+
+class IssuanceOut(BaseModel):
+    id: int
+    batch_id: int
+    key_id: str
+    count: int
+    created_at: datetime
+    codes_url: str
+
+
+class IssuanceList(BaseModel):
+    issuances: list[IssuanceOut]

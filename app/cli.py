@@ -1,0 +1,161 @@
+"""The ``passport`` command: init, serve, orgs create, keys, demo. It calls the same services as the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from app.config import Settings
+from app.db.engine import make_engine, make_sessionmaker, normalise_url
+from app.db.models import LICENCE_KINDS, ROLES
+from app.domain.errors import DomainError
+from app.domain.signing import kid
+from app.services import orgs
+from app.services.keys import MasterKeyError, create_signing_key, ensure_signing_key, jwks, load_master_key
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", normalise_url(database_url).replace("%", "%%"))
+    return config
+
+
+def init(settings: Settings) -> dict[str, object]:
+    """Create or upgrade the schema and make sure a signing key exists. Safe to run again."""
+    master_key = load_master_key(settings, create=True)
+    command.upgrade(alembic_config(settings.database_url), "head")
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            key = ensure_signing_key(session, master_key)
+            return {"database": "ready", "signing_key": kid(key.key_tag)}
+    finally:
+        engine.dispose()
+
+
+def _session_scope(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.database_url)
+    return engine, make_sessionmaker(engine)
+
+
+def cmd_init(settings: Settings, _args: argparse.Namespace) -> int:
+    print(json.dumps(init(settings)))
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    load_master_key(settings)  # fail early and clearly, before workers start
+    uvicorn.run(
+        "app.main:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
+    engine, sessions = _session_scope(settings)
+    try:
+        with sessions.begin() as session:
+            org, api_key = orgs.create_org(
+                session, name=args.name, role=args.role, gln=args.gln, licences=args.licence, region=args.region
+            )
+            view = orgs.org_view(session, org)
+        view["created_at"] = view["created_at"].isoformat()  # type: ignore[union-attr]
+        print(json.dumps({**view, "api_key": api_key}))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
+    master_key = load_master_key(settings)
+    engine, sessions = _session_scope(settings)
+    try:
+        with sessions.begin() as session:
+            key = create_signing_key(session, master_key)
+            print(json.dumps({"kid": kid(key.key_tag), "created_at": key.created_at.isoformat()}))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
+    engine, sessions = _session_scope(settings)
+    try:
+        with sessions() as session:
+            print(json.dumps(jwks(session), indent=2))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.services.demo import load_demo
+
+    init(settings)
+    print(load_demo(settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passport", description="Product digital passports")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init", help="create or upgrade the database and signing keys (idempotent)").set_defaults(
+        func=cmd_init
+    )
+
+    serve = sub.add_parser("serve", help="run the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    serve.set_defaults(func=cmd_serve)
+
+    org_parser = sub.add_parser("orgs", help="organisations").add_subparsers(dest="orgs_command", required=True)
+    create = org_parser.add_parser("create", help="create an organisation and print its API key once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--gln")
+    create.add_argument("--region", help="ISO 3166-2 region, e.g. CN-31")
+    create.add_argument("--licence", action="append", default=[], choices=LICENCE_KINDS)
+    create.set_defaults(func=cmd_orgs_create)
+
+    keys = sub.add_parser("keys", help="code-signing keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("rotate", help="start signing with a new key; old codes keep verifying").set_defaults(
+        func=cmd_keys_rotate
+    )
+    keys.add_parser("list", help="print the public keys (JWKS)").set_defaults(func=cmd_keys_list)
+
+    sub.add_parser("demo", help="load a demo data set and print what to open and scan").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(Settings(), args))
+    except (DomainError, MasterKeyError) as error:
+        print(f"passport: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Settings, read from ``PASSPORT_*`` environment variables; every one has a default that is safe locally."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_RATE = re.compile(r"^(0|[1-9][0-9]*/(second|minute|hour))$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PASSPORT_", extra="ignore")
+
+    database_url: str = "sqlite:///./passport.db"
+    base_url: str = "http://localhost:8000"
+    # 32-byte AES key (base64) that seals the signing keys at rest; without it, a key file is used.
+    master_key: str | None = None
+    master_key_file: str = "./passport-master.key"
+    verify_rate_limit: str = "120/minute"
+    redis_url: str | None = None
+    max_codes_per_request: int = Field(default=1_000_000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Signing worker processes for bulk issuance; 0 = one per CPU core.
+    signing_workers: int = Field(default=0, ge=0)
+
+    @field_validator("verify_rate_limit")
+    @classmethod
+    def _rate_syntax(cls, value: str) -> str:
+        value = value.strip()
+        if not _RATE.match(value):
+            raise ValueError("PASSPORT_VERIFY_RATE_LIMIT must be N/second, N/minute, N/hour or 0")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("PASSPORT_BASE_URL must be an http(s) URL")
+        return value.rstrip("/")

@@ -1,0 +1,165 @@
+"""The relational schema. Alembic migrations (``migrations/``) are the only thing that creates it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db.types import BigID, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ROLES = ("admin", "manufacturer", "distributor", "retailer", "platform", "regulator")
+LICENCE_KINDS = (
+    "drug_manufacturing",
+    "drug_wholesale",
+    "drug_retail",
+    "online_drug_sales",
+    "medical_institution",
+)
+CATEGORIES = ("drug_rx", "drug_otc", "drug_restricted", "device", "food", "industrial")
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    gln: Mapped[str | None] = mapped_column(String(13), unique=True)
+    region: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Licence(Base):
+    __tablename__ = "licence"
+    __table_args__ = (
+        UniqueConstraint("org_id", "kind"),
+        CheckConstraint(f"kind IN {LICENCE_KINDS!r}", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    number: Mapped[str | None] = mapped_column(String(80))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SigningKey(Base):
+    """Ed25519 code-signing keys. The private half is sealed (AES-GCM) under the master key, never clear."""
+
+    __tablename__ = "signing_key"
+
+    key_tag: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Product(Base):
+    __tablename__ = "product"
+    __table_args__ = (CheckConstraint(f"category IN {CATEGORIES!r}", name="category"),)
+
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(20))
+    manufacturer_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    description: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Batch(Base):
+    __tablename__ = "batch"
+    __table_args__ = (
+        UniqueConstraint("gtin", "lot"),
+        CheckConstraint("expires_on > manufactured_on", name="dates"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"))
+    lot: Mapped[str] = mapped_column(String(20))
+    manufactured_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Issuance(Base):
+    """One request for codes: which batch, which key signed them, how many."""
+
+    __tablename__ = "issuance"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
+    key_tag: Mapped[int] = mapped_column(ForeignKey("signing_key.key_tag"))
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Unit(Base):
+    """One serialised unit. Narrow on purpose: a batch of a million is a million of these rows."""
+
+    __tablename__ = "unit"
+    __table_args__ = (
+        UniqueConstraint("gtin", "serial"),
+        Index("ix_unit_issuance_id_id", "issuance_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    serial: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    issuance_id: Mapped[int] = mapped_column(ForeignKey("issuance.id"))
+    state: Mapped[str] = mapped_column(String(20), server_default="issued")
+
+
+__all__ = [
+    "CATEGORIES",
+    "LICENCE_KINDS",
+    "ROLES",
+    "ApiKey",
+    "Base",
+    "Batch",
+    "Issuance",
+    "Licence",
+    "Organisation",
+    "Product",
+    "SigningKey",
+    "Unit",
+]

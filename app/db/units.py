@@ -1,0 +1,76 @@
+"""Unit queries: the bulk insert of issuance and the one-row lookup of verification, both below the ORM."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from app.db.models import Unit
+
+
+def insert_units(conn: Connection, gtin: str, batch_id: int, issuance_id: int, serials: Sequence[str]) -> None:
+    """Insert one chunk of new units; raises IntegrityError if a serial is already taken for the GTIN."""
+    if conn.dialect.name == "postgresql":
+        # COPY is about three times faster than executemany; serials and GTINs need no escaping.
+        tail = f"\t{batch_id}\t{issuance_id}\n"
+        block = "".join(f"{gtin}\t{serial}{tail}" for serial in serials)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy("COPY unit (gtin, serial, batch_id, issuance_id) FROM STDIN") as copy:
+            copy.write(block)
+    else:
+        conn.exec_driver_sql(
+            "INSERT INTO unit (gtin, serial, batch_id, issuance_id) VALUES (?, ?, ?, ?)",
+            [(gtin, serial, batch_id, issuance_id) for serial in serials],
+        )
+
+
+def issuance_serials(conn: Connection, issuance_id: int, chunk: int) -> Iterator[list[str]]:
+    """The serials of one issuance in the order they were issued, a chunk at a time (keyset paging)."""
+    last_id = 0
+    while True:
+        rows = conn.execute(
+            select(Unit.id, Unit.serial)
+            .where(Unit.issuance_id == issuance_id, Unit.id > last_id)
+            .order_by(Unit.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        yield [row[1] for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    """Everything a verification needs, from one query."""
+
+    lot: str
+    expires_on: date
+    state: str
+    product_name: str
+    category: str
+    manufacturer: str
+
+
+_LOOKUP = (
+    "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name "
+    "FROM unit u JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
+    "JOIN organisation o ON o.id = p.manufacturer_id "
+    "WHERE u.gtin = {p} AND u.serial = {p}"
+)
+
+
+def lookup_sql(dialect: str) -> str:
+    return _LOOKUP.format(p="%s" if dialect == "postgresql" else "?")
+
+
+def unit_row(raw: Any) -> UnitRow:
+    lot, expires_on, state, name, category, manufacturer = raw
+    if isinstance(expires_on, str):
+        expires_on = date.fromisoformat(expires_on)
+    return UnitRow(lot, expires_on, state, name, category, manufacturer)

@@ -1,0 +1,75 @@
+"""The one family of typed errors the service raises.
+
+Each error carries a stable machine ``code``; the HTTP layer maps the *class* to a status in one table
+(``app/api/problems.py``). The domain never speaks HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every expected, explainable failure."""
+
+    code: str = "error"
+    title: str = "Request failed"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed JSON but a value in it is wrong (a bad GTIN, a malformed code)."""
+
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class InvalidCode(InvalidInput):
+    """A scanned or submitted code could not be parsed; ``detail`` says exactly what was wrong."""
+
+    code = "invalid_code"
+    title = "Invalid code"
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    """Wrong role, or data that belongs to another organisation."""
+
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """A business rule refuses the request (a duplicate GTIN, a missing licence...)."""
+
+    code = "conflict"
+    title = "Refused by a rule"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after

@@ -1,0 +1,67 @@
+"""The verdict a scan receives: the first of invalid_signature, unknown, recalled, suspect, expired, authentic.
+
+``reasons`` lists every machine code that applies from the verdict downwards, so a suspect code that is also
+expired says both. Nothing about the record is consulted for a bad signature or an unknown code, so the public
+answer never tells a forger more than "not ours".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from app.domain.identifiers import UnitCode, date_to_yymmdd
+from app.domain.signing import verify_signature
+
+VERDICTS = ("invalid_signature", "unknown", "recalled", "suspect", "expired", "authentic")
+SUSPECT_STATES = frozenset({"stolen", "destroyed"})
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFacts:
+    """What the record says about a unit, as far as a verdict needs it."""
+
+    lot: str
+    expires_on: date
+    state: str
+    recalled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verdict: str
+    signature: str  # "valid" | "invalid" | "absent"
+    reasons: tuple[str, ...] = field(default=())
+
+
+def judge(scan: UnitCode, facts: UnitFacts | None, public_keys: Mapping[int, bytes], today: date) -> Verdict:
+    signature = "absent"
+    if scan.signature is not None:
+        lot = scan.lot if scan.lot is not None else (facts.lot if facts else None)
+        expiry = scan.expiry if scan.expiry is not None else (date_to_yymmdd(facts.expires_on) if facts else None)
+        if lot is None or expiry is None:
+            return Verdict("invalid_signature", "invalid", ("signature_unverifiable",))
+        failure = verify_signature(public_keys, scan.gtin, scan.serial, lot, expiry, scan.signature)
+        if failure is not None:
+            return Verdict("invalid_signature", "invalid", (failure,))
+        signature = "valid"
+    if facts is None:
+        return Verdict("unknown", signature, ("unknown_code",))
+
+    reasons: list[str] = []
+    if facts.recalled:
+        reasons.append("recalled")
+    if scan.lot is not None and scan.lot != facts.lot:
+        reasons.append("lot_mismatch")
+    if scan.expiry is not None and scan.expiry != date_to_yymmdd(facts.expires_on):
+        reasons.append("expiry_mismatch")
+    if facts.state in SUSPECT_STATES:
+        reasons.append(facts.state)
+    if facts.expires_on < today:
+        reasons.append("expired")
+    if not reasons:
+        return Verdict("authentic", signature)
+    first = reasons[0]
+    verdict = first if first in ("recalled", "expired") else "suspect"
+    return Verdict(verdict, signature, tuple(reasons))

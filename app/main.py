@@ -1,0 +1,79 @@
+"""The application factory. Nothing happens at import time: ``create_app(settings)`` builds everything."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api import problems, routes_catalog, routes_codes, routes_public, routes_qr
+from app.api.ratelimit import VerifyLimiter
+from app.config import Settings
+from app.domain.errors import PayloadTooLarge
+from app.services.runtime import Runtime
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit (by Content-Length, or while a chunked body streams in)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await problems.domain_problem(self._error())(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise self._error()
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _error(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request bodies are limited to {self.max_bytes} bytes", code="payload_too_large")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.runtime.close()
+
+    app = FastAPI(
+        title="Passport",
+        version="0.1.0",
+        summary="Signed product codes, custody and verification",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime or Runtime.start(settings)
+    app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
+    problems.install(app)
+    for module in (routes_catalog, routes_codes, routes_qr, routes_public):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` and ``passport serve``."""
+    return create_app(Settings())
