@@ -1,0 +1,203 @@
+"""Shared fixtures: every API test runs on SQLite and on PostgreSQL, each in a fresh database built by the
+Alembic migrations (a migrated template is copied per test, so tests never clean up after each other)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.cli import init
+from app.config import Settings
+from app.main import create_app
+from app.services import orgs
+from app.services.runtime import Runtime
+
+PG_ADMIN_URL = os.environ.get("PASSPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("PASSPORT_REQUIRE_POSTGRES") == "1"
+MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
+BASE_URL = "https://passport.test"
+_counter = itertools.count()
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "master_key": MASTER_KEY,
+        "base_url": BASE_URL,
+        "verify_rate_limit": "0",
+        "signing_workers": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def _pg_available() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as error:  # noqa: BLE001 - any failure means "no server here"
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _pg_url(name: str) -> str:
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_admin(sql: str) -> None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(sql))
+    engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("database_url") == "sqlite"
+        (drop if on_sqlite and item.get_closest_marker("postgres_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    init(test_settings(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    problem = _pg_available()
+    if problem is not None:
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({problem})"
+        if REQUIRE_PG:
+            pytest.fail(message + " and PASSPORT_REQUIRE_POSTGRES=1", pytrace=False)
+        pytest.skip(message + ": PostgreSQL half skipped")
+    name = f"passport_tpl_{os.getpid()}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    init(test_settings(_pg_url(name)))
+    yield name
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        target = tmp_path / "passport.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield f"sqlite:///{target}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"passport_t_{os.getpid()}_{next(_counter)}"
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return test_settings(database_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.start(settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def client(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, runtime), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Org:
+    id: str
+    api_key: str
+    role: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture
+def make_org(runtime: Runtime) -> Callable[..., Org]:
+    def make(role: str, *licences: str, name: str | None = None, gln: str | None = None) -> Org:
+        with runtime.sessions.begin() as session:
+            org, key = orgs.create_org(
+                session, name=name or f"{role} {next(_counter)}", role=role, licences=licences, gln=gln
+            )
+            return Org(org.id, key, role)
+
+    return make
+
+
+@pytest.fixture
+def maker(make_org: Callable[..., Org]) -> Org:
+    return make_org("manufacturer", "drug_manufacturing")
+
+
+GTIN = "09506000134352"
+
+
+@pytest.fixture
+def product(client: TestClient, maker: Org) -> dict[str, Any]:
+    response = client.post(
+        "/v1/products", json={"gtin": GTIN, "name": "Paracetamol 500 mg", "category": "drug_otc"}, headers=maker.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def batch(client: TestClient, maker: Org, product: dict[str, Any]) -> dict[str, Any]:
+    today = date.today()
+    response = client.post(
+        "/v1/batches",
+        json={
+            "gtin": product["gtin"],
+            "lot": "LOT42",
+            "manufactured_on": (today - timedelta(days=10)).isoformat(),
+            "expires_on": (today + timedelta(days=700)).isoformat(),
+        },
+        headers=maker.headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def issue(client: TestClient, maker: Org) -> Callable[..., list[dict[str, Any]]]:
+    def run(batch_id: int, count: int, org: Org | None = None) -> list[dict[str, Any]]:
+        response = client.post(
+            f"/v1/batches/{batch_id}/codes", json={"count": count}, headers=(org or maker).headers
+        )
+        assert response.status_code == 201, response.text
+        codes: list[dict[str, Any]] = response.json()["codes"]
+        return codes
+
+    return run
