@@ -31,7 +31,7 @@ BASE_URL = "https://passport.test"
 _counter = itertools.count()
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "master_key": MASTER_KEY,
@@ -79,7 +79,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
-    init(test_settings(f"sqlite:///{path}"))
+    init(settings_for(f"sqlite:///{path}"))
     return path
 
 
@@ -94,7 +94,7 @@ def pg_template() -> Iterator[str]:
     name = f"passport_tpl_{os.getpid()}"
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _pg_admin(f'CREATE DATABASE "{name}"')
-    init(test_settings(_pg_url(name)))
+    init(settings_for(_pg_url(name)))
     yield name
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -117,7 +117,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return test_settings(database_url)
+    return settings_for(database_url)
 
 
 @pytest.fixture

@@ -21,6 +21,13 @@ def _wants_html(accept: str) -> bool:
     return "text/html" in accept and "application/json" not in accept
 
 
+def _page_url(request: Request) -> str:
+    """The URL as requested (still percent-encoded), so the page's language links keep the code intact."""
+    path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    query = request.scope["query_string"].decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
 @router.get("/01/{rest:path}", summary="Verify a scanned unit code (GS1 Digital Link)")
 async def verify_unit(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
@@ -34,11 +41,11 @@ async def verify_unit(request: Request) -> Response:
             raise InvalidCode("an SSCC is not a unit code")
     except DomainError as error:
         if html:
-            page = render_verification(None, error, lang, request.url.path)
+            page = render_verification(None, error, lang, _page_url(request))
             headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
             return HTMLResponse(page, status_code=status_of(error), headers=headers)
         return domain_problem(error)
     result = runtime.verifier.verify(scan)
     if html:
-        return HTMLResponse(render_verification(result, None, lang, request.url.path))
+        return HTMLResponse(render_verification(result, None, lang, _page_url(request)))
     return Response(json.dumps(result.as_json()), media_type="application/json")

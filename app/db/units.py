@@ -8,25 +8,40 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Unit
 
 
+class SerialTaken(Exception):
+    """A serial of the chunk already exists for the GTIN (or appears twice in it)."""
+
+
 def insert_units(conn: Connection, gtin: str, batch_id: int, issuance_id: int, serials: Sequence[str]) -> None:
-    """Insert one chunk of new units; raises IntegrityError if a serial is already taken for the GTIN."""
+    """Insert one chunk of new units; raise ``SerialTaken`` if a serial is already used for the GTIN."""
     if conn.dialect.name == "postgresql":
+        import psycopg.errors
+
         # COPY is about three times faster than executemany; serials and GTINs need no escaping.
         tail = f"\t{batch_id}\t{issuance_id}\n"
         block = "".join(f"{gtin}\t{serial}{tail}" for serial in serials)
         driver = conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cursor, cursor.copy("COPY unit (gtin, serial, batch_id, issuance_id) FROM STDIN") as copy:
-            copy.write(block)
-    else:
+        try:
+            with driver.cursor() as cursor, cursor.copy(
+                "COPY unit (gtin, serial, batch_id, issuance_id) FROM STDIN"
+            ) as copy:
+                copy.write(block)
+        except psycopg.errors.UniqueViolation as error:
+            raise SerialTaken(str(error)) from error
+        return
+    try:
         conn.exec_driver_sql(
             "INSERT INTO unit (gtin, serial, batch_id, issuance_id) VALUES (?, ?, ?, ?)",
             [(gtin, serial, batch_id, issuance_id) for serial in serials],
         )
+    except IntegrityError as error:
+        raise SerialTaken(str(error.orig)) from error
 
 
 def issuance_serials(conn: Connection, issuance_id: int, chunk: int) -> Iterator[list[str]]:

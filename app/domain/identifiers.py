@@ -107,7 +107,7 @@ def validate_ai_value(ai: str, value: str) -> str:
 
 def yymmdd_to_date(value: str, *, ai: str = "17") -> date:
     """A GS1 YYMMDD date (years 2000-2099; day 00 means the last day of the month)."""
-    if len(value) != 6 or not value.isdigit():
+    if len(value) != 6 or not value.isascii() or not value.isdigit():
         raise InvalidCode(f"AI {ai} must be a date as YYMMDD, got {value!r}")
     year, month, day = 2000 + int(value[:2]), int(value[2:4]), int(value[4:])
     if not 1 <= month <= 12:

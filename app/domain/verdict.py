@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from app.domain.identifiers import UnitCode, date_to_yymmdd
+from app.domain.identifiers import UnitCode, date_to_yymmdd, yymmdd_to_date
 from app.domain.signing import verify_signature
 
 VERDICTS = ("invalid_signature", "unknown", "recalled", "suspect", "expired", "authentic")
@@ -54,7 +54,8 @@ def judge(scan: UnitCode, facts: UnitFacts | None, public_keys: Mapping[int, byt
         reasons.append("recalled")
     if scan.lot is not None and scan.lot != facts.lot:
         reasons.append("lot_mismatch")
-    if scan.expiry is not None and scan.expiry != date_to_yymmdd(facts.expires_on):
+    # Compare dates, not strings: a printed day 00 means the last day of the month (see yymmdd_to_date).
+    if scan.expiry is not None and yymmdd_to_date(scan.expiry) != facts.expires_on:
         reasons.append("expiry_mismatch")
     if facts.state in SUSPECT_STATES:
         reasons.append(facts.state)

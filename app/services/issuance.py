@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.models import Batch, Issuance
-from app.db.units import insert_units, issuance_serials
+from app.db.units import SerialTaken, insert_units, issuance_serials
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import SERIAL_LENGTH, date_to_yymmdd, serials_from_random
 from app.domain.signing import Signer, sign_serials
@@ -85,7 +84,7 @@ def _insert_chunk(
             with conn.begin_nested():
                 insert_units(conn, facts.gtin, facts.batch_id, issuance_id, serials)
             return CodeRun(serials, signatures)
-        except IntegrityError:
+        except SerialTaken:
             serials = _new_serials(random_bytes, len(serials))
             signatures = sign_serials(
                 signer.private_bytes, signer.key_tag, facts.gtin, facts.lot, facts.expiry, serials

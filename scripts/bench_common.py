@@ -1,0 +1,494 @@
+"""Shared helpers for the benchmark scripts (scripts/bench_issue.py, scripts/bench_verify.py).
+
+Only the standard library plus what the project's venv has (psycopg for PostgreSQL housekeeping). Nothing here is
+imported by the service; it drives ``passport`` as an outside client would: the console script and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench-results"
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _venv_bin(name: str) -> str:
+    """The venv's copy of a console script (the one next to the running interpreter), else PATH's."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if found is None:
+        raise SystemExit(f"cannot find {name!r}: run from the project's venv")
+    return found
+
+
+PASSPORT = _venv_bin("passport")
+PYTHON = sys.executable
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The machine
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        cores = os.cpu_count() or 1
+    mem_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+                break
+    except OSError:
+        pass
+    return {
+        "cpu_model": model,
+        "cores": cores,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    return (
+        f"machine: {info['cpu_model']}, {info['cores']} cores (nproc), {info['memory_gib']} GiB RAM, "
+        f"Python {info['python']}, Linux {info['kernel']}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tables and results
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+def fmt_int(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Databases
+
+
+def pg_connect(url: str = PG_ADMIN_URL):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
+
+
+def pg_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def pg_recreate(name: str) -> str:
+    if not name.startswith("bench_"):
+        raise ValueError("benchmark databases are named bench_*")
+    with pg_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return pg_url(name)
+
+
+def pg_drop(name: str) -> None:
+    if not name.startswith("bench_"):
+        raise ValueError("benchmark databases are named bench_*")
+    try:
+        with pg_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as error:  # noqa: BLE001 - cleanup must not hide the real failure
+        print(f"warning: could not drop database {name}: {error}", file=sys.stderr)
+
+
+def count_units(database_url: str, batch_id: int | None = None) -> int:
+    where = " WHERE batch_id = %d" % batch_id if batch_id is not None else ""
+    if database_url.startswith("sqlite"):
+        path = database_url.split("///", 1)[1]
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("SELECT count(*) FROM unit" + where).fetchone()[0])
+        finally:
+            conn.close()
+    with pg_connect(database_url) as conn:
+        return int(conn.execute("SELECT count(*) FROM unit" + where).fetchone()[0])
+
+
+def database_size(database_url: str) -> int:
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.split("///", 1)[1])
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    name = database_url.rsplit("/", 1)[1]
+    with pg_connect() as conn:
+        return int(conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def passport_env(database_url: str, workdir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PASSPORT_")}
+    env.update(
+        PASSPORT_DATABASE_URL=database_url,
+        PASSPORT_MASTER_KEY_FILE=str(workdir / "passport-master.key"),
+        PASSPORT_SIGNING_WORKERS="0",
+    )
+    env.update(extra)
+    return env
+
+
+def run_passport(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    proc = subprocess.run([PASSPORT, *args], env=env, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"passport {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def children(pid: int) -> list[int]:
+    """All descendants of ``pid`` (from /proc/<pid>/task/*/children)."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            stack.extend(kids)
+    return found
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    except OSError:
+        pass
+    return out
+
+
+def peak_rss_kib(pid: int) -> int:
+    value = proc_status(pid).get("VmHWM", "0 kB")
+    return int(value.split()[0])
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (from /proc/<pid>/stat)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+@dataclass
+class Server:
+    """A server subprocess (``passport serve`` or uvicorn) on its own port, env, working directory and log file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    port: int
+    log_path: Path
+    health_path: str = "/healthz"
+    proc: subprocess.Popen[bytes] | None = None
+    _log: Any = field(default=None, repr=False)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 60.0) -> Server:
+        self._log = open(self.log_path, "ab")
+        # Own process group: on stop, the signing workers and the resource tracker go with the server.
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} during start-up")
+            try:
+                with urllib.request.urlopen(self.base + self.health_path, timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer {self.health_path} within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        self.proc = None
+        try:
+            if proc.poll() is None:
+                pgid = proc.pid  # start_new_session: the group id is the server's own pid
+                try:
+                    os.kill(proc.pid, signal.SIGINT)  # uvicorn shuts down gracefully (lifespan closes the pool)
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+                try:
+                    os.killpg(pgid, signal.SIGKILL)  # whatever is left of this group (workers, tracker)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+            else:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: the server process itself, and all its live descendants together."""
+        return {"server": cpu_seconds(self.pid), "children": sum(cpu_seconds(k) for k in children(self.pid))}
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+    def memory(self) -> dict[str, Any]:
+        """Peak RSS (VmHWM) of the server and of each of its descendants (signing workers, resource tracker)."""
+        kids = children(self.pid)
+        per_child = [
+            {"pid": k, "peak_rss_kib": peak_rss_kib(k), "cmd": cmdline(k)[:120]} for k in kids
+        ]
+        workers = [c for c in per_child if "resource_tracker" not in c["cmd"]]
+        return {
+            "server_peak_rss_kib": peak_rss_kib(self.pid),
+            "children": per_child,
+            "max_child_peak_rss_kib": max((c["peak_rss_kib"] for c in workers), default=0),
+            "children_peak_rss_sum_kib": sum(c["peak_rss_kib"] for c in per_child),
+        }
+
+
+def passport_server(name: str, env: dict[str, str], cwd: Path, log_path: Path, *extra: str) -> Server:
+    port = free_port()
+    argv = [PASSPORT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra]
+    return Server(name, argv, env, cwd, port, log_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The API, as a client
+
+
+def api(base: str, method: str, path: str, body: Any = None, key: str | None = None,
+        accept: str = "application/json", timeout: float = 60.0) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Accept": accept}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        status = error.code
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def api_ok(base: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
+    status, payload = api(base, method, path, body, key)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"{method} {path} -> {status}: {payload}")
+    return payload
+
+
+def gtin_with_check(body13: str) -> str:
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body13)))
+    return body13 + str((10 - total % 10) % 10)
+
+
+def create_manufacturer(env: dict[str, str], cwd: Path, name: str = "Bench Pharma") -> dict[str, Any]:
+    out = run_passport(
+        ["orgs", "create", "--name", name, "--role", "manufacturer", "--licence", "drug_manufacturing",
+         "--region", "CN-31"],
+        env, cwd,
+    )
+    return json.loads(out)
+
+
+def create_product(base: str, key: str, gtin_body: str = "0950600013435") -> str:
+    gtin = gtin_with_check(gtin_body[:13].rjust(13, "0"))
+    api_ok(base, "POST", "/v1/products", {"gtin": gtin, "name": "Bench Amoxicillin 500 mg", "category": "drug_rx"}, key)
+    return gtin
+
+
+def create_batch(base: str, key: str, gtin: str, lot: str) -> int:
+    today = date.today()
+    payload = api_ok(
+        base, "POST", "/v1/batches",
+        {"gtin": gtin, "lot": lot, "manufactured_on": today.isoformat(),
+         "expires_on": (today + timedelta(days=3 * 365)).isoformat()},
+        key,
+    )
+    return int(payload["id"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streaming issuance through curl
+
+
+@dataclass
+class IssueResult:
+    count: int
+    lines: int
+    bytes: int
+    seconds: float
+    http_status: int
+    first_line: str
+    sample: list[str]
+
+
+def issue_ndjson(base: str, key: str, batch_id: int, count: int, sample_size: int = 0,
+                 seed: int | None = None) -> IssueResult:
+    """POST /v1/batches/{id}/codes with Accept: application/x-ndjson; curl receives, we count lines.
+
+    With ``sample_size`` > 0, keep the ``uri`` of that many randomly chosen lines (decided before the stream).
+    The clock runs from just before curl starts until curl has exited (the terminating chunk comes after commit).
+    """
+    import random
+    import tempfile
+
+    if shutil.which("curl") is None:
+        raise SystemExit("curl is needed (apt-get install -y curl)")
+    rng = random.Random(seed)
+    wanted = set(rng.sample(range(count), min(sample_size, count))) if sample_size else set()
+    with tempfile.NamedTemporaryFile(prefix="bench-headers-", suffix=".txt", delete=False) as handle:
+        header_file = handle.name
+    argv = [
+        "curl", "-sS", "--no-buffer", "-o", "-", "-D", header_file, "-X", "POST",
+        "-H", f"Authorization: Bearer {key}", "-H", "Content-Type: application/json",
+        "-H", "Accept: application/x-ndjson", "--data", json.dumps({"count": count}),
+        f"{base}/v1/batches/{batch_id}/codes",
+    ]
+    lines = 0
+    size = 0
+    first = ""
+    sample: list[str] = []
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        if wanted:
+            for line in proc.stdout:
+                if lines in wanted:
+                    sample.append(json.loads(line)["uri"])
+                if not first:
+                    first = line.decode()
+                lines += 1
+                size += len(line)
+        else:
+            head = b""
+            while True:
+                block = proc.stdout.read(1 << 20)
+                if not block:
+                    break
+                if len(head) < 4096:
+                    head += block[:4096]
+                lines += block.count(b"\n")
+                size += len(block)
+            first = head.split(b"\n", 1)[0].decode(errors="replace")
+        rc = proc.wait()
+        seconds = time.perf_counter() - start
+        err = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    headers = Path(header_file).read_text(errors="replace")
+    os.unlink(header_file)
+    status = 0
+    for line in headers.splitlines():
+        if line.startswith("HTTP/"):
+            status = int(line.split()[1])
+    if rc != 0 or status != 201:
+        raise RuntimeError(f"issuance failed: curl rc={rc} status={status} {err.strip()} first line: {first[:300]}")
+    return IssueResult(count, lines, size, seconds, status, first.strip(), sample)

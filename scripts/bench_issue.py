@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Benchmark bulk issuance end to end: POST /v1/batches/{id}/codes {"count": N}, streamed as NDJSON.
+
+For each database (SQLite file in a temporary directory, PostgreSQL database ``bench_issue``), on a fresh database:
+``passport init``, ``passport serve`` (1 uvicorn worker, signing pool of one process per core), a manufacturer
+(``passport orgs create --licence drug_manufacturing``), a product and a batch through the API, a 10,000-code warm-up
+issuance on another batch (it starts the signing pool), then the measured issuance, received by curl and counted line
+by line here. The unit count in the database is checked against N afterwards.
+
+Around the measured issuance, raw single-core Ed25519 signing (``cryptography``, 40-byte messages, one thread) is
+timed, and the end-to-end rate is reported as a ratio of it. Peak memory (VmHWM) of the server process and of its
+children (the signing workers) is read for N/10 and N codes, each on its own server and database, to show that
+memory does not grow with the batch size.
+
+Prints tables and writes bench-results/bench_issue.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_common as bc  # noqa: E402
+
+WARMUP = 10_000
+
+
+def raw_sign_rate(messages: int) -> float:
+    """Ed25519 signs per second, one process, one thread, 40-byte messages."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    batch = [os.urandom(40) for _ in range(messages)]
+    sign = key.sign
+    for m in batch[:500]:
+        sign(m)
+    start = time.perf_counter()
+    for m in batch:
+        sign(m)
+    return messages / (time.perf_counter() - start)
+
+
+def app_sign_rate(count: int) -> float:
+    """The service's own signing function (message building + Ed25519 + base64), one core."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from app.domain.identifiers import serials_from_random
+    from app.domain.signing import sign_serials
+
+    seed = Ed25519PrivateKey.generate().private_bytes_raw()
+    serials = serials_from_random(os.urandom(count * 12), count)
+    sign_serials(seed, 1, "09506000134352", "LOT42", "281231", serials[:500])
+    start = time.perf_counter()
+    sign_serials(seed, 1, "09506000134352", "LOT42", "281231", serials)
+    return count / (time.perf_counter() - start)
+
+
+def run_once(db: str, count: int, workdir: Path, sign_messages: int) -> dict[str, Any]:
+    """One fresh database, one server, warm-up then one measured issuance of ``count`` codes."""
+    pg_name = "bench_issue"
+    if db == "sqlite":
+        url = f"sqlite:///{workdir / 'passport.db'}"
+    else:
+        url = bc.pg_recreate(pg_name)
+    env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
+    log = workdir / f"server-{db}-{count}.log"
+    server = bc.passport_server(f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning")
+    try:
+        bc.run_passport(["init"], env, workdir)
+        server.start()
+        org = bc.create_manufacturer(env, workdir)
+        key = org["api_key"]
+        gtin = bc.create_product(server.base, key)
+        warm_batch = bc.create_batch(server.base, key, gtin, "WARMUP")
+        batch = bc.create_batch(server.base, key, gtin, "BENCH1")
+
+        warm = bc.issue_ndjson(server.base, key, warm_batch, WARMUP)
+        if warm.lines != WARMUP:
+            raise RuntimeError(f"warm-up returned {warm.lines} lines, expected {WARMUP}")
+        memory_idle = server.memory()
+
+        raw_before = raw_sign_rate(sign_messages)
+        cpu_before = server.cpu()
+        result = bc.issue_ndjson(server.base, key, batch, count)
+        cpu_after = server.cpu()
+        memory = server.memory()
+        raw_after = raw_sign_rate(sign_messages)
+
+        if result.lines != count:
+            raise RuntimeError(f"stream had {result.lines} lines, expected {count}")
+        in_db = bc.count_units(url, batch)
+        if in_db != count:
+            raise RuntimeError(f"database has {in_db} units for batch {batch}, expected {count}")
+        if '"uri":"' not in result.first_line or "8030=" not in result.first_line:
+            raise RuntimeError(f"unexpected first line: {result.first_line[:300]}")
+        db_bytes = bc.database_size(url)
+    except BaseException:
+        print(f"\n--- server log ({log}) ---\n{server.log_tail()}\n---", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        if db == "postgresql":
+            bc.pg_drop(pg_name)
+
+    rate = count / result.seconds
+    raw = (raw_before + raw_after) / 2
+    return {
+        "db": db,
+        "count": count,
+        "seconds": round(result.seconds, 3),
+        "codes_per_s": round(rate),
+        "stream_bytes": result.bytes,
+        "lines": result.lines,
+        "units_in_db": in_db,
+        "db_bytes": db_bytes,
+        "warmup": {"count": WARMUP, "seconds": round(warm.seconds, 3)},
+        "raw_sign_per_s_before": round(raw_before),
+        "raw_sign_per_s_after": round(raw_after),
+        "ratio_end_to_end_over_raw": round(rate / raw, 3),
+        "cpu_seconds": {
+            "server": round(cpu_after["server"] - cpu_before["server"], 2),
+            "signing_workers": round(cpu_after["children"] - cpu_before["children"], 2),
+        },
+        "memory_after_warmup": memory_idle,
+        "memory": memory,
+        "first_line": result.first_line,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark streamed bulk issuance (codes/s end to end, vs raw Ed25519; peak memory at N/10 and N).",
+    )
+    parser.add_argument("--count", type=int, default=1_000_000, help="codes in the measured batch (default 1000000)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both", help="default: both")
+    parser.add_argument("--sign-messages", type=int, default=30_000,
+                        help="messages for the raw single-core Ed25519 measurement (default 30000)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directories (SQLite file, logs)")
+    args = parser.parse_args(argv)
+    if args.count < 10:
+        parser.error("--count must be at least 10")
+
+    info = bc.machine()
+    print(bc.machine_line(info))
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    app_rate = app_sign_rate(args.sign_messages)
+    print(f"service's sign_serials() on one core: {bc.fmt_int(app_rate)} codes/s "
+          f"(raw Ed25519 measured around each run below)\n")
+
+    runs: list[dict[str, Any]] = []
+    for db in dbs:
+        for count in (args.count // 10, args.count):
+            workdir = Path(tempfile.mkdtemp(prefix=f"bench-issue-{db}-"))
+            try:
+                print(f"[{db}] issuing {count:,} codes ...", flush=True)
+                run = run_once(db, count, workdir, args.sign_messages)
+                runs.append(run)
+                print(f"[{db}] {count:,} codes in {run['seconds']:.2f} s = {bc.fmt_int(run['codes_per_s'])} codes/s",
+                      flush=True)
+            finally:
+                if args.keep:
+                    print(f"  kept {workdir}")
+                else:
+                    shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print(bc.machine_line(info))
+    print(f"\nEnd-to-end issuance (POST /v1/batches/{{id}}/codes, NDJSON, curl client; 1 uvicorn worker, "
+          f"signing pool = {info['cores']} processes)")
+    rows = []
+    for r in runs:
+        rows.append([
+            r["db"], f"{r['count']:,}", f"{r['seconds']:.2f}", bc.fmt_int(r["codes_per_s"]),
+            bc.fmt_int(r["raw_sign_per_s_before"]), bc.fmt_int(r["raw_sign_per_s_after"]),
+            f"{r['ratio_end_to_end_over_raw']:.2f}",
+            f"{r['cpu_seconds']['server']:.1f} / {r['cpu_seconds']['signing_workers']:.1f}",
+            f"{r['units_in_db']:,}",
+        ])
+    print(bc.table(
+        ["db", "codes", "seconds", "codes/s", "raw sign/s before", "raw sign/s after", "e2e/raw",
+         "CPU s server/workers", "units in DB"],
+        rows,
+    ))
+    print("\ngoal: e2e/raw >= 0.7 (raw = one core; the pool signs on every core)")
+
+    print("\nPeak memory (VmHWM), MiB")
+    rows = []
+    for r in runs:
+        mem = r["memory"]
+        rows.append([
+            r["db"], f"{r['count']:,}",
+            f"{r['memory_after_warmup']['server_peak_rss_kib'] / 1024:.0f}",
+            f"{mem['server_peak_rss_kib'] / 1024:.0f}",
+            f"{mem['max_child_peak_rss_kib'] / 1024:.0f}",
+            str(len([c for c in mem["children"] if "resource_tracker" not in c["cmd"]])),
+        ])
+    print(bc.table(["db", "codes", "server after warm-up", "server peak", "max worker peak", "workers"], rows))
+
+    path = bc.write_result("bench_issue", {
+        "benchmark": "bench_issue",
+        "machine": info,
+        "args": vars(args),
+        "service_sign_serials_per_s_one_core": round(app_rate),
+        "runs": runs,
+    })
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

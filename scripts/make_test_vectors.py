@@ -1,0 +1,231 @@
+"""Regenerate the published signed-code test vectors from their seeds.
+
+    python scripts/make_test_vectors.py               # write test-vectors.json, print the markdown section
+    python scripts/make_test_vectors.py --update-doc  # also rewrite the vectors section of signed-message.md
+    python scripts/make_test_vectors.py --check       # exit 1 if a published file differs from the code
+
+Everything is computed with ``app.domain.signing`` and ``app.domain.identifiers`` (the code that signs real
+labels), so the document and the JSON cannot say anything the service would not produce. The seeds are the
+secret keys of RFC 8032 §7.1 TEST 1, 2 and 3, whose published public keys let a reader cross-check an
+Ed25519 library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.domain.identifiers import GS, UnitCode, digital_link, validate_ai_value  # noqa: E402
+from app.domain.signing import (  # noqa: E402
+    Signer,
+    decode_signature,
+    jwk,
+    kid,
+    public_key_bytes,
+    signed_message,
+)
+
+SCHEMA_DIR = ROOT / "passport_schema"
+VECTORS_PATH = SCHEMA_DIR / "test-vectors.json"
+DOC_PATH = SCHEMA_DIR / "signed-message.md"
+BEGIN_MARK = "<!-- BEGIN GENERATED VECTORS: scripts/make_test_vectors.py --update-doc -->"
+END_MARK = "<!-- END GENERATED VECTORS -->"
+BASE_URL = "https://passport.example"
+
+# RFC 8032 §7.1: (test name, SECRET KEY, PUBLIC KEY) exactly as printed in the RFC.
+RFC8032_KEYS = (
+    (
+        "TEST 1",
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+    ),
+    (
+        "TEST 2",
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+    ),
+    (
+        "TEST 3",
+        "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+    ),
+)
+
+# (gtin, serial, lot, expiry YYMMDD, key_tag) signed with the RFC key of the same position.
+INPUTS = (
+    ("09506000134352", "7Q2K9M4XW8RT", "LOT42", "281231", 0x0001),
+    ("04006381333931", "H3ZP8WQ2MC6N", "B2025-11", "300115", 0x012C),
+    ("00012345678905", "SN+42", "LOT/7%", "261031", 0xBEEF),
+)
+
+NOTES = (
+    "A Passport-issued serial; key tag 1.",
+    "Key tag 300 = 0x012c: the kid is hexadecimal, not decimal.",
+    "Lot and serial need percent-encoding in the URI ('/' -> %2F, '%' -> %25, '+' -> %2B); "
+    "the message holds the decoded characters.",
+)
+
+
+def build_vectors() -> dict[str, Any]:
+    vectors = []
+    for number, ((test, seed_hex, rfc_public_hex), (gtin, serial, lot, expiry, key_tag), note) in enumerate(
+        zip(RFC8032_KEYS, INPUTS, NOTES, strict=True), start=1
+    ):
+        for ai, value in (("01", gtin), ("21", serial), ("10", lot), ("17", expiry)):
+            validate_ai_value(ai, value)
+        seed = bytes.fromhex(seed_hex)
+        public = public_key_bytes(seed)
+        if public.hex() != rfc_public_hex:
+            raise SystemExit(f"public key of RFC 8032 {test} does not match the RFC")
+        message = signed_message(gtin, serial, lot, expiry)
+        ai8030 = Signer(key_tag, seed).sign(gtin, serial, lot, expiry)
+        key_tag_back, signature = decode_signature(ai8030)
+        if key_tag_back != key_tag:
+            raise SystemExit(f"AI 8030 of {gtin}/{serial} carries key tag {key_tag_back}, not {key_tag}")
+        uri = digital_link(
+            BASE_URL, UnitCode(gtin=gtin, serial=serial, lot=lot, expiry=expiry, signature=ai8030)
+        )
+        vectors.append(
+            {
+                "name": f"vector-{number}",
+                "note": note,
+                "seed_source": f"RFC 8032 section 7.1, {test}",
+                "gtin": gtin,
+                "serial": serial,
+                "lot": lot,
+                "expiry": expiry,
+                "key_tag": key_tag,
+                "kid": kid(key_tag),
+                "private_seed_hex": seed_hex,
+                "public_key_hex": public.hex(),
+                "jwk": jwk(key_tag, public),
+                "message_text": message.decode("utf-8"),
+                "message_hex": message.hex(),
+                "signature_hex": signature.hex(),
+                "ai8030": ai8030,
+                "uri": uri,
+            }
+        )
+    return {
+        "description": (
+            "Test vectors for Passport signed codes: Ed25519 (RFC 8032) over the GS1 element string "
+            "01{gtin}21{serial}<GS>10{lot}<GS>17{YYMMDD} (GS = 0x1D, UTF-8), carried in GS1 AI 8030 as "
+            "base64url without padding of key_tag (2 bytes, big-endian) || signature (64 bytes). "
+            "See signed-message.md. Generated by scripts/make_test_vectors.py; do not edit by hand."
+        ),
+        "base_url": BASE_URL,
+        "group_separator_hex": GS.encode().hex(),
+        "vectors": vectors,
+    }
+
+
+def vectors_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _display_message(text: str) -> str:
+    return text.replace(GS, "<GS>")
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    """The generated part of signed-message.md: a summary table, one block per vector, and their JWKS."""
+    lines = [
+        BEGIN_MARK,
+        "",
+        "| Vector | Seed | GTIN | Serial | Lot | Expiry (YYMMDD) | key_tag | kid |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in data["vectors"]:
+        test = v["seed_source"].rsplit(", ", 1)[1]
+        lines.append(
+            f"| {v['name']} | RFC 8032 {test} | `{v['gtin']}` | `{v['serial']}` | `{v['lot']}` "
+            f"| `{v['expiry']}` | {v['key_tag']} (0x{v['key_tag']:04x}) | `{v['kid']}` |"
+        )
+    for v in data["vectors"]:
+        message_len = len(bytes.fromhex(v["message_hex"]))
+        lines += [
+            "",
+            f"### {v['name']}",
+            "",
+            v["note"],
+            "",
+            "```text",
+            *(
+                f"{label:<26}{value}"
+                for label, value in (
+                    ("seed (private, 32 bytes)", v["private_seed_hex"]),
+                    ("public key (32 bytes)", v["public_key_hex"]),
+                    ("JWK x", v["jwk"]["x"]),
+                    ("message text", _display_message(v["message_text"])),
+                    (f"message ({message_len} bytes)", v["message_hex"]),
+                    ("signature (64 bytes)", v["signature_hex"]),
+                    ("AI 8030 (88 chars)", v["ai8030"]),
+                    ("URI", v["uri"]),
+                )
+            ),
+            "```",
+        ]
+    jwks = {"keys": [v["jwk"] for v in data["vectors"]]}
+    lines += [
+        "",
+        "The JWKS that would publish these three keys:",
+        "",
+        "```json",
+        json.dumps(jwks, indent=2),
+        "```",
+        "",
+        END_MARK,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def splice_doc(doc: str, section: str) -> str:
+    start = doc.index(BEGIN_MARK)
+    end = doc.index(END_MARK) + len(END_MARK)
+    if doc[end : end + 1] == "\n":
+        end += 1
+    return doc[:start] + section + doc[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only compare; exit 1 if a published file differs"
+    )
+    parser.add_argument(
+        "--update-doc", action="store_true", help="rewrite the vectors section of signed-message.md"
+    )
+    args = parser.parse_args(argv)
+
+    data = build_vectors()
+    text = vectors_json(data)
+    section = render_markdown(data)
+    if args.check:
+        stale = []
+        if not VECTORS_PATH.exists() or VECTORS_PATH.read_text(encoding="utf-8") != text:
+            stale.append(str(VECTORS_PATH.relative_to(ROOT)))
+        doc = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
+        if BEGIN_MARK not in doc or splice_doc(doc, section) != doc:
+            stale.append(str(DOC_PATH.relative_to(ROOT)))
+        for path in stale:
+            print(f"stale: {path} (run scripts/make_test_vectors.py --update-doc)", file=sys.stderr)
+        return 1 if stale else 0
+
+    VECTORS_PATH.write_text(text, encoding="utf-8")
+    if args.update_doc:
+        DOC_PATH.write_text(splice_doc(DOC_PATH.read_text(encoding="utf-8"), section), encoding="utf-8")
+    sys.stdout.write(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

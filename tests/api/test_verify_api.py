@@ -1,0 +1,142 @@
+"""Public verification as JSON: verdicts, strict parsing, no leaks, rate limiting."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from app.db.models import Batch
+from app.domain.signing import encode_signature, signed_message
+from app.main import create_app
+from tests.api.test_auth_catalog import assert_problem
+from tests.conftest import BASE_URL, GTIN, settings_for
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "passport_schema" / "passport.schema.json"
+JSON = {"Accept": "application/json"}
+
+
+def path_of(uri: str) -> str:
+    return uri.replace(BASE_URL, "")
+
+
+def scan(client, uri: str) -> dict:
+    response = client.get(path_of(uri), headers=JSON)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    if SCHEMA_PATH.exists():
+        jsonschema.validate(body, json.loads(SCHEMA_PATH.read_text()))
+    return body
+
+
+def parts(uri: str) -> tuple[str, str, str]:
+    split = urlsplit(uri)
+    query = parse_qs(split.query)
+    return split.path.split("/")[6], query["17"][0], query["8030"][0]
+
+
+def test_authentic_code(client, batch, issue):
+    code = issue(batch["id"], 1)[0]
+    body = scan(client, code["uri"])
+    assert body["verdict"] == "authentic" and body["signature"] == "valid" and body["reasons"] == []
+    assert body["state"] == "issued"
+    assert body["product"]["gtin"] == GTIN and body["product"]["name"] == "Paracetamol 500 mg"
+    assert body["product"]["category"] == "drug_otc" and body["product"]["manufacturer"]
+    assert body["lot"] == "LOT42" and body["expires_on"] == batch["expires_on"]
+    assert body["recall"] is None and body["journey"] == []
+
+
+def test_short_forms_use_the_record(client, batch, issue):
+    serial, expiry, sig = parts(issue(batch["id"], 1)[0]["uri"])
+    without_lot = scan(client, f"/01/{GTIN}/21/{serial}?17={expiry}&8030={sig}")
+    assert without_lot["verdict"] == "authentic" and without_lot["signature"] == "valid"
+    unsigned = scan(client, f"/01/{GTIN}/21/{serial}")
+    assert unsigned["verdict"] == "authentic" and unsigned["signature"] == "absent"
+    with_other_params = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030={sig}&lang=zh")
+    assert with_other_params["verdict"] == "authentic"
+
+
+def test_unsigned_mismatch_is_suspect(client, batch, issue):
+    serial, expiry, _ = parts(issue(batch["id"], 1)[0]["uri"])
+    lot = scan(client, f"/01/{GTIN}/10/LOT99/21/{serial}?17={expiry}")
+    assert lot["verdict"] == "suspect" and lot["reasons"] == ["lot_mismatch"] and lot["signature"] == "absent"
+    exp = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17=300101")
+    assert exp["verdict"] == "suspect" and exp["reasons"] == ["expiry_mismatch"]
+
+
+def test_forged_and_foreign_signatures_leak_nothing(client, batch, issue):
+    serial, expiry, sig = parts(issue(batch["id"], 1)[0]["uri"])
+    forged = sig[:-3] + ("A" if sig[-3] != "A" else "B") + sig[-2:]
+    body = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030={forged}")
+    assert body["verdict"] == "invalid_signature" and body["signature"] == "invalid"
+    assert body["product"] is None and body["lot"] is None and body["state"] is None
+    stranger = Ed25519PrivateKey.generate()
+    foreign = encode_signature(0x0BAD, stranger.sign(signed_message(GTIN, serial, "LOT42", expiry)))
+    body = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030={foreign}")
+    assert body["verdict"] == "invalid_signature" and body["reasons"] == ["unknown_signing_key"]
+    assert scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030=short")["reasons"] == [
+        "signature_malformed"
+    ]
+
+
+def test_unknown_codes_look_the_same_whatever_exists(client, batch, issue):
+    issue(batch["id"], 1)
+    unknown_serial = scan(client, f"/01/{GTIN}/10/LOT42/21/ZZZZZZZZZZZZ?17=281231")
+    unknown_gtin = scan(client, "/01/04006381333931/10/LOT42/21/ZZZZZZZZZZZZ?17=281231")
+    assert unknown_serial == unknown_gtin
+    assert unknown_serial["verdict"] == "unknown" and unknown_serial["product"] is None
+
+
+def test_expired_units(client, runtime, batch, issue):
+    serial, _, _ = parts(issue(batch["id"], 1)[0]["uri"])
+    with runtime.sessions.begin() as session:
+        session.execute(update(Batch).values(expires_on=date.today() - timedelta(days=1)))
+    body = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}")
+    assert body["verdict"] == "expired" and body["reasons"] == ["expired"]
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "words"),
+    [
+        (f"/01/{GTIN[:-1]}3/21/ABC", "invalid_gtin", "check digit"),
+        (f"/01/{GTIN}/21/ABC/10/LOT", "invalid_code", "wrong place"),
+        (f"/01/{GTIN}/21/AB%2", "invalid_code", "hex digits"),
+        (f"/01/{GTIN}/21/AB%FF", "invalid_code", "UTF-8"),
+        (f"/01/{GTIN}/21/ABC?10=LOT", "invalid_code", "belongs in the path"),
+        (f"/01/{GTIN}/21/ABC?17=281332", "invalid_code", "month"),
+        (f"/01/{GTIN}/21/ABC/", "invalid_code", "trailing slash"),
+        (f"/01/{GTIN}/10/LOT", "invalid_code", "no serial"),
+        (f"/01/{GTIN}/21/{'A' * 21}", "invalid_code", "at most 20"),
+        (f"/01/{GTIN}/21/A%23B", "invalid_code", "'#'"),
+    ],
+)
+def test_malformed_scans_say_what_is_wrong(client, path, code, words):
+    body = assert_problem(client.get(path, headers=JSON), 422, code)
+    assert words in body["detail"]
+
+
+@pytest.mark.parametrize("redis", [False, True], ids=["memory", "redis"])
+def test_rate_limit_answers_429_with_retry_after(settings, runtime, batch, issue, redis):
+    overrides = {"verify_rate_limit": "3/minute"}
+    if redis:
+        overrides["redis_url"] = "redis://127.0.0.1:6379/0"
+    limited = settings_for(settings.database_url, **overrides)
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
+    with TestClient(create_app(limited, runtime), client=(address, 5000)) as client:
+        path = f"/01/{GTIN}/21/ZZZZZZZZZZZZ"
+        statuses = [client.get(path, headers=JSON).status_code for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        refused = client.get(path, headers=JSON)
+        body = assert_problem(refused, 429, "rate_limited")
+        assert 1 <= int(refused.headers["retry-after"]) <= 60 and body["retry_after"] == int(refused.headers["retry-after"])
+    with TestClient(create_app(limited, runtime), client=("192.0.2.99", 5000)) as other:
+        assert other.get(f"/01/{GTIN}/21/ZZZZZZZZZZZZ", headers=JSON).status_code == 200
