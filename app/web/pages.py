@@ -48,7 +48,7 @@ def choose_language(accept_language: str | None, lang_param: str | None) -> str:
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("app.web", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=False,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -48,7 +48,9 @@ B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 CRYPTO = settings(max_examples=30, deadline=None)
 CSET82_TEXT = st.text(alphabet=st.sampled_from(sorted(CSET82)), min_size=1, max_size=20)
-YYMMDD = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).map(lambda d: d.strftime("%y%m%d"))
+YYMMDD = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).map(
+    lambda d: d.strftime("%y%m%d")
+)
 
 
 @st.composite
@@ -68,9 +70,9 @@ def flip(value: str, index: int, mask: int) -> str:
 
 def test_signed_message_exact_bytes() -> None:
     assert signed_message(GTIN, SERIAL, LOT, EXPIRY) == (
-        b"01" b"09506000134352" b"21" b"7Q2K9M4XW8RT" b"\x1d" b"10" b"LOT42" b"\x1d" b"17" b"281231"
+        b"0109506000134352217Q2K9M4XW8RT\x1d10LOT42\x1d17281231"
     )
-    assert signed_message(GTIN, "A", "B", "280200") == b"0109506000134352" b"21A\x1d10B\x1d17280200"
+    assert signed_message(GTIN, "A", "B", "280200") == b"010950600013435221A\x1d10B\x1d17280200"
 
 
 @given(gtins(), CSET82_TEXT, CSET82_TEXT, YYMMDD)
@@ -86,7 +88,7 @@ def test_signed_message_separates_fields() -> None:
     assert signed_message(GTIN, "AB", "C", EXPIRY) != signed_message(GTIN, "A", "BC", EXPIRY)
 
 
-# --------------------------------------------------------------------------------------------- AI 8030 encoding
+# ----------------------------------------------------------------------------------------- AI 8030 encoding
 
 
 def test_encode_signature_known_value() -> None:
@@ -105,7 +107,13 @@ def test_signature_encoding_round_trip(key_tag: int, signature: bytes) -> None:
     assert base64.urlsafe_b64decode(value) == key_tag.to_bytes(2, "big") + signature
 
 
-@given(st.text(alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), min_size=88, max_size=88))
+@given(
+    st.text(
+        alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        min_size=88,
+        max_size=88,
+    )
+)
 def test_every_88_char_base64url_string_decodes(value: str) -> None:
     # 88 characters are exactly 66 bytes: no padding, no spare bits, so every such string is canonical.
     key_tag, signature = decode_signature(value)
@@ -148,7 +156,11 @@ def test_malformed_signature_values(value: str) -> None:
 
 
 @given(
-    st.text(alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), min_size=87, max_size=87),
+    st.text(
+        alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        min_size=87,
+        max_size=87,
+    ),
     st.integers(0, 87),
     st.characters(exclude_characters="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
 )
@@ -233,7 +245,10 @@ def test_changed_key_tag_byte_is_an_unknown_key(index: int, mask: int) -> None:
 def test_unknown_and_wrong_keys() -> None:
     sig = SIGNER.sign(GTIN, SERIAL, LOT, EXPIRY)
     assert verify_signature({}, GTIN, SERIAL, LOT, EXPIRY, sig) == "unknown_signing_key"
-    assert verify_signature({TAG + 1: SIGNER.public_bytes}, GTIN, SERIAL, LOT, EXPIRY, sig) == "unknown_signing_key"
+    assert (
+        verify_signature({TAG + 1: SIGNER.public_bytes}, GTIN, SERIAL, LOT, EXPIRY, sig)
+        == "unknown_signing_key"
+    )
     # Right tag, wrong public key.
     wrong = {TAG: public_key_bytes(OTHER_SEED)}
     assert verify_signature(wrong, GTIN, SERIAL, LOT, EXPIRY, sig) == "signature_mismatch"
@@ -266,7 +281,7 @@ def test_sign_serials_matches_signer(
 @CRYPTO
 @given(gtins(), CSET82_TEXT, CSET82_TEXT, YYMMDD, st.binary(min_size=32, max_size=32))
 def test_pynacl_agrees(gtin: str, serial: str, lot: str, expiry: str, seed: bytes) -> None:
-    """An independent Ed25519 implementation (libsodium) verifies our signatures and produces the same bytes."""
+    """An independent Ed25519 implementation (libsodium) verifies our signatures and makes the same bytes."""
     signer = Signer(7, seed)
     value = signer.sign(gtin, serial, lot, expiry)
     key_tag, signature = decode_signature(value)
@@ -305,7 +320,9 @@ def test_jwk_rfc8037_example() -> None:
     assert "d" not in key  # never the private part
 
 
-@pytest.mark.parametrize(("key_tag", "expected"), [(0, "0000"), (1, "0001"), (0xABCD, "abcd"), (0xFFFF, "ffff"), (0x0A0B, "0a0b")])
+@pytest.mark.parametrize(
+    ("key_tag", "expected"), [(0, "0000"), (1, "0001"), (0xABCD, "abcd"), (0xFFFF, "ffff"), (0x0A0B, "0a0b")]
+)
 def test_kid(key_tag: int, expected: str) -> None:
     assert kid(key_tag) == expected
     assert jwk(key_tag, RFC8032_PUBLIC)["kid"] == expected
@@ -358,6 +375,11 @@ def test_tampered_sealed_key_fails(index: int, mask: int) -> None:
 
 
 @settings(max_examples=30)
-@given(st.binary(min_size=32, max_size=32), st.integers(0, 0xFFFF), st.binary(min_size=32, max_size=32), st.binary(min_size=12, max_size=12))
+@given(
+    st.binary(min_size=32, max_size=32),
+    st.integers(0, 0xFFFF),
+    st.binary(min_size=32, max_size=32),
+    st.binary(min_size=12, max_size=12),
+)
 def test_seal_round_trip_property(master: bytes, key_tag: int, private: bytes, nonce: bytes) -> None:
     assert open_private_key(master, key_tag, seal_private_key(master, key_tag, private, nonce)) == private

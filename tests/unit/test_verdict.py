@@ -28,7 +28,17 @@ EXPIRES = date(2028, 12, 31)
 EXPIRY = "281231"
 TODAY = date(2026, 5, 17)
 FACTS = UnitFacts(lot=LOT, expires_on=EXPIRES, state="in_supply_chain")
-STATES = ("issued", "in_supply_chain", "sold", "dispensed", "destroyed", "recycled", "stolen", "exported", "locked")
+STATES = (
+    "issued",
+    "in_supply_chain",
+    "sold",
+    "dispensed",
+    "destroyed",
+    "recycled",
+    "stolen",
+    "exported",
+    "locked",
+)
 
 
 def scan(
@@ -44,7 +54,7 @@ def test_verdict_names() -> None:
     assert frozenset({"stolen", "destroyed"}) == SUSPECT_STATES
 
 
-# --------------------------------------------------------------------------------------------- one verdict each
+# ----------------------------------------------------------------------------------------- one verdict each
 
 
 def test_authentic_signed() -> None:
@@ -56,11 +66,15 @@ def test_authentic_unsigned() -> None:
 
 
 def test_authentic_without_lot_and_expiry_unsigned() -> None:
-    assert judge(scan(lot=None, expiry=None, signed=False), FACTS, KEYS, TODAY) == Verdict("authentic", "absent", ())
+    assert judge(scan(lot=None, expiry=None, signed=False), FACTS, KEYS, TODAY) == Verdict(
+        "authentic", "absent", ()
+    )
 
 
 def test_invalid_signature_forged() -> None:
-    assert judge(scan(signer=FORGER), FACTS, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("signature_mismatch",))
+    assert judge(scan(signer=FORGER), FACTS, KEYS, TODAY) == Verdict(
+        "invalid_signature", "invalid", ("signature_mismatch",)
+    )
 
 
 def test_invalid_signature_malformed() -> None:
@@ -70,7 +84,9 @@ def test_invalid_signature_malformed() -> None:
 
 def test_invalid_signature_unknown_key() -> None:
     code = scan(signer=Signer(TAG + 1, bytes(range(32))))
-    assert judge(code, FACTS, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("unknown_signing_key",))
+    assert judge(code, FACTS, KEYS, TODAY) == Verdict(
+        "invalid_signature", "invalid", ("unknown_signing_key",)
+    )
 
 
 def test_unknown_without_signature() -> None:
@@ -99,7 +115,9 @@ def test_other_states_are_not_suspect_by_themselves(state: str) -> None:
 
 
 def test_lot_mismatch_without_signature_is_suspect() -> None:
-    assert judge(scan(lot="LOT99", signed=False), FACTS, KEYS, TODAY) == Verdict("suspect", "absent", ("lot_mismatch",))
+    assert judge(scan(lot="LOT99", signed=False), FACTS, KEYS, TODAY) == Verdict(
+        "suspect", "absent", ("lot_mismatch",)
+    )
 
 
 def test_expiry_mismatch_without_signature_is_suspect() -> None:
@@ -109,7 +127,9 @@ def test_expiry_mismatch_without_signature_is_suspect() -> None:
 
 def test_lot_changed_on_a_signed_code_is_an_invalid_signature() -> None:
     # The classic relabelling: the lot printed differs from the one signed.
-    assert judge(scan(lot="LOT99"), FACTS, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("signature_mismatch",))
+    assert judge(scan(lot="LOT99"), FACTS, KEYS, TODAY) == Verdict(
+        "invalid_signature", "invalid", ("signature_mismatch",)
+    )
     assert judge(scan(expiry="291231"), FACTS, KEYS, TODAY) == Verdict(
         "invalid_signature", "invalid", ("signature_mismatch",)
     )
@@ -128,8 +148,12 @@ def test_expiry_day_itself_is_not_expired() -> None:
 def test_day_00_expiry_means_the_last_day_of_the_month() -> None:
     # GS1: "280200" is 29 February 2028. A label printed that way agrees with a record of 2028-02-29.
     facts = replace(FACTS, expires_on=date(2028, 2, 29))
-    assert judge(scan(expiry="280200", signed=False), facts, KEYS, TODAY) == Verdict("authentic", "absent", ())
-    assert judge(scan(expiry="280229", signed=False), facts, KEYS, TODAY) == Verdict("authentic", "absent", ())
+    assert judge(scan(expiry="280200", signed=False), facts, KEYS, TODAY) == Verdict(
+        "authentic", "absent", ()
+    )
+    assert judge(scan(expiry="280229", signed=False), facts, KEYS, TODAY) == Verdict(
+        "authentic", "absent", ()
+    )
     # ...but not with a record of the 28th.
     facts = replace(FACTS, expires_on=date(2028, 2, 28))
     assert judge(scan(expiry="280200", signed=False), facts, KEYS, TODAY).reasons == ("expiry_mismatch",)
@@ -139,7 +163,9 @@ def test_day_00_expiry_means_the_last_day_of_the_month() -> None:
 
 
 def test_bad_signature_on_an_unknown_code() -> None:
-    assert judge(scan(signer=FORGER), None, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("signature_mismatch",))
+    assert judge(scan(signer=FORGER), None, KEYS, TODAY) == Verdict(
+        "invalid_signature", "invalid", ("signature_mismatch",)
+    )
 
 
 def test_bad_signature_beats_everything_and_tells_nothing_about_the_record() -> None:
@@ -174,7 +200,7 @@ def test_destroyed_and_expired_is_suspect() -> None:
     assert got == Verdict("suspect", "valid", ("destroyed", "expired"))
 
 
-# --------------------------------------------------------------------------------------------- missing lot or expiry
+# ------------------------------------------------------------------------------------ missing lot or expiry
 
 
 def test_signed_scan_without_lot_uses_the_recorded_lot() -> None:
@@ -187,13 +213,17 @@ def test_signed_scan_without_expiry_uses_the_recorded_expiry() -> None:
 
 
 def test_signed_scan_without_lot_checked_against_a_different_recorded_lot() -> None:
-    # The signature was made over LOT42; the record says LOT77: the recorded lot is what gets checked, and fails.
+    # Signed over LOT42, recorded as LOT77: the recorded lot is what gets checked, and it fails.
     facts = replace(FACTS, lot="LOT77")
-    assert judge(scan(lot=None), facts, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("signature_mismatch",))
+    assert judge(scan(lot=None), facts, KEYS, TODAY) == Verdict(
+        "invalid_signature", "invalid", ("signature_mismatch",)
+    )
 
 
 @pytest.mark.parametrize(("lot", "expiry"), [(None, EXPIRY), (LOT, None), (None, None)])
-def test_signed_scan_missing_fields_of_an_unknown_unit_is_unverifiable(lot: str | None, expiry: str | None) -> None:
+def test_signed_scan_missing_fields_of_an_unknown_unit_is_unverifiable(
+    lot: str | None, expiry: str | None
+) -> None:
     got = judge(scan(lot=lot, expiry=expiry), None, KEYS, TODAY)
     assert got == Verdict("invalid_signature", "invalid", ("signature_unverifiable",))
 
@@ -226,7 +256,13 @@ def expected_verdict(*, sig: str, known: bool, recalled: bool, suspect: bool, ex
     days_past_expiry=st.integers(-1000, 1000),
 )
 def test_verdict_is_the_first_that_applies(
-    sig: str, known: bool, recalled: bool, state: str, lot_in_scan: str, expiry_in_scan: str, days_past_expiry: int
+    sig: str,
+    known: bool,
+    recalled: bool,
+    state: str,
+    lot_in_scan: str,
+    expiry_in_scan: str,
+    days_past_expiry: int,
 ) -> None:
     scanned_lot = {"same": LOT, "other": "LOT99", "absent": None}[lot_in_scan]
     scanned_expiry = {"same": EXPIRY, "other": "291130", "absent": None}[expiry_in_scan]

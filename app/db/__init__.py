@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, engines and the queries that need to be fast."""
