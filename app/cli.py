@@ -17,7 +17,14 @@ from app.db.models import LICENCE_KINDS, ROLES
 from app.domain.errors import DomainError
 from app.domain.signing import kid
 from app.services import orgs
-from app.services.keys import MasterKeyError, create_signing_key, ensure_signing_key, jwks, load_master_key
+from app.services.keys import (
+    KeyRing,
+    MasterKeyError,
+    create_signing_key,
+    ensure_signing_key,
+    jwks,
+    load_master_key,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +42,10 @@ def init(settings: Settings) -> dict[str, object]:
     command.upgrade(alembic_config(settings.database_url), "head")
     engine = make_engine(settings.database_url)
     try:
-        with make_sessionmaker(engine).begin() as session:
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as session:
             key = ensure_signing_key(session, master_key)
+            KeyRing(sessions, master_key).current_signer(session)  # the master key must open it
             return {"database": "ready", "signing_key": kid(key.key_tag)}
     finally:
         engine.dispose()

@@ -69,7 +69,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_sqlite = callspec is not None and callspec.params.get("database_url") == "sqlite"
+        on_sqlite = callspec is not None and "sqlite" in (
+            callspec.params.get("database_url"), callspec.params.get("empty_database_url")
+        )
         (drop if on_sqlite and item.get_closest_marker("postgres_only") else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -109,6 +111,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     template = request.getfixturevalue("pg_template")
     name = f"passport_t_{os.getpid()}_{next(_counter)}"
     _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, for testing what `passport init` builds."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    request.getfixturevalue("pg_template")  # skips or fails exactly like the other PostgreSQL tests
+    name = f"passport_e_{os.getpid()}_{next(_counter)}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
     try:
         yield _pg_url(name)
     finally:

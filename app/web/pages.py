@@ -48,7 +48,7 @@ def choose_language(accept_language: str | None, lang_param: str | None) -> str:
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("app.web", "templates"),
-        autoescape=False,
+        autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -81,7 +81,7 @@ def language_links(url: str, current: str) -> list[dict[str, Any]]:
     """One link per language to the same URL, its query kept byte for byte except ``lang``."""
     path, _, query = url.partition("?")
     if not path.startswith("/") or path.startswith("//"):
-        path = ""  # a query-only reference stays on this page; "//host" would leave the site
+        pass  # a query-only reference stays on this page; "//host" would leave the site
     kept = [part for part in query.split("&") if part and part.partition("=")[0] != "lang"]
     return [
         {
