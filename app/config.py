@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Signing worker processes for bulk issuance; 0 = one per CPU core.
     signing_workers: int = Field(default=0, ge=0)
+    # Custody events: request size, how long a decommission may be undone, and the window in which the same
+    # organisation repeating the same action on the same unit is a duplicate (a scanner firing twice).
+    max_event_body_bytes: int = Field(default=16_777_216, ge=1024)
+    undo_days: int = Field(default=10, ge=0)
+    duplicate_window_seconds: int = Field(default=30, ge=0)
 
     @field_validator("verify_rate_limit")
     @classmethod

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import problems, routes_catalog, routes_codes, routes_public, routes_qr
+from app.api import problems, routes_catalog, routes_codes, routes_events, routes_public, routes_qr
 from app.api.ratelimit import VerifyLimiter
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
@@ -18,17 +18,19 @@ from app.services.runtime import Runtime
 class BodyLimit:
     """Refuse request bodies over the limit (by Content-Length, or while a chunked body streams in)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await problems.domain_problem(self._error())(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await problems.domain_problem(self._error(limit))(scope, receive, send)
             return
         seen = 0
 
@@ -36,14 +38,15 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise self._error()
+            if seen > limit:
+                raise self._error(limit)
             return message
 
         await self.app(scope, counting_receive, send)
 
-    def _error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request bodies are limited to {self.max_bytes} bytes", code="payload_too_large")
+    @staticmethod
+    def _error(limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request bodies here are limited to {limit} bytes", code="payload_too_large")
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -63,14 +66,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
     problems.install(app)
-    for module in (routes_catalog, routes_codes, routes_qr, routes_public):
+    for module in (routes_catalog, routes_codes, routes_qr, routes_events, routes_public):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, per_path={"/v1/events": settings.max_event_body_bytes}
+    )
     return app
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench-results"
+_TICK = os.sysconf("SC_CLK_TCK")
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -77,11 +78,58 @@ def machine() -> dict[str, Any]:
     }
 
 
+def code_version() -> dict[str, Any]:
+    """The commit measured, and whether app/ had uncommitted changes (read-only git commands)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = [line for line in git("status", "--porcelain", "--", "app", "migrations").splitlines() if line]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_app_files": len(dirty)}
+
+
 def machine_line(info: dict[str, Any]) -> str:
     return (
         f"machine: {info['cpu_model']}, {info['cores']} cores (nproc), {info['memory_gib']} GiB RAM, "
         f"Python {info['python']}, Linux {info['kernel']}"
     )
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies over all cores since boot, from /proc/stat (iowait counts as idle)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int], seconds: float) -> float:
+    """Cores kept busy by everything on the machine between two cpu_jiffies() snapshots."""
+    return (after[0] - before[0]) / _TICK / seconds if seconds > 0 else 0.0
+
+
+def background_load(seconds: float = 1.0) -> float:
+    """Cores busy while this benchmark does nothing: other people's work on a shared machine."""
+    start, t0 = cpu_jiffies(), time.perf_counter()
+    time.sleep(seconds)
+    return busy_cores(start, cpu_jiffies(), time.perf_counter() - t0)
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (up to ``max_wait`` s) until the machine's background load is under ``threshold`` cores; return it."""
+    deadline = time.monotonic() + max_wait
+    load = background_load()
+    announced = False
+    while load > threshold and time.monotonic() < deadline:
+        if not announced:
+            print(f"  machine busy with other work ({load:.2f} cores); waiting up to {max_wait:.0f} s for quiet",
+                  flush=True)
+            announced = True
+        load = background_load(2.0)
+    if load > threshold:
+        print(f"  warning: measuring with {load:.2f} cores of background load", flush=True)
+    return load
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -223,9 +271,6 @@ def proc_status(pid: int) -> dict[str, str]:
 def peak_rss_kib(pid: int) -> int:
     value = proc_status(pid).get("VmHWM", "0 kB")
     return int(value.split()[0])
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -14,6 +14,7 @@ from app.services.runtime import Runtime
 from app.web.pages import choose_language, render_verification
 
 router = APIRouter(tags=["verification"])
+_VARY = {"Vary": "Accept, Accept-Language"}  # one URL, several representations: caches must keep them apart
 
 
 def _wants_html(accept: str) -> bool:
@@ -47,5 +48,6 @@ async def verify_unit(request: Request) -> Response:
         return domain_problem(error)
     result = runtime.verifier.verify(scan)
     if html:
-        return HTMLResponse(render_verification(result, None, lang, _page_url(request)))
-    return Response(json.dumps(result.as_json()), media_type="application/json")
+        page = HTMLResponse(render_verification(result, None, lang, _page_url(request)), headers=_VARY)
+        return page
+    return Response(json.dumps(result.as_json()), media_type="application/json", headers=_VARY)

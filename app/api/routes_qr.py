@@ -36,6 +36,8 @@ _CODE_CACHE = "private, max-age=3600"
 # The last page fills up and the page count grows as codes are issued: revalidate.
 _SHEET_CACHE = "private, no-cache"
 
+_CODE_DESCRIPTION = "The QR Code of the unit's signed Digital Link URI."
+
 ModulePx = Annotated[
     int,
     Query(
@@ -49,7 +51,7 @@ ModulePx = Annotated[
 @router.get(
     "/v1/codes/{gtin}/{serial}/qr.png",
     response_class=Response,
-    responses={200: {"content": {PNG: {}}, "description": "The QR Code of the unit's signed Digital Link URI."}},
+    responses={200: {"content": {PNG: {}}, "description": _CODE_DESCRIPTION}},
 )
 def unit_qr_png(
     gtin: str,
@@ -70,7 +72,7 @@ def unit_qr_png(
 @router.get(
     "/v1/codes/{gtin}/{serial}/qr.svg",
     response_class=Response,
-    responses={200: {"content": {SVG: {}}, "description": "The QR Code of the unit's signed Digital Link URI."}},
+    responses={200: {"content": {SVG: {}}, "description": _CODE_DESCRIPTION}},
 )
 def unit_qr_svg(
     gtin: str, serial: str, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -146,7 +147,112 @@ class Unit(Base):
     serial: Mapped[str] = mapped_column(String(20))
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
     issuance_id: Mapped[int] = mapped_column(ForeignKey("issuance.id"))
+    # Custody of a loose unit (see app/domain/custody.py). Inside a container, the outermost container's
+    # record applies and these columns are only brought up to date when the unit is taken out.
     state: Mapped[str] = mapped_column(String(20), server_default="issued")
+    holder_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))  # None: the manufacturer
+    to_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    previous: Mapped[str | None] = mapped_column(String(20))
+    container_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"))
+
+
+# Most units are never packed: a partial index keeps issuance from writing a million NULL entries.
+Index(
+    "ix_unit_container_sscc",
+    Unit.container_sscc,
+    sqlite_where=Unit.container_sscc.is_not(None),
+    postgresql_where=Unit.container_sscc.is_not(None),
+)
+
+
+class Container(Base):
+    """A case or pallet (SSCC). Shipping it moves everything inside with one row write."""
+
+    __tablename__ = "container"
+
+    sscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    holder_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    to_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    previous: Mapped[str | None] = mapped_column(String(20))
+    parent_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Event(Base):
+    """One accepted custody event, as its organisation sent it (append-only)."""
+
+    __tablename__ = "event"
+    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    region: Mapped[str | None] = mapped_column(String(10))
+    to_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    container_sscc: Mapped[str | None] = mapped_column(String(18))
+    channel: Mapped[str | None] = mapped_column(String(10))
+    platform_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    order_ref: Mapped[str | None] = mapped_column(String(100))
+    prescription_id: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    undone_by_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class EventItem(Base):
+    """What one event touched directly: a unit or a container, with its custody before and after."""
+
+    __tablename__ = "event_item"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    container_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
+    before: Mapped[dict[str, object]] = mapped_column(JSON)
+    after: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class Containment(Base):
+    """When a unit or a container was inside another container (for histories that stay O(containers))."""
+
+    __tablename__ = "containment"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    child_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
+    parent_sscc: Mapped[str] = mapped_column(ForeignKey("container.sscc"), index=True)
+    packed_event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    unpacked_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+
+
+class Prescription(Base):
+    """A prescription is used once across the whole system."""
+
+    __tablename__ = "prescription"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    prescriber: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+
+
+class Alert(Base):
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    gtin: Mapped[str | None] = mapped_column(String(14), index=True)
+    serial: Mapped[str | None] = mapped_column(String(20))
+    org_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    status: Mapped[str] = mapped_column(String(20), server_default="open")
+    details: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
 __all__ = [
@@ -155,8 +261,14 @@ __all__ = [
     "ROLES",
     "ApiKey",
     "Base",
+    "Alert",
     "Batch",
+    "Container",
+    "Containment",
+    "Event",
+    "EventItem",
     "Issuance",
+    "Prescription",
     "Licence",
     "Organisation",
     "Product",

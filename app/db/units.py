@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -62,7 +62,7 @@ def issuance_serials(conn: Connection, issuance_id: int, chunk: int) -> Iterator
 
 @dataclass(frozen=True, slots=True)
 class UnitRow:
-    """Everything a verification needs, from one query."""
+    """Everything a verification needs about a unit, from one query."""
 
     lot: str
     expires_on: date
@@ -70,12 +70,19 @@ class UnitRow:
     product_name: str
     category: str
     manufacturer: str
+    id: int
+    container_sscc: str | None
+    holder_id: str | None
+    to_id: str | None
+    issued_at: Any
+    manufacturer_region: str | None
 
 
 _LOOKUP = (
-    "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name "
+    "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, "
+    "u.to_id, i.created_at, o.region "
     "FROM unit u JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
-    "JOIN organisation o ON o.id = p.manufacturer_id "
+    "JOIN organisation o ON o.id = p.manufacturer_id JOIN issuance i ON i.id = u.issuance_id "
     "WHERE u.gtin = {p} AND u.serial = {p}"
 )
 
@@ -85,7 +92,9 @@ def lookup_sql(dialect: str) -> str:
 
 
 def unit_row(raw: Any) -> UnitRow:
-    lot, expires_on, state, name, category, manufacturer = raw
-    if isinstance(expires_on, str):
-        expires_on = date.fromisoformat(expires_on)
-    return UnitRow(lot, expires_on, state, name, category, manufacturer)
+    values = list(raw)
+    if isinstance(values[1], str):
+        values[1] = date.fromisoformat(values[1])
+    if isinstance(values[10], str):
+        values[10] = datetime.fromisoformat(values[10]).replace(tzinfo=UTC)
+    return UnitRow(*values)

@@ -24,8 +24,9 @@ class UnitFacts:
 
     lot: str
     expires_on: date
-    state: str
+    state: str  # the public state (see app/domain/custody.py)
     recalled: bool = False
+    flags: tuple[str, ...] = ()  # suspect reasons found elsewhere, e.g. "repeat_sale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ def judge(scan: UnitCode, facts: UnitFacts | None, public_keys: Mapping[int, byt
         reasons.append("expiry_mismatch")
     if facts.state in SUSPECT_STATES:
         reasons.append(facts.state)
+    reasons.extend(facts.flags)
     if facts.expires_on < today:
         reasons.append("expired")
     if not reasons:

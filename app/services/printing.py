@@ -1,8 +1,8 @@
 """Printable codes: the QR Code (ISO/IEC 18004) of a unit's signed GS1 Digital Link URI, as PNG or SVG, and A4
 label sheets of a batch, each symbol with its GS1 human-readable interpretation underneath.
 
-Nothing is stored for printing: Ed25519 is deterministic, so the URI of any unit is rebuilt from its row and the
-key its issuance was signed with, and it is the exact URI handed out at issuance, whatever key signs today.
+Nothing is stored for printing: Ed25519 is deterministic, so the URI of any unit is rebuilt from its row and
+the key its issuance was signed with: the exact URI handed out at issuance, whatever key signs today.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ class LabelPage:
 # --------------------------------------------------------------------------------------------- loading
 
 
-def _printed(signer: Signer, base_url: str, gtin: str, serial: str, lot: str, expires_on: date) -> PrintedCode:
+def _printed(
+    signer: Signer, base_url: str, gtin: str, serial: str, lot: str, expires_on: date
+) -> PrintedCode:
     expiry = date_to_yymmdd(expires_on)
     signature = signer.sign(gtin, serial, lot, expiry)
     uri = digital_link(base_url, UnitCode(gtin, serial, lot, expiry, signature))
@@ -199,7 +201,9 @@ def qr_matrix(uri: str) -> list[list[bool]]:
 
 def render_png(uri: str, *, module_px: int = DEFAULT_MODULE_PX) -> bytes:
     if not MIN_MODULE_PX <= module_px <= MAX_MODULE_PX:
-        raise InvalidInput(f"size must be between {MIN_MODULE_PX} and {MAX_MODULE_PX} pixels", code="invalid_size")
+        raise InvalidInput(
+            f"size must be between {MIN_MODULE_PX} and {MAX_MODULE_PX} pixels", code="invalid_size"
+        )
     buffer = io.BytesIO()
     qr_symbol(uri, module_px=module_px).make_image().save(buffer)
     return buffer.getvalue()
@@ -239,7 +243,8 @@ def render_svg(code: PrintedCode) -> str:
     side = _n(size * SVG_MODULE_MM)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<svg xmlns="{_SVG_NS}" version="1.1" width="{side}mm" height="{side}mm" viewBox="0 0 {size} {size}">'
+        f'<svg xmlns="{_SVG_NS}" version="1.1" width="{side}mm" height="{side}mm" '
+        f'viewBox="0 0 {size} {size}">'
         f"<title>{_xml(code.uri)}</title>"
         f'<rect width="{size}" height="{size}" fill="#fff"/>'
         f'<path fill="#000" shape-rendering="crispEdges" d="{module_path(matrix)}"/>'
@@ -279,14 +284,18 @@ def grid_for(per_page: int) -> Grid:
     return best
 
 
-def _text(x: float, y: float, text: str, size: float, *, anchor: str = "start", fit: float | None = None) -> str:
+def _text(
+    x: float, y: float, text: str, size: float, *, anchor: str = "start", fit: float | None = None
+) -> str:
+    """A line of monospace text; one wider than ``fit`` is narrowed (never lowered) to fit.
+
+    The narrowing is a horizontal scale rather than ``textLength``, which not every SVG renderer honours.
+    """
     natural = len(text) * CHAR_ADVANCE * size
-    squeeze = (
-        f' textLength="{_n(fit)}" lengthAdjust="spacingAndGlyphs"' if fit is not None and natural > fit else ""
-    )
-    return (
-        f'<text x="{_n(x)}" y="{_n(y)}" font-size="{_n(size)}" text-anchor="{anchor}"{squeeze}>{_xml(text)}</text>'
-    )
+    place = f'x="{_n(x)}" y="{_n(y)}"'
+    if fit is not None and natural > fit:
+        place = f'transform="translate({_n(x)} {_n(y)}) scale({fit / natural:.4f} 1)"'
+    return f'<text {place} font-size="{_n(size)}" text-anchor="{anchor}">{_xml(text)}</text>'
 
 
 def _label(code: PrintedCode, x: float, y: float, grid: Grid) -> str:
@@ -315,12 +324,22 @@ def _header(sheet: LabelPage) -> str:
     width_chars = int(GRID_WIDTH / (CHAR_ADVANCE * HEADER_SIZE))
     suffix = f" · LOT {sheet.lot} · EXP {sheet.expires_on.isoformat()} · GTIN {sheet.gtin}"
     room = width_chars - len(page) - 2 - len(suffix)
-    name = sheet.product_name if len(sheet.product_name) <= room else sheet.product_name[: max(room - 1, 1)] + "…"
+    name = (
+        sheet.product_name
+        if len(sheet.product_name) <= room
+        else sheet.product_name[: max(room - 1, 1)] + "…"
+    )
     baseline = MARGIN + HEADER_SIZE
     rule = GRID_TOP - 1.5
     return (
         '<g class="header">'
-        + _text(MARGIN, baseline, name + suffix, HEADER_SIZE, fit=GRID_WIDTH - (len(page) + 2) * CHAR_ADVANCE * HEADER_SIZE)
+        + _text(
+            MARGIN,
+            baseline,
+            name + suffix,
+            HEADER_SIZE,
+            fit=GRID_WIDTH - (len(page) + 2) * CHAR_ADVANCE * HEADER_SIZE,
+        )
         + _text(PAGE_WIDTH - MARGIN, baseline, page, HEADER_SIZE, anchor="end")
         + f'<path d="M{_n(MARGIN)} {_n(rule)}H{_n(PAGE_WIDTH - MARGIN)}" stroke="#000" stroke-width="0.2"/>'
         + "</g>"

@@ -96,7 +96,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.fallback": "A further check did not pass (reason code: {code}).",
         # what to do
         "todo.authentic": (
-            "Check that the packaging is sealed and undamaged and that the details below match the pack in "
+            "Check that the packaging is sealed and undamaged and that the details above match the pack in "
             "your hand. If anything differs, ask the seller."
         ),
         "todo.expired": (
@@ -173,7 +173,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "verdict.recalled": "已召回，请勿使用",
         "verdict.suspect": "警告：可疑产品",
         "verdict.invalid_signature": "非正品码",
-        "verdict.unknown": "未知编码",
+        "verdict.unknown": "查无此码",
         "verdict.fallback": "无法确认真伪",
         "summary.authentic": "此码由生产企业发放，与其登记记录一致。",
         "summary.expired": "此码由生产企业发放，但产品已超过有效期。",
@@ -214,7 +214,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.expired": "该产品已超过有效期。",
         "reason.recalled": "生产企业或监管部门已召回该产品。",
         "reason.fallback": "另有一项核验未通过（原因代码：{code}）。",
-        "todo.authentic": "请确认包装密封完好，且下方信息与您手中的产品一致；如有不符，请咨询销售方。",
+        "todo.authentic": "请确认包装密封完好，且上方信息与您手中的产品一致；如有不符，请咨询销售方。",
         "todo.expired": "请勿使用。请退回药店或商店，或交至过期药品回收点。",
         "todo.red": "请勿使用。请保留包装和购物凭证，退回购买的药店或商店，并向市场监管部门举报（热线 12315）。",
         "state.issued": "生产企业已赋码，尚未发货",
@@ -290,8 +290,8 @@ class Catalogue:
     def __call__(self, key: str, **values: object) -> str:
         return self._messages[key].format(**values)
 
-    def has(self, key: str) -> bool:
-        return key in self._messages
+    def signature(self, signature: str) -> str:
+        return self._known("signature", signature) or signature
 
     def verdict(self, verdict: str) -> str:
         return self._known("verdict", verdict) or self("verdict.fallback")

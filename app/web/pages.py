@@ -81,7 +81,7 @@ def language_links(url: str, current: str) -> list[dict[str, Any]]:
     """One link per language to the same URL, its query kept byte for byte except ``lang``."""
     path, _, query = url.partition("?")
     if not path.startswith("/") or path.startswith("//"):
-        pass  # a query-only reference stays on this page; "//host" would leave the site
+        path = ""  # a query-only reference stays on this page; "//host" would leave the site
     kept = [part for part in query.split("&") if part and part.partition("=")[0] != "lang"]
     return [
         {
@@ -108,8 +108,8 @@ def _verification(result: Verification, t: Catalogue) -> dict[str, Any]:
         "headline": t.verdict(verdict),
         "summary": t.summary(verdict),
         "signature": data["signature"],
-        "signature_text": t(f"signature.{data['signature']}") if t.has(f"signature.{data['signature']}") else "",
-        "reasons": [t.reason(code) for code in reasons] if verdict != "authentic" else [],
+        "signature_text": t.signature(data["signature"]),
+        "reasons": [t.reason(code) for code in reasons],
         "todo": t({"ok": "todo.authentic", "warn": "todo.expired"}.get(tone, "todo.red")),
         "product": (
             {

@@ -1,5 +1,5 @@
-"""Printable QR codes and label sheets: every symbol carries exactly the URI handed out at issuance, and only the
-product's manufacturer (or a role that reads everything) gets one."""
+"""Printable QR codes and label sheets: every symbol carries exactly the URI handed out at issuance, and only
+the product's manufacturer (or a role that reads everything) gets one."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from qrcode.constants import ERROR_CORRECT_M
 
 from app.domain.identifiers import check_digit
 from app.domain.signing import decode_signature
-from app.services import printing
+from app.services import clock, printing
 from tests.conftest import GTIN
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -28,7 +28,7 @@ Matrix = list[list[bool]]
 
 
 def reference_matrix(uri: str) -> Matrix:
-    """What any QR encoder built on the same library makes of the URI at level M with a 4-module quiet zone."""
+    """The library's own symbol of the URI at level M with a 4-module quiet zone."""
     symbol = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
     symbol.add_data(uri)
     symbol.make(fit=True)
@@ -100,7 +100,7 @@ def image_of(matrix: Matrix, module_px: int = 4) -> Image.Image:
 
 
 def parse_svg(body: bytes) -> ET.Element:
-    root = ET.fromstring(body)
+    root = ET.fromstring(body)  # noqa: S314 - our own service's output
     assert root.tag == f"{NS}svg"
     return root
 
@@ -145,7 +145,7 @@ def assert_problem(response: Any, status: int, code: str) -> None:
 
 
 def new_batch(client: Any, org: Any, gtin: str, lot: str) -> dict[str, Any]:
-    today = date.today()
+    today = clock.today()
     response = client.post(
         "/v1/batches",
         json={
@@ -233,11 +233,15 @@ def test_unknown_units_and_bad_gtins(client, maker, batch, issue):
     )
     unregistered = "0950600099999" + check_digit("0950600099999")
     assert_problem(
-        client.get(f"/v1/codes/{unregistered}/{code['serial']}/qr.svg", headers=maker.headers), 404, "unit_not_found"
+        client.get(f"/v1/codes/{unregistered}/{code['serial']}/qr.svg", headers=maker.headers),
+        404,
+        "unit_not_found",
     )
     wrong_check_digit = GTIN[:-1] + str((int(GTIN[-1]) + 1) % 10)
     assert_problem(
-        client.get(f"/v1/codes/{wrong_check_digit}/{code['serial']}/qr.png", headers=maker.headers), 422, "invalid_gtin"
+        client.get(f"/v1/codes/{wrong_check_digit}/{code['serial']}/qr.png", headers=maker.headers),
+        422,
+        "invalid_gtin",
     )
 
 
@@ -270,12 +274,17 @@ def test_label_pages_hold_the_codes_in_issue_order(client, maker, batch, issue, 
     assert first.headers["content-type"].startswith("image/svg+xml")
     assert first.headers["cache-control"].startswith("private")
     root = parse_svg(first.content)
-    assert (root.attrib["width"], root.attrib["height"], root.attrib["viewBox"]) == ("210mm", "297mm", "0 0 210 297")
-    header = [g for g in root.iter(f"{NS}g") if g.attrib.get("class") == "header"][0]
+    assert (root.attrib["width"], root.attrib["height"], root.attrib["viewBox"]) == (
+        "210mm",
+        "297mm",
+        "0 0 210 297",
+    )
+    header = next(g for g in root.iter(f"{NS}g") if g.attrib.get("class") == "header")
     header_text = " ".join(t.text or "" for t in header.iter(f"{NS}text"))
     assert product["name"] in header_text and "LOT42" in header_text and "page 1 of 2" in header_text
 
-    second = parse_svg(client.get(labels_url(batch["id"]), params={"page": 2, "per_page": 40}, headers=maker.headers).content)
+    response = client.get(labels_url(batch["id"]), params={"page": 2, "per_page": 40}, headers=maker.headers)
+    second = parse_svg(response.content)
     pages = (labels(root), labels(second))
     assert [len(p) for p in pages] == [40, 5]
     for label, code in zip(pages[0] + pages[1], codes, strict=True):
@@ -297,7 +306,9 @@ def test_label_pages_run_across_issuances_and_keys(client, maker, make_org, batc
     codes += issue(batch["id"], 3)
     seen = []
     for page in (1, 2):
-        response = client.get(labels_url(batch["id"]), params={"page": page, "per_page": 4}, headers=maker.headers)
+        response = client.get(
+            labels_url(batch["id"]), params={"page": page, "per_page": 4}, headers=maker.headers
+        )
         seen += [label.findtext(f"{NS}title") for label in labels(parse_svg(response.content))]
     assert seen == [code["uri"] for code in codes]
 
@@ -327,8 +338,12 @@ def test_text_is_escaped(client, maker, issue):
     sheet = client.get(labels_url(batch["id"]), headers=maker.headers)
     assert b"<Kids>" not in sheet.content and b"\x07" not in sheet.content
     root = parse_svg(sheet.content)
-    header_text = " ".join(t.text or "" for g in root.iter(f"{NS}g") if g.attrib.get("class") == "header"
-                           for t in g.iter(f"{NS}text"))
+    header_text = " ".join(
+        t.text or ""
+        for g in root.iter(f"{NS}g")
+        if g.attrib.get("class") == "header"
+        for t in g.iter(f"{NS}text")
+    )
     assert '<Kids> & "Syrup" \ufffd' in header_text and 'LOT L<&>"1' in header_text
     [label] = labels(root)
     title, matrix, texts = label_parts(label, code["uri"])
@@ -338,7 +353,7 @@ def test_text_is_escaped(client, maker, issue):
     assert svg_symbol(single) == (code["uri"], reference_matrix(code["uri"]))
 
 
-# --------------------------------------------------------------------------------------------- layout (no database)
+# ------------------------------------------------------------------------------------ layout (no database)
 
 
 @pytest.mark.parametrize("per_page", range(1, printing.MAX_PER_PAGE + 1))

@@ -94,6 +94,8 @@ def test_authentic_page_in_english_by_default(client: TestClient, code: dict[str
     assert "<dd>Coded by the manufacturer, not yet shipped</dd>" in page
     assert "正品" not in page
     assert "Why</h2>" not in page  # an authentic code has no reasons to explain
+    advice = page.index("the details above match the pack in your hand")
+    assert page.index("product-name") < advice  # the details to compare come first
     # self-contained: no scripts, no stylesheets, fonts or images fetched from anywhere
     assert "<script" not in page
     assert "<link" not in page
@@ -168,7 +170,7 @@ def test_unknown_serial_page(client: TestClient, code: dict[str, Any]) -> None:
     assert '<dd class="code">ZZZZZZZZZZZZ</dd>' in page
 
     zh = client.get(path, headers=ZH).text
-    assert "<h1>未知编码</h1>" in zh
+    assert "<h1>查无此码</h1>" in zh
     assert "此码不是生产企业通过本平台发放的编码。" in zh
 
 

@@ -730,6 +730,15 @@ def test_dropped_gs_is_detected_when_the_value_becomes_too_long() -> None:
     raises_invalid(f"01{GTIN}10{'L' * 18}21SERIAL", "AI (10) lot runs to 26 characters")
 
 
+def test_literal_gs_text_in_a_value_reads_as_a_separator() -> None:
+    """Known limitation: '<GS>' is four characters of the 82 set, but scanners show FNC1 that way, so a
+    raw element string takes it for a separator. The result is an error naming the leftover, not a guess."""
+    err = raises_invalid(f"01{GTIN}21A<GS>B", "no known AI at position 21")
+    assert "'B'" in str(err)
+    # The Digital Link form carries such a serial unambiguously.
+    assert parse_code(digital_link(BASE, UnitCode(GTIN, "A<GS>B"))) == UnitCode(GTIN, "A<GS>B")
+
+
 def test_dropped_gs_in_a_short_value_is_not_detectable() -> None:
     """Documented limitation: '21ABC' + '10LOT' without a separator is a valid serial 'ABC10LOT'."""
     assert parse_code(f"01{GTIN}21ABC10LOT") == UnitCode(GTIN, "ABC10LOT")

@@ -11,7 +11,7 @@ import copy
 import importlib.util
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -303,6 +303,10 @@ KEYS = {v["key_tag"]: bytes.fromhex(v["public_key_hex"]) for v in VECTORS["vecto
 TODAY = date(2026, 1, 15)
 
 
+# id, container, holder, addressee, issued at, manufacturer's region
+_ROW_TAIL = (1, None, None, None, datetime(2026, 1, 2, tzinfo=UTC), "CN-31")
+
+
 def _row(v: dict[str, Any], state: str = "in_supply_chain") -> UnitRow:
     return UnitRow(
         v["lot"],
@@ -311,6 +315,7 @@ def _row(v: dict[str, Any], state: str = "in_supply_chain") -> UnitRow:
         "Amoxicillin 500 mg capsules",
         "drug_rx",
         "Example Pharma Ltd",
+        *_ROW_TAIL,
     )
 
 
@@ -318,7 +323,7 @@ def _judged(scan: UnitCode, row: UnitRow | None, today: date = TODAY) -> Verific
     facts = UnitFacts(row.lot, row.expires_on, row.state) if row else None
     verdict = judge(scan, facts, KEYS, today)
     shown = row if verdict.verdict not in ("invalid_signature", "unknown") else None
-    return Verification(scan, verdict, shown)
+    return Verification(scan, verdict, shown, row.state if shown else None)
 
 
 def _scan(v: dict[str, Any]) -> UnitCode:
@@ -330,11 +335,13 @@ def _scan(v: dict[str, Any]) -> UnitCode:
 def _samples() -> dict[str, dict[str, Any]]:
     scan1 = _scan(V1)
     authentic_row = UnitRow(
-        "LOT42", date(2028, 12, 31), "in_supply_chain", "Amoxicillin 500 mg", "drug_rx", "Acme"
+        "LOT42", date(2028, 12, 31), "in_supply_chain", "Amoxicillin 500 mg", "drug_rx", "Acme", *_ROW_TAIL
     )
     unsigned = UnitCode(gtin=scan1.gtin, serial=scan1.serial)
     return {
-        "authentic_direct": Verification(scan1, Verdict("authentic", "valid"), authentic_row).as_json(),
+        "authentic_direct": Verification(
+            scan1, Verdict("authentic", "valid"), authentic_row, authentic_row.state
+        ).as_json(),
         "unknown_direct": Verification(
             UnitCode(gtin="09506000134352", serial="NOSUCHCODE"),
             Verdict("unknown", "absent", ("unknown_code",)),

@@ -1,0 +1,118 @@
+"""Custody events, and the unit record and history they build."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
+
+from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import domain_problem
+from app.api.schemas import Strict
+from app.domain.errors import InvalidInput
+from app.domain.sale_rules import Prescription
+from app.services import units
+from app.services.clock import utcnow
+from app.services.events import EventIn, Policy, record_events
+
+router = APIRouter(prefix="/v1", tags=["custody"])
+
+MAX_EVENTS = 1_000
+MAX_CODES_PER_EVENT = 10_000
+
+
+class PrescriptionBody(Strict):
+    id: str = Field(min_length=1, max_length=100)
+    prescriber: str = Field(min_length=1, max_length=200)
+    issued_at: AwareDatetime
+
+
+class EventBody(Strict):
+    action: str = Field(min_length=1, max_length=20)
+    codes: list[str] = Field(default_factory=list, max_length=MAX_CODES_PER_EVENT)
+    occurred_at: AwareDatetime | None = None
+    to: str | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=10)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    container: str | None = Field(default=None, max_length=300)
+    channel: Literal["offline", "online"] | None = None
+    platform: str | None = Field(default=None, max_length=32)
+    order_ref: str | None = Field(default=None, max_length=100)
+    prescription: PrescriptionBody | None = None
+    event_id: int | None = None
+
+    def to_domain(self) -> EventIn:
+        prescription = None
+        if self.prescription is not None:
+            p = self.prescription
+            prescription = Prescription(p.id, p.prescriber, p.issued_at)
+        return EventIn(
+            action=self.action,
+            codes=[c.strip() for c in self.codes],
+            occurred_at=self.occurred_at,
+            to=self.to,
+            region=self.region,
+            idempotency_key=self.idempotency_key,
+            container=self.container,
+            channel=self.channel,
+            platform=self.platform,
+            order_ref=self.order_ref,
+            prescription=prescription,
+            event_id=self.event_id,
+        )
+
+
+class EventListBody(Strict):
+    events: list[EventBody] = Field(min_length=1, max_length=MAX_EVENTS)
+    atomic: bool = True
+
+
+_single = TypeAdapter(EventBody)
+_many = TypeAdapter(EventListBody)
+
+
+def _validation_problem(error: ValidationError) -> InvalidInput:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return InvalidInput(f"{where}: {first['msg']}", code="validation_error")
+
+
+@router.post("/events", status_code=201)
+def post_events(
+    principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep, body: Any = Body(...)
+) -> Response:
+    """One event object, or ``{"events": [...], "atomic": true|false}`` (up to 1,000 events)."""
+    try:
+        if isinstance(body, dict) and "events" in body:
+            parsed = _many.validate_python(body)
+            events, atomic = parsed.events, parsed.atomic
+        else:
+            events, atomic = [_single.validate_python(body)], True
+    except ValidationError as error:
+        raise _validation_problem(error) from None
+    total = sum(len(e.codes) for e in events)
+    if total > 5 * MAX_CODES_PER_EVENT:
+        raise InvalidInput(f"at most {5 * MAX_CODES_PER_EVENT} codes per request; got {total}", code="too_many_codes")
+    settings = runtime.settings
+    policy = Policy(
+        now=utcnow(),
+        undo_window=timedelta(days=settings.undo_days),
+        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
+    )
+    outcome = record_events(session, principal, [e.to_domain() for e in events], atomic=atomic, policy=policy)
+    if outcome.error is not None:
+        return domain_problem(outcome.error)  # alerts it raised are committed with the request
+    return JSONResponse({"results": [r.as_json() for r in outcome.results]}, status_code=201)
+
+
+@router.get("/units/{gtin}/{serial}")
+def get_unit(gtin: str, serial: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return units.unit_record(session, principal, gtin, serial)
+
+
+@router.get("/units/{gtin}/{serial}/history")
+def get_history(gtin: str, serial: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return units.unit_history(session, principal, gtin, serial)

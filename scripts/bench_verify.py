@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Benchmark public verification (GET /01/{gtin}/10/{lot}/21/{serial}?17=..&8030=.., Accept: application/json).
+
+1. Fill a fresh database with N units through the service's own issuance endpoint (NDJSON), keeping a random sample
+   of the issued URIs (default 20,000).
+2. Run ``passport serve`` (1 worker, PASSPORT_VERIFY_RATE_LIMIT=0, --no-access-log), check that a handful of sampled
+   codes verify as "authentic", then load it with wrk (2 threads, 64 connections, a Lua script replaying a random
+   sampled path per request) and read req/s, p50 and p99 from ``wrk --latency``.
+3. The same load against scripts/minimal_app.py (FastAPI + uvicorn, 1 worker, no access log; one indexed SELECT on
+   the same ``unit`` table in an ``async def``), with the same paths.
+
+Prints a table, the ratio service/minimal (goal >= 0.5) and p99 (goal < 50 ms); writes bench-results/bench_verify.json
+(or bench_verify-postgresql.json for --db postgresql).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_common as bc  # noqa: E402
+
+SCRIPTS = Path(__file__).resolve().parent
+
+LUA = r"""
+-- Replays a random path from the sample file (argument after --) with Accept: application/json.
+local paths = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("thread_id", counter)
+end
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then paths[#paths + 1] = line end
+  end
+  math.randomseed(os.time() * 1000 + (thread_id or 0))
+end
+
+function request()
+  return wrk.format("GET", paths[math.random(#paths)], {["Accept"] = "application/json"})
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    "BENCH_DONE requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d connect=%d read=%d write=%d status=%d timeout=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
+    summary.errors.timeout))
+end
+"""
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found; installing it with: apt-get install -y wrk", flush=True)
+    install = subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, text=True)
+    if install.returncode != 0:
+        print("apt-get install failed; running: apt-get update, then apt-get install -y wrk", flush=True)
+        subprocess.run(["apt-get", "update"], capture_output=True, text=True)
+        install = subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, text=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit(f"could not install wrk:\n{install.stdout[-2000:]}{install.stderr[-2000:]}")
+    print(f"installed {found}", flush=True)
+    return found
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text.strip())
+    if not match:
+        raise ValueError(f"cannot read a wrk duration: {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """Read req/s, the latency distribution (--latency) and the error counts from wrk's report."""
+    result: dict[str, Any] = {}
+    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.M)
+    if not rps:
+        raise ValueError(f"no Requests/sec in wrk output:\n{output}")
+    result["requests_per_s"] = float(rps.group(1))
+    for pct in ("50", "75", "90", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", output, re.M)
+        if match:
+            result[f"p{pct}_ms"] = _ms(match.group(1))
+    total = re.search(r"^\s+(\d+) requests in ([0-9.]+\w+),", output, re.M)
+    if total:
+        result["requests"] = int(total.group(1))
+        result["duration_s"] = _ms(total.group(2)) / 1000
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    result["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result["socket_errors"] = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()))) if sock else {}
+    )
+    done = re.search(r"^BENCH_DONE (.*)$", output, re.M)
+    if done:
+        result["lua_done"] = {k: int(v) for k, v in (kv.split("=") for kv in done.group(1).split())}
+    return result
+
+
+def run_wrk(wrk: str, base: str, script: Path, paths: Path, duration: int, connections: int,
+            threads: int = 2) -> tuple[dict[str, Any], str]:
+    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+            "-s", str(script), base + "/", "--", str(paths)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return parse_wrk(proc.stdout), proc.stdout
+
+
+def check_responses(base: str, paths: list[str], expect_verdict: bool) -> list[dict[str, Any]]:
+    """A handful of sampled codes must answer 200 (and "authentic" from the service) before we load anything."""
+    seen = []
+    for path in paths:
+        status, body = bc.api(base, "GET", path)
+        if status != 200 or not isinstance(body, dict):
+            raise RuntimeError(f"GET {path} -> {status}: {body}")
+        if expect_verdict and (body.get("verdict") != "authentic" or body.get("signature") != "valid"):
+            raise RuntimeError(f"GET {path} did not verify as authentic: {body}")
+        if not expect_verdict and not body.get("found"):
+            raise RuntimeError(f"minimal app did not find {path}: {body}")
+        seen.append(body)
+    return seen
+
+
+def load(name: str, server: bc.Server, wrk: str, script: Path, paths_file: Path, paths: list[str], args: argparse.Namespace,
+         expect_verdict: bool, quiet_wait: float) -> dict[str, Any]:
+    server.start()
+    checked = check_responses(server.base, random.sample(paths, 5), expect_verdict)
+    print(f"  {name}: 5 sampled codes answered 200" + (" authentic/valid" if expect_verdict else " found"),
+          flush=True)
+    run_wrk(wrk, server.base, script, paths_file, args.warmup, args.connections)  # warm-up, not reported
+    background = bc.wait_for_quiet(quiet_wait)
+    jiffies, cpu_before, t0, own_before = bc.cpu_jiffies(), server.cpu(), time.perf_counter(), os.times()
+    stats, raw = run_wrk(wrk, server.base, script, paths_file, args.duration, args.connections)
+    elapsed = time.perf_counter() - t0
+    cpu_after, machine_busy, own_after = server.cpu(), bc.busy_cores(jiffies, bc.cpu_jiffies(), elapsed), os.times()
+    server_cpu = cpu_after["server"] - cpu_before["server"]
+    wrk_cpu = own_after.children_user + own_after.children_system - own_before.children_user - own_before.children_system
+    stats["server_cpu_cores"] = round(server_cpu / elapsed, 2)
+    stats["server_cpu_us_per_request"] = round(server_cpu / max(stats.get("requests", 1), 1) * 1e6)
+    stats["wrk_cpu_cores"] = round(wrk_cpu / elapsed, 2)
+    stats["machine_busy_cores"] = round(machine_busy, 2)
+    stats["other_load_cores"] = round(max(machine_busy - (server_cpu + wrk_cpu) / elapsed, 0.0), 2)
+    stats["background_load_before_cores"] = round(background, 2)
+    stats["server_peak_rss_kib"] = bc.peak_rss_kib(server.pid)
+    stats["sample_response"] = checked[0]
+    stats["wrk_output"] = raw
+    print(f"  {name}: {stats['requests_per_s']:,.0f} req/s, p50 {stats.get('p50_ms', 0):.2f} ms, "
+          f"p99 {stats.get('p99_ms', 0):.2f} ms, non-2xx {stats['non_2xx']}", flush=True)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark public verification with wrk against passport serve and a minimal FastAPI app.",
+    )
+    parser.add_argument("--units", type=int, default=1_000_000, help="units in the database (default 1000000)")
+    parser.add_argument("--duration", type=int, default=30, help="seconds of load per target (default 30)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64; 2 threads)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="default: sqlite")
+    parser.add_argument("--sample", type=int, default=20_000, help="URIs kept for replay (default 20000)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unreported warm-up load (default 3)")
+    parser.add_argument("--quiet-wait", type=float, default=60.0,
+                        help="wait up to this many seconds for other load on the machine to end (default 60)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, paths)")
+    args = parser.parse_args(argv)
+    if args.units < 10 or args.duration < 1 or args.connections < 2:
+        parser.error("--units >= 10, --duration >= 1, --connections >= 2")
+
+    info = bc.machine()
+    print(bc.machine_line(info), flush=True)
+    wrk = ensure_wrk()
+    wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.splitlines()[:1]
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-verify-{args.db}-"))
+    pg_name = "bench_verify"
+    servers: list[bc.Server] = []
+    results: dict[str, Any] = {}
+    try:
+        url = f"sqlite:///{workdir / 'passport.db'}" if args.db == "sqlite" else bc.pg_recreate(pg_name)
+        env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
+        bc.run_passport(["init"], env, workdir)
+
+        # 1. Fill through the issuance endpoint, keeping a random sample of the URIs.
+        filler = bc.passport_server("passport serve (fill)", env, workdir, workdir / "server-fill.log",
+                                    "--no-access-log", "--log-level", "warning")
+        servers.append(filler)
+        filler.start()
+        org = bc.create_manufacturer(env, workdir)
+        gtin = bc.create_product(filler.base, org["api_key"])
+        batch = bc.create_batch(filler.base, org["api_key"], gtin, "BENCH1")
+        print(f"filling the {args.db} database with {args.units:,} units through the API ...", flush=True)
+        issued = bc.issue_ndjson(filler.base, org["api_key"], batch, args.units, sample_size=args.sample, seed=7)
+        filler.stop()
+        if issued.lines != args.units:
+            raise RuntimeError(f"issuance stream had {issued.lines} lines, expected {args.units}")
+        in_db = bc.count_units(url)
+        if in_db != args.units:
+            raise RuntimeError(f"database has {in_db} units, expected {args.units}")
+        print(f"  {args.units:,} units in {issued.seconds:.1f} s ({args.units / issued.seconds:,.0f} codes/s); "
+              f"database {bc.database_size(url) / 2**20:,.0f} MiB; {len(issued.sample):,} URIs sampled", flush=True)
+
+        paths = []
+        for uri in issued.sample:
+            parts = urllib.parse.urlsplit(uri)
+            paths.append(parts.path + ("?" + parts.query if parts.query else ""))
+        paths_file = workdir / "paths.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        script = workdir / "replay.lua"
+        script.write_text(LUA)
+
+        # 2. The service.
+        service = bc.passport_server("passport serve", env, workdir, workdir / "server-verify.log",
+                                     "--no-access-log", "--log-level", "warning")
+        servers.append(service)
+        print(f"loading passport serve with wrk ({args.connections} connections, 2 threads, {args.duration} s) ...",
+              flush=True)
+        results["service"] = load("service", service, wrk, script, paths_file, paths, args, True, args.quiet_wait)
+        service.stop()
+
+        # 3. The minimal app on the same database and the same paths.
+        port = bc.free_port()
+        minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
+        minimal = bc.Server(
+            "minimal_app", [bc.PYTHON, "-m", "uvicorn", "--app-dir", str(SCRIPTS), "minimal_app:app",
+                            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
+                            "--log-level", "warning"],
+            minimal_env, workdir, port, workdir / "minimal.log",
+        )
+        servers.append(minimal)
+        print("loading minimal_app with wrk ...", flush=True)
+        results["minimal"] = load("minimal", minimal, wrk, script, paths_file, paths, args, False, args.quiet_wait)
+        minimal.stop()
+    except BaseException:
+        for server in servers:
+            if server.log_path.exists():
+                print(f"\n--- {server.name} log ({server.log_path}) ---\n{server.log_tail()}\n---", file=sys.stderr)
+        raise
+    finally:
+        for server in servers:
+            server.stop()
+        if args.db == "postgresql":
+            bc.pg_drop(pg_name)
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    svc, mini = results["service"], results["minimal"]
+    ratio = svc["requests_per_s"] / mini["requests_per_s"]
+    print()
+    print(bc.machine_line(info))
+    print(f"\nPublic verification, {args.db}, {args.units:,} units, wrk -t2 -c{args.connections} -d{args.duration}s "
+          f"(random path of {len(paths):,} sampled codes), 1 uvicorn worker, no access log")
+    rows = []
+    for name, label in (("service", "passport serve  GET /01/../10/../21/..?17=..&8030=.."),
+                        ("minimal", "minimal_app     one SELECT by (gtin, serial)")):
+        r = results[name]
+        rows.append([
+            label, f"{r['requests_per_s']:,.0f}", f"{r.get('p50_ms', 0):.2f}", f"{r.get('p99_ms', 0):.2f}",
+            f"{r['requests']:,}", str(r["non_2xx"]),
+            str(sum(r["socket_errors"].values())) if r["socket_errors"] else "0",
+            f"{r['server_cpu_cores']:.2f}", f"{r['server_cpu_us_per_request']:,}", f"{r['other_load_cores']:.2f}",
+        ])
+    print(bc.table(["target", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "sock err", "server cores",
+                    "server CPU us/req", "other load"], rows))
+    print(f"\nratio service/minimal: {ratio:.2f} (goal >= 0.5); service p99 {svc.get('p99_ms', 0):.2f} ms "
+          f"(goal < 50 ms)")
+    print("'other load' = cores busy with processes that are neither the server nor wrk (a shared machine)")
+
+    name = "bench_verify" if args.db == "sqlite" else f"bench_verify-{args.db}"
+    path = bc.write_result(name, {
+        "benchmark": "bench_verify",
+        "machine": info,
+        "wrk": wrk_version,
+        "args": vars(args),
+        "code": bc.code_version(),
+        "fill": {"units": args.units, "seconds": round(issued.seconds, 2), "sampled_paths": len(paths)},
+        "service": svc,
+        "minimal": mini,
+        "ratio_service_over_minimal": round(ratio, 3),
+        "goals": {"p99_under_50ms": svc.get("p99_ms", 1e9) < 50, "ratio_at_least_0_5": ratio >= 0.5},
+    })
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,56 @@
+"""The floor for bench_verify.py: a minimal FastAPI app doing one lookup in Passport's ``unit`` table.
+
+Same URL shape as the public verification route (``/01/{gtin}/10/{lot}/21/{serial}``, query ignored) so the very
+same sample of scanned codes can be replayed against it. The ``async def`` endpoint runs on the event loop and does a
+single indexed SELECT by (gtin, serial) on one plain connection (sqlite3 or psycopg, autocommit), then returns a
+small JSON body. No signature check, no joins, no ORM, no pool.
+
+Run: MINIMAL_DATABASE_URL=sqlite:////path/passport.db uvicorn --app-dir scripts minimal_app:app --no-access-log
+     (or postgresql://user@host:port/db)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+
+DATABASE_URL = os.environ.get("MINIMAL_DATABASE_URL", "sqlite:///./passport.db")
+
+
+def _connect(url: str) -> Callable[[str, str], Any]:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        sql = "SELECT state FROM unit WHERE gtin = ? AND serial = ?"
+        return lambda gtin, serial: conn.execute(sql, (gtin, serial)).fetchone()
+    import psycopg
+
+    url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    pg = psycopg.connect(url, autocommit=True, prepare_threshold=0)
+    pg_sql = "SELECT state FROM unit WHERE gtin = %s AND serial = %s"
+    return lambda gtin, serial: pg.execute(pg_sql, (gtin, serial)).fetchone()
+
+
+lookup = _connect(DATABASE_URL)
+app = FastAPI(title="minimal lookup")
+
+
+@app.get("/healthz")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/01/{gtin}/10/{lot}/21/{serial}")
+async def unit(gtin: str, lot: str, serial: str) -> Response:
+    row = lookup(gtin, serial)
+    if row is None:
+        return Response(json.dumps({"found": False}), status_code=404, media_type="application/json")
+    return Response(
+        json.dumps({"found": True, "gtin": gtin, "serial": serial, "state": row[0]}), media_type="application/json"
+    )
