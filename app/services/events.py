@@ -233,7 +233,7 @@ class _Recorder:
             for subject in subjects:
                 self._apply(event, action, ev, subject, occurred_at)
         except Refused as refusal:
-            self._maybe_duplicate(action, subjects)
+            self._maybe_duplicate(action, subjects, occurred_at)
             raise refusal
         return Result("accepted", event.id)
 
@@ -388,8 +388,11 @@ class _Recorder:
             )
             self.session.flush()
 
-    def _maybe_duplicate(self, action: Action, subjects: list[_Subject]) -> None:
-        """A refusal caused by the same organisation repeating itself within seconds is a duplicate."""
+    def _maybe_duplicate(self, action: Action, subjects: list[_Subject], occurred_at: datetime) -> None:
+        """A refusal caused by the same organisation repeating itself within seconds is a duplicate.
+
+        "Within seconds" is measured between the two events' own times, so a till replaying a day of
+        offline sales is judged by when each sale happened, not by when it arrived."""
         earlier: set[int] = set()
         for subject in subjects:
             found = latest_item(
@@ -400,7 +403,7 @@ class _Recorder:
             if found is None:
                 return
             _, event = found
-            recent = event.recorded_at >= self.policy.now - self.policy.duplicate_window
+            recent = abs(occurred_at - event.occurred_at) <= self.policy.duplicate_window
             if event.org_id != self.principal.org_id or event.action != action.value or not recent:
                 return
             earlier.add(event.id)
