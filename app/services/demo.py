@@ -1,30 +1,50 @@
-"""`passport demo`: a small, realistic data set and the URLs to open, scan and call."""
+"""`passport demo`: a small, realistic data set, a scripted custody journey, and the URLs to open and scan.
+
+Each run reuses the demo organisations, products and batches, and issues fresh codes for a new journey.
+"""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db.models import Batch, Organisation, Product
+from app.db.models import Batch, Licence, Organisation, Product
 from app.domain.identifiers import check_digit, digital_link_prefix
+from app.domain.sale_rules import Prescription
 from app.services import catalog, orgs
-from app.services.clock import today
-from app.services.issuance import CodeRun, check_issuance, issue_codes
+from app.services.clock import today, utcnow
+from app.services.events import EventIn, Policy, record_events
+from app.services.issuance import BatchFacts, CodeRun, check_issuance, issue_codes
 from app.services.orgs import Principal
 from app.services.runtime import Runtime
 from app.services.signing_pool import SigningPool
 
-DEMO_ORGS = (
-    ("Huaxia Pharmaceutical Co. (demo)", "manufacturer", ["drug_manufacturing"], "CN-31"),
-    ("Eastern Medical Distribution (demo)", "distributor", ["drug_wholesale"], "CN-32"),
-    ("Renmin Pharmacy (demo)", "retailer", ["drug_retail"], "CN-11"),
-    ("Market Regulator (demo)", "regulator", [], "CN"),
-)
-GTIN = "0690123400001" + check_digit("0690123400001")
-LOT = "A2611"
+DEMO_ORGS = {
+    "maker": ("Huaxia Pharmaceutical Co. (demo)", "manufacturer", ["drug_manufacturing"], "CN-31"),
+    "wholesaler": ("Eastern Medical Distribution (demo)", "distributor", ["drug_wholesale"], "CN-32"),
+    "pharmacy": ("Renmin Pharmacy (demo)", "retailer", ["drug_retail"], "CN-11"),
+    "online": ("Kangjian Online Pharmacy (demo)", "retailer", ["drug_retail", "online_drug_sales"], "CN-44"),
+    "market": ("Tianmao Health Marketplace (demo)", "platform", [], "CN-33"),
+    "regulator": ("Market Regulator (demo)", "regulator", [], "CN"),
+}
+PRODUCTS = {
+    "otc": ("0690123400002" + check_digit("0690123400002"), "Ibuprofen Tablets 200 mg x 20", "drug_otc", "B2611"),
+    "rx": ("0690123400001" + check_digit("0690123400001"), "Amoxicillin Capsules 0.25 g x 24", "drug_rx", "A2611"),
+}
+
+
+def _sscc(serial: int) -> str:
+    body = f"0690123{serial:010d}"  # extension digit 0, company prefix 690123, 10-digit serial reference
+    return body + check_digit(body)
+
+
+def _principal(session: Session, org: Organisation) -> Principal:
+    kinds = session.scalars(select(Licence.kind).where(Licence.org_id == org.id)).all()
+    return Principal(org.id, org.name, org.role, frozenset(kinds))
 
 
 def _org(session: Session, name: str, role: str, licences: list[str], region: str) -> tuple[Organisation, str]:
@@ -34,57 +54,116 @@ def _org(session: Session, name: str, role: str, licences: list[str], region: st
     return org, orgs.issue_api_key(session, org.id)
 
 
-def load_demo(settings: Settings, count: int = 3) -> str:
+def _batch(session: Session, maker: Principal, gtin: str, name: str, category: str, lot: str) -> Batch:
+    if session.get(Product, gtin) is None:
+        catalog.create_product(session, maker, gtin=gtin, name=name, category=category)
+    batch = session.scalar(select(Batch).where(Batch.gtin == gtin, Batch.lot == lot))
+    if batch is None:
+        batch = catalog.create_batch(
+            session, maker, gtin=gtin, lot=lot, manufactured_on=today() - timedelta(days=30),
+            expires_on=today() + timedelta(days=730),
+        )
+    return batch
+
+
+def _issue(runtime: Runtime, facts: BatchFacts, count: int) -> list[str]:
+    runs = issue_codes(runtime.engine, runtime.keyring, runtime.pool, facts, count)
+    next(runs)
+    prefix = digital_link_prefix(runtime.settings.base_url, facts.gtin, facts.lot)
+    return [
+        f"{prefix}{serial}?17={facts.expiry}&8030={sig}"
+        for run in runs
+        if isinstance(run, CodeRun)
+        for serial, sig in zip(run.serials, run.signatures)
+    ]
+
+
+def load_demo(settings: Settings) -> str:
     runtime = Runtime.start(settings)
     runtime.pool = SigningPool(1)
     try:
         with runtime.sessions.begin() as session:
-            created = [_org(session, *spec) for spec in DEMO_ORGS]
-            maker = created[0][0]
-            principal = Principal(maker.id, maker.name, maker.role, frozenset({"drug_manufacturing"}))
-            if session.get(Product, GTIN) is None:
-                catalog.create_product(
-                    session, principal, gtin=GTIN, name="Amoxicillin Capsules 0.25 g x 24", category="drug_rx"
-                )
-            batch = session.scalar(select(Batch).where(Batch.gtin == GTIN, Batch.lot == LOT))
-            if batch is None:
-                batch = catalog.create_batch(
-                    session,
-                    principal,
-                    gtin=GTIN,
-                    lot=LOT,
-                    manufactured_on=today() - timedelta(days=30),
-                    expires_on=today() + timedelta(days=730),
-                )
-            facts = check_issuance(session, principal, batch.id, count, count)
-            keys = [(org.name, org.role, key) for org, key in created]
-        runs = issue_codes(runtime.engine, runtime.keyring, runtime.pool, facts, count)
-        issuance_id = next(runs)
-        codes = [(s, sig) for run in runs if isinstance(run, CodeRun) for s, sig in zip(run.serials, run.signatures)]
+            created = {key: _org(session, *spec) for key, spec in DEMO_ORGS.items()}
+            who = {key: _principal(session, org) for key, (org, _) in created.items()}
+            facts = {}
+            for key, (gtin, name, category, lot) in PRODUCTS.items():
+                batch = _batch(session, who["maker"], gtin, name, category, lot)
+                facts[key] = check_issuance(session, who["maker"], batch.id, 1, 100)
+            keys = [(org.name, org.role, key) for org, key in created.values()]
+        otc = _issue(runtime, facts["otc"], 21)
+        rx = _issue(runtime, facts["rx"], 2)
+        story = _journey(runtime, who, otc, rx)
     finally:
         runtime.close()
+    return _report(settings, otc, rx, story, keys)
 
+
+def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: list[str]) -> dict[str, object]:
+    now = utcnow()
+    t = lambda hours: now - timedelta(hours=hours)  # noqa: E731 - a journey over the last few days
+    stamp = now.strftime("%Y%m%d%H%M%S%f")
+    first = secrets.randbelow(10**9 - 3)
+    case_a, case_b, pallet = (_sscc(first + i) for i in range(3))
+    script = [
+        ("maker", EventIn("pack", otc[:10], t(72), container=f"(00){case_a}", region="CN-31")),
+        ("maker", EventIn("pack", otc[10:20], t(72), container=f"(00){case_b}", region="CN-31")),
+        ("maker", EventIn("pack", [f"(00){case_a}", f"(00){case_b}"], t(71), container=f"(00){pallet}", region="CN-31")),
+        ("maker", EventIn("ship", [f"(00){pallet}"], t(70), to=who["wholesaler"].org_id, region="CN-31")),
+        ("wholesaler", EventIn("receive", [f"(00){pallet}"], t(60), region="CN-32")),
+        ("maker", EventIn("ship", [otc[20]], t(70), to=who["wholesaler"].org_id, region="CN-31")),
+        ("wholesaler", EventIn("receive", [otc[20]], t(60), region="CN-32")),
+        ("wholesaler", EventIn("ship", [otc[20]], t(48), to=who["pharmacy"].org_id, region="CN-32")),
+        ("pharmacy", EventIn("receive", [otc[20]], t(40), region="CN-11")),
+        ("pharmacy", EventIn("sell", [otc[20]], t(30), channel="offline", region="CN-11")),
+        ("maker", EventIn("ship", [rx[0]], t(70), to=who["online"].org_id, region="CN-31")),
+        ("online", EventIn("receive", [rx[0]], t(50), region="CN-44")),
+        ("online", EventIn("sell", [rx[0]], t(20), channel="online", platform=who["market"].org_id,
+                           order_ref=f"TM-{stamp}", region="CN-44",
+                           prescription=Prescription(f"RX-{stamp}", "Dr. Wang, Guangzhou No.1 Hospital", t(22)))),
+    ]
+    resale = ("online", EventIn("sell", [otc[20]], t(1), channel="online", platform=who["market"].org_id,
+                                order_ref=f"TM-{stamp}-2", region="CN-44"))
+    policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
+    with runtime.sessions.begin() as session:
+        for actor, event in script:
+            outcome = record_events(session, who[actor], [event], atomic=True, policy=policy)
+            if outcome.error is not None:
+                raise outcome.error
+    with runtime.sessions.begin() as session:
+        refused = record_events(session, who[resale[0]], [resale[1]], atomic=True, policy=policy).error
+    return {"pallet": pallet, "cases": (case_a, case_b), "resale_refusal": refused.code if refused else None}
+
+
+def _report(settings: Settings, otc: list[str], rx: list[str], story: dict[str, object], keys: list) -> str:  # type: ignore[type-arg]
     base = settings.base_url
-    prefix = digital_link_prefix(base, facts.gtin, facts.lot)
-    urls = [f"{prefix}{serial}?17={facts.expiry}&8030={sig}" for serial, sig in codes]
-    serial, sig = codes[0]
+    sold, on_pallet, online, untouched = otc[20], otc[3], rx[0], rx[1]
+    serial, rest = untouched.split("/21/")[1].split("?")
+    sig = rest.split("8030=")[1]
     forged = sig[:-2] + ("AA" if not sig.endswith("AA") else "BA")
+    gtin = PRODUCTS["rx"][0]
     lines = [
-        "Passport demo data is loaded.",
-        f"  product  {facts.gtin}  Amoxicillin Capsules 0.25 g x 24 (drug_rx), lot {facts.lot}, "
-        f"expires {facts.expires_on.isoformat()}, issuance {issuance_id}",
+        "Passport demo data is loaded: a journey from the factory to the consumer, online and offline.",
         "",
-        "Open one of these in a browser (or scan its QR code) to see the verdict page:",
-        *[f"  {url}" for url in urls],
+        "Open these in a browser (or scan their QR codes) to see the verdict page and the journey:",
+        f"  sold in a shop, then offered again online (refused: {story['resale_refusal']}) -> suspect:",
+        f"    {sold}",
+        f"  sold online with a prescription through a marketplace -> authentic, sold:",
+        f"    {online}",
+        f"  on pallet {story['pallet']} (two cases), shipped and received in one event each -> in supply chain:",
+        f"    {on_pallet}",
+        "  still at the factory -> authentic, issued:",
+        f"    {untouched}",
         "",
         "Codes that must NOT pass:",
-        f"  forged signature:  {prefix}{serial}?17={facts.expiry}&8030={forged}",
-        f"  changed lot:       {digital_link_prefix(base, facts.gtin, 'B9999')}{serial}?17={facts.expiry}&8030={sig}",
-        f"  never issued:      {prefix}ZZZZZZZZZZZZ?17={facts.expiry}",
-        f"  malformed GTIN:    {base}/01/{facts.gtin[:-1]}{(int(facts.gtin[-1]) + 1) % 10}/21/{serial}",
+        f"  forged signature:  {untouched.split('8030=')[0]}8030={forged}",
+        f"  changed lot:       {digital_link_prefix(base, gtin, 'B9999')}{serial}?{rest}",
+        f"  never issued:      {digital_link_prefix(base, gtin, PRODUCTS['rx'][3])}ZZZZZZZZZZZZ",
+        f"  malformed GTIN:    {base}/01/{gtin[:-1]}{(int(gtin[-1]) + 1) % 10}/21/{serial}",
         "",
         "As JSON:  curl -H 'Accept: application/json' '<url>'",
-        f"QR code:  curl -H 'Authorization: Bearer <manufacturer key>' {base}/v1/codes/{facts.gtin}/{serial}/qr.png > code.png",
+        f"History:  curl -H 'Authorization: Bearer <regulator key>' {base}/v1/units/{PRODUCTS['otc'][0]}/"
+        f"{sold.split('/21/')[1].split('?')[0]}/history",
+        f"QR code:  curl -H 'Authorization: Bearer <manufacturer key>' {base}/v1/codes/{gtin}/{serial}/qr.png > code.png",
         f"Public keys: {base}/.well-known/jwks.json",
         "",
         "API keys (shown once; a new key is made each time the demo runs):",

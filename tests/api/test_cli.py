@@ -94,17 +94,24 @@ def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     urls = [line.strip() for line in out.splitlines() if line.strip().startswith("https://demo.test/01/")]
-    assert len(urls) == 3
+    assert len(urls) == 4
     forged = next(line.split()[-1] for line in out.splitlines() if "forged signature" in line)
     settings = Settings(database_url=database_url, master_key=MASTER_KEY, verify_rate_limit="0")
     with TestClient(create_app(settings)) as client:
+        seen = []
         for url in urls:
             body = client.get(url.removeprefix("https://demo.test"), headers={"Accept": "application/json"}).json()
-            assert body["verdict"] == "authentic"
+            seen.append((body["verdict"], body["state"], body["journey"][-1]["step"]))
+        assert seen == [
+            ("suspect", "sold", "sold_in_store"),
+            ("authentic", "sold", "sold_online"),
+            ("authentic", "in_supply_chain", "received"),
+            ("authentic", "issued", "issued"),
+        ]
         bad = client.get(forged.removeprefix("https://demo.test"), headers={"Accept": "application/json"}).json()
         assert bad["verdict"] == "invalid_signature"
     assert main(["demo"]) == 0  # a second run reuses the demo organisations and product
-    assert len([line for line in capsys.readouterr().out.splitlines() if "https://demo.test/01/" in line]) >= 3
+    assert len([line for line in capsys.readouterr().out.splitlines() if "https://demo.test/01/" in line]) >= 4
 
 
 def test_serve_refuses_to_start_without_a_master_key(env, capsys):
