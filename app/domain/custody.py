@@ -109,9 +109,9 @@ TRANSITIONS: dict[tuple[Status, Action], Status | None] = {
     (Status.HELD, Action.EXPORT): Status.EXPORTED,
 }
 
-# Who may perform an action: "holder" (the current custodian), "addressee" (receive), "seller" (return: the
-# organisation that sold it, recorded as holder at the sale), "anyone" (recycle of a unit a consumer hands in).
-_ACTOR: dict[Action, str] = {Action.RECEIVE: "addressee", Action.RECYCLE: "anyone"}
+# Who may perform an action: the holder (the current custodian; after a sale, the seller), except that a
+# receipt needs the addressee, and a sold unit a consumer hands back may be recycled by any organisation.
+CONSUMER_HELD = frozenset({Status.SOLD, Status.DISPENSED})
 
 _REFUSAL_BY_STATUS: dict[Status, str] = {
     Status.SOLD: "already_sold",
@@ -144,11 +144,10 @@ def apply(custody: Custody, action: Action, actor: str, to: str | None = None) -
             f"cannot {action.value.replace('_', ' ')} a unit that is {custody.status.value.replace('_', ' ')}",
             code=refusal_code(custody.status, action),
         )
-    who = _ACTOR.get(action, "holder")
-    if who == "addressee":
+    if action is Action.RECEIVE:
         if custody.to != actor:
             raise Refused("this shipment is not addressed to your organisation", code="not_addressed_to_you")
-    elif who == "holder" and custody.holder != actor:
+    elif not (action is Action.RECYCLE and custody.status in CONSUMER_HELD) and custody.holder != actor:
         raise Refused("only the current custodian may do this", code="not_custodian")
 
     result = TRANSITIONS[(custody.status, action)]

@@ -100,28 +100,27 @@ def load_demo(settings: Settings) -> str:
 
 def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: list[str]) -> dict[str, object]:
     now = utcnow()
-    t = lambda hours: now - timedelta(hours=hours)  # noqa: E731 - a journey over the last few days
     stamp = now.strftime("%Y%m%d%H%M%S%f")
     first = secrets.randbelow(10**9 - 3)
     case_a, case_b, pallet = (_sscc(first + i) for i in range(3))
     script = [
-        ("maker", EventIn("pack", otc[:10], t(72), container=f"(00){case_a}", region="CN-31")),
-        ("maker", EventIn("pack", otc[10:20], t(72), container=f"(00){case_b}", region="CN-31")),
-        ("maker", EventIn("pack", [f"(00){case_a}", f"(00){case_b}"], t(71), container=f"(00){pallet}", region="CN-31")),
-        ("maker", EventIn("ship", [f"(00){pallet}"], t(70), to=who["wholesaler"].org_id, region="CN-31")),
-        ("wholesaler", EventIn("receive", [f"(00){pallet}"], t(60), region="CN-32")),
-        ("maker", EventIn("ship", [otc[20]], t(70), to=who["wholesaler"].org_id, region="CN-31")),
-        ("wholesaler", EventIn("receive", [otc[20]], t(60), region="CN-32")),
-        ("wholesaler", EventIn("ship", [otc[20]], t(48), to=who["pharmacy"].org_id, region="CN-32")),
-        ("pharmacy", EventIn("receive", [otc[20]], t(40), region="CN-11")),
-        ("pharmacy", EventIn("sell", [otc[20]], t(30), channel="offline", region="CN-11")),
-        ("maker", EventIn("ship", [rx[0]], t(70), to=who["online"].org_id, region="CN-31")),
-        ("online", EventIn("receive", [rx[0]], t(50), region="CN-44")),
-        ("online", EventIn("sell", [rx[0]], t(20), channel="online", platform=who["market"].org_id,
+        ("maker", EventIn("pack", otc[:10], None, container=f"(00){case_a}", region="CN-31")),
+        ("maker", EventIn("pack", otc[10:20], None, container=f"(00){case_b}", region="CN-31")),
+        ("maker", EventIn("pack", [f"(00){case_a}", f"(00){case_b}"], None, container=f"(00){pallet}", region="CN-31")),
+        ("maker", EventIn("ship", [f"(00){pallet}"], None, to=who["wholesaler"].org_id, region="CN-31")),
+        ("wholesaler", EventIn("receive", [f"(00){pallet}"], None, region="CN-32")),
+        ("maker", EventIn("ship", [otc[20]], None, to=who["wholesaler"].org_id, region="CN-31")),
+        ("wholesaler", EventIn("receive", [otc[20]], None, region="CN-32")),
+        ("wholesaler", EventIn("ship", [otc[20]], None, to=who["pharmacy"].org_id, region="CN-32")),
+        ("pharmacy", EventIn("receive", [otc[20]], None, region="CN-11")),
+        ("pharmacy", EventIn("sell", [otc[20]], None, channel="offline", region="CN-11")),
+        ("maker", EventIn("ship", [rx[0]], None, to=who["online"].org_id, region="CN-31")),
+        ("online", EventIn("receive", [rx[0]], None, region="CN-44")),
+        ("online", EventIn("sell", [rx[0]], None, channel="online", platform=who["market"].org_id,
                            order_ref=f"TM-{stamp}", region="CN-44",
-                           prescription=Prescription(f"RX-{stamp}", "Dr. Wang, Guangzhou No.1 Hospital", t(22)))),
+                           prescription=Prescription(f"RX-{stamp}", "Dr. Wang, Guangzhou No.1 Hospital", now - timedelta(hours=2)))),
     ]
-    resale = ("online", EventIn("sell", [otc[20]], t(1), channel="online", platform=who["market"].org_id,
+    resale = ("online", EventIn("sell", [otc[20]], None, channel="online", platform=who["market"].org_id,
                                 order_ref=f"TM-{stamp}-2", region="CN-44"))
     policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
     with runtime.sessions.begin() as session:

@@ -93,6 +93,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.destroyed": "This pack was recorded as destroyed, yet it is being scanned again.",
         "reason.expired": "The expiry date has passed.",
         "reason.recalled": "The manufacturer or the regulator has recalled this product.",
+        "reason.repeat_sale": (
+            "This pack was already sold once, and someone tried to sell it again: it may have been resold "
+            "after dispensing, or its code copied onto another pack."
+        ),
         "reason.fallback": "A further check did not pass (reason code: {code}).",
         # what to do
         "todo.authentic": (
@@ -141,6 +145,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.stolen": "Reported stolen",
         "step.opened": "Opened to dispense part of it",
         "step.recalled": "Recalled",
+        "step.issued": "Coded at the factory",
+        "step.sold_in_store": "Sold in a shop",
+        "step.sold_online": "Sold online",
+        "step.quarantined": "Held back for checks",
+        "step.released": "Released",
+        "step.reported_stolen": "Reported stolen",
         "journey.note": "Dates and regions only; shops and prices are never shown.",
         # error page
         "error.headline": "This code could not be read",
@@ -213,6 +223,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.destroyed": "该产品已登记为销毁，却再次被扫描。",
         "reason.expired": "该产品已超过有效期。",
         "reason.recalled": "生产企业或监管部门已召回该产品。",
+        "reason.repeat_sale": "此码对应的产品已经售出过一次，之后又有人试图再次销售：可能是回流药，或此码被复制到了其他包装上。",
         "reason.fallback": "另有一项核验未通过（原因代码：{code}）。",
         "todo.authentic": "请确认包装密封完好，且上方信息与您手中的产品一致；如有不符，请咨询销售方。",
         "todo.expired": "请勿使用。请退回药店或商店，或交至过期药品回收点。",
@@ -248,6 +259,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.stolen": "登记失窃",
         "step.opened": "拆零",
         "step.recalled": "召回",
+        "step.issued": "生产赋码",
+        "step.sold_in_store": "门店售出",
+        "step.sold_online": "网上售出",
+        "step.quarantined": "暂停流通待查",
+        "step.released": "恢复流通",
+        "step.reported_stolen": "报告被盗",
         "journey.note": "仅显示日期和地区，不显示经营企业和价格。",
         "error.headline": "无法识别此码",
         "error.what_was_wrong": "具体问题",

@@ -1,4 +1,5 @@
-"""The rules a sale or a dispensing must pass: each refusal with its code, and the legitimate near miss beside it."""
+"""The rules a sale or a dispensing must pass: each refusal with its code, and the legitimate near miss
+beside it."""
 
 from __future__ import annotations
 
@@ -29,9 +30,15 @@ OTC_OFFLINE = Sale(
     prescription_used_elsewhere=False,
 )
 OTC_ONLINE = replace(
-    OTC_OFFLINE, channel="online", seller_licences=ONLINE_RETAIL, platform_role="platform", platform_named=True
+    OTC_OFFLINE,
+    channel="online",
+    seller_licences=ONLINE_RETAIL,
+    platform_role="platform",
+    platform_named=True,
 )
-RX = replace(OTC_OFFLINE, category="drug_rx", prescription=Prescription("rx-1", "dr-li", NOW - timedelta(minutes=1)))
+RX = replace(
+    OTC_OFFLINE, category="drug_rx", prescription=Prescription("rx-1", "dr-li", NOW - timedelta(minutes=1))
+)
 
 SALE_CODES = frozenset(
     {
@@ -52,7 +59,7 @@ def refusal(sale: Sale) -> str:
     return refused.value.code
 
 
-# --- legitimate sales ------------------------------------------------------------------------------------------------
+# --- legitimate sales ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -72,7 +79,9 @@ def refusal(sale: Sale) -> str:
         ),
         pytest.param(OTC_ONLINE, id="otc-online-via-platform"),
         pytest.param(replace(OTC_ONLINE, platform_role=None, platform_named=False), id="otc-online-own-shop"),
-        pytest.param(replace(OTC_OFFLINE, category="food", seller_licences=frozenset()), id="food-unlicensed"),
+        pytest.param(
+            replace(OTC_OFFLINE, category="food", seller_licences=frozenset()), id="food-unlicensed"
+        ),
         pytest.param(
             replace(OTC_ONLINE, category="device", seller_licences=frozenset()),
             id="device-online-no-drug-licence",
@@ -83,7 +92,7 @@ def test_a_legitimate_sale_passes(sale: Sale) -> None:
     check_sale(sale)
 
 
-# --- each rule and its code ------------------------------------------------------------------------------------------
+# --- each rule and its code ---------------------------------------------------------------------------------
 
 
 def test_expired() -> None:
@@ -110,7 +119,12 @@ def test_expiry_is_checked_first() -> None:
 @pytest.mark.parametrize("category", ["drug_otc", "drug_rx", "drug_restricted"])
 @pytest.mark.parametrize(
     "licences",
-    [frozenset(), frozenset({"medical_institution"}), frozenset({"online_drug_sales"}), frozenset({"food_retail"})],
+    [
+        frozenset(),
+        frozenset({"medical_institution"}),
+        frozenset({"online_drug_sales"}),
+        frozenset({"food_retail"}),
+    ],
 )
 def test_selling_a_drug_needs_drug_retail(category: str, licences: frozenset[str]) -> None:
     assert refusal(replace(RX, category=category, seller_licences=licences)) == "licence_required"
@@ -118,13 +132,17 @@ def test_selling_a_drug_needs_drug_retail(category: str, licences: frozenset[str
 
 @pytest.mark.parametrize("category", ["drug_otc", "drug_rx", "drug_restricted"])
 def test_dispensing_a_drug_needs_drug_retail_or_medical_institution(category: str) -> None:
-    sale = replace(RX, action=Action.DISPENSE, category=category, seller_licences=frozenset({"online_drug_sales"}))
+    sale = replace(
+        RX, action=Action.DISPENSE, category=category, seller_licences=frozenset({"online_drug_sales"})
+    )
     assert refusal(sale) == "licence_required"
 
 
 def test_selling_drugs_online_needs_the_online_licence() -> None:
     assert refusal(replace(OTC_ONLINE, seller_licences=RETAIL)) == "licence_required"
-    assert refusal(replace(OTC_ONLINE, seller_licences=frozenset({"online_drug_sales"}))) == "licence_required"
+    assert (
+        refusal(replace(OTC_ONLINE, seller_licences=frozenset({"online_drug_sales"}))) == "licence_required"
+    )
 
 
 @pytest.mark.parametrize("role", ["manufacturer", "distributor", "pharmacy", "retailer", "regulator", None])
@@ -157,7 +175,9 @@ def test_a_prescription_issued_at_the_sale_time_is_refused() -> None:
 
 def test_a_prescription_is_used_once() -> None:
     assert refusal(replace(RX, prescription_used_elsewhere=True)) == "prescription_used"
-    assert refusal(replace(RX, action=Action.DISPENSE, prescription_used_elsewhere=True)) == "prescription_used"
+    assert (
+        refusal(replace(RX, action=Action.DISPENSE, prescription_used_elsewhere=True)) == "prescription_used"
+    )
 
 
 def test_otc_needs_no_prescription() -> None:
@@ -173,7 +193,7 @@ def test_rx_online_follows_the_same_rules() -> None:
     assert refusal(replace(rx_online, prescription_used_elsewhere=True)) == "prescription_used"
 
 
-# --- alerts ----------------------------------------------------------------------------------------------------------
+# --- alerts -------------------------------------------------------------------------------------------------
 
 
 def test_refusals_that_must_alert_have_an_alert_type() -> None:
