@@ -82,7 +82,12 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with sessions.begin() as session:
             org, api_key = orgs.create_org(
-                session, name=args.name, role=args.role, gln=args.gln, licences=args.licence, region=args.region
+                session,
+                name=args.name,
+                role=args.role,
+                gln=args.gln,
+                licences=args.licence,
+                region=args.region,
             )
             view = orgs.org_view(session, org)
         view["created_at"] = view["created_at"].isoformat()  # type: ignore[union-attr]

@@ -283,6 +283,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+_PG_AUX = ("checkpointer", "background writer", "walwriter", "autovacuum", "logical replication")
+
+
+def postgres_pids(database: str) -> list[int]:
+    """PostgreSQL processes working for ``database``: its backends, plus the shared background processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        title = cmdline(int(entry.name))
+        if title.startswith("postgres: ") and (f" {database} " in title or any(a in title for a in _PG_AUX)):
+            found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of a changing set of processes between start() and stop() (processes that exit are lost)."""
+
+    def __init__(self, pids: Any) -> None:
+        self._pids = pids  # a callable returning the pids to watch
+        self._start: dict[int, float] = {}
+
+    def start(self) -> None:
+        self._start = {pid: cpu_seconds(pid) for pid in self._pids()}
+
+    def stop(self) -> float:
+        return sum(cpu_seconds(pid) - self._start.get(pid, 0.0) for pid in self._pids())
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()

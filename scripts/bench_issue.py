@@ -89,9 +89,12 @@ def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait:
 
         background = bc.wait_for_quiet(quiet_wait)
         raw_before = raw_sign_rate(sign_messages)
+        db_meter = bc.CpuMeter(lambda: bc.postgres_pids(pg_name) if db == "postgresql" else [])
+        db_meter.start()
         cpu_before, jiffies, own_before = server.cpu(), bc.cpu_jiffies(), os.times()
         result = bc.issue_ndjson(server.base, key, batch, count)
         cpu_after, own_after = server.cpu(), os.times()
+        db_cpu = db_meter.stop()
         busy = bc.busy_cores(jiffies, bc.cpu_jiffies(), result.seconds)
         memory = server.memory()
         raw_after = raw_sign_rate(sign_messages)
@@ -118,7 +121,7 @@ def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait:
     workers_cpu = cpu_after["children"] - cpu_before["children"]
     client_cpu = (own_after.children_user + own_after.children_system + own_after.user + own_after.system
                   - own_before.children_user - own_before.children_system - own_before.user - own_before.system)
-    other = busy - (server_cpu + workers_cpu + client_cpu) / result.seconds
+    other = busy - (server_cpu + workers_cpu + client_cpu + db_cpu) / result.seconds
     return {
         "db": db,
         "count": count,
@@ -136,6 +139,7 @@ def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait:
             "server": round(server_cpu, 2),
             "signing_workers": round(workers_cpu, 2),
             "client_curl_and_reader": round(client_cpu, 2),
+            "postgresql": round(db_cpu, 2),
         },
         "machine_busy_cores": round(busy, 2),
         "other_load_cores": round(max(other, 0.0), 2),
@@ -194,13 +198,14 @@ def main(argv: list[str] | None = None) -> int:
             r["db"], f"{r['count']:,}", f"{r['seconds']:.2f}", bc.fmt_int(r["codes_per_s"]),
             bc.fmt_int(r["raw_sign_per_s_before"]), bc.fmt_int(r["raw_sign_per_s_after"]),
             f"{r['ratio_end_to_end_over_raw']:.2f}",
-            f"{r['cpu_seconds']['server']:.1f} / {r['cpu_seconds']['signing_workers']:.1f}",
+            f"{r['cpu_seconds']['server']:.1f} / {r['cpu_seconds']['signing_workers']:.1f} / "
+            f"{r['cpu_seconds']['postgresql']:.1f} / {r['cpu_seconds']['client_curl_and_reader']:.1f}",
             f"{r['other_load_cores']:.2f}",
             f"{r['units_in_db']:,}",
         ])
     print(bc.table(
         ["db", "codes", "seconds", "codes/s", "raw sign/s before", "raw sign/s after", "e2e/raw",
-         "CPU s server/workers", "other load", "units in DB"],
+         "CPU s server/workers/pg/client", "other load", "units in DB"],
         rows,
     ))
     print("\ngoal: e2e/raw >= 0.7 (raw = one core; the pool signs on every core). 'other load' = cores busy with "

@@ -89,9 +89,7 @@ def build_vectors() -> dict[str, Any]:
         key_tag_back, signature = decode_signature(ai8030)
         if key_tag_back != key_tag:
             raise SystemExit(f"AI 8030 of {gtin}/{serial} carries key tag {key_tag_back}, not {key_tag}")
-        uri = digital_link(
-            BASE_URL, UnitCode(gtin=gtin, serial=serial, lot=lot, expiry=expiry, signature=ai8030)
-        )
+        uri = digital_link(BASE_URL, UnitCode(gtin=gtin, serial=serial, lot=lot, expiry=expiry, signature=ai8030))
         vectors.append(
             {
                 "name": f"vector-{number}",
@@ -195,15 +193,9 @@ def splice_doc(doc: str, section: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--check", action="store_true", help="only compare; exit 1 if a published file differs"
-    )
-    parser.add_argument(
-        "--update-doc", action="store_true", help="rewrite the vectors section of signed-message.md"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if a published file differs")
+    parser.add_argument("--update-doc", action="store_true", help="rewrite the vectors section of signed-message.md")
     args = parser.parse_args(argv)
 
     data = build_vectors()

@@ -50,7 +50,7 @@ def _pg_available() -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
         return None
-    except Exception as error:  # noqa: BLE001 - any failure means "no server here"
+    except Exception as error:
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
@@ -70,7 +70,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         on_sqlite = callspec is not None and "sqlite" in (
-            callspec.params.get("database_url"), callspec.params.get("empty_database_url")
+            callspec.params.get("database_url"),
+            callspec.params.get("empty_database_url"),
         )
         (drop if on_sqlite and item.get_closest_marker("postgres_only") else keep).append(item)
     if drop:
@@ -184,7 +185,9 @@ GTIN = "09506000134352"
 @pytest.fixture
 def product(client: TestClient, maker: Org) -> dict[str, Any]:
     response = client.post(
-        "/v1/products", json={"gtin": GTIN, "name": "Paracetamol 500 mg", "category": "drug_otc"}, headers=maker.headers
+        "/v1/products",
+        json={"gtin": GTIN, "name": "Paracetamol 500 mg", "category": "drug_otc"},
+        headers=maker.headers,
     )
     assert response.status_code == 201, response.text
     return response.json()
@@ -210,9 +213,7 @@ def batch(client: TestClient, maker: Org, product: dict[str, Any]) -> dict[str, 
 @pytest.fixture
 def issue(client: TestClient, maker: Org) -> Callable[..., list[dict[str, Any]]]:
     def run(batch_id: int, count: int, org: Org | None = None) -> list[dict[str, Any]]:
-        response = client.post(
-            f"/v1/batches/{batch_id}/codes", json={"count": count}, headers=(org or maker).headers
-        )
+        response = client.post(f"/v1/batches/{batch_id}/codes", json={"count": count}, headers=(org or maker).headers)
         assert response.status_code == 201, response.text
         codes: list[dict[str, Any]] = response.json()["codes"]
         return codes

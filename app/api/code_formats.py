@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from app.domain.identifiers import digital_link_prefix
-from app.services.issuance import BatchFacts, CodeRun
+from app.services.issuance import BatchFacts
 
 NDJSON = "application/x-ndjson"
 CSV = "text/csv"
@@ -48,22 +48,28 @@ def format_runs(
             middle = f",{_csv_field(facts.lot)},{expires},{mark}{prefix.replace(chr(34), chr(34) * 2)}"
             for run in runs:
                 yield "".join(
-                    f"{lead}{s}{middle}{s}{query}{sig}{mark}\r\n" for s, sig in zip(run.serials, run.signatures)
+                    f"{lead}{s}{middle}{s}{query}{sig}{mark}\r\n"
+                    for s, sig in zip(run.serials, run.signatures, strict=True)
                 ).encode()
             return
-        start = '{"gtin":"%s","serial":"' % facts.gtin
-        middle = '","lot":%s,"expires_on":"%s","uri":"%s' % (json.dumps(facts.lot), expires, json.dumps(prefix)[1:-1])
+        start = '{"gtin":"' + facts.gtin + '","serial":"'
+        middle = (
+            '","lot":' + json.dumps(facts.lot) + ',"expires_on":"' + expires + '","uri":"' + json.dumps(prefix)[1:-1]
+        )
         if media == NDJSON:
             for run in runs:
                 yield "".join(
-                    f'{start}{s}{middle}{s}{query}{sig}"}}\n' for s, sig in zip(run.serials, run.signatures)
+                    f'{start}{s}{middle}{s}{query}{sig}"}}\n'
+                    for s, sig in zip(run.serials, run.signatures, strict=True)
                 ).encode()
             return
         opening = json.dumps(head or {})[:-1]
         yield (opening + (", " if head else "") + '"codes": [').encode()
         separator = ""
         for run in runs:
-            body = ",".join(f'{start}{s}{middle}{s}{query}{sig}"}}' for s, sig in zip(run.serials, run.signatures))
+            body = ",".join(
+                f'{start}{s}{middle}{s}{query}{sig}"}}' for s, sig in zip(run.serials, run.signatures, strict=True)
+            )
             yield (separator + body).encode()
             separator = ","
         yield b"]}"

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from app.db.engine import WRITE_OPTIONS
 from app.domain.errors import NotAuthenticated
 from app.services.orgs import Principal, authenticate
 from app.services.runtime import Runtime

@@ -43,7 +43,14 @@ def status_of(error: DomainError) -> int:
 
 
 def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": f"/problems/{code}", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    body = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
@@ -67,7 +74,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _location(tuple(err.get("loc", ()))), "message": err.get("msg", ""), "type": err.get("type")}
+            {
+                "field": _location(tuple(err.get("loc", ()))),
+                "message": err.get("msg", ""),
+                "type": err.get("type"),
+            }
             for err in exc.errors()
         ]
         first = errors[0] if errors else {"field": "", "message": "invalid request"}

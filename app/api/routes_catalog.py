@@ -5,7 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from app.api.deps import PrincipalDep, SessionDep
-from app.api.schemas import BatchIn, BatchList, BatchOut, OrgCreated, OrgIn, OrgOut, ProductIn, ProductList, ProductOut
+from app.api.schemas import (
+    BatchIn,
+    BatchList,
+    BatchOut,
+    OrgCreated,
+    OrgIn,
+    OrgOut,
+    ProductIn,
+    ProductList,
+    ProductOut,
+)
 from app.services import catalog, orgs
 
 router = APIRouter(prefix="/v1")
@@ -28,7 +38,12 @@ def who_am_i(principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
 @router.post("/products", status_code=201, response_model=ProductOut, tags=["products"])
 def create_product(body: ProductIn, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
     product = catalog.create_product(
-        session, principal, gtin=body.gtin, name=body.name, category=body.category, description=body.description
+        session,
+        principal,
+        gtin=body.gtin,
+        name=body.name,
+        category=body.category,
+        description=body.description,
     )
     return catalog.product_view(session, product)
 

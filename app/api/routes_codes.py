@@ -17,7 +17,12 @@ router = APIRouter()
 
 @router.post("/v1/batches/{batch_id}/codes", status_code=201, tags=["codes"])
 def issue_codes(
-    batch_id: int, body: CodesIn, request: Request, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
+    batch_id: int,
+    body: CodesIn,
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
 ) -> StreamingResponse:
     facts = issuance.check_issuance(session, principal, batch_id, body.count, runtime.settings.max_codes_per_request)
     media = negotiate(request.headers.get("accept"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse, Response
@@ -82,7 +82,7 @@ def _validation_problem(error: ValidationError) -> InvalidInput:
 
 @router.post("/events", status_code=201)
 def post_events(
-    principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep, body: Any = Body(...)
+    principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep, body: Annotated[Any, Body()]
 ) -> Response:
     """One event object, or ``{"events": [...], "atomic": true|false}`` (up to 1,000 events)."""
     try:

@@ -74,9 +74,7 @@ def unit_qr_png(
     response_class=Response,
     responses={200: {"content": {SVG: {}}, "description": _CODE_DESCRIPTION}},
 )
-def unit_qr_svg(
-    gtin: str, serial: str, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
-) -> Response:
+def unit_qr_svg(gtin: str, serial: str, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep) -> Response:
     code = printing.unit_code(session, principal, runtime.keyring, runtime.settings.base_url, gtin, serial)
     return Response(
         printing.render_svg(code),

@@ -19,10 +19,7 @@ def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         rows = session.scalars(
-            select(Unit)
-            .where(tuple_(Unit.gtin, Unit.serial).in_(chunk))
-            .order_by(Unit.id)
-            .with_for_update()
+            select(Unit).where(tuple_(Unit.gtin, Unit.serial).in_(chunk)).order_by(Unit.id).with_for_update()
         )
         found.update({(u.gtin, u.serial): u for u in rows})
     return found
@@ -53,16 +50,22 @@ def container_chain(session: Session, sscc: str) -> list[Container]:
 
 def close_containment(session: Session, *, event_id: int, unit_id: int | None = None, sscc: str | None = None) -> None:
     query = update(Containment).where(Containment.unpacked_event_id.is_(None))
-    query = query.where(Containment.unit_id == unit_id) if unit_id is not None else query.where(
-        Containment.child_sscc == sscc
+    query = (
+        query.where(Containment.unit_id == unit_id)
+        if unit_id is not None
+        else query.where(Containment.child_sscc == sscc)
     )
     session.execute(query.values(unpacked_event_id=event_id))
 
 
-def latest_item(session: Session, *, unit_id: int | None = None, sscc: str | None = None) -> tuple[EventItem, Event] | None:
+def latest_item(
+    session: Session, *, unit_id: int | None = None, sscc: str | None = None
+) -> tuple[EventItem, Event] | None:
     query = select(EventItem, Event).join(Event, Event.id == EventItem.event_id)
-    query = query.where(EventItem.unit_id == unit_id) if unit_id is not None else query.where(
-        EventItem.container_sscc == sscc
+    query = (
+        query.where(EventItem.unit_id == unit_id)
+        if unit_id is not None
+        else query.where(EventItem.container_sscc == sscc)
     )
     row = session.execute(query.order_by(EventItem.id.desc()).limit(1)).one_or_none()
     return (row[0], row[1]) if row else None

@@ -47,7 +47,9 @@ class HistoryEvent:
     via: str | None  # the container the event applied to, when the unit was inside it
 
 
-def _intervals(conn: Connection, *, unit_id: int | None, sscc: str | None, low: int, high: int) -> list[tuple[str, int, int]]:
+def _intervals(
+    conn: Connection, *, unit_id: int | None, sscc: str | None, low: int, high: int
+) -> list[tuple[str, int, int]]:
     """(container, from event id, to event id) for every container enclosing the subject within [low, high)."""
     condition = Containment.unit_id == unit_id if unit_id is not None else Containment.child_sscc == sscc
     rows = conn.execute(

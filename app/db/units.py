@@ -28,9 +28,10 @@ def insert_units(conn: Connection, gtin: str, batch_id: int, issuance_id: int, s
         driver = conn.connection.driver_connection
         assert driver is not None
         try:
-            with driver.cursor() as cursor, cursor.copy(
-                "COPY unit (gtin, serial, batch_id, issuance_id) FROM STDIN"
-            ) as copy:
+            with (
+                driver.cursor() as cursor,
+                cursor.copy("COPY unit (gtin, serial, batch_id, issuance_id) FROM STDIN") as copy,
+            ):
                 copy.write(block)
         except psycopg.errors.UniqueViolation as error:
             raise SerialTaken(str(error)) from error

@@ -101,10 +101,7 @@ TRANSITIONS: dict[tuple[Status, Action], Status | None] = {
     **{(s, Action.RECYCLE): Status.RECYCLED for s in (*ON_HAND, Status.OPEN, Status.SOLD, Status.DISPENSED)},
     **{(s, Action.LOCK): Status.LOCKED for s in (*ON_HAND, Status.OPEN)},
     (Status.LOCKED, Action.UNLOCK): None,  # back to ``previous``
-    **{
-        (s, Action.REPORT_STOLEN): Status.STOLEN
-        for s in (*ON_HAND, Status.OPEN, Status.LOCKED, Status.IN_TRANSIT)
-    },
+    **{(s, Action.REPORT_STOLEN): Status.STOLEN for s in (*ON_HAND, Status.OPEN, Status.LOCKED, Status.IN_TRANSIT)},
     (Status.ISSUED, Action.EXPORT): Status.EXPORTED,
     (Status.HELD, Action.EXPORT): Status.EXPORTED,
 }

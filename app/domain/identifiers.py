@@ -225,7 +225,7 @@ def parse_raw_element_string(text: str) -> ParsedCode:
             continue
         ai = next((body[pos : pos + n] for n in (2, 4) if body[pos : pos + n] in AIS), None)
         if ai is None:
-            raise InvalidCode(f"no known AI at position {pos + 1} of the scanned data ({body[pos:pos + 4]!r}...)")
+            raise InvalidCode(f"no known AI at position {pos + 1} of the scanned data ({body[pos : pos + 4]!r}...)")
         spec = AIS[ai]
         start = pos + len(ai)
         if spec.fixed is not None:
@@ -290,7 +290,7 @@ def parse_digital_link_path(path: str, query: str = "") -> ParsedCode:
     pairs = list(zip(rest[::2], rest[1::2], strict=True))
     key_ai = pairs[0][0]
     last_rank = -1
-    for ai, raw_value in pairs[1:]:
+    for ai, _ in pairs[1:]:
         if key_ai == "00":
             raise InvalidCode(f"an SSCC URI takes no path qualifiers, found /{ai}/")
         if ai not in _QUALIFIER_ORDER:

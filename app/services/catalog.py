@@ -18,7 +18,13 @@ READ_ALL_ROLES = frozenset({"regulator", "admin"})
 
 
 def create_product(
-    session: Session, principal: Principal, *, gtin: str, name: str, category: str, description: str | None = None
+    session: Session,
+    principal: Principal,
+    *,
+    gtin: str,
+    name: str,
+    category: str,
+    description: str | None = None,
 ) -> Product:
     principal.require_role("manufacturer")
     validate_gtin(gtin)
@@ -89,7 +95,11 @@ def create_batch(
     if session.scalar(select(Batch.id).where(Batch.gtin == gtin, Batch.lot == lot)) is not None:
         raise Conflict(f"lot {lot} of GTIN {gtin} is already registered", code="lot_exists")
     batch = Batch(
-        gtin=product.gtin, lot=lot, manufactured_on=manufactured_on, expires_on=expires_on, created_at=utcnow()
+        gtin=product.gtin,
+        lot=lot,
+        manufactured_on=manufactured_on,
+        expires_on=expires_on,
+        created_at=utcnow(),
     )
     session.add(batch)
     session.flush()

@@ -32,8 +32,18 @@ DEMO_ORGS = {
     "regulator": ("Market Regulator (demo)", "regulator", [], "CN"),
 }
 PRODUCTS = {
-    "otc": ("0690123400002" + check_digit("0690123400002"), "Ibuprofen Tablets 200 mg x 20", "drug_otc", "B2611"),
-    "rx": ("0690123400001" + check_digit("0690123400001"), "Amoxicillin Capsules 0.25 g x 24", "drug_rx", "A2611"),
+    "otc": (
+        "0690123400002" + check_digit("0690123400002"),
+        "Ibuprofen Tablets 200 mg x 20",
+        "drug_otc",
+        "B2611",
+    ),
+    "rx": (
+        "0690123400001" + check_digit("0690123400001"),
+        "Amoxicillin Capsules 0.25 g x 24",
+        "drug_rx",
+        "A2611",
+    ),
 }
 
 
@@ -60,7 +70,11 @@ def _batch(session: Session, maker: Principal, gtin: str, name: str, category: s
     batch = session.scalar(select(Batch).where(Batch.gtin == gtin, Batch.lot == lot))
     if batch is None:
         batch = catalog.create_batch(
-            session, maker, gtin=gtin, lot=lot, manufactured_on=today() - timedelta(days=30),
+            session,
+            maker,
+            gtin=gtin,
+            lot=lot,
+            manufactured_on=today() - timedelta(days=30),
             expires_on=today() + timedelta(days=730),
         )
     return batch
@@ -74,7 +88,7 @@ def _issue(runtime: Runtime, facts: BatchFacts, count: int) -> list[str]:
         f"{prefix}{serial}?17={facts.expiry}&8030={sig}"
         for run in runs
         if isinstance(run, CodeRun)
-        for serial, sig in zip(run.serials, run.signatures)
+        for serial, sig in zip(run.serials, run.signatures, strict=True)
     ]
 
 
@@ -106,7 +120,10 @@ def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: li
     script = [
         ("maker", EventIn("pack", otc[:10], None, container=f"(00){case_a}", region="CN-31")),
         ("maker", EventIn("pack", otc[10:20], None, container=f"(00){case_b}", region="CN-31")),
-        ("maker", EventIn("pack", [f"(00){case_a}", f"(00){case_b}"], None, container=f"(00){pallet}", region="CN-31")),
+        (
+            "maker",
+            EventIn("pack", [f"(00){case_a}", f"(00){case_b}"], None, container=f"(00){pallet}", region="CN-31"),
+        ),
         ("maker", EventIn("ship", [f"(00){pallet}"], None, to=who["wholesaler"].org_id, region="CN-31")),
         ("wholesaler", EventIn("receive", [f"(00){pallet}"], None, region="CN-32")),
         ("maker", EventIn("ship", [otc[20]], None, to=who["wholesaler"].org_id, region="CN-31")),
@@ -116,12 +133,32 @@ def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: li
         ("pharmacy", EventIn("sell", [otc[20]], None, channel="offline", region="CN-11")),
         ("maker", EventIn("ship", [rx[0]], None, to=who["online"].org_id, region="CN-31")),
         ("online", EventIn("receive", [rx[0]], None, region="CN-44")),
-        ("online", EventIn("sell", [rx[0]], None, channel="online", platform=who["market"].org_id,
-                           order_ref=f"TM-{stamp}", region="CN-44",
-                           prescription=Prescription(f"RX-{stamp}", "Dr. Wang, Guangzhou No.1 Hospital", now - timedelta(hours=2)))),
+        (
+            "online",
+            EventIn(
+                "sell",
+                [rx[0]],
+                None,
+                channel="online",
+                platform=who["market"].org_id,
+                order_ref=f"TM-{stamp}",
+                region="CN-44",
+                prescription=Prescription(f"RX-{stamp}", "Dr. Wang, Guangzhou No.1 Hospital", now - timedelta(hours=2)),
+            ),
+        ),
     ]
-    resale = ("online", EventIn("sell", [otc[20]], None, channel="online", platform=who["market"].org_id,
-                                order_ref=f"TM-{stamp}-2", region="CN-44"))
+    resale = (
+        "online",
+        EventIn(
+            "sell",
+            [otc[20]],
+            None,
+            channel="online",
+            platform=who["market"].org_id,
+            order_ref=f"TM-{stamp}-2",
+            region="CN-44",
+        ),
+    )
     policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
     with runtime.sessions.begin() as session:
         for actor, event in script:
@@ -146,7 +183,7 @@ def _report(settings: Settings, otc: list[str], rx: list[str], story: dict[str, 
         "Open these in a browser (or scan their QR codes) to see the verdict page and the journey:",
         f"  sold in a shop, then offered again online (refused: {story['resale_refusal']}) -> suspect:",
         f"    {sold}",
-        f"  sold online with a prescription through a marketplace -> authentic, sold:",
+        "  sold online with a prescription through a marketplace -> authentic, sold:",
         f"    {online}",
         f"  on pallet {story['pallet']} (two cases), shipped and received in one event each -> in supply chain:",
         f"    {on_pallet}",
@@ -162,7 +199,8 @@ def _report(settings: Settings, otc: list[str], rx: list[str], story: dict[str, 
         "As JSON:  curl -H 'Accept: application/json' '<url>'",
         f"History:  curl -H 'Authorization: Bearer <regulator key>' {base}/v1/units/{PRODUCTS['otc'][0]}/"
         f"{sold.split('/21/')[1].split('?')[0]}/history",
-        f"QR code:  curl -H 'Authorization: Bearer <manufacturer key>' {base}/v1/codes/{gtin}/{serial}/qr.png > code.png",
+        f"QR code:  curl -H 'Authorization: Bearer <manufacturer key>' "
+        f"{base}/v1/codes/{gtin}/{serial}/qr.png > code.png",
         f"Public keys: {base}/.well-known/jwks.json",
         "",
         "API keys (shown once; a new key is made each time the demo runs):",

@@ -14,16 +14,41 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.custody import close_containment, container_chain, last_sale, latest_item, load_containers, load_units
-from app.db.models import Alert, Batch, Container, Containment, Event, EventItem, Organisation, Prescription, Product, Unit
+from app.db.custody import (
+    close_containment,
+    container_chain,
+    last_sale,
+    latest_item,
+    load_containers,
+    load_units,
+)
+from app.db.models import (
+    Alert,
+    Batch,
+    Container,
+    Containment,
+    Event,
+    EventItem,
+    Organisation,
+    Prescription,
+    Product,
+    Unit,
+)
 from app.domain.custody import SALE_ACTIONS, UNDOABLE_ACTIONS, Action, Custody, Refused, Status, apply
 from app.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import ContainerCode, UnitCode, parse_code
-from app.domain.sale_rules import ALERT_FOR, Prescription as PrescriptionFacts, Sale, check_sale
+from app.domain.sale_rules import ALERT_FOR, Sale, check_sale
+from app.domain.sale_rules import Prescription as PrescriptionFacts
 from app.services.orgs import Principal
 
-SEVERITY = {"repeat_sale": "high", "custody_violation": "medium", "unlicensed_sale": "high",
-            "prescription_missing": "high", "expired_sale_attempt": "medium", "recalled_sale_attempt": "high"}
+SEVERITY = {
+    "repeat_sale": "high",
+    "custody_violation": "medium",
+    "unlicensed_sale": "high",
+    "prescription_missing": "high",
+    "expired_sale_attempt": "medium",
+    "recalled_sale_attempt": "high",
+}
 UNIT_ONLY_ACTIONS = frozenset({Action.SELL, Action.DISPENSE, Action.OPEN, Action.RETURN, Action.RECYCLE})
 
 
@@ -100,7 +125,12 @@ def _as_json(custody: Custody) -> dict[str, Any]:
 
 
 def _from_json(data: dict[str, Any]) -> Custody:
-    return Custody(Status(data["status"]), data["holder"], data["to"], Status(data["previous"]) if data["previous"] else None)
+    return Custody(
+        Status(data["status"]),
+        data["holder"],
+        data["to"],
+        Status(data["previous"]) if data["previous"] else None,
+    )
 
 
 @dataclass
@@ -215,7 +245,9 @@ class _Recorder:
             raise InvalidInput(f"unknown action {ev.action!r}", code="invalid_action") from None
         if ev.idempotency_key:
             prior = self.session.scalar(
-                select(Event.id).where(Event.org_id == self.principal.org_id, Event.idempotency_key == ev.idempotency_key)
+                select(Event.id).where(
+                    Event.org_id == self.principal.org_id, Event.idempotency_key == ev.idempotency_key
+                )
             )
             if prior is not None:
                 return Result("duplicate", prior)
@@ -240,7 +272,9 @@ class _Recorder:
     def _check_event_fields(self, action: Action, ev: EventIn) -> None:
         if action is Action.SHIP:
             if not ev.to:
-                raise InvalidInput("a shipment needs 'to': the receiving organisation's id", code="destination_required")
+                raise InvalidInput(
+                    "a shipment needs 'to': the receiving organisation's id", code="destination_required"
+                )
             if self.org(ev.to) is None:
                 raise NotFound(f"no organisation {ev.to}", code="org_not_found")
         if action is Action.PACK and not ev.container:
@@ -311,8 +345,12 @@ class _Recorder:
         event.container_sscc = code.sscc
         target = self.session.get(Container, code.sscc)
         if target is None:
-            target = Container(sscc=code.sscc, state=Status.HELD.value, holder_id=self.principal.org_id,
-                               created_at=self.policy.now)
+            target = Container(
+                sscc=code.sscc,
+                state=Status.HELD.value,
+                holder_id=self.principal.org_id,
+                created_at=self.policy.now,
+            )
             self.session.add(target)
             self.session.flush()
         else:
@@ -414,13 +452,22 @@ class _Recorder:
         kind = ALERT_FOR.get(refusal.code)
         if kind is None or (kind == "custody_violation" and action not in (*SALE_ACTIONS, Action.RECEIVE)):
             return
-        details: dict[str, Any] = {"reason": refusal.detail, "refusal": refusal.code, "action": action.value,
-                                   "attempted_by": self.principal.org_id, "code": subject.text}
+        details: dict[str, Any] = {
+            "reason": refusal.detail,
+            "refusal": refusal.code,
+            "action": action.value,
+            "attempted_by": self.principal.org_id,
+            "code": subject.text,
+        }
         if kind == "repeat_sale" and subject.unit is not None:
             first = last_sale(self.session, subject.unit.id)
             if first is not None:
-                details["first_sale"] = {"at": first.occurred_at.isoformat(), "channel": first.channel,
-                                         "region": first.region, "event_id": first.id}
+                details["first_sale"] = {
+                    "at": first.occurred_at.isoformat(),
+                    "channel": first.channel,
+                    "region": first.region,
+                    "event_id": first.id,
+                }
         refusal.alerts = [  # type: ignore[attr-defined]
             {"type": kind, "unit": subject.unit, "details": details}
         ]
@@ -444,7 +491,11 @@ class _Recorder:
         items = self.session.scalars(select(EventItem).where(EventItem.event_id == target.id).order_by(EventItem.id))
         event = self._event_row(Action.UNDO, ev, occurred_at)
         for item in list(items):
-            unit = self.session.scalar(select(Unit).where(Unit.id == item.unit_id).with_for_update()) if item.unit_id else None
+            unit = (
+                self.session.scalar(select(Unit).where(Unit.id == item.unit_id).with_for_update())
+                if item.unit_id
+                else None
+            )
             container = self.session.get(Container, item.container_sscc) if item.container_sscc else None
             subject = _Subject(unit.serial if unit else str(item.container_sscc), unit=unit, container=container)
             current = self.custody(subject)
@@ -455,8 +506,15 @@ class _Recorder:
             restored = _from_json(item.before)
             self.detach(subject, event.id)
             _store(subject.row, restored)
-            self.session.add(EventItem(event_id=event.id, unit_id=item.unit_id, container_sscc=item.container_sscc,
-                                       before=item.after, after=item.before))
+            self.session.add(
+                EventItem(
+                    event_id=event.id,
+                    unit_id=item.unit_id,
+                    container_sscc=item.container_sscc,
+                    before=item.after,
+                    after=item.before,
+                )
+            )
         target.undone_by_event_id = event.id
         event.undoes_event_id = target.id
         if target.prescription_id:
@@ -468,16 +526,28 @@ class _Recorder:
 
 def _payload(ev: EventIn) -> dict[str, Any]:
     body: dict[str, Any] = {"action": ev.action}
-    for name in ("codes", "to", "region", "idempotency_key", "container", "channel", "platform", "order_ref",
-                 "event_id"):
+    for name in (
+        "codes",
+        "to",
+        "region",
+        "idempotency_key",
+        "container",
+        "channel",
+        "platform",
+        "order_ref",
+        "event_id",
+    ):
         value = getattr(ev, name)
         if value not in (None, []):
             body[name] = value
     if ev.occurred_at is not None:
         body["occurred_at"] = ev.occurred_at.isoformat()
     if ev.prescription is not None:
-        body["prescription"] = {"id": ev.prescription.id, "prescriber": ev.prescription.prescriber,
-                                "issued_at": ev.prescription.issued_at.isoformat()}
+        body["prescription"] = {
+            "id": ev.prescription.id,
+            "prescriber": ev.prescription.prescriber,
+            "issued_at": ev.prescription.issued_at.isoformat(),
+        }
     return body
 
 

@@ -52,9 +52,7 @@ class CodeRun:
     signatures: list[str]
 
 
-def check_issuance(
-    session: Session, principal: Principal, batch_id: int, count: int, max_count: int
-) -> BatchFacts:
+def check_issuance(session: Session, principal: Principal, batch_id: int, count: int, max_count: int) -> BatchFacts:
     """Everything that can refuse an issuance, checked before a single byte of the body is sent."""
     principal.require_role("manufacturer")
     if not 1 <= count <= max_count:

@@ -31,7 +31,8 @@ class Principal:
     def require_role(self, *roles: str) -> None:
         if self.role not in roles:
             raise Forbidden(
-                f"this needs the role {' or '.join(roles)}; your organisation is a {self.role}", code="wrong_role"
+                f"this needs the role {' or '.join(roles)}; your organisation is a {self.role}",
+                code="wrong_role",
             )
 
 

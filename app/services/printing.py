@@ -93,9 +93,7 @@ class LabelPage:
 # --------------------------------------------------------------------------------------------- loading
 
 
-def _printed(
-    signer: Signer, base_url: str, gtin: str, serial: str, lot: str, expires_on: date
-) -> PrintedCode:
+def _printed(signer: Signer, base_url: str, gtin: str, serial: str, lot: str, expires_on: date) -> PrintedCode:
     expiry = date_to_yymmdd(expires_on)
     signature = signer.sign(gtin, serial, lot, expiry)
     uri = digital_link(base_url, UnitCode(gtin, serial, lot, expiry, signature))
@@ -144,9 +142,7 @@ def label_page(
     assert product is not None  # get_batch refuses a batch whose product it cannot read
     # Issuance counts give the total and let each page be read through the (issuance_id, id) index.
     issuances = session.execute(
-        select(Issuance.id, Issuance.key_tag, Issuance.count)
-        .where(Issuance.batch_id == batch.id)
-        .order_by(Issuance.id)
+        select(Issuance.id, Issuance.key_tag, Issuance.count).where(Issuance.batch_id == batch.id).order_by(Issuance.id)
     ).all()
     total = sum(count for _, _, count in issuances)
     if total == 0:
@@ -175,9 +171,7 @@ def label_page(
         skip = 0
         if key_tag not in signers:
             signers[key_tag] = keyring.signer_for(session, key_tag)
-        codes.extend(
-            _printed(signers[key_tag], base_url, batch.gtin, s, batch.lot, batch.expires_on) for s in serials
-        )
+        codes.extend(_printed(signers[key_tag], base_url, batch.gtin, s, batch.lot, batch.expires_on) for s in serials)
         if len(codes) >= per_page:
             break
     return LabelPage(product.name, batch.gtin, batch.lot, batch.expires_on, page, pages, codes)
@@ -201,9 +195,7 @@ def qr_matrix(uri: str) -> list[list[bool]]:
 
 def render_png(uri: str, *, module_px: int = DEFAULT_MODULE_PX) -> bytes:
     if not MIN_MODULE_PX <= module_px <= MAX_MODULE_PX:
-        raise InvalidInput(
-            f"size must be between {MIN_MODULE_PX} and {MAX_MODULE_PX} pixels", code="invalid_size"
-        )
+        raise InvalidInput(f"size must be between {MIN_MODULE_PX} and {MAX_MODULE_PX} pixels", code="invalid_size")
     buffer = io.BytesIO()
     qr_symbol(uri, module_px=module_px).make_image().save(buffer)
     return buffer.getvalue()
@@ -284,9 +276,7 @@ def grid_for(per_page: int) -> Grid:
     return best
 
 
-def _text(
-    x: float, y: float, text: str, size: float, *, anchor: str = "start", fit: float | None = None
-) -> str:
+def _text(x: float, y: float, text: str, size: float, *, anchor: str = "start", fit: float | None = None) -> str:
     """A line of monospace text; one wider than ``fit`` is narrowed (never lowered) to fit.
 
     The narrowing is a horizontal scale rather than ``textLength``, which not every SVG renderer honours.
@@ -324,11 +314,7 @@ def _header(sheet: LabelPage) -> str:
     width_chars = int(GRID_WIDTH / (CHAR_ADVANCE * HEADER_SIZE))
     suffix = f" · LOT {sheet.lot} · EXP {sheet.expires_on.isoformat()} · GTIN {sheet.gtin}"
     room = width_chars - len(page) - 2 - len(suffix)
-    name = (
-        sheet.product_name
-        if len(sheet.product_name) <= room
-        else sheet.product_name[: max(room - 1, 1)] + "…"
-    )
+    name = sheet.product_name if len(sheet.product_name) <= room else sheet.product_name[: max(room - 1, 1)] + "…"
     baseline = MARGIN + HEADER_SIZE
     rule = GRID_TOP - 1.5
     return (

@@ -1,7 +1,7 @@
 """Public verification: the hottest path of the service, one indexed lookup and one signature check per scan.
 
-It goes below the ORM on purpose (Core queries on one pooled connection, no session): a consumer scan must stay far under
-the EU's 300 ms even when thousands arrive each second.
+It goes below the ORM on purpose (Core queries on one pooled connection, no session): a consumer scan must
+stay far under the EU's 300 ms even when thousands arrive each second.
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ class Verification:
             "signature": self.verdict.signature,
             "state": self.state if row else None,
             "product": (
-                {"gtin": self.scan.gtin, "name": row.product_name, "category": row.category,
-                 "manufacturer": row.manufacturer}
+                {
+                    "gtin": self.scan.gtin,
+                    "name": row.product_name,
+                    "category": row.category,
+                    "manufacturer": row.manufacturer,
+                }
                 if row
                 else None
             ),

@@ -15,7 +15,9 @@ OTHER_GTIN = "04006381333931"
 
 def counts(runtime) -> tuple[int, ...]:
     with runtime.sessions() as session:
-        return tuple(session.scalar(select(func.count()).select_from(m)) for m in (Organisation, Licence, Product, Batch))
+        return tuple(
+            session.scalar(select(func.count()).select_from(m)) for m in (Organisation, Licence, Product, Batch)
+        )
 
 
 def assert_problem(response, status: int, code: str) -> dict:
@@ -154,8 +156,12 @@ def test_batches_belong_to_the_products_owner(client, runtime, maker, make_org, 
 
 def test_admin_creates_organisations_with_licences(client, make_org):
     admin = make_org("admin")
-    body = {"name": "Renmin Pharmacy", "role": "retailer", "licences": ["drug_retail", "online_drug_sales"],
-            "gln": "9501101020016"}
+    body = {
+        "name": "Renmin Pharmacy",
+        "role": "retailer",
+        "licences": ["drug_retail", "online_drug_sales"],
+        "gln": "9501101020016",
+    }
     created = client.post("/v1/orgs", json=body, headers=admin.headers)
     assert created.status_code == 201, created.text
     org = created.json()
@@ -164,7 +170,9 @@ def test_admin_creates_organisations_with_licences(client, make_org):
     assert me["id"] == org["id"] and "api_key" not in me
     assert_problem(client.post("/v1/orgs", json=body, headers=admin.headers), 409, "gln_taken")
     assert_problem(
-        client.post("/v1/orgs", json={**body, "gln": "9501101020017"}, headers=admin.headers), 422, "invalid_gln"
+        client.post("/v1/orgs", json={**body, "gln": "9501101020017"}, headers=admin.headers),
+        422,
+        "invalid_gln",
     )
     assert_problem(
         client.post("/v1/orgs", json={**body, "gln": None, "licences": ["fishing"]}, headers=admin.headers),

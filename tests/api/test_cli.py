@@ -63,8 +63,25 @@ def test_init_refuses_a_master_key_that_does_not_open_the_stored_keys(env, capsy
 
 
 def test_orgs_create_prints_id_and_key_once(env, capsys, database_url):
-    assert main(["orgs", "create", "--name", "Renmin Pharmacy", "--role", "retailer", "--licence", "drug_retail",
-                 "--licence", "online_drug_sales", "--gln", "9501101020016"]) == 0
+    assert (
+        main(
+            [
+                "orgs",
+                "create",
+                "--name",
+                "Renmin Pharmacy",
+                "--role",
+                "retailer",
+                "--licence",
+                "drug_retail",
+                "--licence",
+                "online_drug_sales",
+                "--gln",
+                "9501101020016",
+            ]
+        )
+        == 0
+    )
     created = _json_line(capsys.readouterr().out)
     assert created["id"] and created["api_key"].startswith("pp_")
     assert created["licences"] == ["drug_retail", "online_drug_sales"] and created["role"] == "retailer"

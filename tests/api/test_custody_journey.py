@@ -68,7 +68,12 @@ def test_offline_journey_and_resale(client, runtime, maker, batch, issue, partie
     body = verify(client, code["uri"])
     assert body["state"] == "sold" and body["verdict"] == "authentic"
     assert [s["step"] for s in body["journey"]] == [
-        "issued", "shipped", "received", "shipped", "received", "sold_in_store"
+        "issued",
+        "shipped",
+        "received",
+        "shipped",
+        "received",
+        "sold_in_store",
     ]
     assert "name" not in str(body["journey"]) and all(set(s) == {"step", "at", "region"} for s in body["journey"])
 
@@ -87,8 +92,11 @@ def test_offline_journey_and_resale(client, runtime, maker, batch, issue, partie
     assert [e["action"] for e in history["events"]] == ["ship", "receive", "ship", "receive", "sell"]
     mine = client.get(f"/v1/units/{GTIN}/{code['serial']}/history", headers=dist.headers).json()
     assert [e["action"] for e in mine["events"]] == ["ship", "receive", "ship"]
-    assert_problem(client.get(f"/v1/units/{GTIN}/{code['serial']}", headers=parties["online"].headers), 403,
-                   "foreign_unit")
+    assert_problem(
+        client.get(f"/v1/units/{GTIN}/{code['serial']}", headers=parties["online"].headers),
+        403,
+        "foreign_unit",
+    )
     record = client.get(f"/v1/units/{GTIN}/{code['serial']}", headers=maker.headers).json()
     assert record["state"] == "sold" and record["holder"]["id"] == pharm.id and record["recalls"] == []
 
@@ -96,17 +104,32 @@ def test_offline_journey_and_resale(client, runtime, maker, batch, issue, partie
 def test_online_sale_with_prescription(client, runtime, make_org, issue, parties):
     rx_maker = make_org("manufacturer", "drug_manufacturing")
     gtin = "04006381333931"
-    assert client.post("/v1/products", json={"gtin": gtin, "name": "Amoxicillin", "category": "drug_rx"},
-                       headers=rx_maker.headers).status_code == 201
-    rx_batch = client.post("/v1/batches", json={"gtin": gtin, "lot": "RX1", "manufactured_on": "2026-01-01",
-                                                "expires_on": "2028-01-01"}, headers=rx_maker.headers).json()
+    assert (
+        client.post(
+            "/v1/products",
+            json={"gtin": gtin, "name": "Amoxicillin", "category": "drug_rx"},
+            headers=rx_maker.headers,
+        ).status_code
+        == 201
+    )
+    rx_batch = client.post(
+        "/v1/batches",
+        json={"gtin": gtin, "lot": "RX1", "manufactured_on": "2026-01-01", "expires_on": "2028-01-01"},
+        headers=rx_maker.headers,
+    ).json()
     codes = [c["uri"] for c in issue(rx_batch["id"], 3, org=rx_maker)]
     online, market = parties["online"], parties["market"]
     ok(post(client, rx_maker, {"action": "ship", "codes": codes, "to": online.id}))
     ok(post(client, online, {"action": "receive", "codes": codes}))
     now = datetime.now(UTC)
-    sale = {"action": "sell", "codes": [codes[0]], "channel": "online", "platform": market.id, "order_ref": "T-1",
-            "region": "CN-44"}
+    sale = {
+        "action": "sell",
+        "codes": [codes[0]],
+        "channel": "online",
+        "platform": market.id,
+        "order_ref": "T-1",
+        "region": "CN-44",
+    }
     assert_problem(post(client, online, sale), 409, "prescription_required")
     late = {"id": "RX-1", "prescriber": "Dr Li", "issued_at": (now + timedelta(minutes=1)).isoformat()}
     assert_problem(post(client, online, {**sale, "prescription": late}), 409, "prescription_required")
@@ -114,8 +137,11 @@ def test_online_sale_with_prescription(client, runtime, make_org, issue, parties
     ok(post(client, online, {**sale, "prescription": good}))
     reuse = {**sale, "codes": [codes[1]], "prescription": good, "order_ref": "T-2"}
     assert_problem(post(client, online, reuse), 409, "prescription_used")
-    assert_problem(post(client, online, {**reuse, "platform": parties["pharmacy"].id, "prescription": None}), 409,
-                   "invalid_platform")
+    assert_problem(
+        post(client, online, {**reuse, "platform": parties["pharmacy"].id, "prescription": None}),
+        409,
+        "invalid_platform",
+    )
     offline_shop = parties["pharmacy"]
     assert_problem(post(client, offline_shop, {**sale, "codes": [codes[2]]}), 409, "not_custodian")
     body = verify(client, codes[0])
@@ -123,16 +149,36 @@ def test_online_sale_with_prescription(client, runtime, make_org, issue, parties
     assert "T-1" not in str(body)
     with runtime.sessions() as session:
         kinds = sorted(session.scalars(select(Alert.type)))
-    assert kinds == ["custody_violation", "prescription_missing", "prescription_missing", "prescription_missing"]
+    assert kinds == [
+        "custody_violation",
+        "prescription_missing",
+        "prescription_missing",
+        "prescription_missing",
+    ]
 
 
 def test_pallet_of_cases_moves_in_one_event(client, runtime, maker, batch, issue, parties):
     codes = [c["uri"] for c in issue(batch["id"], 20)]
     dist = parties["distributor"]
     ok(post(client, maker, {"action": "pack", "codes": codes[:10], "container": f"(00){SSCC_CASE_1}"}))
-    ok(post(client, maker, {"action": "pack", "codes": codes[10:], "container": f"https://x.example/00/{SSCC_CASE_2}"}))
-    ok(post(client, maker, {"action": "pack", "codes": [f"(00){SSCC_CASE_1}", f"(00){SSCC_CASE_2}"],
-                            "container": f"(00){SSCC_PALLET}"}))
+    ok(
+        post(
+            client,
+            maker,
+            {"action": "pack", "codes": codes[10:], "container": f"https://x.example/00/{SSCC_CASE_2}"},
+        )
+    )
+    ok(
+        post(
+            client,
+            maker,
+            {
+                "action": "pack",
+                "codes": [f"(00){SSCC_CASE_1}", f"(00){SSCC_CASE_2}"],
+                "container": f"(00){SSCC_PALLET}",
+            },
+        )
+    )
     with runtime.sessions() as session:
         items_before = session.scalar(select(func.count()).select_from(EventItem))
     ok(post(client, maker, {"action": "ship", "codes": [f"(00){SSCC_PALLET}"], "to": dist.id}))
@@ -145,7 +191,10 @@ def test_pallet_of_cases_moves_in_one_event(client, runtime, maker, batch, issue
     serial = codes[3].split("/21/")[1].split("?")[0]
     history = client.get(f"/v1/units/{GTIN}/{serial}/history", headers=maker.headers).json()["events"]
     assert [(e["action"], e["via_container"]) for e in history] == [
-        ("pack", None), ("pack", SSCC_CASE_1), ("ship", SSCC_PALLET), ("receive", SSCC_PALLET)
+        ("pack", None),
+        ("pack", SSCC_CASE_1),
+        ("ship", SSCC_PALLET),
+        ("receive", SSCC_PALLET),
     ]
     # The distributor sells nothing (no licence) but can take one unit out of the case and ship it on.
     pharm = parties["pharmacy"]
@@ -157,16 +206,22 @@ def test_pallet_of_cases_moves_in_one_event(client, runtime, maker, batch, issue
     ok(post(client, pharm, {"action": "sell", "codes": [codes[12]], "channel": "offline"}))
     assert verify(client, codes[12])["state"] == "sold"
     assert verify(client, codes[13])["state"] == "in_supply_chain"
-    assert_problem(post(client, pharm, {"action": "sell", "codes": [codes[5]], "channel": "offline"}), 409,
-                   "not_custodian")
+    assert_problem(
+        post(client, pharm, {"action": "sell", "codes": [codes[5]], "channel": "offline"}),
+        409,
+        "not_custodian",
+    )
 
 
 def test_partial_receipt_leaves_the_rest_in_transit(client, maker, batch, issue, parties):
     codes = [c["uri"] for c in issue(batch["id"], 3)]
     dist = parties["distributor"]
     ok(post(client, maker, {"action": "ship", "codes": codes, "to": dist.id}))
-    assert_problem(post(client, parties["pharmacy"], {"action": "receive", "codes": codes[:1]}), 409,
-                   "not_addressed_to_you")
+    assert_problem(
+        post(client, parties["pharmacy"], {"action": "receive", "codes": codes[:1]}),
+        409,
+        "not_addressed_to_you",
+    )
     ok(post(client, dist, {"action": "receive", "codes": codes[:2]}))
     record = client.get(f"/v1/units/{GTIN}/{codes[2].split('/21/')[1].split('?')[0]}", headers=maker.headers).json()
     assert record["status"] == "in_transit" and record["in_transit_to"]["id"] == dist.id
@@ -211,9 +266,19 @@ def test_store_and_forward_applies_in_time_order(client, maker, batch, issue, pa
     batch_body = {
         "atomic": False,
         "events": [
-            {"action": "sell", "codes": [codes[0]], "channel": "offline", "occurred_at": (t0 + timedelta(hours=1)).isoformat()},
+            {
+                "action": "sell",
+                "codes": [codes[0]],
+                "channel": "offline",
+                "occurred_at": (t0 + timedelta(hours=1)).isoformat(),
+            },
             {"action": "receive", "codes": codes, "occurred_at": t0.isoformat()},
-            {"action": "sell", "codes": [codes[0]], "channel": "offline", "occurred_at": (t0 + timedelta(hours=2)).isoformat()},
+            {
+                "action": "sell",
+                "codes": [codes[0]],
+                "channel": "offline",
+                "occurred_at": (t0 + timedelta(hours=2)).isoformat(),
+            },
             {"action": "sell", "codes": ["(01)09506000134352(21)NOPE"], "channel": "offline"},
         ],
     }
@@ -226,10 +291,12 @@ def test_store_and_forward_applies_in_time_order(client, maker, batch, issue, pa
 def test_atomic_list_is_all_or_nothing(client, runtime, maker, batch, issue, parties):
     codes = [c["uri"] for c in issue(batch["id"], 2)]
     before = snapshot(runtime)
-    body = {"events": [
-        {"action": "ship", "codes": [codes[0]], "to": parties["distributor"].id},
-        {"action": "sell", "codes": [codes[1]], "channel": "offline"},
-    ]}
+    body = {
+        "events": [
+            {"action": "ship", "codes": [codes[0]], "to": parties["distributor"].id},
+            {"action": "sell", "codes": [codes[1]], "channel": "offline"},
+        ]
+    }
     problem = assert_problem(post(client, maker, body), 409, "licence_required")
     assert problem["index"] == 1
     assert snapshot(runtime) == before
@@ -244,13 +311,24 @@ def test_atomic_list_is_all_or_nothing(client, runtime, maker, batch, issue, par
         ({"action": "sell", "codes": ["(01)09506000134353(21)A"], "channel": "offline"}, 422, "invalid_gtin"),
         ({"action": "sell", "codes": ["(01)09506000134352(21)A"], "channel": "tv"}, 422, "validation_error"),
         ({"action": "sell", "codes": []}, 422, "codes_required"),
-        ({"action": "sell", "codes": ["(01)09506000134352(21)A"], "channel": "offline", "extra": 1}, 422,
-         "validation_error"),
+        (
+            {"action": "sell", "codes": ["(01)09506000134352(21)A"], "channel": "offline", "extra": 1},
+            422,
+            "validation_error",
+        ),
         ({"events": []}, 422, "validation_error"),
         ([1, 2], 422, "validation_error"),
         ({"action": "pack", "codes": ["(01)09506000134352(21)A"]}, 422, "container_required"),
-        ({"action": "sell", "codes": ["(01)09506000134352(21)A"], "channel": "offline",
-          "occurred_at": "2026-01-01T00:00:00"}, 422, "validation_error"),
+        (
+            {
+                "action": "sell",
+                "codes": ["(01)09506000134352(21)A"],
+                "channel": "offline",
+                "occurred_at": "2026-01-01T00:00:00",
+            },
+            422,
+            "validation_error",
+        ),
     ],
 )
 def test_malformed_events_change_nothing(client, runtime, maker, batch, issue, body, status, code):

@@ -6,7 +6,7 @@ import base64
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import nacl.exceptions
@@ -131,15 +131,21 @@ def test_issuance_refusals_change_nothing(client, runtime, maker, batch, make_or
     assert_problem(client.post(url, json={"count": 1}, headers=rival.headers), 403, "foreign_batch")
     distributor = make_org("distributor", "drug_wholesale")
     assert_problem(client.post(url, json={"count": 1}, headers=distributor.headers), 403, "wrong_role")
-    assert_problem(client.post("/v1/batches/424242/codes", json={"count": 1}, headers=maker.headers), 404,
-                   "batch_not_found")
+    assert_problem(
+        client.post("/v1/batches/424242/codes", json={"count": 1}, headers=maker.headers),
+        404,
+        "batch_not_found",
+    )
     old = client.post(
         "/v1/batches",
         json={"gtin": GTIN, "lot": "OLD1", "manufactured_on": "2020-01-01", "expires_on": "2022-01-01"},
         headers=maker.headers,
     ).json()
-    assert_problem(client.post(f"/v1/batches/{old['id']}/codes", json={"count": 1}, headers=maker.headers), 409,
-                   "expired")
+    assert_problem(
+        client.post(f"/v1/batches/{old['id']}/codes", json={"count": 1}, headers=maker.headers),
+        409,
+        "expired",
+    )
     assert unit_count(runtime) == 0
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Issuance)) == 0

@@ -83,9 +83,7 @@ def test_forged_and_foreign_signatures_leak_nothing(client, batch, issue):
     foreign = encode_signature(0x0BAD, stranger.sign(signed_message(GTIN, serial, "LOT42", expiry)))
     body = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030={foreign}")
     assert body["verdict"] == "invalid_signature" and body["reasons"] == ["unknown_signing_key"]
-    assert scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030=short")["reasons"] == [
-        "signature_malformed"
-    ]
+    assert scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030=short")["reasons"] == ["signature_malformed"]
 
 
 def test_unknown_codes_look_the_same_whatever_exists(client, batch, issue):
@@ -137,6 +135,8 @@ def test_rate_limit_answers_429_with_retry_after(settings, runtime, batch, issue
         assert statuses == [200, 200, 200]
         refused = client.get(path, headers=JSON)
         body = assert_problem(refused, 429, "rate_limited")
-        assert 1 <= int(refused.headers["retry-after"]) <= 60 and body["retry_after"] == int(refused.headers["retry-after"])
+        assert 1 <= int(refused.headers["retry-after"]) <= 60 and body["retry_after"] == int(
+            refused.headers["retry-after"]
+        )
     with TestClient(create_app(limited, runtime), client=("192.0.2.99", 5000)) as other:
         assert other.get(f"/01/{GTIN}/21/ZZZZZZZZZZZZ", headers=JSON).status_code == 200

@@ -48,6 +48,7 @@ def forged(uri: str) -> str:
 
 # --- language choice -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("accept_language", "lang_param", "expected"),
     [
@@ -75,6 +76,7 @@ def test_choose_language(accept_language: str | None, lang_param: str | None, ex
 
 
 # --- the page through the API ----------------------------------------------------------------------------
+
 
 def test_authentic_page_in_english_by_default(client: TestClient, code: dict[str, Any]) -> None:
     response = client.get(local(code["uri"]), headers=HTML)
@@ -214,8 +216,12 @@ def test_product_name_is_escaped(
     today = date.today()
     response = client.post(
         "/v1/batches",
-        json={"gtin": gtin, "lot": "X1", "manufactured_on": today.isoformat(),
-              "expires_on": (today + timedelta(days=365)).isoformat()},
+        json={
+            "gtin": gtin,
+            "lot": "X1",
+            "manufactured_on": today.isoformat(),
+            "expires_on": (today + timedelta(days=365)).isoformat(),
+        },
         headers=maker.headers,
     )
     assert response.status_code == 201, response.text
@@ -253,6 +259,7 @@ def test_rate_limited_page(limited_client: TestClient) -> None:
 
 # --- rendering details that the API cannot produce yet ---------------------------------------------------
 
+
 @dataclass
 class FakeResult:
     """Stands in for a Verification: the page reads only ``scan`` and ``as_json()``."""
@@ -265,9 +272,19 @@ class FakeResult:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "verdict": self.verdict, "signature": "absent", "state": "sold",
-            "product": {"gtin": self.scan.gtin, "name": "Paracetamol", "category": "drug_otc", "manufacturer": "M"},
-            "lot": "LOT42", "expires_on": "2028-12-31", "recall": None, "reasons": self.reasons,
+            "verdict": self.verdict,
+            "signature": "absent",
+            "state": "sold",
+            "product": {
+                "gtin": self.scan.gtin,
+                "name": "Paracetamol",
+                "category": "drug_otc",
+                "manufacturer": "M",
+            },
+            "lot": "LOT42",
+            "expires_on": "2028-12-31",
+            "recall": None,
+            "reasons": self.reasons,
             "journey": self.journey,
         }
 
@@ -283,7 +300,7 @@ def test_journey_is_rendered_in_order() -> None:
         {"step": "teleported", "at": "2026-02-01T00:00:00Z", "region": "US-CA"},
     ]
     page = render(FakeResult("authentic", [], journey))
-    assert "<h2 id=\"journey\">Journey</h2>" in page
+    assert '<h2 id="journey">Journey</h2>' in page
     steps = re.findall(r"<li><strong>(.*?)</strong><span class=\"when\"><time[^>]*>(.*?)</time>(.*?)</span>", page)
     assert steps == [
         ("Produced and coded", "5 January 2026", " · Shanghai"),
@@ -292,7 +309,7 @@ def test_journey_is_rendered_in_order() -> None:
     ]
     zh = render(FakeResult("authentic", [], journey), "zh")
     assert "<strong>生产赋码</strong>" in zh and "2026年1月5日" in zh and "上海" in zh
-    assert "<h2 id=\"journey\">" not in render(FakeResult("authentic", [], []))
+    assert '<h2 id="journey">' not in render(FakeResult("authentic", [], []))
 
 
 def test_expired_is_amber_and_reasons_have_a_fallback() -> None:
@@ -312,8 +329,12 @@ def test_expired_is_amber_and_reasons_have_a_fallback() -> None:
 
 
 def test_error_page_without_a_database() -> None:
-    page = render_verification(None, InvalidCode("the URI path ends with '/': remove the trailing slash"), "en",
-                               "/01/09506000134352/21/X/?lang=zh&8030=abc")
+    page = render_verification(
+        None,
+        InvalidCode("the URI path ends with '/': remove the trailing slash"),
+        "en",
+        "/01/09506000134352/21/X/?lang=zh&8030=abc",
+    )
     assert "the URI path ends with &#39;/&#39;: remove the trailing slash" in page
     assert switch_links(page) == {"zh-CN": "/01/09506000134352/21/X/?8030=abc&lang=zh"}
     page = render_verification(None, RateLimited("slow down", retry_after=17), "zh", "//evil.example/01/x?a=1")

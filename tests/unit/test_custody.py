@@ -218,14 +218,10 @@ def test_an_open_pack_is_not_sold_whole() -> None:
 # --- who may act --------------------------------------------------------------------------------------------
 
 CONSUMER_RECYCLE = frozenset({S.SOLD, S.DISPENSED})  # a consumer hands it in anywhere
-HOLDER_PAIRS = [
-    (s, a) for s, a in ALLOWED if a is not A.RECEIVE and not (a is A.RECYCLE and s in CONSUMER_RECYCLE)
-]
+HOLDER_PAIRS = [(s, a) for s, a in ALLOWED if a is not A.RECEIVE and not (a is A.RECYCLE and s in CONSUMER_RECYCLE)]
 
 
-@pytest.mark.parametrize(
-    ("status", "action"), HOLDER_PAIRS, ids=[f"{s.value}-{a.value}" for s, a in HOLDER_PAIRS]
-)
+@pytest.mark.parametrize(("status", "action"), HOLDER_PAIRS, ids=[f"{s.value}-{a.value}" for s, a in HOLDER_PAIRS])
 def test_only_the_custodian_may_act(status: Status, action: Action) -> None:
     with pytest.raises(Refused) as refused:
         act(record(status), action, actor=STRANGER)

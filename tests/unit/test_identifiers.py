@@ -98,9 +98,7 @@ def unit_codes(draw: st.DrawFn, *, with_signature: bool = True) -> UnitCode:
         serial=draw(CSET82_TEXT),
         lot=draw(st.none() | CSET82_TEXT),
         expiry=draw(st.none() | YYMMDD),
-        signature=draw(
-            st.none() | st.text(alphabet=st.sampled_from(BASE64URL_CHARS), min_size=88, max_size=88)
-        )
+        signature=draw(st.none() | st.text(alphabet=st.sampled_from(BASE64URL_CHARS), min_size=88, max_size=88))
         if with_signature
         else None,
     )
@@ -351,11 +349,7 @@ def test_serial_alphabet() -> None:
 
 
 @settings(max_examples=200)
-@given(
-    st.integers(min_value=0, max_value=20).flatmap(
-        lambda n: st.tuples(st.just(n), st.binary(min_size=n * 12))
-    )
-)
+@given(st.integers(min_value=0, max_value=20).flatmap(lambda n: st.tuples(st.just(n), st.binary(min_size=n * 12))))
 def test_serials_from_random_shape_and_determinism(case: tuple[int, bytes]) -> None:
     count, raw = case
     serials = serials_from_random(raw, count)
@@ -531,15 +525,9 @@ def test_full_width_gtin_in_the_uri() -> None:
 
 
 def test_lot_and_serial_length_limits() -> None:
-    assert parse_code(f"https://x.test/01/{GTIN}/10/{'L' * 20}/21/{'S' * 20}") == UnitCode(
-        GTIN, "S" * 20, "L" * 20
-    )
-    raises_invalid(
-        f"https://x.test/01/{GTIN}/10/{'L' * 21}/21/S", "AI 10 (lot) is at most 20 characters, got 21"
-    )
-    raises_invalid(
-        f"https://x.test/01/{GTIN}/21/{'S' * 21}", "AI 21 (serial) is at most 20 characters, got 21"
-    )
+    assert parse_code(f"https://x.test/01/{GTIN}/10/{'L' * 20}/21/{'S' * 20}") == UnitCode(GTIN, "S" * 20, "L" * 20)
+    raises_invalid(f"https://x.test/01/{GTIN}/10/{'L' * 21}/21/S", "AI 10 (lot) is at most 20 characters, got 21")
+    raises_invalid(f"https://x.test/01/{GTIN}/21/{'S' * 21}", "AI 21 (serial) is at most 20 characters, got 21")
     # Length is counted after decoding: 20 characters written as 60 percent-escapes are fine.
     assert parse_code(f"https://x.test/01/{GTIN}/21/{'%41' * 20}") == UnitCode(GTIN, "A" * 20)
 
@@ -582,9 +570,7 @@ def test_fragment_is_ignored() -> None:
 def test_signature_in_the_query() -> None:
     sig = "A" * 88
     assert parse_code(f"https://x.test/01/{GTIN}/21/S?8030={sig}").signature == sig
-    raises_invalid(
-        f"https://x.test/01/{GTIN}/21/S?8030={'A' * 91}", "AI 8030 (digital signature) is at most 90"
-    )
+    raises_invalid(f"https://x.test/01/{GTIN}/21/S?8030={'A' * 91}", "AI 8030 (digital signature) is at most 90")
     raises_invalid(f"https://x.test/01/{GTIN}/21/S?8030=AB%2BC", "has '+' at position 3")
 
 
@@ -786,9 +772,7 @@ def test_element_string_round_trip(code: UnitCode) -> None:
 
 
 @given(BASES, gtins(), CSET82_TEXT, st.binary(min_size=SERIAL_LENGTH, max_size=SERIAL_LENGTH), YYMMDD)
-def test_digital_link_prefix_plus_serial_is_the_path(
-    base: str, gtin: str, lot: str, raw: bytes, expiry: str
-) -> None:
+def test_digital_link_prefix_plus_serial_is_the_path(base: str, gtin: str, lot: str, raw: bytes, expiry: str) -> None:
     serial = serials_from_random(raw, 1)[0]
     code = UnitCode(gtin, serial, lot=lot, expiry=expiry, signature="A" * 88)
     uri = digital_link(base, code)

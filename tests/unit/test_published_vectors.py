@@ -78,9 +78,7 @@ def _b64url_decode(value: str) -> bytes:
 
 
 def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "make_test_vectors", ROOT / "scripts" / "make_test_vectors.py"
-    )
+    spec = importlib.util.spec_from_file_location("make_test_vectors", ROOT / "scripts" / "make_test_vectors.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -97,9 +95,7 @@ def test_vectors_cover_the_rfc_keys_and_percent_encoding() -> None:
     assert VECTORS["group_separator_hex"] == "1d"
     assert {v["private_seed_hex"] for v in vectors} == set(RFC8032)
     assert len({v["name"] for v in vectors}) == len(vectors)
-    assert any(quote(v["lot"], safe="") != v["lot"] for v in vectors), (
-        "no vector exercises a percent-encoded lot"
-    )
+    assert any(quote(v["lot"], safe="") != v["lot"] for v in vectors), "no vector exercises a percent-encoded lot"
 
 
 @pytest.mark.parametrize("seed_hex", sorted(RFC8032))
@@ -179,9 +175,7 @@ def test_jwk(v: dict[str, Any]) -> None:
 
 @vector_params
 def test_uri_parses_back_to_the_inputs(v: dict[str, Any]) -> None:
-    code = UnitCode(
-        gtin=v["gtin"], serial=v["serial"], lot=v["lot"], expiry=v["expiry"], signature=v["ai8030"]
-    )
+    code = UnitCode(gtin=v["gtin"], serial=v["serial"], lot=v["lot"], expiry=v["expiry"], signature=v["ai8030"])
     assert parse_code(v["uri"]) == code
     assert digital_link(BASE_URL, code) == v["uri"]
     assert v["uri"] == (
@@ -255,9 +249,7 @@ def test_doc_shows_each_vector_block(v: dict[str, Any]) -> None:
     assert lines["signature (64 bytes)"] == v["signature_hex"]
     assert lines["AI 8030 (88 chars)"] == v["ai8030"]
     assert lines["URI"] == v["uri"]
-    row = (
-        f"| {v['name']} | RFC 8032 {v['seed_source'].rsplit(', ', 1)[1]} | `{v['gtin']}` | `{v['serial']}` |"
-    )
+    row = f"| {v['name']} | RFC 8032 {v['seed_source'].rsplit(', ', 1)[1]} | `{v['gtin']}` | `{v['serial']}` |"
     assert row in DOC
     assert f"| `{v['lot']}` | `{v['expiry']}` | {v['key_tag']} (0x{v['kid']}) | `{v['kid']}` |" in DOC
 
@@ -266,7 +258,7 @@ def test_doc_example_checker_works_on_the_vectors() -> None:
     snippet = re.search(r"```python\n(.*?)```", DOC, re.S)
     assert snippet is not None
     namespace: dict[str, Any] = {}
-    exec(compile(snippet.group(1), "signed-message.md", "exec"), namespace)  # noqa: S102 - our own document
+    exec(compile(snippet.group(1), "signed-message.md", "exec"), namespace)
     check = namespace["check"]
     jwks = {"keys": [v["jwk"] for v in VECTORS["vectors"]]}
     for v in VECTORS["vectors"]:
@@ -351,9 +343,7 @@ def _samples() -> dict[str, dict[str, Any]]:
         "authentic_percent_encoded_lot": _judged(_scan(V3), _row(V3, "sold")).as_json(),
         "unknown_judged_signed": _judged(scan1, None).as_json(),
         "unsigned_authentic": _judged(unsigned, _row(V1, "dispensed")).as_json(),
-        "invalid_signature": _judged(
-            parse_code(V1["uri"].replace("17=281231", "17=291231")), _row(V1)
-        ).as_json(),
+        "invalid_signature": _judged(parse_code(V1["uri"].replace("17=281231", "17=291231")), _row(V1)).as_json(),
         "suspect_stolen": _judged(scan1, _row(V1, "stolen")).as_json(),
         "expired": _judged(_scan(V3), _row(V3), date(2026, 11, 1)).as_json(),
     }
@@ -432,9 +422,7 @@ def _bad_documents() -> dict[str, dict[str, Any]]:
         "journey without region": changed(good, journey=[{"step": "shipped", "at": "2025-11-03T14:05:12Z"}]),
         "reasons not strings": changed(good, reasons=[1]),
         "unknown showing the record": changed(unknown, product=good["product"]),
-        "invalid_signature with a valid signature": changed(
-            unknown, verdict="invalid_signature", signature="valid"
-        ),
+        "invalid_signature with a valid signature": changed(unknown, verdict="invalid_signature", signature="valid"),
         "authentic with reasons": changed(good, reasons=["lot_mismatch"]),
         "suspect without reasons": changed(good, verdict="suspect"),
     }

@@ -36,9 +36,7 @@ OTC_ONLINE = replace(
     platform_role="platform",
     platform_named=True,
 )
-RX = replace(
-    OTC_OFFLINE, category="drug_rx", prescription=Prescription("rx-1", "dr-li", NOW - timedelta(minutes=1))
-)
+RX = replace(OTC_OFFLINE, category="drug_rx", prescription=Prescription("rx-1", "dr-li", NOW - timedelta(minutes=1)))
 
 SALE_CODES = frozenset(
     {
@@ -79,9 +77,7 @@ def refusal(sale: Sale) -> str:
         ),
         pytest.param(OTC_ONLINE, id="otc-online-via-platform"),
         pytest.param(replace(OTC_ONLINE, platform_role=None, platform_named=False), id="otc-online-own-shop"),
-        pytest.param(
-            replace(OTC_OFFLINE, category="food", seller_licences=frozenset()), id="food-unlicensed"
-        ),
+        pytest.param(replace(OTC_OFFLINE, category="food", seller_licences=frozenset()), id="food-unlicensed"),
         pytest.param(
             replace(OTC_ONLINE, category="device", seller_licences=frozenset()),
             id="device-online-no-drug-licence",
@@ -132,17 +128,13 @@ def test_selling_a_drug_needs_drug_retail(category: str, licences: frozenset[str
 
 @pytest.mark.parametrize("category", ["drug_otc", "drug_rx", "drug_restricted"])
 def test_dispensing_a_drug_needs_drug_retail_or_medical_institution(category: str) -> None:
-    sale = replace(
-        RX, action=Action.DISPENSE, category=category, seller_licences=frozenset({"online_drug_sales"})
-    )
+    sale = replace(RX, action=Action.DISPENSE, category=category, seller_licences=frozenset({"online_drug_sales"}))
     assert refusal(sale) == "licence_required"
 
 
 def test_selling_drugs_online_needs_the_online_licence() -> None:
     assert refusal(replace(OTC_ONLINE, seller_licences=RETAIL)) == "licence_required"
-    assert (
-        refusal(replace(OTC_ONLINE, seller_licences=frozenset({"online_drug_sales"}))) == "licence_required"
-    )
+    assert refusal(replace(OTC_ONLINE, seller_licences=frozenset({"online_drug_sales"}))) == "licence_required"
 
 
 @pytest.mark.parametrize("role", ["manufacturer", "distributor", "pharmacy", "retailer", "regulator", None])
@@ -175,9 +167,7 @@ def test_a_prescription_issued_at_the_sale_time_is_refused() -> None:
 
 def test_a_prescription_is_used_once() -> None:
     assert refusal(replace(RX, prescription_used_elsewhere=True)) == "prescription_used"
-    assert (
-        refusal(replace(RX, action=Action.DISPENSE, prescription_used_elsewhere=True)) == "prescription_used"
-    )
+    assert refusal(replace(RX, action=Action.DISPENSE, prescription_used_elsewhere=True)) == "prescription_used"
 
 
 def test_otc_needs_no_prescription() -> None:

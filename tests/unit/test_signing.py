@@ -48,9 +48,7 @@ B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 CRYPTO = settings(max_examples=30, deadline=None)
 CSET82_TEXT = st.text(alphabet=st.sampled_from(sorted(CSET82)), min_size=1, max_size=20)
-YYMMDD = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).map(
-    lambda d: d.strftime("%y%m%d")
-)
+YYMMDD = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).map(lambda d: d.strftime("%y%m%d"))
 
 
 @st.composite
@@ -69,9 +67,7 @@ def flip(value: str, index: int, mask: int) -> str:
 
 
 def test_signed_message_exact_bytes() -> None:
-    assert signed_message(GTIN, SERIAL, LOT, EXPIRY) == (
-        b"0109506000134352217Q2K9M4XW8RT\x1d10LOT42\x1d17281231"
-    )
+    assert signed_message(GTIN, SERIAL, LOT, EXPIRY) == (b"0109506000134352217Q2K9M4XW8RT\x1d10LOT42\x1d17281231")
     assert signed_message(GTIN, "A", "B", "280200") == b"010950600013435221A\x1d10B\x1d17280200"
 
 
@@ -247,10 +243,7 @@ def test_changed_key_tag_byte_is_an_unknown_key(index: int, mask: int) -> None:
 def test_unknown_and_wrong_keys() -> None:
     sig = SIGNER.sign(GTIN, SERIAL, LOT, EXPIRY)
     assert verify_signature({}, GTIN, SERIAL, LOT, EXPIRY, sig) == "unknown_signing_key"
-    assert (
-        verify_signature({TAG + 1: SIGNER.public_bytes}, GTIN, SERIAL, LOT, EXPIRY, sig)
-        == "unknown_signing_key"
-    )
+    assert verify_signature({TAG + 1: SIGNER.public_bytes}, GTIN, SERIAL, LOT, EXPIRY, sig) == "unknown_signing_key"
     # Right tag, wrong public key.
     wrong = {TAG: public_key_bytes(OTHER_SEED)}
     assert verify_signature(wrong, GTIN, SERIAL, LOT, EXPIRY, sig) == "signature_mismatch"

@@ -66,9 +66,7 @@ def test_authentic_unsigned() -> None:
 
 
 def test_authentic_without_lot_and_expiry_unsigned() -> None:
-    assert judge(scan(lot=None, expiry=None, signed=False), FACTS, KEYS, TODAY) == Verdict(
-        "authentic", "absent", ()
-    )
+    assert judge(scan(lot=None, expiry=None, signed=False), FACTS, KEYS, TODAY) == Verdict("authentic", "absent", ())
 
 
 def test_invalid_signature_forged() -> None:
@@ -84,9 +82,7 @@ def test_invalid_signature_malformed() -> None:
 
 def test_invalid_signature_unknown_key() -> None:
     code = scan(signer=Signer(TAG + 1, bytes(range(32))))
-    assert judge(code, FACTS, KEYS, TODAY) == Verdict(
-        "invalid_signature", "invalid", ("unknown_signing_key",)
-    )
+    assert judge(code, FACTS, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("unknown_signing_key",))
 
 
 def test_unknown_without_signature() -> None:
@@ -115,9 +111,7 @@ def test_other_states_are_not_suspect_by_themselves(state: str) -> None:
 
 
 def test_lot_mismatch_without_signature_is_suspect() -> None:
-    assert judge(scan(lot="LOT99", signed=False), FACTS, KEYS, TODAY) == Verdict(
-        "suspect", "absent", ("lot_mismatch",)
-    )
+    assert judge(scan(lot="LOT99", signed=False), FACTS, KEYS, TODAY) == Verdict("suspect", "absent", ("lot_mismatch",))
 
 
 def test_expiry_mismatch_without_signature_is_suspect() -> None:
@@ -148,12 +142,8 @@ def test_expiry_day_itself_is_not_expired() -> None:
 def test_day_00_expiry_means_the_last_day_of_the_month() -> None:
     # GS1: "280200" is 29 February 2028. A label printed that way agrees with a record of 2028-02-29.
     facts = replace(FACTS, expires_on=date(2028, 2, 29))
-    assert judge(scan(expiry="280200", signed=False), facts, KEYS, TODAY) == Verdict(
-        "authentic", "absent", ()
-    )
-    assert judge(scan(expiry="280229", signed=False), facts, KEYS, TODAY) == Verdict(
-        "authentic", "absent", ()
-    )
+    assert judge(scan(expiry="280200", signed=False), facts, KEYS, TODAY) == Verdict("authentic", "absent", ())
+    assert judge(scan(expiry="280229", signed=False), facts, KEYS, TODAY) == Verdict("authentic", "absent", ())
     # ...but not with a record of the 28th.
     facts = replace(FACTS, expires_on=date(2028, 2, 28))
     assert judge(scan(expiry="280200", signed=False), facts, KEYS, TODAY).reasons == ("expiry_mismatch",)
@@ -215,15 +205,11 @@ def test_signed_scan_without_expiry_uses_the_recorded_expiry() -> None:
 def test_signed_scan_without_lot_checked_against_a_different_recorded_lot() -> None:
     # Signed over LOT42, recorded as LOT77: the recorded lot is what gets checked, and it fails.
     facts = replace(FACTS, lot="LOT77")
-    assert judge(scan(lot=None), facts, KEYS, TODAY) == Verdict(
-        "invalid_signature", "invalid", ("signature_mismatch",)
-    )
+    assert judge(scan(lot=None), facts, KEYS, TODAY) == Verdict("invalid_signature", "invalid", ("signature_mismatch",))
 
 
 @pytest.mark.parametrize(("lot", "expiry"), [(None, EXPIRY), (LOT, None), (None, None)])
-def test_signed_scan_missing_fields_of_an_unknown_unit_is_unverifiable(
-    lot: str | None, expiry: str | None
-) -> None:
+def test_signed_scan_missing_fields_of_an_unknown_unit_is_unverifiable(lot: str | None, expiry: str | None) -> None:
     got = judge(scan(lot=lot, expiry=expiry), None, KEYS, TODAY)
     assert got == Verdict("invalid_signature", "invalid", ("signature_unverifiable",))
 
