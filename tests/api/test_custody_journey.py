@@ -336,3 +336,35 @@ def test_malformed_events_change_nothing(client, runtime, maker, batch, issue, b
     before = snapshot(runtime)
     assert_problem(client.post("/v1/events", json=body, headers=maker.headers), status, code)
     assert snapshot(runtime) == before
+
+
+def test_out_of_order_and_foreign_requests_change_nothing(client, runtime, maker, batch, issue, parties):
+    code = issue(batch["id"], 1)[0]["uri"]
+    dist, pharm = parties["distributor"], parties["pharmacy"]
+    before = snapshot(runtime)
+    assert_problem(post(client, dist, {"action": "receive", "codes": [code]}), 409, "not_in_transit")
+    assert_problem(post(client, dist, {"action": "ship", "codes": [code], "to": pharm.id}), 409, "not_custodian")
+    assert_problem(post(client, pharm, {"action": "sell", "codes": [code], "channel": "offline"}), 409, "not_custodian")
+    assert_problem(post(client, dist, {"action": "unpack", "codes": [f"(00){SSCC_PALLET}"]}), 404, "unknown_container")
+    assert_problem(post(client, dist, {"action": "undo", "event_id": 999}), 404, "event_not_found")
+    assert snapshot(runtime) == before
+    with runtime.sessions() as session:
+        alerts = session.execute(select(Alert.type, Alert.org_id).order_by(Alert.id)).all()
+    # A receipt nobody shipped and a sale by someone who never held the unit are custody violations.
+    assert alerts == [("custody_violation", dist.id), ("custody_violation", pharm.id)]
+
+
+def test_event_bodies_over_the_limit_are_refused(settings, runtime, maker):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import settings_for
+
+    small = settings_for(settings.database_url, max_event_body_bytes=2048)
+    with TestClient(create_app(small, runtime)) as client:
+        body = {"action": "ship", "codes": ["(01)09506000134352(21)A" + str(i) for i in range(200)], "to": maker.id}
+        assert_problem(client.post("/v1/events", json=body, headers=maker.headers), 413, "payload_too_large")
+        many = {"events": [{"action": "lock", "codes": ["(01)09506000134352(21)A"]}] * 1001}
+        big = settings_for(settings.database_url)
+    with TestClient(create_app(big, runtime)) as client:
+        assert_problem(client.post("/v1/events", json=many, headers=maker.headers), 422, "validation_error")
