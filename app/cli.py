@@ -16,7 +16,7 @@ from app.db.engine import make_engine, make_sessionmaker, normalise_url
 from app.db.models import LICENCE_KINDS, ROLES
 from app.domain.errors import DomainError
 from app.domain.signing import kid
-from app.services import orgs
+from app.services import log, orgs
 from app.services.keys import (
     KeyRing,
     MasterKeyError,
@@ -46,7 +46,8 @@ def init(settings: Settings) -> dict[str, object]:
         with sessions.begin() as session:
             key = ensure_signing_key(session, master_key)
             KeyRing(sessions, master_key).current_signer(session)  # the master key must open it
-            return {"database": "ready", "signing_key": kid(key.key_tag)}
+            log_key = log.ensure_log_key(session, master_key, log.log_origin(settings.base_url))
+            return {"database": "ready", "signing_key": kid(key.key_tag), "log": log_key.name}
     finally:
         engine.dispose()
 
@@ -119,6 +120,39 @@ def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
+    master_key = load_master_key(settings)
+    engine, sessions = _session_scope(settings)
+    try:
+        with sessions.begin() as session:
+            print(json.dumps(log.checkpoint_view(log.make_checkpoint(session, master_key))))
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_log_export(settings: Settings, args: argparse.Namespace) -> int:
+    engine, sessions = _session_scope(settings)
+    try:
+        with sessions() as session:
+            data = log.export(session)
+    finally:
+        engine.dispose()
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    print(json.dumps({"entries": len(data["entries"]), "checkpoints": len(data["checkpoints"]), "out": args.out}))  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_log_verify(_settings: Settings, args: argparse.Namespace) -> int:
+    from app.audit import ExportSource, ServiceSource, audit
+
+    source = ExportSource(args.export) if args.export else ServiceSource(args.url, args.api_key)
+    report = audit(source, pinned_key=args.key)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
 def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
     from app.services.demo import load_demo
 
@@ -157,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_keys_rotate
     )
     keys.add_parser("list", help="print the public keys (JWKS)").set_defaults(func=cmd_keys_list)
+
+    log_parser = sub.add_parser("log", help="the tamper-evident log").add_subparsers(dest="log_command", required=True)
+    log_parser.add_parser("checkpoint", help="sign a checkpoint of the current log now").set_defaults(
+        func=cmd_log_checkpoint
+    )
+    export = log_parser.add_parser("export", help="write the log key, checkpoints and entries to a file")
+    export.add_argument("--out", required=True)
+    export.set_defaults(func=cmd_log_export)
+    verify = log_parser.add_parser("verify", help="audit the log: signatures, tree, consistency, every entry")
+    where = verify.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="a running Passport service, e.g. https://id.example.com")
+    where.add_argument("--export", help="a file written by `passport log export`")
+    verify.add_argument("--api-key", help="any organisation's key (entries are not public)")
+    verify.add_argument("--key", help="pin the log's verifier key (C2SP note verifier string)")
+    verify.set_defaults(func=cmd_log_verify)
 
     sub.add_parser("demo", help="load a demo data set and print what to open and scan").set_defaults(func=cmd_demo)
     return parser

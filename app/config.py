@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_event_body_bytes: int = Field(default=16_777_216, ge=1024)
     undo_days: int = Field(default=10, ge=0)
     duplicate_window_seconds: int = Field(default=30, ge=0)
+    # The log signs a checkpoint this often when it has grown (0 = only on demand).
+    checkpoint_interval_seconds: int = Field(default=300, ge=0)
 
     @field_validator("verify_rate_limit")
     @classmethod

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import problems, routes_catalog, routes_codes, routes_events, routes_public, routes_qr
+from app.api import problems, routes_catalog, routes_codes, routes_events, routes_log, routes_public, routes_qr
 from app.api.ratelimit import VerifyLimiter
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
@@ -49,12 +52,27 @@ class BodyLimit:
         return PayloadTooLarge(f"request bodies here are limited to {limit} bytes", code="payload_too_large")
 
 
+async def _checkpoints(runtime: Runtime, interval: int) -> None:
+    """Sign a checkpoint on a schedule whenever the log has grown (a failure is logged, never fatal)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(runtime.sign_checkpoint)
+        except Exception:
+            logging.getLogger("passport").exception("scheduled checkpoint failed")
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.checkpoint_interval_seconds:
+            task = asyncio.create_task(_checkpoints(app.state.runtime, settings.checkpoint_interval_seconds))
         yield
+        if task is not None:
+            task.cancel()
         app.state.runtime.close()
 
     app = FastAPI(
@@ -66,7 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
     problems.install(app)
-    for module in (routes_catalog, routes_codes, routes_qr, routes_events, routes_public):
+    for module in (routes_catalog, routes_codes, routes_qr, routes_events, routes_log, routes_public):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

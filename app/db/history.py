@@ -27,6 +27,7 @@ _COLUMNS = (
     Event.order_ref,
     Event.undoes_event_id,
     Event.undone_by_event_id,
+    Event.log_index,
 )
 
 
@@ -44,6 +45,7 @@ class HistoryEvent:
     order_ref: str | None
     undoes_event_id: int | None
     undone_by_event_id: int | None
+    log_index: int | None
     via: str | None  # the container the event applied to, when the unit was inside it
 
 

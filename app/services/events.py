@@ -39,6 +39,7 @@ from app.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import ContainerCode, UnitCode, parse_code
 from app.domain.sale_rules import ALERT_FOR, Sale, check_sale
 from app.domain.sale_rules import Prescription as PrescriptionFacts
+from app.services import log
 from app.services.orgs import Principal
 
 SEVERITY = {
@@ -73,9 +74,10 @@ class Result:
     status: str  # accepted | duplicate | rejected
     event_id: int | None = None
     problem: DomainError | None = None
+    log_index: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": self.status, "event_id": self.event_id, "log_index": None}
+        body: dict[str, Any] = {"status": self.status, "event_id": self.event_id, "log_index": self.log_index}
         if self.problem is not None:
             body["problem"] = {"code": self.problem.code, "detail": self.problem.detail, **self.problem.extra}
         return body
@@ -95,8 +97,9 @@ class Policy:
 
 
 class _Duplicate(Exception):
-    def __init__(self, event_id: int) -> None:
+    def __init__(self, event_id: int, log_index: int | None) -> None:
         self.event_id = event_id
+        self.log_index = log_index
 
 
 def _custody_of(row: Unit | Container, manufacturer: str | None) -> Custody:
@@ -244,13 +247,13 @@ class _Recorder:
         except ValueError:
             raise InvalidInput(f"unknown action {ev.action!r}", code="invalid_action") from None
         if ev.idempotency_key:
-            prior = self.session.scalar(
-                select(Event.id).where(
+            prior = self.session.execute(
+                select(Event.id, Event.log_index).where(
                     Event.org_id == self.principal.org_id, Event.idempotency_key == ev.idempotency_key
                 )
-            )
+            ).one_or_none()
             if prior is not None:
-                return Result("duplicate", prior)
+                return Result("duplicate", prior.id, log_index=prior.log_index)
         occurred_at = ev.occurred_at or self.policy.now
         if occurred_at > self.policy.now + timedelta(minutes=5):
             raise InvalidInput("occurred_at is in the future", code="occurred_in_future")
@@ -267,7 +270,8 @@ class _Recorder:
         except Refused as refusal:
             self._maybe_duplicate(action, subjects, occurred_at)
             raise refusal
-        return Result("accepted", event.id)
+        self.session.flush()
+        return Result("accepted", event.id, log_index=log.append(self.session, event.id))
 
     def _check_event_fields(self, action: Action, ev: EventIn) -> None:
         if action is Action.SHIP:
@@ -431,7 +435,7 @@ class _Recorder:
 
         "Within seconds" is measured between the two events' own times, so a till replaying a day of
         offline sales is judged by when each sale happened, not by when it arrived."""
-        earlier: set[int] = set()
+        earlier: set[tuple[int, int | None]] = set()
         for subject in subjects:
             found = latest_item(
                 self.session,
@@ -444,9 +448,9 @@ class _Recorder:
             recent = abs(occurred_at - event.occurred_at) <= self.policy.duplicate_window
             if event.org_id != self.principal.org_id or event.action != action.value or not recent:
                 return
-            earlier.add(event.id)
+            earlier.add((event.id, event.log_index))
         if len(earlier) == 1:
-            raise _Duplicate(earlier.pop())
+            raise _Duplicate(*earlier.pop())
 
     def _alert_for(self, refusal: Refused, action: Action, subject: _Subject) -> None:
         kind = ALERT_FOR.get(refusal.code)
@@ -521,7 +525,8 @@ class _Recorder:
             prescription = self.session.get(Prescription, target.prescription_id)
             if prescription is not None:
                 self.session.delete(prescription)
-        return Result("accepted", event.id)
+        self.session.flush()
+        return Result("accepted", event.id, log_index=log.append(self.session, event.id))
 
 
 def _payload(ev: EventIn) -> dict[str, Any]:
@@ -576,7 +581,7 @@ def _record_one(session: Session, recorder: _Recorder, ev: EventIn) -> Result:
         result = recorder.record(ev)
     except _Duplicate as duplicate:
         savepoint.rollback()
-        return Result("duplicate", duplicate.event_id)
+        return Result("duplicate", duplicate.event_id, log_index=duplicate.log_index)
     except BaseException:
         savepoint.rollback()
         raise

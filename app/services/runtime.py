@@ -8,8 +8,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db.engine import make_engine, make_sessionmaker
+from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
 from app.services.keys import KeyRing, load_master_key
+from app.services.log import make_checkpoint
 from app.services.signing_pool import SigningPool
 from app.services.verification import Verifier
 
@@ -36,6 +37,11 @@ class Runtime:
             pool=SigningPool(settings.signing_workers),
             verifier=Verifier(engine, keyring),
         )
+
+    def sign_checkpoint(self) -> None:
+        with self.sessions.begin() as session:
+            session.connection(execution_options=WRITE_OPTIONS)
+            make_checkpoint(session, self.keyring.master_key)
 
     def close(self) -> None:
         self.pool.close()

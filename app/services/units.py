@@ -116,7 +116,7 @@ def unit_history(session: Session, principal: Principal, gtin: str, serial: str)
                 "via_container": e.via,
                 "undoes_event_id": e.undoes_event_id,
                 "undone_by_event_id": e.undone_by_event_id,
-                "log_index": None,
+                "log_index": e.log_index,
             }
             for e in events
         ],

@@ -43,7 +43,7 @@ def _json_line(out: str) -> dict:
 def test_init_builds_an_empty_database_and_is_idempotent(fresh, capsys, empty_database_url):
     assert main(["init"]) == 0
     first = _json_line(capsys.readouterr().out)
-    assert first == {"database": "ready", "signing_key": "0001"}
+    assert first == {"database": "ready", "signing_key": "0001", "log": "localhost:8000/log"}
     assert fresh.exists() and (fresh.stat().st_mode & 0o777) == 0o600
     assert main(["init"]) == 0
     assert _json_line(capsys.readouterr().out) == first

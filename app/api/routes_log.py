@@ -1,0 +1,74 @@
+"""The tamper-evident log: checkpoints, entries and proofs (RFC 9162, C2SP checkpoints)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.services import log
+
+router = APIRouter(tags=["log"])
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+@router.get("/v1/log/checkpoint")
+def get_checkpoint(runtime: RuntimeDep) -> dict[str, object]:
+    """The newest signed checkpoint; a new one is signed on demand if the log has grown since."""
+    runtime.sign_checkpoint()  # its own writing transaction: signs and keeps one if the log grew
+    with runtime.sessions() as session:
+        return log.checkpoint_view(log.latest_checkpoint(session))
+
+
+@router.get("/v1/log/checkpoints")
+def list_checkpoints(
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, object]:
+    """Every checkpoint the service signed, oldest first (page with ``after`` = the last id seen)."""
+    return {"checkpoints": [log.checkpoint_view(c) for c in log.checkpoints(session, after, limit)]}
+
+
+@router.get("/v1/log/entries")
+def get_entries(
+    principal: PrincipalDep,
+    session: SessionDep,
+    start: Annotated[int, Query(ge=0)],
+    end: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    """The leaf bytes of [start, end), rebuilt from the events as they are now, beside the hashes the log
+    committed to: a difference means an event was changed after it was logged."""
+    found = log.entries(session.connection(), start, end)
+    return {"start": found.start, "end": found.end, "entries": _b64(found.leaves), "leaf_hashes": _b64(found.hashes)}
+
+
+@router.get("/v1/log/proof/inclusion")
+def get_inclusion(
+    session: SessionDep,
+    leaf_index: Annotated[int, Query(ge=0)],
+    tree_size: Annotated[int, Query(ge=1)],
+) -> dict[str, object]:
+    path = log.inclusion_proof(session.connection(), leaf_index, tree_size)
+    return {"leaf_index": leaf_index, "tree_size": tree_size, "audit_path": _b64(path)}
+
+
+@router.get("/v1/log/proof/consistency")
+def get_consistency(
+    session: SessionDep,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> dict[str, object]:
+    proof = log.consistency_proof(session.connection(), first, second)
+    return {"first": first, "second": second, "proof": _b64(proof)}
+
+
+@router.get("/.well-known/passport-log-key")
+def get_log_key(session: SessionDep) -> dict[str, object]:
+    """The checkpoint-signing key: C2SP verifier key string and an RFC 8037 JWK."""
+    return log.log_key_view(log.current_log_key(session))

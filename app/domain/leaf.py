@@ -1,0 +1,74 @@
+"""The canonical leaf bytes of a custody event in the Merkle log (described in passport_schema/event-leaf.md).
+
+UTF-8 JSON, keys sorted, no insignificant whitespace, every key always present (null when empty), times as
+RFC 3339 UTC with microseconds and a ``Z``, integers as JSON integers, non-ASCII characters as themselves.
+Items are in the order the event recorded them; a unit is named ``{gtin}/{serial}``, a container by its SSCC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+LEAF_VERSION = 1
+
+
+def rfc3339(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("leaf times must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class LeafItem:
+    unit: str | None  # "{gtin}/{serial}"
+    container: str | None  # SSCC
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LeafEvent:
+    event_id: int
+    org: str
+    action: str
+    occurred_at: datetime
+    recorded_at: datetime
+    region: str | None
+    to: str | None
+    container: str | None
+    channel: str | None
+    platform: str | None
+    order_ref: str | None
+    prescription: str | None
+    undoes: int | None
+    items: Sequence[LeafItem]
+
+
+def leaf_document(event: LeafEvent) -> dict[str, Any]:
+    return {
+        "v": LEAF_VERSION,
+        "event_id": event.event_id,
+        "org": event.org,
+        "action": event.action,
+        "occurred_at": rfc3339(event.occurred_at),
+        "recorded_at": rfc3339(event.recorded_at),
+        "region": event.region,
+        "to": event.to,
+        "container": event.container,
+        "channel": event.channel,
+        "platform": event.platform,
+        "order_ref": event.order_ref,
+        "prescription": event.prescription,
+        "undoes": event.undoes,
+        "items": [
+            {"unit": i.unit, "container": i.container, "before": i.before, "after": i.after} for i in event.items
+        ],
+    }
+
+
+def leaf_bytes(event: LeafEvent) -> bytes:
+    return json.dumps(leaf_document(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

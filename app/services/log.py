@@ -1,0 +1,202 @@
+"""The tamper-evident log: every accepted event becomes a leaf of one append-only RFC 9162 Merkle tree.
+
+Appends run inside the event's own transaction (a rolled-back event leaves no leaf) under a lock on the
+one-row log size, so leaf indices stay dense and unique with concurrent writers. Only the hashes of complete
+subtrees are stored: a proof reads O(log n) of them, whatever the size of the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from app.db.log import event_leaf, fetch_nodes, leaf_events, leaf_hashes, lock_state, store_nodes, tree_size
+from app.db.models import Event, LogCheckpoint, LogKey
+from app.domain import merkle
+from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
+from app.domain.errors import InvalidInput, NotFound
+from app.domain.leaf import leaf_bytes
+from app.domain.signing import jwk, open_private_key, public_key_bytes, seal_private_key
+from app.services.clock import utcnow
+
+MAX_ENTRIES = 1_000
+LOG_KEY_TAG = 0  # associated data for sealing the log key, distinct from every code-signing key tag
+
+
+def log_origin(base_url: str) -> str:
+    """The checkpoint origin line: the service's host and path, without the scheme (C2SP tlog-checkpoint)."""
+    parts = urlsplit(base_url)
+    return f"{parts.netloc}{parts.path.rstrip('/')}/log"
+
+
+def append(session: Session, event_id: int) -> int:
+    """Add the event as the next leaf; return its index. Must run in the event's transaction."""
+    state = lock_state(session)
+    index = state.tree_size
+    conn = session.connection()
+    leaf = merkle.leaf_hash(leaf_bytes(event_leaf(conn, event_id)))
+    nodes = fetch_nodes(conn, merkle.completed_inputs(index))
+    store_nodes(session, merkle.completed_nodes(index, leaf, nodes))
+    state.tree_size = index + 1
+    event = session.get(Event, event_id)
+    assert event is not None
+    event.log_index = index
+    return index
+
+
+def root_hash(conn: Connection, size: int) -> bytes:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return merkle.range_hash(0, size, fetch_nodes(conn, merkle.root_nodes(size)))
+
+
+def _check_size(conn: Connection, size: int, name: str) -> None:
+    current = tree_size(conn)
+    if not 0 < size <= current:
+        raise InvalidInput(f"{name} must be between 1 and the tree size ({current})", code="invalid_tree_size")
+
+
+def inclusion_proof(conn: Connection, leaf_index: int, size: int) -> list[bytes]:
+    _check_size(conn, size, "tree_size")
+    if not 0 <= leaf_index < size:
+        raise InvalidInput(f"leaf_index must be below tree_size ({size})", code="invalid_leaf_index")
+    return merkle.inclusion_proof(leaf_index, size, fetch_nodes(conn, merkle.inclusion_nodes(leaf_index, size)))
+
+
+def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
+    _check_size(conn, second, "second")
+    if not 0 < first <= second:
+        raise InvalidInput("first must be between 1 and second", code="invalid_tree_size")
+    return merkle.consistency_proof(first, second, fetch_nodes(conn, merkle.consistency_nodes(first, second)))
+
+
+@dataclass(frozen=True, slots=True)
+class Entries:
+    start: int
+    end: int
+    leaves: list[bytes]  # canonical bytes as the events stand now
+    hashes: list[bytes]  # the leaf hashes the log committed to
+
+
+def entries(conn: Connection, start: int, end: int) -> Entries:
+    size = tree_size(conn)
+    if not 0 <= start < end or end - start > MAX_ENTRIES:
+        raise InvalidInput(f"ask for 1 to {MAX_ENTRIES} entries with 0 <= start < end", code="invalid_range")
+    end = min(end, size)
+    if start >= end:
+        raise NotFound(f"the log has {size} entries", code="entries_not_found")
+    leaves = [leaf_bytes(leaf) for _, leaf in leaf_events(conn, start, end)]
+    return Entries(start, end, leaves, leaf_hashes(conn, start, end))
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+
+
+def ensure_log_key(session: Session, master_key: bytes, name: str) -> LogKey:
+    key = session.scalar(select(LogKey).order_by(LogKey.id.desc()).limit(1))
+    if key is not None:
+        return key
+    private = os.urandom(32)
+    key = LogKey(
+        name=name,
+        public_key=public_key_bytes(private),
+        sealed_private_key=seal_private_key(master_key, LOG_KEY_TAG, private, os.urandom(12)),
+        created_at=utcnow(),
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def current_log_key(session: Session) -> LogKey:
+    key = session.scalar(select(LogKey).order_by(LogKey.id.desc()).limit(1))
+    if key is None:
+        raise NotFound("the log has no signing key yet: run `passport init`", code="log_key_missing")
+    return key
+
+
+def log_key_view(key: LogKey) -> dict[str, object]:
+    public = bytes(key.public_key)
+    return {
+        "name": key.name,
+        "key_id": note_key_id(key.name, public).hex(),
+        "public_key": base64.b64encode(public).decode(),
+        "verifier_key": verifier_key(key.name, public),
+        "jwk": {**jwk(0, public), "kid": note_key_id(key.name, public).hex()},
+    }
+
+
+def make_checkpoint(session: Session, master_key: bytes, now: datetime | None = None) -> LogCheckpoint:
+    """Sign the current tree head, unless the newest kept checkpoint already covers it."""
+    conn = session.connection()
+    size = tree_size(conn)
+    latest = session.scalar(select(LogCheckpoint).order_by(LogCheckpoint.id.desc()).limit(1))
+    if latest is not None and latest.tree_size >= size:
+        return latest
+    key = current_log_key(session)
+    root = root_hash(conn, size)
+    private = open_private_key(master_key, LOG_KEY_TAG, bytes(key.sealed_private_key))
+    note = sign_note(checkpoint_body(key.name, size, root), key.name, private)
+    checkpoint = LogCheckpoint(
+        tree_size=size,
+        root_hash=root,
+        created_at=now or utcnow(),
+        key_id=note_key_id(key.name, bytes(key.public_key)).hex(),
+        note=note,
+    )
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def latest_checkpoint(session: Session) -> LogCheckpoint:
+    checkpoint = session.scalar(select(LogCheckpoint).order_by(LogCheckpoint.id.desc()).limit(1))
+    if checkpoint is None:
+        raise NotFound("no checkpoint has been signed yet", code="checkpoint_not_found")
+    return checkpoint
+
+
+def checkpoint_view(checkpoint: LogCheckpoint) -> dict[str, object]:
+    signature_line = checkpoint.note.rstrip("\n").split("\n")[-1]
+    return {
+        "id": checkpoint.id,
+        "tree_size": checkpoint.tree_size,
+        "root_hash": base64.b64encode(bytes(checkpoint.root_hash)).decode(),
+        "timestamp": checkpoint.created_at.isoformat(),
+        "key_id": checkpoint.key_id,
+        "signature": signature_line.split(" ")[-1],
+        "note": checkpoint.note,
+    }
+
+
+def checkpoints(session: Session, after_id: int, limit: int) -> list[LogCheckpoint]:
+    return list(
+        session.scalars(
+            select(LogCheckpoint).where(LogCheckpoint.id > after_id).order_by(LogCheckpoint.id).limit(limit)
+        )
+    )
+
+
+def export(session: Session) -> dict[str, object]:
+    """Everything an offline auditor needs: the log key, every checkpoint and every entry."""
+    conn = session.connection()
+    size = tree_size(conn)
+    rows: list[dict[str, object]] = []
+    for start in range(0, size, MAX_ENTRIES):
+        found = entries(conn, start, min(size, start + MAX_ENTRIES))
+        rows.extend(
+            {"index": start + i, "leaf": base64.b64encode(leaf).decode(), "leaf_hash": base64.b64encode(h).decode()}
+            for i, (leaf, h) in enumerate(zip(found.leaves, found.hashes, strict=True))
+        )
+    every = session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.id))
+    return {
+        "log_key": log_key_view(current_log_key(session)),
+        "checkpoints": [checkpoint_view(c) for c in every],
+        "entries": rows,
+    }
