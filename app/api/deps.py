@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from app.db.engine import WRITE_OPTIONS
 from app.domain.errors import NotAuthenticated
 from app.services.orgs import Principal, authenticate
 from app.services.runtime import Runtime
@@ -21,9 +22,19 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+# Routes whose writes happen in a transaction of their own (a streamed issuance): the request's session only
+# reads, and must not hold SQLite's write lock while the stream waits for it.
+OWN_TRANSACTION_ROUTES = frozenset({"issue_codes"})
+
+
+def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     # scope="function" below: the commit runs before the response goes out, so a failed commit is never a 2xx.
     with runtime.sessions() as session, session.begin():
+        route = request.scope.get("route")
+        if request.method not in ("GET", "HEAD") and getattr(route, "name", None) not in OWN_TRANSACTION_ROUTES:
+            # SQLite: a writing request takes the write lock at BEGIN and waits for it, instead of failing
+            # with "database is locked" when it first writes after another writer got in.
+            session.connection(execution_options=WRITE_OPTIONS)
         yield session
 
 

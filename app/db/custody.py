@@ -13,16 +13,47 @@ _CHUNK = 500
 
 
 def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Unit]:
-    """Units by (gtin, serial), locked FOR UPDATE in id order (PostgreSQL; SQLite serialises writers)."""
+    """Units by (gtin, serial), locked FOR UPDATE in ascending id order across the whole set (PostgreSQL;
+    SQLite serialises writers), so any two requests take their unit locks in the same order."""
     wanted = sorted(set(keys))
-    found: dict[tuple[str, str], Unit] = {}
+    ids: list[int] = []
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
+        ids.extend(session.scalars(select(Unit.id).where(tuple_(Unit.gtin, Unit.serial).in_(chunk))))
+    ids.sort()
+    found: dict[tuple[str, str], Unit] = {}
+    for start in range(0, len(ids), _CHUNK):
         rows = session.scalars(
-            select(Unit).where(tuple_(Unit.gtin, Unit.serial).in_(chunk)).order_by(Unit.id).with_for_update()
+            select(Unit).where(Unit.id.in_(ids[start : start + _CHUNK])).order_by(Unit.id).with_for_update()
         )
         found.update({(u.gtin, u.serial): u for u in rows})
     return found
+
+
+def lock_everything(session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]) -> None:
+    """Lock, up front and in one global order (units by id, then containers by SSCC), every row a request may
+    change: the units named, the units directly inside containers named, and every container around any of
+    them or named. Later row locks in the request are then already held, so two requests cannot deadlock."""
+    named = set(ssccs)
+    inside = session.scalars(select(Unit.id).where(Unit.container_sscc.in_(sorted(named)))).all() if named else []
+    units = load_units(session, unit_keys)
+    if inside:
+        session.scalars(select(Unit.id).where(Unit.id.in_(sorted(inside))).order_by(Unit.id).with_for_update()).all()
+    containers = named | {u.container_sscc for u in units.values() if u.container_sscc}
+    if named:
+        containers |= set(session.scalars(select(Container.sscc).where(Container.parent_sscc.in_(sorted(named)))))
+    frontier = set(containers)
+    while frontier:
+        parents = set(
+            session.scalars(
+                select(Container.parent_sscc).where(
+                    Container.sscc.in_(sorted(frontier)), Container.parent_sscc.is_not(None)
+                )
+            )
+        )
+        frontier = parents - containers
+        containers |= parents
+    load_containers(session, containers)
 
 
 def load_containers(session: Session, ssccs: Iterable[str]) -> dict[str, Container]:

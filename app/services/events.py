@@ -21,6 +21,7 @@ from app.db.custody import (
     latest_item,
     load_containers,
     load_units,
+    lock_everything,
 )
 from app.db.models import (
     Alert,
@@ -589,10 +590,27 @@ def _record_one(session: Session, recorder: _Recorder, ev: EventIn) -> Result:
     return result
 
 
+def _lock_rows(session: Session, events: list[EventIn]) -> None:
+    unit_keys: list[tuple[str, str]] = []
+    ssccs: list[str] = []
+    for ev in events:
+        for text in [*ev.codes, *([ev.container] if ev.container else [])]:
+            try:
+                code = parse_code(text)
+            except InvalidInput:
+                continue  # reported when the event is recorded
+            if isinstance(code, UnitCode):
+                unit_keys.append(code.key)
+            else:
+                ssccs.append(code.sscc)
+    lock_everything(session, unit_keys, ssccs)
+
+
 def record_events(
     session: Session, principal: Principal, events: list[EventIn], *, atomic: bool, policy: Policy
 ) -> Outcome:
     recorder = _Recorder(session, principal, policy)
+    _lock_rows(session, events)
     if atomic:
         results: list[Result] = []
         savepoint = session.begin_nested()

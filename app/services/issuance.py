@@ -17,6 +17,7 @@ from datetime import date
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.orm import Session
 
+from app.db.engine import WRITE_OPTIONS
 from app.db.models import Batch, Issuance
 from app.db.units import SerialTaken, insert_units, issuance_serials
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -100,7 +101,8 @@ def issue_codes(
     random_bytes: Callable[[int], bytes] = os.urandom,
     chunk: int = CHUNK,
 ) -> Iterator[int | CodeRun]:
-    with engine.connect() as conn, conn.begin():
+    # BEGIN IMMEDIATE on SQLite: this transaction reads and then writes, and must wait its turn, not fail.
+    with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
         with Session(bind=conn) as session:
             signer = keyring.current_signer(session)
         issuance_id = conn.execute(
