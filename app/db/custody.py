@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Container, Containment, Event, EventItem, Unit
+from app.db.pairs import pairs_in
 
 _CHUNK = 500
 
@@ -19,7 +20,7 @@ def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     ids: list[int] = []
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        ids.extend(session.scalars(select(Unit.id).where(tuple_(Unit.gtin, Unit.serial).in_(chunk))))
+        ids.extend(session.scalars(select(Unit.id).where(pairs_in(Unit.gtin, Unit.serial, chunk))))
     ids.sort()
     found: dict[tuple[str, str], Unit] = {}
     for start in range(0, len(ids), _CHUNK):
@@ -30,7 +31,9 @@ def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     return found
 
 
-def lock_everything(session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]) -> None:
+def lock_everything(
+    session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]
+) -> dict[tuple[str, str], Unit]:
     """Lock, up front and in one global order (units by id, then containers by SSCC), every row a request may
     change: the units named, the units directly inside containers named, and every container around any of
     them or named. Later row locks in the request are then already held, so two requests cannot deadlock."""
@@ -54,6 +57,7 @@ def lock_everything(session: Session, unit_keys: Iterable[tuple[str, str]], sscc
         frontier = parents - containers
         containers |= parents
     load_containers(session, containers)
+    return units
 
 
 def load_containers(session: Session, ssccs: Iterable[str]) -> dict[str, Container]:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, or_, select
 
-from app.db.models import Alert, Container, Containment, Event, EventItem
+from app.db.models import Alert, Container, Containment, Event, EventItem, LogNode
 
 _OPEN = 2**62  # an interval still open
 _COLUMNS = (
@@ -27,7 +27,7 @@ _COLUMNS = (
     Event.order_ref,
     Event.undoes_event_id,
     Event.undone_by_event_id,
-    Event.log_index,
+    LogNode.index,
 )
 
 
@@ -76,6 +76,7 @@ def unit_events(conn: Connection, unit_id: int) -> list[HistoryEvent]:
     rows = conn.execute(
         select(*_COLUMNS, EventItem.container_sscc)
         .join(EventItem, EventItem.event_id == Event.id)
+        .outerjoin(LogNode, (LogNode.event_id == Event.id) & (LogNode.level == 0))
         .where(or_(direct, *via))
         .order_by(Event.occurred_at, Event.id)
     ).all()

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, RowMapping, insert, select, tuple_
+from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Event, EventItem, LogNode, LogState, Unit
+from app.db.pairs import pairs_in
 from app.domain.leaf import LeafEvent, LeafItem
 
 
-def lock_state(session: Session) -> LogState:
-    state = session.scalar(select(LogState).where(LogState.id == 1).with_for_update())
-    assert state is not None, "log_state row missing: run the migrations"
-    return state
+# The append path runs once per event: plain driver SQL, no statement compilation.
+_TAKE_INDEX = "UPDATE log_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size"
+_STORE = {
+    "sqlite": 'INSERT INTO log_node (level, "index", hash, event_id) VALUES (?, ?, ?, ?)',
+    "postgresql": 'INSERT INTO log_node (level, "index", hash, event_id) VALUES (%s, %s, %s, %s)',
+}
+
+
+def take_index(session: Session) -> int:
+    """Reserve the next leaf index. The UPDATE locks the one size row until the transaction ends, which keeps
+    indices dense and unique across concurrent writers (and a rollback gives the index back)."""
+    return int(session.connection().exec_driver_sql(_TAKE_INDEX).scalar_one()) - 1
+
+
+def log_index_of(session: Session, event_id: int) -> int | None:
+    return session.scalar(select(LogNode.index).where(LogNode.level == 0, LogNode.event_id == event_id))
 
 
 def tree_size(conn: Connection) -> int:
@@ -27,15 +40,18 @@ def fetch_nodes(conn: Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         rows = conn.execute(
-            select(LogNode.level, LogNode.index, LogNode.hash).where(tuple_(LogNode.level, LogNode.index).in_(chunk))
+            select(LogNode.level, LogNode.index, LogNode.hash).where(pairs_in(LogNode.level, LogNode.index, chunk))
         )
         found.update({(level, index): bytes(value) for level, index, value in rows})
     return found
 
 
-def store_nodes(session: Session, entries: list[tuple[tuple[int, int], bytes]]) -> None:
-    session.execute(
-        insert(LogNode), [{"level": level, "index": index, "hash": value} for (level, index), value in entries]
+def store_nodes(session: Session, entries: list[tuple[tuple[int, int], bytes]], event_id: int) -> None:
+    """Store newly complete subtrees; the leaf (level 0) carries the id of its event."""
+    conn = session.connection()
+    conn.exec_driver_sql(
+        _STORE[conn.dialect.name],
+        [(level, index, value, event_id if level == 0 else None) for (level, index), value in entries],
     )
 
 
@@ -67,16 +83,14 @@ def leaf_events(conn: Connection, start: int, end: int) -> list[tuple[int, LeafE
     rows = [
         row._mapping
         for row in conn.execute(
-            select(Event.__table__).where(Event.log_index >= start, Event.log_index < end).order_by(Event.log_index)
+            select(Event.__table__, LogNode.index.label("log_index"))
+            .join(LogNode, (LogNode.event_id == Event.id) & (LogNode.level == 0))
+            .where(LogNode.index >= start, LogNode.index < end)
+            .order_by(LogNode.index)
         )
     ]
     items = _leaf_items(conn, [r["id"] for r in rows])
     return [(r["log_index"], _leaf(r, items[r["id"]])) for r in rows]
-
-
-def event_leaf(conn: Connection, event_id: int) -> LeafEvent:
-    row = conn.execute(select(Event.__table__).where(Event.id == event_id)).one()._mapping
-    return _leaf(row, _leaf_items(conn, [event_id])[event_id])
 
 
 def _leaf(row: RowMapping, items: list[LeafItem]) -> LeafEvent:

@@ -202,7 +202,6 @@ class Event(Base):
     undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     undone_by_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
-    log_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 
 
 class EventItem(Base):
@@ -250,6 +249,7 @@ class LogNode(Base):
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), unique=True)  # leaves only
 
 
 class LogState(Base):

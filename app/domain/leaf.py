@@ -19,7 +19,7 @@ LEAF_VERSION = 1
 def rfc3339(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("leaf times must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from app.db.custody import (
     load_units,
     lock_everything,
 )
+from app.db.log import log_index_of
 from app.db.models import (
     Alert,
     Batch,
@@ -38,6 +39,7 @@ from app.db.models import (
 from app.domain.custody import SALE_ACTIONS, UNDOABLE_ACTIONS, Action, Custody, Refused, Status, apply
 from app.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import ContainerCode, UnitCode, parse_code
+from app.domain.leaf import LeafEvent, LeafItem
 from app.domain.sale_rules import ALERT_FOR, Sale, check_sale
 from app.domain.sale_rules import Prescription as PrescriptionFacts
 from app.services import log
@@ -164,6 +166,8 @@ class _Recorder:
         self._products: dict[str, Product] = {}
         self._batches: dict[int, Batch] = {}
         self._orgs: dict[str, Organisation | None] = {}
+        self._leaf_items: list[LeafItem] = []
+        self.locked_units: dict[tuple[str, str], Unit] = {}
 
     # ----------------------------------------------------------------------------------------- lookups
 
@@ -205,7 +209,9 @@ class _Recorder:
                 parsed.append((text, parse_code(text)))
             except InvalidInput as error:
                 raise type(error)(f"code {text!r}: {error.detail}", code=error.code) from None
-        units = load_units(self.session, [c.key for _, c in parsed if isinstance(c, UnitCode)])
+        keys = [c.key for _, c in parsed if isinstance(c, UnitCode)]
+        units = {k: self.locked_units[k] for k in keys if k in self.locked_units}
+        units.update(load_units(self.session, [k for k in keys if k not in units]))
         containers = load_containers(self.session, [c.sscc for _, c in parsed if isinstance(c, ContainerCode)])
         subjects: list[_Subject] = []
         seen: set[object] = set()
@@ -248,16 +254,18 @@ class _Recorder:
         except ValueError:
             raise InvalidInput(f"unknown action {ev.action!r}", code="invalid_action") from None
         if ev.idempotency_key:
-            prior = self.session.execute(
-                select(Event.id, Event.log_index).where(
+            prior = self.session.scalar(
+                select(Event.id).where(
                     Event.org_id == self.principal.org_id, Event.idempotency_key == ev.idempotency_key
                 )
-            ).one_or_none()
+            )
             if prior is not None:
-                return Result("duplicate", prior.id, log_index=prior.log_index)
+                return Result("duplicate", prior, log_index=log_index_of(self.session, prior))
         occurred_at = ev.occurred_at or self.policy.now
         if occurred_at > self.policy.now + timedelta(minutes=5):
             raise InvalidInput("occurred_at is in the future", code="occurred_in_future")
+        if occurred_at.year < 2000:
+            raise InvalidInput("occurred_at is before the year 2000", code="occurred_too_early")
         if action is Action.UNDO:
             return self._undo(ev, occurred_at)
         if not ev.codes:
@@ -271,8 +279,7 @@ class _Recorder:
         except Refused as refusal:
             self._maybe_duplicate(action, subjects, occurred_at)
             raise refusal
-        self.session.flush()
-        return Result("accepted", event.id, log_index=log.append(self.session, event.id))
+        return self._logged(event)
 
     def _check_event_fields(self, action: Action, ev: EventIn) -> None:
         if action is Action.SHIP:
@@ -311,7 +318,43 @@ class _Recorder:
         )
         self.session.add(event)
         self.session.flush()
+        self._leaf_items = []
         return event
+
+    def _add_item(
+        self, event: Event, unit: Unit | None, sscc: str | None, before: dict[str, Any], after: dict[str, Any]
+    ) -> None:
+        self.session.add(
+            EventItem(
+                event_id=event.id,
+                unit_id=unit.id if unit is not None else None,
+                container_sscc=sscc,
+                before=before,
+                after=after,
+            )
+        )
+        self._leaf_items.append(LeafItem(f"{unit.gtin}/{unit.serial}" if unit is not None else None, sscc, before, after))
+
+    def _logged(self, event: Event) -> Result:
+        """Append the accepted event to the Merkle log, from what this request just wrote."""
+        self.session.flush()
+        leaf = LeafEvent(
+            event_id=event.id,
+            org=event.org_id,
+            action=event.action,
+            occurred_at=event.occurred_at,
+            recorded_at=event.recorded_at,
+            region=event.region,
+            to=event.to_id,
+            container=event.container_sscc,
+            channel=event.channel,
+            platform=event.platform_id,
+            order_ref=event.order_ref,
+            prescription=event.prescription_id,
+            undoes=event.undoes_event_id,
+            items=self._leaf_items,
+        )
+        return Result("accepted", event.id, log_index=log.append(self.session, leaf, event))
 
     def _apply(self, event: Event, action: Action, ev: EventIn, subject: _Subject, occurred_at: datetime) -> None:
         if action in UNIT_ONLY_ACTIONS and subject.unit is None:
@@ -333,14 +376,12 @@ class _Recorder:
             refusal.detail = f"{subject.text}: {refusal.detail}"
             self._alert_for(refusal, action, subject)
             raise
-        self.session.add(
-            EventItem(
-                event_id=event.id,
-                unit_id=subject.unit.id if subject.unit is not None else None,
-                container_sscc=subject.container.sscc if subject.container is not None else None,
-                before=_as_json(before),
-                after=_as_json(after),
-            )
+        self._add_item(
+            event,
+            subject.unit,
+            subject.container.sscc if subject.container is not None else None,
+            _as_json(before),
+            _as_json(after),
         )
 
     def _pack(self, event: Event, ev: EventIn, subject: _Subject, before: Custody) -> Custody:
@@ -449,7 +490,7 @@ class _Recorder:
             recent = abs(occurred_at - event.occurred_at) <= self.policy.duplicate_window
             if event.org_id != self.principal.org_id or event.action != action.value or not recent:
                 return
-            earlier.add((event.id, event.log_index))
+            earlier.add((event.id, log_index_of(self.session, event.id)))
         if len(earlier) == 1:
             raise _Duplicate(*earlier.pop())
 
@@ -511,23 +552,14 @@ class _Recorder:
             restored = _from_json(item.before)
             self.detach(subject, event.id)
             _store(subject.row, restored)
-            self.session.add(
-                EventItem(
-                    event_id=event.id,
-                    unit_id=item.unit_id,
-                    container_sscc=item.container_sscc,
-                    before=item.after,
-                    after=item.before,
-                )
-            )
+            self._add_item(event, unit, item.container_sscc, item.after, item.before)
         target.undone_by_event_id = event.id
         event.undoes_event_id = target.id
         if target.prescription_id:
             prescription = self.session.get(Prescription, target.prescription_id)
             if prescription is not None:
                 self.session.delete(prescription)
-        self.session.flush()
-        return Result("accepted", event.id, log_index=log.append(self.session, event.id))
+        return self._logged(event)
 
 
 def _payload(ev: EventIn) -> dict[str, Any]:
@@ -590,7 +622,7 @@ def _record_one(session: Session, recorder: _Recorder, ev: EventIn) -> Result:
     return result
 
 
-def _lock_rows(session: Session, events: list[EventIn]) -> None:
+def _lock_rows(session: Session, events: list[EventIn]) -> dict[tuple[str, str], Unit]:
     unit_keys: list[tuple[str, str]] = []
     ssccs: list[str] = []
     for ev in events:
@@ -603,14 +635,14 @@ def _lock_rows(session: Session, events: list[EventIn]) -> None:
                 unit_keys.append(code.key)
             else:
                 ssccs.append(code.sscc)
-    lock_everything(session, unit_keys, ssccs)
+    return lock_everything(session, unit_keys, ssccs)
 
 
 def record_events(
     session: Session, principal: Principal, events: list[EventIn], *, atomic: bool, policy: Policy
 ) -> Outcome:
     recorder = _Recorder(session, principal, policy)
-    _lock_rows(session, events)
+    recorder.locked_units = _lock_rows(session, events)
     if atomic:
         results: list[Result] = []
         savepoint = session.begin_nested()

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from app.db.log import event_leaf, fetch_nodes, leaf_events, leaf_hashes, lock_state, store_nodes, tree_size
+from app.db.log import fetch_nodes, leaf_events, leaf_hashes, store_nodes, take_index, tree_size
 from app.db.models import Event, LogCheckpoint, LogKey
 from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
 from app.domain.errors import InvalidInput, NotFound
-from app.domain.leaf import leaf_bytes
+from app.domain.leaf import LeafEvent, leaf_bytes
 from app.domain.signing import jwk, open_private_key, public_key_bytes, seal_private_key
 from app.services.clock import utcnow
 
@@ -35,18 +35,16 @@ def log_origin(base_url: str) -> str:
     return f"{parts.netloc}{parts.path.rstrip('/')}/log"
 
 
-def append(session: Session, event_id: int) -> int:
-    """Add the event as the next leaf; return its index. Must run in the event's transaction."""
-    state = lock_state(session)
-    index = state.tree_size
-    conn = session.connection()
-    leaf = merkle.leaf_hash(leaf_bytes(event_leaf(conn, event_id)))
-    nodes = fetch_nodes(conn, merkle.completed_inputs(index))
-    store_nodes(session, merkle.completed_nodes(index, leaf, nodes))
-    state.tree_size = index + 1
-    event = session.get(Event, event_id)
-    assert event is not None
-    event.log_index = index
+def append(session: Session, leaf: LeafEvent, event: Event) -> int:
+    """Add the event as the next leaf; return its index. Must run in the event's transaction.
+
+    ``leaf`` is built by the caller from what it just wrote; the entries endpoint rebuilds the same bytes from
+    the event table (and the auditor checks that they still agree)."""
+    leaf_hash = merkle.leaf_hash(leaf_bytes(leaf))
+    index = take_index(session)
+    inputs = merkle.completed_inputs(index)
+    nodes = fetch_nodes(session.connection(), inputs) if inputs else {}
+    store_nodes(session, merkle.completed_nodes(index, leaf_hash, nodes), event.id)
     return index
 
 

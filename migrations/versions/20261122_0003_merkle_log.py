@@ -1,4 +1,4 @@
-"""Merkle log: stored subtree hashes, the log size, the checkpoint key, kept checkpoints, event log index.
+"""Merkle log: stored subtree hashes (leaves name their event), the log size, the checkpoint key, checkpoints.
 
 Revision ID: 0003
 Revises: 0002
@@ -42,7 +42,10 @@ def upgrade() -> None:
     sa.Column('level', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('index', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
-    sa.PrimaryKeyConstraint('level', 'index', name=op.f('pk_log_node'))
+    sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['event_id'], ['event.id'], name=op.f('fk_log_node_event_id_event')),
+    sa.PrimaryKeyConstraint('level', 'index', name=op.f('pk_log_node')),
+    sa.UniqueConstraint('event_id', name=op.f('uq_log_node_event_id'))
     )
     op.create_table('log_state',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
@@ -50,18 +53,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_log_state'))
     )
     op.execute("INSERT INTO log_state (id, tree_size) VALUES (1, 0)")
-    with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('log_index', sa.BigInteger(), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_event_log_index'), ['log_index'])
 
 
 
 
 def downgrade() -> None:
-
-    with op.batch_alter_table('event', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_event_log_index'), type_='unique')
-        batch_op.drop_column('log_index')
 
     op.drop_table('log_state')
     op.drop_table('log_node')
