@@ -11,6 +11,7 @@ verify. Every finding names the leaf or checkpoint that is wrong.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import urllib.error
 import urllib.parse
@@ -41,6 +42,8 @@ class ServiceSource:
     """A running Passport service."""
 
     def __init__(self, base_url: str, api_key: str | None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("the service URL must be http:// or https://")
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
 
@@ -48,10 +51,10 @@ class ServiceSource:
         url = f"{self.base_url}{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - http(s) only
         if self.api_key:
             request.add_header("Authorization", f"Bearer {self.api_key}")
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the auditor's own target
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - checked in __init__
             return json.loads(response.read())
 
     def log_key(self) -> dict[str, Any]:
@@ -174,9 +177,7 @@ def audit(source: Source, *, pinned_key: str | None = None, sample: int = 64) ->
         for offset, (leaf, logged) in enumerate(zip(leaves, hashes, strict=True)):
             index = start + offset
             if merkle.leaf_hash(leaf) != logged:
-                report.bad(
-                    f"leaf {index} (event {_event_id(leaf)}): the event no longer matches what the log recorded"
-                )
+                report.bad(f"leaf {index} (event {_event_id(leaf)}): the event no longer matches what the log recorded")
             committed.append(logged)
             for position, value in merkle.completed_nodes(index, logged, nodes):
                 nodes[position] = value
@@ -194,7 +195,7 @@ def audit(source: Source, *, pinned_key: str | None = None, sample: int = 64) ->
         by_size.setdefault(tree_size, (checkpoint_id, root))
 
     ordered = [(s, head) for s, head in sorted(by_size.items()) if s > 0]  # nothing to prove about an empty log
-    for (first, (first_id, first_root)), (second, (second_id, second_root)) in zip(ordered, ordered[1:]):
+    for (first, (first_id, first_root)), (second, (second_id, second_root)) in itertools.pairwise(ordered):
         proof = source.consistency(first, second)
         if proof is None:
             continue

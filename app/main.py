@@ -11,7 +11,16 @@ import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api import problems, routes_catalog, routes_codes, routes_events, routes_log, routes_public, routes_qr
+from app.api import (
+    problems,
+    routes_catalog,
+    routes_codes,
+    routes_events,
+    routes_log,
+    routes_public,
+    routes_qr,
+    routes_recalls,
+)
 from app.api.ratelimit import VerifyLimiter
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
@@ -84,7 +93,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
     problems.install(app)
-    for module in (routes_catalog, routes_codes, routes_qr, routes_events, routes_log, routes_public):
+    for module in (routes_catalog, routes_codes, routes_qr, routes_events, routes_log, routes_recalls, routes_public):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -11,7 +11,6 @@ from app.db.models import Event, EventItem, LogNode, LogState, Unit
 from app.db.pairs import pairs_in
 from app.domain.leaf import LeafEvent, LeafItem
 
-
 # The append path runs once per event: plain driver SQL, no statement compilation.
 _TAKE_INDEX = "UPDATE log_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size"
 _STORE = {
@@ -57,9 +56,9 @@ def store_nodes(session: Session, entries: list[tuple[tuple[int, int], bytes]], 
 
 def leaf_hashes(conn: Connection, start: int, end: int) -> list[bytes]:
     rows = conn.execute(
-        select(LogNode.hash).where(LogNode.level == 0, LogNode.index >= start, LogNode.index < end).order_by(
-            LogNode.index
-        )
+        select(LogNode.hash)
+        .where(LogNode.level == 0, LogNode.index >= start, LogNode.index < end)
+        .order_by(LogNode.index)
     )
     return [bytes(r) for r in rows.scalars()]
 

@@ -286,6 +286,25 @@ class LogCheckpoint(Base):
     note: Mapped[str] = mapped_column(String(2000))
 
 
+class Recall(Base):
+    """A recall of a product, some of its lots or listed serials. Irreversible: it can grow or be completed."""
+
+    __tablename__ = "recall"
+    __table_args__ = (CheckConstraint("recall_class IN ('I', 'II', 'III')", name="class"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"), index=True)
+    lots: Mapped[list[str]] = mapped_column(JSON)  # empty with no serials: every unit of the GTIN
+    serials: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(1000))
+    recall_class: Mapped[str] = mapped_column(String(3))
+    instructions: Mapped[str | None] = mapped_column(String(1000))
+    created_by: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), server_default="open")
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Alert(Base):
     __tablename__ = "alert"
 
@@ -299,6 +318,9 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     status: Mapped[str] = mapped_column(String(20), server_default="open")
     details: Mapped[dict[str, object]] = mapped_column(JSON)
+    region: Mapped[str | None] = mapped_column(String(10), index=True)
+    root_cause: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 __all__ = [
@@ -318,6 +340,7 @@ __all__ = [
     "Organisation",
     "Prescription",
     "Product",
+    "Recall",
     "SigningKey",
     "Unit",
 ]

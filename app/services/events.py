@@ -40,10 +40,12 @@ from app.domain.custody import SALE_ACTIONS, UNDOABLE_ACTIONS, Action, Custody, 
 from app.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import ContainerCode, UnitCode, parse_code
 from app.domain.leaf import LeafEvent, LeafItem
+from app.domain.recall import RecallScope
 from app.domain.sale_rules import ALERT_FOR, Sale, check_sale
 from app.domain.sale_rules import Prescription as PrescriptionFacts
 from app.services import log
 from app.services.orgs import Principal
+from app.services.recalls import scopes_for
 
 SEVERITY = {
     "repeat_sale": "high",
@@ -167,6 +169,7 @@ class _Recorder:
         self._batches: dict[int, Batch] = {}
         self._orgs: dict[str, Organisation | None] = {}
         self._leaf_items: list[LeafItem] = []
+        self._recalls: dict[str, list[RecallScope]] = {}
         self.locked_units: dict[tuple[str, str], Unit] = {}
 
     # ----------------------------------------------------------------------------------------- lookups
@@ -184,6 +187,11 @@ class _Recorder:
             assert batch is not None
             self._batches[batch_id] = batch
         return self._batches[batch_id]
+
+    def recalls_of(self, gtin: str, lot: str, serial: str) -> list[RecallScope]:
+        if gtin not in self._recalls:
+            self._recalls[gtin] = scopes_for(self.session.connection(), gtin)
+        return [scope for scope in self._recalls[gtin] if scope.covers(lot, serial)]
 
     def org(self, org_id: str) -> Organisation | None:
         if org_id not in self._orgs:
@@ -333,7 +341,9 @@ class _Recorder:
                 after=after,
             )
         )
-        self._leaf_items.append(LeafItem(f"{unit.gtin}/{unit.serial}" if unit is not None else None, sscc, before, after))
+        self._leaf_items.append(
+            LeafItem(f"{unit.gtin}/{unit.serial}" if unit is not None else None, sscc, before, after)
+        )
 
     def _logged(self, event: Event) -> Result:
         """Append the accepted event to the Merkle log, from what this request just wrote."""
@@ -445,6 +455,9 @@ class _Recorder:
         unit = subject.unit
         assert unit is not None
         platform = self.org(ev.platform) if ev.platform else None
+        batch = self.batch(unit.batch_id)
+        if self.recalls_of(unit.gtin, batch.lot, unit.serial):
+            raise Refused("this unit is recalled and may not be sold or dispensed", code="recalled")
         recorded = self.session.get(Prescription, ev.prescription.id) if ev.prescription is not None else None
         used = recorded is not None and recorded.event_id != event.id
         check_sale(
@@ -590,7 +603,11 @@ def _payload(ev: EventIn) -> dict[str, Any]:
 
 
 def _write_alerts(session: Session, principal: Principal, error: DomainError, now: datetime) -> None:
-    for alert in getattr(error, "alerts", ()):
+    alerts = getattr(error, "alerts", ())
+    if not alerts:
+        return
+    region = session.scalar(select(Organisation.region).where(Organisation.id == principal.org_id))
+    for alert in alerts:
         unit: Unit | None = alert["unit"]
         row = Alert(
             type=alert["type"],
@@ -602,6 +619,7 @@ def _write_alerts(session: Session, principal: Principal, error: DomainError, no
             created_at=now,
             status="open",
             details=alert["details"],
+            region=alert["details"].get("region") or region,
         )
         session.add(row)
         session.flush()

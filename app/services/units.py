@@ -17,6 +17,7 @@ from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Forbidden, NotFound
 from app.domain.identifiers import validate_gtin
 from app.services.orgs import Principal
+from app.services.recalls import covering
 
 # What a consumer reads for each action (no company names, prices or order numbers).
 CONSUMER_STEP = {
@@ -146,5 +147,8 @@ def unit_record(session: Session, principal: Principal, gtin: str, serial: str) 
         "in_transit_to": {"id": to, "name": names.get(to)} if to else None,
         "container": container,
         "suspect": suspect_reasons(conn, unit.id, status),
-        "recalls": [],
+        "recalls": [
+            {"id": r.id, "class": r.recall_class, "reason": r.reason, "trace": f"/v1/recalls/{r.id}/trace"}
+            for r in covering(conn, gtin, batch.lot, serial)
+        ],
     }

@@ -15,10 +15,12 @@ from app.db.units import UnitRow, lookup_sql, unit_row
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
+from app.domain.recall import RecallScope, most_severe
 from app.domain.signing import decode_signature
 from app.domain.verdict import UnitFacts, Verdict, judge
 from app.services.clock import today
 from app.services.keys import KeyRing
+from app.services.recalls import covering
 from app.services.units import effective_custody, journey, suspect_reasons
 
 
@@ -29,6 +31,7 @@ class Verification:
     row: UnitRow | None  # None unless the verdict may show the record (never for a bad signature)
     state: str | None = None  # public state, container-aware
     journey: tuple[dict[str, Any], ...] = ()
+    recall: RecallScope | None = None
 
     def as_json(self) -> dict[str, Any]:
         row = self.row
@@ -48,7 +51,16 @@ class Verification:
             ),
             "lot": row.lot if row else None,
             "expires_on": row.expires_on.isoformat() if row else None,
-            "recall": None,
+            "recall": (
+                {
+                    "id": self.recall.id,
+                    "class": self.recall.recall_class,
+                    "reason": self.recall.reason,
+                    "instructions": self.recall.instructions,
+                }
+                if row and self.recall
+                else None
+            ),
             "reasons": list(self.verdict.reasons),
             "journey": list(self.journey) if row else [],
         }
@@ -64,12 +76,13 @@ class Verifier:
         with self._engine.connect() as conn:
             raw = conn.exec_driver_sql(self._sql, (scan.gtin, scan.serial)).fetchone()
             row = unit_row(raw) if raw is not None else None
-            facts = state = None
+            facts = state = recall = None
             if row is not None:
                 status = effective_custody(conn, row)[0]
                 state = PUBLIC_STATE[Status(status)]
                 flags = tuple(suspect_reasons(conn, row.id, status))
-                facts = UnitFacts(row.lot, row.expires_on, state, flags=flags)
+                recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
+                facts = UnitFacts(row.lot, row.expires_on, state, recalled=recall is not None, flags=flags)
             key_tag = None
             if scan.signature is not None:
                 try:
@@ -80,4 +93,4 @@ class Verifier:
             if row is None or verdict.verdict in ("invalid_signature", "unknown"):
                 return Verification(scan, verdict, None)
             steps = journey(conn, row.id, (row.issued_at, row.manufacturer_region))
-            return Verification(scan, verdict, row, state, tuple(steps))
+            return Verification(scan, verdict, row, state, tuple(steps), recall)

@@ -70,7 +70,9 @@ def test_refused_events_leave_no_leaf(client, maker, batch, issue, make_org):
     _journey(client, maker, batch, issue, make_org, hops=1)
     code = issue(batch["id"], 1)[0]["uri"]
     stranger = make_org("distributor", "drug_wholesale")
-    refused = client.post("/v1/events", json={"action": "ship", "codes": [code], "to": maker.id}, headers=stranger.headers)
+    refused = client.post(
+        "/v1/events", json={"action": "ship", "codes": [code], "to": maker.id}, headers=stranger.headers
+    )
     assert refused.status_code == 409
     assert client.get("/v1/log/checkpoint").json()["tree_size"] == 2
 
@@ -91,12 +93,13 @@ def test_checkpoints_are_signed_notes_under_the_published_key(client, maker, bat
 def test_entries_need_a_key_and_bad_ranges_are_refused(client, maker, batch, issue, make_org):
     _journey(client, maker, batch, issue, make_org, hops=1)
     assert_problem(client.get("/v1/log/entries", params={"start": 0, "end": 1}), 401, "missing_api_key")
-    assert_problem(client.get("/v1/log/entries", params={"start": 1, "end": 1}, headers=maker.headers), 422,
-                   "invalid_range")
-    assert_problem(client.get("/v1/log/proof/inclusion", params={"leaf_index": 5, "tree_size": 2}), 422,
-                   "invalid_leaf_index")
-    assert_problem(client.get("/v1/log/proof/consistency", params={"first": 1, "second": 99}), 422,
-                   "invalid_tree_size")
+    assert_problem(
+        client.get("/v1/log/entries", params={"start": 1, "end": 1}, headers=maker.headers), 422, "invalid_range"
+    )
+    assert_problem(
+        client.get("/v1/log/proof/inclusion", params={"leaf_index": 5, "tree_size": 2}), 422, "invalid_leaf_index"
+    )
+    assert_problem(client.get("/v1/log/proof/consistency", params={"first": 1, "second": 99}), 422, "invalid_tree_size")
 
 
 def test_auditor_names_an_edited_event(server, client, runtime, maker, batch, issue, make_org, capsys):  # noqa: F811
@@ -121,8 +124,9 @@ def test_auditor_catches_a_fork(server, client, runtime, maker, batch, issue, ma
         other_root = os.urandom(32)
         note = sign_note(checkpoint_body(key.name, 4, other_root), key.name, private)
         good = session.query(LogCheckpoint).one()
-        session.add(LogCheckpoint(tree_size=4, root_hash=other_root, created_at=good.created_at, key_id=good.key_id,
-                                  note=note))
+        session.add(
+            LogCheckpoint(tree_size=4, root_hash=other_root, created_at=good.created_at, key_id=good.key_id, note=note)
+        )
     assert main(["log", "verify", "--url", server, "--api-key", maker.api_key]) == 1
     out = capsys.readouterr().out
     assert "size 4): its root is not the root of the log's leaves" in out

@@ -500,8 +500,12 @@ STATUS = st.sampled_from([s.value for s in Status])
 
 @st.composite
 def custody_dicts(draw: st.DrawFn) -> dict[str, Any]:
-    values = {"status": draw(STATUS), "holder": draw(MAYBE_TEXT), "to": draw(MAYBE_TEXT),
-              "previous": draw(st.none() | STATUS)}
+    values = {
+        "status": draw(STATUS),
+        "holder": draw(MAYBE_TEXT),
+        "to": draw(MAYBE_TEXT),
+        "previous": draw(st.none() | STATUS),
+    }
     order = draw(st.permutations(list(values)))
     return {k: values[k] for k in order}  # insertion order must not matter
 
@@ -540,8 +544,9 @@ def test_leaf_bytes_are_the_documented_canonical_form(e: LeafEvent) -> None:
         e,
         occurred_at=e.occurred_at.astimezone(UTC),
         recorded_at=e.recorded_at.astimezone(UTC),
-        items=[replace(i, before=dict(reversed(i.before.items())), after=dict(reversed(i.after.items())))
-               for i in e.items],
+        items=[
+            replace(i, before=dict(reversed(i.before.items())), after=dict(reversed(i.after.items()))) for i in e.items
+        ],
     )
     assert leaf_bytes(same) == leaf
 

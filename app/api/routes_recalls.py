@@ -1,0 +1,134 @@
+"""Recalls and their trace; alerts and their triage."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import AwareDatetime, Field
+
+from app.api.deps import PrincipalDep, SessionDep
+from app.api.schemas import Strict
+from app.services import alerts, recalls
+
+router = APIRouter(prefix="/v1")
+
+
+class RecallBody(Strict):
+    gtin: str = Field(min_length=1, max_length=14)
+    lots: list[str] = Field(default_factory=list, max_length=1000)
+    serials: list[str] = Field(default_factory=list, max_length=100_000)
+    reason: str = Field(min_length=1, max_length=1000)
+    recall_class: Literal["I", "II", "III"] = Field(alias="class")
+    instructions: str | None = Field(default=None, max_length=1000)
+
+
+class ExtendBody(Strict):
+    lots: list[str] = Field(default_factory=list, max_length=1000)
+    serials: list[str] = Field(default_factory=list, max_length=100_000)
+
+
+class TriageBody(Strict):
+    status: Literal["open", "investigating", "closed"]
+    root_cause: str | None = Field(default=None, max_length=1000)
+
+
+@router.post("/recalls", status_code=201, tags=["recalls"])
+def create_recall(body: RecallBody, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    recall = recalls.create_recall(
+        session,
+        principal,
+        gtin=body.gtin,
+        lots=body.lots,
+        serials=body.serials,
+        reason=body.reason,
+        recall_class=body.recall_class,
+        instructions=body.instructions,
+    )
+    return recalls.recall_view(recall)
+
+
+@router.get("/recalls", tags=["recalls"])
+def list_recalls(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return {"recalls": [recalls.recall_view(r) for r in recalls.list_recalls(session, principal)]}
+
+
+@router.get("/recalls/{recall_id}", tags=["recalls"])
+def get_recall(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return recalls.recall_view(recalls.get_recall(session, principal, recall_id))
+
+
+@router.post("/recalls/{recall_id}/extend", tags=["recalls"])
+def extend_recall(recall_id: int, body: ExtendBody, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    recall = recalls.extend_recall(session, principal, recall_id, lots=body.lots, serials=body.serials)
+    return recalls.recall_view(recall)
+
+
+@router.post("/recalls/{recall_id}/complete", tags=["recalls"])
+def complete_recall(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return recalls.recall_view(recalls.complete_recall(session, principal, recall_id))
+
+
+@router.get("/recalls/{recall_id}/trace", tags=["recalls"])
+def trace(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return recalls.trace(session, principal, recall_id)
+
+
+@router.get("/recalls/{recall_id}/holders.csv", tags=["recalls"])
+def holders_csv(recall_id: int, principal: PrincipalDep, session: SessionDep) -> Response:
+    found = recalls.trace(session, principal, recall_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["org_id", "org_name", "units", "kind"])
+    for row in found["holders"]:
+        writer.writerow([row["org"]["id"], row["org"]["name"], row["units"], "holding"])
+    for row in found["in_transit"]:
+        writer.writerow([row["to"]["id"], row["to"]["name"], row["units"], f"in transit from {row['from']['id']}"])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="recall-{recall_id}-holders.csv"'},
+    )
+
+
+@router.get("/alerts", tags=["alerts"])
+def list_alerts(
+    principal: PrincipalDep,
+    session: SessionDep,
+    type: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    region: Annotated[str | None, Query(max_length=10)] = None,
+    org: Annotated[str | None, Query(max_length=32)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    found = alerts.list_alerts(
+        session,
+        principal,
+        type_=type,
+        status=status,
+        region=region,
+        org=org,
+        since=since,
+        until=until,
+        limit=limit,
+        before_id=before_id,
+    )
+    return {"alerts": [alerts.alert_view(a) for a in found]}
+
+
+@router.get("/alerts/{alert_id}", tags=["alerts"])
+def get_alert(alert_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return alerts.alert_view(alerts.get_alert(session, principal, alert_id))
+
+
+@router.patch("/alerts/{alert_id}", tags=["alerts"])
+def triage_alert(alert_id: int, body: TriageBody, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return alerts.alert_view(
+        alerts.triage(session, principal, alert_id, status=body.status, root_cause=body.root_cause)
+    )

@@ -1,0 +1,92 @@
+"""Alerts for regulators (all of them) and manufacturers (their own products'), with a triage status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Alert, Product
+from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.services.clock import utcnow
+from app.services.orgs import Principal
+
+STATUSES = ("open", "investigating", "closed")
+
+
+def _visible(principal: Principal):  # type: ignore[no-untyped-def]
+    query = select(Alert)
+    if principal.role == "regulator":
+        return query
+    if principal.role == "manufacturer":
+        return query.join(Product, Product.gtin == Alert.gtin).where(Product.manufacturer_id == principal.org_id)
+    raise Forbidden("alerts are for regulators and for manufacturers about their products", code="wrong_role")
+
+
+def list_alerts(
+    session: Session,
+    principal: Principal,
+    *,
+    type_: str | None = None,
+    status: str | None = None,
+    region: str | None = None,
+    org: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> list[Alert]:
+    query = _visible(principal)
+    if type_:
+        query = query.where(Alert.type == type_)
+    if status:
+        query = query.where(Alert.status == status)
+    if region:
+        query = query.where(Alert.region.startswith(region))
+    if org:
+        query = query.where(Alert.org_id == org)
+    if since:
+        query = query.where(Alert.created_at >= since)
+    if until:
+        query = query.where(Alert.created_at < until)
+    if before_id:
+        query = query.where(Alert.id < before_id)
+    return list(session.scalars(query.order_by(Alert.id.desc()).limit(limit)))
+
+
+def get_alert(session: Session, principal: Principal, alert_id: int) -> Alert:
+    alert = session.scalar(_visible(principal).where(Alert.id == alert_id))
+    if alert is None:
+        raise NotFound(f"no alert {alert_id} that you may see", code="alert_not_found")
+    return alert
+
+
+def triage(session: Session, principal: Principal, alert_id: int, *, status: str, root_cause: str | None) -> Alert:
+    principal.require_role("regulator")
+    alert = get_alert(session, principal, alert_id)
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", code="invalid_status")
+    if status == "closed" and not (root_cause or "").strip():
+        raise InvalidInput("closing an alert needs its root cause", code="root_cause_required")
+    alert.status = status
+    alert.root_cause = root_cause or alert.root_cause
+    alert.updated_at = utcnow()
+    return alert
+
+
+def alert_view(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "type": alert.type,
+        "severity": alert.severity,
+        "unit": {"gtin": alert.gtin, "serial": alert.serial} if alert.gtin else None,
+        "org": alert.org_id,
+        "region": alert.region,
+        "created_at": alert.created_at.isoformat(),
+        "status": alert.status,
+        "root_cause": alert.root_cause,
+        "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
+        "details": alert.details,
+    }

@@ -1,0 +1,209 @@
+"""Recalls: created by the product's manufacturer or a regulator, never undone (extended or completed), and
+their trace: where every unit in scope is now, what was sold where, and how the lot travelled."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Organisation, Product, Recall, Unit
+from app.db.trace import Scope, batch_ids, custody_counts, hops, recovery, sales
+from app.domain.custody import PUBLIC_STATE, Status
+from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.domain.identifiers import validate_gtin
+from app.domain.recall import RecallScope, check_scope
+from app.services.clock import utcnow
+from app.services.orgs import Principal
+
+ON_HAND = {Status.ISSUED, Status.HELD, Status.OPEN, Status.LOCKED, Status.RETURNED}
+
+
+def _product(session: Session, principal: Principal, gtin: str) -> Product:
+    validate_gtin(gtin)
+    product = session.get(Product, gtin)
+    if product is None:
+        raise NotFound(f"no product with GTIN {gtin}", code="product_not_found")
+    if principal.role != "regulator" and not (
+        principal.role == "manufacturer" and product.manufacturer_id == principal.org_id
+    ):
+        if principal.role == "manufacturer":
+            raise Forbidden(f"product {gtin} belongs to another manufacturer", code="foreign_product")
+        raise Forbidden("only the product's manufacturer or a regulator may recall it", code="wrong_role")
+    return product
+
+
+def _check_members(session: Session, gtin: str, lots: list[str], serials: list[str]) -> None:
+    known = batch_ids(session.connection(), gtin, lots)
+    missing = [lot for lot in lots if lot not in known]
+    if missing:
+        raise InvalidInput(f"GTIN {gtin} has no lot {missing[0]}", code="unknown_lot")
+    if serials:
+        found = set(session.scalars(select(Unit.serial).where(Unit.gtin == gtin, Unit.serial.in_(serials))))
+        absent = [s for s in serials if s not in found]
+        if absent:
+            raise InvalidInput(f"GTIN {gtin} has no serial {absent[0]}", code="unknown_serial")
+
+
+def create_recall(
+    session: Session,
+    principal: Principal,
+    *,
+    gtin: str,
+    lots: list[str],
+    serials: list[str],
+    reason: str,
+    recall_class: str,
+    instructions: str | None,
+) -> Recall:
+    _product(session, principal, gtin)
+    check_scope(lots, serials, recall_class, reason)
+    _check_members(session, gtin, lots, serials)
+    recall = Recall(
+        gtin=gtin,
+        lots=sorted(set(lots)),
+        serials=sorted(set(serials)),
+        reason=reason.strip(),
+        recall_class=recall_class,
+        instructions=instructions,
+        created_by=principal.org_id,
+        created_at=utcnow(),
+        status="open",
+    )
+    session.add(recall)
+    session.flush()
+    return recall
+
+
+def get_recall(session: Session, principal: Principal, recall_id: int) -> Recall:
+    recall = session.get(Recall, recall_id)
+    if recall is None:
+        raise NotFound(f"no recall {recall_id}", code="recall_not_found")
+    _product(session, principal, recall.gtin)
+    return recall
+
+
+def extend_recall(
+    session: Session, principal: Principal, recall_id: int, *, lots: list[str], serials: list[str]
+) -> Recall:
+    recall = get_recall(session, principal, recall_id)
+    if recall.status == "completed":
+        raise Conflict(f"recall {recall_id} is completed; open a new one", code="recall_completed")
+    if recall.lots == [] and recall.serials == []:
+        raise Conflict("this recall already covers every unit of the product", code="recall_covers_all")
+    check_scope(lots, serials, recall.recall_class, recall.reason)
+    _check_members(session, recall.gtin, lots, serials)
+    recall.lots = sorted(set(recall.lots) | set(lots))
+    recall.serials = sorted(set(recall.serials) | set(serials))
+    return recall
+
+
+def complete_recall(session: Session, principal: Principal, recall_id: int) -> Recall:
+    recall = get_recall(session, principal, recall_id)
+    if recall.status == "completed":
+        raise Conflict(f"recall {recall_id} is already completed", code="recall_completed")
+    recall.status = "completed"
+    recall.completed_at = utcnow()
+    return recall
+
+
+def list_recalls(session: Session, principal: Principal) -> list[Recall]:
+    query = select(Recall).order_by(Recall.id.desc())
+    if principal.role != "regulator":
+        principal.require_role("manufacturer", "regulator")
+        query = query.join(Product, Product.gtin == Recall.gtin).where(Product.manufacturer_id == principal.org_id)
+    return list(session.scalars(query))
+
+
+def recall_view(recall: Recall) -> dict[str, Any]:
+    return {
+        "id": recall.id,
+        "gtin": recall.gtin,
+        "lots": recall.lots,
+        "serials": recall.serials,
+        "reason": recall.reason,
+        "class": recall.recall_class,
+        "instructions": recall.instructions,
+        "status": recall.status,
+        "created_by": recall.created_by,
+        "created_at": recall.created_at.isoformat(),
+        "completed_at": recall.completed_at.isoformat() if recall.completed_at else None,
+    }
+
+
+def scopes_for(conn: Connection, gtin: str) -> list[RecallScope]:
+    rows = conn.execute(
+        select(Recall.id, Recall.recall_class, Recall.reason, Recall.lots, Recall.serials, Recall.instructions).where(
+            Recall.gtin == gtin
+        )
+    ).all()
+    return [
+        RecallScope(r.id, r.recall_class, r.reason, frozenset(r.lots or ()), frozenset(r.serials or ()), r.instructions)
+        for r in rows
+    ]
+
+
+def covering(conn: Connection, gtin: str, lot: str, serial: str) -> list[RecallScope]:
+    return [scope for scope in scopes_for(conn, gtin) if scope.covers(lot, serial)]
+
+
+def trace(session: Session, principal: Principal, recall_id: int) -> dict[str, Any]:
+    recall = get_recall(session, principal, recall_id)
+    conn = session.connection()
+    product = session.get(Product, recall.gtin)
+    assert product is not None
+    known = batch_ids(conn, recall.gtin, recall.lots)
+    scope = Scope(recall.gtin, sorted(known.values()), list(recall.serials))
+    by_state: dict[str, int] = defaultdict(int)
+    holders: dict[str, int] = defaultdict(int)
+    transit: dict[tuple[str, str], int] = defaultdict(int)
+    total = 0
+    for (status, holder, to), n in custody_counts(conn, scope).items():
+        holder = holder or product.manufacturer_id
+        total += n
+        by_state[PUBLIC_STATE[Status(status)]] += n
+        if Status(status) in ON_HAND:
+            holders[holder] += n
+        if Status(status) is Status.IN_TRANSIT and to is not None:
+            transit[(holder, to)] += n
+    sold = {"offline": 0, "online": 0, "dispensed": 0, "online_by_platform": []}  # type: dict[str, Any]
+    platforms: dict[str | None, int] = defaultdict(int)
+    for action, channel, platform, n in sales(conn, scope):
+        if action == "dispense":
+            sold["dispensed"] += n
+        elif channel == "online":
+            sold["online"] += n
+            platforms[platform] += n
+        else:
+            sold["offline"] += n
+    edges = hops(conn, scope)
+    ids = {
+        *holders,
+        *(a for a, _ in transit),
+        *(b for _, b in transit),
+        *platforms,
+        *(a for a, _, _ in edges),
+        *(b for _, b, _ in edges),
+    } - {None}
+    names = dict(session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids))).all())
+
+    def org(org_id: str | None) -> dict[str, Any] | None:
+        return {"id": org_id, "name": names.get(org_id)} if org_id else None
+
+    sold["online_by_platform"] = [
+        {"platform": org(p), "units": n} for p, n in sorted(platforms.items(), key=lambda kv: -kv[1])
+    ]
+    return {
+        "recall": recall_view(recall),
+        "units_total": total,
+        "by_state": dict(by_state),
+        "holders": [{"org": org(o), "units": n} for o, n in sorted(holders.items(), key=lambda kv: -kv[1])],
+        "sold": sold,
+        "in_transit": [
+            {"from": org(a), "to": org(b), "units": n} for (a, b), n in sorted(transit.items(), key=lambda kv: -kv[1])
+        ],
+        "recovered_since_recall": recovery(conn, scope, recall.created_at),
+        "hops": [{"from": org(a), "to": org(b), "units": n} for a, b, n in sorted(edges, key=lambda e: -e[2])],
+    }
