@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     duplicate_window_seconds: int = Field(default=30, ge=0)
     # The log signs a checkpoint this often when it has grown (0 = only on demand).
     checkpoint_interval_seconds: int = Field(default=300, ge=0)
+    # Early warning: scans are written in batches this often; a code scanned faster than this speed between
+    # two places, or by more distinct clients than this within the window, is a suspected clone.
+    scan_flush_seconds: float = Field(default=1.0, gt=0)
+    clone_max_speed_kmh: float = Field(default=900.0, gt=0)
+    clone_max_clients: int = Field(default=20, ge=1)
+    clone_window_hours: float = Field(default=24.0, gt=0)
 
     @field_validator("verify_rate_limit")
     @classmethod

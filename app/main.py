@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -61,14 +61,14 @@ class BodyLimit:
         return PayloadTooLarge(f"request bodies here are limited to {limit} bytes", code="payload_too_large")
 
 
-async def _checkpoints(runtime: Runtime, interval: int) -> None:
-    """Sign a checkpoint on a schedule whenever the log has grown (a failure is logged, never fatal)."""
+async def _every(interval: float, job: Callable[[], object], name: str) -> None:
+    """Run a blocking job in a worker thread on a schedule (checkpoints, scan batches); failures are logged."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await anyio.to_thread.run_sync(runtime.sign_checkpoint)
+            await anyio.to_thread.run_sync(job)
         except Exception:
-            logging.getLogger("passport").exception("scheduled checkpoint failed")
+            logging.getLogger("passport").exception("scheduled %s failed", name)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -76,12 +76,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        runtime: Runtime = app.state.runtime
+        tasks = [asyncio.create_task(_every(settings.scan_flush_seconds, runtime.scans.flush, "scan flush"))]
         if settings.checkpoint_interval_seconds:
-            task = asyncio.create_task(_checkpoints(app.state.runtime, settings.checkpoint_interval_seconds))
+            tasks.append(
+                asyncio.create_task(_every(settings.checkpoint_interval_seconds, runtime.sign_checkpoint, "checkpoint"))
+            )
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
+        await anyio.to_thread.run_sync(runtime.scans.flush)
         app.state.runtime.close()
 
     app = FastAPI(

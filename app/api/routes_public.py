@@ -10,11 +10,22 @@ from fastapi.responses import HTMLResponse, Response
 from app.api.problems import domain_problem, status_of
 from app.domain.errors import DomainError, InvalidCode
 from app.domain.identifiers import ContainerCode, parse_digital_link_path
+from app.services.clock import utcnow
 from app.services.runtime import Runtime
+from app.services.scans import Observation
 from app.web.pages import choose_language, render_verification
 
 router = APIRouter(tags=["verification"])
 _VARY = {"Vary": "Accept, Accept-Language"}  # one URL, several representations: caches must keep them apart
+
+
+def _position(request: Request) -> tuple[float | None, float | None]:
+    """Where a scanning app says it is (optional ``lat``/``lon`` query parameters, degrees); else unknown."""
+    try:
+        lat, lon = float(request.query_params["lat"]), float(request.query_params["lon"])
+    except (KeyError, ValueError):
+        return None, None
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else (None, None)
 
 
 def _wants_html(accept: str) -> bool:
@@ -34,8 +45,9 @@ async def verify_unit(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     html = _wants_html(request.headers.get("accept", ""))
     lang = choose_language(request.headers.get("accept-language"), request.query_params.get("lang"))
+    address = request.client.host if request.client else "unknown"
     try:
-        request.app.state.verify_limiter.check(request.client.host if request.client else "unknown")
+        request.app.state.verify_limiter.check(address)
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         scan = parse_digital_link_path(raw_path.decode("latin-1"), request.scope["query_string"].decode("latin-1"))
         if isinstance(scan, ContainerCode):  # pragma: no cover - the route only matches /01/
@@ -47,6 +59,13 @@ async def verify_unit(request: Request) -> Response:
             return HTMLResponse(page, status_code=status_of(error), headers=headers)
         return domain_problem(error)
     result = runtime.verifier.verify(scan)
+    lat, lon = _position(request)
+    runtime.scans.observe(
+        Observation(
+            scan.gtin, scan.serial, result.verdict.verdict, result.verdict.reasons, runtime.scans.client_id(address),
+            utcnow(), lat, lon,
+        )
+    )
     if html:
         page = HTMLResponse(render_verification(result, None, lang, _page_url(request)), headers=_VARY)
         return page

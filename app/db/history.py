@@ -106,4 +106,6 @@ def outermost_container(conn: Connection, sscc: str) -> tuple[str, str, str | No
 
 
 def alert_types(conn: Connection, unit_id: int) -> set[str]:
-    return set(conn.execute(select(Alert.type).where(Alert.unit_id == unit_id).distinct()).scalars())
+    """Types of the alerts about a unit that are not closed (a closed alert was explained away)."""
+    query = select(Alert.type).where(Alert.unit_id == unit_id, Alert.status != "closed").distinct()
+    return set(conn.execute(query).scalars())

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Float,
     Date,
     ForeignKey,
     Index,
@@ -305,6 +306,24 @@ class Recall(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class Scan(Base):
+    """A verification scan, kept for early warning (clones, unknown codes). Recorded in batches, off the hot path."""
+
+    __tablename__ = "scan"
+    __table_args__ = (Index("ix_scan_unit_id_scanned_at", "unit_id", "scanned_at"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    serial: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    verdict: Mapped[str] = mapped_column(String(20))
+    client: Mapped[str] = mapped_column(String(16))  # keyed hash of the client address, not the address
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    scanned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    triage: Mapped[str | None] = mapped_column(String(20))
+
+
 class Alert(Base):
     __tablename__ = "alert"
 
@@ -321,6 +340,66 @@ class Alert(Base):
     region: Mapped[str | None] = mapped_column(String(10), index=True)
     root_cause: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookEndpoint(Base):
+    """Where an organisation wants notices pushed. One active endpoint per organisation; registering again
+    disables the old one. The HMAC secret is generated here, shown once, and kept sealed (AES-GCM) under the
+    master key: it cannot be hashed, because every delivery is signed with it."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    url: Mapped[str] = mapped_column(String(2000))
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+Index(
+    "uq_webhook_endpoint_org_id_active",
+    WebhookEndpoint.org_id,
+    unique=True,
+    sqlite_where=WebhookEndpoint.disabled_at.is_(None),
+    postgresql_where=WebhookEndpoint.disabled_at.is_(None),
+)
+
+
+class WebhookDelivery(Base):
+    """One event to push to one endpoint, with the outcome of its latest attempt (an outbox row)."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoint.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(10), server_default="pending")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RecallNotice(Base):
+    """That an organisation holding (or about to receive) recalled units was told, and when it acknowledged."""
+
+    __tablename__ = "recall_notice"
+    __table_args__ = (UniqueConstraint("recall_id", "org_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recall_id: Mapped[int] = mapped_column(ForeignKey("recall.id"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    units: Mapped[int] = mapped_column(Integer)
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 __all__ = [
@@ -341,6 +420,10 @@ __all__ = [
     "Prescription",
     "Product",
     "Recall",
+    "RecallNotice",
+    "Scan",
     "SigningKey",
     "Unit",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

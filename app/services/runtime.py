@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,6 +13,7 @@ from app.config import Settings
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
 from app.services.keys import KeyRing, load_master_key
 from app.services.log import make_checkpoint
+from app.services.scans import ClonePolicy, ScanLog
 from app.services.signing_pool import SigningPool
 from app.services.verification import Verifier
 
@@ -23,12 +26,19 @@ class Runtime:
     keyring: KeyRing
     pool: SigningPool
     verifier: Verifier
+    scans: ScanLog
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
-        keyring = KeyRing(sessions, load_master_key(settings))
+        master_key = load_master_key(settings)
+        keyring = KeyRing(sessions, master_key)
+        policy = ClonePolicy(
+            max_speed_kmh=settings.clone_max_speed_kmh,
+            max_clients=settings.clone_max_clients,
+            window=timedelta(hours=settings.clone_window_hours),
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -36,6 +46,7 @@ class Runtime:
             keyring=keyring,
             pool=SigningPool(settings.signing_workers),
             verifier=Verifier(engine, keyring),
+            scans=ScanLog(sessions, hashlib.sha256(master_key + b"scan-clients").digest(), policy),
         )
 
     def sign_checkpoint(self) -> None:

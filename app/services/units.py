@@ -61,9 +61,13 @@ def journey(conn: Connection, unit_id: int, issued: tuple[Any, str | None] | Non
 
 
 def suspect_reasons(conn: Connection, unit_id: int, status: str) -> list[str]:
+    """Alerts that make a scan suspect: a second sale was attempted, or the code is being scanned as a clone."""
+    kinds = alert_types(conn, unit_id)
     reasons = []
-    if status in (Status.SOLD, Status.DISPENSED, Status.RETURNED) and "repeat_sale" in alert_types(conn, unit_id):
+    if status in (Status.SOLD, Status.DISPENSED, Status.RETURNED) and "repeat_sale" in kinds:
         reasons.append("repeat_sale")
+    if "clone_suspect" in kinds:
+        reasons.append("clone_suspect")
     return reasons
 
 

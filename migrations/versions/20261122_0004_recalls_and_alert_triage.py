@@ -1,4 +1,4 @@
-"""Recalls; alert region, root cause and last update.
+"""Recalls; scans for early warning; alert region, root cause and last update.
 
 Revision ID: 0004
 Revises: 0003
@@ -38,6 +38,23 @@ def upgrade() -> None:
     with op.batch_alter_table('recall', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recall_gtin'), ['gtin'], unique=False)
 
+    op.create_table('scan',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('gtin', sa.String(length=14), nullable=False),
+    sa.Column('serial', sa.String(length=20), nullable=False),
+    sa.Column('unit_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('verdict', sa.String(length=20), nullable=False),
+    sa.Column('client', sa.String(length=16), nullable=False),
+    sa.Column('lat', sa.Float(), nullable=True),
+    sa.Column('lon', sa.Float(), nullable=True),
+    sa.Column('scanned_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('triage', sa.String(length=20), nullable=True),
+    sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_scan_unit_id_unit')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_scan'))
+    )
+    with op.batch_alter_table('scan', schema=None) as batch_op:
+        batch_op.create_index('ix_scan_unit_id_scanned_at', ['unit_id', 'scanned_at'], unique=False)
+
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.add_column(sa.Column('region', sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column('root_cause', sa.String(length=1000), nullable=True))
@@ -59,4 +76,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_recall_gtin'))
 
     op.drop_table('recall')
+    with op.batch_alter_table('scan', schema=None) as batch_op:
+        batch_op.drop_index('ix_scan_unit_id_scanned_at')
+
+    op.drop_table('scan')
 

@@ -1,0 +1,81 @@
+"""Early warning from scans: unknown and badly signed codes (after triage), clones; near misses stay quiet."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.db.models import Alert, Scan
+from app.main import create_app
+from tests.conftest import BASE_URL, GTIN, settings_for
+
+JSON = {"Accept": "application/json"}
+SHANGHAI = (31.23, 121.47)
+URUMQI = (43.83, 87.62)
+
+
+def alerts(runtime) -> list[tuple[str, int]]:
+    with runtime.sessions() as session:
+        return [(a.type, a.details.get("count", 1)) for a in session.scalars(select(Alert).order_by(Alert.id))]
+
+
+def triages(runtime) -> list[str | None]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Scan.triage).order_by(Scan.id)))
+
+
+def scan(client, path: str, **params) -> dict:
+    response = client.get(path, params=params or None, headers=JSON)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_unknown_code_is_triaged_before_it_alerts(client, runtime, batch, issue):
+    serial = issue(batch["id"], 1)[0]["serial"]
+    slip = ("3" if serial[0] != "3" else "4") + serial[1:]
+    assert scan(client, f"/01/{GTIN}/21/{slip}")["verdict"] == "unknown"
+    assert scan(client, f"/01/{GTIN}/21/{serial.lower()}")["verdict"] == "unknown"
+    assert scan(client, "/01/04006381333931/21/ZZZZZZZZZZZZ")["verdict"] == "unknown"
+    runtime.scans.flush()
+    assert triages(runtime) == ["misscan", "misscan", "foreign_gtin"]
+    assert alerts(runtime) == []
+    for _ in range(2):
+        scan(client, f"/01/{GTIN}/21/QQQQQQQQQQQQ")
+    runtime.scans.flush()
+    assert alerts(runtime) == [("unknown_code", 2)]
+
+
+def test_a_bad_signature_alerts(client, runtime, batch, issue):
+    uri = issue(batch["id"], 1)[0]["uri"]
+    forged = uri[:-2] + ("AA" if not uri.endswith("AA") else "BA")
+    assert scan(client, forged.replace(BASE_URL, ""))["verdict"] == "invalid_signature"
+    runtime.scans.flush()
+    assert alerts(runtime) == [("invalid_signature", 1)]
+
+
+def test_impossible_travel_is_a_clone_but_one_city_is_not(client, runtime, batch, issue):
+    first, second = (c["uri"].replace(BASE_URL, "") for c in issue(batch["id"], 2))
+    for _ in range(3):  # a double-fired scanner and a second look in the same shop
+        scan(client, first, lat=SHANGHAI[0], lon=SHANGHAI[1])
+    runtime.scans.flush()
+    assert alerts(runtime) == []
+    scan(client, second, lat=SHANGHAI[0], lon=SHANGHAI[1])
+    scan(client, second, lat=URUMQI[0], lon=URUMQI[1])  # 3,300 km away a moment later
+    runtime.scans.flush()
+    assert alerts(runtime) == [("clone_suspect", 1)]
+    body = scan(client, second)
+    assert body["verdict"] == "suspect" and "clone_suspect" in body["reasons"]
+    assert scan(client, first)["verdict"] == "authentic"
+
+
+@pytest.mark.parametrize("clients", [3, 4])
+def test_many_clients_make_a_clone(settings, runtime, batch, issue, clients):
+    path = issue(batch["id"], 1)[0]["uri"].replace(BASE_URL, "")
+    limited = settings_for(settings.database_url, clone_max_clients=3)
+    runtime.scans.policy = runtime.scans.policy.__class__(max_clients=3)
+    for n in range(clients):
+        with TestClient(create_app(limited, runtime), client=(f"198.51.100.{n + 1}", 4000)) as phone:
+            assert phone.get(path, headers=JSON).status_code == 200
+    runtime.scans.flush()
+    assert alerts(runtime) == ([("clone_suspect", 1)] if clients > 3 else [])
