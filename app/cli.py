@@ -1,22 +1,24 @@
-"""The ``passport`` command: init, serve, orgs create, keys, demo. It calls the same services as the API."""
+"""The ``passport`` command: init, serve, orgs, keys, log, webhooks, demo. It calls the same services as the API."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import make_engine, make_sessionmaker, normalise_url
 from app.db.models import LICENCE_KINDS, ROLES
 from app.domain.errors import DomainError
 from app.domain.signing import kid
-from app.services import log, orgs
+from app.services import log, orgs, webhooks
 from app.services.keys import (
     KeyRing,
     MasterKeyError,
@@ -40,21 +42,21 @@ def init(settings: Settings) -> dict[str, object]:
     """Create or upgrade the schema and make sure a signing key exists. Safe to run again."""
     master_key = load_master_key(settings, create=True)
     command.upgrade(alembic_config(settings.database_url), "head")
+    with _database(settings) as sessions, sessions.begin() as session:
+        key = ensure_signing_key(session, master_key)
+        KeyRing(sessions, master_key).current_signer(session)  # the master key must open it
+        log_key = log.ensure_log_key(session, master_key, log.log_origin(settings.base_url))
+        return {"database": "ready", "signing_key": kid(key.key_tag), "log": log_key.name}
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the configured database for one command; the engine is closed afterwards."""
     engine = make_engine(settings.database_url)
     try:
-        sessions = make_sessionmaker(engine)
-        with sessions.begin() as session:
-            key = ensure_signing_key(session, master_key)
-            KeyRing(sessions, master_key).current_signer(session)  # the master key must open it
-            log_key = log.ensure_log_key(session, master_key, log.log_origin(settings.base_url))
-            return {"database": "ready", "signing_key": kid(key.key_tag), "log": log_key.name}
+        yield make_sessionmaker(engine)
     finally:
         engine.dispose()
-
-
-def _session_scope(settings: Settings):  # type: ignore[no-untyped-def]
-    engine = make_engine(settings.database_url)
-    return engine, make_sessionmaker(engine)
 
 
 def cmd_init(settings: Settings, _args: argparse.Namespace) -> int:
@@ -79,8 +81,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
-    engine, sessions = _session_scope(settings)
-    try:
+    with _database(settings) as sessions:
         with sessions.begin() as session:
             org, api_key = orgs.create_org(
                 session,
@@ -93,51 +94,37 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
             view = orgs.org_view(session, org)
         view["created_at"] = view["created_at"].isoformat()  # type: ignore[union-attr]
         print(json.dumps({**view, "api_key": api_key}))
-    finally:
-        engine.dispose()
     return 0
 
 
 def cmd_keys_rotate(settings: Settings, _args: argparse.Namespace) -> int:
     master_key = load_master_key(settings)
-    engine, sessions = _session_scope(settings)
-    try:
+    with _database(settings) as sessions:
         with sessions.begin() as session:
             key = create_signing_key(session, master_key)
             print(json.dumps({"kid": kid(key.key_tag), "created_at": key.created_at.isoformat()}))
-    finally:
-        engine.dispose()
     return 0
 
 
 def cmd_keys_list(settings: Settings, _args: argparse.Namespace) -> int:
-    engine, sessions = _session_scope(settings)
-    try:
+    with _database(settings) as sessions:
         with sessions() as session:
             print(json.dumps(jwks(session), indent=2))
-    finally:
-        engine.dispose()
     return 0
 
 
 def cmd_log_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
     master_key = load_master_key(settings)
-    engine, sessions = _session_scope(settings)
-    try:
+    with _database(settings) as sessions:
         with sessions.begin() as session:
             print(json.dumps(log.checkpoint_view(log.make_checkpoint(session, master_key))))
-    finally:
-        engine.dispose()
     return 0
 
 
 def cmd_log_export(settings: Settings, args: argparse.Namespace) -> int:
-    engine, sessions = _session_scope(settings)
-    try:
+    with _database(settings) as sessions:
         with sessions() as session:
             data = log.export(session)
-    finally:
-        engine.dispose()
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
     print(json.dumps({"entries": len(data["entries"]), "checkpoints": len(data["checkpoints"]), "out": args.out}))  # type: ignore[arg-type]
@@ -151,6 +138,13 @@ def cmd_log_verify(_settings: Settings, args: argparse.Namespace) -> int:
     report = audit(source, pinned_key=args.key)
     print(report.text())
     return 0 if report.ok else 1
+
+
+def cmd_webhooks_deliver(settings: Settings, args: argparse.Namespace) -> int:
+    master_key = load_master_key(settings)
+    with _database(settings) as sessions:
+        print(json.dumps(webhooks.deliver_due(sessions, master_key, limit=args.limit)))
+    return 0
 
 
 def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
@@ -206,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--api-key", help="any organisation's key (entries are not public)")
     verify.add_argument("--key", help="pin the log's verifier key (C2SP note verifier string)")
     verify.set_defaults(func=cmd_log_verify)
+
+    hooks = sub.add_parser("webhooks", help="signed webhooks (recall notices)").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    deliver = hooks.add_parser("deliver", help="send the deliveries that are due now, once, and print the outcomes")
+    deliver.add_argument("--limit", type=int, default=1000)
+    deliver.set_defaults(func=cmd_webhooks_deliver)
 
     sub.add_parser("demo", help="load a demo data set and print what to open and scan").set_defaults(func=cmd_demo)
     return parser
