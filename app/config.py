@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     duplicate_window_seconds: int = Field(default=30, ge=0)
     # The log signs a checkpoint this often when it has grown (0 = only on demand).
     checkpoint_interval_seconds: int = Field(default=300, ge=0)
+    # Due webhook deliveries (recall notices) are sent this often (0 = only by `passport webhooks deliver`).
+    webhook_interval_seconds: int = Field(default=10, ge=0)
     # Early warning: scans are written in batches this often; a code scanned faster than this speed between
     # two places, or by more distinct clients than this within the window, is a suspected clone.
     scan_flush_seconds: float = Field(default=1.0, gt=0)

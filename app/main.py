@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 from fastapi import FastAPI
@@ -17,13 +19,16 @@ from app.api import (
     routes_codes,
     routes_events,
     routes_log,
+    routes_pages,
     routes_public,
     routes_qr,
     routes_recalls,
+    routes_webhooks,
 )
 from app.api.ratelimit import VerifyLimiter
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
+from app.services import webhooks
 from app.services.runtime import Runtime
 
 
@@ -82,7 +87,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             tasks.append(
                 asyncio.create_task(_every(settings.checkpoint_interval_seconds, runtime.sign_checkpoint, "checkpoint"))
             )
+        stop_deliveries = threading.Event()
+        deliveries = None
+        if settings.webhook_interval_seconds:
+            deliver = partial(
+                webhooks.deliver_due,
+                runtime.sessions,
+                runtime.keyring.master_key,
+                keep_going=lambda: not stop_deliveries.is_set(),
+            )
+            deliveries = asyncio.create_task(_every(settings.webhook_interval_seconds, deliver, "webhook delivery"))
         yield
+        if deliveries is not None:
+            stop_deliveries.set()
+            deliveries.cancel()
+            await asyncio.wait([deliveries])  # an attempt under way finishes before the engine closes
         for task in tasks:
             task.cancel()
         await anyio.to_thread.run_sync(runtime.scans.flush)
@@ -97,7 +116,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
     problems.install(app)
-    for module in (routes_catalog, routes_codes, routes_qr, routes_events, routes_log, routes_recalls, routes_public):
+    for module in (
+        routes_catalog,
+        routes_codes,
+        routes_qr,
+        routes_events,
+        routes_log,
+        routes_recalls,
+        routes_webhooks,
+        routes_public,
+        routes_pages,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

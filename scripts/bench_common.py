@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,18 @@ def _venv_bin(name: str) -> str:
 
 PASSPORT = _venv_bin("passport")
 PYTHON = sys.executable
+PASSPORT_ARGV = [PASSPORT]  # how to run the `passport` command; see use_source()
+SOURCE: Path | None = None
+
+
+def use_source(path: str | Path) -> None:
+    """Run the service from another source tree (e.g. ``git archive HEAD | tar -x -C DIR``), not the installed one."""
+    global SOURCE
+    SOURCE = Path(path).resolve()
+    if not (SOURCE / "app" / "cli.py").exists():
+        raise SystemExit(f"{SOURCE} has no app/cli.py")
+    PASSPORT_ARGV[:] = [PYTHON, "-m", "app.cli"]
+    sys.path.insert(0, str(SOURCE))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -80,11 +92,15 @@ def machine() -> dict[str, Any]:
 
 def code_version() -> dict[str, Any]:
     """The commit measured, and whether app/ had uncommitted changes (read-only git commands)."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
+
+    if SOURCE is not None:
+        return {"source": str(SOURCE), "repo_head": git("rev-parse", "--short", "HEAD")}
     dirty = [line for line in git("status", "--porcelain", "--", "app", "migrations").splitlines() if line]
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_app_files": len(dirty)}
 
@@ -123,8 +139,10 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
     announced = False
     while load > threshold and time.monotonic() < deadline:
         if not announced:
-            print(f"  machine busy with other work ({load:.2f} cores); waiting up to {max_wait:.0f} s for quiet",
-                  flush=True)
+            print(
+                f"  machine busy with other work ({load:.2f} cores); waiting up to {max_wait:.0f} s for quiet",
+                flush=True,
+            )
             announced = True
         load = background_load(2.0)
     if load > threshold:
@@ -139,8 +157,10 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
     def line(r: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
     out = [line(cells[0]), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in cells[1:]]
     return "\n".join(out)
@@ -187,12 +207,12 @@ def pg_drop(name: str) -> None:
     try:
         with pg_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    except Exception as error:  # noqa: BLE001 - cleanup must not hide the real failure
+    except Exception as error:  # cleanup must not hide the real failure
         print(f"warning: could not drop database {name}: {error}", file=sys.stderr)
 
 
 def count_units(database_url: str, batch_id: int | None = None) -> int:
-    where = " WHERE batch_id = %d" % batch_id if batch_id is not None else ""
+    where = f" WHERE batch_id = {int(batch_id)}" if batch_id is not None else ""
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[1]
         conn = sqlite3.connect(path)
@@ -230,12 +250,14 @@ def passport_env(database_url: str, workdir: Path, **extra: str) -> dict[str, st
         PASSPORT_MASTER_KEY_FILE=str(workdir / "passport-master.key"),
         PASSPORT_SIGNING_WORKERS="0",
     )
+    if SOURCE is not None:
+        env["PYTHONPATH"] = str(SOURCE)
     env.update(extra)
     return env
 
 
 def run_passport(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    proc = subprocess.run([PASSPORT, *args], env=env, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*PASSPORT_ARGV, *args], env=env, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"passport {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     return proc.stdout
@@ -346,8 +368,13 @@ class Server:
         self._log = open(self.log_path, "ab")
         # Own process group: on stop, the signing workers and the resource tracker go with the server.
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -404,9 +431,7 @@ class Server:
     def memory(self) -> dict[str, Any]:
         """Peak RSS (VmHWM) of the server and of each of its descendants (signing workers, resource tracker)."""
         kids = children(self.pid)
-        per_child = [
-            {"pid": k, "peak_rss_kib": peak_rss_kib(k), "cmd": cmdline(k)[:120]} for k in kids
-        ]
+        per_child = [{"pid": k, "peak_rss_kib": peak_rss_kib(k), "cmd": cmdline(k)[:120]} for k in kids]
         workers = [c for c in per_child if "resource_tracker" not in c["cmd"]]
         return {
             "server_peak_rss_kib": peak_rss_kib(self.pid),
@@ -418,7 +443,7 @@ class Server:
 
 def passport_server(name: str, env: dict[str, str], cwd: Path, log_path: Path, *extra: str) -> Server:
     port = free_port()
-    argv = [PASSPORT, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra]
+    argv = [*PASSPORT_ARGV, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra]
     return Server(name, argv, env, cwd, port, log_path)
 
 
@@ -426,8 +451,15 @@ def passport_server(name: str, env: dict[str, str], cwd: Path, log_path: Path, *
 # The API, as a client
 
 
-def api(base: str, method: str, path: str, body: Any = None, key: str | None = None,
-        accept: str = "application/json", timeout: float = 60.0) -> tuple[int, Any]:
+def api(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    key: str | None = None,
+    accept: str = "application/json",
+    timeout: float = 60.0,
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Accept": accept}
     if data is not None:
@@ -462,9 +494,20 @@ def gtin_with_check(body13: str) -> str:
 
 def create_manufacturer(env: dict[str, str], cwd: Path, name: str = "Bench Pharma") -> dict[str, Any]:
     out = run_passport(
-        ["orgs", "create", "--name", name, "--role", "manufacturer", "--licence", "drug_manufacturing",
-         "--region", "CN-31"],
-        env, cwd,
+        [
+            "orgs",
+            "create",
+            "--name",
+            name,
+            "--role",
+            "manufacturer",
+            "--licence",
+            "drug_manufacturing",
+            "--region",
+            "CN-31",
+        ],
+        env,
+        cwd,
     )
     return json.loads(out)
 
@@ -476,11 +519,17 @@ def create_product(base: str, key: str, gtin_body: str = "0950600013435") -> str
 
 
 def create_batch(base: str, key: str, gtin: str, lot: str) -> int:
-    today = date.today()
+    today = datetime.now(UTC).date()
     payload = api_ok(
-        base, "POST", "/v1/batches",
-        {"gtin": gtin, "lot": lot, "manufactured_on": today.isoformat(),
-         "expires_on": (today + timedelta(days=3 * 365)).isoformat()},
+        base,
+        "POST",
+        "/v1/batches",
+        {
+            "gtin": gtin,
+            "lot": lot,
+            "manufactured_on": today.isoformat(),
+            "expires_on": (today + timedelta(days=3 * 365)).isoformat(),
+        },
         key,
     )
     return int(payload["id"])
@@ -501,8 +550,9 @@ class IssueResult:
     sample: list[str]
 
 
-def issue_ndjson(base: str, key: str, batch_id: int, count: int, sample_size: int = 0,
-                 seed: int | None = None) -> IssueResult:
+def issue_ndjson(
+    base: str, key: str, batch_id: int, count: int, sample_size: int = 0, seed: int | None = None
+) -> IssueResult:
     """POST /v1/batches/{id}/codes with Accept: application/x-ndjson; curl receives, we count lines.
 
     With ``sample_size`` > 0, keep the ``uri`` of that many randomly chosen lines (decided before the stream).
@@ -518,9 +568,23 @@ def issue_ndjson(base: str, key: str, batch_id: int, count: int, sample_size: in
     with tempfile.NamedTemporaryFile(prefix="bench-headers-", suffix=".txt", delete=False) as handle:
         header_file = handle.name
     argv = [
-        "curl", "-sS", "--no-buffer", "-o", "-", "-D", header_file, "-X", "POST",
-        "-H", f"Authorization: Bearer {key}", "-H", "Content-Type: application/json",
-        "-H", "Accept: application/x-ndjson", "--data", json.dumps({"count": count}),
+        "curl",
+        "-sS",
+        "--no-buffer",
+        "-o",
+        "-",
+        "-D",
+        header_file,
+        "-X",
+        "POST",
+        "-H",
+        f"Authorization: Bearer {key}",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "Accept: application/x-ndjson",
+        "--data",
+        json.dumps({"count": count}),
         f"{base}/v1/batches/{batch_id}/codes",
     ]
     lines = 0

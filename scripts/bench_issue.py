@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_common as bc  # noqa: E402
+import bench_common as bc
 
 WARMUP = 10_000
 
@@ -72,7 +72,9 @@ def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait:
         url = bc.pg_recreate(pg_name)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
     log = workdir / f"server-{db}-{count}.log"
-    server = bc.passport_server(f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning")
+    server = bc.passport_server(
+        f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning"
+    )
     try:
         bc.run_passport(["init"], env, workdir)
         server.start()
@@ -119,8 +121,16 @@ def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait:
     raw = (raw_before + raw_after) / 2
     server_cpu = cpu_after["server"] - cpu_before["server"]
     workers_cpu = cpu_after["children"] - cpu_before["children"]
-    client_cpu = (own_after.children_user + own_after.children_system + own_after.user + own_after.system
-                  - own_before.children_user - own_before.children_system - own_before.user - own_before.system)
+    client_cpu = (
+        own_after.children_user
+        + own_after.children_system
+        + own_after.user
+        + own_after.system
+        - own_before.children_user
+        - own_before.children_system
+        - own_before.user
+        - own_before.system
+    )
     other = busy - (server_cpu + workers_cpu + client_cpu + db_cpu) / result.seconds
     return {
         "db": db,
@@ -156,21 +166,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--count", type=int, default=1_000_000, help="codes in the measured batch (default 1000000)")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both", help="default: both")
-    parser.add_argument("--sign-messages", type=int, default=30_000,
-                        help="messages for the raw single-core Ed25519 measurement (default 30000)")
-    parser.add_argument("--quiet-wait", type=float, default=120.0,
-                        help="wait up to this many seconds for other load on the machine to end (default 120)")
+    parser.add_argument(
+        "--sign-messages",
+        type=int,
+        default=30_000,
+        help="messages for the raw single-core Ed25519 measurement (default 30000)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120.0,
+        help="wait up to this many seconds for other load on the machine to end (default 120)",
+    )
+    parser.add_argument(
+        "--source",
+        metavar="DIR",
+        help="run the service from this source tree instead of the installed one "
+        "(e.g. a commit exported with: git archive HEAD | tar -x -C DIR)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories (SQLite file, logs)")
     args = parser.parse_args(argv)
     if args.count < 10:
         parser.error("--count must be at least 10")
 
+    if args.source:
+        bc.use_source(args.source)
     info = bc.machine()
     print(bc.machine_line(info))
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     app_rate = app_sign_rate(args.sign_messages)
-    print(f"service's sign_serials() on one core: {bc.fmt_int(app_rate)} codes/s "
-          f"(raw Ed25519 measured around each run below)\n")
+    print(
+        f"service's sign_serials() on one core: {bc.fmt_int(app_rate)} codes/s "
+        f"(raw Ed25519 measured around each run below)\n"
+    )
 
     runs: list[dict[str, Any]] = []
     for db in dbs:
@@ -180,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{db}] issuing {count:,} codes ...", flush=True)
                 run = run_once(db, count, workdir, args.sign_messages, args.quiet_wait)
                 runs.append(run)
-                print(f"[{db}] {count:,} codes in {run['seconds']:.2f} s = {bc.fmt_int(run['codes_per_s'])} codes/s",
-                      flush=True)
+                print(
+                    f"[{db}] {count:,} codes in {run['seconds']:.2f} s = {bc.fmt_int(run['codes_per_s'])} codes/s",
+                    flush=True,
+                )
             finally:
                 if args.keep:
                     print(f"  kept {workdir}")
@@ -190,48 +220,76 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(bc.machine_line(info))
-    print(f"\nEnd-to-end issuance (POST /v1/batches/{{id}}/codes, NDJSON, curl client; 1 uvicorn worker, "
-          f"signing pool = {info['cores']} processes)")
+    print(
+        f"\nEnd-to-end issuance (POST /v1/batches/{{id}}/codes, NDJSON, curl client; 1 uvicorn worker, "
+        f"signing pool = {info['cores']} processes)"
+    )
     rows = []
     for r in runs:
-        rows.append([
-            r["db"], f"{r['count']:,}", f"{r['seconds']:.2f}", bc.fmt_int(r["codes_per_s"]),
-            bc.fmt_int(r["raw_sign_per_s_before"]), bc.fmt_int(r["raw_sign_per_s_after"]),
-            f"{r['ratio_end_to_end_over_raw']:.2f}",
-            f"{r['cpu_seconds']['server']:.1f} / {r['cpu_seconds']['signing_workers']:.1f} / "
-            f"{r['cpu_seconds']['postgresql']:.1f} / {r['cpu_seconds']['client_curl_and_reader']:.1f}",
-            f"{r['other_load_cores']:.2f}",
-            f"{r['units_in_db']:,}",
-        ])
-    print(bc.table(
-        ["db", "codes", "seconds", "codes/s", "raw sign/s before", "raw sign/s after", "e2e/raw",
-         "CPU s server/workers/pg/client", "other load", "units in DB"],
-        rows,
-    ))
-    print("\ngoal: e2e/raw >= 0.7 (raw = one core; the pool signs on every core). 'other load' = cores busy with "
-          "processes that are not part of this benchmark (a shared machine), averaged over the run")
+        rows.append(
+            [
+                r["db"],
+                f"{r['count']:,}",
+                f"{r['seconds']:.2f}",
+                bc.fmt_int(r["codes_per_s"]),
+                bc.fmt_int(r["raw_sign_per_s_before"]),
+                bc.fmt_int(r["raw_sign_per_s_after"]),
+                f"{r['ratio_end_to_end_over_raw']:.2f}",
+                f"{r['cpu_seconds']['server']:.1f} / {r['cpu_seconds']['signing_workers']:.1f} / "
+                f"{r['cpu_seconds']['postgresql']:.1f} / {r['cpu_seconds']['client_curl_and_reader']:.1f}",
+                f"{r['other_load_cores']:.2f}",
+                f"{r['units_in_db']:,}",
+            ]
+        )
+    print(
+        bc.table(
+            [
+                "db",
+                "codes",
+                "seconds",
+                "codes/s",
+                "raw sign/s before",
+                "raw sign/s after",
+                "e2e/raw",
+                "CPU s server/workers/pg/client",
+                "other load",
+                "units in DB",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\ngoal: e2e/raw >= 0.7 (raw = one core; the pool signs on every core). 'other load' = cores busy with "
+        "processes that are not part of this benchmark (a shared machine), averaged over the run"
+    )
 
     print("\nPeak memory (VmHWM), MiB")
     rows = []
     for r in runs:
         mem = r["memory"]
-        rows.append([
-            r["db"], f"{r['count']:,}",
-            f"{r['memory_after_warmup']['server_peak_rss_kib'] / 1024:.0f}",
-            f"{mem['server_peak_rss_kib'] / 1024:.0f}",
-            f"{mem['max_child_peak_rss_kib'] / 1024:.0f}",
-            str(len([c for c in mem["children"] if "resource_tracker" not in c["cmd"]])),
-        ])
+        rows.append(
+            [
+                r["db"],
+                f"{r['count']:,}",
+                f"{r['memory_after_warmup']['server_peak_rss_kib'] / 1024:.0f}",
+                f"{mem['server_peak_rss_kib'] / 1024:.0f}",
+                f"{mem['max_child_peak_rss_kib'] / 1024:.0f}",
+                str(len([c for c in mem["children"] if "resource_tracker" not in c["cmd"]])),
+            ]
+        )
     print(bc.table(["db", "codes", "server after warm-up", "server peak", "max worker peak", "workers"], rows))
 
-    path = bc.write_result("bench_issue", {
-        "benchmark": "bench_issue",
-        "machine": info,
-        "args": vars(args),
-        "code": bc.code_version(),
-        "service_sign_serials_per_s_one_core": round(app_rate),
-        "runs": runs,
-    })
+    path = bc.write_result(
+        "bench_issue",
+        {
+            "benchmark": "bench_issue",
+            "machine": info,
+            "args": vars(args),
+            "code": bc.code_version(),
+            "service_sign_serials_per_s_one_core": round(app_rate),
+            "runs": runs,
+        },
+    )
     print(f"\nwrote {path}")
     return 0
 

@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_common as bc  # noqa: E402
+import bench_common as bc
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -57,7 +57,8 @@ end
 
 function done(summary, latency, requests)
   io.write(string.format(
-    "BENCH_DONE requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d connect=%d read=%d write=%d status=%d timeout=%d\n",
+    "BENCH_DONE requests=%d duration_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d " ..
+    "connect=%d read=%d write=%d status=%d timeout=%d\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
     summary.errors.timeout))
@@ -110,7 +111,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
     result["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     result["socket_errors"] = (
-        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()))) if sock else {}
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()), strict=True)) if sock else {}
     )
     done = re.search(r"^BENCH_DONE (.*)$", output, re.M)
     if done:
@@ -118,10 +119,23 @@ def parse_wrk(output: str) -> dict[str, Any]:
     return result
 
 
-def run_wrk(wrk: str, base: str, script: Path, paths: Path, duration: int, connections: int,
-            threads: int = 2) -> tuple[dict[str, Any], str]:
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
-            "-s", str(script), base + "/", "--", str(paths)]
+def run_wrk(
+    wrk: str, base: str, script: Path, paths: Path, duration: int, connections: int, threads: int = 2
+) -> tuple[dict[str, Any], str]:
+    argv = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        base + "/",
+        "--",
+        str(paths),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -143,31 +157,49 @@ def check_responses(base: str, paths: list[str], expect_verdict: bool) -> list[d
     return seen
 
 
-def load(name: str, server: bc.Server, wrk: str, script: Path, paths_file: Path, paths: list[str], args: argparse.Namespace,
-         expect_verdict: bool, quiet_wait: float) -> dict[str, Any]:
+def load(
+    name: str,
+    server: bc.Server,
+    wrk: str,
+    script: Path,
+    paths_file: Path,
+    paths: list[str],
+    args: argparse.Namespace,
+    expect_verdict: bool,
+    quiet_wait: float,
+    pg_name: str | None,
+) -> dict[str, Any]:
     server.start()
     checked = check_responses(server.base, random.sample(paths, 5), expect_verdict)
-    print(f"  {name}: 5 sampled codes answered 200" + (" authentic/valid" if expect_verdict else " found"),
-          flush=True)
+    print(f"  {name}: 5 sampled codes answered 200" + (" authentic/valid" if expect_verdict else " found"), flush=True)
     run_wrk(wrk, server.base, script, paths_file, args.warmup, args.connections)  # warm-up, not reported
     background = bc.wait_for_quiet(quiet_wait)
+    db_meter = bc.CpuMeter(lambda: bc.postgres_pids(pg_name) if pg_name else [])
+    db_meter.start()
     jiffies, cpu_before, t0, own_before = bc.cpu_jiffies(), server.cpu(), time.perf_counter(), os.times()
     stats, raw = run_wrk(wrk, server.base, script, paths_file, args.duration, args.connections)
     elapsed = time.perf_counter() - t0
+    db_cpu = db_meter.stop()
     cpu_after, machine_busy, own_after = server.cpu(), bc.busy_cores(jiffies, bc.cpu_jiffies(), elapsed), os.times()
     server_cpu = cpu_after["server"] - cpu_before["server"]
-    wrk_cpu = own_after.children_user + own_after.children_system - own_before.children_user - own_before.children_system
+    wrk_cpu = (own_after.children_user + own_after.children_system) - (
+        own_before.children_user + own_before.children_system
+    )
     stats["server_cpu_cores"] = round(server_cpu / elapsed, 2)
     stats["server_cpu_us_per_request"] = round(server_cpu / max(stats.get("requests", 1), 1) * 1e6)
     stats["wrk_cpu_cores"] = round(wrk_cpu / elapsed, 2)
     stats["machine_busy_cores"] = round(machine_busy, 2)
-    stats["other_load_cores"] = round(max(machine_busy - (server_cpu + wrk_cpu) / elapsed, 0.0), 2)
+    stats["postgresql_cpu_cores"] = round(db_cpu / elapsed, 2)
+    stats["other_load_cores"] = round(max(machine_busy - (server_cpu + wrk_cpu + db_cpu) / elapsed, 0.0), 2)
     stats["background_load_before_cores"] = round(background, 2)
     stats["server_peak_rss_kib"] = bc.peak_rss_kib(server.pid)
     stats["sample_response"] = checked[0]
     stats["wrk_output"] = raw
-    print(f"  {name}: {stats['requests_per_s']:,.0f} req/s, p50 {stats.get('p50_ms', 0):.2f} ms, "
-          f"p99 {stats.get('p99_ms', 0):.2f} ms, non-2xx {stats['non_2xx']}", flush=True)
+    print(
+        f"  {name}: {stats['requests_per_s']:,.0f} req/s, p50 {stats.get('p50_ms', 0):.2f} ms, "
+        f"p99 {stats.get('p99_ms', 0):.2f} ms, non-2xx {stats['non_2xx']}",
+        flush=True,
+    )
     return stats
 
 
@@ -181,13 +213,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="default: sqlite")
     parser.add_argument("--sample", type=int, default=20_000, help="URIs kept for replay (default 20000)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unreported warm-up load (default 3)")
-    parser.add_argument("--quiet-wait", type=float, default=60.0,
-                        help="wait up to this many seconds for other load on the machine to end (default 60)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="wait up to this many seconds for other load on the machine to end (default 60)",
+    )
+    parser.add_argument(
+        "--source",
+        metavar="DIR",
+        help="run the service from this source tree instead of the installed one "
+        "(e.g. a commit exported with: git archive HEAD | tar -x -C DIR)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, paths)")
     args = parser.parse_args(argv)
     if args.units < 10 or args.duration < 1 or args.connections < 2:
         parser.error("--units >= 10, --duration >= 1, --connections >= 2")
 
+    if args.source:
+        bc.use_source(args.source)
     info = bc.machine()
     print(bc.machine_line(info), flush=True)
     wrk = ensure_wrk()
@@ -203,8 +247,15 @@ def main(argv: list[str] | None = None) -> int:
         bc.run_passport(["init"], env, workdir)
 
         # 1. Fill through the issuance endpoint, keeping a random sample of the URIs.
-        filler = bc.passport_server("passport serve (fill)", env, workdir, workdir / "server-fill.log",
-                                    "--no-access-log", "--log-level", "warning")
+        filler = bc.passport_server(
+            "passport serve (fill)",
+            env,
+            workdir,
+            workdir / "server-fill.log",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        )
         servers.append(filler)
         filler.start()
         org = bc.create_manufacturer(env, workdir)
@@ -218,8 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         in_db = bc.count_units(url)
         if in_db != args.units:
             raise RuntimeError(f"database has {in_db} units, expected {args.units}")
-        print(f"  {args.units:,} units in {issued.seconds:.1f} s ({args.units / issued.seconds:,.0f} codes/s); "
-              f"database {bc.database_size(url) / 2**20:,.0f} MiB; {len(issued.sample):,} URIs sampled", flush=True)
+        print(
+            f"  {args.units:,} units in {issued.seconds:.1f} s ({args.units / issued.seconds:,.0f} codes/s); "
+            f"database {bc.database_size(url) / 2**20:,.0f} MiB; {len(issued.sample):,} URIs sampled",
+            flush=True,
+        )
 
         paths = []
         for uri in issued.sample:
@@ -231,26 +285,69 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(LUA)
 
         # 2. The service.
-        service = bc.passport_server("passport serve", env, workdir, workdir / "server-verify.log",
-                                     "--no-access-log", "--log-level", "warning")
+        service = bc.passport_server(
+            "passport serve", env, workdir, workdir / "server-verify.log", "--no-access-log", "--log-level", "warning"
+        )
         servers.append(service)
-        print(f"loading passport serve with wrk ({args.connections} connections, 2 threads, {args.duration} s) ...",
-              flush=True)
-        results["service"] = load("service", service, wrk, script, paths_file, paths, args, True, args.quiet_wait)
+        print(
+            f"loading passport serve with wrk ({args.connections} connections, 2 threads, {args.duration} s) ...",
+            flush=True,
+        )
+        results["service"] = load(
+            "service",
+            service,
+            wrk,
+            script,
+            paths_file,
+            paths,
+            args,
+            True,
+            args.quiet_wait,
+            pg_name if args.db == "postgresql" else None,
+        )
         service.stop()
 
         # 3. The minimal app on the same database and the same paths.
         port = bc.free_port()
         minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
         minimal = bc.Server(
-            "minimal_app", [bc.PYTHON, "-m", "uvicorn", "--app-dir", str(SCRIPTS), "minimal_app:app",
-                            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
-                            "--log-level", "warning"],
-            minimal_env, workdir, port, workdir / "minimal.log",
+            "minimal_app",
+            [
+                bc.PYTHON,
+                "-m",
+                "uvicorn",
+                "--app-dir",
+                str(SCRIPTS),
+                "minimal_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            minimal_env,
+            workdir,
+            port,
+            workdir / "minimal.log",
         )
         servers.append(minimal)
         print("loading minimal_app with wrk ...", flush=True)
-        results["minimal"] = load("minimal", minimal, wrk, script, paths_file, paths, args, False, args.quiet_wait)
+        results["minimal"] = load(
+            "minimal",
+            minimal,
+            wrk,
+            script,
+            paths_file,
+            paths,
+            args,
+            False,
+            args.quiet_wait,
+            pg_name if args.db == "postgresql" else None,
+        )
         minimal.stop()
     except BaseException:
         for server in servers:
@@ -271,37 +368,83 @@ def main(argv: list[str] | None = None) -> int:
     ratio = svc["requests_per_s"] / mini["requests_per_s"]
     print()
     print(bc.machine_line(info))
-    print(f"\nPublic verification, {args.db}, {args.units:,} units, wrk -t2 -c{args.connections} -d{args.duration}s "
-          f"(random path of {len(paths):,} sampled codes), 1 uvicorn worker, no access log")
+    print(
+        f"\nPublic verification, {args.db}, {args.units:,} units, wrk -t2 -c{args.connections} -d{args.duration}s "
+        f"(random path of {len(paths):,} sampled codes), 1 uvicorn worker, no access log"
+    )
     rows = []
-    for name, label in (("service", "passport serve  GET /01/../10/../21/..?17=..&8030=.."),
-                        ("minimal", "minimal_app     one SELECT by (gtin, serial)")):
+    for name, label in (
+        ("service", "passport serve  GET /01/../10/../21/..?17=..&8030=.."),
+        ("minimal", "minimal_app     one SELECT by (gtin, serial)"),
+    ):
         r = results[name]
-        rows.append([
-            label, f"{r['requests_per_s']:,.0f}", f"{r.get('p50_ms', 0):.2f}", f"{r.get('p99_ms', 0):.2f}",
-            f"{r['requests']:,}", str(r["non_2xx"]),
-            str(sum(r["socket_errors"].values())) if r["socket_errors"] else "0",
-            f"{r['server_cpu_cores']:.2f}", f"{r['server_cpu_us_per_request']:,}", f"{r['other_load_cores']:.2f}",
-        ])
-    print(bc.table(["target", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "sock err", "server cores",
-                    "server CPU us/req", "other load"], rows))
-    print(f"\nratio service/minimal: {ratio:.2f} (goal >= 0.5); service p99 {svc.get('p99_ms', 0):.2f} ms "
-          f"(goal < 50 ms)")
-    print("'other load' = cores busy with processes that are neither the server nor wrk (a shared machine)")
+        rows.append(
+            [
+                label,
+                f"{r['requests_per_s']:,.0f}",
+                f"{r.get('p50_ms', 0):.2f}",
+                f"{r.get('p99_ms', 0):.2f}",
+                f"{r['requests']:,}",
+                str(r["non_2xx"]),
+                str(sum(r["socket_errors"].values())) if r["socket_errors"] else "0",
+                f"{r['server_cpu_cores']:.2f}",
+                f"{r['server_cpu_us_per_request']:,}",
+                f"{r['postgresql_cpu_cores']:.2f}",
+                f"{r['wrk_cpu_cores']:.2f}",
+                f"{r['other_load_cores']:.2f}",
+            ]
+        )
+    print(
+        bc.table(
+            [
+                "target",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "requests",
+                "non-2xx",
+                "sock err",
+                "server cores",
+                "server CPU us/req",
+                "pg cores",
+                "wrk cores",
+                "other load",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"\nratio service/minimal: {ratio:.2f} (goal >= 0.5); service p99 {svc.get('p99_ms', 0):.2f} ms (goal < 50 ms)"
+    )
+    cpu_ratio = mini["server_cpu_us_per_request"] / max(svc["server_cpu_us_per_request"], 1)
+    print(
+        f"ratio by server CPU per request (minimal/service, insensitive to other load): {cpu_ratio:.2f}; "
+        f"one core at 100 % would serve {1e6 / max(svc['server_cpu_us_per_request'], 1):,.0f} (service) vs "
+        f"{1e6 / max(mini['server_cpu_us_per_request'], 1):,.0f} (minimal) req/s"
+    )
+    print("'other load' = cores busy with processes that are not the server, wrk or PostgreSQL (a shared machine)")
 
     name = "bench_verify" if args.db == "sqlite" else f"bench_verify-{args.db}"
-    path = bc.write_result(name, {
-        "benchmark": "bench_verify",
-        "machine": info,
-        "wrk": wrk_version,
-        "args": vars(args),
-        "code": bc.code_version(),
-        "fill": {"units": args.units, "seconds": round(issued.seconds, 2), "sampled_paths": len(paths)},
-        "service": svc,
-        "minimal": mini,
-        "ratio_service_over_minimal": round(ratio, 3),
-        "goals": {"p99_under_50ms": svc.get("p99_ms", 1e9) < 50, "ratio_at_least_0_5": ratio >= 0.5},
-    })
+    path = bc.write_result(
+        name,
+        {
+            "benchmark": "bench_verify",
+            "machine": info,
+            "wrk": wrk_version,
+            "args": vars(args),
+            "code": bc.code_version(),
+            "fill": {"units": args.units, "seconds": round(issued.seconds, 2), "sampled_paths": len(paths)},
+            "service": svc,
+            "minimal": mini,
+            "ratio_service_over_minimal": round(ratio, 3),
+            "ratio_by_server_cpu_per_request": round(
+                results["minimal"]["server_cpu_us_per_request"]
+                / max(results["service"]["server_cpu_us_per_request"], 1),
+                3,
+            ),
+            "goals": {"p99_under_50ms": svc.get("p99_ms", 1e9) < 50, "ratio_at_least_0_5": ratio >= 0.5},
+        },
+    )
     print(f"\nwrote {path}")
     return 0
 

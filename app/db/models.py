@@ -400,6 +400,7 @@ class RecallNotice(Base):
     units: Mapped[int] = mapped_column(Integer)
     notified_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_delivery.id"))  # None: no endpoint
 
 
 __all__ = [

@@ -77,11 +77,24 @@ class UnitRow:
     to_id: str | None
     issued_at: Any
     manufacturer_region: str | None
+    repeat_sale_alert: bool  # an open alert says someone tried to sell it again
+    clone_alert: bool  # an open alert says the code is being scanned as a clone
+    product_has_recalls: bool  # only then is the recall scope worth reading
+
+    @property
+    def untouched(self) -> bool:
+        """Never named by a custody event: every event leaves a holder, a container or another state."""
+        return self.state == "issued" and self.holder_id is None and self.container_sscc is None
 
 
+_OPEN_ALERT = "EXISTS (SELECT 1 FROM alert a WHERE a.unit_id = u.id AND a.type = '{kind}' AND a.status <> 'closed')"
 _LOOKUP = (
     "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, "
-    "u.to_id, i.created_at, o.region "
+    "u.to_id, i.created_at, o.region, "
+    + _OPEN_ALERT.format(kind="repeat_sale")
+    + ", "
+    + _OPEN_ALERT.format(kind="clone_suspect")
+    + ", EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin) "
     "FROM unit u JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
     "JOIN organisation o ON o.id = p.manufacturer_id JOIN issuance i ON i.id = u.issuance_id "
     "WHERE u.gtin = {p} AND u.serial = {p}"
@@ -98,4 +111,5 @@ def unit_row(raw: Any) -> UnitRow:
         values[1] = date.fromisoformat(values[1])
     if isinstance(values[10], str):
         values[10] = datetime.fromisoformat(values[10]).replace(tzinfo=UTC)
+    values[12:15] = [bool(v) for v in values[12:15]]
     return UnitRow(*values)

@@ -74,6 +74,9 @@ def create_recall(
     )
     session.add(recall)
     session.flush()
+    from app.services.webhooks import notify_recall  # webhooks reads recalls: imported here, not at the top
+
+    notify_recall(session, recall.id)
     return recall
 
 
@@ -97,6 +100,9 @@ def extend_recall(
     _check_members(session, recall.gtin, lots, serials)
     recall.lots = sorted(set(recall.lots) | set(lots))
     recall.serials = sorted(set(recall.serials) | set(serials))
+    from app.services.webhooks import notify_recall
+
+    notify_recall(session, recall.id, event_type="recall.extended")  # only holders not told before
     return recall
 
 

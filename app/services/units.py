@@ -43,11 +43,13 @@ def effective_custody(conn: Connection, unit: Any) -> tuple[str, str | None, str
     return unit.state, unit.holder_id, unit.to_id, None
 
 
-def journey(conn: Connection, unit_id: int, issued: tuple[Any, str | None] | None) -> list[dict[str, Any]]:
+def issued_step(issued: tuple[Any, str | None]) -> list[dict[str, Any]]:
+    return [{"step": "issued", "at": issued[0].isoformat(), "region": issued[1]}]
+
+
+def journey(conn: Connection, unit_id: int, issued: tuple[Any, str | None]) -> list[dict[str, Any]]:
     """The consumer's view of the path: steps, times and coarse regions; undone events left out."""
-    steps: list[dict[str, Any]] = []
-    if issued is not None:
-        steps.append({"step": "issued", "at": issued[0].isoformat(), "region": issued[1]})
+    steps = issued_step(issued)
     for event in unit_events(conn, unit_id):
         if event.undone_by_event_id is not None or event.undoes_event_id is not None:
             continue
@@ -60,15 +62,19 @@ def journey(conn: Connection, unit_id: int, issued: tuple[Any, str | None] | Non
     return steps
 
 
+def suspect_flags(status: str, *, repeat_sale: bool, clone: bool) -> tuple[str, ...]:
+    """Open alerts that make a scan suspect: a second sale was attempted, or the code is scanned as a clone."""
+    flags = []
+    if repeat_sale and status in (Status.SOLD, Status.DISPENSED, Status.RETURNED):
+        flags.append("repeat_sale")
+    if clone:
+        flags.append("clone_suspect")
+    return tuple(flags)
+
+
 def suspect_reasons(conn: Connection, unit_id: int, status: str) -> list[str]:
-    """Alerts that make a scan suspect: a second sale was attempted, or the code is being scanned as a clone."""
     kinds = alert_types(conn, unit_id)
-    reasons = []
-    if status in (Status.SOLD, Status.DISPENSED, Status.RETURNED) and "repeat_sale" in kinds:
-        reasons.append("repeat_sale")
-    if "clone_suspect" in kinds:
-        reasons.append("clone_suspect")
-    return reasons
+    return list(suspect_flags(status, repeat_sale="repeat_sale" in kinds, clone="clone_suspect" in kinds))
 
 
 def _load(session: Session, gtin: str, serial: str) -> tuple[Unit, Product, Batch]:

@@ -21,7 +21,7 @@ from app.domain.verdict import UnitFacts, Verdict, judge
 from app.services.clock import today
 from app.services.keys import KeyRing
 from app.services.recalls import covering
-from app.services.units import effective_custody, journey, suspect_reasons
+from app.services.units import effective_custody, issued_step, journey, suspect_flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +78,12 @@ class Verifier:
             row = unit_row(raw) if raw is not None else None
             facts = state = recall = None
             if row is not None:
+                # One query answered the common case; the rest is read only when that row says it matters.
                 status = effective_custody(conn, row)[0]
                 state = PUBLIC_STATE[Status(status)]
-                flags = tuple(suspect_reasons(conn, row.id, status))
-                recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
+                flags = suspect_flags(status, repeat_sale=row.repeat_sale_alert, clone=row.clone_alert)
+                if row.product_has_recalls:
+                    recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
                 facts = UnitFacts(row.lot, row.expires_on, state, recalled=recall is not None, flags=flags)
             key_tag = None
             if scan.signature is not None:
@@ -92,5 +94,6 @@ class Verifier:
             verdict = judge(scan, facts, self._keyring.public_keys(missing=key_tag), today())
             if row is None or verdict.verdict in ("invalid_signature", "unknown"):
                 return Verification(scan, verdict, None)
-            steps = journey(conn, row.id, (row.issued_at, row.manufacturer_region))
+            issued = (row.issued_at, row.manufacturer_region)
+            steps = journey(conn, row.id, issued) if not row.untouched else issued_step(issued)
             return Verification(scan, verdict, row, state, tuple(steps), recall)

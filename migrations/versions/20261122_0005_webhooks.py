@@ -58,6 +58,8 @@ def upgrade() -> None:
     sa.Column('units', sa.Integer(), nullable=False),
     sa.Column('notified_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('delivery_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['delivery_id'], ['webhook_delivery.id'], name=op.f('fk_recall_notice_delivery_id_webhook_delivery')),
     sa.ForeignKeyConstraint(['org_id'], ['organisation.id'], name=op.f('fk_recall_notice_org_id_organisation')),
     sa.ForeignKeyConstraint(['recall_id'], ['recall.id'], name=op.f('fk_recall_notice_recall_id_recall')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_recall_notice')),

@@ -6,6 +6,8 @@ conflicting requests waits for the first to commit and then sees its result. To 
 not two requests that merely happened one after the other, ``LockHold`` keeps the first request that takes the
 watched row lock holding it until PostgreSQL itself reports another backend waiting for a lock; each test asserts
 that every round was contended that way. The holder is not chosen: whichever request gets the lock first wins.
+The two deadlock probes go one step further and force one interleaving (``LockHold.then``: the second request
+starts only once the first holds the watched lock), the one that deadlocked the first cut of the events service.
 
 SQLite serialises writers instead (one write transaction at a time); one test checks that the same race there also
 ends with exactly one winner and no 500.
@@ -35,7 +37,7 @@ from app.services import orgs
 from tests.conftest import GTIN, settings_for
 
 ROUNDS = 20
-LOCK_WAIT_SECONDS = 10.0
+LOCK_WAIT_SECONDS = 5.0
 
 
 # ------------------------------------------------------------------------------------------------- fixtures
@@ -109,6 +111,7 @@ class LockHold:
         self._predicate: Callable[[str, Any], bool] | None = None
         self.contended = 0
         self.uncontended = 0
+        self.holding = threading.Event()  # set while a request holds the watched lock
         event.listen(engine, "after_cursor_execute", self._after)
 
     def close(self) -> None:
@@ -118,8 +121,18 @@ class LockHold:
     def arm(self, predicate: Callable[[str, Any], bool] | None) -> None:
         with self._mutex:
             self._predicate = predicate
+            self.holding.clear()
 
-    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG002
+    def then(self, call: Callable[[], Any]) -> Callable[[], Any]:
+        """``call``, started only once a request holds the watched lock (to force one interleaving)."""
+
+        def run() -> Any:
+            assert self.holding.wait(LOCK_WAIT_SECONDS), "no request took the watched lock"
+            return call()
+
+        return run
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if "FOR UPDATE" not in statement:
             return
         with self._mutex:
@@ -127,6 +140,7 @@ class LockHold:
             if predicate is None or not predicate(statement, parameters):
                 return
             self._predicate = None
+        self.holding.set()
         if self._someone_waits():
             self.contended += 1
         else:
@@ -155,6 +169,16 @@ def lock_hold(runtime, database_url) -> Iterator[LockHold]:
 
 def locks_unit(statement: str, _parameters: Any) -> bool:
     return "FROM unit" in statement
+
+
+def locks_unit_in_a_long_list(serial: str, unit_id: int) -> Callable[[str, Any], bool]:
+    """A statement locking this unit (named by serial or by id) among more than a handful of others."""
+
+    def match(statement: str, parameters: Any) -> bool:
+        values = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
+        return "FROM unit" in statement and len(values) > 10 and (serial in values or unit_id in values)
+
+    return match
 
 
 def locks_container(sscc: str) -> Callable[[str, Any], bool]:
@@ -235,8 +259,10 @@ def actions_on(runtime, unit_id: int) -> list[str]:
     with runtime.sessions() as session:
         return list(
             session.scalars(
-                select(Event.action).join(EventItem, EventItem.event_id == Event.id)
-                .where(EventItem.unit_id == unit_id).order_by(Event.id)
+                select(Event.action)
+                .join(EventItem, EventItem.event_id == Event.id)
+                .where(EventItem.unit_id == unit_id)
+                .order_by(Event.id)
             )
         )
 
@@ -284,7 +310,12 @@ def test_two_tills_selling_one_unit_one_wins(runtime, http, pool, lock_hold, par
     for round_no, uri in enumerate(codes):
         now = datetime.now(UTC)
         bodies = [  # each till stamps its own clock, a second apart: never the "same" sale twice
-            {"action": "sell", "codes": [uri], "channel": "offline", "occurred_at": (now - timedelta(seconds=s)).isoformat()}
+            {
+                "action": "sell",
+                "codes": [uri],
+                "channel": "offline",
+                "occurred_at": (now - timedelta(seconds=s)).isoformat(),
+            }
             for s in (1, 2)
         ]
         lock_hold.arm(locks_unit)
@@ -348,8 +379,11 @@ def test_ship_racing_a_sale_of_the_same_unit(runtime, http, pool, lock_hold, par
         ship = {"action": "ship", "codes": [uri], "to": dist.id}
         sell = {"action": "sell", "codes": [uri], "channel": "offline"}
         lock_hold.arm(locks_unit)
-        shipped, sold = race(pool, [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)],
-                             stagger=list(STAGGERS[round_no % len(STAGGERS)]))
+        shipped, sold = race(
+            pool,
+            [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)],
+            stagger=list(STAGGERS[round_no % len(STAGGERS)]),
+        )
         lock_hold.arm(None)
         where = f"round {round_no}: {describe([shipped, sold])}"
         assert sorted([shipped.status_code, sold.status_code]) == [201, 409], where
@@ -380,8 +414,11 @@ def test_overlapping_lists_in_opposite_orders_do_not_deadlock(runtime, http, poo
         ship = {"action": "ship", "codes": codes, "to": dist.id}
         sell = {"events": [{"action": "sell", "codes": codes[::-1], "channel": "offline"}]}
         lock_hold.arm(locks_unit)
-        shipped, sold = race(pool, [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)],
-                             stagger=list(STAGGERS[round_no % len(STAGGERS)]))
+        shipped, sold = race(
+            pool,
+            [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)],
+            stagger=list(STAGGERS[round_no % len(STAGGERS)]),
+        )
         lock_hold.arm(None)
         where = f"round {round_no}: {describe([shipped, sold])}"
         assert sorted([shipped.status_code, sold.status_code]) == [201, 409], where
@@ -407,13 +444,20 @@ def test_ten_tills_and_docks_at_once_all_succeed(runtime, http, pool, parties, s
         def run() -> list[httpx2.Response]:
             out = [client.post("/v1/events", json={"action": "receive", "codes": codes}, headers=shop.headers)]
             for uri in codes:
-                out.append(client.post("/v1/events", json={"action": "sell", "codes": [uri], "channel": "offline"},
-                                       headers=shop.headers))
+                out.append(
+                    client.post(
+                        "/v1/events",
+                        json={"action": "sell", "codes": [uri], "channel": "offline"},
+                        headers=shop.headers,
+                    )
+                )
             return out
 
         return run
 
-    outcomes = race(pool, [session_of(client, shop, codes) for client, (shop, codes) in zip(clients, work)])
+    outcomes = race(
+        pool, [session_of(client, shop, codes) for client, (shop, codes) in zip(clients, work, strict=True)]
+    )
     flat = [r for thread in outcomes for r in thread]
     assert len(flat) == 10 * (1 + per_thread)
     assert all(r.status_code == 201 for r in flat), describe([r for r in flat if r.status_code != 201])
@@ -443,16 +487,29 @@ def test_pallet_ship_racing_a_sale_from_inside_the_pallet(client, runtime, http,
         codes = stock(6)
         case_1, case_2, pallet = new_sscc(), new_sscc(), new_sscc()
         for content, container in ((codes[:3], case_1), (codes[3:], case_2)):
-            ok(client.post("/v1/events", json={"action": "pack", "codes": content, "container": f"(00){container}"},
-                           headers=pharm.headers))
-        ok(client.post("/v1/events", json={"action": "pack", "codes": [f"(00){case_1}", f"(00){case_2}"],
-                                           "container": f"(00){pallet}"}, headers=pharm.headers))
+            ok(
+                client.post(
+                    "/v1/events",
+                    json={"action": "pack", "codes": content, "container": f"(00){container}"},
+                    headers=pharm.headers,
+                )
+            )
+        ok(
+            client.post(
+                "/v1/events",
+                json={"action": "pack", "codes": [f"(00){case_1}", f"(00){case_2}"], "container": f"(00){pallet}"},
+                headers=pharm.headers,
+            )
+        )
         target = codes[1]
         ship = {"action": "ship", "codes": [f"(00){pallet}"], "to": dist.id}
         sell = {"action": "sell", "codes": [target], "channel": "offline"}
         lock_hold.arm(locks_container(pallet))
-        shipped, sold = race(pool, [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)],
-                             stagger=list(STAGGERS[round_no % len(STAGGERS)]))
+        shipped, sold = race(
+            pool,
+            [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)],
+            stagger=list(STAGGERS[round_no % len(STAGGERS)]),
+        )
         lock_hold.arm(None)
         where = f"round {round_no}: {describe([shipped, sold])}"
         assert shipped.status_code == 201, where  # the pallet is the holder's either way
@@ -479,8 +536,10 @@ def test_pallet_ship_racing_a_sale_from_inside_the_pallet(client, runtime, http,
         # Whatever happened, the distributor receives the pallet and holds exactly the units still in it.
         ok(client.post("/v1/events", json={"action": "receive", "codes": [f"(00){pallet}"]}, headers=dist.headers))
         for uri in codes:
-            record = client.get(f"/v1/units/{GTIN}/{serial_of(uri)}", headers=dist.headers if uri != target or
-                                sold.status_code != 201 else pharm.headers)
+            record = client.get(
+                f"/v1/units/{GTIN}/{serial_of(uri)}",
+                headers=dist.headers if uri != target or sold.status_code != 201 else pharm.headers,
+            )
             assert record.status_code == 200, record.text
             body = record.json()
             expected = ("sold", pharm.id) if uri == target and sold.status_code == 201 else ("held", dist.id)
@@ -491,12 +550,13 @@ def test_pallet_ship_racing_a_sale_from_inside_the_pallet(client, runtime, http,
 
 @pytest.mark.postgres_only
 def test_a_long_list_and_a_short_one_sharing_units_do_not_deadlock(runtime, http, pool, lock_hold, parties, stock):
-    """An event of more than 500 codes locks its units in slices of 500 (by code), each slice in id order; a short
-    event naming a unit of each slice locks them in id order. The lists overlap on two units, x and y, with x in the
-    long list's first slice, y in its second and id(y) < id(x): long locks x then y, short locks y then x.
+    """Two events sharing units x and y must lock them in the same order whatever their lengths.
 
-    The hold keeps the long shipment holding its first slice until the short sale waits for a lock; then the long
-    one goes on to lock y. Correct behaviour is one winner and one 409, never a 500."""
+    Chosen against the first cut of load_units (slices of 500 codes by (gtin, serial), each slice in id order): x is
+    in the long list's first slice, y alone in its second, and id(y) < id(x), so the long shipment locked x then y
+    while a short sale of [x, y] locked y then x. The sale is sent once the shipment holds the lock on x, and the
+    hold keeps the shipment holding it until the sale waits for a lock. Correct behaviour, whatever the lock order:
+    one winner and one 409, never a 500 (a deadlock)."""
     pharm, dist = parties["pharmacy"], parties["distributor"]
     clients = [http(), http()]
     codes = stock(520)
@@ -513,9 +573,8 @@ def test_a_long_list_and_a_short_one_sharing_units_do_not_deadlock(runtime, http
         pytest.fail("no x/y pair found")
     ship = {"action": "ship", "codes": long_list, "to": dist.id}
     sell = {"action": "sell", "codes": [x, y], "channel": "offline"}
-    sx, sy = serial_of(x), serial_of(y)
-    lock_hold.arm(lambda st, params: "FROM unit" in st and sx in str(params) and sy not in str(params))
-    shipped, sold = race(pool, [poster(clients[0], pharm, ship), poster(clients[1], pharm, sell)], stagger=[0, 0.05])
+    lock_hold.arm(locks_unit_in_a_long_list(serial_of(x), ids[x]))
+    shipped, sold = race(pool, [poster(clients[0], pharm, ship), lock_hold.then(poster(clients[1], pharm, sell))])
     lock_hold.arm(None)
     where = describe([shipped, sold])
     assert sorted([shipped.status_code, sold.status_code]) == [201, 409], where
@@ -525,11 +584,13 @@ def test_a_long_list_and_a_short_one_sharing_units_do_not_deadlock(runtime, http
 
 
 @pytest.mark.postgres_only
-def test_unpacking_a_case_while_selling_from_it_does_not_deadlock(client, runtime, http, pool, lock_hold, parties,
-                                                                   stock):
+def test_unpacking_a_case_while_selling_from_it_does_not_deadlock(
+    client, runtime, http, pool, lock_hold, parties, stock
+):
     """Unpack locks the case, then the units in it; a sale locks its unit, then the case the unit is in.
 
-    The hold keeps the unpack holding the case until the sale (which has locked its unit) waits for it. Correct
+    The sale is sent once the unpack holds the case, and the hold keeps the unpack holding it until the sale (which
+    has locked its unit) waits for the case; then the unpack goes on to lock the units in the case. Correct
     behaviour: both succeed (the sale takes the unit out of the case, or sells it once it is loose), never a 500."""
     pharm = parties["pharmacy"]
     clients = [http(), http()]
@@ -537,13 +598,17 @@ def test_unpacking_a_case_while_selling_from_it_does_not_deadlock(client, runtim
     for round_no in range(rounds):
         codes = stock(4)
         case = new_sscc()
-        ok(client.post("/v1/events", json={"action": "pack", "codes": codes, "container": f"(00){case}"},
-                       headers=pharm.headers))
+        ok(
+            client.post(
+                "/v1/events", json={"action": "pack", "codes": codes, "container": f"(00){case}"}, headers=pharm.headers
+            )
+        )
         unpack = {"action": "unpack", "codes": [f"(00){case}"]}
         sell = {"action": "sell", "codes": [codes[0]], "channel": "offline"}
         lock_hold.arm(locks_container(case))
-        unpacked, sold = race(pool, [poster(clients[0], pharm, unpack), poster(clients[1], pharm, sell)],
-                              stagger=[0, 0.05])
+        unpacked, sold = race(
+            pool, [poster(clients[0], pharm, unpack), lock_hold.then(poster(clients[1], pharm, sell))]
+        )
         lock_hold.arm(None)
         where = f"round {round_no}: {describe([unpacked, sold])}"
         assert (unpacked.status_code, sold.status_code) == (201, 201), where
@@ -568,7 +633,12 @@ def test_sqlite_two_tills_one_winner(database_url, runtime, http, pool, parties,
     for round_no, uri in enumerate(codes):
         now = datetime.now(UTC)
         bodies = [
-            {"action": "sell", "codes": [uri], "channel": "offline", "occurred_at": (now - timedelta(seconds=s)).isoformat()}
+            {
+                "action": "sell",
+                "codes": [uri],
+                "channel": "offline",
+                "occurred_at": (now - timedelta(seconds=s)).isoformat(),
+            }
             for s in (1, 2)
         ]
         responses = race(pool, [poster(clients[i], tills[i], bodies[i]) for i in range(2)])

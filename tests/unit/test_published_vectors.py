@@ -295,8 +295,8 @@ KEYS = {v["key_tag"]: bytes.fromhex(v["public_key_hex"]) for v in VECTORS["vecto
 TODAY = date(2026, 1, 15)
 
 
-# id, container, holder, addressee, issued at, manufacturer's region
-_ROW_TAIL = (1, None, None, None, datetime(2026, 1, 2, tzinfo=UTC), "CN-31")
+# id, container, holder, addressee, issued at, manufacturer's region, open alerts (repeat sale, clone), recalls
+_ROW_TAIL = (1, None, None, None, datetime(2026, 1, 2, tzinfo=UTC), "CN-31", False, False, False)
 
 
 def _row(v: dict[str, Any], state: str = "in_supply_chain") -> UnitRow:

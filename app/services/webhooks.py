@@ -1,0 +1,501 @@
+"""Recall notices and signed webhooks.
+
+Every organisation that holds units a recall covers, or has them in transit to it, gets a notice: a row it can
+read and acknowledge through the API. Organisations that registered an endpoint are also pushed the notice, an
+outbox row (``WebhookDelivery``) written in the recall's own transaction and sent afterwards by ``deliver_due``,
+retried with exponential back-off until the endpoint answers 2xx or the attempts run out.
+
+Signature scheme, version 1 (the shape Stripe and Standard Webhooks use)::
+
+    Content-Type: application/json
+    Passport-Delivery: <delivery id>        the same on every retry of one delivery: deduplicate on it
+    Passport-Event: recall.created          or recall.extended (an organisation the extension brought in)
+    Passport-Timestamp: <unix seconds>      when this attempt was made
+    Passport-Signature: v1=<hex>            HMAC-SHA256(key=secret, message=f"{timestamp}.".encode() + body)
+
+``secret`` is the ``whsec_...`` string returned once at registration, used as the HMAC key as its ASCII bytes;
+``body`` is the raw request body (UTF-8 JSON, identical on every retry). A receiver recomputes the HMAC over the
+bytes it read, compares in constant time, and refuses a timestamp far from its own clock (five minutes, say), so a
+captured request cannot be replayed later. Delivery is at least once: an attempt cut short by a crash is retried
+with the same ``Passport-Delivery``. Only a 2xx answer counts; redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import WRITE_OPTIONS
+from app.db.models import Organisation, Product, Recall, RecallNotice, WebhookDelivery, WebhookEndpoint
+from app.db.trace import Scope, batch_ids, custody_counts
+from app.domain.custody import Status
+from app.domain.errors import InvalidInput, NotFound
+from app.services import recalls
+from app.services.clock import utcnow
+from app.services.orgs import Principal
+
+MAX_ATTEMPTS = 8
+TIMEOUT_SECONDS = 10
+_FIRST_DELAY_SECONDS = 30  # after attempt n the next waits 30 s * 2**n: 1 min, 2 min ... about 2 h in all
+_MAX_DELAY_SECONDS = 6 * 3600
+
+HttpPost = Callable[[str, bytes, Mapping[str, str]], int]
+
+
+# --- endpoints -----------------------------------------------------------------------------------------------
+
+
+def _associated_data(org_id: str) -> bytes:
+    # Binds a sealed secret to its organisation: a row copied onto another organisation's endpoint will not open.
+    return b"passport webhook secret " + org_id.encode()
+
+
+def _seal(master_key: bytes, org_id: str, secret: str) -> bytes:
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(master_key).encrypt(nonce, secret.encode(), _associated_data(org_id))
+
+
+def _unseal(master_key: bytes, org_id: str, sealed: bytes) -> str:
+    return AESGCM(master_key).decrypt(sealed[:12], sealed[12:], _associated_data(org_id)).decode()
+
+
+def validate_url(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        raise InvalidInput("the webhook URL's port is not valid", code="invalid_webhook_url") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("a webhook URL must be an absolute http:// or https:// URL", code="invalid_webhook_url")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("a webhook URL must not carry credentials", code="invalid_webhook_url")
+    return url
+
+
+def register_endpoint(
+    session: Session, principal: Principal, url: str, *, master_key: bytes
+) -> tuple[WebhookEndpoint, str]:
+    """Register (or replace) the caller's endpoint. Returns it with its secret, which is never shown again."""
+    validate_url(url)
+    # Serialises registrations of one organisation, so "one active endpoint" holds under concurrency.
+    session.scalar(select(Organisation.id).where(Organisation.id == principal.org_id).with_for_update())
+    now = utcnow()
+    previous = list(
+        session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.org_id == principal.org_id, WebhookEndpoint.disabled_at.is_(None)
+            )
+        )
+    )
+    for old in previous:
+        old.disabled_at = now
+    session.flush()
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint = WebhookEndpoint(
+        org_id=principal.org_id, url=url, sealed_secret=_seal(master_key, principal.org_id, secret), created_at=now
+    )
+    session.add(endpoint)
+    session.flush()
+    if previous:
+        # What was still owed to the old endpoint goes to the new one, signed with the new secret.
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.endpoint_id.in_([old.id for old in previous]), WebhookDelivery.status == "pending"
+            )
+            .values(endpoint_id=endpoint.id)
+        )
+    return endpoint, secret
+
+
+def active_endpoint(session: Session, principal: Principal) -> WebhookEndpoint | None:
+    return session.scalar(
+        select(WebhookEndpoint).where(WebhookEndpoint.org_id == principal.org_id, WebhookEndpoint.disabled_at.is_(None))
+    )
+
+
+def disable_endpoint(session: Session, principal: Principal) -> None:
+    endpoint = active_endpoint(session, principal)
+    if endpoint is None:
+        raise NotFound("your organisation has no webhook endpoint", code="webhook_not_found")
+    endpoint.disabled_at = utcnow()
+
+
+def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {"id": endpoint.id, "url": endpoint.url, "created_at": endpoint.created_at.isoformat()}
+
+
+# --- notices -------------------------------------------------------------------------------------------------
+
+
+def _recipients(session: Session, recall: Recall, manufacturer_id: str) -> dict[str, tuple[int, int]]:
+    """Organisation -> (units on hand, units in transit to it), for the units the recall covers."""
+    conn = session.connection()
+    scope = Scope(recall.gtin, sorted(batch_ids(conn, recall.gtin, recall.lots).values()), list(recall.serials))
+    on_hand: Counter[str] = Counter()
+    arriving: Counter[str] = Counter()
+    for (status, holder, to), n in custody_counts(conn, scope).items():
+        if Status(status) in recalls.ON_HAND:
+            on_hand[holder or manufacturer_id] += n
+        elif Status(status) is Status.IN_TRANSIT and to is not None:
+            arriving[to] += n
+    return {org: (on_hand[org], arriving[org]) for org in on_hand.keys() | arriving.keys()}
+
+
+def _payload(
+    recall: Recall, product: Product, event_type: str, org_id: str, units: tuple[int, int], now: datetime
+) -> dict[str, Any]:
+    on_hand, arriving = units
+    return {
+        "event": event_type,
+        "recall": {
+            "id": recall.id,
+            "gtin": recall.gtin,
+            "product": product.name,
+            "lots": list(recall.lots),
+            "serials": list(recall.serials),
+            "class": recall.recall_class,
+            "reason": recall.reason,
+            "instructions": recall.instructions,
+            "created_at": recall.created_at.isoformat(),
+        },
+        "org": org_id,
+        "units": on_hand + arriving,
+        "units_in_transit_to_you": arriving,
+        "notified_at": now.isoformat(),
+        "acknowledge": f"/v1/recalls/{recall.id}/acknowledge",
+    }
+
+
+def notify_recall(session: Session, recall_id: int, *, event_type: str = "recall.created") -> list[RecallNotice]:
+    """Notify every holder of the recall's units not notified yet, in the caller's transaction.
+
+    Idempotent per (recall, organisation): after an extension only the organisations it brought in are told.
+    The organisation that opened the recall is not notified of its own recall.
+    """
+    # The row lock makes concurrent extensions of one recall notify one after the other (PostgreSQL).
+    recall = session.get(Recall, recall_id, with_for_update=True)
+    if recall is None:
+        raise NotFound(f"no recall {recall_id}", code="recall_not_found")
+    product = session.get(Product, recall.gtin)
+    assert product is not None
+    holders = _recipients(session, recall, product.manufacturer_id)
+    holders.pop(recall.created_by, None)
+    told = set(session.scalars(select(RecallNotice.org_id).where(RecallNotice.recall_id == recall.id)))
+    new = sorted(org for org in holders if org not in told)
+    if not new:
+        return []
+    now = utcnow()
+    endpoints = dict(
+        session.execute(
+            select(WebhookEndpoint.org_id, WebhookEndpoint.id).where(
+                WebhookEndpoint.org_id.in_(new), WebhookEndpoint.disabled_at.is_(None)
+            )
+        ).all()
+    )
+    deliveries = {
+        org: WebhookDelivery(
+            endpoint_id=endpoints[org],
+            event_type=event_type,
+            payload=_payload(recall, product, event_type, org, holders[org], now),
+            attempts=0,
+            status="pending",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for org in new
+        if org in endpoints
+    }
+    session.add_all(deliveries.values())
+    session.flush()
+    notices = [
+        RecallNotice(
+            recall_id=recall.id,
+            org_id=org,
+            units=sum(holders[org]),
+            notified_at=now,
+            delivery_id=deliveries[org].id if org in deliveries else None,
+        )
+        for org in new
+    ]
+    session.add_all(notices)
+    session.flush()
+    return notices
+
+
+def acknowledge(session: Session, principal: Principal, recall_id: int) -> RecallNotice:
+    """Record that the caller received the recall notice (idempotent: the first acknowledgement stands)."""
+    if session.get(Recall, recall_id) is None:
+        raise NotFound(f"no recall {recall_id}", code="recall_not_found")
+    notice = session.scalar(
+        select(RecallNotice)
+        .where(RecallNotice.recall_id == recall_id, RecallNotice.org_id == principal.org_id)
+        .with_for_update()
+    )
+    if notice is None:
+        raise NotFound(f"your organisation was not notified of recall {recall_id}", code="not_notified")
+    if notice.acknowledged_at is None:
+        notice.acknowledged_at = utcnow()
+    return notice
+
+
+def notices_of_recall(session: Session, principal: Principal, recall_id: int) -> dict[str, Any]:
+    """Who was notified of a recall and who acknowledged (the product's manufacturer or a regulator)."""
+    recall = recalls.get_recall(session, principal, recall_id)
+    rows = session.execute(
+        select(RecallNotice, Organisation.name, WebhookDelivery)
+        .join(Organisation, Organisation.id == RecallNotice.org_id)
+        .outerjoin(WebhookDelivery, WebhookDelivery.id == RecallNotice.delivery_id)
+        .where(RecallNotice.recall_id == recall.id)
+        .order_by(RecallNotice.notified_at, RecallNotice.org_id)
+    ).all()
+    notices = [
+        {
+            "org": {"id": notice.org_id, "name": name},
+            "units": notice.units,
+            "notified_at": notice.notified_at.isoformat(),
+            "acknowledged_at": _iso(notice.acknowledged_at),
+            "webhook": _delivery_summary(delivery),
+        }
+        for notice, name, delivery in rows
+    ]
+    return {
+        "recall_id": recall.id,
+        "notified": len(notices),
+        "acknowledged": sum(1 for n in notices if n["acknowledged_at"] is not None),
+        "notices": notices,
+    }
+
+
+def _delivery_summary(delivery: WebhookDelivery | None) -> dict[str, Any] | None:
+    if delivery is None:
+        return None
+    return {"status": delivery.status, "attempts": delivery.attempts, "delivered_at": _iso(delivery.delivered_at)}
+
+
+def my_notices(session: Session, principal: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The caller's recall notices, newest first: the inbox of an organisation with no endpoint."""
+    rows = session.execute(
+        select(RecallNotice, Recall)
+        .join(Recall, Recall.id == RecallNotice.recall_id)
+        .where(RecallNotice.org_id == principal.org_id)
+        .order_by(RecallNotice.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "recall": {
+                "id": recall.id,
+                "gtin": recall.gtin,
+                "lots": recall.lots,
+                "serials": recall.serials,
+                "class": recall.recall_class,
+                "reason": recall.reason,
+                "instructions": recall.instructions,
+                "status": recall.status,
+            },
+            "units": notice.units,
+            "notified_at": notice.notified_at.isoformat(),
+            "acknowledged_at": _iso(notice.acknowledged_at),
+        }
+        for notice, recall in rows
+    ]
+
+
+# --- deliveries ----------------------------------------------------------------------------------------------
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"v1={digest}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the given number of attempts: doubling from a minute, capped, plus up to 10 %
+    jitter so endpoints that came back up are not hit by every retry at once."""
+    delay = min(_FIRST_DELAY_SECONDS * 2**attempts, _MAX_DELAY_SECONDS)
+    return timedelta(seconds=delay, milliseconds=secrets.randbelow(delay * 100 + 1))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # urllib would turn a redirected POST into a GET without the body; a redirect is a failed attempt instead.
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """POST with the standard library; the HTTP status, whatever it is. Network failures raise."""
+    # Only http(s) URLs are ever registered (validate_url), so urllib's file: and ftp: handlers are out of reach.
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    delivery_id: int
+    event_type: str
+    url: str
+    secret: str
+    body: bytes
+
+
+def _body(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _claim(sessions: sessionmaker[Session], master_key: bytes, delivery_id: int, now: datetime) -> _Attempt | str:
+    """Count an attempt and push the next one out by the back-off, committed before anything is sent: another
+    worker will not pick the delivery up meanwhile, and a crash mid-send is a failed attempt, retried later."""
+    with sessions.begin() as session:
+        session.connection(execution_options=WRITE_OPTIONS)
+        delivery = session.scalar(
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        if delivery is None:
+            return "skipped"  # another worker has it
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        assert endpoint is not None
+        if endpoint.disabled_at is not None or delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = "failed"
+            delivery.last_error = "endpoint disabled" if endpoint.disabled_at else "the last attempt never finished"
+            return "failed"
+        delivery.attempts += 1
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        return _Attempt(
+            delivery.id,
+            delivery.event_type,
+            endpoint.url,
+            _unseal(master_key, endpoint.org_id, endpoint.sealed_secret),
+            _body(delivery.payload),
+        )
+
+
+def _send(post: HttpPost, attempt: _Attempt, now: datetime) -> tuple[int | None, str | None]:
+    timestamp = int(now.timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Passport-Webhooks/1",
+        "Passport-Delivery": str(attempt.delivery_id),
+        "Passport-Event": attempt.event_type,
+        "Passport-Timestamp": str(timestamp),
+        "Passport-Signature": signature(attempt.secret, timestamp, attempt.body),
+    }
+    try:
+        status = post(attempt.url, attempt.body, headers)
+    except Exception as error:  # the endpoint's failure, whatever it is, is this attempt's outcome
+        return None, f"{type(error).__name__}: {error}"[:500]
+    return status, None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _record(
+    sessions: sessionmaker[Session], delivery_id: int, now: datetime, status: int | None, error: str | None
+) -> str:
+    with sessions.begin() as session:
+        session.connection(execution_options=WRITE_OPTIONS)
+        delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        assert delivery is not None
+        delivery.last_status_code = status
+        delivery.last_error = error
+        if error is None:
+            delivery.status = "delivered"
+            delivery.delivered_at = now
+            return "delivered"
+        if delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = "failed"
+            return "failed"
+        return "retrying"
+
+
+def _due(now: datetime, limit: int) -> Select[tuple[int]]:
+    return (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    )
+
+
+def deliver_due(
+    sessions: sessionmaker[Session],
+    master_key: bytes,
+    *,
+    post: HttpPost = http_post,
+    now: datetime | None = None,
+    limit: int = 100,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> dict[str, int]:
+    """Send up to ``limit`` deliveries that are due, one transaction per step, and count the outcomes."""
+    now = now or utcnow()
+    with sessions() as session:
+        due = list(session.scalars(_due(now, limit)))
+    outcomes: Counter[str] = Counter()
+    for delivery_id in due:
+        if not keep_going():
+            break
+        attempt = _claim(sessions, master_key, delivery_id, now)
+        if isinstance(attempt, str):
+            outcomes[attempt] += 1
+            continue
+        status, error = _send(post, attempt, now)
+        outcomes[_record(sessions, delivery_id, now, status, error)] += 1
+    return {key: outcomes[key] for key in ("delivered", "retrying", "failed")}
+
+
+def list_deliveries(
+    session: Session, principal: Principal, *, limit: int = 100, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    query = (
+        select(WebhookDelivery, WebhookEndpoint.url)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookEndpoint.org_id == principal.org_id)
+        .order_by(WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(WebhookDelivery.id < before_id)
+    return [
+        {
+            "id": d.id,
+            "event": d.event_type,
+            "url": url,
+            "status": d.status,
+            "attempts": d.attempts,
+            "next_attempt_at": d.next_attempt_at.isoformat() if d.status == "pending" else None,
+            "last_status_code": d.last_status_code,
+            "last_error": d.last_error,
+            "delivered_at": _iso(d.delivered_at),
+            "created_at": d.created_at.isoformat(),
+            "payload": d.payload,
+        }
+        for d, url in session.execute(query).all()
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

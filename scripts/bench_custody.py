@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Benchmark custody events: unit-hops per second for bulk lists, and a pallet hop against a single-unit hop.
+
+For each database (SQLite file in a temporary directory, PostgreSQL database ``bench_custody``), on a fresh database:
+``passport init``, ``passport serve`` (1 uvicorn worker, --no-access-log), four organisations made with
+``passport orgs create`` (a manufacturer, a distributor with drug_wholesale, a pharmacy with drug_retail), a drug_otc
+product and three batches through the API, and the units issued through the API (NDJSON, every URI kept).
+
+1. Bulk lists: N units move manufacturer -> distributor -> pharmacy and are sold, each action as few requests as the
+   limits allow (events of at most 10,000 codes, requests of at most 50,000 codes):
+   ``{"events": [{"action": "ship", "codes": [...], "to": ...}, ...]}``. Each action is timed from the first byte
+   sent to the last byte of the answer; unit-hops/s = N / seconds. Every result must say "accepted", and the
+   database must hold N sold units at the end.
+2. Pallet hop vs single-unit hop: the manufacturer packs 10,000 units into 10 cases of 1,000 and the cases into one
+   pallet (valid SSCCs). One hop = ship + receive of the pallet alone (``(00){sscc}``), or of one loose unit; the
+   pallet and the unit go back and forth between manufacturer and distributor, the two kinds of hop interleaved,
+   after one warm-up hop each; median of --reps hops each. Goal: pallet hop < 5x single-unit hop.
+
+Prints tables and writes bench-results/custody.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+import bench_common as bc
+
+from app.domain.identifiers import check_digit
+
+MAX_CODES_PER_EVENT = 10_000
+MAX_CODES_PER_REQUEST = 50_000
+CASES = 10
+PG_NAME = "bench_custody"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def sscc(serial_reference: int, extension: int = 3, company: str = "0614141") -> str:
+    body = f"{extension}{company}{serial_reference:09d}"
+    assert len(body) == 17
+    return body + check_digit(body)
+
+
+def create_org(env: dict[str, str], cwd: Path, name: str, role: str, *licences: str) -> dict[str, Any]:
+    args = ["orgs", "create", "--name", name, "--role", role, "--region", "CN-31"]
+    for licence in licences:
+        args += ["--licence", licence]
+    return json.loads(bc.run_passport(args, env, cwd))
+
+
+def issue_all(base: str, key: str, batch_id: int, count: int) -> list[str]:
+    """Issue ``count`` codes and keep every URI."""
+    result = bc.issue_ndjson(base, key, batch_id, count, sample_size=count)
+    if len(result.sample) != count:
+        raise RuntimeError(f"issued {len(result.sample)} URIs, expected {count}")
+    return result.sample
+
+
+def post_events(base: str, key: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    status, payload = bc.api(base, "POST", "/v1/events", {"events": events}, key, timeout=900)
+    if status != 201:
+        raise RuntimeError(f"POST /v1/events -> {status}: {str(payload)[:600]}")
+    results: list[dict[str, Any]] = payload["results"]
+    bad = [r for r in results if r["status"] != "accepted"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} events not accepted, first: {bad[0]}")
+    return results
+
+
+def bulk(base: str, key: str, action: str, codes: list[str], **fields: Any) -> dict[str, Any]:
+    """One action over all ``codes`` in as few requests as the limits allow; returns the timing."""
+    events = [
+        {"action": action, "codes": codes[i : i + MAX_CODES_PER_EVENT], **fields}
+        for i in range(0, len(codes), MAX_CODES_PER_EVENT)
+    ]
+    per_request = MAX_CODES_PER_REQUEST // MAX_CODES_PER_EVENT
+    requests = [events[i : i + per_request] for i in range(0, len(events), per_request)]
+    start = time.perf_counter()
+    for group in requests:
+        post_events(base, key, group)
+    seconds = time.perf_counter() - start
+    return {
+        "action": action,
+        "units": len(codes),
+        "requests": len(requests),
+        "events": len(events),
+        "seconds": round(seconds, 3),
+        "unit_hops_per_s": round(len(codes) / seconds),
+    }
+
+
+def hop(base: str, sender: dict[str, Any], receiver: dict[str, Any], code: str) -> float:
+    """Ship ``code`` (a unit or a container) from sender to receiver and receive it: seconds for both requests."""
+    start = time.perf_counter()
+    post_events(base, sender["api_key"], [{"action": "ship", "codes": [code], "to": receiver["id"]}])
+    post_events(base, receiver["api_key"], [{"action": "receive", "codes": [code]}])
+    return time.perf_counter() - start
+
+
+def scalar(database_url: str, sql: str) -> Any:
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split("///", 1)[1])
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    with bc.pg_connect(database_url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One database
+
+
+def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, quiet_wait: float) -> dict[str, Any]:
+    url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
+    env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
+    log = workdir / f"server-{db}.log"
+    server = bc.passport_server(
+        f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning"
+    )
+    try:
+        bc.run_passport(["init"], env, workdir)
+        server.start()
+        base = server.base
+        maker = bc.create_manufacturer(env, workdir)
+        dist = create_org(env, workdir, "Bench Distribution", "distributor", "drug_wholesale")
+        pharm = create_org(env, workdir, "Bench Pharmacy", "retailer", "drug_retail")
+        mkey = maker["api_key"]
+        gtin = bc.gtin_with_check("0950600013435")
+        bc.api_ok(
+            base,
+            "POST",
+            "/v1/products",
+            {"gtin": gtin, "name": "Bench Paracetamol 500 mg", "category": "drug_otc"},
+            mkey,
+        )
+
+        print(f"[{db}] issuing {units:,} + {pallet_units:,} + 1 units ...", flush=True)
+        bulk_codes = issue_all(base, mkey, bc.create_batch(base, mkey, gtin, "BULK"), units)
+        pallet_codes = issue_all(base, mkey, bc.create_batch(base, mkey, gtin, "PALLET"), pallet_units)
+        single = issue_all(base, mkey, bc.create_batch(base, mkey, gtin, "SINGLE"), 1)[0]
+
+        # 1. Bulk lists.
+        background = bc.background_load()
+        print(f"[{db}] bulk lists of {units:,} units ...", flush=True)
+        steps = [
+            ("ship", "manufacturer -> distributor", mkey, {"to": dist["id"]}),
+            ("receive", "distributor", dist["api_key"], {}),
+            ("ship", "distributor -> pharmacy", dist["api_key"], {"to": pharm["id"]}),
+            ("receive", "pharmacy", pharm["api_key"], {}),
+            ("sell", "pharmacy (offline)", pharm["api_key"], {"channel": "offline"}),
+        ]
+        bulk_rows = []
+        for action, who, key, fields in steps:
+            quiet = bc.wait_for_quiet(quiet_wait)
+            jiffies = bc.cpu_jiffies()
+            row = bulk(base, key, action, bulk_codes, **fields)
+            row["who"] = who
+            row["background_load_before_cores"] = round(quiet, 2)
+            row["machine_busy_cores"] = round(bc.busy_cores(jiffies, bc.cpu_jiffies(), row["seconds"]), 2)
+            bulk_rows.append(row)
+            print(
+                f"  {action:8} {who:30} {row['seconds']:8.2f} s  {bc.fmt_int(row['unit_hops_per_s'])} unit-hops/s",
+                flush=True,
+            )
+        sold = scalar(url, f"SELECT count(*) FROM unit WHERE state = 'sold' AND holder_id = '{pharm['id']}'")
+        if sold != units:
+            raise RuntimeError(f"{sold} units sold in the database, expected {units}")
+
+        # 2. Pallet hop vs single-unit hop.
+        case_size = pallet_units // CASES
+        cases = [sscc(1000 + i) for i in range(CASES)]
+        pallet = sscc(1)
+        print(
+            f"[{db}] packing {pallet_units:,} units into {CASES} cases of {case_size:,} and one pallet ...", flush=True
+        )
+        t0 = time.perf_counter()
+        post_events(
+            base,
+            mkey,
+            [
+                {"action": "pack", "codes": pallet_codes[i * case_size : (i + 1) * case_size], "container": f"(00){c}"}
+                for i, c in enumerate(cases)
+            ],
+        )
+        post_events(
+            base, mkey, [{"action": "pack", "codes": [f"(00){c}" for c in cases], "container": f"(00){pallet}"}]
+        )
+        pack_seconds = time.perf_counter() - t0
+        in_pallet = scalar(
+            url,
+            "SELECT count(*) FROM unit u JOIN container c ON c.sscc = u.container_sscc "
+            f"WHERE c.parent_sscc = '{pallet}'",
+        )
+        if in_pallet != pallet_units:
+            raise RuntimeError(f"{in_pallet} units in the pallet's cases, expected {pallet_units}")
+
+        pallet_code = f"(00){pallet}"
+        ends = [maker, dist]
+        hop(base, ends[0], ends[1], pallet_code)  # warm-up, one of each
+        hop(base, ends[0], ends[1], single)
+        ends.reverse()
+        bc.wait_for_quiet(quiet_wait)
+        pallet_hops: list[float] = []
+        unit_hops: list[float] = []
+        for _ in range(reps):
+            pallet_hops.append(hop(base, ends[0], ends[1], pallet_code))
+            unit_hops.append(hop(base, ends[0], ends[1], single))
+            ends.reverse()
+        still_packed = scalar(
+            url,
+            "SELECT count(*) FROM unit u JOIN container c ON c.sscc = u.container_sscc "
+            f"WHERE c.parent_sscc = '{pallet}' AND u.state = 'issued'",
+        )
+        if still_packed != pallet_units:
+            raise RuntimeError("the pallet hops touched the unit rows inside it")
+        db_bytes = bc.database_size(url)
+    except BaseException:
+        print(f"\n--- server log ({log}) ---\n{server.log_tail()}\n---", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        if db == "postgresql":
+            bc.pg_drop(PG_NAME)
+
+    pallet_median = statistics.median(pallet_hops)
+    unit_median = statistics.median(unit_hops)
+    return {
+        "db": db,
+        "units": units,
+        "bulk": bulk_rows,
+        "pallet": {
+            "units": pallet_units,
+            "cases": CASES,
+            "case_size": case_size,
+            "sscc": pallet,
+            "pack_seconds": round(pack_seconds, 3),
+            "reps": reps,
+            "pallet_hop_seconds": [round(s, 4) for s in pallet_hops],
+            "single_hop_seconds": [round(s, 4) for s in unit_hops],
+            "pallet_hop_median_ms": round(pallet_median * 1000, 2),
+            "single_hop_median_ms": round(unit_median * 1000, 2),
+            "ratio": round(pallet_median / unit_median, 2),
+            "goal": "pallet hop < 5x single-unit hop",
+            "goal_met": pallet_median < 5 * unit_median,
+        },
+        "background_load_before_cores": round(background, 2),
+        "db_bytes": db_bytes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Benchmark custody events: unit-hops/s for bulk lists; a pallet hop vs a single-unit hop.",
+    )
+    parser.add_argument("--units", type=int, default=10_000, help="units in the bulk lists (default 10000)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both", help="default: both")
+    parser.add_argument(
+        "--pallet-units",
+        type=int,
+        default=10_000,
+        help=f"units in the pallet, packed in {CASES} equal cases (default 10000)",
+    )
+    parser.add_argument("--reps", type=int, default=7, help="hops of each kind for the medians (default 7, min 5)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="wait up to this many seconds for other load on the machine to end (default 60)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directories (SQLite file, logs)")
+    parser.add_argument(
+        "--source",
+        help="run the service from this source tree (e.g. `git archive HEAD | tar -x -C DIR`), not the working tree",
+    )
+    args = parser.parse_args(argv)
+    if args.source:
+        use_source = getattr(bc, "use_source", None)
+        if use_source is None:
+            parser.error("this bench_common has no use_source()")
+        use_source(args.source)
+    if args.units < 1:
+        parser.error("--units must be at least 1")
+    if args.pallet_units < CASES or args.pallet_units % CASES or args.pallet_units // CASES > MAX_CODES_PER_EVENT:
+        parser.error(f"--pallet-units must be a multiple of {CASES}, at most {CASES * MAX_CODES_PER_EVENT}")
+    if args.reps < 5:
+        parser.error("--reps must be at least 5")
+
+    info = bc.machine()
+    print(bc.machine_line(info))
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    runs: list[dict[str, Any]] = []
+    for db in dbs:
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-custody-{db}-"))
+        try:
+            runs.append(run_db(db, args.units, args.pallet_units, args.reps, workdir, args.quiet_wait))
+        finally:
+            if args.keep:
+                print(f"  kept {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print(bc.machine_line(info))
+    print(
+        f"\nBulk lists: POST /v1/events, events of <= {MAX_CODES_PER_EVENT:,} codes, requests of <= "
+        f"{MAX_CODES_PER_REQUEST:,} codes; 1 uvicorn worker; urllib client"
+    )
+    rows = []
+    for r in runs:
+        for b in r["bulk"]:
+            rows.append(
+                [
+                    r["db"],
+                    b["action"],
+                    b["who"],
+                    f"{b['units']:,}",
+                    str(b["requests"]),
+                    f"{b['seconds']:.2f}",
+                    bc.fmt_int(b["unit_hops_per_s"]),
+                    f"{b['background_load_before_cores']:.2f}",
+                    f"{b['machine_busy_cores']:.2f}",
+                ]
+            )
+    print(
+        bc.table(
+            ["db", "action", "by", "units", "requests", "seconds", "unit-hops/s", "load before", "busy cores"], rows
+        )
+    )
+    print(
+        "'load before' = cores busy with other work just before the step; 'busy cores' = the whole machine during "
+        "the step (this benchmark's server, client and PostgreSQL included)"
+    )
+
+    print(f"\nPallet hop vs single-unit hop (ship + receive, manufacturer <-> distributor, median of {args.reps})")
+    rows = []
+    for r in runs:
+        p = r["pallet"]
+        rows.append(
+            [
+                r["db"],
+                f"{p['units']:,} in {p['cases']} cases",
+                f"{p['pack_seconds']:.2f}",
+                f"{p['pallet_hop_median_ms']:.1f}",
+                f"{p['single_hop_median_ms']:.1f}",
+                f"{p['ratio']:.2f}x",
+                "yes" if p["goal_met"] else "NO",
+            ]
+        )
+    print(bc.table(["db", "pallet", "pack s", "pallet hop ms", "single hop ms", "ratio", "< 5x"], rows))
+
+    path = bc.write_result(
+        "custody",
+        {
+            "benchmark": "bench_custody",
+            "machine": info,
+            "args": vars(args),
+            "code": bc.code_version(),
+            "runs": runs,
+        },
+    )
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
