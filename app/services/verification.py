@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from app.db.units import UnitRow, lookup_sql, unit_row
 from app.domain.custody import PUBLIC_STATE, Status
@@ -72,28 +72,43 @@ class Verifier:
         self._keyring = keyring
         self._sql = lookup_sql(engine.dialect.name)
 
+    def _lookup(self, gtin: str, serial: str) -> UnitRow | None:
+        """The one query that answers most scans, on a pooled driver connection (no ORM, no transaction)."""
+        conn = self._engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(self._sql, (gtin, serial))
+            raw = cursor.fetchone()
+            cursor.close()
+        finally:
+            conn.close()
+        return unit_row(raw) if raw is not None else None
+
     def verify(self, scan: UnitCode) -> Verification:
-        with self._engine.connect() as conn:
-            raw = conn.exec_driver_sql(self._sql, (scan.gtin, scan.serial)).fetchone()
-            row = unit_row(raw) if raw is not None else None
-            facts = state = recall = None
-            if row is not None:
-                # One query answered the common case; the rest is read only when that row says it matters.
-                status = effective_custody(conn, row)[0]
-                state = PUBLIC_STATE[Status(status)]
-                flags = suspect_flags(status, repeat_sale=row.repeat_sale_alert, clone=row.clone_alert)
-                if row.product_has_recalls:
-                    recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
-                facts = UnitFacts(row.lot, row.expires_on, state, recalled=recall is not None, flags=flags)
-            key_tag = None
-            if scan.signature is not None:
-                try:
-                    key_tag = decode_signature(scan.signature)[0]
-                except InvalidCode:
-                    key_tag = None
-            verdict = judge(scan, facts, self._keyring.public_keys(missing=key_tag), today())
-            if row is None or verdict.verdict in ("invalid_signature", "unknown"):
-                return Verification(scan, verdict, None)
-            issued = (row.issued_at, row.manufacturer_region)
-            steps = journey(conn, row.id, issued) if not row.untouched else issued_step(issued)
-            return Verification(scan, verdict, row, state, tuple(steps), recall)
+        row = self._lookup(scan.gtin, scan.serial)
+        if row is None or (row.untouched and not row.product_has_recalls):
+            return self._decide(scan, row, None)
+        with self._engine.connect() as conn:  # the unit has a history, a container or recalls to read
+            return self._decide(scan, row, conn)
+
+    def _decide(self, scan: UnitCode, row: UnitRow | None, conn: Connection | None) -> Verification:
+        facts = state = recall = None
+        if row is not None:
+            status = effective_custody(conn, row)[0] if conn is not None else row.state
+            state = PUBLIC_STATE[Status(status)]
+            flags = suspect_flags(status, repeat_sale=row.repeat_sale_alert, clone=row.clone_alert)
+            if conn is not None and row.product_has_recalls:
+                recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
+            facts = UnitFacts(row.lot, row.expires_on, state, recalled=recall is not None, flags=flags)
+        key_tag = None
+        if scan.signature is not None:
+            try:
+                key_tag = decode_signature(scan.signature)[0]
+            except InvalidCode:
+                key_tag = None
+        verdict = judge(scan, facts, self._keyring.public_keys(missing=key_tag), today())
+        if row is None or verdict.verdict in ("invalid_signature", "unknown"):
+            return Verification(scan, verdict, None)
+        issued = (row.issued_at, row.manufacturer_region)
+        steps = journey(conn, row.id, issued) if conn is not None and not row.untouched else issued_step(issued)
+        return Verification(scan, verdict, row, state, tuple(steps), recall)
