@@ -509,7 +509,10 @@ class _Recorder:
 
     def _alert_for(self, refusal: Refused, action: Action, subject: _Subject) -> None:
         kind = ALERT_FOR.get(refusal.code)
-        if kind is None or (kind == "custody_violation" and action not in (*SALE_ACTIONS, Action.RECEIVE)):
+        # The sale alerts are about sale attempts (a ship refused as already_sold is not a resale); custody
+        # violations are a sale by someone who never held the unit, or a receipt nobody shipped.
+        allowed = (*SALE_ACTIONS, Action.RECEIVE) if kind == "custody_violation" else SALE_ACTIONS
+        if kind is None or action not in allowed:
             return
         details: dict[str, Any] = {
             "reason": refusal.detail,

@@ -368,3 +368,14 @@ def test_event_bodies_over_the_limit_are_refused(settings, runtime, maker):
         big = settings_for(settings.database_url)
     with TestClient(create_app(big, runtime)) as client:
         assert_problem(client.post("/v1/events", json=many, headers=maker.headers), 422, "validation_error")
+
+
+def test_only_sale_attempts_raise_sale_alerts(client, runtime, maker, batch, issue, parties):
+    code = issue(batch["id"], 1)[0]["uri"]
+    pharm = parties["pharmacy"]
+    ok(post(client, maker, {"action": "ship", "codes": [code], "to": pharm.id}))
+    ok(post(client, pharm, {"action": "receive", "codes": [code]}))
+    ok(post(client, pharm, {"action": "sell", "codes": [code], "channel": "offline"}))
+    assert_problem(post(client, pharm, {"action": "ship", "codes": [code], "to": maker.id}), 409, "already_sold")
+    with runtime.sessions() as session:
+        assert session.scalars(select(Alert.type)).all() == []
