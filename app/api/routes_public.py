@@ -62,8 +62,14 @@ async def verify_unit(request: Request) -> Response:
     lat, lon = _position(request)
     runtime.scans.observe(
         Observation(
-            scan.gtin, scan.serial, result.verdict.verdict, result.verdict.reasons, runtime.scans.client_id(address),
-            utcnow(), lat, lon,
+            scan.gtin,
+            scan.serial,
+            result.verdict.verdict,
+            result.verdict.reasons,
+            runtime.scans.client_id(address),
+            utcnow(),
+            lat,
+            lon,
         )
     )
     if html:

@@ -88,8 +88,9 @@ class UnitRow:
 
 
 _OPEN_ALERT = "EXISTS (SELECT 1 FROM alert a WHERE a.unit_id = u.id AND a.type = '{kind}' AND a.status <> 'closed')"
+# Fixed text only (the alert kinds are constants); the values are bound parameters.
 _LOOKUP = (
-    "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, "
+    "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, "  # noqa: S608
     "u.to_id, i.created_at, o.region, "
     + _OPEN_ALERT.format(kind="repeat_sale")
     + ", "

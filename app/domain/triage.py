@@ -8,6 +8,7 @@ code: two places too far apart for the time between them, or too many distinct c
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,15 +71,19 @@ def clone_signals(
     """Signals over the recent sightings of one code, oldest first. A double scan in one city is not one."""
     signals: list[CloneSignal] = []
     located = [s for s in sightings if s.lat is not None and s.lon is not None]
-    for earlier, later in zip(located, located[1:], strict=False):
+    for earlier, later in itertools.pairwise(located):
         km = distance_km(earlier, later)
         hours = max((later.at - earlier.at).total_seconds() / 3600, 1 / 3600)
         if km >= min_distance_km and km / hours > max_speed_kmh:
             signals.append(
                 CloneSignal(
                     "impossible_travel",
-                    {"km": round(km, 1), "hours": round(hours, 3), "from": earlier.at.isoformat(),
-                     "to": later.at.isoformat()},
+                    {
+                        "km": round(km, 1),
+                        "hours": round(hours, 3),
+                        "from": earlier.at.isoformat(),
+                        "to": later.at.isoformat(),
+                    },
                 )
             )
             break

@@ -43,6 +43,7 @@ from app.domain.leaf import LeafEvent, LeafItem
 from app.domain.recall import RecallScope
 from app.domain.sale_rules import ALERT_FOR, Sale, check_sale
 from app.domain.sale_rules import Prescription as PrescriptionFacts
+from app.domain.triage import near_serials
 from app.services import log
 from app.services.orgs import Principal
 from app.services.recalls import scopes_for
@@ -231,7 +232,7 @@ class _Recorder:
             if isinstance(code, UnitCode):
                 unit = units.get(code.key)
                 if unit is None:
-                    raise NotFound(f"code {text!r} was never issued", code="unknown_code", unit=text)
+                    raise self._unknown(text, code)
                 subjects.append(_Subject(text, unit=unit))
             else:
                 container = containers.get(code.sscc)
@@ -239,6 +240,38 @@ class _Recorder:
                     raise NotFound(f"container {code.sscc} is unknown", code="unknown_container", unit=text)
                 subjects.append(_Subject(text, container=container))
         return subjects
+
+    def _unknown(self, text: str, code: UnitCode) -> NotFound:
+        """An event naming a code never issued: a mis-scan one slip away from a real serial is said as such and
+        raises no alert; otherwise, for a product registered here, it is an ``unknown_code`` alert."""
+        near = near_serials(code.serial)
+        hits = self.session.scalars(select(Unit.serial).where(Unit.gtin == code.gtin, Unit.serial.in_(near))).all()
+        if hits:
+            return NotFound(
+                f"code {text!r} was never issued; it is one slip away from a serial that was "
+                "(a mis-scan? scan the pack again)",
+                code="unknown_code",
+                unit=text,
+                triage="misscan",
+            )
+        error = NotFound(f"code {text!r} was never issued", code="unknown_code", unit=text)
+        if self.session.get(Product, code.gtin) is not None:
+            error.alerts = [  # type: ignore[attr-defined]
+                {
+                    "type": "unknown_code",
+                    "unit": None,
+                    "gtin": code.gtin,
+                    "serial": code.serial,
+                    "details": {
+                        "reason": "an event named a code of a registered product that was never issued, and "
+                        "not one slip away from an issued serial",
+                        "code": text,
+                        "attempted_by": self.principal.org_id,
+                        "candidates_checked": len(near),
+                    },
+                }
+            ]
+        return error
 
     def detach(self, subject: _Subject, event_id: int) -> None:
         """Take a unit or container out of its container, carrying the container's custody with it."""
@@ -616,8 +649,8 @@ def _write_alerts(session: Session, principal: Principal, error: DomainError, no
             type=alert["type"],
             severity=SEVERITY.get(alert["type"], "medium"),
             unit_id=unit.id if unit is not None else None,
-            gtin=unit.gtin if unit is not None else None,
-            serial=unit.serial if unit is not None else None,
+            gtin=unit.gtin if unit is not None else alert.get("gtin"),
+            serial=unit.serial if unit is not None else alert.get("serial"),
             org_id=principal.org_id,
             created_at=now,
             status="open",

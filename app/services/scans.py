@@ -96,8 +96,17 @@ class _Detector:
             unit_id = units.get((o.gtin, o.serial))
             triage = self._triage(o, unit_id)
             rows.append(
-                {"gtin": o.gtin, "serial": o.serial, "unit_id": unit_id, "verdict": o.verdict, "client": o.client,
-                 "lat": o.lat, "lon": o.lon, "scanned_at": o.at, "triage": triage}
+                {
+                    "gtin": o.gtin,
+                    "serial": o.serial,
+                    "unit_id": unit_id,
+                    "verdict": o.verdict,
+                    "client": o.client,
+                    "lat": o.lat,
+                    "lon": o.lon,
+                    "scanned_at": o.at,
+                    "triage": triage,
+                }
             )
         self.session.execute(insert(Scan), rows)
         for unit_id in {r["unit_id"] for r in rows if r["unit_id"] is not None and r["verdict"] != "invalid_signature"}:
@@ -105,9 +114,15 @@ class _Detector:
 
     def _triage(self, o: Observation, unit_id: int | None) -> str | None:
         if o.verdict == "invalid_signature":
-            self._alert("invalid_signature", o, unit_id, {
-                "reason": "a scanned code carries a signature that does not verify: a forged or altered code",
-                "signature_problem": list(o.reasons)})
+            self._alert(
+                "invalid_signature",
+                o,
+                unit_id,
+                {
+                    "reason": "a scanned code carries a signature that does not verify: a forged or altered code",
+                    "signature_problem": list(o.reasons),
+                },
+            )
             return "bad_signature"
         if o.verdict != "unknown":
             return None
@@ -117,9 +132,16 @@ class _Detector:
         hits = self.session.scalars(select(Unit.serial).where(Unit.gtin == o.gtin, Unit.serial.in_(near))).all()
         if hits:
             return "misscan"  # one slip away from a serial we issued: a scanning or typing error, not a fake
-        self._alert("unknown_code", o, None, {
-            "reason": "a code of a registered product that was never issued, and not one slip away from any "
-            "issued serial: a possible counterfeit", "candidates_checked": len(near)})
+        self._alert(
+            "unknown_code",
+            o,
+            None,
+            {
+                "reason": "a code of a registered product that was never issued, and not one slip away from any "
+                "issued serial: a possible counterfeit",
+                "candidates_checked": len(near),
+            },
+        )
         return "unknown"
 
     def _clones(self, unit_id: int, now: datetime) -> None:
@@ -137,8 +159,10 @@ class _Detector:
             details = {
                 "reason": "the same code is being scanned "
                 + " and ".join(
-                    "in places too far apart for the time between the scans" if s.reason == "impossible_travel"
-                    else "by more distinct clients than one pack can have" for s in signals
+                    "in places too far apart for the time between the scans"
+                    if s.reason == "impossible_travel"
+                    else "by more distinct clients than one pack can have"
+                    for s in signals
                 ),
                 "signals": [{"kind": s.reason, **s.data} for s in signals],
             }
@@ -151,12 +175,24 @@ class _Detector:
             )
         )
         if existing is not None:  # debounce: one open alert per code and kind, counting repeats
-            existing.details = {**existing.details, "count": int(existing.details.get("count", 1)) + 1,
-                                "last_seen": o.at.isoformat()}
+            existing.details = {
+                **existing.details,
+                "count": int(existing.details.get("count", 1)) + 1,
+                "last_seen": o.at.isoformat(),
+            }
             existing.updated_at = utcnow()
             return
         self.session.add(
-            Alert(type=kind, severity=SEVERITY[kind], unit_id=unit_id, gtin=o.gtin, serial=o.serial, org_id=None,
-                  created_at=o.at, status="open", details={**details, "count": 1, "first_seen": o.at.isoformat()})
+            Alert(
+                type=kind,
+                severity=SEVERITY[kind],
+                unit_id=unit_id,
+                gtin=o.gtin,
+                serial=o.serial,
+                org_id=None,
+                created_at=o.at,
+                status="open",
+                details={**details, "count": 1, "first_seen": o.at.isoformat()},
+            )
         )
         self.session.flush()

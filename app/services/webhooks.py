@@ -114,9 +114,7 @@ def register_endpoint(
         # What was still owed to the old endpoint goes to the new one, signed with the new secret.
         session.execute(
             update(WebhookDelivery)
-            .where(
-                WebhookDelivery.endpoint_id.in_([old.id for old in previous]), WebhookDelivery.status == "pending"
-            )
+            .where(WebhookDelivery.endpoint_id.in_([old.id for old in previous]), WebhookDelivery.status == "pending")
             .values(endpoint_id=endpoint.id)
         )
     return endpoint, secret

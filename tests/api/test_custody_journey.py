@@ -379,3 +379,40 @@ def test_only_sale_attempts_raise_sale_alerts(client, runtime, maker, batch, iss
     assert_problem(post(client, pharm, {"action": "ship", "codes": [code], "to": maker.id}), 409, "already_sold")
     with runtime.sessions() as session:
         assert session.scalars(select(Alert.type)).all() == []
+
+
+def test_unknown_codes_in_events_are_triaged(client, runtime, maker, batch, issue, parties):
+    serial = issue(batch["id"], 1)[0]["serial"]
+    slip = ("3" if serial[0] != "3" else "4") + serial[1:]
+    body = {"action": "ship", "codes": [f"(01){GTIN}(21){slip}"], "to": parties["distributor"].id}
+    problem = assert_problem(post(client, maker, body), 404, "unknown_code")
+    assert problem["triage"] == "misscan" and "slip" in problem["detail"]
+    fake = {"action": "ship", "codes": [f"(01){GTIN}(21)QQQQQQQQQQQQ"], "to": parties["distributor"].id}
+    assert_problem(post(client, maker, fake), 404, "unknown_code")
+    with runtime.sessions() as session:
+        assert session.execute(select(Alert.type, Alert.serial)).all() == [("unknown_code", "QQQQQQQQQQQQ")]
+
+
+def test_a_split_pack_dispensed_in_parts_is_no_repeat_sale(client, runtime, make_org, issue, parties):
+    clinic_maker = make_org("manufacturer", "drug_manufacturing")
+    gtin = "04006381333931"
+    client.post(
+        "/v1/products", json={"gtin": gtin, "name": "Tablets", "category": "drug_otc"}, headers=clinic_maker.headers
+    )
+    lot = client.post(
+        "/v1/batches",
+        json={"gtin": gtin, "lot": "S1", "manufactured_on": "2026-01-01", "expires_on": "2028-01-01"},
+        headers=clinic_maker.headers,
+    ).json()
+    code = issue(lot["id"], 1, org=clinic_maker)[0]["uri"]
+    pharm, other = parties["pharmacy"], parties["stranger"]
+    ok(post(client, clinic_maker, {"action": "ship", "codes": [code], "to": pharm.id}))
+    ok(post(client, pharm, {"action": "receive", "codes": [code]}))
+    ok(post(client, pharm, {"action": "open", "codes": [code]}))
+    for minutes in (0, 60, 120):  # three patients, a part each, hours apart
+        at = (datetime.now(UTC) - timedelta(hours=3) + timedelta(minutes=minutes)).isoformat()
+        ok(post(client, pharm, {"action": "dispense", "codes": [code], "occurred_at": at}))
+    assert_problem(post(client, other, {"action": "dispense", "codes": [code]}), 409, "not_custodian")
+    with runtime.sessions() as session:
+        assert session.scalars(select(Alert.type)).all() == ["custody_violation"]
+    assert verify(client, code)["verdict"] == "authentic"

@@ -194,7 +194,9 @@ def test_every_holder_is_notified_and_the_endpoint_gets_a_signed_retried_webhook
     again = client.post(f"/v1/recalls/{recall['id']}/acknowledge", headers=dist.headers).json()
     assert again["acknowledged_at"] == acked.json()["acknowledged_at"]  # the first acknowledgement stands
     outsider = make_org("retailer", "drug_retail")
-    assert_problem(client.post(f"/v1/recalls/{recall['id']}/acknowledge", headers=outsider.headers), 404, "not_notified")
+    assert_problem(
+        client.post(f"/v1/recalls/{recall['id']}/acknowledge", headers=outsider.headers), 404, "not_notified"
+    )
     assert_problem(client.post(f"/v1/recalls/{recall['id']}/acknowledge", headers=maker.headers), 404, "not_notified")
     assert_problem(client.post("/v1/recalls/999999/acknowledge", headers=dist.headers), 404, "recall_not_found")
 
@@ -273,7 +275,9 @@ def test_deliveries_back_off_follow_a_new_endpoint_and_give_up(client, runtime, 
     dist = make_org("distributor", "drug_wholesale")
     ok(post(client, maker, {"action": "ship", "codes": [code], "to": dist.id}))
     old = register(client, dist, "https://old.example/hook")
-    client.post("/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "III"}, headers=maker.headers)
+    client.post(
+        "/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "III"}, headers=maker.headers
+    )
     sent: list[tuple[str, dict]] = []
 
     def refuse(url, body, headers):
@@ -306,14 +310,18 @@ def test_deliveries_back_off_follow_a_new_endpoint_and_give_up(client, runtime, 
     assert deliver(runtime, now + timedelta(days=1), post=refuse)["failed"] == 0  # given up: never sent again
 
 
-def test_cli_delivers_due_webhooks(client, runtime, settings, maker, batch, issue, make_org, receiver, capsys, monkeypatch):
+def test_cli_delivers_due_webhooks(
+    client, runtime, settings, maker, batch, issue, make_org, receiver, capsys, monkeypatch
+):
     from app.cli import main
 
     code = issue(batch["id"], 1)[0]["uri"]
     dist = make_org("distributor", "drug_wholesale")
     ok(post(client, maker, {"action": "ship", "codes": [code], "to": dist.id}))
     register(client, dist, receiver.url)
-    client.post("/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "II"}, headers=maker.headers)
+    client.post(
+        "/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "II"}, headers=maker.headers
+    )
     for name, value in (("DATABASE_URL", settings.database_url), ("MASTER_KEY", settings.master_key)):
         monkeypatch.setenv(f"PASSPORT_{name}", value)
     assert main(["webhooks", "deliver"]) == 0
@@ -327,7 +335,9 @@ def test_concurrent_senders_send_each_delivery_once(client, runtime, maker, batc
         holder = make_org("distributor", "drug_wholesale")
         ok(post(client, maker, {"action": "ship", "codes": [code], "to": holder.id}))
         register(client, holder, f"https://{holder.id}.example/hook")
-    client.post("/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "I"}, headers=maker.headers)
+    client.post(
+        "/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "I"}, headers=maker.headers
+    )
     sent: list[str] = []
     lock = threading.Lock()
 
@@ -353,7 +363,9 @@ def test_the_running_service_sends_due_deliveries_itself(database_url, client, m
     dist = make_org("distributor", "drug_wholesale")
     ok(post(client, maker, {"action": "ship", "codes": [code], "to": dist.id}))
     register(client, dist, receiver.url)
-    client.post("/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "II"}, headers=maker.headers)
+    client.post(
+        "/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "II"}, headers=maker.headers
+    )
     with TestClient(create_app(settings_for(database_url, webhook_interval_seconds=1))):
         deadline = time.monotonic() + 15
         while not receiver.requests:
