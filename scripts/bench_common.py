@@ -29,6 +29,19 @@ _TICK = os.sysconf("SC_CLK_TCK")
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def interruptible() -> None:
+    """Ctrl-C and SIGTERM both raise KeyboardInterrupt, so every ``finally`` stops its servers and drops its databases.
+
+    (A shell that starts a job in the background ignores SIGINT for it; Python keeps that unless told otherwise.)
+    """
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _venv_bin(name: str) -> str:
     """The venv's copy of a console script (the one next to the running interpreter), else PATH's."""
     here = Path(sys.executable).parent / name
@@ -598,7 +611,10 @@ def issue_ndjson(
         if wanted:
             for line in proc.stdout:
                 if lines in wanted:
-                    sample.append(json.loads(line)["uri"])
+                    try:
+                        sample.append(json.loads(line)["uri"])
+                    except (ValueError, KeyError, TypeError):
+                        pass  # not a code line (an error body): the status check below says why
                 if not first:
                     first = line.decode()
                 lines += 1
@@ -621,8 +637,10 @@ def issue_ndjson(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    headers = Path(header_file).read_text(errors="replace")
-    os.unlink(header_file)
+        try:
+            headers = Path(header_file).read_text(errors="replace")
+        finally:
+            os.unlink(header_file)
     status = 0
     for line in headers.splitlines():
         if line.startswith("HTTP/"):

@@ -184,11 +184,13 @@ def main(argv: list[str] | None = None) -> int:
         help="run the service from this source tree instead of the installed one "
         "(e.g. a commit exported with: git archive HEAD | tar -x -C DIR)",
     )
+    parser.add_argument("--output", metavar="NAME", help="write bench-results/NAME.json (default: bench_issue)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories (SQLite file, logs)")
     args = parser.parse_args(argv)
     if args.count < 10:
         parser.error("--count must be at least 10")
 
+    bc.interruptible()
     if args.source:
         bc.use_source(args.source)
     info = bc.machine()
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     print(bc.table(["db", "codes", "server after warm-up", "server peak", "max worker peak", "workers"], rows))
 
     path = bc.write_result(
-        "bench_issue",
+        args.output or "bench_issue",
         {
             "benchmark": "bench_issue",
             "machine": info,

@@ -139,9 +139,9 @@ def proof_benchmark(kind: str, workdir: Path, leaves: int, samples: int) -> dict
             for (level, position), value in merkle.completed_nodes(index, leaf, nodes):
                 nodes[(level, position)] = value
                 rows.append((level, position, value))
-            # keep only what later appends can still need: the left siblings along the right edge
+            # keep only the complete subtrees along the right edge (memory stays flat)
             if index % 65536 == 65535:
-                keep = merkle.completed_inputs(index + 1)
+                keep = merkle.root_nodes(index + 1)  # the right edge: all a later append can still read
                 nodes = {k: v for k, v in nodes.items() if k in keep}
         with runtime.engine.begin() as conn:
             if kind == "postgresql":

@@ -225,11 +225,17 @@ def main(argv: list[str] | None = None) -> int:
         help="run the service from this source tree instead of the installed one "
         "(e.g. a commit exported with: git archive HEAD | tar -x -C DIR)",
     )
+    parser.add_argument(
+        "--output",
+        metavar="NAME",
+        help="write bench-results/NAME.json (default: bench_verify, or bench_verify-postgresql)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, paths)")
     args = parser.parse_args(argv)
     if args.units < 10 or args.duration < 1 or args.connections < 2:
         parser.error("--units >= 10, --duration >= 1, --connections >= 2")
 
+    bc.interruptible()
     if args.source:
         bc.use_source(args.source)
     info = bc.machine()
@@ -424,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("'other load' = cores busy with processes that are not the server, wrk or PostgreSQL (a shared machine)")
 
-    name = "bench_verify" if args.db == "sqlite" else f"bench_verify-{args.db}"
+    name = args.output or ("bench_verify" if args.db == "sqlite" else f"bench_verify-{args.db}")
     path = bc.write_result(
         name,
         {
