@@ -253,6 +253,8 @@ def _percent_decode(segment: str, where: str) -> str:
     if not _PCHAR.fullmatch(segment):
         bad = next(c for c in segment if not _PCHAR.fullmatch(c))
         raise InvalidCode(f"{where} contains {bad!r}, which must be percent-encoded in a URI")
+    if "%" not in segment:
+        return segment  # nothing encoded: the common case of our own codes
     if _PERCENT.search(segment):
         raise InvalidCode(f"{where} has a '%' not followed by two hex digits")
     raw = bytearray()
