@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS
@@ -109,8 +109,27 @@ class _Detector:
                 }
             )
         self.session.execute(insert(Scan), rows)
-        for unit_id in {r["unit_id"] for r in rows if r["unit_id"] is not None and r["verdict"] != "invalid_signature"}:
-            self._clones(unit_id, max(o.at for o in batch))
+        now = max(o.at for o in batch)
+        for unit_id in sorted(self._clone_candidates(rows, now)):
+            self._clones(unit_id, now)
+
+    def _clone_candidates(self, rows: list[dict[str, Any]], now: datetime) -> set[int]:
+        """Units worth a closer look, found with one grouped query per 500 units: those scanned by more distinct
+        clients than allowed within the window, and those whose new scan says where it was."""
+        scanned = sorted(
+            {r["unit_id"] for r in rows if r["unit_id"] is not None and r["verdict"] != "invalid_signature"}
+        )
+        candidates = {r["unit_id"] for r in rows if r["unit_id"] is not None and r["lat"] is not None}
+        for start in range(0, len(scanned), 500):
+            candidates.update(
+                self.session.scalars(
+                    select(Scan.unit_id)
+                    .where(Scan.unit_id.in_(scanned[start : start + 500]), Scan.scanned_at >= now - self.policy.window)
+                    .group_by(Scan.unit_id)
+                    .having(func.count(func.distinct(Scan.client)) > self.policy.max_clients)
+                )
+            )
+        return candidates
 
     def _triage(self, o: Observation, unit_id: int | None) -> str | None:
         if o.verdict == "invalid_signature":
