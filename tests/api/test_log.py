@@ -16,7 +16,6 @@ from app.domain.checkpoint import checkpoint_body, open_note, parse_checkpoint, 
 from app.domain.signing import open_private_key
 from app.services.log import LOG_KEY_TAG
 from tests.api.test_auth_catalog import assert_problem
-from tests.api.test_transactions import server  # noqa: F401 - fixture
 from tests.conftest import MASTER_KEY
 
 b64 = base64.b64decode
@@ -102,7 +101,7 @@ def test_entries_need_a_key_and_bad_ranges_are_refused(client, maker, batch, iss
     assert_problem(client.get("/v1/log/proof/consistency", params={"first": 1, "second": 99}), 422, "invalid_tree_size")
 
 
-def test_auditor_names_an_edited_event(server, client, runtime, maker, batch, issue, make_org, capsys):  # noqa: F811
+def test_auditor_names_an_edited_event(server, client, runtime, maker, batch, issue, make_org, capsys):
     results = _journey(client, maker, batch, issue, make_org)
     assert main(["log", "verify", "--url", server, "--api-key", maker.api_key]) == 0
     assert "log verified" in capsys.readouterr().out
@@ -115,7 +114,7 @@ def test_auditor_names_an_edited_event(server, client, runtime, maker, batch, is
     assert out.count("leaf ") == 1
 
 
-def test_auditor_catches_a_fork(server, client, runtime, maker, batch, issue, make_org, capsys):  # noqa: F811
+def test_auditor_catches_a_fork(server, client, runtime, maker, batch, issue, make_org, capsys):
     _journey(client, maker, batch, issue, make_org)
     client.get("/v1/log/checkpoint")
     with runtime.sessions.begin() as session:
@@ -151,7 +150,7 @@ def test_export_and_offline_verify(tmp_path, client, runtime, maker, batch, issu
     assert "leaf 2 (event" in capsys.readouterr().out
 
 
-def test_auditor_accepts_an_empty_log_and_its_growth(server, client, maker, batch, issue, make_org, capsys):  # noqa: F811
+def test_auditor_accepts_an_empty_log_and_its_growth(server, client, maker, batch, issue, make_org, capsys):
     assert client.get("/v1/log/checkpoint").json()["tree_size"] == 0
     assert main(["log", "verify", "--url", server, "--api-key", maker.api_key]) == 0
     _journey(client, maker, batch, issue, make_org, hops=1)

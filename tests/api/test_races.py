@@ -15,7 +15,6 @@ ends with exactly one winner and no 500.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,13 +25,11 @@ from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.pool import NullPool
 
 from app.db.models import Alert, Container, Containment, Event, EventItem, Unit
 from app.domain.identifiers import check_digit
-from app.main import create_app
 from app.services import orgs
 from tests.conftest import GTIN, settings_for
 
@@ -52,25 +49,6 @@ def duplicate_window() -> int:
 @pytest.fixture
 def settings(database_url: str, duplicate_window: int):  # overrides tests.conftest.settings
     return settings_for(database_url, duplicate_window_seconds=duplicate_window)
-
-
-@pytest.fixture
-def server(settings, runtime) -> Iterator[str]:
-    """The app behind a real uvicorn on loopback (as in test_transactions.py)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import httpx2
 import pytest
-import uvicorn
 from sqlalchemy import event, func, select
 
 from app.db.models import Issuance, Product, Unit
-from app.main import create_app
 from tests.conftest import GTIN
 
 
@@ -44,25 +40,6 @@ def test_failed_commit_is_a_500_and_leaves_nothing(client, runtime, maker):
     assert response.json()["code"] == "internal_error"
     with runtime.sessions() as session:
         assert session.get(Product, GTIN) is None
-
-
-@pytest.fixture
-def server(settings, runtime) -> Iterator[str]:
-    """The app behind a real uvicorn on loopback, so disconnects are real TCP disconnects."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(10)
 
 
 def _wait_idle(runtime, timeout: float = 30) -> None:

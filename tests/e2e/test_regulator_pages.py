@@ -17,7 +17,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -25,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
 from app.main import create_app
 from tests.api.test_custody_journey import ok, post
-from tests.conftest import GTIN, Org, settings_for
+from tests.conftest import GTIN, Org, serving, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -247,17 +245,8 @@ def chromium(settings, tmp_path: Path) -> Iterator[Chromium]:  # after settings:
 
 @pytest.fixture
 def server(settings, runtime, port: int) -> Iterator[str]:
-    config = uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(10)
+    with serving(create_app(settings, runtime), port) as url:
+        yield url
 
 
 @pytest.fixture
