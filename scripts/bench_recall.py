@@ -3,22 +3,26 @@
 For each lot size and database: a fresh database (``init``), then a realistic lot written directly with bulk SQL
 (no API, no signing, no log leaves): a manufacturer, 10 distributors, 100 pharmacies, an online pharmacy, two
 platforms and a regulator; one drug_otc product and one batch; N units (``insert_units``) packed 100 to a case
-and 100 cases to a pallet (one synthetic pack event, an event item per unit and per case, containment rows);
-every pallet shipped to a distributor and received; every 5th pallet (20 %) unpacked there, two of its cases
-kept and the others shipped on to pharmacies (every 10th to the online pharmacy) and received; 1 % of the
-units sold out of the pharmacies' cases (one sell event per pharmacy, online ones through two platforms); a few
-hundred loose units taken out of the kept cases and in transit to pharmacies. PostgreSQL is then VACUUM
-ANALYZEd (what autovacuum would do after such a load); SQLite is left as the service leaves it (no ANALYZE).
+and 100 cases to a pallet (unit.container_sscc, containment rows, and one pack event per container with an
+event item per unit or case, as the service records packing: a single pack event of a million items would also
+skew PostgreSQL's estimate of items per event twenty-fold); every pallet shipped to a distributor and received;
+every 5th pallet (20 %) unpacked there, two of its cases kept and the others shipped on to pharmacies (every
+10th to the online pharmacy) and received; 1 % of the units sold out of the pharmacies' cases (one sell event per
+pharmacy, online ones through two platforms); a few hundred loose units taken out of the kept cases and in
+transit to pharmacies. Event items carry the custody before and after, as JSON. PostgreSQL is loaded without its
+per-row foreign-key triggers (the rows are consistent by construction) and then VACUUM ANALYZEd (what
+autovacuum would do after such a load); SQLite is left as the service leaves it (no ANALYZE).
 
 The regulator opens a recall of the lot (``create_recall``, which also notifies the holders), then
 ``recalls.trace`` is timed as the API calls it, a new session per call: one warm-up, then the median and max of
---runs calls. Each query of app/db/trace.py is timed the same way on its own, so the slow part shows. The trace
-must count every unit once, by state, holder, sale and hop exactly as the lot was built.
+--runs calls (fewer once they have taken --budget seconds; a warm-up longer than that is the only timing). Each
+query of app/db/trace.py is timed the same way on its own, so the slow part shows. The trace must count every
+unit once, and report holders, transit, sales and hops exactly as the lot was built.
 
 Goal: under 1,000 ms at 1,000,000 units, growing no faster than the number of holders.
 
     .venv/bin/python scripts/bench_recall.py [--sizes 10000,100000,1000000] [--db sqlite|postgresql|both]
-        [--runs 5] [--keep DIR]
+        [--runs 5] [--budget 60] [--keep DIR]
 
 Prints tables and writes bench-results/recall.json. With --keep, the SQLite files are written to DIR and kept,
 and the PostgreSQL databases are named bench_recall_<size> and not dropped, to study queries afterwards.

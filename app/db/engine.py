@@ -45,6 +45,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # No JIT: the service's queries are short, and the row estimates of recursive queries (recall traces) are
+    # large enough to make PostgreSQL spend more time compiling them than running them.
+    kwargs.setdefault("connect_args", {"options": "-c jit=off"})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

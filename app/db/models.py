@@ -142,6 +142,10 @@ class Unit(Base):
     __table_args__ = (
         UniqueConstraint("gtin", "serial"),
         Index("ix_unit_issuance_id_id", "issuance_id", "id"),
+        # Recall traces count a lot's units by custody and container from this index alone.
+        Index(
+            "ix_unit_gtin_batch_id_state_custody", "gtin", "batch_id", "state", "container_sscc", "holder_id", "to_id"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
@@ -229,6 +233,17 @@ class Containment(Base):
     parent_sscc: Mapped[str] = mapped_column(ForeignKey("container.sscc"), index=True)
     packed_event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
     unpacked_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    # The unit's lot, copied so that a recall trace reads a lot's intervals from one index (None: a container).
+    batch_id: Mapped[int | None] = mapped_column(Integer)
+
+
+Index(
+    "ix_containment_batch_id_interval",
+    Containment.batch_id,
+    Containment.parent_sscc,
+    Containment.packed_event_id,
+    Containment.unpacked_event_id,
+)
 
 
 class Prescription(Base):

@@ -462,6 +462,7 @@ class _Recorder:
                 child_sscc=subject.container.sscc if subject.container is not None else None,
                 parent_sscc=code.sscc,
                 packed_event_id=event.id,
+                batch_id=subject.unit.batch_id if subject.unit is not None else None,
             )
         )
         return before
