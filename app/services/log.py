@@ -130,11 +130,15 @@ def log_key_view(key: LogKey) -> dict[str, object]:
     }
 
 
+def _newest_checkpoint(session: Session) -> LogCheckpoint | None:
+    return session.scalar(select(LogCheckpoint).order_by(LogCheckpoint.id.desc()).limit(1))
+
+
 def make_checkpoint(session: Session, master_key: bytes, now: datetime | None = None) -> LogCheckpoint:
     """Sign the current tree head, unless the newest kept checkpoint already covers it."""
     conn = session.connection()
     size = tree_size(conn)
-    latest = session.scalar(select(LogCheckpoint).order_by(LogCheckpoint.id.desc()).limit(1))
+    latest = _newest_checkpoint(session)
     if latest is not None and latest.tree_size >= size:
         return latest
     key = current_log_key(session)
@@ -154,7 +158,7 @@ def make_checkpoint(session: Session, master_key: bytes, now: datetime | None = 
 
 
 def latest_checkpoint(session: Session) -> LogCheckpoint:
-    checkpoint = session.scalar(select(LogCheckpoint).order_by(LogCheckpoint.id.desc()).limit(1))
+    checkpoint = _newest_checkpoint(session)
     if checkpoint is None:
         raise NotFound("no checkpoint has been signed yet", code="checkpoint_not_found")
     return checkpoint
