@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     max_event_body_bytes: int = Field(default=16_777_216, ge=1024)
     undo_days: int = Field(default=10, ge=0)
     duplicate_window_seconds: int = Field(default=30, ge=0)
+    # EPCIS capture: most events and bytes one document may carry (advertised in GS1-EPCIS-Capture-Limit and
+    # GS1-EPCIS-Capture-File-Size-Limit; larger documents are refused with 413, nothing captured).
+    epcis_capture_limit: int = Field(default=10_000, ge=1)
+    epcis_capture_max_bytes: int = Field(default=33_554_432, ge=1024)
     # The log signs a checkpoint this often when it has grown (0 = only on demand).
     checkpoint_interval_seconds: int = Field(default=300, ge=0)
     # Due webhook deliveries (recall notices) are sent this often (0 = only by `passport webhooks deliver`).

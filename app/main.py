@@ -17,6 +17,8 @@ from app.api import (
     problems,
     routes_catalog,
     routes_codes,
+    routes_epcis,
+    routes_epcis_query,
     routes_events,
     routes_log,
     routes_pages,
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_log,
         routes_recalls,
         routes_webhooks,
+        routes_epcis,
+        routes_epcis_query,
         routes_pages,
     ):
         app.include_router(module.router)
@@ -136,7 +140,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return {"status": "ok"}
 
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, per_path={"/v1/events": settings.max_event_body_bytes}
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        per_path={
+            "/v1/events": settings.max_event_body_bytes,
+            "/epcis/capture": settings.epcis_capture_max_bytes,
+        },
     )
     return app
 

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.problems import domain_problem
 from app.api.schemas import Strict
+from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
 from app.services import units
@@ -80,6 +81,15 @@ def _validation_problem(error: ValidationError) -> InvalidInput:
     return InvalidInput(f"{where}: {first['msg']}", code="validation_error")
 
 
+def custody_policy(settings: Settings) -> Policy:
+    """The custody rules' clock and windows, as configured (shared with EPCIS capture)."""
+    return Policy(
+        now=utcnow(),
+        undo_window=timedelta(days=settings.undo_days),
+        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
+    )
+
+
 @router.post("/events", status_code=201)
 def post_events(
     principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep, body: Annotated[Any, Body()]
@@ -96,12 +106,7 @@ def post_events(
     total = sum(len(e.codes) for e in events)
     if total > 5 * MAX_CODES_PER_EVENT:
         raise InvalidInput(f"at most {5 * MAX_CODES_PER_EVENT} codes per request; got {total}", code="too_many_codes")
-    settings = runtime.settings
-    policy = Policy(
-        now=utcnow(),
-        undo_window=timedelta(days=settings.undo_days),
-        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
-    )
+    policy = custody_policy(runtime.settings)
     outcome = record_events(session, principal, [e.to_domain() for e in events], atomic=atomic, policy=policy)
     if outcome.error is not None:
         return domain_problem(outcome.error)  # alerts it raised are committed with the request

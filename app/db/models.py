@@ -130,7 +130,8 @@ class Issuance(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
-    key_tag: Mapped[int] = mapped_column(ForeignKey("signing_key.key_tag"))
+    # None: units serialised elsewhere and commissioned here through EPCIS (their codes carry no signature).
+    key_tag: Mapped[int | None] = mapped_column(ForeignKey("signing_key.key_tag"))
     count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -417,6 +418,9 @@ class RecallNotice(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_delivery.id"))  # None: no endpoint
 
+
+# The EPCIS tables live in their own module, registered on the same metadata.
+from app.db import epcis_models as _epcis_models  # noqa: E402, F401
 
 __all__ = [
     "CATEGORIES",

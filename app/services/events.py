@@ -639,7 +639,7 @@ def _payload(ev: EventIn) -> dict[str, Any]:
     return body
 
 
-def _write_alerts(session: Session, principal: Principal, error: DomainError, now: datetime) -> None:
+def write_alerts(session: Session, principal: Principal, error: DomainError, now: datetime) -> None:
     alerts = getattr(error, "alerts", ())
     if not alerts:
         return
@@ -708,7 +708,7 @@ def record_events(
             savepoint.rollback()
             if len(events) > 1:
                 error.extra.setdefault("index", len(results))
-            _write_alerts(session, principal, error, policy.now)
+            write_alerts(session, principal, error, policy.now)
             return Outcome(results=[], error=error)
         savepoint.commit()
         return Outcome(results)
@@ -718,6 +718,6 @@ def record_events(
         try:
             by_index[index] = _record_one(session, recorder, events[index])
         except DomainError as error:
-            _write_alerts(session, principal, error, policy.now)
+            write_alerts(session, principal, error, policy.now)
             by_index[index] = Result("rejected", problem=error)
     return Outcome([by_index[i] for i in range(len(events))])

@@ -1,0 +1,99 @@
+"""EPCIS 2.0 capture interface: ``POST /epcis/capture`` (202 and a capture job), the jobs, and discovery.
+
+The document is checked as a whole before the 202 (JSON, document type, size and count limits, the header
+against the schema); its events are captured after the response, in a job whose status says, per event,
+what was captured and what was wrong.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.routes_events import custody_policy
+from app.domain.errors import InvalidInput
+from app.services import epcis_capture
+from app.services.clock import utcnow
+
+router = APIRouter(prefix="/epcis", tags=["epcis"])
+
+MEDIA_TYPES = ("application/json", "application/ld+json")
+
+
+def _standard_headers(runtime: Any) -> dict[str, str]:
+    settings = runtime.settings
+    return {
+        "GS1-EPCIS-Version": "2.0.0",
+        "GS1-CBV-Version": "2.0.0",
+        "GS1-EPCIS-Capture-Limit": str(settings.epcis_capture_limit),
+        "GS1-EPCIS-Capture-File-Size-Limit": str(settings.epcis_capture_max_bytes),
+        "GS1-Capture-Error-Behaviour": "rollback, proceed",
+    }
+
+
+@router.options("/capture")
+def capture_discovery(runtime: RuntimeDep) -> Response:
+    """What this capture interface accepts: versions, limits and error behaviours."""
+    headers = _standard_headers(runtime)
+    headers["Allow"] = "OPTIONS, GET, POST"
+    return Response(status_code=204, headers=headers)
+
+
+@router.post("/capture", status_code=202)
+async def capture(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Capture an EPCISDocument or EPCISQueryDocument (JSON or JSON-LD)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in MEDIA_TYPES:
+        raise InvalidInput(
+            f"send the document as application/json or application/ld+json, not {media_type or 'nothing'}",
+            code="unsupported_media_type",
+        )
+    raw = await request.body()
+    if not raw:
+        raise InvalidInput("the body is empty: send an EPCIS document", code="invalid_json")
+    opened = await run_in_threadpool(
+        partial(
+            epcis_capture.open_capture,
+            session,
+            principal,
+            raw,
+            request.headers.get("gs1-capture-error-behaviour"),
+            limit=runtime.settings.epcis_capture_limit,
+            now=utcnow(),
+        )
+    )
+    view = epcis_capture.job_view(opened.job)
+    background.add_task(
+        epcis_capture.run_capture,
+        runtime.sessions,
+        principal,
+        opened.job.id,
+        opened.document,
+        opened.events,
+        partial(custody_policy, runtime.settings),
+    )
+    headers = _standard_headers(runtime)
+    headers["Location"] = f"/epcis/capture/{opened.job.id}"
+    return JSONResponse(view, status_code=202, headers=headers)
+
+
+@router.get("/capture")
+def list_captures(principal: PrincipalDep, session: SessionDep) -> list[dict[str, Any]]:
+    """The organisation's capture jobs, newest first."""
+    return [epcis_capture.job_view(job) for job in epcis_capture.list_captures(session, principal)]
+
+
+@router.get("/capture/{capture_id}")
+def get_capture(capture_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return epcis_capture.job_view(epcis_capture.get_capture(session, principal, capture_id))

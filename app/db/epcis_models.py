@@ -1,0 +1,78 @@
+"""EPCIS 2.0 capture jobs and the events they brought, kept as sent (append-only) and indexed for the query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.models import Base
+from app.db.types import BigID, UTCDateTime
+
+
+class EpcisCapture(Base):
+    """One ``POST /epcis/capture``: its progress and, per event, what went wrong."""
+
+    __tablename__ = "epcis_capture"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    running: Mapped[bool] = mapped_column(Boolean)
+    success: Mapped[bool] = mapped_column(Boolean)
+    error_behaviour: Mapped[str] = mapped_column(String(10))  # rollback | proceed
+    event_count: Mapped[int] = mapped_column(Integer)
+    captured: Mapped[int] = mapped_column(Integer, server_default="0")
+    duplicates: Mapped[int] = mapped_column(Integer, server_default="0")
+    errors: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+
+
+class EpcisEvent(Base):
+    """One captured EPCIS event as its sender wrote it, with the fields the standard query filters on.
+
+    ``kind`` is ``event`` or ``error_declaration``: an error declaration repeats the event it declares wrong
+    (same hash, usually the same eventID) and is kept beside it, never in its place. ``native_event_id`` links
+    the custody event the capture recorded; ``custody`` says whether it changed custody (``applied``), had no
+    custody meaning (``none``), or named identifiers or parties unknown here (``external``, see ``notes``)."""
+
+    __tablename__ = "epcis_event"
+    __table_args__ = (
+        UniqueConstraint("event_hash", "kind", "event_id"),
+        Index("ix_epcis_event_record_time_id", "record_time", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(500), index=True)
+    event_hash: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    type: Mapped[str] = mapped_column(String(30))
+    action: Mapped[str | None] = mapped_column(String(10))
+    biz_step: Mapped[str | None] = mapped_column(String(500))
+    disposition: Mapped[str | None] = mapped_column(String(500))
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    record_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_point: Mapped[str | None] = mapped_column(String(500))
+    biz_location: Mapped[str | None] = mapped_column(String(500))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    capture_id: Mapped[str] = mapped_column(ForeignKey("epcis_capture.id"), index=True)
+    native_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), unique=True)
+    custody: Mapped[str] = mapped_column(String(10))
+    notes: Mapped[list[str]] = mapped_column(JSON)
+    document: Mapped[dict[str, object]] = mapped_column(JSON)
+    context: Mapped[list[object] | None] = mapped_column(JSON)  # the sender's inline @context entries
+
+
+class EpcisEpc(Base):
+    """An identifier an EPCIS event names, canonical (``https://id.gs1.org/...``), with its role in the event."""
+
+    __tablename__ = "epcis_epc"
+    __table_args__ = (Index("ix_epcis_epc_epc_role", "epc", "role"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    epcis_event_id: Mapped[int] = mapped_column(ForeignKey("epcis_event.id"), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # epc | parent | child | input | output | class
+    epc: Mapped[str] = mapped_column(String(500))
+    gtin: Mapped[str | None] = mapped_column(String(14), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)

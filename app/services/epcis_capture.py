@@ -1,0 +1,608 @@
+"""EPCIS 2.0 capture: validate a document, keep every event as sent, and apply those that move custody.
+
+A capture is a job. ``open_capture`` checks what can be checked at once (JSON, document type, the limits) and
+records the job; ``run_capture`` then works through the events in one transaction of its own, each event in a
+savepoint:
+
+- validated against GS1's JSON schema (an invalid event is an error naming the event and the JSON path);
+- identified by its CBV 2.0 hash, so the same event sent twice is kept once (``duplicates``);
+- mapped through :func:`app.domain.epcis.custody_meaning` to a native custody action, recorded by the very
+  code that records ``/v1/events`` (same rules, same refusal codes, same alerts, same log);
+- commissioning of identifiers Passport never issued registers them as the manufacturer's externally
+  serialised units (no signature); identifiers or parties unknown here make the event *external*: kept,
+  queryable, flagged in ``notes``, changing no custody.
+
+With ``GS1-Capture-Error-Behaviour: rollback`` (the default) one error rejects the whole document; with
+``proceed`` the other events are captured and each error is listed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft7Validator, FormatChecker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.custody import load_containers, load_units
+from app.db.engine import WRITE_OPTIONS
+from app.db.epcis_models import EpcisCapture, EpcisEpc, EpcisEvent
+from app.db.models import Batch, Issuance, Organisation, Product
+from app.db.units import insert_units
+from app.domain.custody import Action
+from app.domain.epcis import PARTY_TYPES, Identifier, Meaning, bare_word, canonical_identifier, custody_meaning
+from app.domain.epcis_hash import event_hashes
+from app.domain.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
+from app.services.events import EventIn, Policy, record_events, write_alerts
+from app.services.orgs import Principal
+from app.services.recalls import create_recall
+
+log = logging.getLogger("passport")
+
+DOCUMENT_TYPES = ("EPCISDocument", "EPCISQueryDocument")
+BEHAVIOURS = ("rollback", "proceed")
+EPC_LISTS = (("epcList", "epc"), ("childEPCs", "child"), ("inputEPCList", "input"), ("outputEPCList", "output"))
+QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
+
+
+@cache
+def schema_validator() -> Draft7Validator:
+    text = resources.files("app.services").joinpath("epcis_schema/EPCIS-JSON-Schema.json").read_text("utf-8")
+    return Draft7Validator(json.loads(text), format_checker=FormatChecker())
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    job: EpcisCapture
+    document: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+def _event_list(document: dict[str, Any]) -> list[Any]:
+    body = document.get("epcisBody")
+    if not isinstance(body, dict):
+        raise InvalidInput("the document has no epcisBody object", code="invalid_epcis_document")
+    if document["type"] == "EPCISQueryDocument":
+        results = (body.get("queryResults") or {}).get("resultsBody") or {}
+        events = results.get("eventList", [])
+    elif "event" in body:
+        events = [body["event"]]
+    else:
+        events = body.get("eventList", [])
+    if not isinstance(events, list):
+        raise InvalidInput("epcisBody.eventList must be an array", code="invalid_epcis_document")
+    return events
+
+
+def open_capture(
+    session: Session, principal: Principal, raw: bytes, behaviour: str | None, *, limit: int, now: datetime
+) -> Opened:
+    """Check the document as a whole and record the job (running). Nothing of its events is stored yet."""
+    behaviour = (behaviour or "rollback").strip().lower()
+    if behaviour not in BEHAVIOURS:
+        raise InvalidInput("GS1-Capture-Error-Behaviour must be 'rollback' or 'proceed'", code="invalid_header")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput(f"the body is not JSON: {error}", code="invalid_json") from None
+    if not isinstance(document, dict) or document.get("type") not in DOCUMENT_TYPES:
+        raise InvalidInput(
+            "the body must be an EPCIS 2.0 document: an object with type EPCISDocument or EPCISQueryDocument",
+            code="invalid_epcis_document",
+        )
+    events = _event_list(document)
+    if len(events) > limit:
+        raise PayloadTooLarge(
+            f"the document carries {len(events)} events; at most {limit} per capture (GS1-EPCIS-Capture-Limit)",
+            code="capture_limit_exceeded",
+        )
+    header_errors = sorted(
+        schema_validator().iter_errors(_without_events(document)), key=lambda e: list(e.absolute_path)
+    )
+    if header_errors:
+        raise InvalidInput(_schema_message(header_errors[0]), code="schema_validation_failed")
+    job = EpcisCapture(
+        id=f"cap-{secrets.token_hex(12)}",
+        org_id=principal.org_id,
+        created_at=now,
+        running=True,
+        success=True,
+        error_behaviour=behaviour,
+        event_count=len(events),
+        errors=[],
+    )
+    session.add(job)
+    return Opened(job, document, events)
+
+
+def _without_events(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with an empty event list: validates everything but the events, which are checked one by one."""
+    shell = dict(document)
+    body = dict(shell["epcisBody"])
+    if document["type"] == "EPCISQueryDocument":
+        results = dict(body.get("queryResults") or {})
+        results["resultsBody"] = {"eventList": []}
+        body["queryResults"] = results
+    else:
+        body.pop("event", None)
+        body["eventList"] = []
+    shell["epcisBody"] = body
+    return shell
+
+
+def _schema_message(error: Any) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    message = error.message if len(error.message) < 300 else error.message[:300] + "…"
+    return f"${path}: {message}"
+
+
+def job_view(job: EpcisCapture) -> dict[str, Any]:
+    return {
+        "captureID": job.id,
+        "createdAt": job.created_at.isoformat().replace("+00:00", "Z"),
+        "finishedAt": job.finished_at.isoformat().replace("+00:00", "Z") if job.finished_at else None,
+        "running": job.running,
+        "success": job.success,
+        "captureErrorBehaviour": job.error_behaviour,
+        "eventCount": job.event_count,
+        "capturedCount": job.captured,
+        "duplicateCount": job.duplicates,
+        "errors": job.errors,
+    }
+
+
+def get_capture(session: Session, principal: Principal, capture_id: str) -> EpcisCapture:
+    job = session.get(EpcisCapture, capture_id)
+    if job is None or (job.org_id != principal.org_id and principal.role not in ("regulator", "admin")):
+        raise NotFound(f"no capture job {capture_id}", code="capture_not_found")
+    return job
+
+
+def list_captures(session: Session, principal: Principal, limit: int = 100) -> list[EpcisCapture]:
+    return list(
+        session.scalars(
+            select(EpcisCapture)
+            .where(EpcisCapture.org_id == principal.org_id)
+            .order_by(EpcisCapture.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ running a job
+
+
+def _problem(error: DomainError, index: int, event: Any) -> dict[str, Any]:
+    """An RFC 9457 problem for one event of the job (``index`` counts from 0 in the document's event list)."""
+    event_id = event.get("eventID") if isinstance(event, dict) else None
+    return {
+        "type": f"/problems/{error.code}",
+        "title": error.title,
+        "detail": f"event {index}{f' ({event_id})' if event_id else ''}: {error.detail}",
+        "code": error.code,
+        "index": index,
+        "eventID": event_id,
+        **{k: v for k, v in error.extra.items() if isinstance(v, str | int | float | bool | type(None))},
+    }
+
+
+class _Capture:
+    def __init__(self, session: Session, principal: Principal, policy: Policy, job: EpcisCapture) -> None:
+        self.session = session
+        self.principal = principal
+        self.policy = policy
+        self.job = job
+        self._orgs_by_gln: dict[str, str | None] = {}
+
+    def org_by_gln(self, gln: str) -> str | None:
+        if gln not in self._orgs_by_gln:
+            self._orgs_by_gln[gln] = self.session.scalar(select(Organisation.id).where(Organisation.gln == gln))
+        return self._orgs_by_gln[gln]
+
+    def capture(self, event: dict[str, Any], event_hash: str, context: list[Any] | None) -> str:
+        """Store one valid event and apply its custody meaning; 'captured' or 'duplicate'. Raises DomainError."""
+        kind = "error_declaration" if "errorDeclaration" in event else "event"
+        event_id = event.get("eventID") or event_hash
+        same = self.session.execute(
+            select(EpcisEvent.id, EpcisEvent.event_id).where(
+                EpcisEvent.event_hash == event_hash, EpcisEvent.kind == kind
+            )
+        ).all()
+        if any(row.event_id == event_id or "eventID" not in event for row in same):
+            return "duplicate"
+        taken = self.session.scalar(
+            select(EpcisEvent.event_hash).where(EpcisEvent.event_id == event_id, EpcisEvent.kind == kind)
+        )
+        if taken is not None:
+            raise InvalidInput(
+                f"eventID {event_id} was already captured for a different event (CBV hash {taken})",
+                code="event_id_taken",
+            )
+        ids = self._identifiers(event)
+        notes: list[str] = []
+        native_id: int | None = None
+        meaning = custody_meaning(event) if kind == "event" else Meaning("none", why="an error declaration")
+        if same:  # the same event (CBV hash) under another eventID: findable by both, applied once
+            meaning = Meaning("none")
+            notes.append(f"the same event as {same[0].event_id} (equal CBV 2.0 hash): custody applied once")
+        if meaning.kind == "commission":
+            custody = self._commission(event, ids, notes)
+        elif meaning.kind == "recall":
+            custody = self._recall(event, ids, notes)
+        elif meaning.kind == "action":
+            custody, native_id = self._act(event, meaning.action, ids, notes)  # type: ignore[arg-type]
+        else:
+            custody = "none"
+            if kind == "error_declaration":
+                notes.append("error declaration: kept beside the event it declares wrong; custody is unchanged")
+        document = dict(event)
+        document["eventID"] = event_id
+        document["recordTime"] = self.policy.now.isoformat().replace("+00:00", "Z")
+        row = EpcisEvent(
+            event_id=event_id,
+            event_hash=event_hash,
+            kind=kind,
+            type=event["type"],
+            action=event.get("action"),
+            biz_step=bare_word(event.get("bizStep")),
+            disposition=bare_word(event.get("disposition")),
+            event_time=_to_utc(event["eventTime"]),
+            record_time=self.policy.now,
+            read_point=self._location(event, "readPoint"),
+            biz_location=self._location(event, "bizLocation"),
+            org_id=self.principal.org_id,
+            capture_id=self.job.id,
+            native_event_id=native_id,
+            custody=custody,
+            notes=notes,
+            document=document,
+            context=context,
+        )
+        self.session.add(row)
+        self.session.flush()
+        units = self._unit_ids([i for _, i in ids if i.is_unit])
+        self.session.add_all(
+            EpcisEpc(
+                epcis_event_id=row.id,
+                role=role,
+                epc=ident.canonical,
+                gtin=ident.gtin,
+                unit_id=units.get((ident.gtin, ident.serial)) if ident.is_unit else None,  # type: ignore[arg-type]
+            )
+            for role, ident in ids
+        )
+        return "captured"
+
+    # ----------------------------------------------------------------------------------------- reading
+
+    def _identifiers(self, event: dict[str, Any]) -> list[tuple[str, Identifier]]:
+        found: list[tuple[str, Identifier]] = []
+        if isinstance(event.get("parentID"), str):
+            found.append(("parent", canonical_identifier(event["parentID"])))
+        for field, role in EPC_LISTS:
+            for text in event.get(field) or []:
+                found.append((role, canonical_identifier(text)))
+        for field in QUANTITY_LISTS:
+            for item in event.get(field) or []:
+                if isinstance(item, dict) and isinstance(item.get("epcClass"), str):
+                    found.append(("class", canonical_identifier(item["epcClass"])))
+        return found
+
+    def _location(self, event: dict[str, Any], field: str) -> str | None:
+        value = event.get(field)
+        if isinstance(value, dict) and isinstance(value.get("id"), str):
+            return canonical_identifier(value["id"]).canonical
+        return None
+
+    def _unit_ids(self, idents: list[Identifier]) -> dict[tuple[str, str], int]:
+        if not idents:
+            return {}
+        units = load_units(self.session, [(i.gtin, i.serial) for i in idents])  # type: ignore[misc]
+        return {key: unit.id for key, unit in units.items()}
+
+    def _party(self, event: dict[str, Any], field: str) -> tuple[str | None, str | None]:
+        """(organisation id, the identifier it came from) for a source or destination list."""
+        entries = [e for e in event.get(field) or [] if isinstance(e, dict)]
+        for party_type in PARTY_TYPES:
+            for entry in entries:
+                if bare_word(entry.get("type")) == party_type and isinstance(entry.get(field[:-4]), str):
+                    ident = canonical_identifier(entry[field[:-4]])
+                    return (self.org_by_gln(ident.gln) if ident.gln else None), ident.canonical
+        return None, None
+
+    # ----------------------------------------------------------------------------------------- meanings
+
+    def _commission(self, event: dict[str, Any], ids: list[tuple[str, Identifier]], notes: list[str]) -> str:
+        units = [i for role, i in ids if role == "epc" and i.is_unit]
+        if not units:
+            notes.append("commissioning names no serialised trade items (SGTIN): nothing to register")
+            return "none"
+        existing = load_units(self.session, [(i.gtin, i.serial) for i in units])  # type: ignore[misc]
+        fresh = [i for i in units if (i.gtin, i.serial) not in existing]
+        if existing:
+            notes.append(f"{len(existing)} identifier(s) already issued by Passport: commissioning changes nothing")
+        if not fresh:
+            return "none"
+        by_gtin: dict[str, list[str]] = {}
+        for ident in fresh:
+            by_gtin.setdefault(ident.gtin, []).append(ident.serial)  # type: ignore[arg-type]
+        ilmd = event.get("ilmd") if isinstance(event.get("ilmd"), dict) else {}
+        lot = ilmd.get("lotNumber")  # type: ignore[union-attr]
+        expiry = ilmd.get("itemExpirationDate")  # type: ignore[union-attr]
+        registered = 0
+        for gtin, serials in sorted(by_gtin.items()):
+            product = self.session.get(Product, gtin)
+            if product is None or product.manufacturer_id != self.principal.org_id:
+                notes.append(
+                    f"GTIN {gtin} is not a product of {self.principal.org_id} registered here: "
+                    f"{len(serials)} identifier(s) kept as external history"
+                )
+                continue
+            if not isinstance(lot, str) or not isinstance(expiry, str):
+                raise InvalidInput(
+                    "commissioning units Passport did not issue needs ilmd.lotNumber and ilmd.itemExpirationDate",
+                    code="ilmd_required",
+                )
+            batch = self._batch(product, lot, expiry, event)
+            issuance = Issuance(batch_id=batch.id, key_tag=None, count=len(serials), created_at=self.policy.now)
+            self.session.add(issuance)
+            self.session.flush()
+            for serial in serials:
+                if len(serial) > 20:
+                    raise InvalidInput(f"serial {serial!r} is longer than 20 characters", code="invalid_serial")
+            insert_units(self.session.connection(), gtin, batch.id, issuance.id, serials)
+            registered += len(serials)
+        if registered:
+            notes.append(f"{registered} externally serialised unit(s) registered (their codes carry no signature)")
+            return "applied"
+        return "external"
+
+    def _batch(self, product: Product, lot: str, expiry: str, event: dict[str, Any]) -> Batch:
+        try:
+            expires_on = date.fromisoformat(expiry)
+        except ValueError:
+            raise InvalidInput(f"ilmd.itemExpirationDate {expiry!r} is not a date", code="invalid_date") from None
+        batch = self.session.scalar(select(Batch).where(Batch.gtin == product.gtin, Batch.lot == lot))
+        if batch is not None:
+            if batch.expires_on != expires_on:
+                raise InvalidInput(
+                    f"lot {lot} of {product.gtin} expires on {batch.expires_on}, not {expires_on}",
+                    code="lot_mismatch",
+                )
+            return batch
+        production = (event.get("ilmd") or {}).get("productionDate")
+        made = date.fromisoformat(production) if isinstance(production, str) else _to_utc(event["eventTime"]).date()
+        if expires_on <= made:
+            raise InvalidInput(
+                f"lot {lot} would expire ({expires_on}) before it was made ({made})", code="invalid_date"
+            )
+        batch = Batch(
+            gtin=product.gtin, lot=lot, manufactured_on=made, expires_on=expires_on, created_at=self.policy.now
+        )
+        self.session.add(batch)
+        self.session.flush()
+        return batch
+
+    def _recall(self, event: dict[str, Any], ids: list[tuple[str, Identifier]], notes: list[str]) -> str:
+        by_gtin: dict[str, list[str]] = {}
+        for role, ident in ids:
+            if role == "epc" and ident.is_unit:
+                by_gtin.setdefault(ident.gtin, []).append(ident.serial)  # type: ignore[arg-type]
+        known = load_units(self.session, [(g, s) for g, serials in by_gtin.items() for s in serials])
+        if not known:
+            notes.append("disposition recalled on identifiers unknown here: kept as external history")
+            return "external"
+        for gtin in sorted({g for g, _ in known}):
+            recall = create_recall(
+                self.session,
+                self.principal,
+                gtin=gtin,
+                lots=[],
+                serials=sorted(s for g, s in known if g == gtin),
+                reason=f"EPCIS event {event.get('eventID') or 'without eventID'}: disposition recalled",
+                recall_class="II",
+                instructions="Set aside the units named in the EPCIS event; await the manufacturer's instructions.",
+            )
+            notes.append(f"recall {recall.id} opened for {len([1 for g, _ in known if g == gtin])} unit(s) of {gtin}")
+        return "applied"
+
+    def _act(
+        self, event: dict[str, Any], action: Action, ids: list[tuple[str, Identifier]], notes: list[str]
+    ) -> tuple[str, int | None]:
+        if action in (Action.PACK, Action.UNPACK):
+            parent = next((i for role, i in ids if role == "parent"), None)
+            if parent is None or parent.sscc is None:
+                raise InvalidInput("an aggregation needs parentID: the SSCC of the case or pallet", code="invalid_sscc")
+            subjects = [i for role, i in ids if role == "child"] if action is Action.PACK else [parent]
+        else:
+            parent = None
+            subjects = [i for role, i in ids if role == "epc"]
+        if not subjects:
+            notes.append("no instance-level identifiers: nothing to move")
+            return "none", None
+        unknown = self._unknown(subjects)
+        if unknown:
+            notes.append("identifiers never issued or commissioned here: " + ", ".join(unknown[:20]))
+            return "external", None
+        to = None
+        if action is Action.SHIP:
+            to, named = self._party(event, "destinationList")
+            if to is None:
+                if named is None:
+                    raise InvalidInput(
+                        "a shipment needs a destinationList entry (owning_party, possessing_party or location) "
+                        "whose GLN belongs to an organisation here",
+                        code="destination_required",
+                    )
+                notes.append(f"destination {named} is no organisation here: kept as external history")
+                return "external", None
+        native = EventIn(
+            action=action.value,
+            codes=[i.canonical for i in subjects],
+            occurred_at=_to_utc(event["eventTime"]),
+            to=to,
+            container=parent.canonical if action is Action.PACK and parent is not None else None,
+            channel="offline" if action is Action.SELL else None,
+        )
+        outcome = record_events(self.session, self.principal, [native], atomic=True, policy=self.policy)
+        if outcome.error is not None:
+            raise outcome.error
+        result = outcome.results[0]
+        if result.status == "duplicate":
+            notes.append(f"the custody change was already recorded as event {result.event_id}")
+            return "none", None
+        return "applied", result.event_id
+
+    def _unknown(self, idents: list[Identifier]) -> list[str]:
+        unit_keys = [(i.gtin, i.serial) for i in idents if i.is_unit]
+        units = load_units(self.session, unit_keys)  # type: ignore[arg-type]
+        containers = load_containers(self.session, [i.sscc for i in idents if i.sscc])  # type: ignore[misc]
+        missing = [i.canonical for i in idents if i.is_unit and (i.gtin, i.serial) not in units]
+        missing += [i.canonical for i in idents if i.sscc and i.sscc not in containers]
+        missing += [i.canonical for i in idents if not i.is_unit and not i.sscc]
+        return missing
+
+
+def _to_utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise InvalidInput(f"time {text!r} has no offset", code="invalid_time")
+    return value.astimezone(UTC)
+
+
+def run_capture(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    job_id: str,
+    document: dict[str, Any],
+    events: list[dict[str, Any]],
+    policy_for: Callable[[], Policy],
+) -> None:
+    """Capture the events of an opened job in one transaction, then record the outcome on the job.
+
+    Runs after the 202 has gone out; whatever happens, the job ends with ``running`` false."""
+    errors: list[dict[str, Any]] = []
+    refused: list[DomainError] = []
+    captured = duplicates = 0
+    with sessions() as session:
+        rollback = True
+        try:
+            with session.begin():
+                session.connection(execution_options=WRITE_OPTIONS)
+                job = session.get(EpcisCapture, job_id)
+                assert job is not None
+                rollback = job.error_behaviour == "rollback"
+                policy = policy_for()
+                worker = _Capture(session, principal, policy, job)
+                context = _inline_context(document)
+                for index, (event, event_hash) in enumerate(
+                    zip(events, _hashes(document, events, errors), strict=True)
+                ):
+                    if errors and rollback:
+                        break
+                    if event_hash is None:
+                        continue
+                    savepoint = session.begin_nested()
+                    try:
+                        schema_errors = sorted(
+                            # a bare event must carry @context: it has the document's
+                            schema_validator().iter_errors({**event, "@context": document.get("@context", [])}),
+                            key=lambda e: list(e.absolute_path),
+                        )
+                        if schema_errors:
+                            raise InvalidInput(_schema_message(schema_errors[0]), code="schema_validation_failed")
+                        outcome = worker.capture(event, event_hash, context)
+                    except DomainError as error:
+                        savepoint.rollback()
+                        errors.append(_problem(error, index, event))
+                        refused.append(error)
+                        if not rollback:
+                            write_alerts(session, principal, error, policy.now)
+                        continue
+                    savepoint.commit()
+                    if outcome == "duplicate":
+                        duplicates += 1
+                    else:
+                        captured += 1
+                if errors and rollback:
+                    raise _RolledBack
+        except _RolledBack:
+            captured = duplicates = 0
+        except Exception:
+            log.exception("capture job %s failed", job_id)
+            captured = duplicates = 0
+            errors.append(
+                {
+                    "type": "/problems/internal_error",
+                    "title": "Internal error",
+                    "detail": "the capture failed inside Passport; nothing of this document was captured",
+                    "code": "internal_error",
+                }
+            )
+            refused = []
+        with session.begin():
+            now = policy_for().now
+            if rollback:  # rolled back with the document; in proceed mode they were written with the events
+                for error in refused:
+                    write_alerts(session, principal, error, now)
+            job = session.get(EpcisCapture, job_id)
+            assert job is not None
+            job.running = False
+            job.success = not errors
+            job.errors = errors
+            job.captured = captured
+            job.duplicates = duplicates
+            job.finished_at = now
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _hashes(document: dict[str, Any], events: list[Any], errors: list[dict[str, Any]]) -> list[str | None]:
+    """The CBV hash of each event; an event the hash library cannot read gets None and an error."""
+    valid = [e for e in events if isinstance(e, dict) and isinstance(e.get("type"), str)]
+    shell = {"@context": document.get("@context"), "epcisBody": {"eventList": valid}}
+    try:
+        computed = iter(event_hashes(shell))
+    except DomainError:
+        computed = None
+    result: list[str | None] = []
+    for index, event in enumerate(events):
+        if not (isinstance(event, dict) and isinstance(event.get("type"), str)):
+            errors.append(
+                _problem(
+                    InvalidInput("an event must be an object with a type", code="schema_validation_failed"),
+                    index,
+                    event,
+                )
+            )
+            result.append(None)
+            continue
+        if computed is None:
+            try:
+                result.append(
+                    event_hashes({"@context": document.get("@context"), "epcisBody": {"eventList": [event]}})[0]
+                )
+            except DomainError as error:
+                errors.append(_problem(error, index, event))
+                result.append(None)
+            continue
+        result.append(next(computed))
+    return result
+
+
+def _inline_context(document: dict[str, Any]) -> list[Any] | None:
+    context = document.get("@context")
+    entries = context if isinstance(context, list) else [context]
+    inline = [e for e in entries if isinstance(e, dict)]
+    return inline or None
