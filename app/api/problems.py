@@ -19,6 +19,7 @@ from app.domain.errors import (
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger("passport")
@@ -30,6 +31,7 @@ STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     RateLimited: 429,
 }
 _HTTP_CODES = {401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}

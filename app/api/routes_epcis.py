@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.routes_events import custody_policy
-from app.domain.errors import InvalidInput
+from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services import epcis_capture
 from app.services.clock import utcnow
 
@@ -55,9 +55,8 @@ async def capture(
     """Capture an EPCISDocument or EPCISQueryDocument (JSON or JSON-LD)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in MEDIA_TYPES:
-        raise InvalidInput(
-            f"send the document as application/json or application/ld+json, not {media_type or 'nothing'}",
-            code="unsupported_media_type",
+        raise UnsupportedMediaType(
+            f"send the document as application/json or application/ld+json, not {media_type or 'nothing'}"
         )
     raw = await request.body()
     if not raw:

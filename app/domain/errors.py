@@ -66,6 +66,11 @@ class PayloadTooLarge(DomainError):
     title = "Payload too large"
 
 
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
     title = "Too many requests"

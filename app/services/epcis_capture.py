@@ -30,6 +30,7 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft7Validator, FormatChecker
+from jsonschema.exceptions import best_match
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -105,11 +106,9 @@ def open_capture(
             f"the document carries {len(events)} events; at most {limit} per capture (GS1-EPCIS-Capture-Limit)",
             code="capture_limit_exceeded",
         )
-    header_errors = sorted(
-        schema_validator().iter_errors(_without_events(document)), key=lambda e: list(e.absolute_path)
-    )
-    if header_errors:
-        raise InvalidInput(_schema_message(header_errors[0]), code="schema_validation_failed")
+    header_error = best_match(schema_validator().iter_errors(_without_events(document)))
+    if header_error is not None:
+        raise InvalidInput(_schema_message(header_error), code="schema_validation_failed")
     job = EpcisCapture(
         id=f"cap-{secrets.token_hex(12)}",
         org_id=principal.org_id,
@@ -140,6 +139,7 @@ def _without_events(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _schema_message(error: Any) -> str:
+    """``$.epcList[0]: 'x' is not a 'uri'``: where, then what (jsonschema's most relevant error)."""
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     message = error.message if len(error.message) < 300 else error.message[:300] + "…"
     return f"${path}: {message}"
@@ -335,9 +335,7 @@ class _Capture:
         by_gtin: dict[str, list[str]] = {}
         for ident in fresh:
             by_gtin.setdefault(ident.gtin, []).append(ident.serial)  # type: ignore[arg-type]
-        ilmd = event.get("ilmd") if isinstance(event.get("ilmd"), dict) else {}
-        lot = ilmd.get("lotNumber")  # type: ignore[union-attr]
-        expiry = ilmd.get("itemExpirationDate")  # type: ignore[union-attr]
+        lot, expiry = _ilmd(event, "lotNumber"), _ilmd(event, "itemExpirationDate")
         registered = 0
         for gtin, serials in sorted(by_gtin.items()):
             product = self.session.get(Product, gtin)
@@ -349,7 +347,7 @@ class _Capture:
                 continue
             if not isinstance(lot, str) or not isinstance(expiry, str):
                 raise InvalidInput(
-                    "commissioning units Passport did not issue needs ilmd.lotNumber and ilmd.itemExpirationDate",
+                    "commissioning units Passport did not issue needs ilmd cbvmda:lotNumber and cbvmda:itemExpirationDate",
                     code="ilmd_required",
                 )
             batch = self._batch(product, lot, expiry, event)
@@ -370,7 +368,9 @@ class _Capture:
         try:
             expires_on = date.fromisoformat(expiry)
         except ValueError:
-            raise InvalidInput(f"ilmd.itemExpirationDate {expiry!r} is not a date", code="invalid_date") from None
+            raise InvalidInput(
+                f"ilmd cbvmda:itemExpirationDate {expiry!r} is not a date", code="invalid_date"
+            ) from None
         batch = self.session.scalar(select(Batch).where(Batch.gtin == product.gtin, Batch.lot == lot))
         if batch is not None:
             if batch.expires_on != expires_on:
@@ -379,7 +379,7 @@ class _Capture:
                     code="lot_mismatch",
                 )
             return batch
-        production = (event.get("ilmd") or {}).get("productionDate")
+        production = _ilmd(event, "productionDate")
         made = date.fromisoformat(production) if isinstance(production, str) else _to_utc(event["eventTime"]).date()
         if expires_on <= made:
             raise InvalidInput(
@@ -472,6 +472,14 @@ class _Capture:
         return missing
 
 
+def _ilmd(event: dict[str, Any], name: str) -> Any:
+    """A CBV master-data attribute of the event's ILMD (``cbvmda:lotNumber``; any prefix bound to it)."""
+    ilmd = event.get("ilmd")
+    if not isinstance(ilmd, dict):
+        return None
+    return next((v for k, v in ilmd.items() if k == name or k.endswith(f":{name}") or k.endswith(f"#{name}")), None)
+
+
 def _to_utc(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
@@ -513,13 +521,12 @@ def run_capture(
                         continue
                     savepoint = session.begin_nested()
                     try:
-                        schema_errors = sorted(
-                            # a bare event must carry @context: it has the document's
-                            schema_validator().iter_errors({**event, "@context": document.get("@context", [])}),
-                            key=lambda e: list(e.absolute_path),
+                        # a bare event must carry @context: it has the document's
+                        schema_error = best_match(
+                            schema_validator().iter_errors({**event, "@context": document.get("@context", [])})
                         )
-                        if schema_errors:
-                            raise InvalidInput(_schema_message(schema_errors[0]), code="schema_validation_failed")
+                        if schema_error is not None:
+                            raise InvalidInput(_schema_message(schema_error), code="schema_validation_failed")
                         outcome = worker.capture(event, event_hash, context)
                     except DomainError as error:
                         savepoint.rollback()

@@ -1,0 +1,428 @@
+"""EPCIS 2.0 capture: GS1's example documents, the custody mapping, external history, errors and limits.
+
+A journey captured as EPCIS and the same journey sent as native events must leave identical unit histories
+and verdicts: both go through the same recorder."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.epcis_models import EpcisEpc, EpcisEvent
+from app.db.models import Alert, Event, Unit
+from app.domain.epcis import canonical_identifier
+from tests.api.test_auth_catalog import assert_problem
+from tests.conftest import BASE_URL, GTIN, settings_for
+
+EXAMPLES = sorted((Path(__file__).parents[3] / "shared" / "data" / "epcis-examples").glob("*.jsonld"))
+CONTEXT = [
+    "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+    {"example": "http://ns.example.com/epcis/"},
+]
+JSON = {"Accept": "application/json"}
+GLN_DIST = "0614141000005"
+GLN_PHARM = "0614141000012"
+SSCC = "106141411234567897"
+
+
+def document(*events: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-23T08:00:00Z",
+        "epcisBody": {"eventList": list(events)},
+    }
+
+
+def at(minutes: int) -> str:
+    return (datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def object_event(epcs: list[str], biz_step: str, minutes: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": at(minutes),
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": epcs,
+        "action": extra.pop("action", "OBSERVE"),
+        "bizStep": biz_step,
+        **extra,
+    }
+
+
+def party(gln: str) -> list[dict[str, str]]:
+    return [{"type": "owning_party", "destination": f"urn:epc:id:pgln:{gln[:7]}.{gln[7:12]}"}]
+
+
+def capture(client, org, doc: dict[str, Any] | bytes, behaviour: str | None = None) -> dict[str, Any]:
+    headers = {**org.headers, "Content-Type": "application/ld+json"}
+    if behaviour:
+        headers["GS1-Capture-Error-Behaviour"] = behaviour
+    body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    response = client.post("/epcis/capture", content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/epcis/capture/{response.json()['captureID']}"
+    job = client.get(response.headers["location"], headers=org.headers)
+    assert job.status_code == 200, job.text
+    body_json: dict[str, Any] = job.json()
+    assert body_json["running"] is False
+    return body_json
+
+
+def urn(serial: str, gtin: str = GTIN) -> str:
+    """The SGTIN URN of a unit of GTIN 09506000134352 (company prefix 9506000, 7 digits)."""
+    assert gtin == GTIN
+    return f"urn:epc:id:sgtin:9506000.013435.{serial}"
+
+
+def dl(serial: str) -> str:
+    return f"https://id.gs1.org/01/{GTIN}/21/{serial}"
+
+
+@pytest.fixture
+def chain(make_org):
+    return {
+        "distributor": make_org("distributor", "drug_wholesale", gln=GLN_DIST),
+        "pharmacy": make_org("retailer", "drug_retail", gln=GLN_PHARM),
+    }
+
+
+# ------------------------------------------------------------------------------------------ the examples
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_gs1_example_is_captured_as_external_history(client, runtime, maker, path):
+    """GS1's examples name identifiers and parties nobody registered here: each is accepted, kept and flagged,
+    and changes no custody."""
+    doc = json.loads(path.read_text())
+    job = capture(client, maker, doc)
+    assert job["success"] is True, job["errors"]
+    body = doc["epcisBody"]
+    events = body["queryResults"]["resultsBody"]["eventList"] if "queryResults" in body else body["eventList"]
+    assert job["eventCount"] == len(events)
+    assert job["capturedCount"] + job["duplicateCount"] == len(events)
+    with runtime.sessions() as session:
+        rows = session.scalars(select(EpcisEvent)).all()
+        assert len(rows) == job["capturedCount"]
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+        for row in rows:
+            assert row.custody in ("none", "external")
+            assert row.native_event_id is None
+            sent = next(e for e in events if e.get("eventID", row.event_id) == row.event_id)
+            # recordTime is the server's, whatever the sender wrote
+            stored = {k: v for k, v in row.document.items() if k != "recordTime"}
+            assert stored == {**{k: v for k, v in sent.items() if k != "recordTime"}, "eventID": row.event_id}
+            assert row.document["recordTime"].endswith("Z")
+
+
+def test_the_same_document_twice_is_kept_once(client, runtime, maker):
+    doc = json.loads(EXAMPLES[0].read_text())
+    first = capture(client, maker, doc)
+    again = capture(client, maker, doc)
+    assert (first["capturedCount"], again["capturedCount"], again["duplicateCount"]) == (1, 0, 1)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(EpcisEvent)) == 1
+
+
+def test_the_event_hash_is_the_reference_one_and_names_events_without_id(client, runtime, maker):
+    """An event sent without eventID is named by its CBV 2.0 hash; the hash ignores how identifiers are written
+    (URN or Digital Link) and the order of lists, so the same event written the other way is a duplicate."""
+    event = object_event([urn("A1"), urn("B2")], "inspecting", 1)
+    job = capture(client, maker, document(event))
+    assert job["capturedCount"] == 1
+    other_form = object_event([dl("B2"), dl("A1")], "inspecting", 1)
+    other_form["eventTime"] = event["eventTime"]
+    again = capture(client, maker, document(other_form))
+    assert (again["capturedCount"], again["duplicateCount"]) == (0, 1)
+    with runtime.sessions() as session:
+        row = session.scalars(select(EpcisEvent)).one()
+        assert row.event_id.startswith("ni:///sha-256;") and row.event_id.endswith("?ver=CBV2.0")
+        assert row.event_id == row.event_hash
+
+
+# ------------------------------------------------------------------------------------------ custody
+
+
+def native_journey(client, maker, chain, uri: str) -> None:
+    dist, pharm = chain["distributor"], chain["pharmacy"]
+    for org, body in (
+        (maker, {"action": "ship", "codes": [uri], "to": dist.id}),
+        (dist, {"action": "receive", "codes": [uri]}),
+        (dist, {"action": "ship", "codes": [uri], "to": pharm.id}),
+        (pharm, {"action": "receive", "codes": [uri]}),
+        (pharm, {"action": "sell", "codes": [uri], "channel": "offline"}),
+    ):
+        response = client.post("/v1/events", json=body, headers=org.headers)
+        assert response.status_code == 201, response.text
+
+
+def epcis_journey(client, maker, chain, serial: str) -> None:
+    dist, pharm = chain["distributor"], chain["pharmacy"]
+    steps = [
+        (maker, object_event([urn(serial)], "shipping", 1, disposition="in_transit", destinationList=party(GLN_DIST))),
+        (dist, object_event([dl(serial)], "receiving", 2, disposition="in_progress")),
+        (dist, object_event([urn(serial)], "shipping", 3, disposition="in_transit", destinationList=party(GLN_PHARM))),
+        (pharm, object_event([dl(serial)], "receiving", 4, disposition="in_progress")),
+        (pharm, object_event([urn(serial)], "retail_selling", 5, disposition="retail_sold")),
+    ]
+    for org, event in steps:
+        job = capture(client, org, document(event))
+        assert job["success"] is True, job["errors"]
+        assert job["capturedCount"] == 1
+
+
+def history_shape(client, org, serial: str) -> list[tuple[Any, ...]]:
+    response = client.get(f"/v1/units/{GTIN}/{serial}/history", headers=org.headers)
+    assert response.status_code == 200, response.text
+    return [
+        (e["action"], e["org"]["id"], (e["to"] or {}).get("id"), e["via_container"]) for e in response.json()["events"]
+    ]
+
+
+def test_a_journey_captured_as_epcis_equals_the_same_journey_sent_natively(client, runtime, maker, batch, issue, chain):
+    native_code, epcis_code = issue(batch["id"], 2)
+    native_journey(client, maker, chain, native_code["uri"])
+    epcis_journey(client, maker, chain, epcis_code["serial"])
+    assert history_shape(client, maker, native_code["serial"]) == history_shape(client, maker, epcis_code["serial"])
+    assert [e[0] for e in history_shape(client, maker, epcis_code["serial"])] == [
+        "ship",
+        "receive",
+        "ship",
+        "receive",
+        "sell",
+    ]
+    verdicts = [client.get(c["uri"].replace(BASE_URL, ""), headers=JSON).json() for c in (native_code, epcis_code)]
+    assert verdicts[0]["state"] == verdicts[1]["state"] == "sold"
+    assert verdicts[0]["verdict"] == verdicts[1]["verdict"] == "authentic"
+    with runtime.sessions() as session:
+        rows = session.scalars(select(EpcisEvent).order_by(EpcisEvent.id)).all()
+        assert [r.custody for r in rows] == ["applied"] * 5
+        assert all(r.native_event_id is not None for r in rows)
+        unit_epcs = session.scalars(select(EpcisEpc).where(EpcisEpc.role == "epc")).all()
+        assert {e.epc for e in unit_epcs} == {dl(epcis_code["serial"])}  # URN and Digital Link: one form
+        assert all(e.unit_id is not None for e in unit_epcs)
+
+
+def test_a_capture_breaking_a_custody_rule_is_rejected_with_the_native_code(
+    client, runtime, maker, batch, issue, chain
+):
+    native, captured = issue(batch["id"], 2)
+    pharm = chain["pharmacy"]
+    for action, biz_step, minutes in (("receive", "receiving", 1), ("sell", "retail_selling", 2)):
+        body = {"action": action, "codes": [native["uri"]], "channel": "offline" if action == "sell" else None}
+        refusal = client.post("/v1/events", json={k: v for k, v in body.items() if v}, headers=pharm.headers)
+        assert refusal.status_code == 409, refusal.text
+        job = capture(client, pharm, document(object_event([dl(captured["serial"])], biz_step, minutes)))
+        assert job["success"] is False
+        [error] = job["errors"]
+        assert error["code"] == refusal.json()["code"]
+        assert (error["index"], error["title"]) == (0, refusal.json()["title"])
+        assert "event 0" in error["detail"]
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(EpcisEvent)) == 0
+        # each refusal left its alert (a receipt nobody shipped, a sale by a non-holder), captured as native
+        alerts = session.execute(select(Alert.type, Alert.serial).where(Alert.org_id == pharm.id)).all()
+        assert sorted(a.serial for a in alerts) == sorted([native["serial"], captured["serial"]] * 2)
+        assert {a.type for a in alerts} == {"custody_violation"}
+
+
+def test_rollback_rejects_everything_and_proceed_keeps_the_good_events(client, runtime, maker, batch, issue, chain):
+    code = issue(batch["id"], 1)[0]
+    good = object_event([dl(code["serial"])], "shipping", 1, destinationList=party(GLN_DIST))
+    broken = object_event([dl(code["serial"])], "retail_selling", 2)
+    invalid = object_event(["not a uri"], "inspecting", 3)
+    invalid["action"] = "SOMETIMES"
+    job = capture(client, maker, document(good, broken, invalid))
+    assert (job["success"], job["capturedCount"]) == (False, 0)
+    assert [e["index"] for e in job["errors"]] == [1]  # rollback stops at the first error
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+    job = capture(client, maker, document(good, broken, invalid), behaviour="proceed")
+    assert (job["success"], job["capturedCount"]) == (False, 1)
+    assert [(e["index"], e["code"]) for e in job["errors"]] == [
+        (1, "in_transit"),  # shipped by the first event, so no longer sellable
+        (2, "schema_validation_failed"),
+    ]
+    assert "$.epcList[0]: 'not a uri' is not a 'uri'" in job["errors"][1]["detail"]
+    state = client.get(code["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"]
+    assert state == "in_supply_chain"
+
+
+def test_packing_and_a_pallet_hop_move_every_unit(client, runtime, maker, batch, issue, chain):
+    codes = issue(batch["id"], 3)
+    dist = chain["distributor"]
+    pack = {
+        "type": "AggregationEvent",
+        "eventTime": at(1),
+        "eventTimeZoneOffset": "+00:00",
+        "parentID": f"urn:epc:id:sscc:0614141.{SSCC[0]}{SSCC[8:17]}",
+        "childEPCs": [urn(c["serial"]) for c in codes],
+        "action": "ADD",
+        "bizStep": "packing",
+    }
+    assert canonical_identifier(pack["parentID"]).sscc == SSCC
+    ship = object_event([f"https://example.com/00/{SSCC}"], "shipping", 2, destinationList=party(GLN_DIST))
+    receive = object_event([f"urn:epc:id:sscc:0614141.{SSCC[0]}{SSCC[8:17]}"], "receiving", 3)
+    assert capture(client, maker, document(pack, ship))["success"] is True
+    assert capture(client, dist, document(receive))["success"] is True
+    unpack = {**pack, "eventTime": at(4), "action": "DELETE", "bizStep": "unpacking", "childEPCs": []}
+    assert capture(client, dist, document(unpack))["success"] is True
+    with runtime.sessions() as session:
+        units = session.scalars(select(Unit).where(Unit.gtin == GTIN)).all()
+        assert {(u.state, u.holder_id, u.container_sscc) for u in units} == {("held", dist.id, None)}
+
+
+def test_unknown_identifiers_and_parties_are_kept_as_flagged_external_history(client, runtime, maker, batch, issue):
+    code = issue(batch["id"], 1)[0]
+    stranger = object_event([dl("NEVERISSUED1")], "shipping", 1, destinationList=party(GLN_DIST))
+    nowhere = object_event([dl(code["serial"])], "shipping", 2, destinationList=party("4012345000009"))
+    job = capture(client, maker, document(stranger, nowhere))
+    assert job["success"] is True and job["capturedCount"] == 2
+    with runtime.sessions() as session:
+        rows = session.scalars(select(EpcisEvent).order_by(EpcisEvent.id)).all()
+        assert [r.custody for r in rows] == ["external", "external"]
+        assert "never issued or commissioned here" in rows[0].notes[0]
+        assert "is no organisation here" in rows[1].notes[0]
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+    assert client.get(code["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] == "issued"
+
+
+def test_a_shipment_with_no_destination_is_refused_like_a_native_one(client, maker, batch, issue):
+    code = issue(batch["id"], 1)[0]
+    job = capture(client, maker, document(object_event([dl(code["serial"])], "shipping", 1)))
+    assert job["errors"][0]["code"] == "destination_required"
+
+
+# ------------------------------------------------------------------------------------------ commissioning
+
+
+def commissioning(serials: list[str], lot: str | None = "EXT1", expiry: str | None = None) -> dict[str, Any]:
+    event = object_event([urn(s) for s in serials], "commissioning", 1, action="ADD", disposition="active")
+    ilmd: dict[str, str] = {}
+    if lot:
+        ilmd["cbvmda:lotNumber"] = lot
+    ilmd["cbvmda:itemExpirationDate"] = expiry or (date.today() + timedelta(days=400)).isoformat()
+    event["ilmd"] = ilmd
+    return event
+
+
+def test_commissioning_registers_externally_serialised_units_that_verify_without_signature(
+    client, runtime, maker, product, chain
+):
+    job = capture(client, maker, document(commissioning(["X100", "X101"])))
+    assert job["success"] is True, job["errors"]
+    scan = client.get(f"/01/{GTIN}/21/X100", headers=JSON).json()
+    assert (scan["verdict"], scan["signature"], scan["state"], scan["lot"]) == ("authentic", "absent", "issued", "EXT1")
+    # and they move like any unit
+    ship = object_event([urn("X100")], "shipping", 2, destinationList=party(GLN_DIST))
+    assert capture(client, maker, document(ship))["success"] is True
+    assert client.get(f"/01/{GTIN}/21/X100", headers=JSON).json()["state"] == "in_supply_chain"
+    # commissioning them again changes nothing and says so
+    again = commissioning(["X100"])
+    again["eventTime"] = at(3)
+    assert capture(client, maker, document(again))["success"] is True
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Unit)) == 2
+        last = session.scalars(select(EpcisEvent).order_by(EpcisEvent.id.desc())).first()
+        assert last is not None and "already issued" in last.notes[0]
+
+
+def test_commissioning_rules(client, runtime, maker, product, make_org):
+    no_lot = capture(client, maker, document(commissioning(["Y1"], lot=None)))
+    assert no_lot["errors"][0]["code"] == "ilmd_required"
+    first = capture(client, maker, document(commissioning(["Y2"], expiry="2030-01-01")))
+    assert first["success"] is True
+    other_expiry = commissioning(["Y3"], expiry="2031-01-01")
+    assert capture(client, maker, document(other_expiry))["errors"][0]["code"] == "lot_mismatch"
+    rival = make_org("manufacturer", "drug_manufacturing")
+    foreign = capture(client, rival, document(commissioning(["Y4"])))
+    assert foreign["success"] is True  # kept, flagged, nothing registered
+    with runtime.sessions() as session:
+        assert session.scalars(select(Unit.serial)).all() == ["Y2"]
+        assert session.scalars(select(EpcisEvent.custody).where(EpcisEvent.org_id == rival.id)).one() == "external"
+
+
+def test_a_recalled_disposition_opens_a_recall_that_verification_reports(client, runtime, maker, batch, issue):
+    code = issue(batch["id"], 1)[0]
+    event = object_event([dl(code["serial"])], "holding", 1, disposition="recalled")
+    job = capture(client, maker, document(event))
+    assert job["success"] is True, job["errors"]
+    scan = client.get(code["uri"].replace(BASE_URL, ""), headers=JSON).json()
+    assert scan["verdict"] == "recalled"
+    assert "EPCIS" in scan["recall"]["reason"]
+
+
+def test_an_error_declaration_is_kept_beside_the_event_it_declares_wrong(client, runtime, maker):
+    event = object_event([urn("Z1")], "inspecting", 1, eventID="urn:uuid:6c4c1a2e-2f7e-4d4a-9a53-0c3c7c0b1f10")
+    declared = copy.deepcopy(event)
+    declared["errorDeclaration"] = {"declarationTime": at(30), "reason": "incorrect_data"}
+    assert capture(client, maker, document(event))["capturedCount"] == 1
+    assert capture(client, maker, document(declared))["capturedCount"] == 1
+    with runtime.sessions() as session:
+        rows = session.execute(select(EpcisEvent.kind, EpcisEvent.event_id).order_by(EpcisEvent.id)).all()
+        assert [r.kind for r in rows] == ["event", "error_declaration"]
+        assert rows[0].event_id == rows[1].event_id
+
+
+def test_an_event_id_cannot_name_two_different_events(client, maker):
+    first = object_event([urn("Q1")], "inspecting", 1, eventID="urn:uuid:11111111-2222-4333-8444-555555555555")
+    second = {**first, "epcList": [urn("Q2")]}
+    assert capture(client, maker, document(first))["success"] is True
+    assert capture(client, maker, document(second))["errors"][0]["code"] == "event_id_taken"
+
+
+# ------------------------------------------------------------------------------------------ the request
+
+
+def test_bad_requests_are_refused_before_a_job_exists(client, maker):
+    h = {**maker.headers, "Content-Type": "application/json"}
+    assert_problem(client.post("/epcis/capture", content=b"{nope", headers=h), 422, "invalid_json")
+    assert_problem(
+        client.post("/epcis/capture", json={"type": "Other"}, headers=maker.headers), 422, "invalid_epcis_document"
+    )
+    no_version = document()
+    del no_version["schemaVersion"]
+    assert_problem(
+        client.post("/epcis/capture", json=no_version, headers=maker.headers), 422, "schema_validation_failed"
+    )
+    text = {**maker.headers, "Content-Type": "text/plain"}
+    assert_problem(client.post("/epcis/capture", content=b"{}", headers=text), 415, "unsupported_media_type")
+    odd = {**h, "GS1-Capture-Error-Behaviour": "sometimes"}
+    assert_problem(client.post("/epcis/capture", json=document(), headers=odd), 422, "invalid_header")
+    assert_problem(client.post("/epcis/capture", json=document()), 401, "missing_api_key")
+    assert client.get("/epcis/capture", headers=maker.headers).json() == []
+
+
+def test_limits_are_advertised_and_enforced(database_url, maker):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    settings = settings_for(database_url, epcis_capture_limit=2, epcis_capture_max_bytes=4096)
+    with TestClient(create_app(settings)) as client:
+        options = client.options("/epcis/capture", headers=maker.headers)
+        assert options.status_code == 204
+        assert options.headers["GS1-EPCIS-Capture-Limit"] == "2"
+        assert options.headers["GS1-EPCIS-Capture-File-Size-Limit"] == "4096"
+        three = document(*(object_event([urn(f"L{i}")], "inspecting", i) for i in range(3)))
+        assert_problem(client.post("/epcis/capture", json=three, headers=maker.headers), 413, "capture_limit_exceeded")
+        big = document(object_event([urn(f"B{i}") for i in range(200)], "inspecting", 1))
+        assert_problem(client.post("/epcis/capture", json=big, headers=maker.headers), 413, "payload_too_large")
+        assert client.get("/epcis/capture", headers=maker.headers).json() == []
+
+
+def test_a_capture_job_is_visible_only_to_its_organisation(client, maker, make_org):
+    job = capture(client, maker, document(object_event([urn("V1")], "inspecting", 1)))
+    stranger = make_org("retailer", "drug_retail")
+    response = client.get(f"/epcis/capture/{job['captureID']}", headers=stranger.headers)
+    assert_problem(response, 404, "capture_not_found")
+    regulator = make_org("regulator")
+    assert client.get(f"/epcis/capture/{job['captureID']}", headers=regulator.headers).status_code == 200
+    assert [j["captureID"] for j in client.get("/epcis/capture", headers=maker.headers).json()] == [job["captureID"]]
