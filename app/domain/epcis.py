@@ -87,9 +87,9 @@ def _from_urn(text: str) -> Identifier:
     parts = text.split(":")
     if len(parts) != 5:
         return Identifier(text)
-    _, _, _, scheme, body = parts
-    fields = body.split(".")
-    kind = parts[2]
+    _, _, kind, scheme, body = parts
+    # The last component (serial, location extension, lot) may itself hold dots: split off the first ones only.
+    fields = body.split(".", 2 if scheme in ("sgtin", "sgln", "lgtin") else 1)
     if kind == "id" and scheme == "sgtin" and len(fields) == 3:
         gtin = _gtin_from(fields[0], fields[1], text)
         serial = _urn_decode(fields[2])

@@ -16,9 +16,10 @@ around it here:
 
 from __future__ import annotations
 
-import copy
 import json
+import re
 import threading
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -60,23 +61,49 @@ def _protected_terms() -> frozenset[str]:
     return frozenset(_context(EPCIS_CONTEXT_URLS[0])["@context"].keys())
 
 
+def check_context(document: dict[str, Any]) -> None:
+    """Refuse a document whose @context names a remote context other than EPCIS 2.0's: it is never fetched."""
+    context = document.get("@context")
+    for entry in context if isinstance(context, list) else [context]:
+        if isinstance(entry, str) and entry not in EPCIS_CONTEXT_URLS:
+            raise InvalidInput(
+                f"remote JSON-LD context {entry} is not fetched: only the EPCIS 2.0 context is known here; "
+                "declare extension prefixes inline in @context",
+                code="remote_context_refused",
+            )
+
+
 def _hashable(document: dict[str, Any]) -> dict[str, Any]:
     """The document as the hash library should see it: the standard context first, no redefined terms."""
-    doc = dict(document)
-    context = doc.get("@context")
-    entries = context if isinstance(context, list) else ([context] if context is not None else [])
+    check_context(document)
+    context = document.get("@context")
+    entries = context if isinstance(context, list) else [context]
     protected = _protected_terms()
     kept: list[Any] = [EPCIS_CONTEXT_URLS[0]]
     for entry in entries:
-        if isinstance(entry, str):
-            if entry not in EPCIS_CONTEXT_URLS:
-                kept.append(entry)  # refused by the loader, with a message naming it
-        elif isinstance(entry, dict):
+        if isinstance(entry, dict):
             own = {k: v for k, v in entry.items() if k not in protected}
             if own:
                 kept.append(own)
-    doc["@context"] = kept
-    return doc
+    return {**document, "@context": kept}
+
+
+_FRACTION = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{4,}(Z|[+-]\d\d:\d\d)$")
+
+
+def _milliseconds(value: Any) -> Any:
+    """A copy with timestamps finer than a millisecond rounded to one, with the carry. The hash is defined at
+    millisecond precision; the library rounds 59.9996 s to an impossible 1,000,000 microseconds and drops
+    the event."""
+    if isinstance(value, dict):
+        return {k: _milliseconds(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_milliseconds(v) for v in value]
+    if isinstance(value, str) and _FRACTION.match(value):
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        rounded = moment.replace(microsecond=0) + timedelta(microseconds=round(moment.microsecond, -3))
+        return rounded.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value
 
 
 def event_hashes(document: dict[str, Any]) -> list[str]:
@@ -84,17 +111,20 @@ def event_hashes(document: dict[str, Any]) -> list[str]:
     body = document.get("epcisBody") or {}
     if not body.get("eventList"):
         return []
-    doc = copy.deepcopy(_hashable(document))
+    doc = _milliseconds(_hashable(document))
     with _lock:
         json_to_py._namespaces = {}
         previous = jsonld.get_document_loader()
         jsonld.set_document_loader(_offline_loader)
         try:
             events = json_to_py.event_list_from_epcis_document_json(doc)
-            return list(hash_generator.epcis_hashes_from_events(events))
+            hashes = list(hash_generator.epcis_hashes_from_events(events))
         except jsonld.JsonLdError as error:
             raise InvalidInput(
                 f"the JSON-LD of the document cannot be processed: {error}", code="invalid_jsonld"
             ) from None
         finally:
             jsonld.set_document_loader(previous)
+    if len(hashes) != len(body["eventList"]):  # the library skips, with a log line, an event it cannot read
+        raise InvalidInput("the CBV 2.0 hash of an event cannot be computed", code="invalid_event")
+    return hashes

@@ -31,7 +31,7 @@ from typing import Any
 
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import best_match
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.db.custody import load_containers, load_units
@@ -41,7 +41,7 @@ from app.db.models import Batch, Issuance, Organisation, Product
 from app.db.units import insert_units
 from app.domain.custody import Action
 from app.domain.epcis import PARTY_TYPES, Identifier, Meaning, bare_word, canonical_identifier, custody_meaning
-from app.domain.epcis_hash import event_hashes
+from app.domain.epcis_hash import check_context, event_hashes
 from app.domain.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
 from app.services.events import EventIn, Policy, record_events, write_alerts
 from app.services.orgs import Principal
@@ -100,6 +100,7 @@ def open_capture(
             "the body must be an EPCIS 2.0 document: an object with type EPCISDocument or EPCISQueryDocument",
             code="invalid_epcis_document",
         )
+    check_context(document)
     events = _event_list(document)
     if len(events) > limit:
         raise PayloadTooLarge(
@@ -202,6 +203,8 @@ class _Capture:
         self.policy = policy
         self.job = job
         self._orgs_by_gln: dict[str, str | None] = {}
+        # Ids of units seen to exist (for the identifier rows); forgotten when an event is rolled back.
+        self.unit_ids: dict[tuple[str, str], int] = {}
 
     def org_by_gln(self, gln: str) -> str | None:
         if gln not in self._orgs_by_gln:
@@ -212,16 +215,15 @@ class _Capture:
         """Store one valid event and apply its custody meaning; 'captured' or 'duplicate'. Raises DomainError."""
         kind = "error_declaration" if "errorDeclaration" in event else "event"
         event_id = event.get("eventID") or event_hash
-        same = self.session.execute(
-            select(EpcisEvent.id, EpcisEvent.event_id).where(
-                EpcisEvent.event_hash == event_hash, EpcisEvent.kind == kind
+        known = self.session.execute(
+            select(EpcisEvent.event_hash, EpcisEvent.event_id).where(
+                EpcisEvent.kind == kind, or_(EpcisEvent.event_hash == event_hash, EpcisEvent.event_id == event_id)
             )
         ).all()
+        same = [row for row in known if row.event_hash == event_hash]
         if any(row.event_id == event_id or "eventID" not in event for row in same):
             return "duplicate"
-        taken = self.session.scalar(
-            select(EpcisEvent.event_hash).where(EpcisEvent.event_id == event_id, EpcisEvent.kind == kind)
-        )
+        taken = next((row.event_hash for row in known if row.event_hash != event_hash), None)
         if taken is not None:
             raise InvalidInput(
                 f"eventID {event_id} was already captured for a different event (CBV hash {taken})",
@@ -304,10 +306,11 @@ class _Capture:
         return None
 
     def _unit_ids(self, idents: list[Identifier]) -> dict[tuple[str, str], int]:
-        if not idents:
-            return {}
-        units = load_units(self.session, [(i.gtin, i.serial) for i in idents])  # type: ignore[misc]
-        return {key: unit.id for key, unit in units.items()}
+        keys = [(i.gtin, i.serial) for i in idents]
+        missing = [key for key in keys if key not in self.unit_ids]
+        if missing:
+            self.unit_ids.update((k, u.id) for k, u in load_units(self.session, missing).items())  # type: ignore[arg-type]
+        return {key: self.unit_ids[key] for key in keys if key in self.unit_ids}  # type: ignore[index]
 
     def _party(self, event: dict[str, Any], field: str) -> tuple[str | None, str | None]:
         """(organisation id, the identifier it came from) for a source or destination list."""
@@ -347,7 +350,8 @@ class _Capture:
                 continue
             if not isinstance(lot, str) or not isinstance(expiry, str):
                 raise InvalidInput(
-                    "commissioning units Passport did not issue needs ilmd cbvmda:lotNumber and cbvmda:itemExpirationDate",
+                    "commissioning units Passport did not issue needs ilmd "
+                    "cbvmda:lotNumber and cbvmda:itemExpirationDate",
                     code="ilmd_required",
                 )
             batch = self._batch(product, lot, expiry, event)
@@ -465,6 +469,7 @@ class _Capture:
     def _unknown(self, idents: list[Identifier]) -> list[str]:
         unit_keys = [(i.gtin, i.serial) for i in idents if i.is_unit]
         units = load_units(self.session, unit_keys)  # type: ignore[arg-type]
+        self.unit_ids.update((key, unit.id) for key, unit in units.items())
         containers = load_containers(self.session, [i.sscc for i in idents if i.sscc])  # type: ignore[misc]
         missing = [i.canonical for i in idents if i.is_unit and (i.gtin, i.serial) not in units]
         missing += [i.canonical for i in idents if i.sscc and i.sscc not in containers]
@@ -530,6 +535,7 @@ def run_capture(
                         outcome = worker.capture(event, event_hash, context)
                     except DomainError as error:
                         savepoint.rollback()
+                        worker.unit_ids.clear()
                         errors.append(_problem(error, index, event))
                         refused.append(error)
                         if not rollback:

@@ -392,6 +392,8 @@ def test_bad_requests_are_refused_before_a_job_exists(client, maker):
     assert_problem(
         client.post("/epcis/capture", json=no_version, headers=maker.headers), 422, "schema_validation_failed"
     )
+    remote = {**document(), "@context": [*CONTEXT, "https://contexts.example.com/mine.jsonld"]}
+    assert_problem(client.post("/epcis/capture", json=remote, headers=maker.headers), 422, "remote_context_refused")
     text = {**maker.headers, "Content-Type": "text/plain"}
     assert_problem(client.post("/epcis/capture", content=b"{}", headers=text), 415, "unsupported_media_type")
     odd = {**h, "GS1-Capture-Error-Behaviour": "sometimes"}
