@@ -52,6 +52,7 @@ log = logging.getLogger("passport")
 DOCUMENT_TYPES = ("EPCISDocument", "EPCISQueryDocument")
 BEHAVIOURS = ("rollback", "proceed")
 EPC_LISTS = (("epcList", "epc"), ("childEPCs", "child"), ("inputEPCList", "input"), ("outputEPCList", "output"))
+PROCEED_CHUNK = 200  # events per transaction when the sender asked to proceed past errors
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 
 
@@ -500,68 +501,74 @@ def run_capture(
     events: list[dict[str, Any]],
     policy_for: Callable[[], Policy],
 ) -> None:
-    """Capture the events of an opened job in one transaction, then record the outcome on the job.
+    """Capture the events of an opened job, then record the outcome on the job.
 
-    Runs after the 202 has gone out; whatever happens, the job ends with ``running`` false."""
+    ``rollback``: one transaction for the whole document. ``proceed``: a transaction every
+    :data:`PROCEED_CHUNK` events, so a long document does not hold SQLite's write lock from start to end and
+    the job shows its progress. Runs after the 202 has gone out; whatever happens, the job ends."""
     errors: list[dict[str, Any]] = []
     refused: list[DomainError] = []
-    captured = duplicates = 0
+    done = {"captured": 0, "duplicates": 0}  # in committed transactions
     with sessions() as session:
-        rollback = True
+        with session.begin():
+            rollback = (
+                session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id)) != "proceed"
+            )
+        hashes = _hashes(document, events, errors)  # CPU only: before any write lock is taken
+        context = _inline_context(document)
+        step = max(len(events), 1) if rollback else PROCEED_CHUNK
         try:
-            with session.begin():
-                session.connection(execution_options=WRITE_OPTIONS)
-                job = session.get(EpcisCapture, job_id)
-                assert job is not None
-                rollback = job.error_behaviour == "rollback"
-                policy = policy_for()
-                worker = _Capture(session, principal, policy, job)
-                context = _inline_context(document)
-                for index, (event, event_hash) in enumerate(
-                    zip(events, _hashes(document, events, errors), strict=True)
-                ):
-                    if errors and rollback:
-                        break
-                    if event_hash is None:
-                        continue
-                    savepoint = session.begin_nested()
-                    try:
-                        # a bare event must carry @context: it has the document's
-                        schema_error = best_match(
-                            schema_validator().iter_errors({**event, "@context": document.get("@context", [])})
-                        )
-                        if schema_error is not None:
-                            raise InvalidInput(_schema_message(schema_error), code="schema_validation_failed")
-                        outcome = worker.capture(event, event_hash, context)
-                    except DomainError as error:
-                        savepoint.rollback()
-                        worker.unit_ids.clear()
-                        errors.append(_problem(error, index, event))
-                        refused.append(error)
-                        if not rollback:
+            for start in range(0, 0 if errors and rollback else len(events), step):
+                counts = {"captured": 0, "duplicates": 0}
+                with session.begin():
+                    session.connection(execution_options=WRITE_OPTIONS)
+                    job = session.get(EpcisCapture, job_id)
+                    assert job is not None
+                    policy = policy_for()
+                    worker = _Capture(session, principal, policy, job)
+                    for index in range(start, min(start + step, len(events))):
+                        event, event_hash = events[index], hashes[index]
+                        if event_hash is None:
+                            continue
+                        savepoint = session.begin_nested()
+                        try:
+                            # a bare event must carry @context: it has the document's
+                            schema_error = best_match(
+                                schema_validator().iter_errors({**event, "@context": document.get("@context", [])})
+                            )
+                            if schema_error is not None:
+                                raise InvalidInput(_schema_message(schema_error), code="schema_validation_failed")
+                            outcome = worker.capture(event, event_hash, context)
+                        except DomainError as error:
+                            savepoint.rollback()
+                            worker.unit_ids.clear()
+                            errors.append(_problem(error, index, event))
+                            refused.append(error)
+                            if rollback:
+                                raise _RolledBack from None
                             write_alerts(session, principal, error, policy.now)
-                        continue
-                    savepoint.commit()
-                    if outcome == "duplicate":
-                        duplicates += 1
-                    else:
-                        captured += 1
-                if errors and rollback:
-                    raise _RolledBack
+                            continue
+                        savepoint.commit()
+                        counts["duplicates" if outcome == "duplicate" else "captured"] += 1
+                    if not rollback:
+                        job.captured = done["captured"] + counts["captured"]
+                        job.duplicates = done["duplicates"] + counts["duplicates"]
+                for name, count in counts.items():
+                    done[name] += count
         except _RolledBack:
-            captured = duplicates = 0
+            pass
         except Exception:
             log.exception("capture job %s failed", job_id)
-            captured = duplicates = 0
+            refused = [] if rollback else refused
+            kept = "nothing of this document was captured" if rollback else f"{done['captured']} events were captured"
             errors.append(
                 {
                     "type": "/problems/internal_error",
                     "title": "Internal error",
-                    "detail": "the capture failed inside Passport; nothing of this document was captured",
+                    "detail": f"the capture failed inside Passport; {kept}",
                     "code": "internal_error",
                 }
             )
-            refused = []
         with session.begin():
             now = policy_for().now
             if rollback:  # rolled back with the document; in proceed mode they were written with the events
@@ -572,8 +579,8 @@ def run_capture(
             job.running = False
             job.success = not errors
             job.errors = errors
-            job.captured = captured
-            job.duplicates = duplicates
+            job.captured = done["captured"]
+            job.duplicates = done["duplicates"]
             job.finished_at = now
 
 

@@ -428,3 +428,19 @@ def test_a_capture_job_is_visible_only_to_its_organisation(client, maker, make_o
     regulator = make_org("regulator")
     assert client.get(f"/epcis/capture/{job['captureID']}", headers=regulator.headers).status_code == 200
     assert [j["captureID"] for j in client.get("/epcis/capture", headers=maker.headers).json()] == [job["captureID"]]
+
+
+def test_proceed_commits_in_chunks_and_counts_every_event(client, runtime, maker, batch, issue, chain, monkeypatch):
+    from app.services import epcis_capture
+
+    monkeypatch.setattr(epcis_capture, "PROCEED_CHUNK", 2)
+    codes = issue(batch["id"], 4)
+    events = [
+        object_event([dl(c["serial"])], "shipping", i, destinationList=party(GLN_DIST)) for i, c in enumerate(codes)
+    ]
+    events.insert(2, object_event([dl(codes[0]["serial"])], "retail_selling", 9))  # refused: in transit
+    job = capture(client, maker, document(*events), behaviour="proceed")
+    assert (job["capturedCount"], job["duplicateCount"]) == (4, 0)
+    assert [(e["index"], e["code"]) for e in job["errors"]] == [(2, "in_transit")]
+    states = {client.get(c["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] for c in codes}
+    assert states == {"in_supply_chain"}
