@@ -43,6 +43,7 @@ from app.domain.custody import Action
 from app.domain.epcis import PARTY_TYPES, Identifier, Meaning, bare_word, canonical_identifier, custody_meaning
 from app.domain.epcis_hash import check_context, event_hashes
 from app.domain.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
+from app.domain.sale_rules import Prescription as PrescriptionFacts
 from app.services.events import EventIn, Policy, record_events, write_alerts
 from app.services.orgs import Principal
 from app.services.recalls import create_recall
@@ -455,8 +456,12 @@ class _Capture:
             codes=[i.canonical for i in subjects],
             occurred_at=_to_utc(event["eventTime"]),
             to=to,
+            region=_text(event, "region"),
             container=parent.canonical if action is Action.PACK and parent is not None else None,
-            channel="offline" if action is Action.SELL else None,
+            channel=(_text(event, "channel") or "offline") if action is Action.SELL else None,
+            platform=_text(event, "platform"),
+            order_ref=_text(event, "orderRef"),
+            prescription=_prescription(event),
         )
         outcome = record_events(self.session, self.principal, [native], atomic=True, policy=self.policy)
         if outcome.error is not None:
@@ -476,6 +481,31 @@ class _Capture:
         missing += [i.canonical for i in idents if i.sscc and i.sscc not in containers]
         missing += [i.canonical for i in idents if not i.is_unit and not i.sscc]
         return missing
+
+
+def _text(event: dict[str, Any], name: str) -> str | None:
+    """A Passport extension field (``passport:channel``...), the names GET /epcis/events exports."""
+    value = event.get(f"passport:{name}")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 100:
+        raise InvalidInput(f"passport:{name} must be a string of at most 100 characters", code="invalid_extension")
+    return value
+
+
+def _prescription(event: dict[str, Any]) -> PrescriptionFacts | None:
+    """``passport:prescription`` {"id", "prescriber", "issued_at"}: what a dispensing of Rx drugs needs."""
+    value = event.get("passport:prescription")
+    if value is None:
+        return None
+    try:
+        issued_at = datetime.fromisoformat(str(value["issued_at"]).replace("Z", "+00:00"))
+        facts = PrescriptionFacts(str(value["id"])[:100], str(value["prescriber"])[:200], issued_at)
+    except (TypeError, KeyError, ValueError):
+        raise InvalidInput(
+            "passport:prescription must be {id, prescriber, issued_at (RFC 3339)}", code="invalid_extension"
+        ) from None
+    return facts
 
 
 def _ilmd(event: dict[str, Any], name: str) -> Any:

@@ -444,3 +444,43 @@ def test_proceed_commits_in_chunks_and_counts_every_event(client, runtime, maker
     assert [(e["index"], e["code"]) for e in job["errors"]] == [(2, "in_transit")]
     states = {client.get(c["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] for c in codes}
     assert states == {"in_supply_chain"}
+
+
+def test_rx_dispensing_needs_the_prescription_a_native_dispense_needs(client, runtime, maker, make_org, issue):
+    from app.domain.identifiers import check_digit
+
+    gtin = "0950600013437"
+    gtin += check_digit(gtin)
+    assert (
+        client.post(
+            "/v1/products", json={"gtin": gtin, "name": "Amoxicillin", "category": "drug_rx"}, headers=maker.headers
+        ).status_code
+        == 201
+    )
+    today = date.today()
+    rx_batch = client.post(
+        "/v1/batches",
+        json={
+            "gtin": gtin,
+            "lot": "RX1",
+            "manufactured_on": (today - timedelta(days=5)).isoformat(),
+            "expires_on": (today + timedelta(days=500)).isoformat(),
+        },
+        headers=maker.headers,
+    ).json()
+    pharmacy = make_org("retailer", "drug_retail", gln=GLN_PHARM)
+    code = issue(rx_batch["id"], 1)[0]
+    unit = f"https://id.gs1.org/01/{gtin}/21/{code['serial']}"
+    ship = object_event([unit], "shipping", 1, destinationList=party(GLN_PHARM))
+    assert capture(client, maker, document(ship))["success"] is True
+    assert capture(client, pharmacy, document(object_event([unit], "receiving", 2)))["success"] is True
+    bare = object_event([unit], "dispensing", 3, disposition="dispensed")
+    assert capture(client, pharmacy, document(bare))["errors"][0]["code"] == "prescription_required"
+    with_rx = {
+        **object_event([unit], "dispensing", 4, disposition="dispensed"),
+        "passport:prescription": {"id": "RX-778", "prescriber": "Dr Wang", "issued_at": at(0)},
+    }
+    passport_context = [*CONTEXT, {"passport": f"{BASE_URL}/epcis/vocab#"}]
+    job = capture(client, pharmacy, {**document(with_rx), "@context": passport_context})
+    assert job["success"] is True, job["errors"]
+    assert client.get(code["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] == "dispensed"
