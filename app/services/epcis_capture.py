@@ -1,8 +1,9 @@
 """EPCIS 2.0 capture: validate a document, keep every event as sent, and apply those that move custody.
 
-A capture is a job. ``open_capture`` checks what can be checked at once (JSON, document type, the limits) and
-records the job; ``run_capture`` then works through the events in one transaction of its own, each event in a
-savepoint:
+A capture is a job. ``open_capture`` checks what can be checked at once (JSON, document type, contexts, the
+limits, the document's header against the schema) and records the job; ``run_capture`` then works through the
+events, each in a savepoint of a transaction of its own (one for the whole document under ``rollback``, one
+per :data:`PROCEED_CHUNK` events under ``proceed``):
 
 - validated against GS1's JSON schema (an invalid event is an error naming the event and the JSON path);
 - identified by its CBV 2.0 hash, so the same event sent twice is kept once (``duplicates``);
@@ -70,13 +71,16 @@ class Opened:
     events: list[dict[str, Any]]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _event_list(document: dict[str, Any]) -> list[Any]:
     body = document.get("epcisBody")
     if not isinstance(body, dict):
         raise InvalidInput("the document has no epcisBody object", code="invalid_epcis_document")
     if document["type"] == "EPCISQueryDocument":
-        results = (body.get("queryResults") or {}).get("resultsBody") or {}
-        events = results.get("eventList", [])
+        events = _object(_object(body.get("queryResults")).get("resultsBody")).get("eventList", [])
     elif "event" in body:
         events = [body["event"]]
     else:
@@ -544,7 +548,7 @@ def run_capture(
             rollback = (
                 session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id)) != "proceed"
             )
-        hashes = _hashes(document, events, errors)  # CPU only: before any write lock is taken
+        hashes = _prepare(document, events, errors)  # CPU only: before any write lock is taken
         context = _inline_context(document)
         step = max(len(events), 1) if rollback else PROCEED_CHUNK
         try:
@@ -562,12 +566,6 @@ def run_capture(
                             continue
                         savepoint = session.begin_nested()
                         try:
-                            # a bare event must carry @context: it has the document's
-                            schema_error = best_match(
-                                schema_validator().iter_errors({**event, "@context": document.get("@context", [])})
-                            )
-                            if schema_error is not None:
-                                raise InvalidInput(_schema_message(schema_error), code="schema_validation_failed")
                             outcome = worker.capture(event, event_hash, context)
                         except DomainError as error:
                             savepoint.rollback()
@@ -608,7 +606,7 @@ def run_capture(
             assert job is not None
             job.running = False
             job.success = not errors
-            job.errors = errors
+            job.errors = sorted(errors, key=lambda e: e.get("index", len(events)))
             job.captured = done["captured"]
             job.duplicates = done["duplicates"]
             job.finished_at = now
@@ -618,36 +616,47 @@ class _RolledBack(Exception):
     pass
 
 
-def _hashes(document: dict[str, Any], events: list[Any], errors: list[dict[str, Any]]) -> list[str | None]:
-    """The CBV hash of each event; an event the hash library cannot read gets None and an error."""
-    valid = [e for e in events if isinstance(e, dict) and isinstance(e.get("type"), str)]
-    shell = {"@context": document.get("@context"), "epcisBody": {"eventList": valid}}
+def _schema_error(document: dict[str, Any], event: Any) -> DomainError | None:
+    if not (isinstance(event, dict) and isinstance(event.get("type"), str)):
+        return InvalidInput("an event must be an object with a type", code="schema_validation_failed")
+    # a bare event must carry @context: it has the document's
+    error = best_match(schema_validator().iter_errors({**event, "@context": document.get("@context", [])}))
+    return InvalidInput(_schema_message(error), code="schema_validation_failed") if error is not None else None
+
+
+def _hash_one(document: dict[str, Any], event: dict[str, Any]) -> str:
     try:
-        computed = iter(event_hashes(shell))
+        return event_hashes({"@context": document.get("@context"), "epcisBody": {"eventList": [event]}})[0]
     except DomainError:
-        computed = None
+        raise
+    except Exception as error:  # the reference library's own failure on an odd but schema-valid event
+        raise InvalidInput(
+            f"the CBV 2.0 hash of this event cannot be computed: {error}", code="invalid_event"
+        ) from None
+
+
+def _prepare(document: dict[str, Any], events: list[Any], errors: list[dict[str, Any]]) -> list[str | None]:
+    """Validate every event against the schema, then hash the valid ones (one library call for the document;
+    event by event if that fails). An event that fails either gets None here and an error in ``errors``."""
     result: list[str | None] = []
+    valid: list[int] = []
     for index, event in enumerate(events):
-        if not (isinstance(event, dict) and isinstance(event.get("type"), str)):
-            errors.append(
-                _problem(
-                    InvalidInput("an event must be an object with a type", code="schema_validation_failed"),
-                    index,
-                    event,
-                )
-            )
-            result.append(None)
-            continue
-        if computed is None:
+        problem = _schema_error(document, event)
+        if problem is not None:
+            errors.append(_problem(problem, index, event))
+        else:
+            valid.append(index)
+        result.append(None)
+    try:
+        shell = {"@context": document.get("@context"), "epcisBody": {"eventList": [events[i] for i in valid]}}
+        for index, event_hash in zip(valid, event_hashes(shell), strict=True):
+            result[index] = event_hash
+    except Exception:  # find which event, one at a time
+        for index in valid:
             try:
-                result.append(
-                    event_hashes({"@context": document.get("@context"), "epcisBody": {"eventList": [event]}})[0]
-                )
+                result[index] = _hash_one(document, events[index])
             except DomainError as error:
-                errors.append(_problem(error, index, event))
-                result.append(None)
-            continue
-        result.append(next(computed))
+                errors.append(_problem(error, index, events[index]))
     return result
 
 

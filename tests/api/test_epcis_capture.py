@@ -241,7 +241,10 @@ def test_rollback_rejects_everything_and_proceed_keeps_the_good_events(client, r
     invalid["action"] = "SOMETIMES"
     job = capture(client, maker, document(good, broken, invalid))
     assert (job["success"], job["capturedCount"]) == (False, 0)
-    assert [e["index"] for e in job["errors"]] == [1]  # rollback stops at the first error
+    # the whole document is validated before anything is applied; nothing is captured
+    assert [(e["index"], e["code"]) for e in job["errors"]] == [(2, "schema_validation_failed")]
+    job = capture(client, maker, document(good, broken))
+    assert [(e["index"], e["code"]) for e in job["errors"]] == [(1, "in_transit")]  # rollback stops at the first
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 0
     job = capture(client, maker, document(good, broken, invalid), behaviour="proceed")
