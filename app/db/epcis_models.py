@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.models import Base
+from app.db.models import Base, Event
 from app.db.types import BigID, UTCDateTime
 
 
@@ -76,3 +76,7 @@ class EpcisEpc(Base):
     epc: Mapped[str] = mapped_column(String(500))
     gtin: Mapped[str | None] = mapped_column(String(14), index=True)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+
+
+# The query merges native events into recordTime order: it pages them from this index, not a sort.
+Index("ix_event_recorded_at_id", Event.recorded_at, Event.id)

@@ -91,9 +91,11 @@ def upgrade() -> None:
     op.create_index("ix_epcis_epc_epc_role", "epcis_epc", ["epc", "role"])
     with op.batch_alter_table("issuance") as batch_op:
         batch_op.alter_column("key_tag", existing_type=sa.Integer(), nullable=True)
+    op.create_index("ix_event_recorded_at_id", "event", ["recorded_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_event_recorded_at_id", table_name="event")
     with op.batch_alter_table("issuance") as batch_op:
         batch_op.alter_column("key_tag", existing_type=sa.Integer(), nullable=False)
     op.drop_table("epcis_epc")
