@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import lot_counters
 from app.db.custody import (
     close_containment,
     container_chain,
@@ -24,6 +25,7 @@ from app.db.custody import (
     lock_everything,
 )
 from app.db.log import log_index_of
+from app.db.lot_counters import NONE, CustodyKey, Tally
 from app.db.models import (
     Alert,
     Batch,
@@ -124,6 +126,10 @@ def _store(row: Unit | Container, custody: Custody) -> None:
     row.previous = custody.previous.value if custody.previous else None
 
 
+def _key(custody: Custody) -> CustodyKey:
+    return (custody.status.value, custody.holder or NONE, custody.to or NONE)
+
+
 def _as_json(custody: Custody) -> dict[str, Any]:
     return {
         "status": custody.status.value,
@@ -172,6 +178,10 @@ class _Recorder:
         self._leaf_items: list[LeafItem] = []
         self._recalls: dict[str, list[RecallScope]] = {}
         self.locked_units: dict[tuple[str, str], Unit] = {}
+        self.tally = Tally()  # the lot counters' changes of the event being recorded
+        # Units whose standing sales of one kind change: (unit, sale event, +1 sold / -1 undone), counted once
+        # the event's items are written (a unit already sold that way, an open pack dispensed again, is not new).
+        self._sales: list[tuple[Unit, Event, int]] = []
 
     # ----------------------------------------------------------------------------------------- lookups
 
@@ -273,11 +283,24 @@ class _Recorder:
             ]
         return error
 
+    def lots(self, subject: _Subject) -> dict[int, int]:
+        """Units of each lot the subject stands for: a unit its own, a container everything inside it."""
+        if subject.unit is not None:
+            return {subject.unit.batch_id: 1}
+        assert subject.container is not None
+        sscc = subject.container.sscc
+        found = lot_counters.container_lots(self.session.connection(), sscc)
+        for batch_id, n in self.tally.pending(sscc).items():
+            found[batch_id] = found.get(batch_id, 0) + n
+        return {batch_id: n for batch_id, n in found.items() if n}
+
     def detach(self, subject: _Subject, event_id: int) -> None:
         """Take a unit or container out of its container, carrying the container's custody with it."""
         if subject.parent is None:
             return
-        custody = self.custody(subject)
+        chain = container_chain(self.session, subject.parent)
+        custody = _custody_of(chain[-1], None)
+        self.tally.pack([c.sscc for c in chain], self.lots(subject), -1)
         if subject.unit is not None:
             close_containment(self.session, event_id=event_id, unit_id=subject.unit.id)
             subject.unit.container_sscc = None
@@ -307,6 +330,8 @@ class _Recorder:
             raise InvalidInput("occurred_at is in the future", code="occurred_in_future")
         if occurred_at.year < 2000:
             raise InvalidInput("occurred_at is before the year 2000", code="occurred_too_early")
+        self.tally.clear()
+        self._sales = []
         if action is Action.UNDO:
             return self._undo(ev, occurred_at)
         if not ev.codes:
@@ -379,8 +404,10 @@ class _Recorder:
         )
 
     def _logged(self, event: Event) -> Result:
-        """Append the accepted event to the Merkle log, from what this request just wrote."""
+        """Append the accepted event to the Merkle log, from what this request just wrote; then write the lot
+        counters (holding the log's size row by then: see app/db/lot_counters.py)."""
         self.session.flush()
+        self._count_sales()
         leaf = LeafEvent(
             event_id=event.id,
             org=event.org_id,
@@ -397,7 +424,39 @@ class _Recorder:
             undoes=event.undoes_event_id,
             items=self._leaf_items,
         )
-        return Result("accepted", event.id, log_index=log.append(self.session, leaf, event))
+        index = log.append(self.session, leaf, event)
+        self.tally.flush(self.session.connection())
+        return Result("accepted", event.id, log_index=index)
+
+    def _count_sales(self) -> None:
+        conn = self.session.connection()
+        kinds: dict[tuple[int, int], list[Unit]] = {}
+        for unit, sale, sign in self._sales:
+            kinds.setdefault((sale.id, sign), []).append(unit)
+        for (sale_id, sign), units in kinds.items():
+            sale = self.session.get(Event, sale_id)
+            assert sale is not None
+            standing = lot_counters.with_standing_sale(
+                conn,
+                [u.id for u in units],
+                action=sale.action,
+                channel=sale.channel,
+                platform=sale.platform_id,
+                other_than=sale.id,
+            )
+            for unit in units:
+                if unit.id not in standing:
+                    self.tally.sale(unit.batch_id, sale.action, sale.channel, sale.platform_id, sign)
+
+    def _count(self, event: Event, action: Action, subject: _Subject, before: Custody, after: Custody) -> None:
+        lots = self.lots(subject)
+        self.tally.move(lots, _key(before), _key(after))
+        if action is Action.SHIP:
+            self.tally.ship(lots, self.principal.org_id, event.to_id or NONE)
+        elif action.value in lot_counters.RECOVERY_ACTIONS:
+            self.tally.recover(lots, action.value)
+        elif action in SALE_ACTIONS and subject.unit is not None:
+            self._sales.append((subject.unit, event, 1))
 
     def _apply(self, event: Event, action: Action, ev: EventIn, subject: _Subject, occurred_at: datetime) -> None:
         if action in UNIT_ONLY_ACTIONS and subject.unit is None:
@@ -414,6 +473,7 @@ class _Recorder:
                     self._check_sale(event, action, ev, subject, occurred_at)
                 self.detach(subject, event.id)
                 _store(subject.row, after)
+                self._count(event, action, subject, before, after)
         except Refused as refusal:
             refusal.extra.setdefault("unit", subject.text)
             refusal.detail = f"{subject.text}: {refusal.detail}"
@@ -433,6 +493,7 @@ class _Recorder:
             raise InvalidInput("'container' must be an SSCC: (00){sscc} or https://host/00/{sscc}", code="invalid_sscc")
         event.container_sscc = code.sscc
         target = self.session.get(Container, code.sscc)
+        chain: list[Container]
         if target is None:
             target = Container(
                 sscc=code.sscc,
@@ -442,6 +503,7 @@ class _Recorder:
             )
             self.session.add(target)
             self.session.flush()
+            chain = [target]
         else:
             chain = container_chain(self.session, code.sscc)
             apply(_custody_of(chain[-1], None), Action.PACK, self.principal.org_id)
@@ -451,6 +513,9 @@ class _Recorder:
             raise Refused(f"{subject.text} is already in container {code.sscc}", code="already_packed")
         apply(before, Action.PACK, self.principal.org_id)
         self.detach(subject, event.id)
+        lots = self.lots(subject)
+        self.tally.pack([c.sscc for c in chain], lots, 1)
+        self.tally.move(lots, _key(before), _key(_custody_of(chain[-1], None)))  # now the outermost one's
         if subject.unit is not None:
             subject.unit.container_sscc = code.sscc
         else:
@@ -473,6 +538,7 @@ class _Recorder:
         apply(before, Action.UNPACK, self.principal.org_id)
         self.detach(subject, event.id)
         sscc = subject.container.sscc
+        self.tally.empty(sscc, self.lots(subject))  # what was inside keeps its custody, now on its own
         for unit in self.session.scalars(select(Unit).where(Unit.container_sscc == sscc).with_for_update()):
             unit.container_sscc = None
             _store(unit, before)
@@ -602,6 +668,9 @@ class _Recorder:
             restored = _from_json(item.before)
             self.detach(subject, event.id)
             _store(subject.row, restored)
+            self.tally.move(self.lots(subject), _key(current), _key(restored))
+            if unit is not None and Action(target.action) in SALE_ACTIONS:
+                self._sales.append((unit, target, -1))
             self._add_item(event, unit, item.container_sscc, item.after, item.before)
         target.undone_by_event_id = event.id
         event.undoes_event_id = target.id

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from app.db import lot_counters
 from app.db.models import Organisation, Product, Recall, Unit
-from app.db.trace import Scope, batch_ids, custody_counts, hops, recovery, sales
+from app.db.trace import batch_ids, custody_counts, hops, recovery, sales, scope_of
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import validate_gtin
@@ -72,12 +73,24 @@ def create_recall(
         created_at=utcnow(),
         status="open",
     )
+    _note_baseline(session, recall)
     session.add(recall)
     session.flush()
     from app.services.webhooks import notify_recall  # webhooks reads recalls: imported here, not at the top
 
     notify_recall(session, recall.id)
     return recall
+
+
+def _note_baseline(session: Session, recall: Recall) -> None:
+    """Remember each newly covered lot's recovery counters, so the trace counts recovery from then on."""
+    scope = scope_of(session.connection(), recall.gtin, recall.lots, recall.serials)
+    baseline = dict(recall.recovery_baseline or {})
+    new = [b for b in scope.batch_ids if str(b) not in baseline]
+    if new or recall.recovery_baseline is None:
+        found = lot_counters.recovery(session.connection(), new) if new else {}
+        baseline.update({str(b): found.get(b, {}) for b in new})
+        recall.recovery_baseline = baseline
 
 
 def get_recall(session: Session, principal: Principal, recall_id: int) -> Recall:
@@ -100,6 +113,7 @@ def extend_recall(
     _check_members(session, recall.gtin, lots, serials)
     recall.lots = sorted(set(recall.lots) | set(lots))
     recall.serials = sorted(set(recall.serials) | set(serials))
+    _note_baseline(session, recall)
     from app.services.webhooks import notify_recall
 
     notify_recall(session, recall.id, event_type="recall.extended")  # only holders not told before
@@ -160,8 +174,7 @@ def trace(session: Session, principal: Principal, recall_id: int) -> dict[str, A
     conn = session.connection()
     product = session.get(Product, recall.gtin)
     assert product is not None
-    known = batch_ids(conn, recall.gtin, recall.lots)
-    scope = Scope(recall.gtin, sorted(known.values()), list(recall.serials))
+    scope = scope_of(conn, recall.gtin, recall.lots, recall.serials)
     by_state: dict[str, int] = defaultdict(int)
     holders: dict[str, int] = defaultdict(int)
     transit: dict[tuple[str, str], int] = defaultdict(int)
@@ -210,6 +223,6 @@ def trace(session: Session, principal: Principal, recall_id: int) -> dict[str, A
         "in_transit": [
             {"from": org(a), "to": org(b), "units": n} for (a, b), n in sorted(transit.items(), key=lambda kv: -kv[1])
         ],
-        "recovered_since_recall": recovery(conn, scope, recall.created_at),
+        "recovered_since_recall": recovery(conn, scope, recall.created_at, recall.recovery_baseline),
         "hops": [{"from": org(a), "to": org(b), "units": n} for a, b, n in sorted(edges, key=lambda e: -e[2])],
     }

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS
 from app.db.models import Organisation, Product, Recall, RecallNotice, WebhookDelivery, WebhookEndpoint
-from app.db.trace import Scope, batch_ids, custody_counts
+from app.db.trace import custody_counts, scope_of
 from app.domain.custody import Status
 from app.domain.errors import InvalidInput, NotFound
 from app.services import recalls
@@ -143,7 +143,7 @@ def endpoint_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
 def _recipients(session: Session, recall: Recall, manufacturer_id: str) -> dict[str, tuple[int, int]]:
     """Organisation -> (units on hand, units in transit to it), for the units the recall covers."""
     conn = session.connection()
-    scope = Scope(recall.gtin, sorted(batch_ids(conn, recall.gtin, recall.lots).values()), list(recall.serials))
+    scope = scope_of(conn, recall.gtin, recall.lots, recall.serials)
     on_hand: Counter[str] = Counter()
     arriving: Counter[str] = Counter()
     for (status, holder, to), n in custody_counts(conn, scope).items():
