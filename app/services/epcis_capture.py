@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,8 +30,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -59,9 +60,46 @@ QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "out
 
 
 @cache
-def schema_validator() -> Draft7Validator:
+def _schema() -> dict[str, Any]:
     text = resources.files("app.services").joinpath("epcis_schema/EPCIS-JSON-Schema.json").read_text("utf-8")
-    return Draft7Validator(json.loads(text), format_checker=FormatChecker())
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def schema_validator() -> Draft7Validator:
+    """The reference validator: its verdict decides, and it names the most relevant error."""
+    return Draft7Validator(_schema(), format_checker=FormatChecker())
+
+
+@cache
+def _fast_validator() -> Callable[[Any], Any]:
+    """The same schema compiled to Python (fastjsonschema), about 20 times faster; a valid event (the usual
+    case) costs only this, an invalid one is re-checked and explained by :func:`schema_validator`."""
+    return fastjsonschema.compile(_schema())
+
+
+def schema_problem(instance: Any) -> str | None:
+    """None if ``instance`` is valid against GS1's EPCIS 2.0 schema, else ``$.path: what is wrong``."""
+    try:
+        _fast_validator()(instance)
+        return None
+    except fastjsonschema.JsonSchemaException:
+        leaves = list(_leaves(schema_validator().iter_errors(instance)))
+        if not leaves:
+            return None
+        deepest = max(len(e.absolute_path) for e in leaves)
+        error = best_match(e for e in leaves if len(e.absolute_path) == deepest)
+        return _schema_message(error) if error is not None else None
+
+
+def _leaves(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+    """The innermost errors: the schema's if/then and anyOf wrap the one that says what is actually wrong."""
+    for error in errors:
+        if error.context:
+            yield from _leaves(error.context)
+        else:
+            yield error
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +151,9 @@ def open_capture(
             f"the document carries {len(events)} events; at most {limit} per capture (GS1-EPCIS-Capture-Limit)",
             code="capture_limit_exceeded",
         )
-    header_error = best_match(schema_validator().iter_errors(_without_events(document)))
-    if header_error is not None:
-        raise InvalidInput(_schema_message(header_error), code="schema_validation_failed")
+    header_problem = schema_problem(_without_events(document))
+    if header_problem is not None:
+        raise InvalidInput(header_problem, code="schema_validation_failed")
     job = EpcisCapture(
         id=f"cap-{secrets.token_hex(12)}",
         org_id=principal.org_id,
@@ -620,8 +658,8 @@ def _schema_error(document: dict[str, Any], event: Any) -> DomainError | None:
     if not (isinstance(event, dict) and isinstance(event.get("type"), str)):
         return InvalidInput("an event must be an object with a type", code="schema_validation_failed")
     # a bare event must carry @context: it has the document's
-    error = best_match(schema_validator().iter_errors({**event, "@context": document.get("@context", [])}))
-    return InvalidInput(_schema_message(error), code="schema_validation_failed") if error is not None else None
+    problem = schema_problem({**event, "@context": document.get("@context", [])})
+    return InvalidInput(problem, code="schema_validation_failed") if problem is not None else None
 
 
 def _hash_one(document: dict[str, Any], event: dict[str, Any]) -> str:

@@ -487,3 +487,38 @@ def test_rx_dispensing_needs_the_prescription_a_native_dispense_needs(client, ru
     job = capture(client, pharmacy, {**document(with_rx), "@context": passport_context})
     assert job["success"] is True, job["errors"]
     assert client.get(code["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] == "dispensed"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"action": "SOMETIMES"}, "$.action"),
+        ({"epcList": ["not a uri"]}, "$.epcList[0]"),
+        ({"epcList": "urn:epc:id:sgtin:0614141.107346.2017"}, "$.epcList"),
+        ({"eventTime": "yesterday"}, "$.eventTime"),
+        ({"eventTimeZoneOffset": "UTC"}, "$.eventTimeZoneOffset"),
+        ({"bizStep": "urn:epcglobal:cbv:bizstep:shipping"}, "$.bizStep"),
+    ],
+)
+def test_schema_problems_name_the_path(change, where):
+    from app.services.epcis_capture import schema_problem
+
+    event = {**object_event([urn("S1")], "shipping", 1), "@context": CONTEXT}
+    assert schema_problem(event) is None
+    problem = schema_problem({**event, **change})
+    assert problem is not None and problem.startswith(where), problem
+    missing = {k: v for k, v in event.items() if k != "eventTime"}
+    assert schema_problem(missing) is not None
+
+
+def test_the_fast_validator_agrees_with_the_reference_on_every_example():
+    from app.services.epcis_capture import schema_problem, schema_validator
+
+    for path in EXAMPLES:
+        doc = json.loads(path.read_text())
+        body = doc["epcisBody"]
+        events = body["queryResults"]["resultsBody"]["eventList"] if "queryResults" in body else body["eventList"]
+        for event in events:
+            instance = {**event, "@context": doc["@context"]}
+            assert schema_validator().is_valid(instance)
+            assert schema_problem(instance) is None
