@@ -36,7 +36,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.db.custody import load_containers, load_units
+from app.db.custody import load_containers, load_units, lock_everything
 from app.db.engine import WRITE_OPTIONS
 from app.db.epcis_models import EpcisCapture, EpcisEpc, EpcisEvent
 from app.db.models import Batch, Issuance, Organisation, Product
@@ -550,6 +550,30 @@ def _prescription(event: dict[str, Any]) -> PrescriptionFacts | None:
     return facts
 
 
+def _lock_rows(session: Session, events: list[Any]) -> None:
+    """Lock, before the first event of a transaction appends to the log, every unit and container its events
+    name, in the global order of ``lock_everything``: a later event must not wait for a row while holding the
+    log, or it could deadlock against an ordinary /v1/events request (PostgreSQL)."""
+    unit_keys: list[tuple[str, str]] = []
+    ssccs: list[str] = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        texts = [event.get("parentID")] + [t for field, _ in EPC_LISTS for t in event.get(field) or []]
+        for text in texts:
+            if not isinstance(text, str):
+                continue
+            try:
+                ident = canonical_identifier(text)
+            except InvalidInput:
+                continue  # reported when the event is captured
+            if ident.is_unit:
+                unit_keys.append((ident.gtin, ident.serial))  # type: ignore[arg-type]
+            elif ident.sscc:
+                ssccs.append(ident.sscc)
+    lock_everything(session, unit_keys, ssccs)
+
+
 def _ilmd(event: dict[str, Any], name: str) -> Any:
     """A CBV master-data attribute of the event's ILMD (``cbvmda:lotNumber``; any prefix bound to it)."""
     ilmd = event.get("ilmd")
@@ -598,6 +622,7 @@ def run_capture(
                     assert job is not None
                     policy = policy_for()
                     worker = _Capture(session, principal, policy, job)
+                    _lock_rows(session, events[start : start + step])
                     for index in range(start, min(start + step, len(events))):
                         event, event_hash = events[index], hashes[index]
                         if event_hash is None:

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
 from app.db.models import (
@@ -36,7 +34,6 @@ from app.db.models import (
     Product,
     Recall,
     Unit,
-    metadata,
 )
 from app.domain.identifiers import check_digit
 from tests.api.test_auth_catalog import assert_problem
@@ -412,12 +409,6 @@ def test_extending_a_recall_counts_a_new_lot_from_then_on(client, runtime, maker
     assert trace["units_total"] == 5 and trace["recovered_since_recall"] == {}
     assert trace["by_state"] == {"destroyed": 5}
     assert_counted(runtime, "destroys around a recall's extension")
-
-
-def test_the_migrations_build_the_schema_of_the_models(database_url, runtime):
-    with runtime.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, metadata) == []
 
 
 @pytest.mark.postgres_only
