@@ -4,8 +4,9 @@ beside the native ``POST /v1/events`` rate for the same journey, in the same run
 
 The journey: the manufacturer ships N units to a distributor, one event per unit (N = 10,000 by default). As
 EPCIS: one EPCISDocument of N ObjectEvents (bizStep shipping, destination the distributor's party GLN), timed
-from the POST to the capture job's end. Natively: the same N events for N other units, in lists of 1,000
-(the /v1/events limit). Both end with every unit in transit, which is checked in the database.
+from the POST to the capture job's end, with GS1-Capture-Error-Behaviour rollback (one transaction) and with
+proceed (a transaction every 200 events). Natively: the same N events for N other units, in lists of 1,000
+(the /v1/events limit). Every unit ends in transit, which is checked in the database.
 
     .venv/bin/python scripts/bench_epcis.py [--events 10000] [--db sqlite|postgresql|both]
 """
@@ -58,14 +59,14 @@ def epcis_document(uris: list[str]) -> dict[str, Any]:
     }
 
 
-def capture(base: str, key: str, document: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    body = json.dumps(document).encode()
-    request = urllib.request.Request(
-        base + "/epcis/capture",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/ld+json", "Authorization": f"Bearer {key}"},
-    )
+def capture(base: str, key: str, document: dict[str, Any], behaviour: str) -> tuple[float, dict[str, Any]]:
+    headers = {
+        "Content-Type": "application/ld+json",
+        "Authorization": f"Bearer {key}",
+        "GS1-Capture-Error-Behaviour": behaviour,
+    }
+    data = json.dumps(document).encode()
+    request = urllib.request.Request(base + "/epcis/capture", data=data, method="POST", headers=headers)
     start = time.perf_counter()
     with urllib.request.urlopen(request, timeout=600) as response:
         if response.status != 202:
@@ -79,18 +80,14 @@ def capture(base: str, key: str, document: dict[str, Any]) -> tuple[float, dict[
     return time.perf_counter() - start, job
 
 
-def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
+def run_db(db: str, events: int, behaviours: list[str], workdir: Path) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
+    log = workdir / f"server-{db}.log"
     server = bc.passport_server(
-        f"passport serve ({db})",
-        env,
-        workdir,
-        workdir / f"server-{db}.log",
-        "--no-access-log",
-        "--log-level",
-        "warning",
+        f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning"
     )
+    epcis_seconds: dict[str, float] = {}
     try:
         bc.run_passport(["init"], env, workdir)
         server.start()
@@ -102,15 +99,16 @@ def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
         gtin = bc.gtin_with_check("0950600013435")
         product = {"gtin": gtin, "name": "Bench Paracetamol", "category": "drug_otc"}
         bc.api_ok(base, "POST", "/v1/products", product, key)
-        print(f"[{db}] issuing 2 x {events:,} units ...", flush=True)
-        epcis_uris = issue_all(base, key, bc.create_batch(base, key, gtin, "EPCIS"), events)
+        print(f"[{db}] issuing {len(behaviours) + 1} x {events:,} units ...", flush=True)
         native_uris = issue_all(base, key, bc.create_batch(base, key, gtin, "NATIVE"), events)
-
-        bc.wait_for_quiet(30)
-        seconds_epcis, job = capture(base, key, epcis_document(epcis_uris))
-        if not job["success"] or job["capturedCount"] != events:
-            raise RuntimeError(f"capture job failed: {str(job)[:600]}")
-        print(f"  EPCIS capture   {events:,} events in {seconds_epcis:7.2f} s  {events / seconds_epcis:8.0f} events/s")
+        for behaviour in behaviours:
+            uris = issue_all(base, key, bc.create_batch(base, key, gtin, f"EPCIS-{behaviour}"), events)
+            bc.wait_for_quiet(30)
+            seconds, job = capture(base, key, epcis_document(uris), behaviour)
+            if not job["success"] or job["capturedCount"] != events:
+                raise RuntimeError(f"capture job failed: {str(job)[:600]}")
+            epcis_seconds[behaviour] = seconds
+            print(f"  EPCIS {behaviour:9} {events:,} events in {seconds:7.2f} s  {events / seconds:8.0f} events/s")
 
         bc.wait_for_quiet(30)
         start = time.perf_counter()
@@ -119,12 +117,12 @@ def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
             post_events(base, key, [{"action": "ship", "codes": [u], "to": dist["id"]} for u in chunk])
         seconds_native = time.perf_counter() - start
         print(
-            f"  native events   {events:,} events in {seconds_native:7.2f} s  {events / seconds_native:8.0f} events/s"
+            f"  native          {events:,} events in {seconds_native:7.2f} s  {events / seconds_native:8.0f} events/s"
         )
 
         moved = scalar(url, f"SELECT count(*) FROM unit WHERE state = 'in_transit' AND to_id = '{dist['id']}'")
-        if moved != 2 * events:
-            raise RuntimeError(f"{moved} units in transit, expected {2 * events}")
+        if moved != (len(behaviours) + 1) * events:
+            raise RuntimeError(f"{moved} units in transit, expected {(len(behaviours) + 1) * events}")
     except BaseException:
         print(f"\n--- server log ---\n{server.log_tail()}\n---", file=sys.stderr)
         raise
@@ -135,11 +133,16 @@ def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
     return {
         "db": db,
         "events": events,
-        "epcis_seconds": round(seconds_epcis, 3),
         "native_seconds": round(seconds_native, 3),
-        "epcis_events_per_s": round(events / seconds_epcis),
         "native_events_per_s": round(events / seconds_native),
-        "ratio": round(seconds_native / seconds_epcis, 3),
+        "epcis": {
+            behaviour: {
+                "seconds": round(seconds, 3),
+                "events_per_s": round(events / seconds),
+                "ratio_to_native": round(seconds_native / seconds, 3),
+            }
+            for behaviour, seconds in epcis_seconds.items()
+        },
     }
 
 
@@ -147,21 +150,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000, help="events in the document (default 10000)")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        choices=("rollback", "proceed"),
+        help="GS1-Capture-Error-Behaviour of the EPCIS document; repeatable (default: both, one after the other)",
+    )
     args = parser.parse_args(argv)
+    behaviours = args.behaviour or ["rollback", "proceed"]
     bc.interruptible()
     info = bc.machine()
     print(bc.machine_line(info), flush=True)
     rows = []
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory(prefix=f"bench-epcis-{db}-") as tmp:
-            rows.append(run_db(db, args.events, Path(tmp)))
+            rows.append(run_db(db, args.events, behaviours, Path(tmp)))
     print()
     print(
         bc.table(
-            ["database", "events", "EPCIS capture events/s", "native /v1/events events/s", "EPCIS / native"],
+            ["database", "events", "capture mode", "EPCIS events/s", "native /v1/events events/s", "EPCIS / native"],
             [
-                [r["db"], f"{r['events']:,}", r["epcis_events_per_s"], r["native_events_per_s"], r["ratio"]]
+                [r["db"], f"{r['events']:,}", mode, e["events_per_s"], r["native_events_per_s"], e["ratio_to_native"]]
                 for r in rows
+                for mode, e in r["epcis"].items()
             ],
         )
     )
