@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models import Base, Event
@@ -27,6 +27,7 @@ class EpcisCapture(Base):
     captured: Mapped[int] = mapped_column(Integer, server_default="0")
     duplicates: Mapped[int] = mapped_column(Integer, server_default="0")
     errors: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    warnings: Mapped[list[dict[str, object]]] = mapped_column(JSON)
 
 
 class EpcisEvent(Base):
@@ -39,7 +40,7 @@ class EpcisEvent(Base):
 
     __tablename__ = "epcis_event"
     __table_args__ = (
-        UniqueConstraint("event_hash", "kind", "event_id"),
+        Index("ix_epcis_event_event_hash_kind", "event_hash", "kind"),
         Index("ix_epcis_event_record_time_id", "record_time", "id"),
     )
 
@@ -62,6 +63,18 @@ class EpcisEvent(Base):
     notes: Mapped[list[str]] = mapped_column(JSON)
     document: Mapped[dict[str, object]] = mapped_column(JSON)
     context: Mapped[list[object] | None] = mapped_column(JSON)  # the sender's inline @context entries
+
+
+# One row per event and eventID (a race between two captures of one event ends here); error declarations of
+# one event may be many (each new reason or set of corrective events is kept).
+Index(
+    "uq_epcis_event_event_hash_event_id",
+    EpcisEvent.event_hash,
+    EpcisEvent.event_id,
+    unique=True,
+    sqlite_where=EpcisEvent.kind == "event",
+    postgresql_where=EpcisEvent.kind == "event",
+)
 
 
 class EpcisEpc(Base):

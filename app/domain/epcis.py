@@ -218,7 +218,10 @@ class Meaning:
 
 
 def custody_meaning(event: dict[str, object]) -> Meaning:
-    """Decide from the event type, action, bizStep and disposition alone (parties and identifiers come later)."""
+    """Decide from the event type, action, bizStep and disposition alone (parties and identifiers come later).
+
+    A business step that moves goods wins over the disposition they are in (shipping recalled goods back is a
+    shipment); a disposition alone (recalled, stolen, returned, destroyed) decides when the step moves nothing."""
     event_type = event.get("type")
     action = event.get("action")
     biz_step = bare_word(event.get("bizStep"))  # type: ignore[arg-type]
@@ -233,15 +236,21 @@ def custody_meaning(event: dict[str, object]) -> Meaning:
         return Meaning("none", why=f"a {event_type} has no custody meaning in Passport")
     if action == "ADD" and biz_step == "commissioning":
         return Meaning("commission")
+    mapped = BIZ_STEP_ACTIONS.get(biz_step or "")
+    if mapped is Action.RECEIVE and disposition == "returned":
+        return Meaning("action", Action.RETURN)
+    if mapped is not None and mapped is not Action.LOCK:
+        return Meaning("action", mapped)
     if disposition == "recalled":
         return Meaning("recall")
-    if disposition in DISPOSITION_ACTIONS and not (disposition == "destroyed" and biz_step not in (None, "destroying")):
+    if mapped is Action.LOCK:  # holding: quarantine, or its end
+        if disposition in ("non_sellable_other", "damaged", "expired"):
+            return Meaning("action", Action.LOCK)
+        if disposition == "sellable_accessible":
+            return Meaning("action", Action.UNLOCK)
+        return Meaning("none", why="holding without a change of sellability changes nothing")
+    if disposition in DISPOSITION_ACTIONS:
         return Meaning("action", DISPOSITION_ACTIONS[disposition])
-    if biz_step in BIZ_STEP_ACTIONS:
-        mapped = BIZ_STEP_ACTIONS[biz_step]
-        if mapped is Action.LOCK and disposition not in ("non_sellable_other", "damaged", "expired", "recalled"):
-            return Meaning("none", why="holding without a non-sellable disposition changes nothing")
-        return Meaning("action", mapped)
     if action == "DELETE":
         return Meaning("action", Action.DESTROY)
     return Meaning("none", why=f"business step {biz_step!r} has no custody meaning in Passport")

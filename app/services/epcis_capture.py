@@ -19,9 +19,11 @@ With ``GS1-Capture-Error-Behaviour: rollback`` (the default) one error rejects t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -34,17 +36,27 @@ import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.db.custody import load_containers, load_units, lock_everything
 from app.db.engine import WRITE_OPTIONS
 from app.db.epcis_models import EpcisCapture, EpcisEpc, EpcisEvent
-from app.db.models import Batch, Issuance, Organisation, Product
+from app.db.models import Batch, Container, Issuance, Organisation, Product, Unit
 from app.db.units import insert_units
 from app.domain.custody import Action
-from app.domain.epcis import PARTY_TYPES, Identifier, Meaning, bare_word, canonical_identifier, custody_meaning
+from app.domain.epcis import (
+    PARTY_TYPES,
+    Identifier,
+    Meaning,
+    bare_word,
+    canonical_gtin_uri,
+    canonical_identifier,
+    canonical_sscc_uri,
+    custody_meaning,
+)
 from app.domain.epcis_hash import check_context, event_hashes
-from app.domain.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
+from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
 from app.domain.sale_rules import Prescription as PrescriptionFacts
 from app.services.events import EventIn, Policy, record_events, write_alerts
 from app.services.orgs import Principal
@@ -137,7 +149,7 @@ def open_capture(
         raise InvalidInput("GS1-Capture-Error-Behaviour must be 'rollback' or 'proceed'", code="invalid_header")
     try:
         document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:
         raise InvalidInput(f"the body is not JSON: {error}", code="invalid_json") from None
     if not isinstance(document, dict) or document.get("type") not in DOCUMENT_TYPES:
         raise InvalidInput(
@@ -163,6 +175,7 @@ def open_capture(
         error_behaviour=behaviour,
         event_count=len(events),
         errors=[],
+        warnings=[],
     )
     session.add(job)
     return Opened(job, document, events)
@@ -173,7 +186,7 @@ def _without_events(document: dict[str, Any]) -> dict[str, Any]:
     shell = dict(document)
     body = dict(shell["epcisBody"])
     if document["type"] == "EPCISQueryDocument":
-        results = dict(body.get("queryResults") or {})
+        results = dict(_object(body.get("queryResults")))
         results["resultsBody"] = {"eventList": []}
         body["queryResults"] = results
     else:
@@ -202,6 +215,9 @@ def job_view(job: EpcisCapture) -> dict[str, Any]:
         "capturedCount": job.captured,
         "duplicateCount": job.duplicates,
         "errors": job.errors,
+        # Events captured with something to say: kept as external history, identifiers left out, a duplicate
+        # under another eventID... (the first 1,000).
+        "warnings": job.warnings,
     }
 
 
@@ -249,11 +265,25 @@ class _Capture:
         self._orgs_by_gln: dict[str, str | None] = {}
         # Ids of units seen to exist (for the identifier rows); forgotten when an event is rolled back.
         self.unit_ids: dict[tuple[str, str], int] = {}
+        # What the last captured event became, for the job's warnings.
+        self.event_id = ""
+        self.custody = ""
+        self.notes: list[str] = []
 
     def org_by_gln(self, gln: str) -> str | None:
         if gln not in self._orgs_by_gln:
             self._orgs_by_gln[gln] = self.session.scalar(select(Organisation.id).where(Organisation.gln == gln))
         return self._orgs_by_gln[gln]
+
+    def is_duplicate(self, event: dict[str, Any], event_hash: str) -> bool:
+        """After a unique-constraint race: was this very event stored by another job meanwhile?"""
+        event_id = event.get("eventID") or event_hash
+        stored = self.session.scalar(
+            select(EpcisEvent.id).where(
+                EpcisEvent.event_hash == event_hash, EpcisEvent.kind == "event", EpcisEvent.event_id == event_id
+            )
+        )
+        return stored is not None
 
     def capture(self, event: dict[str, Any], event_hash: str, context: list[Any] | None) -> str:
         """Store one valid event and apply its custody meaning; 'captured' or 'duplicate'. Raises DomainError."""
@@ -265,7 +295,13 @@ class _Capture:
             )
         ).all()
         same = [row for row in known if row.event_hash == event_hash]
-        if any(row.event_id == event_id or "eventID" not in event for row in same):
+        if kind == "error_declaration":  # the hash leaves the declaration out: compare it too
+            declarations = self.session.scalars(
+                select(EpcisEvent.document).where(EpcisEvent.event_hash == event_hash, EpcisEvent.kind == kind)
+            )
+            if any(d.get("errorDeclaration") == event["errorDeclaration"] for d in declarations):
+                return "duplicate"
+        elif any(row.event_id == event_id or "eventID" not in event for row in same):
             return "duplicate"
         taken = next((row.event_hash for row in known if row.event_hash != event_hash), None)
         if taken is not None:
@@ -274,14 +310,18 @@ class _Capture:
                 code="event_id_taken",
             )
         ids = self._identifiers(event)
+        _check_lengths(event, event_id, ids)
         notes: list[str] = []
         native_id: int | None = None
         meaning = custody_meaning(event) if kind == "event" else Meaning("none", why="an error declaration")
-        if same:  # the same event (CBV hash) under another eventID: findable by both, applied once
+        if same and kind == "event":  # the same event (CBV hash) under another eventID: findable by both, applied once
             meaning = Meaning("none")
             notes.append(f"the same event as {same[0].event_id} (equal CBV 2.0 hash): custody applied once")
         if meaning.kind == "commission":
             custody = self._commission(event, ids, notes)
+        elif meaning.kind == "recall" and self.principal.role not in ("manufacturer", "regulator"):
+            notes.append("disposition recalled from a holder: the units are locked (quarantined) until released")
+            custody, native_id = self._act(event, Action.LOCK, ids, notes)
         elif meaning.kind == "recall":
             custody = self._recall(event, ids, notes)
         elif meaning.kind == "action":
@@ -326,6 +366,7 @@ class _Capture:
             )
             for role, ident in ids
         )
+        self.event_id, self.custody, self.notes = event_id, custody, notes
         return "captured"
 
     # ----------------------------------------------------------------------------------------- reading
@@ -374,7 +415,7 @@ class _Capture:
             notes.append("commissioning names no serialised trade items (SGTIN): nothing to register")
             return "none"
         existing = load_units(self.session, [(i.gtin, i.serial) for i in units])  # type: ignore[misc]
-        fresh = [i for i in units if (i.gtin, i.serial) not in existing]
+        fresh = list({(i.gtin, i.serial): i for i in units if (i.gtin, i.serial) not in existing}.values())
         if existing:
             notes.append(f"{len(existing)} identifier(s) already issued by Passport: commissioning changes nothing")
         if not fresh:
@@ -428,7 +469,12 @@ class _Capture:
                 )
             return batch
         production = _ilmd(event, "productionDate")
-        made = date.fromisoformat(production) if isinstance(production, str) else _to_utc(event["eventTime"]).date()
+        try:
+            made = date.fromisoformat(production) if isinstance(production, str) else _to_utc(event["eventTime"]).date()
+        except ValueError:
+            raise InvalidInput(
+                f"ilmd cbvmda:productionDate {production!r} is not a date", code="invalid_date"
+            ) from None
         if expires_on <= made:
             raise InvalidInput(
                 f"lot {lot} would expire ({expires_on}) before it was made ({made})", code="invalid_date"
@@ -468,9 +514,15 @@ class _Capture:
     ) -> tuple[str, int | None]:
         if action in (Action.PACK, Action.UNPACK):
             parent = next((i for role, i in ids if role == "parent"), None)
-            if parent is None or parent.sscc is None:
-                raise InvalidInput("an aggregation needs parentID: the SSCC of the case or pallet", code="invalid_sscc")
-            subjects = [i for role, i in ids if role == "child"] if action is Action.PACK else [parent]
+            if parent is None:
+                raise InvalidInput("an aggregation needs parentID", code="parent_required")
+            if parent.sscc is None:
+                notes.append(f"parent {parent.canonical} is not an SSCC: Passport tracks cases and pallets by SSCC")
+                return "external", None
+            children = [i for role, i in ids if role == "child"]
+            if action is Action.UNPACK and children:
+                self._check_whole_unpack(parent.sscc, children)
+            subjects = children if action is Action.PACK else [parent]
         else:
             parent = None
             subjects = [i for role, i in ids if role == "epc"]
@@ -479,8 +531,10 @@ class _Capture:
             return "none", None
         unknown = self._unknown(subjects)
         if unknown:
-            notes.append("identifiers never issued or commissioned here: " + ", ".join(unknown[:20]))
-            return "external", None
+            notes.append("identifiers never issued or commissioned here, left out: " + ", ".join(unknown[:20]))
+            subjects = [i for i in subjects if i.canonical not in set(unknown)]
+            if not subjects:
+                return "external", None
         to = None
         if action is Action.SHIP:
             to, named = self._party(event, "destinationList")
@@ -514,6 +568,26 @@ class _Capture:
             return "none", None
         return "applied", result.event_id
 
+    def _check_whole_unpack(self, sscc: str, children: list[Identifier]) -> None:
+        """An AggregationEvent DELETE naming children must name all of them: Passport empties a container as a
+        whole (a unit taken out alone leaves by its own event: a sale, a shipment...)."""
+        inside = {
+            canonical_gtin_uri(g, s)
+            for g, s in self.session.execute(select(Unit.gtin, Unit.serial).where(Unit.container_sscc == sscc))
+        }
+        inside |= {
+            canonical_sscc_uri(c)
+            for c in self.session.scalars(select(Container.sscc).where(Container.parent_sscc == sscc))
+        }
+        named = {i.canonical for i in children}
+        if named != inside:
+            raise InvalidInput(
+                f"container {sscc} holds {len(inside)} item(s); this event takes out {len(named & inside)} of them"
+                + (f" and names {len(named - inside)} it does not hold" if named - inside else "")
+                + ": Passport unpacks a container whole (send no childEPCs, or all of them)",
+                code="partial_unpack",
+            )
+
     def _unknown(self, idents: list[Identifier]) -> list[str]:
         unit_keys = [(i.gtin, i.serial) for i in idents if i.is_unit]
         units = load_units(self.session, unit_keys)  # type: ignore[arg-type]
@@ -525,14 +599,31 @@ class _Capture:
         return missing
 
 
+# The native limits of the fields Passport reads from extensions (as POST /v1/events enforces them).
+_TEXT_LIMITS = {"region": 10, "channel": 10, "platform": 32, "orderRef": 100}
+
+
 def _text(event: dict[str, Any], name: str) -> str | None:
     """A Passport extension field (``passport:channel``...), the names GET /epcis/events exports."""
     value = event.get(f"passport:{name}")
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 100:
-        raise InvalidInput(f"passport:{name} must be a string of at most 100 characters", code="invalid_extension")
+    limit = _TEXT_LIMITS[name]
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput(f"passport:{name} must be a string of at most {limit} characters", code="invalid_extension")
     return value
+
+
+def _check_lengths(event: dict[str, Any], event_id: str, ids: list[tuple[str, Identifier]]) -> None:
+    """What the columns hold, refused as this event's error (PostgreSQL would refuse the whole transaction)."""
+    longest = [("eventID", event_id, 500)]
+    longest += [(f"{role} identifier", ident.canonical, 500) for role, ident in ids]
+    longest += [(field, event.get(field), 500) for field in ("bizStep", "disposition")]
+    longest += [(field, (event.get(field) or {}).get("id"), 500) for field in ("readPoint", "bizLocation")]
+    longest += [("ilmd cbvmda:lotNumber", _ilmd(event, "lotNumber"), 20)]
+    for what, value, limit in longest:
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidInput(f"{what} is longer than {limit} characters", code="value_too_long")
 
 
 def _prescription(event: dict[str, Any]) -> PrescriptionFacts | None:
@@ -559,7 +650,10 @@ def _lock_rows(session: Session, events: list[Any]) -> None:
     for event in events:
         if not isinstance(event, dict):
             continue
-        texts = [event.get("parentID")] + [t for field, _ in EPC_LISTS for t in event.get(field) or []]
+        texts: list[Any] = [event.get("parentID")]
+        for field, _ in EPC_LISTS:
+            if isinstance(event.get(field), list):
+                texts += event[field]
         for text in texts:
             if not isinstance(text, str):
                 continue
@@ -583,10 +677,34 @@ def _ilmd(event: dict[str, Any], name: str) -> Any:
 
 
 def _to_utc(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """An RFC 3339 time (as the schema admits it: lower-case t/z, a leap second) in UTC."""
+    normal = text.upper().replace("Z", "+00:00")
+    leap = normal[16:19] == ":60"
+    if leap:  # 23:59:60 is the last second of the day: recorded as 23:59:59.999999
+        normal = normal[:17] + "59" + normal[19:]
+    try:
+        value = datetime.fromisoformat(normal)
+    except ValueError:
+        raise InvalidInput(f"time {text!r} is not an RFC 3339 date-time", code="invalid_time") from None
     if value.tzinfo is None:
         raise InvalidInput(f"time {text!r} has no offset", code="invalid_time")
+    if leap:
+        value = value.replace(microsecond=999_999)
     return value.astimezone(UTC)
+
+
+_RUNNING = threading.BoundedSemaphore(2)  # capture jobs at once in one process; the others wait their turn
+MAX_WARNINGS = 1_000
+
+
+@dataclass
+class _Outcome:
+    rollback: bool = True
+    captured: int = 0  # in committed transactions
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    refused: list[DomainError] = dataclasses.field(default_factory=list)  # their alerts outlive a rolled-back document
 
 
 def run_capture(
@@ -602,57 +720,20 @@ def run_capture(
     ``rollback``: one transaction for the whole document. ``proceed``: a transaction every
     :data:`PROCEED_CHUNK` events, so a long document does not hold SQLite's write lock from start to end and
     the job shows its progress. Runs after the 202 has gone out; whatever happens, the job ends."""
-    errors: list[dict[str, Any]] = []
-    refused: list[DomainError] = []
-    done = {"captured": 0, "duplicates": 0}  # in committed transactions
-    with sessions() as session:
-        with session.begin():
-            rollback = (
-                session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id)) != "proceed"
-            )
-        hashes = _prepare(document, events, errors)  # CPU only: before any write lock is taken
-        context = _inline_context(document)
-        step = max(len(events), 1) if rollback else PROCEED_CHUNK
+    outcome = _Outcome()
+    with _RUNNING, sessions() as session:
         try:
-            for start in range(0, 0 if errors and rollback else len(events), step):
-                counts = {"captured": 0, "duplicates": 0}
-                with session.begin():
-                    session.connection(execution_options=WRITE_OPTIONS)
-                    job = session.get(EpcisCapture, job_id)
-                    assert job is not None
-                    policy = policy_for()
-                    worker = _Capture(session, principal, policy, job)
-                    _lock_rows(session, events[start : start + step])
-                    for index in range(start, min(start + step, len(events))):
-                        event, event_hash = events[index], hashes[index]
-                        if event_hash is None:
-                            continue
-                        savepoint = session.begin_nested()
-                        try:
-                            outcome = worker.capture(event, event_hash, context)
-                        except DomainError as error:
-                            savepoint.rollback()
-                            worker.unit_ids.clear()
-                            errors.append(_problem(error, index, event))
-                            refused.append(error)
-                            if rollback:
-                                raise _RolledBack from None
-                            write_alerts(session, principal, error, policy.now)
-                            continue
-                        savepoint.commit()
-                        counts["duplicates" if outcome == "duplicate" else "captured"] += 1
-                    if not rollback:
-                        job.captured = done["captured"] + counts["captured"]
-                        job.duplicates = done["duplicates"] + counts["duplicates"]
-                for name, count in counts.items():
-                    done[name] += count
+            _capture_events(session, principal, job_id, document, events, policy_for, outcome)
         except _RolledBack:
             pass
         except Exception:
             log.exception("capture job %s failed", job_id)
-            refused = [] if rollback else refused
-            kept = "nothing of this document was captured" if rollback else f"{done['captured']} events were captured"
-            errors.append(
+            if outcome.rollback:
+                outcome.refused = []
+            kept = "nothing of this document was captured"
+            if not outcome.rollback:
+                kept = f"{outcome.captured} events were captured"
+            outcome.errors.append(
                 {
                     "type": "/problems/internal_error",
                     "title": "Internal error",
@@ -662,17 +743,89 @@ def run_capture(
             )
         with session.begin():
             now = policy_for().now
-            if rollback:  # rolled back with the document; in proceed mode they were written with the events
-                for error in refused:
+            if outcome.rollback:  # rolled back with the document; in proceed mode written with the events
+                for error in outcome.refused:
                     write_alerts(session, principal, error, now)
             job = session.get(EpcisCapture, job_id)
             assert job is not None
             job.running = False
-            job.success = not errors
-            job.errors = sorted(errors, key=lambda e: e.get("index", len(events)))
-            job.captured = done["captured"]
-            job.duplicates = done["duplicates"]
+            job.success = not outcome.errors
+            job.errors = sorted(outcome.errors, key=lambda e: e.get("index", len(events)))
+            job.warnings = outcome.warnings
+            job.captured = outcome.captured
+            job.duplicates = outcome.duplicates
             job.finished_at = now
+
+
+def _capture_events(
+    session: Session,
+    principal: Principal,
+    job_id: str,
+    document: dict[str, Any],
+    events: list[dict[str, Any]],
+    policy_for: Callable[[], Policy],
+    out: _Outcome,
+) -> None:
+    with session.begin():
+        behaviour = session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id))
+    out.rollback = behaviour != "proceed"
+    hashes = _prepare(document, events, out.errors)  # CPU only: before any write lock is taken
+    if out.errors and out.rollback:
+        return
+    context = _inline_context(document)
+    step = max(len(events), 1) if out.rollback else PROCEED_CHUNK
+    for start in range(0, len(events), step):
+        chunk = range(start, min(start + step, len(events)))
+        counts = {"captured": 0, "duplicates": 0}
+        warnings: list[dict[str, Any]] = []
+        with session.begin():
+            session.connection(execution_options=WRITE_OPTIONS)
+            job = session.get(EpcisCapture, job_id)
+            assert job is not None
+            policy = policy_for()
+            worker = _Capture(session, principal, policy, job)
+            _lock_rows(session, [events[i] for i in chunk if hashes[i]])
+            for index in chunk:
+                event, event_hash = events[index], hashes[index]
+                if event_hash is None:
+                    continue
+                savepoint = session.begin_nested()
+                try:
+                    result = worker.capture(event, event_hash, context)
+                except (DomainError, SQLAlchemyError) as failure:
+                    savepoint.rollback()
+                    worker.unit_ids.clear()
+                    if isinstance(failure, IntegrityError) and worker.is_duplicate(event, event_hash):
+                        counts["duplicates"] += 1  # the same event, captured meanwhile by another job
+                        continue
+                    error = failure if isinstance(failure, DomainError) else _storage_error(failure, job_id)
+                    out.errors.append(_problem(error, index, event))
+                    out.refused.append(error)
+                    if out.rollback:
+                        raise _RolledBack from None
+                    write_alerts(session, principal, error, policy.now)
+                    job.success = False
+                    continue
+                savepoint.commit()
+                counts["duplicates" if result == "duplicate" else "captured"] += 1
+                if result != "duplicate" and worker.notes:
+                    warnings.append(
+                        {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
+                    )
+            if not out.rollback:
+                job.captured = out.captured + counts["captured"]
+                job.duplicates = out.duplicates + counts["duplicates"]
+        out.captured += counts["captured"]
+        out.duplicates += counts["duplicates"]
+        out.warnings += warnings[: MAX_WARNINGS - len(out.warnings)]
+
+
+def _storage_error(failure: SQLAlchemyError, job_id: str) -> DomainError:
+    log.warning("capture job %s: an event could not be stored: %s", job_id, failure)
+    return Conflict(
+        "the event could not be stored (a concurrent change to the same rows); send it again",
+        code="capture_conflict",
+    )
 
 
 class _RolledBack(Exception):

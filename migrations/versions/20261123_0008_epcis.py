@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("captured", sa.Integer(), server_default="0", nullable=False),
         sa.Column("duplicates", sa.Integer(), server_default="0", nullable=False),
         sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("warnings", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["org_id"], ["organisation.id"], name=op.f("fk_epcis_capture_org_id_organisation")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_epcis_capture")),
     )
@@ -63,7 +64,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["native_event_id"], ["event.id"], name=op.f("fk_epcis_event_native_event_id_event")),
         sa.ForeignKeyConstraint(["org_id"], ["organisation.id"], name=op.f("fk_epcis_event_org_id_organisation")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_epcis_event")),
-        sa.UniqueConstraint("event_hash", "kind", "event_id", name=op.f("uq_epcis_event_event_hash_kind_event_id")),
         sa.UniqueConstraint("native_event_id", name=op.f("uq_epcis_event_native_event_id")),
     )
     op.create_index(op.f("ix_epcis_event_capture_id"), "epcis_event", ["capture_id"])
@@ -71,6 +71,15 @@ def upgrade() -> None:
     op.create_index(op.f("ix_epcis_event_event_time"), "epcis_event", ["event_time"])
     op.create_index(op.f("ix_epcis_event_org_id"), "epcis_event", ["org_id"])
     op.create_index("ix_epcis_event_record_time_id", "epcis_event", ["record_time", "id"])
+    op.create_index("ix_epcis_event_event_hash_kind", "epcis_event", ["event_hash", "kind"])
+    op.create_index(
+        "uq_epcis_event_event_hash_event_id",
+        "epcis_event",
+        ["event_hash", "event_id"],
+        unique=True,
+        sqlite_where=sa.text("kind = 'event'"),
+        postgresql_where=sa.text("kind = 'event'"),
+    )
     op.create_table(
         "epcis_epc",
         sa.Column("id", _BIG, nullable=False),

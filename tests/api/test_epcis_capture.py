@@ -522,3 +522,131 @@ def test_the_fast_validator_agrees_with_the_reference_on_every_example():
             instance = {**event, "@context": doc["@context"]}
             assert schema_validator().is_valid(instance)
             assert schema_problem(instance) is None
+
+
+# ------------------------------------------------------------------------------------------ odd but valid input
+
+
+def test_values_longer_than_their_columns_are_that_events_error(client, runtime, maker, batch, issue):
+    code = issue(batch["id"], 1)[0]
+    good = object_event([dl(code["serial"])], "inspecting", 1)
+    long_id = object_event([urn("W1")], "inspecting", 2, eventID="urn:uuid:" + "a" * 600)
+    long_region = {**object_event([dl(code["serial"])], "destroying", 3), "passport:region": "X" * 50}
+    long_lot = commissioning(["W2"], lot="L" * 30)
+    job = capture(client, maker, document(good, long_id, long_region, long_lot), behaviour="proceed")
+    assert job["capturedCount"] == 1
+    assert [(e["index"], e["code"]) for e in job["errors"]] == [
+        (1, "value_too_long"),
+        (2, "invalid_extension"),
+        (3, "value_too_long"),
+    ]
+
+
+def test_a_malformed_event_costs_only_itself_in_proceed_mode(client, runtime, maker):
+    broken = {**object_event([urn("M1")], "inspecting", 1), "epcList": 5}
+    job = capture(client, maker, document(broken, object_event([urn("M2")], "inspecting", 2)), behaviour="proceed")
+    assert job["capturedCount"] == 1
+    assert [(e["index"], e["code"]) for e in job["errors"]] == [(0, "schema_validation_failed")]
+
+
+def test_rfc3339_oddities_and_commissioning_one_unit_twice(client, runtime, maker, product):
+    lower = object_event([urn("T1")], "inspecting", 1)
+    lower["eventTime"] = lower["eventTime"].replace("T", "t").replace("Z", "z")
+    leap = {**object_event([urn("T2")], "inspecting", 1), "eventTime": "2016-12-31T23:59:60Z"}
+    twice = commissioning(["T3"])
+    twice["epcList"] = [urn("T3"), dl("T3")]  # one unit, written two ways
+    job = capture(client, maker, document(lower, leap, twice))
+    assert job["success"] is True, job["errors"]
+    with runtime.sessions() as session:
+        assert session.scalars(select(Unit.serial)).all() == ["T3"]
+    bad_date = commissioning(["T4"], lot="EXT2")  # a new lot: its production date is read
+    bad_date["ilmd"]["cbvmda:productionDate"] = "garbage"
+    assert capture(client, maker, document(bad_date))["errors"][0]["code"] == "invalid_date"
+
+
+def test_aggregation_edge_cases(client, runtime, maker, batch, issue, chain):
+    codes = issue(batch["id"], 3)
+    parent = f"urn:epc:id:sscc:0614141.{SSCC[0]}{SSCC[8:17]}"
+    pack = {
+        "type": "AggregationEvent",
+        "eventTime": at(1),
+        "eventTimeZoneOffset": "+00:00",
+        "parentID": parent,
+        "childEPCs": [dl(c["serial"]) for c in codes],
+        "action": "ADD",
+        "bizStep": "packing",
+    }
+    assert capture(client, maker, document(pack))["success"] is True
+    partial = {
+        **pack,
+        "eventTime": at(2),
+        "action": "DELETE",
+        "bizStep": "unpacking",
+        "childEPCs": [dl(codes[0]["serial"])],
+    }
+    assert capture(client, maker, document(partial))["errors"][0]["code"] == "partial_unpack"
+    whole = {**partial, "childEPCs": [urn(c["serial"]) for c in reversed(codes)]}
+    assert capture(client, maker, document(whole))["success"] is True
+    with runtime.sessions() as session:
+        assert session.scalars(select(Unit.container_sscc)).all() == [None, None, None]
+    not_sscc = {**pack, "eventTime": at(3), "parentID": urn("CASE1"), "childEPCs": [dl(codes[0]["serial"])]}
+    job = capture(client, maker, document(not_sscc))
+    assert job["success"] is True
+    assert job["warnings"][0]["custody"] == "external" and "not an SSCC" in job["warnings"][0]["notes"][0]
+
+
+def test_known_units_move_and_unknown_ones_are_reported(client, runtime, maker, batch, issue, chain):
+    codes = issue(batch["id"], 2)
+    event = object_event([dl(c["serial"]) for c in codes] + [dl("NEVERISSUED9")], "shipping", 1)
+    event["destinationList"] = party(GLN_DIST)
+    job = capture(client, maker, document(event))
+    assert job["success"] is True
+    [warning] = job["warnings"]
+    assert (warning["index"], warning["custody"]) == (0, "applied")
+    assert "NEVERISSUED9" in warning["notes"][0]
+    states = {client.get(c["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] for c in codes}
+    assert states == {"in_supply_chain"}
+
+
+def test_recalled_goods_shipped_back_are_a_shipment_and_a_holder_quarantines(
+    client, runtime, maker, batch, issue, chain
+):
+    codes = issue(batch["id"], 2)
+    dist = chain["distributor"]
+    ship = object_event([dl(c["serial"]) for c in codes], "shipping", 1, destinationList=party(GLN_DIST))
+    assert capture(client, maker, document(ship))["success"] is True
+    assert capture(client, dist, document(object_event([dl(c["serial"]) for c in codes], "receiving", 2)))["success"]
+    held = object_event([dl(codes[0]["serial"])], "holding", 3, disposition="recalled")
+    job = capture(client, dist, document(held))
+    assert job["success"] is True, job["errors"]
+    assert client.get(codes[0]["uri"].replace(BASE_URL, ""), headers=JSON).json()["state"] == "locked"
+    back = object_event([dl(codes[1]["serial"])], "shipping", 4, disposition="recalled")
+    back["destinationList"] = [{"type": "owning_party", "destination": "https://id.gs1.org/417/" + GLN_PHARM}]
+    assert capture(client, dist, document(back))["success"] is True
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event).where(Event.action == "ship")) == 2
+
+
+def test_bodies_that_are_not_documents_are_422s(client, maker):
+    h = {**maker.headers, "Content-Type": "application/json"}
+    odd = {
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": at(0),
+        "epcisBody": {"queryResults": "abc"},
+    }
+    response = client.post("/epcis/capture", json=odd, headers=h)
+    assert response.status_code == 422, response.text
+    assert_problem(client.post("/epcis/capture", content=b"[" * 100_000, headers=h), 422, "invalid_json")
+
+
+def test_each_new_error_declaration_is_kept(client, runtime, maker):
+    event = object_event([urn("E1")], "inspecting", 1, eventID="urn:uuid:0a0b0c0d-1111-4222-8333-444455556666")
+    first = {**event, "errorDeclaration": {"declarationTime": at(10), "reason": "incorrect_data"}}
+    second = {**event, "errorDeclaration": {"declarationTime": at(20), "reason": "did_not_occur"}}
+    assert capture(client, maker, document(event, first))["capturedCount"] == 2
+    again = capture(client, maker, document(first, second))
+    assert (again["capturedCount"], again["duplicateCount"]) == (1, 1)
+    with runtime.sessions() as session:
+        kinds = session.scalars(select(EpcisEvent.kind).order_by(EpcisEvent.id)).all()
+        assert kinds == ["event", "error_declaration", "error_declaration"]

@@ -108,6 +108,17 @@ def test_bare_words():
             Action.LOCK,
         ),
         ({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "holding"}, "none", None),
+        (
+            {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "holding", "disposition": "sellable_accessible"},
+            "action",
+            Action.UNLOCK,
+        ),
+        (
+            {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "disposition": "recalled"},
+            "action",
+            Action.SHIP,
+        ),
+        ({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "holding", "disposition": "recalled"}, "recall", None),
         ({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting"}, "none", None),
         ({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "sensor_reporting"}, "none", None),
         ({"type": "AggregationEvent", "action": "ADD", "bizStep": "packing"}, "action", Action.PACK),
@@ -140,6 +151,7 @@ def test_every_native_action_has_an_epcis_form_and_comes_back_as_itself():
         "return",
         "destroy",
         "lock",
+        "unlock",
         "report_stolen",
     ):
         event_type, action, biz_step, disposition = NATIVE_AS_EPCIS[native]
