@@ -149,11 +149,11 @@ def _values(name: str, raw: str) -> list[str]:
 def _time(name: str, raw: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.strip())
-    except ValueError:
+        if value.tzinfo is None:
+            raise _bad(f"{name}: {raw!r} has no time zone (add 'Z' or an offset such as '+08:00')")
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise _bad(f"{name}: {raw!r} is not an RFC 3339 date-time") from None
-    if value.tzinfo is None:
-        raise _bad(f"{name}: {raw!r} has no time zone (add 'Z' or an offset such as '+08:00')")
-    return value.astimezone(UTC)
 
 
 def _identifier(name: str, raw: str) -> Identifier:
@@ -196,7 +196,7 @@ def _vocabulary(name: str, raw: str, standard: frozenset[str], what: str) -> fro
 def _per_page(raw: str | None) -> int:
     if raw is None:
         return PER_PAGE_DEFAULT
-    if not raw.strip().isdigit() or int(raw) < 1:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) < 1:
         raise _bad(f"perPage: {raw!r} is not a positive integer")
     return min(int(raw), PER_PAGE_MAX)
 
@@ -216,7 +216,9 @@ def _decode_token(raw: str, fingerprint: str) -> Position:
         body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         position = Position(datetime.fromisoformat(body["t"]).astimezone(UTC), int(body["s"]), int(body["i"]))
         same_query = body["q"] == fingerprint
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        if not 0 <= position.row_id < 2**63 or position.source not in (CAPTURED, NATIVE):
+            raise ValueError("out of range")
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
         raise _bad("nextPageToken: not a token this service issued") from None
     if not same_query:
         raise _bad("nextPageToken: the token belongs to a query with other filters; repeat the same parameters")
@@ -464,9 +466,12 @@ def _captured_visible(org_id: str) -> ColumnElement[bool]:
     native = aliased(Event)
     return or_(
         EpcisEvent.org_id == org_id,
+        # units issued or commissioned here for its products (a GTIN alone proves nothing: anyone may register
+        # one, and must not read what others captured about it before)
         exists().where(
             EpcisEpc.epcis_event_id == EpcisEvent.id,
-            EpcisEpc.gtin == Product.gtin,
+            EpcisEpc.unit_id == Unit.id,
+            Unit.gtin == Product.gtin,
             Product.manufacturer_id == org_id,
         ),
         exists().where(

@@ -286,6 +286,15 @@ def test_filters_apply_to_native_events(client, journey):
         ({"perPage": "ten"}, "invalid_query_parameter", "perPage"),
         ({"nextPageToken": "not-a-token"}, "invalid_query_parameter", "nextPageToken"),
         ({"EXISTS_errorDeclaration": "maybe"}, "invalid_query_parameter", "true or false"),
+        ({"perPage": "\u00b2"}, "invalid_query_parameter", "perPage"),
+        ({"GE_eventTime": "0001-01-01T00:00:00+01:00"}, "invalid_query_parameter", "GE_eventTime"),
+        (
+            {
+                "nextPageToken": "eyJ0IjogIjIwMjYtMTEtMjNUMDA6MDA6MDArMDA6MDAiLCAicyI6IDAsICJpIjogMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMCwgInEiOiAieCJ9"
+            },
+            "invalid_query_parameter",
+            "nextPageToken",
+        ),
     ],
 )
 def test_bad_query_parameters_are_refused_precisely(client, make_org, params, code, names):
@@ -668,3 +677,36 @@ def test_a_maker_sees_captured_events_about_its_products(client, journey, make_o
     assert query(client, journey["regulator"], EQ_bizStep="inspecting") == [seen]
     uri = quote(seen["eventID"], safe="")
     assert_problem(client.get(f"/epcis/events/{uri}", headers=journey["pharmacy"].headers), 403, "foreign_event")
+
+
+def test_registering_a_gtin_does_not_reveal_what_others_captured_about_it(client, make_org):
+    """External history names GTINs nobody registered; whoever registers one later must not read it (only units
+    issued or commissioned here make a maker see others' events)."""
+    from app.domain.identifiers import check_digit
+
+    gtin = "0401234500001"
+    gtin += check_digit(gtin)
+    shipper = make_org("distributor", "drug_wholesale")
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-11-20T08:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [f"https://id.gs1.org/01/{gtin}/21/SECRET1"],
+        "action": "OBSERVE",
+        "bizStep": "inspecting",
+    }
+    document = {
+        "@context": [EPCIS_CONTEXT],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-23T08:00:00Z",
+        "epcisBody": {"eventList": [event]},
+    }
+    capture(client, shipper, document)
+    squatter = make_org("manufacturer", "drug_manufacturing")
+    response = client.post(
+        "/v1/products", json={"gtin": gtin, "name": "Not theirs", "category": "drug_otc"}, headers=squatter.headers
+    )
+    assert response.status_code == 201, response.text
+    assert query(client, squatter) == []
+    assert len(query(client, shipper)) == 1
