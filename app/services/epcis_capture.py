@@ -265,6 +265,8 @@ class _Capture:
         self._orgs_by_gln: dict[str, str | None] = {}
         # Ids of units seen to exist (for the identifier rows); forgotten when an event is rolled back.
         self.unit_ids: dict[tuple[str, str], int] = {}
+        # The units of this transaction's events, locked up front (see _lock_rows).
+        self.locked_units: dict[tuple[str, str], Unit] = {}
         # What the last captured event became, for the job's warnings.
         self.event_id = ""
         self.custody = ""
@@ -559,7 +561,9 @@ class _Capture:
             order_ref=_text(event, "orderRef"),
             prescription=_prescription(event),
         )
-        outcome = record_events(self.session, self.principal, [native], atomic=True, policy=self.policy)
+        outcome = record_events(
+            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self.locked_units
+        )
         if outcome.error is not None:
             raise outcome.error
         result = outcome.results[0]
@@ -590,7 +594,8 @@ class _Capture:
 
     def _unknown(self, idents: list[Identifier]) -> list[str]:
         unit_keys = [(i.gtin, i.serial) for i in idents if i.is_unit]
-        units = load_units(self.session, unit_keys)  # type: ignore[arg-type]
+        units = {k: self.locked_units[k] for k in unit_keys if k in self.locked_units}  # type: ignore[index]
+        units.update(load_units(self.session, [k for k in unit_keys if k not in units]))  # type: ignore[arg-type]
         self.unit_ids.update((key, unit.id) for key, unit in units.items())
         containers = load_containers(self.session, [i.sscc for i in idents if i.sscc])  # type: ignore[misc]
         missing = [i.canonical for i in idents if i.is_unit and (i.gtin, i.serial) not in units]
@@ -641,7 +646,7 @@ def _prescription(event: dict[str, Any]) -> PrescriptionFacts | None:
     return facts
 
 
-def _lock_rows(session: Session, events: list[Any]) -> None:
+def _lock_rows(session: Session, events: list[Any]) -> dict[tuple[str, str], Unit]:
     """Lock, before the first event of a transaction appends to the log, every unit and container its events
     name, in the global order of ``lock_everything``: a later event must not wait for a row while holding the
     log, or it could deadlock against an ordinary /v1/events request (PostgreSQL)."""
@@ -665,7 +670,7 @@ def _lock_rows(session: Session, events: list[Any]) -> None:
                 unit_keys.append((ident.gtin, ident.serial))  # type: ignore[arg-type]
             elif ident.sscc:
                 ssccs.append(ident.sscc)
-    lock_everything(session, unit_keys, ssccs)
+    return lock_everything(session, unit_keys, ssccs)
 
 
 def _ilmd(event: dict[str, Any], name: str) -> Any:
@@ -784,7 +789,7 @@ def _capture_events(
             assert job is not None
             policy = policy_for()
             worker = _Capture(session, principal, policy, job)
-            _lock_rows(session, [events[i] for i in chunk if hashes[i]])
+            worker.locked_units = _lock_rows(session, [events[i] for i in chunk if hashes[i]])
             for index in chunk:
                 event, event_hash = events[index], hashes[index]
                 if event_hash is None:

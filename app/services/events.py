@@ -763,10 +763,18 @@ def _lock_rows(session: Session, events: list[EventIn]) -> dict[tuple[str, str],
 
 
 def record_events(
-    session: Session, principal: Principal, events: list[EventIn], *, atomic: bool, policy: Policy
+    session: Session,
+    principal: Principal,
+    events: list[EventIn],
+    *,
+    atomic: bool,
+    policy: Policy,
+    locked: dict[tuple[str, str], Unit] | None = None,
 ) -> Outcome:
+    """``locked``: the units a caller already locked with ``lock_everything`` for these events (EPCIS capture
+    locks a whole document's rows at once); otherwise they are locked here."""
     recorder = _Recorder(session, principal, policy)
-    recorder.locked_units = _lock_rows(session, events)
+    recorder.locked_units = locked if locked is not None else _lock_rows(session, events)
     if atomic:
         results: list[Result] = []
         savepoint = session.begin_nested()
