@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from app.db.models import Alert, Event, Unit
 from app.domain.epcis import canonical_identifier
 from tests.api.test_auth_catalog import assert_problem
 from tests.conftest import BASE_URL, GTIN, settings_for
+from tests.epcis_examples import example_files
 
-EXAMPLES = sorted((Path(__file__).parents[3] / "shared" / "data" / "epcis-examples").glob("*.jsonld"))
+EXAMPLES = example_files()
 CONTEXT = [
     "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
     {"example": "http://ns.example.com/epcis/"},

@@ -15,9 +15,9 @@ from jsonschema import Draft7Validator, FormatChecker
 
 from tests.api.test_auth_catalog import assert_problem
 from tests.conftest import BASE_URL
+from tests.epcis_examples import example_files
 
-DATA = Path("/work/shared/data")
-EXAMPLES = DATA / "epcis-examples"
+SCHEMA = Path(__file__).parents[2] / "app" / "services" / "epcis_schema" / "EPCIS-JSON-Schema.json"
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 GTIN = "09506000134352"  # company prefix 9506000, item reference 13435
 MAKER_GLN, DIST_GLN, PHARMACY_GLN = "0614141000012", "0614141000029", "0614141000036"
@@ -27,7 +27,7 @@ SSCC_PALLET = "376104250021234569"
 
 @cache
 def validator() -> Draft7Validator:
-    schema = json.loads((DATA / "epcis-schema" / "EPCIS-JSON-Schema.json").read_text())
+    schema = json.loads(SCHEMA.read_text())
     return Draft7Validator(schema, format_checker=FormatChecker())
 
 
@@ -472,7 +472,7 @@ def filters_for(event: dict[str, Any]) -> dict[str, str]:
     return params
 
 
-EXAMPLE_FILES = sorted(EXAMPLES.glob("*.jsonld"))
+EXAMPLE_FILES = example_files()
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[p.name for p in EXAMPLE_FILES])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from epcis_event_hash_generator import hash_generator, json_to_py
@@ -16,8 +15,7 @@ from app.domain.epcis import NATIVE_AS_EPCIS, bare_word, canonical_identifier, c
 from app.domain.epcis_hash import _offline_loader, event_hashes
 from app.domain.errors import InvalidCode, InvalidInput
 from app.domain.identifiers import CSET82, check_digit
-
-EXAMPLES = Path(__file__).parents[3] / "shared" / "data" / "epcis-examples"
+from tests.epcis_examples import example
 
 
 @pytest.mark.parametrize(
@@ -171,13 +169,13 @@ def _reference(document: dict) -> list[str]:
 
 @pytest.mark.parametrize("name", ["Example_9.6.1-ObjectEvent.jsonld", "Example_9.6.3-AggregationEvent.jsonld"])
 def test_event_hashes_are_the_reference_implementations(name):
-    document = json.loads((EXAMPLES / name).read_text())
-    assert event_hashes(document) == _reference(json.loads((EXAMPLES / name).read_text()))
+    document = json.loads(example(name).read_text())
+    assert event_hashes(document) == _reference(json.loads(example(name).read_text()))
     assert all(h.startswith("ni:///sha-256;") and h.endswith("?ver=CBV2.0") for h in event_hashes(document))
 
 
 def test_a_protected_term_redefined_inline_does_not_stop_the_hash():
-    document = json.loads((EXAMPLES / "transformation_event_all_possible_fields.jsonld").read_text())
+    document = json.loads(example("transformation_event_all_possible_fields.jsonld").read_text())
     assert len(event_hashes(document)) == 1
 
 
@@ -201,7 +199,7 @@ def test_sub_millisecond_times_round_with_their_carry():
 
 
 def test_remote_contexts_are_never_fetched():
-    document = json.loads((EXAMPLES / "Example_9.6.1-ObjectEvent.jsonld").read_text())
+    document = json.loads(example("Example_9.6.1-ObjectEvent.jsonld").read_text())
     document["@context"] = [*document["@context"], "https://contexts.example.com/mine.jsonld"]
     with pytest.raises(InvalidInput, match="is not fetched"):
         event_hashes(document)
