@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -118,10 +119,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
     problems.install(app)
-    # The public verification routes come first: they are the hottest path, and every route tried before the
-    # one that matches costs each request a few microseconds.
+    # The public verification route comes first: it is the hottest path, and every route tried before the one
+    # that matches costs each request a few microseconds.
+    routes_public.install(app)
     for module in (
-        routes_public,
         routes_catalog,
         routes_codes,
         routes_qr,
@@ -152,4 +153,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 def app_from_environment() -> FastAPI:
     """Entry point for ``uvicorn --factory`` and ``passport serve``."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    # What is loaded by now lives as long as the process. Frozen, the collector no longer walks it: a full
+    # collection took 0.2-0.3 s of a serving process (~250,000 objects), a stall for every request in flight.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -454,9 +454,9 @@ class Server:
         }
 
 
-def passport_server(name: str, env: dict[str, str], cwd: Path, log_path: Path, *extra: str) -> Server:
+def passport_server(name: str, env: dict[str, str], cwd: Path, log_path: Path, *extra: str, workers: int = 1) -> Server:
     port = free_port()
-    argv = [*PASSPORT_ARGV, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *extra]
+    argv = [*PASSPORT_ARGV, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra]
     return Server(name, argv, env, cwd, port, log_path)
 
 

@@ -3,11 +3,11 @@
 
 1. Fill a fresh database with N units through the service's own issuance endpoint (NDJSON), keeping a random sample
    of the issued URIs (default 20,000).
-2. Run ``passport serve`` (1 worker, PASSPORT_VERIFY_RATE_LIMIT=0, --no-access-log), check that a handful of sampled
-   codes verify as "authentic", then load it with wrk (2 threads, 64 connections, a Lua script replaying a random
-   sampled path per request) and read req/s, p50 and p99 from ``wrk --latency``.
-3. The same load against scripts/minimal_app.py (FastAPI + uvicorn, 1 worker, no access log; one indexed SELECT on
-   the same ``unit`` table in an ``async def``), with the same paths.
+2. Run ``passport serve`` (``--workers``, default 1; PASSPORT_VERIFY_RATE_LIMIT=0, --no-access-log), check that a
+   handful of sampled codes verify as "authentic", then load it with wrk (2 threads, 64 connections, a Lua script
+   replaying a random sampled path per request) and read req/s, p50 and p99 from ``wrk --latency``.
+3. The same load against scripts/minimal_app.py (FastAPI + uvicorn, the same number of workers, no access log; one
+   indexed SELECT on the same ``unit`` table in an ``async def``), with the same paths.
 
 Prints a table, the ratio service/minimal (goal >= 0.5) and p99 (goal < 50 ms); writes bench-results/bench_verify.json
 (or bench_verify-postgresql.json for --db postgresql).
@@ -185,6 +185,8 @@ def load(
     wrk_cpu = (own_after.children_user + own_after.children_system) - (
         own_before.children_user + own_before.children_system
     )
+    if args.workers > 1:  # uvicorn's supervisor does no work; its worker processes do
+        server_cpu += cpu_after["children"] - cpu_before["children"]
     stats["server_cpu_cores"] = round(server_cpu / elapsed, 2)
     stats["server_cpu_us_per_request"] = round(server_cpu / max(stats.get("requests", 1), 1) * 1e6)
     stats["wrk_cpu_cores"] = round(wrk_cpu / elapsed, 2)
@@ -211,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per target (default 30)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64; 2 threads)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="default: sqlite")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes, the same for both targets (default 1)"
+    )
     parser.add_argument("--sample", type=int, default=20_000, help="URIs kept for replay (default 20000)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unreported warm-up load (default 3)")
     parser.add_argument(
@@ -232,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, paths)")
     args = parser.parse_args(argv)
-    if args.units < 10 or args.duration < 1 or args.connections < 2:
-        parser.error("--units >= 10, --duration >= 1, --connections >= 2")
+    if args.units < 10 or args.duration < 1 or args.connections < 2 or args.workers < 1:
+        parser.error("--units >= 10, --duration >= 1, --connections >= 2, --workers >= 1")
 
     bc.interruptible()
     if args.source:
@@ -292,7 +297,14 @@ def main(argv: list[str] | None = None) -> int:
 
         # 2. The service.
         service = bc.passport_server(
-            "passport serve", env, workdir, workdir / "server-verify.log", "--no-access-log", "--log-level", "warning"
+            "passport serve",
+            env,
+            workdir,
+            workdir / "server-verify.log",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            workers=args.workers,
         )
         servers.append(service)
         print(
@@ -330,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--port",
                 str(port),
                 "--workers",
-                "1",
+                str(args.workers),
                 "--no-access-log",
                 "--log-level",
                 "warning",
@@ -376,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     print(bc.machine_line(info))
     print(
         f"\nPublic verification, {args.db}, {args.units:,} units, wrk -t2 -c{args.connections} -d{args.duration}s "
-        f"(random path of {len(paths):,} sampled codes), 1 uvicorn worker, no access log"
+        f"(random path of {len(paths):,} sampled codes), {args.workers} uvicorn worker(s) each, no access log"
     )
     rows = []
     for name, label in (

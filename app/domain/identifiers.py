@@ -95,11 +95,11 @@ def validate_ai_value(ai: str, value: str) -> str:
         raise InvalidCode(f"AI {ai} ({spec.name}) must be {spec.fixed} characters, got {len(value)}: {value!r}")
     if len(value) > spec.max_len:
         raise InvalidCode(f"AI {ai} ({spec.name}) is at most {spec.max_len} characters, got {len(value)}")
-    for position, char in enumerate(value, start=1):
-        if char not in spec.charset:
-            raise InvalidCode(
-                f"AI {ai} ({spec.name}) has {char!r} at position {position}, outside the allowed character set"
-            )
+    if not spec.charset.issuperset(value):  # a set test first; the loop only names the offending character
+        bad = next(position for position, char in enumerate(value, start=1) if char not in spec.charset)
+        raise InvalidCode(
+            f"AI {ai} ({spec.name}) has {value[bad - 1]!r} at position {bad}, outside the allowed character set"
+        )
     if ai in _DATE_AIS:
         yymmdd_to_date(value, ai=ai)
     return value

@@ -56,4 +56,5 @@ class Runtime:
 
     def close(self) -> None:
         self.pool.close()
+        self.verifier.close()
         self.engine.dispose()

@@ -1,7 +1,9 @@
 """Scans for early warning: recorded off the verification hot path, in batches, then triaged.
 
 The verification route only appends an observation to an in-memory buffer; a background task writes the buffer
-every second in one transaction and runs the detectors on it:
+every second in one transaction and runs the detectors on it. The flush shares the process (and its GIL) with the
+requests, so its per-scan work is kept to one row tuple: one multi-row insert, one grouped query for the clone
+candidates of the whole batch, and ORM work only for the rare scans that may raise an alert.
 - an unknown code is first triaged (is it a slip away from a serial we issued? is the GTIN even ours?) and only
   then raised as ``unknown_code``; a bad signature on a code is ``invalid_signature``;
 - a known code seen in places too far apart for the time between, or by too many clients, is ``clone_suspect``.
@@ -13,21 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ARRAY, BigInteger, String, bindparam, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS
 from app.db.models import Alert, Product, Scan, Unit
+from app.db.types import UTCDateTime
 from app.domain.triage import Sighting, clone_signals, near_serials
 from app.services.clock import utcnow
 
 MAX_BUFFER = 100_000
+MAX_CLIENT_IDS = 65_536  # pseudonyms kept in memory, so a busy client is hashed once, not on every scan
 SEVERITY = {"unknown_code": "medium", "invalid_signature": "high", "clone_suspect": "high"}
 
 
@@ -39,6 +44,7 @@ class Observation:
     reasons: tuple[str, ...]
     client: str
     at: datetime
+    unit_id: int | None  # the unit the code names (from the verification lookup); None: never issued
     lat: float | None = None
     lon: float | None = None
 
@@ -57,10 +63,17 @@ class ScanLog:
         self.policy = policy or ClonePolicy()
         self._buffer: deque[Observation] = deque(maxlen=MAX_BUFFER)
         self._flush_lock = threading.Lock()
+        self._client_ids: dict[str, str] = {}
 
     def client_id(self, address: str) -> str:
         """A stable pseudonym for a client address (keyed, so the log holds no addresses)."""
-        return hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:16]
+        known = self._client_ids.get(address)
+        if known is None:
+            if len(self._client_ids) >= MAX_CLIENT_IDS:
+                self._client_ids.clear()
+            known = hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:16]
+            self._client_ids[address] = known
+        return known
 
     def observe(self, observation: Observation) -> None:
         self._buffer.append(observation)
@@ -82,52 +95,41 @@ class _Detector:
         self.policy = policy
 
     def run(self, batch: list[Observation]) -> None:
-        keys = {(o.gtin, o.serial) for o in batch}
-        units = {
-            (u.gtin, u.serial): u.id
-            for u in self.session.execute(
-                select(Unit.gtin, Unit.serial, Unit.id).where(
-                    Unit.gtin.in_({g for g, _ in keys}), Unit.serial.in_({s for _, s in keys})
-                )
-            )
-        }
-        rows: list[dict[str, Any]] = []
-        for o in batch:
-            unit_id = units.get((o.gtin, o.serial))
-            triage = self._triage(o, unit_id)
-            rows.append(
-                {
-                    "gtin": o.gtin,
-                    "serial": o.serial,
-                    "unit_id": unit_id,
-                    "verdict": o.verdict,
-                    "client": o.client,
-                    "lat": o.lat,
-                    "lon": o.lon,
-                    "scanned_at": o.at,
-                    "triage": triage,
-                }
-            )
-        self.session.execute(insert(Scan), rows)
+        rows = [
+            {
+                "gtin": o.gtin,
+                "serial": o.serial,
+                "unit_id": o.unit_id,
+                "verdict": o.verdict,
+                "client": o.client,
+                "lat": o.lat,
+                "lon": o.lon,
+                "scanned_at": o.at,
+                # Only a bad signature or an unknown code is triaged; the rest need no work here.
+                "triage": self._triage(o, o.unit_id) if o.verdict in ("invalid_signature", "unknown") else None,
+            }
+            for o in batch
+        ]
+        self.session.connection().execute(insert(Scan.__table__), rows)  # Core executemany, not the ORM
         now = max(o.at for o in batch)
         for unit_id in sorted(self._clone_candidates(rows, now)):
             self._clones(unit_id, now)
 
     def _clone_candidates(self, rows: list[dict[str, Any]], now: datetime) -> set[int]:
-        """Units worth a closer look, found with one grouped query per 500 units: those scanned by more distinct
-        clients than allowed within the window, and those whose new scan says where it was."""
+        """Units worth a closer look: those scanned by more distinct clients than allowed within the window (one
+        grouped query for the whole batch, the units passed as one array or JSON parameter rather than one bound
+        parameter each), and those whose new scan says where it was."""
         scanned = sorted(
             {r["unit_id"] for r in rows if r["unit_id"] is not None and r["verdict"] != "invalid_signature"}
         )
         candidates = {r["unit_id"] for r in rows if r["unit_id"] is not None and r["lat"] is not None}
-        for start in range(0, len(scanned), 500):
+        if scanned:
+            dialect = self.session.get_bind().dialect.name
+            units = scanned if dialect == "postgresql" else json.dumps(scanned)
+            since = now - self.policy.window
+            query = _too_many_clients(dialect)
             candidates.update(
-                self.session.scalars(
-                    select(Scan.unit_id)
-                    .where(Scan.unit_id.in_(scanned[start : start + 500]), Scan.scanned_at >= now - self.policy.window)
-                    .group_by(Scan.unit_id)
-                    .having(func.count(func.distinct(Scan.client)) > self.policy.max_clients)
-                )
+                self.session.scalars(query, {"units": units, "since": since, "max_clients": self.policy.max_clients})
             )
         return candidates
 
@@ -174,7 +176,7 @@ class _Detector:
         signals = clone_signals(sightings, max_speed_kmh=self.policy.max_speed_kmh, max_clients=self.policy.max_clients)
         if signals:
             last = recent[-1]
-            o = Observation(last.gtin, last.serial, "clone_suspect", (), last.client, last.scanned_at)
+            o = Observation(last.gtin, last.serial, "clone_suspect", (), last.client, last.scanned_at, unit_id)
             details = {
                 "reason": "the same code is being scanned "
                 + " and ".join(
@@ -215,3 +217,17 @@ class _Detector:
             )
         )
         self.session.flush()
+
+
+def _too_many_clients(dialect: str) -> Any:
+    """Units among ``units`` scanned by more distinct clients than allowed since ``since``.
+
+    Each unit is one range of ``ix_scan_unit_id_scanned_at``."""
+    units = "unit_id = ANY(:units)" if dialect == "postgresql" else "unit_id IN (SELECT value FROM json_each(:units))"
+    return text(
+        f"SELECT unit_id FROM scan WHERE {units} AND scanned_at >= :since "  # noqa: S608 - fixed text
+        "GROUP BY unit_id HAVING count(DISTINCT client) > :max_clients"
+    ).bindparams(
+        bindparam("units", type_=ARRAY(BigInteger) if dialect == "postgresql" else String()),
+        bindparam("since", type_=UTCDateTime()),
+    )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db.models import Alert, Scan
+from app.db.models import Alert, Scan, Unit
 from app.main import create_app
 from tests.conftest import BASE_URL, GTIN, settings_for
 
@@ -79,3 +84,37 @@ def test_many_clients_make_a_clone(settings, runtime, batch, issue, clients):
             assert phone.get(path, headers=JSON).status_code == 200
     runtime.scans.flush()
     assert alerts(runtime) == ([("clone_suspect", 1)] if clients > 3 else [])
+
+
+def test_every_scan_is_recorded_under_concurrent_load(server, runtime, batch, issue):
+    """64 clients at once, as in the benchmark: every scan lands in the scan table, with the unit it names."""
+    codes = issue(batch["id"], 20)
+    paths = [c["uri"].replace(BASE_URL, "") for c in codes] * 10 + [f"/01/{GTIN}/21/QQQQQQQQQQQQ"] * 8
+
+    def get(path: str) -> str:
+        request = urllib.request.Request(server + path, headers=JSON)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.load(response)["verdict"])
+
+    with ThreadPoolExecutor(64) as pool:
+        verdicts = list(pool.map(get, paths))
+    assert verdicts.count("authentic") == 200 and verdicts.count("unknown") == 8
+    runtime.scans.flush()
+    with runtime.sessions() as session:
+        unit_ids = {serial: id_ for serial, id_ in session.execute(select(Unit.serial, Unit.id))}
+        scans = session.execute(select(Scan.serial, Scan.unit_id, Scan.verdict)).all()
+    assert len(scans) == len(paths)
+    assert Counter(s.serial for s in scans) == Counter(path.split("/")[-1].split("?")[0] for path in paths)
+    assert all(s.unit_id == unit_ids.get(s.serial) for s in scans)
+    assert {s.verdict for s in scans if s.unit_id is None} == {"unknown"}
+
+
+def test_a_bad_signature_on_an_issued_code_is_recorded_against_its_unit(client, runtime, batch, issue):
+    uri = issue(batch["id"], 1)[0]["uri"]
+    forged = uri[:-2] + ("AA" if not uri.endswith("AA") else "BA")
+    assert scan(client, forged.replace(BASE_URL, ""))["verdict"] == "invalid_signature"
+    runtime.scans.flush()
+    with runtime.sessions() as session:
+        unit_id = session.scalar(select(Unit.id))
+        assert session.scalars(select(Scan.unit_id)).all() == [unit_id]
+        assert session.scalars(select(Alert.unit_id)).all() == [unit_id]

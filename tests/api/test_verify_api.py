@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from app.db.models import Batch
 from app.domain.signing import encode_signature, signed_message
@@ -140,3 +140,19 @@ def test_rate_limit_answers_429_with_retry_after(settings, runtime, batch, issue
         )
     with TestClient(create_app(limited, runtime), client=("192.0.2.99", 5000)) as other:
         assert other.get(f"/01/{GTIN}/21/ZZZZZZZZZZZZ", headers=JSON).status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_a_lost_lookup_connection_is_replaced(client, runtime, batch, issue):
+    """The lookup's own connections skip the pool's pre-ping: one the server dropped is replaced on first use."""
+    uri = issue(batch["id"], 1)[0]["uri"]
+    assert scan(client, uri)["verdict"] == "authentic"
+    with runtime.engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'SELECT b.lot, b.expires_on%'"
+            )
+        ).scalar_one()
+    assert killed >= 1
+    assert scan(client, uri)["verdict"] == "authentic"
