@@ -24,18 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import machine, machine_line, pg_drop, pg_recreate, table, write_result  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from bench_common import machine, machine_line, pg_drop, pg_recreate, table, write_result
+from sqlalchemy import text
 
-from app.cli import init  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.domain import merkle  # noqa: E402
-from app.services import catalog, events, log, orgs  # noqa: E402
-from app.services.clock import today, utcnow  # noqa: E402
-from app.services.issuance import CodeRun, check_issuance, issue_codes  # noqa: E402
-from app.services.orgs import Principal  # noqa: E402
-from app.services.runtime import Runtime  # noqa: E402
-from app.services.signing_pool import SigningPool  # noqa: E402
+from app.cli import init
+from app.config import Settings
+from app.domain import merkle
+from app.services import catalog, events, log, orgs
+from app.services.clock import today, utcnow
+from app.services.issuance import CodeRun, check_issuance, issue_codes
+from app.services.orgs import Principal
+from app.services.runtime import Runtime
+from app.services.signing_pool import SigningPool
 
 MASTER = base64.b64encode(os.urandom(32)).decode()
 
@@ -52,13 +52,21 @@ def fresh_database(kind: str, name: str, workdir: Path) -> str:
 
 def seed_units(runtime: Runtime, count: int) -> tuple[Principal, Principal, list[str]]:
     with runtime.sessions.begin() as session:
-        maker_org, _ = orgs.create_org(session, name="Bench maker", role="manufacturer", licences=["drug_manufacturing"])
-        dist_org, _ = orgs.create_org(session, name="Bench distributor", role="distributor", licences=["drug_wholesale"])
+        maker_org, _ = orgs.create_org(
+            session, name="Bench maker", role="manufacturer", licences=["drug_manufacturing"]
+        )
+        dist_org, _ = orgs.create_org(
+            session, name="Bench distributor", role="distributor", licences=["drug_wholesale"]
+        )
         maker = Principal(maker_org.id, maker_org.name, "manufacturer", frozenset({"drug_manufacturing"}))
         dist = Principal(dist_org.id, dist_org.name, "distributor", frozenset({"drug_wholesale"}))
         catalog.create_product(session, maker, gtin="09506000134352", name="Bench", category="drug_otc")
         batch = catalog.create_batch(
-            session, maker, gtin="09506000134352", lot="LOG1", manufactured_on=today() - timedelta(days=1),
+            session,
+            maker,
+            gtin="09506000134352",
+            lot="LOG1",
+            manufactured_on=today() - timedelta(days=1),
             expires_on=today() + timedelta(days=700),
         )
         facts = check_issuance(session, maker, batch.id, count, count)
@@ -206,16 +214,23 @@ def main() -> int:
             proofs.append(proof_benchmark(kind, Path(tmp), args.leaves, args.proofs))
     print()
     print("Append: custody events/s, one event per transaction (median of rounds, alternating)")
-    print(table(
-        ["db", "with log", "without log", "log cost", "goal"],
-        [[a["db"], a["with_log_per_s"], a["without_log_per_s"], f"{a['log_cost']:.1%}", "< 20 %"] for a in appends],
-    ))
+    print(
+        table(
+            ["db", "with log", "without log", "log cost", "goal"],
+            [[a["db"], a["with_log_per_s"], a["without_log_per_s"], f"{a['log_cost']:.1%}", "< 20 %"] for a in appends],
+        )
+    )
     print()
     print(f"Proofs from a log of {args.leaves:,} leaves")
-    print(table(
-        ["db", "inclusion p50 ms", "inclusion p99 ms", "consistency p50 ms", "goal"],
-        [[p["db"], p["inclusion_ms_p50"], p["inclusion_ms_p99"], p["consistency_ms_p50"], "< 5 ms"] for p in proofs],
-    ))
+    print(
+        table(
+            ["db", "inclusion p50 ms", "inclusion p99 ms", "consistency p50 ms", "goal"],
+            [
+                [p["db"], p["inclusion_ms_p50"], p["inclusion_ms_p99"], p["consistency_ms_p50"], "< 5 ms"]
+                for p in proofs
+            ],
+        )
+    )
     write_result("log", {"machine": info, "append": appends, "proofs": proofs, "args": vars(args)})
     return 0
 
