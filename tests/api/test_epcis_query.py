@@ -410,6 +410,16 @@ def test_a_maker_sees_its_units_moving_on_a_pallet_of_cases(client, journey, mak
 # ------------------------------------------------------------------------------------------ captured events
 
 
+def epcis_document(*events: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "@context": [EPCIS_CONTEXT],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-11-23T08:00:00Z",
+        "epcisBody": {"eventList": list(events)},
+    }
+
+
 def capture(client, org, document: dict[str, Any]) -> dict[str, Any]:
     headers = {**org.headers, "Content-Type": "application/ld+json"}
     response = client.post("/epcis/capture", content=json.dumps(document).encode(), headers=headers)
@@ -527,13 +537,7 @@ def test_identifiers_match_across_urn_and_digital_link(client, make_org):
     capture(
         client,
         org,
-        {
-            "@context": [EPCIS_CONTEXT],
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": "2026-11-23T08:00:00Z",
-            "epcisBody": {"eventList": [urn_event, dl_event]},
-        },
+        epcis_document(*[urn_event, dl_event]),
     )
     [by_urn_of_dl] = query(client, org, MATCH_epc="urn:epc:id:sgtin:9506000.013435.DL1")
     assert by_urn_of_dl["childEPCs"] == dl_event["childEPCs"]  # as sent, not canonicalised
@@ -604,13 +608,7 @@ def test_error_declarations_are_listed_beside_the_event_and_found_with_it(client
         capture(
             client,
             org,
-            {
-                "@context": [EPCIS_CONTEXT],
-                "type": "EPCISDocument",
-                "schemaVersion": "2.0",
-                "creationDate": "2026-11-23T08:00:00Z",
-                "epcisBody": {"eventList": [item]},
-            },
+            epcis_document(*[item]),
         )
     both = events_of(client.get(f"/epcis/events/{quote(event['eventID'], safe='')}", headers=org.headers))
     assert both == [as_sent(both[0], event), as_sent(both[1], declared)]
@@ -663,13 +661,7 @@ def test_a_maker_sees_captured_events_about_its_products(client, journey, make_o
     capture(
         client,
         stranger,
-        {
-            "@context": [EPCIS_CONTEXT],
-            "type": "EPCISDocument",
-            "schemaVersion": "2.0",
-            "creationDate": "2026-11-23T08:00:00Z",
-            "epcisBody": {"eventList": [event]},
-        },
+        epcis_document(*[event]),
     )
     [seen] = query(client, stranger)
     assert query(client, journey["maker"], MATCH_epc=dl(journey["serials"][5])) == [seen]
@@ -695,13 +687,7 @@ def test_registering_a_gtin_does_not_reveal_what_others_captured_about_it(client
         "action": "OBSERVE",
         "bizStep": "inspecting",
     }
-    document = {
-        "@context": [EPCIS_CONTEXT],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": "2026-11-23T08:00:00Z",
-        "epcisBody": {"eventList": [event]},
-    }
+    document = epcis_document(*[event])
     capture(client, shipper, document)
     squatter = make_org("manufacturer", "drug_manufacturing")
     response = client.post(
