@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.routes_epcis_query import VERSION_HEADERS
 from app.api.routes_events import custody_policy
 from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services import epcis_capture
@@ -28,8 +29,7 @@ MEDIA_TYPES = ("application/json", "application/ld+json")
 def _standard_headers(runtime: Any) -> dict[str, str]:
     settings = runtime.settings
     return {
-        "GS1-EPCIS-Version": "2.0.0",
-        "GS1-CBV-Version": "2.0.0",
+        **VERSION_HEADERS,
         "GS1-EPCIS-Capture-Limit": str(settings.epcis_capture_limit),
         "GS1-EPCIS-Capture-File-Size-Limit": str(settings.epcis_capture_max_bytes),
         "GS1-Capture-Error-Behaviour": "rollback, proceed",

@@ -38,10 +38,11 @@ from app.domain.epcis import (
     canonical_identifier,
     canonical_sscc_uri,
 )
+from app.domain.epcis_hash import EPCIS_CONTEXT_URLS
 from app.domain.errors import Forbidden, InvalidInput, NotFound
 from app.services.orgs import Principal
 
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+EPCIS_CONTEXT = EPCIS_CONTEXT_URLS[0]
 PASSPORT_PREFIX = "passport"
 PER_PAGE_DEFAULT = 30
 PER_PAGE_MAX = 1000  # a larger perPage is served as this many events a page
@@ -529,6 +530,17 @@ def _after(column: Any, row_id: Any, source: int, after: Position | None) -> lis
     return [or_(column > after.record_time, and_(column == after.record_time, row_id > after.row_id))]
 
 
+def _branch(record_time: Any, row_id: Any, source: int, where: list[Any], limit: int) -> Any:
+    """One source's next ``limit`` positions, read in (recordTime, id) order from its index."""
+    return (
+        select(record_time.label("record_time"), literal(source, Integer).label("source"), row_id.label("row_id"))
+        .where(*where)
+        .order_by(record_time, row_id)
+        .limit(limit)
+        .subquery()
+    )
+
+
 def _positions(
     session: Session, viewer: str | None, query: Query, base_url: str, after: Position | None, limit: int
 ) -> list[Position]:
@@ -538,33 +550,13 @@ def _positions(
     if viewer is not None:
         captured.append(_captured_visible(viewer))
     captured += _after(EpcisEvent.record_time, EpcisEvent.id, CAPTURED, after)
-    branches.append(
-        select(
-            EpcisEvent.record_time.label("record_time"),
-            literal(CAPTURED, Integer).label("source"),
-            EpcisEvent.id.label("row_id"),
-        )
-        .where(*captured)
-        .order_by(EpcisEvent.record_time, EpcisEvent.id)
-        .limit(limit)
-        .subquery()
-    )
+    branches.append(_branch(EpcisEvent.record_time, EpcisEvent.id, CAPTURED, captured, limit))
     native = _native_filters(query, base_url)
     if native is not None:
         if viewer is not None:
             native.append(_native_visible(viewer))
         native += _after(Event.recorded_at, Event.id, NATIVE, after)
-        branches.append(
-            select(
-                Event.recorded_at.label("record_time"),
-                literal(NATIVE, Integer).label("source"),
-                Event.id.label("row_id"),
-            )
-            .where(*native)
-            .order_by(Event.recorded_at, Event.id)
-            .limit(limit)
-            .subquery()
-        )
+        branches.append(_branch(Event.recorded_at, Event.id, NATIVE, native, limit))
     merged = union_all(*(select(b.c.record_time, b.c.source, b.c.row_id) for b in branches)).subquery()
     rows = session.execute(
         select(merged.c.record_time, merged.c.source, merged.c.row_id)

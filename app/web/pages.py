@@ -45,7 +45,8 @@ def choose_language(accept_language: str | None, lang_param: str | None) -> str:
 
 
 @functools.cache
-def _environment() -> Environment:
+def environment() -> Environment:
+    """The one Jinja environment of every server-rendered page (consumer and regulator)."""
     return Environment(
         loader=PackageLoader("app.web", "templates"),
         autoescape=select_autoescape(["html"]),
@@ -70,11 +71,11 @@ def render_verification(result: Verification | None, error: DomainError | None, 
     }
     if result is not None:
         page.update(_verification(result, t))
-        return _environment().get_template("verification.html").render(page)
+        return environment().get_template("verification.html").render(page)
     if error is None:
         raise ValueError("render_verification needs a result or an error")
     page.update(_error(error, t))
-    return _environment().get_template("error.html").render(page)
+    return environment().get_template("error.html").render(page)
 
 
 def language_links(url: str, current: str) -> list[dict[str, Any]]:

@@ -18,13 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
 from app.services.alerts import STATUSES as ALERT_STATUSES
 from app.services.events import SEVERITY as CUSTODY_ALERTS
 from app.services.scans import SEVERITY as SCAN_ALERTS
 from app.web.i18n import HTML_LANG, MESSAGES, Catalogue
-from app.web.pages import language_links
+from app.web.pages import environment, language_links
 
 ALERT_TYPES = (*CUSTODY_ALERTS, *(kind for kind in SCAN_ALERTS if kind not in CUSTODY_ALERTS))
 TRIAGE_STATUSES = ("investigating", "closed")
@@ -77,18 +75,6 @@ class Page:
         return f"{path}?{urlencode(params)}" if params else path
 
 
-@functools.cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("app.web", "templates"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-
-
 def _render(template: str, page: Page, title: str, section: str, **data: Any) -> str:
     t = Catalogue(page.lang)
     context = {
@@ -109,7 +95,7 @@ def _render(template: str, page: Page, title: str, section: str, **data: Any) ->
         "logout_action": page.href("/regulator/logout"),
         **data,
     }
-    return _environment().get_template(f"regulator/{template}").render(context)
+    return environment().get_template(f"regulator/{template}").render(context)
 
 
 def _count(t: Catalogue, key: str, count: int, **values: object) -> str:
