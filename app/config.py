@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     # Early warning: scans are written in batches this often; a code scanned faster than this speed between
     # two places, or by more distinct clients than this within the window, is a suspected clone.
     scan_flush_seconds: float = Field(default=1.0, gt=0)
+    # Where the batches are written: "process" (a writer process per serving process, off the requests' GIL) or
+    # "inline" (in a thread of the serving process: no extra process, for tests and small installations).
+    scan_writer: Literal["process", "inline"] = "process"
     clone_max_speed_kmh: float = Field(default=900.0, gt=0)
     clone_max_clients: int = Field(default=20, ge=1)
     clone_window_hours: float = Field(default=24.0, gt=0)

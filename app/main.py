@@ -107,8 +107,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await asyncio.wait([deliveries])  # an attempt under way finishes before the engine closes
         for task in tasks:
             task.cancel()
-        await anyio.to_thread.run_sync(runtime.scans.flush)
-        app.state.runtime.close()
+        await anyio.to_thread.run_sync(runtime.close)  # writes the scans still buffered
 
     app = FastAPI(
         title="Passport",

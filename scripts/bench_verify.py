@@ -205,6 +205,46 @@ def load(
     return stats
 
 
+def fill(
+    args: argparse.Namespace, env: dict[str, str], url: str, workdir: Path, servers: list[bc.Server]
+) -> tuple[list[str], float]:
+    """A fresh database with ``args.units`` units issued through the service's own endpoint; returns the paths of
+    a random sample of them and the seconds the issuance took."""
+    bc.run_passport(["init"], env, workdir)
+    filler = bc.passport_server(
+        "passport serve (fill)",
+        env,
+        workdir,
+        workdir / "server-fill.log",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    )
+    servers.append(filler)
+    filler.start()
+    org = bc.create_manufacturer(env, workdir)
+    gtin = bc.create_product(filler.base, org["api_key"])
+    batch = bc.create_batch(filler.base, org["api_key"], gtin, "BENCH1")
+    print(f"filling the {args.db} database with {args.units:,} units through the API ...", flush=True)
+    issued = bc.issue_ndjson(filler.base, org["api_key"], batch, args.units, sample_size=args.sample, seed=7)
+    filler.stop()
+    if issued.lines != args.units:
+        raise RuntimeError(f"issuance stream had {issued.lines} lines, expected {args.units}")
+    in_db = bc.count_units(url)
+    if in_db != args.units:
+        raise RuntimeError(f"database has {in_db} units, expected {args.units}")
+    print(
+        f"  {args.units:,} units in {issued.seconds:.1f} s ({args.units / issued.seconds:,.0f} codes/s); "
+        f"database {bc.database_size(url) / 2**20:,.0f} MiB; {len(issued.sample):,} URIs sampled",
+        flush=True,
+    )
+    paths = []
+    for uri in issued.sample:
+        parts = urllib.parse.urlsplit(uri)
+        paths.append(parts.path + ("?" + parts.query if parts.query else ""))
+    return paths, issued.seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Benchmark public verification with wrk against passport serve and a minimal FastAPI app.",
@@ -236,9 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         help="write bench-results/NAME.json (default: bench_verify, or bench_verify-postgresql)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, paths)")
+    parser.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="skip the fill: load the SQLite database and sampled paths a --keep run left in DIR (kept)",
+    )
     args = parser.parse_args(argv)
     if args.units < 10 or args.duration < 1 or args.connections < 2 or args.workers < 1:
         parser.error("--units >= 10, --duration >= 1, --connections >= 2, --workers >= 1")
+    if args.reuse and args.db != "sqlite":
+        parser.error("--reuse works with --db sqlite")
 
     bc.interruptible()
     if args.source:
@@ -248,48 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     wrk = ensure_wrk()
     wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.splitlines()[:1]
 
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-verify-{args.db}-"))
+    workdir = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix=f"bench-verify-{args.db}-"))
     pg_name = "bench_verify"
     servers: list[bc.Server] = []
     results: dict[str, Any] = {}
     try:
         url = f"sqlite:///{workdir / 'passport.db'}" if args.db == "sqlite" else bc.pg_recreate(pg_name)
         env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
-        bc.run_passport(["init"], env, workdir)
-
-        # 1. Fill through the issuance endpoint, keeping a random sample of the URIs.
-        filler = bc.passport_server(
-            "passport serve (fill)",
-            env,
-            workdir,
-            workdir / "server-fill.log",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        )
-        servers.append(filler)
-        filler.start()
-        org = bc.create_manufacturer(env, workdir)
-        gtin = bc.create_product(filler.base, org["api_key"])
-        batch = bc.create_batch(filler.base, org["api_key"], gtin, "BENCH1")
-        print(f"filling the {args.db} database with {args.units:,} units through the API ...", flush=True)
-        issued = bc.issue_ndjson(filler.base, org["api_key"], batch, args.units, sample_size=args.sample, seed=7)
-        filler.stop()
-        if issued.lines != args.units:
-            raise RuntimeError(f"issuance stream had {issued.lines} lines, expected {args.units}")
-        in_db = bc.count_units(url)
-        if in_db != args.units:
-            raise RuntimeError(f"database has {in_db} units, expected {args.units}")
-        print(
-            f"  {args.units:,} units in {issued.seconds:.1f} s ({args.units / issued.seconds:,.0f} codes/s); "
-            f"database {bc.database_size(url) / 2**20:,.0f} MiB; {len(issued.sample):,} URIs sampled",
-            flush=True,
-        )
-
-        paths = []
-        for uri in issued.sample:
-            parts = urllib.parse.urlsplit(uri)
-            paths.append(parts.path + ("?" + parts.query if parts.query else ""))
+        if args.reuse:
+            paths, fill_seconds = (workdir / "paths.txt").read_text().split(), None
+            args.units = bc.count_units(url)
+            print(f"reusing {workdir}: {args.units:,} units, {len(paths):,} sampled paths", flush=True)
+        else:
+            paths, fill_seconds = fill(args, env, url, workdir, servers)
         paths_file = workdir / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
         script = workdir / "replay.lua"
@@ -377,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if args.db == "postgresql":
             bc.pg_drop(pg_name)
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -451,7 +469,11 @@ def main(argv: list[str] | None = None) -> int:
             "wrk": wrk_version,
             "args": vars(args),
             "code": bc.code_version(),
-            "fill": {"units": args.units, "seconds": round(issued.seconds, 2), "sampled_paths": len(paths)},
+            "fill": {
+                "units": args.units,
+                "seconds": fill_seconds and round(fill_seconds, 2),
+                "sampled_paths": len(paths),
+            },
             "service": svc,
             "minimal": mini,
             "ratio_service_over_minimal": round(ratio, 3),

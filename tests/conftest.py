@@ -43,6 +43,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "base_url": BASE_URL,
         "verify_rate_limit": "0",
         "signing_workers": 1,
+        "scan_writer": "inline",
     }
     values.update(overrides)
     return Settings(**values)

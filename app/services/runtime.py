@@ -46,7 +46,12 @@ class Runtime:
             keyring=keyring,
             pool=SigningPool(settings.signing_workers),
             verifier=Verifier(engine, keyring),
-            scans=ScanLog(sessions, hashlib.sha256(master_key + b"scan-clients").digest(), policy),
+            scans=ScanLog(
+                sessions,
+                hashlib.sha256(master_key + b"scan-clients").digest(),
+                policy,
+                writer_url=settings.database_url if settings.scan_writer == "process" else None,
+            ),
         )
 
     def sign_checkpoint(self) -> None:
@@ -55,6 +60,7 @@ class Runtime:
             make_checkpoint(session, self.keyring.master_key)
 
     def close(self) -> None:
+        self.scans.close()
         self.pool.close()
         self.verifier.close()
         self.engine.dispose()

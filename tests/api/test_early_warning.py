@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +17,9 @@ from sqlalchemy import select
 
 from app.db.models import Alert, Scan, Unit
 from app.main import create_app
-from tests.conftest import BASE_URL, GTIN, settings_for
+from app.services.runtime import Runtime
+from app.services.scans import Observation
+from tests.conftest import BASE_URL, GTIN, serving, settings_for
 
 JSON = {"Accept": "application/json"}
 SHANGHAI = (31.23, 121.47)
@@ -118,3 +124,51 @@ def test_a_bad_signature_on_an_issued_code_is_recorded_against_its_unit(client, 
         unit_id = session.scalar(select(Unit.id))
         assert session.scalars(select(Scan.unit_id)).all() == [unit_id]
         assert session.scalars(select(Alert.unit_id)).all() == [unit_id]
+
+
+def test_a_served_process_writes_its_scans_in_a_writer_process(database_url, batch, issue):
+    """The production set-up: batches go to a process of their own, so the requests never wait behind them.
+    Scans land and alerts are raised without anyone calling flush; a writer that dies is replaced; what is
+    buffered at shutdown is written."""
+    settings = settings_for(database_url, scan_writer="process", scan_flush_seconds=0.2)
+    runtime = Runtime.start(settings)
+    good = issue(batch["id"], 1)[0]["uri"]
+    forged = good[:-2] + ("AA" if not good.endswith("AA") else "BA")
+
+    def scans_recorded() -> int:
+        with runtime.sessions() as session:
+            return len(session.scalars(select(Scan.id)).all())
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 30
+        while scans_recorded() < count:
+            assert time.monotonic() < deadline, f"{scans_recorded()} scans recorded, waiting for {count}"
+            time.sleep(0.05)
+
+    with serving(create_app(settings, runtime)) as url:
+
+        def get(uri: str) -> str:
+            request = urllib.request.Request(uri.replace(BASE_URL, url), headers=JSON)
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return str(json.load(response)["verdict"])
+
+        assert get(good) == "authentic" and get(forged) == "invalid_signature"
+        wait_for(2)
+        first = runtime.scans.writer_pid
+        assert first is not None and first != os.getpid()
+        assert alerts(runtime) == [("invalid_signature", 1)]
+
+        os.kill(first, signal.SIGKILL)  # the writer dies; a later batch starts another
+        deadline = time.monotonic() + 30
+        while scans_recorded() < 3:
+            assert time.monotonic() < deadline, "no new writer took over"
+            get(good)  # batches that meet the dead writer are lost (early warning, not the custody record)
+            time.sleep(0.3)
+        assert runtime.scans.writer_pid not in (None, first)
+
+        recorded = scans_recorded()
+        runtime.scans.observe(  # buffered, not yet written, when the server stops
+            Observation(GTIN, "QQQQQQQQQQQQ", "unknown", (), "shutdown", datetime.now(UTC), None)
+        )
+    assert scans_recorded() == recorded + 1
+    assert runtime.scans.writer_pid is None  # stopped with the server

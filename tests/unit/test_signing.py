@@ -7,7 +7,8 @@ import re
 from datetime import date
 
 import pytest
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from nacl.exceptions import BadSignatureError
@@ -291,6 +292,30 @@ def test_pynacl_agrees(gtin: str, serial: str, lot: str, expiry: str, seed: byte
     # And the other way round: libsodium's signature verifies with ours.
     nacl_value = encode_signature(7, SigningKey(seed).sign(message).signature)
     assert verify_signature({7: signer.public_bytes}, gtin, serial, lot, expiry, nacl_value) is None
+
+
+@CRYPTO
+@given(gtins(), CSET82_TEXT, YYMMDD, st.binary(min_size=32, max_size=32), st.integers(0, 63), st.integers(1, 255))
+def test_openssl_and_our_verification_agree(
+    gtin: str, serial: str, expiry: str, seed: bytes, position: int, flip: int
+) -> None:
+    """We sign with OpenSSL and verify with libsodium: on a good signature and on one with a byte changed, both
+    libraries give the same answer."""
+    signer = Signer(3, seed)
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    message = signed_message(gtin, serial, "L1", expiry)
+    good = decode_signature(signer.sign(gtin, serial, "L1", expiry))[1]
+    bad = bytearray(good)
+    bad[position] ^= flip
+    for signature in (good, bytes(bad)):
+        try:
+            public.verify(signature, message)
+            openssl = None
+        except InvalidSignature:
+            openssl = "signature_mismatch"
+        ours = verify_signature({3: signer.public_bytes}, gtin, serial, "L1", expiry, encode_signature(3, signature))
+        assert ours == openssl
+    assert openssl == "signature_mismatch"  # the changed byte never verifies
 
 
 def test_pynacl_verifies_through_the_published_jwk() -> None:
