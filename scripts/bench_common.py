@@ -225,16 +225,20 @@ def pg_drop(name: str) -> None:
 
 
 def count_units(database_url: str, batch_id: int | None = None) -> int:
-    where = f" WHERE batch_id = {int(batch_id)}" if batch_id is not None else ""
+    return count_rows(database_url, "unit", f"batch_id = {int(batch_id)}" if batch_id is not None else None)
+
+
+def count_rows(database_url: str, table: str, where: str | None = None) -> int:
+    sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[1]
         conn = sqlite3.connect(path)
         try:
-            return int(conn.execute("SELECT count(*) FROM unit" + where).fetchone()[0])
+            return int(conn.execute(sql).fetchone()[0])
         finally:
             conn.close()
     with pg_connect(database_url) as conn:
-        return int(conn.execute("SELECT count(*) FROM unit" + where).fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0])
 
 
 def database_size(database_url: str) -> int:

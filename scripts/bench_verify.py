@@ -172,7 +172,7 @@ def load(
     server.start()
     checked = check_responses(server.base, random.sample(paths, 5), expect_verdict)
     print(f"  {name}: 5 sampled codes answered 200" + (" authentic/valid" if expect_verdict else " found"), flush=True)
-    run_wrk(wrk, server.base, script, paths_file, args.warmup, args.connections)  # warm-up, not reported
+    warmup, _ = run_wrk(wrk, server.base, script, paths_file, args.warmup, args.connections)  # not reported
     background = bc.wait_for_quiet(quiet_wait)
     db_meter = bc.CpuMeter(lambda: bc.postgres_pids(pg_name) if pg_name else [])
     db_meter.start()
@@ -185,8 +185,8 @@ def load(
     wrk_cpu = (own_after.children_user + own_after.children_system) - (
         own_before.children_user + own_before.children_system
     )
-    if args.workers > 1:  # uvicorn's supervisor does no work; its worker processes do
-        server_cpu += cpu_after["children"] - cpu_before["children"]
+    # uvicorn's worker processes (with --workers), and the service's scan writers: the service's cost too
+    server_cpu += cpu_after["children"] - cpu_before["children"]
     stats["server_cpu_cores"] = round(server_cpu / elapsed, 2)
     stats["server_cpu_us_per_request"] = round(server_cpu / max(stats.get("requests", 1), 1) * 1e6)
     stats["wrk_cpu_cores"] = round(wrk_cpu / elapsed, 2)
@@ -196,6 +196,7 @@ def load(
     stats["background_load_before_cores"] = round(background, 2)
     stats["server_peak_rss_kib"] = bc.peak_rss_kib(server.pid)
     stats["sample_response"] = checked[0]
+    stats["requests_with_warmup"] = stats.get("requests", 0) + warmup.get("requests", 0) + len(checked)
     stats["wrk_output"] = raw
     print(
         f"  {name}: {stats['requests_per_s']:,.0f} req/s, p50 {stats.get('p50_ms', 0):.2f} ms, "
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             f"loading passport serve with wrk ({args.connections} connections, 2 threads, {args.duration} s) ...",
             flush=True,
         )
+        scans_before = bc.count_rows(url, "scan")
         results["service"] = load(
             "service",
             service,
@@ -341,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             args.quiet_wait,
             pg_name if args.db == "postgresql" else None,
         )
-        service.stop()
+        service.stop()  # writes the scans still buffered
+        results["service"]["scans_recorded"] = bc.count_rows(url, "scan") - scans_before
 
         # 3. The minimal app on the same database and the same paths.
         port = bc.free_port()
@@ -459,6 +462,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{1e6 / max(mini['server_cpu_us_per_request'], 1):,.0f} (minimal) req/s"
     )
     print("'other load' = cores busy with processes that are not the server, wrk or PostgreSQL (a shared machine)")
+    print(
+        f"early warning: {svc['scans_recorded']:,} scans recorded for {svc['requests_with_warmup']:,} requests served "
+        "(warm-up included)"
+    )
 
     name = args.output or ("bench_verify" if args.db == "sqlite" else f"bench_verify-{args.db}")
     path = bc.write_result(

@@ -387,7 +387,8 @@ class Scan(Base):
     """A verification scan, kept for early warning (clones, unknown codes). Recorded in batches, off the hot path."""
 
     __tablename__ = "scan"
-    __table_args__ = (Index("ix_scan_unit_id_scanned_at", "unit_id", "scanned_at"),)
+    # The client is in the index so the flush counts a unit's distinct clients without reading the table.
+    __table_args__ = (Index("ix_scan_unit_id_scanned_at_client", "unit_id", "scanned_at", "client"),)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     gtin: Mapped[str] = mapped_column(String(14))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import time
@@ -17,8 +18,9 @@ from sqlalchemy import select
 
 from app.db.models import Alert, Scan, Unit
 from app.main import create_app
+from app.services import scans as scans_module
 from app.services.runtime import Runtime
-from app.services.scans import Observation
+from app.services.scans import Observation, ScanLog
 from tests.conftest import BASE_URL, GTIN, serving, settings_for
 
 JSON = {"Accept": "application/json"}
@@ -166,9 +168,25 @@ def test_a_served_process_writes_its_scans_in_a_writer_process(database_url, bat
             time.sleep(0.3)
         assert runtime.scans.writer_pid not in (None, first)
 
+        runtime.scans.flush()  # nothing of the loop above left in the buffer
         recorded = scans_recorded()
         runtime.scans.observe(  # buffered, not yet written, when the server stops
             Observation(GTIN, "QQQQQQQQQQQQ", "unknown", (), "shutdown", datetime.now(UTC), None)
         )
     assert scans_recorded() == recorded + 1
     assert runtime.scans.writer_pid is None  # stopped with the server
+
+
+def test_scans_beyond_a_full_buffer_are_dropped_oldest_first_and_reported(runtime, monkeypatch, caplog):
+    monkeypatch.setattr(scans_module, "MAX_BUFFER", 5)
+    log = ScanLog(runtime.sessions, b"k" * 32)
+    for n in range(8):
+        log.observe(Observation(GTIN, f"SERIAL{n}", "unknown", (), "c", datetime.now(UTC), None))
+    with caplog.at_level(logging.WARNING, logger="passport"):
+        assert log.flush() == 5
+    assert "3 scans were dropped unrecorded" in caplog.text
+    with runtime.sessions() as session:
+        assert session.scalars(select(Scan.serial).order_by(Scan.id)).all() == [f"SERIAL{n}" for n in range(3, 8)]
+    caplog.clear()
+    log.observe(Observation(GTIN, "SERIAL9", "unknown", (), "c", datetime.now(UTC), None))
+    assert log.flush() == 1 and "dropped" not in caplog.text  # reported once
