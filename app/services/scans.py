@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import multiprocessing
+import os
 import threading
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ARRAY, BigInteger, String, bindparam, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
@@ -111,26 +113,36 @@ class ScanLog:
                 self.dropped = 0
             if not batch:
                 return 0
-            if self._writer_url is None:
-                write_batch(self._sessions, batch, self.policy)
-                return len(batch)
-            if self._writer is None:
-                # spawn, not fork: the serving process has threads and open database connections.
-                self._writer = ProcessPoolExecutor(
-                    1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_writer,
-                    initargs=(self._writer_url,),
-                )
             try:
-                return self._writer.submit(_write_in_writer, [tuple(o) for o in batch], self.policy).result()
-            except BrokenProcessPool:
-                # The batch is lost with the writer (scans feed early warning, not the custody record); the next
-                # flush starts a new one.
-                logging.getLogger("passport").error("the scan writer process died; %d scans lost", len(batch))
-                self._writer.shutdown(wait=False)
-                self._writer = None
+                return self._write(batch)
+            except DBAPIError:
+                # The transaction rolled back (a database locked too long, or out of reach): nothing of the batch
+                # was written, so it goes back to the front of the buffer for the next flush.
+                room = (self._buffer.maxlen or 0) - len(self._buffer)
+                kept = batch[max(0, len(batch) - room) :]
+                self.dropped += len(batch) - len(kept)
+                self._buffer.extendleft(reversed(kept))
                 raise
+
+    def _write(self, batch: list[Observation]) -> int:
+        if self._writer_url is None:
+            return write_batch(self._sessions, batch, self.policy)
+        if self._writer is None:
+            # spawn, not fork: the serving process has threads and open database connections.
+            self._writer = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_writer,
+                initargs=(self._writer_url,),
+            )
+        try:
+            return self._writer.submit(_write_in_writer, [tuple(o) for o in batch], self.policy).result()
+        except BrokenProcessPool:
+            # The batch is lost with the writer (it may have been written in part); the next flush starts a new one.
+            logging.getLogger("passport").error("the scan writer process died; %d scans lost", len(batch))
+            self._writer.shutdown(wait=False)
+            self._writer = None
+            raise
 
     @property
     def writer_pid(self) -> int | None:
@@ -159,6 +171,10 @@ _writer_sessions: sessionmaker[Session] | None = None  # in a writer process: it
 
 def _start_writer(database_url: str) -> None:
     global _writer_sessions
+    # Below the serving processes' priority: on a saturated machine its bursts (a second's scans, ~55 us each on
+    # SQLite, mostly the commit's random index pages) otherwise take a core from a worker. On the 1M-unit
+    # benchmark: p90 36-40 ms at the same priority, 23-27 ms at nice 10, and 10 % more scans served.
+    os.nice(10)
     _writer_sessions = make_sessionmaker(make_engine(database_url))
 
 

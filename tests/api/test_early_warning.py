@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app.db.models import Alert, Scan, Unit
 from app.main import create_app
@@ -190,3 +191,25 @@ def test_scans_beyond_a_full_buffer_are_dropped_oldest_first_and_reported(runtim
     caplog.clear()
     log.observe(Observation(GTIN, "SERIAL9", "unknown", (), "c", datetime.now(UTC), None))
     assert log.flush() == 1 and "dropped" not in caplog.text  # reported once
+
+
+def test_a_batch_the_database_refuses_is_kept_for_the_next_flush(runtime, monkeypatch):
+    log = ScanLog(runtime.sessions, b"k" * 32)
+    write = scans_module.write_batch
+    calls = []
+
+    def locked_once(*args):
+        calls.append(len(args[1]))
+        if len(calls) == 1:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return write(*args)
+
+    monkeypatch.setattr(scans_module, "write_batch", locked_once)
+    for n in range(3):
+        log.observe(Observation(GTIN, f"SERIAL{n}", "unknown", (), "c", datetime.now(UTC), None))
+    with pytest.raises(OperationalError):
+        log.flush()
+    log.observe(Observation(GTIN, "SERIAL3", "unknown", (), "c", datetime.now(UTC), None))
+    assert log.flush() == 4 and calls == [3, 4]
+    with runtime.sessions() as session:  # nothing lost, nothing twice, in the order scanned
+        assert session.scalars(select(Scan.serial).order_by(Scan.id)).all() == [f"SERIAL{n}" for n in range(4)]
