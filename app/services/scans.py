@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, BigInteger, String, bindparam, insert, select, text
+from sqlalchemy import ARRAY, BigInteger, String, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
 from app.db.models import Alert, Product, Scan, Unit
+from app.db.scan_log import ScanRow, insert_scans
 from app.db.types import UTCDateTime
 from app.domain.triage import Sighting, clone_signals, near_serials
 from app.services.clock import utcnow
@@ -189,34 +190,32 @@ class _Detector:
         self.policy = policy
 
     def run(self, batch: list[Observation]) -> None:
-        rows = [
-            {
-                "gtin": o.gtin,
-                "serial": o.serial,
-                "unit_id": o.unit_id,
-                "verdict": o.verdict,
-                "client": o.client,
-                "lat": o.lat,
-                "lon": o.lon,
-                "scanned_at": o.at,
+        rows: list[ScanRow] = [
+            (
+                o.gtin,
+                o.serial,
+                o.unit_id,
+                o.verdict,
+                o.client,
+                o.lat,
+                o.lon,
+                o.at,
                 # Only a bad signature or an unknown code is triaged; the rest need no work here.
-                "triage": self._triage(o, o.unit_id) if o.verdict in ("invalid_signature", "unknown") else None,
-            }
+                self._triage(o, o.unit_id) if o.verdict in ("invalid_signature", "unknown") else None,
+            )
             for o in batch
         ]
-        self.session.connection().execute(insert(Scan.__table__), rows)  # Core executemany, not the ORM
+        insert_scans(self.session.connection(), rows)
         now = max(o.at for o in batch)
-        for unit_id in sorted(self._clone_candidates(rows, now)):
+        for unit_id in sorted(self._clone_candidates(batch, now)):
             self._clones(unit_id, now)
 
-    def _clone_candidates(self, rows: list[dict[str, Any]], now: datetime) -> set[int]:
+    def _clone_candidates(self, batch: list[Observation], now: datetime) -> set[int]:
         """Units worth a closer look: those scanned by more distinct clients than allowed within the window (one
         grouped query for the whole batch, the units passed as one array or JSON parameter rather than one bound
         parameter each), and those whose new scan says where it was."""
-        scanned = sorted(
-            {r["unit_id"] for r in rows if r["unit_id"] is not None and r["verdict"] != "invalid_signature"}
-        )
-        candidates = {r["unit_id"] for r in rows if r["unit_id"] is not None and r["lat"] is not None}
+        scanned = sorted({o.unit_id for o in batch if o.unit_id is not None and o.verdict != "invalid_signature"})
+        candidates = {o.unit_id for o in batch if o.unit_id is not None and o.lat is not None}
         if scanned:
             dialect = self.session.get_bind().dialect.name
             units = scanned if dialect == "postgresql" else json.dumps(scanned)

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from app.db.models import Alert, Scan, Unit
+from app.db.scan_log import insert_scans
 from app.main import create_app
 from app.services import scans as scans_module
 from app.services.runtime import Runtime
@@ -213,3 +214,19 @@ def test_a_batch_the_database_refuses_is_kept_for_the_next_flush(runtime, monkey
     assert log.flush() == 4 and calls == [3, 4]
     with runtime.sessions() as session:  # nothing lost, nothing twice, in the order scanned
         assert session.scalars(select(Scan.serial).order_by(Scan.id)).all() == [f"SERIAL{n}" for n in range(4)]
+
+
+def test_the_bulk_scan_insert_stores_what_the_orm_would(runtime):
+    """insert_scans goes below the ORM (COPY on PostgreSQL): the rows must read back the same as ORM-written ones,
+    times included (SQLite keeps them as text, compared as text by the clone window)."""
+    at = datetime(2026, 11, 23, 6, 30, 0, tzinfo=UTC)  # whole seconds: the format most easily got wrong
+    with runtime.sessions.begin() as session:
+        session.add(Scan(gtin=GTIN, serial="ORM", verdict="unknown", client="c", scanned_at=at, lat=1.5, lon=None))
+        session.flush()
+        insert_scans(session.connection(), [(GTIN, "BULK", None, "unknown", "c", 1.5, None, at, "misscan")])
+    with runtime.sessions() as session:
+        orm, bulk = session.execute(select(Scan).order_by(Scan.id)).scalars().all()
+        assert (bulk.scanned_at, bulk.lat, bulk.lon, bulk.unit_id, bulk.triage) == (at, 1.5, None, None, "misscan")
+        assert orm.scanned_at == bulk.scanned_at
+        raw = session.execute(text("SELECT scanned_at FROM scan ORDER BY id")).scalars().all()
+    assert raw[0] == raw[1]
