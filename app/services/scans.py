@@ -2,10 +2,11 @@
 
 The verification route only appends an observation to an in-memory buffer; a background task hands the buffer
 over every second, and the batch is written in one transaction and run through the detectors. In a served process
-(``scan_writer="process"``) that work runs in a writer process of its own: in a thread it held the GIL for much of
-every second under load, and every request in flight waited behind it. Its per-scan work is
-kept small anyway: one multi-row insert, one grouped query for the clone candidates of the whole batch, and ORM
-work only for the rare scans that may raise an alert.
+(``scan_writer="process"``) that work runs in a writer process of its own, at a lower CPU priority: in a thread it
+held the GIL for much of every second under load, and every request in flight waited behind it. Its per-scan
+work is kept small anyway: one bulk insert (COPY on PostgreSQL), one grouped query over an index for the clone
+candidates of the whole batch, and ORM work only for the rare scans that may raise an alert. A batch the database
+refuses goes back to the buffer; a full buffer drops its oldest scans and says so.
 - an unknown code is first triaged (is it a slip away from a serial we issued? is the GTIN even ours?) and only
   then raised as ``unknown_code``; a bad signature on a code is ``invalid_signature``;
 - a known code seen in places too far apart for the time between, or by too many clients, is ``clone_suspect``.
