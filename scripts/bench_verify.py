@@ -2,15 +2,17 @@
 """Benchmark public verification (GET /01/{gtin}/10/{lot}/21/{serial}?17=..&8030=.., Accept: application/json).
 
 1. Fill a fresh database with N units through the service's own issuance endpoint (NDJSON), keeping a random sample
-   of the issued URIs (default 20,000).
+   of the issued URIs (default 20,000). ``--keep`` leaves it in a directory that ``--reuse DIR`` loads again
+   (SQLite), to compare changes without refilling.
 2. Run ``passport serve`` (``--workers``, default 1; PASSPORT_VERIFY_RATE_LIMIT=0, --no-access-log), check that a
    handful of sampled codes verify as "authentic", then load it with wrk (2 threads, 64 connections, a Lua script
    replaying a random sampled path per request) and read req/s, p50 and p99 from ``wrk --latency``.
 3. The same load against scripts/minimal_app.py (FastAPI + uvicorn, the same number of workers, no access log; one
    indexed SELECT on the same ``unit`` table in an ``async def``), with the same paths.
 
-Prints a table, the ratio service/minimal (goal >= 0.5) and p99 (goal < 50 ms); writes bench-results/bench_verify.json
-(or bench_verify-postgresql.json for --db postgresql).
+Prints a table, the ratio service/minimal (goal >= 0.5) and p99 (goal < 50 ms), and the scans the service recorded
+for early warning against the requests it served; writes bench-results/bench_verify.json (or
+bench_verify-postgresql.json for --db postgresql).
 """
 
 from __future__ import annotations
