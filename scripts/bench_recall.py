@@ -64,6 +64,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import app.db.trace as trace_db
 from app.cli import init
 from app.config import Settings
+from app.db.bulk import copy_rows
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.models import Container, Containment, Event, Issuance, SigningKey, Unit
 from app.db.units import insert_units
@@ -144,25 +145,6 @@ def sscc(extension: int, reference: int, company: str = "0614141") -> str:
 
 def custody_json(status: str, holder: str, to: str | None = None) -> str:
     return json.dumps({"status": status, "holder": holder, "to": to, "previous": None})
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Bulk writes
-
-
-def bulk(conn: Connection, table_name: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """COPY on PostgreSQL, executemany on SQLite (values already in their stored form)."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" for _ in columns)
-    conn.exec_driver_sql(f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 class Events:
@@ -491,10 +473,10 @@ def build_lot(engine: Engine, sessions: sessionmaker[Session], n: int) -> dict[s
         if "batch_id" in Containment.__table__.c:  # the lot copied onto unit rows, where the schema has it
             columns.append("batch_id")
             links = [(*link, batch_id if link[0] is not None else None) for link in links]
-        bulk(conn, "containment", columns, links)
+        copy_rows(conn, "containment", columns, links)
         progress(f"{len(links):,} containment rows ({time.perf_counter() - t0:.1f} s)")
         t0 = time.perf_counter()
-        bulk(conn, "event_item", ["event_id", "unit_id", "container_sscc", "before", "after"], items)
+        copy_rows(conn, "event_item", ["event_id", "unit_id", "container_sscc", "before", "after"], items)
         progress(f"{len(items):,} event items ({time.perf_counter() - t0:.1f} s)")
         n_events = ev.count
 

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from app.db.bulk import copy_rows
 from app.db.models import Scan
 
 SCAN_COLUMNS = ("gtin", "serial", "unit_id", "verdict", "client", "lat", "lon", "scanned_at", "triage")
@@ -20,18 +21,10 @@ _AT = SCAN_COLUMNS.index("scanned_at")
 
 def insert_scans(conn: Connection, rows: Sequence[ScanRow]) -> None:
     """Insert scan rows (values in ``SCAN_COLUMNS`` order, ``scanned_at`` an aware UTC datetime)."""
-    columns = ", ".join(SCAN_COLUMNS)
-    if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(f"COPY scan ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    if conn.dialect.name != "sqlite":
+        copy_rows(conn, "scan", SCAN_COLUMNS, rows)
         return
     # SQLite stores the time as the ORM would: the column type's own conversion, applied once per row.
     stored = Scan.__table__.c.scanned_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     assert stored is not None
-    conn.exec_driver_sql(
-        f"INSERT INTO scan ({columns}) VALUES ({', '.join('?' * len(SCAN_COLUMNS))})",  # noqa: S608 - fixed names
-        [(*row[:_AT], stored(row[_AT]), *row[_AT + 1 :]) for row in rows],
-    )
+    copy_rows(conn, "scan", SCAN_COLUMNS, [(*row[:_AT], stored(row[_AT]), *row[_AT + 1 :]) for row in rows])
