@@ -241,6 +241,20 @@ def count_rows(database_url: str, table: str, where: str | None = None) -> int:
         return int(conn.execute(sql).fetchone()[0])
 
 
+def empty_table(database_url: str, table: str) -> None:
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split("///", 1)[1])
+        try:
+            conn.execute(f"DELETE FROM {table}")
+            conn.commit()
+            conn.execute("VACUUM")
+        finally:
+            conn.close()
+        return
+    with pg_connect(database_url) as conn:
+        conn.execute(f"TRUNCATE {table}")
+
+
 def database_size(database_url: str) -> int:
     if database_url.startswith("sqlite"):
         path = Path(database_url.split("///", 1)[1])

@@ -2,8 +2,8 @@
 """Benchmark public verification (GET /01/{gtin}/10/{lot}/21/{serial}?17=..&8030=.., Accept: application/json).
 
 1. Fill a fresh database with N units through the service's own issuance endpoint (NDJSON), keeping a random sample
-   of the issued URIs (default 20,000). ``--keep`` leaves it in a directory that ``--reuse DIR`` loads again
-   (SQLite), to compare changes without refilling.
+   of the issued URIs (default 20,000). ``--keep`` leaves it (the directory, and on PostgreSQL the database
+   ``bench_verify``) for ``--reuse DIR`` to load again, its scans emptied, to compare changes without refilling.
 2. Run ``passport serve`` (``--workers``, default 1; PASSPORT_VERIFY_RATE_LIMIT=0, --no-access-log), check that a
    handful of sampled codes verify as "authentic", then load it with wrk (2 threads, 64 connections, a Lua script
    replaying a random sampled path per request) and read req/s, p50 and p99 from ``wrk --latency``.
@@ -282,13 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         metavar="DIR",
-        help="skip the fill: load the SQLite database and sampled paths a --keep run left in DIR (kept)",
+        help="skip the fill: load the database and sampled paths a --keep run left in DIR (both kept)",
     )
     args = parser.parse_args(argv)
     if args.units < 10 or args.duration < 1 or args.connections < 2 or args.workers < 1:
         parser.error("--units >= 10, --duration >= 1, --connections >= 2, --workers >= 1")
-    if args.reuse and args.db != "sqlite":
-        parser.error("--reuse works with --db sqlite")
 
     bc.interruptible()
     if args.source:
@@ -303,11 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[bc.Server] = []
     results: dict[str, Any] = {}
     try:
-        url = f"sqlite:///{workdir / 'passport.db'}" if args.db == "sqlite" else bc.pg_recreate(pg_name)
+        if args.db == "sqlite":
+            url = f"sqlite:///{workdir / 'passport.db'}"
+        else:
+            url = bc.pg_url(pg_name) if args.reuse else bc.pg_recreate(pg_name)
         env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
         if args.reuse:
             paths, fill_seconds = (workdir / "paths.txt").read_text().split(), None
             args.units = bc.count_units(url)
+            bc.empty_table(url, "scan")  # each run writes the same amount of scan log into the same indexes
             print(f"reusing {workdir}: {args.units:,} units, {len(paths):,} sampled paths", flush=True)
         else:
             paths, fill_seconds = fill(args, env, url, workdir, servers)
@@ -398,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for server in servers:
             server.stop()
-        if args.db == "postgresql":
+        if args.db == "postgresql" and not (args.keep or args.reuse):
             bc.pg_drop(pg_name)
         if args.keep or args.reuse:
             print(f"kept {workdir}")
