@@ -59,7 +59,7 @@ async def verify_unit(request: Request) -> Response:
             headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
             return HTMLResponse(page, status_code=status_of(error), headers=headers)
         return domain_problem(error)
-    result = runtime.verifier.verify(scan)
+    result = await runtime.verifier.verify(scan)
     lat, lon = _position(request)
     runtime.scans.observe(
         Observation(

@@ -17,6 +17,17 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# No JIT: the service's queries are short, and the row estimates of recursive queries (recall traces) are large
+# enough to make PostgreSQL spend more time compiling them than running them.
+POSTGRES_OPTIONS = "-c jit=off"
+
+
+def libpq_url(engine: Engine) -> str:
+    """The engine's PostgreSQL database as a libpq URL, for the few connections made below SQLAlchemy (with
+    ``options=POSTGRES_OPTIONS``)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own BEGIN handling breaks SAVEPOINTs; SQLAlchemy's documented recipe takes over.
     dbapi_connection.isolation_level = None
@@ -45,9 +56,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    # No JIT: the service's queries are short, and the row estimates of recursive queries (recall traces) are
-    # large enough to make PostgreSQL spend more time compiling them than running them.
-    kwargs.setdefault("connect_args", {"options": "-c jit=off"})
+    kwargs.setdefault("connect_args", {"options": POSTGRES_OPTIONS})
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

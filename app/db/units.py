@@ -89,21 +89,29 @@ class UnitRow:
 
 _OPEN_ALERT = "EXISTS (SELECT 1 FROM alert a WHERE a.unit_id = u.id AND a.type = '{kind}' AND a.status <> 'closed')"
 # Fixed text only (the alert kinds are constants); the values are bound parameters.
-_LOOKUP = (
-    "SELECT b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, "  # noqa: S608
-    "u.to_id, i.created_at, o.region, "
-    + _OPEN_ALERT.format(kind="repeat_sale")
-    + ", "
-    + _OPEN_ALERT.format(kind="clone_suspect")
-    + ", EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin) "
-    "FROM unit u JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
-    "JOIN organisation o ON o.id = p.manufacturer_id JOIN issuance i ON i.id = u.issuance_id "
-    "WHERE u.gtin = {p} AND u.serial = {p}"
+_COLUMNS = (
+    "b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, u.to_id, "  # noqa: S608
+    f"i.created_at, o.region, {_OPEN_ALERT.format(kind='repeat_sale')}, {_OPEN_ALERT.format(kind='clone_suspect')}, "
+    "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin)"
+)
+_JOINS = (
+    "JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
+    "JOIN organisation o ON o.id = p.manufacturer_id JOIN issuance i ON i.id = u.issuance_id"
 )
 
 
 def lookup_sql(dialect: str) -> str:
-    return _LOOKUP.format(p="%s" if dialect == "postgresql" else "?")
+    """One code: the unit's row (see ``unit_row``), or none."""
+    p = "%s" if dialect == "postgresql" else "?"
+    return f"SELECT {_COLUMNS} FROM unit u {_JOINS} WHERE u.gtin = {p} AND u.serial = {p}"  # noqa: S608
+
+
+# Many codes in one statement (PostgreSQL), given as an array of GTINs and one of serials: a row per code found,
+# the code (gtin, serial) first, then the columns of ``lookup_sql``.
+LOOKUP_MANY_SQL = (
+    f"SELECT k.gtin, k.serial, {_COLUMNS} FROM unnest(%s::text[], %s::text[]) AS k(gtin, serial) "  # noqa: S608
+    f"JOIN unit u ON u.gtin = k.gtin AND u.serial = k.serial {_JOINS}"
+)
 
 
 def unit_row(raw: Any) -> UnitRow:

@@ -1,7 +1,8 @@
 """Public verification: the hottest path of the service, one indexed lookup and one signature check per scan.
 
-It goes below the ORM on purpose (one driver-level query on a connection of its own, no session): a consumer scan
-must stay far under the EU's 300 ms even when thousands arrive each second.
+It goes below the ORM on purpose (one driver-level query on a connection of its own, no session; on PostgreSQL the
+codes of concurrent scans share one statement, see ``app.db.lookups``): a consumer scan must stay far under the
+EU's 300 ms even when thousands arrive each second.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import Connection, Engine
 
-from app.db.units import UnitRow, lookup_sql, unit_row
+from app.db.lookups import unit_lookups
+from app.db.units import UnitRow, unit_row
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
@@ -67,74 +70,25 @@ class Verification:
         }
 
 
-class LookupConnections:
-    """Driver connections that only run the lookup, in autocommit, kept outside SQLAlchemy's pool.
-
-    A checkout from the pool costs a ping round trip on PostgreSQL (``pool_pre_ping``) and a rollback on its
-    return, two thirds of a scan's time there and a tenth of it on SQLite. These connections never hold a
-    transaction, so they need neither; one that fails is dropped and the query runs once more on a new one.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._idle: list[Any] = []  # list.append and list.pop are atomic: no lock needed
-        dbapi = engine.dialect.loaded_dbapi
-        self._lost = (dbapi.OperationalError, dbapi.InterfaceError)
-
-    def _connect(self) -> Any:
-        pooled = self._engine.raw_connection()  # the engine's connect hooks (SQLite pragmas, PostgreSQL options)
-        driver = pooled.driver_connection
-        pooled.detach()  # ours from now on: closed by close(), never returned to the pool
-        if self._engine.dialect.name == "postgresql":
-            driver.rollback()
-            driver.autocommit = True
-        return driver  # SQLite: autocommit already (isolation_level=None, see app.db.engine)
-
-    def fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        for attempt in (1, 2):
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                conn = self._connect()
-            try:
-                rows = conn.execute(sql, params).fetchall()  # fetchall ends the statement and its read
-            except self._lost:
-                conn.close()
-                if attempt == 2:
-                    raise
-                continue
-            except BaseException:
-                conn.close()
-                raise
-            self._idle.append(conn)
-            return list(rows)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-
 class Verifier:
     def __init__(self, engine: Engine, keyring: KeyRing) -> None:
         self._engine = engine
         self._keyring = keyring
-        self._sql = lookup_sql(engine.dialect.name)
-        self._connections = LookupConnections(engine)
-
-    def _lookup(self, gtin: str, serial: str) -> UnitRow | None:
-        """The one query that answers most scans."""
-        rows = self._connections.fetch(self._sql, (gtin, serial))
-        return unit_row(rows[0]) if rows else None
+        self._lookups = unit_lookups(engine)
 
     def close(self) -> None:
-        self._connections.close()
+        self._lookups.close()
 
-    def verify(self, scan: UnitCode) -> Verification:
-        row = self._lookup(scan.gtin, scan.serial)
+    async def verify(self, scan: UnitCode) -> Verification:
+        found = await self._lookups.fetch(scan.gtin, scan.serial)  # the one query that answers most scans
+        row = unit_row(found) if found is not None else None
         if row is None or (row.untouched and not row.product_has_recalls):
             return self._decide(scan, row, None)
-        with self._engine.connect() as conn:  # the unit has a history, a container or recalls to read
+        # The unit has a history, a container or recalls to read: several queries, off the event loop.
+        return await anyio.to_thread.run_sync(self._decide_reading, scan, row)
+
+    def _decide_reading(self, scan: UnitCode, row: UnitRow) -> Verification:
+        with self._engine.connect() as conn:
             return self._decide(scan, row, conn)
 
     def _decide(self, scan: UnitCode, row: UnitRow | None, conn: Connection | None) -> Verification:

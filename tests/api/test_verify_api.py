@@ -151,7 +151,7 @@ def test_a_lost_lookup_connection_is_replaced(client, runtime, batch, issue):
         killed = conn.execute(
             text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND query LIKE 'SELECT b.lot, b.expires_on%'"
+                "WHERE datname = current_database() AND query LIKE 'SELECT k.gtin, k.serial, b.lot%'"
             )
         ).scalar_one()
     assert killed >= 1
