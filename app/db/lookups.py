@@ -124,13 +124,13 @@ class GroupedLookups:
                 try:
                     found = await self._query(mine, [w[0] for w in batch], [w[1] for w in batch])
                 except BaseException as error:
-                    _settle(batch, error=error)
+                    _fail(batch, error)
                     if not isinstance(error, Exception):
                         raise
                     continue
-                _settle(batch, found=found)
+                _answer(batch, found)
         except BaseException as error:  # cancelled with its loop: nobody may be left waiting
-            _settle(mine.waiting, error=error)
+            _fail(mine.waiting, error)
             mine.waiting.clear()
             raise
         finally:
@@ -165,18 +165,20 @@ class GroupedLookups:
             _finish(self._loops.popitem()[1])
 
 
-def _settle(
-    batch: list[Waiter], found: dict[tuple[str, str], Any] | None = None, error: BaseException | None = None
-) -> None:
+def _answer(batch: list[Waiter], found: dict[tuple[str, str], Any]) -> None:
     for gtin, serial, future in batch:
-        if future.done():  # its request was cancelled meanwhile
-            continue
-        if found is not None:
+        if not future.done():  # done: its request was cancelled meanwhile
             future.set_result(found.get((gtin, serial)))
-        elif isinstance(error, asyncio.CancelledError):
+
+
+def _fail(batch: list[Waiter], error: BaseException) -> None:
+    for _, _, future in batch:
+        if future.done():
+            continue
+        if isinstance(error, asyncio.CancelledError):
             future.cancel()
         else:
-            future.set_exception(error or RuntimeError("lookup abandoned"))
+            future.set_exception(error)
 
 
 def _finish(mine: _OnLoop) -> None:
