@@ -48,7 +48,7 @@ async def verify_unit(request: Request) -> Response:
     lang = choose_language(request.headers.get("accept-language"), request.query_params.get("lang")) if html else ""
     address = request.client.host if request.client else "unknown"
     try:
-        request.app.state.verify_limiter.check(address)
+        await request.app.state.verify_limiter.check(address)
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         scan = parse_digital_link_path(raw_path.decode("latin-1"), request.scope["query_string"].decode("latin-1"))
         if isinstance(scan, ContainerCode):  # pragma: no cover - the route only matches /01/

@@ -18,7 +18,7 @@ from app.db.models import Batch
 from app.domain.signing import encode_signature, signed_message
 from app.main import create_app
 from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import BASE_URL, GTIN, settings_for
+from tests.conftest import BASE_URL, GTIN, free_port, settings_for
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "passport_schema" / "passport.schema.json"
 JSON = {"Accept": "application/json"}
@@ -138,8 +138,25 @@ def test_rate_limit_answers_429_with_retry_after(settings, runtime, batch, issue
         assert 1 <= int(refused.headers["retry-after"]) <= 60 and body["retry_after"] == int(
             refused.headers["retry-after"]
         )
-    with TestClient(create_app(limited, runtime), client=("192.0.2.99", 5000)) as other:
-        assert other.get(f"/01/{GTIN}/21/ZZZZZZZZZZZZ", headers=JSON).status_code == 200
+    # Another serving process: with Redis it shares the count, in memory it keeps its own.
+    with TestClient(create_app(limited, runtime), client=(address, 5000)) as process_two:
+        assert process_two.get(path, headers=JSON).status_code == (429 if redis else 200)
+    other_address = f"192.0.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    with TestClient(create_app(limited, runtime), client=(other_address, 5000)) as other:
+        assert other.get(path, headers=JSON).status_code == 200
+
+
+def test_an_unreachable_rate_limit_store_lets_scans_through(settings, runtime, batch, issue, caplog):
+    """Redis down: the limit is not applied (said once in the log), and the scans are still answered."""
+    limited = settings_for(
+        settings.database_url, verify_rate_limit="2/minute", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    uri = issue(batch["id"], 1)[0]["uri"]
+    with TestClient(create_app(limited, runtime)) as client, caplog.at_level("WARNING", logger="passport"):
+        verdicts = [scan(client, uri)["verdict"] for _ in range(5)]
+    assert verdicts == ["authentic"] * 5
+    warnings = [r.getMessage() for r in caplog.records if "rate limit not applied" in r.getMessage()]
+    assert len(warnings) == 1, warnings
 
 
 @pytest.mark.postgres_only
