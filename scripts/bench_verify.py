@@ -278,7 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="write bench-results/NAME.json (default: bench_verify, or bench_verify-postgresql)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, paths)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (database, logs, paths) and the PostgreSQL database bench_verify "
+        "(until the next run without --reuse replaces it)",
+    )
     parser.add_argument(
         "--reuse",
         metavar="DIR",

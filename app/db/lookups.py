@@ -18,6 +18,10 @@ from app.db.engine import POSTGRES_OPTIONS, libpq_url
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 
 
+class LookupFailed(Exception):
+    """The statement that was to answer this lookup failed (its cause attached)."""
+
+
 def unit_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
     if engine.dialect.name == "postgresql":
         return GroupedLookups(engine, LOOKUP_MANY_SQL)
@@ -67,6 +71,7 @@ class DirectLookups:
 
 
 APPLICATION_NAME = "passport lookups"  # how these connections show in pg_stat_activity
+TIMEOUT_S = 10  # to connect, and for a statement: a database that stops answering fails its scans, not hangs them
 Waiter = tuple[str, str, "asyncio.Future[Any]"]  # (gtin, serial, the requester's future)
 
 
@@ -100,7 +105,7 @@ class GroupedLookups:
         self._url = libpq_url(engine)
         self._sql = sql
         self._loops: dict[asyncio.AbstractEventLoop, _OnLoop] = {}
-        self.statements = 0  # statements sent, for tests and operators: fewer than codes under load
+        self.statements = 0  # statements sent (fewer than codes under load), for tests
 
     async def fetch(self, gtin: str, serial: str) -> tuple[Any, ...] | None:
         """The row for one code (without the code), or None if it names no unit."""
@@ -111,7 +116,7 @@ class GroupedLookups:
             mine = self._loops[loop] = _OnLoop()
         future: asyncio.Future[Any] = loop.create_future()
         mine.waiting.append((gtin, serial, future))
-        if mine.sender is None:
+        if mine.sender is None or mine.sender.done():  # done: cancelled before it ever ran
             mine.sender = loop.create_task(self._send(mine))
         result: tuple[Any, ...] | None = await future
         return result
@@ -142,12 +147,20 @@ class GroupedLookups:
         for attempt in (1, 2):
             if mine.connection is None or mine.connection.closed:
                 mine.connection = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, options=POSTGRES_OPTIONS, application_name=APPLICATION_NAME
+                    self._url,
+                    autocommit=True,
+                    options=POSTGRES_OPTIONS,
+                    application_name=APPLICATION_NAME,
+                    connect_timeout=TIMEOUT_S,
                 )
             self.statements += 1
             try:
-                cursor = await mine.connection.execute(self._sql, (gtins, serials))
-                return {(row[0], row[1]): row[2:] for row in await cursor.fetchall()}
+                async with asyncio.timeout(TIMEOUT_S):
+                    cursor = await mine.connection.execute(self._sql, (gtins, serials))
+                    return {(row[0], row[1]): row[2:] for row in await cursor.fetchall()}
+            except TimeoutError:
+                _finish(mine)  # mid-statement: the connection's state is unknown; not retried
+                raise
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 await mine.connection.close()
                 mine.connection = None
@@ -156,13 +169,15 @@ class GroupedLookups:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _drop_closed_loops(self) -> None:
-        for loop in [loop for loop in self._loops if loop.is_closed()]:
-            _finish(self._loops.pop(loop))
+        for loop, mine in list(self._loops.items()):  # a copy: another thread's loop may be adding itself
+            if loop.is_closed():
+                self._loops.pop(loop, None)
+                _finish(mine)
 
     def close(self) -> None:
         """Close every loop's connection (from any thread, once no lookup is under way)."""
-        while self._loops:
-            _finish(self._loops.popitem()[1])
+        for loop in list(self._loops):
+            _finish(self._loops.pop(loop))
 
 
 def _answer(batch: list[Waiter], found: dict[tuple[str, str], Any]) -> None:
@@ -177,8 +192,10 @@ def _fail(batch: list[Waiter], error: BaseException) -> None:
             continue
         if isinstance(error, asyncio.CancelledError):
             future.cancel()
-        else:
-            future.set_exception(error)
+        else:  # an exception of its own for each requester (a raised exception gathers its traceback)
+            failure = LookupFailed(f"the unit lookup failed: {type(error).__name__}: {error}")
+            failure.__cause__ = error
+            future.set_exception(failure)
 
 
 def _finish(mine: _OnLoop) -> None:

@@ -1,8 +1,8 @@
 """The verification lookup below SQLAlchemy: on PostgreSQL, the codes of concurrent scans share one statement.
 
 What must hold whatever the grouping: every requester gets the row of its own code (never a neighbour's), a
-statement that fails fails only its own requesters, a cancelled request does not stall the others, and no
-connection outlives its event loop or the service.
+statement that fails fails only its own requesters, a cancelled request does not stall the others, and the
+connection of a closed event loop, or of a closed service, is released.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from app.db import lookups as lookups_module
 from app.db.engine import libpq_url
-from app.db.lookups import APPLICATION_NAME, GroupedLookups
+from app.db.lookups import APPLICATION_NAME, GroupedLookups, LookupFailed
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 from tests.conftest import BASE_URL, GTIN
 
@@ -106,17 +107,24 @@ _FAILS_FOR_BOOM = (
 def test_a_failed_statement_fails_its_own_requests_only(runtime):
     lookups = GroupedLookups(runtime.engine, _FAILS_FOR_BOOM)
 
-    async def scenario() -> tuple[list, list]:
-        first = await asyncio.gather(*(lookups.fetch(GTIN, s) for s in ("A1", "BOOM", "A2")), return_exceptions=True)
-        after = await asyncio.gather(*(lookups.fetch(GTIN, s) for s in ("A3", "A4")))
-        return first, after
+    async def scenario() -> tuple[list, list, list]:
+        failing = [asyncio.ensure_future(lookups.fetch(GTIN, s)) for s in ("A1", "BOOM", "A2")]
+        await asyncio.sleep(0)  # their statement is on its way
+        meanwhile = [asyncio.ensure_future(lookups.fetch(GTIN, s)) for s in ("A3", "A4")]  # for the next one
+        first = await asyncio.gather(*failing, return_exceptions=True)
+        second = await asyncio.gather(*meanwhile)
+        after = await asyncio.gather(*(lookups.fetch(GTIN, s) for s in ("A5", "A6")))
+        return first, second, after
 
     try:
-        first, after = asyncio.run(scenario())
+        first, second, after = asyncio.run(scenario())
     finally:
         lookups.close()
-    assert all(isinstance(answer, psycopg.errors.DivisionByZero) for answer in first)
-    assert after == [(1,), (1,)]
+    assert all(isinstance(answer, LookupFailed) for answer in first), first
+    assert all(isinstance(answer.__cause__, psycopg.errors.DivisionByZero) for answer in first)
+    assert len({id(answer) for answer in first}) == 3  # each requester raises an exception of its own
+    assert second == after == [(1,), (1,)]
+    assert lookups.statements == 3
 
 
 @pytest.mark.postgres_only
@@ -165,3 +173,30 @@ def test_connections_end_with_their_event_loop_and_on_close(runtime):
     while _lookup_connections(runtime) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _lookup_connections(runtime) == 0
+
+
+@pytest.mark.postgres_only
+def test_a_statement_that_does_not_answer_fails_in_time_and_the_next_gets_a_new_connection(runtime, monkeypatch):
+    monkeypatch.setattr(lookups_module, "TIMEOUT_S", 0.3)
+    slow = (
+        "SELECT k.gtin, k.serial, 1 FROM unnest(%s::text[], %s::text[]) AS k(gtin, serial) "
+        "CROSS JOIN LATERAL pg_sleep(CASE WHEN k.serial = 'SLOW' THEN 5 ELSE 0 END)"
+    )
+    lookups = GroupedLookups(runtime.engine, slow)
+
+    async def scenario() -> tuple[BaseException | None, float, tuple | None]:
+        start = time.monotonic()
+        try:
+            await lookups.fetch(GTIN, "SLOW")
+            failure = None
+        except LookupFailed as error:
+            failure = error
+        return failure, time.monotonic() - start, await lookups.fetch(GTIN, "QUICK")
+
+    try:
+        failure, waited, next_answer = asyncio.run(scenario())
+    finally:
+        lookups.close()
+    assert failure is not None and isinstance(failure.__cause__, TimeoutError)
+    assert waited < 3
+    assert next_answer == (1,)
