@@ -143,7 +143,10 @@ def cmd_log_verify(_settings: Settings, args: argparse.Namespace) -> int:
 def cmd_webhooks_deliver(settings: Settings, args: argparse.Namespace) -> int:
     master_key = load_master_key(settings)
     with _database(settings) as sessions:
-        print(json.dumps(webhooks.deliver_due(sessions, master_key, limit=args.limit)))
+        outcome = webhooks.deliver_due(
+            sessions, master_key, limit=args.limit, allow_private=settings.webhook_private_addresses
+        )
+        print(json.dumps(outcome))
     return 0
 
 

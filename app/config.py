@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     checkpoint_interval_seconds: int = Field(default=300, ge=0)
     # Due webhook deliveries (recall notices) are sent this often (0 = only by `passport webhooks deliver`).
     webhook_interval_seconds: int = Field(default=10, ge=0)
+    # Webhook endpoints on private, loopback or link-local addresses (receivers on an internal network); off, such
+    # URLs are refused at registration and such addresses at delivery (server-side request forgery).
+    webhook_private_addresses: bool = False
     # Early warning: scans are written in batches this often; a code scanned faster than this speed between
     # two places, or by more distinct clients than this within the window, is a suspected clone.
     scan_flush_seconds: float = Field(default=1.0, gt=0)

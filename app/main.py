@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 webhooks.deliver_due,
                 runtime.sessions,
                 runtime.keyring.master_key,
+                allow_private=settings.webhook_private_addresses,
                 keep_going=lambda: not stop_deliveries.is_set(),
             )
             deliveries = asyncio.create_task(_every(settings.webhook_interval_seconds, deliver, "webhook delivery"))

@@ -44,6 +44,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "verify_rate_limit": "0",
         "signing_workers": 1,
         "scan_writer": "inline",
+        "webhook_private_addresses": True,  # the tests' webhook receivers listen on loopback
     }
     values.update(overrides)
     return Settings(**values)

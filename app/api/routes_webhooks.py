@@ -21,7 +21,13 @@ class EndpointBody(Strict):
 @router.post("/webhooks", status_code=201, tags=["webhooks"])
 def register(body: EndpointBody, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Register the organisation's endpoint (replacing any earlier one). The secret is shown only here."""
-    endpoint, secret = webhooks.register_endpoint(session, principal, body.url, master_key=runtime.keyring.master_key)
+    endpoint, secret = webhooks.register_endpoint(
+        session,
+        principal,
+        body.url,
+        master_key=runtime.keyring.master_key,
+        allow_private=runtime.settings.webhook_private_addresses,
+    )
     return {**webhooks.endpoint_view(endpoint), "secret": secret}
 
 

@@ -17,7 +17,8 @@ Signature scheme, version 1 (the shape Stripe and Standard Webhooks use)::
 ``body`` is the raw request body (UTF-8 JSON, identical on every retry). A receiver recomputes the HMAC over the
 bytes it read, compares in constant time, and refuses a timestamp far from its own clock (five minutes, say), so a
 captured request cannot be replayed later. Delivery is at least once: an attempt cut short by a crash is retried
-with the same ``Passport-Delivery``. Only a 2xx answer counts; redirects are not followed.
+with the same ``Passport-Delivery``. Only a 2xx answer counts; redirects are not followed. Endpoints on the
+service's own network are refused unless the deployment allows them (``app.services.webhook_http``).
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import hashlib
 import hmac
 import json
 import secrets
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,9 +47,9 @@ from app.domain.errors import InvalidInput, NotFound
 from app.services import recalls
 from app.services.clock import utcnow
 from app.services.orgs import Principal
+from app.services.webhook_http import http_post, names_private_host
 
 MAX_ATTEMPTS = 8
-TIMEOUT_SECONDS = 10
 _FIRST_DELAY_SECONDS = 30  # after attempt n the next waits 30 s * 2**n: 1 min, 2 min ... about 2 h in all
 _MAX_DELAY_SECONDS = 6 * 3600
 
@@ -73,7 +73,7 @@ def _unseal(master_key: bytes, org_id: str, sealed: bytes) -> str:
     return AESGCM(master_key).decrypt(sealed[:12], sealed[12:], _associated_data(org_id)).decode()
 
 
-def validate_url(url: str) -> str:
+def validate_url(url: str, *, allow_private: bool = False) -> str:
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 (raises on a port that is not a number in range)
@@ -83,14 +83,19 @@ def validate_url(url: str) -> str:
         raise InvalidInput("a webhook URL must be an absolute http:// or https:// URL", code="invalid_webhook_url")
     if parts.username is not None or parts.password is not None:
         raise InvalidInput("a webhook URL must not carry credentials", code="invalid_webhook_url")
+    if not allow_private and names_private_host(parts.hostname):
+        raise InvalidInput(
+            "a webhook URL must name a public host, not localhost or a private, loopback or link-local address",
+            code="invalid_webhook_url",
+        )
     return url
 
 
 def register_endpoint(
-    session: Session, principal: Principal, url: str, *, master_key: bytes
+    session: Session, principal: Principal, url: str, *, master_key: bytes, allow_private: bool = False
 ) -> tuple[WebhookEndpoint, str]:
     """Register (or replace) the caller's endpoint. Returns it with its secret, which is never shown again."""
-    validate_url(url)
+    validate_url(url, allow_private=allow_private)
     # Serialises registrations of one organisation, so "one active endpoint" holds under concurrency.
     session.scalar(select(Organisation.id).where(Organisation.id == principal.org_id).with_for_update())
     now = utcnow()
@@ -329,25 +334,6 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=delay, milliseconds=secrets.randbelow(delay * 100 + 1))
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib would turn a redirected POST into a GET without the body; a redirect is a failed attempt instead.
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-def http_post(url: str, body: bytes, headers: Mapping[str, str]) -> int:
-    """POST with the standard library; the HTTP status, whatever it is. Network failures raise."""
-    # Only http(s) URLs are ever registered (validate_url), so urllib's file: and ftp: handlers are out of reach.
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
-    opener = urllib.request.build_opener(_NoRedirect)
-    try:
-        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        error.close()
-        return error.code
-
-
 @dataclass(frozen=True, slots=True)
 class _Attempt:
     delivery_id: int
@@ -443,12 +429,15 @@ def deliver_due(
     sessions: sessionmaker[Session],
     master_key: bytes,
     *,
-    post: HttpPost = http_post,
+    post: HttpPost | None = None,
+    allow_private: bool = False,
     now: datetime | None = None,
     limit: int = 100,
     keep_going: Callable[[], bool] = lambda: True,
 ) -> dict[str, int]:
-    """Send up to ``limit`` deliveries that are due, one transaction per step, and count the outcomes."""
+    """Send up to ``limit`` deliveries that are due, one transaction per step, and count the outcomes. ``post``
+    defaults to ``http_post``, refusing private addresses unless ``allow_private``."""
+    post = post or partial(http_post, allow_private=allow_private)
     now = now or utcnow()
     with sessions() as session:
         due = list(session.scalars(_due(now, limit)))

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,8 @@ from sqlalchemy import func, select
 
 from app.db.models import RecallNotice, WebhookDelivery
 from app.main import create_app
-from app.services import webhooks
+from app.services import webhook_http, webhooks
+from app.services.runtime import Runtime
 from tests.api.test_auth_catalog import assert_problem
 from tests.api.test_custody_journey import ok, post
 from tests.api.test_recalls import serial
@@ -90,6 +92,7 @@ def deliveries(client, org) -> list[dict]:
 
 
 def deliver(runtime, now: datetime, **kwargs) -> dict[str, int]:
+    kwargs.setdefault("allow_private", runtime.settings.webhook_private_addresses)  # as the service does
     return webhooks.deliver_due(runtime.sessions, runtime.keyring.master_key, now=now, **kwargs)
 
 
@@ -322,7 +325,11 @@ def test_cli_delivers_due_webhooks(
     client.post(
         "/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "II"}, headers=maker.headers
     )
-    for name, value in (("DATABASE_URL", settings.database_url), ("MASTER_KEY", settings.master_key)):
+    for name, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("MASTER_KEY", settings.master_key),
+        ("WEBHOOK_PRIVATE_ADDRESSES", "true"),
+    ):
         monkeypatch.setenv(f"PASSPORT_{name}", value)
     assert main(["webhooks", "deliver"]) == 0
     assert json.loads(capsys.readouterr().out) == {"delivered": 1, "retrying": 0, "failed": 0}
@@ -373,3 +380,67 @@ def test_the_running_service_sends_due_deliveries_itself(database_url, client, m
             time.sleep(0.1)
     [logged] = deliveries(client, dist)
     assert logged["status"] == "delivered"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost:6379/",
+        "https://api.localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud metadata service
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://[::1]:5432/",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[fd00::1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_endpoints_on_the_services_own_network_are_refused(settings, make_org, url):
+    """Server-side request forgery: a webhook URL must not make the service POST into its own network."""
+    guarded = settings.model_copy(update={"webhook_private_addresses": False})
+    with closing(Runtime.start(guarded)) as runtime, TestClient(create_app(guarded, runtime)) as client:
+        org = make_org("distributor", "drug_wholesale")
+        refused = client.post("/v1/webhooks", json={"url": url}, headers=org.headers)
+        body = assert_problem(refused, 422, "invalid_webhook_url")
+        assert "public host" in body["detail"]
+        assert client.get("/v1/webhooks", headers=org.headers).json()["endpoint"] is None
+        assert (
+            register(client, org, "https://hooks.example.com/passport")["url"] == "https://hooks.example.com/passport"
+        )
+
+
+def test_delivery_refuses_an_address_that_is_not_public_and_sends_nothing(
+    client, runtime, maker, batch, issue, make_org, receiver
+):
+    """An endpoint registered while private addresses were allowed, or a name that resolves to one: the address
+    the connection reached is checked before a byte is sent, and the attempt fails saying why."""
+    code = issue(batch["id"], 1)[0]["uri"]
+    dist = make_org("distributor", "drug_wholesale")
+    ok(post(client, maker, {"action": "ship", "codes": [code], "to": dist.id}))
+    port = receiver.url.split(":")[2].split("/")[0]
+    register(client, dist, f"http://localhost:{port}/hooks/passport")  # a name, resolved at delivery
+    client.post(
+        "/v1/recalls", json={"gtin": GTIN, "lots": ["LOT42"], "reason": "r", "class": "II"}, headers=maker.headers
+    )
+    now = datetime.now(UTC)
+    assert deliver(runtime, now, allow_private=False) == {"delivered": 0, "retrying": 1, "failed": 0}
+    assert receiver.requests == []
+    logged = deliveries(client, dist)[0]
+    assert logged["status"] == "pending" and "PrivateAddress" in logged["last_error"]
+    assert "127.0.0.1" in logged["last_error"] or "::1" in logged["last_error"]
+    # allowed (receivers on an internal network), the same delivery goes through
+    assert deliver(runtime, now + timedelta(days=1), allow_private=True)["delivered"] == 1
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_address_is_checked_before_anything_is_sent(receiver, scheme):
+    """Before the request and, for https, before the TLS handshake: the receiver sees no connection's data."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    with pytest.raises(webhook_http.PrivateAddress, match=r"127\.0\.0\.1"):
+        webhook_http.http_post(f"{scheme}://127.0.0.1:{port}/hooks/passport", b"{}", {})
+    assert receiver.requests == []
+    assert webhook_http.http_post(f"http://127.0.0.1:{port}/hooks/passport", b"{}", {}, allow_private=True) == 200
+    assert len(receiver.requests) == 1

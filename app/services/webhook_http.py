@@ -1,0 +1,104 @@
+"""Webhook POSTs that do not reach the service's own network, unless the deployment allows it.
+
+A webhook URL is whatever an organisation registers: unguarded, it could make the service POST to itself, to its
+database or cache, or to a cloud metadata endpoint (server-side request forgery). A URL naming a private,
+loopback or link-local address, or ``localhost``, is refused at registration; and at delivery the address the
+socket actually connected to, after DNS, is checked before anything is sent, so a name that resolves (or
+re-resolves) to such an address is refused too. Deployments whose receivers live on an internal network turn
+this off (``PASSPORT_WEBHOOK_PRIVATE_ADDRESSES=true``). Connections are direct: no proxy from the environment.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+TIMEOUT_SECONDS = 10
+
+
+class PrivateAddress(OSError):
+    """The endpoint's address is private, loopback, link-local or otherwise not on the public internet."""
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    return address.is_global and not address.is_multicast
+
+
+def names_private_host(host: str) -> bool:
+    """A host (as in a URL) that is ``localhost`` or an IP literal that is not public. Names that resolve to
+    such addresses are caught at delivery, where the address is known."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not is_public(ipaddress.ip_address(host))
+    except ValueError:
+        return False
+
+
+def _public_only(create_connection: Callable[..., socket.socket]) -> Callable[..., socket.socket]:
+    def connect(*args: Any, **kwargs: Any) -> socket.socket:
+        sock = create_connection(*args, **kwargs)
+        peer = ipaddress.ip_address(sock.getpeername()[0])
+        if not is_public(peer):
+            sock.close()
+            raise PrivateAddress(f"the endpoint's address {peer} is not public: nothing was sent")
+        return sock
+
+    return connect
+
+
+class _GuardedHTTP(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_only(self._create_connection)  # before TLS, before any byte is sent
+
+
+class _GuardedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_only(self._create_connection)
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTP, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPS, req, context=self._context)  # type: ignore[attr-defined]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # urllib would turn a redirected POST into a GET without the body; a redirect is a failed attempt instead.
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def http_post(url: str, body: bytes, headers: Mapping[str, str], *, allow_private: bool = False) -> int:
+    """POST with the standard library; the HTTP status, whatever it is. Network failures (and a private address,
+    unless allowed) raise."""
+    # Only http(s) URLs are ever registered (validate_url), so urllib's file: and ftp: handlers are out of reach.
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({}), _NoRedirect()]
+    if not allow_private:
+        handlers += [_GuardedHTTPHandler(), _GuardedHTTPSHandler()]
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return error.code
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, PrivateAddress):
+            raise error.reason from None
+        raise
