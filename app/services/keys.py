@@ -113,13 +113,18 @@ class KeyRing:
 
     def public_keys(self, *, missing: int | None = None) -> dict[int, bytes]:
         """All public keys by tag; reload when asked for a tag we lack, at most every few seconds."""
-        stale = missing is not None and missing not in self._public
-        if not self._loaded_at or (stale and time.monotonic() - self._loaded_at > self._REFRESH_SECONDS):
-            with self._lock, self._sessions() as session:
-                rows = session.execute(select(SigningKey.key_tag, SigningKey.public_key)).all()
-                self._public = {tag: bytes(public) for tag, public in rows}
-                self._loaded_at = time.monotonic()
+        if self._due(missing):
+            with self._lock:
+                if self._due(missing):  # not if another thread reloaded while this one waited
+                    with self._sessions() as session:
+                        rows = session.execute(select(SigningKey.key_tag, SigningKey.public_key)).all()
+                    self._public = {tag: bytes(public) for tag, public in rows}
+                    self._loaded_at = time.monotonic()
         return self._public
+
+    def _due(self, missing: int | None) -> bool:
+        stale = missing is not None and missing not in self._public
+        return not self._loaded_at or (stale and time.monotonic() - self._loaded_at > self._REFRESH_SECONDS)
 
     def forget(self) -> None:
         self._loaded_at = 0.0
