@@ -12,7 +12,9 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
+from app.db.engine import make_read_engine
 from app.db.lookups import unit_lookups
 from app.db.units import UnitRow, unit_row
 from app.domain.custody import PUBLIC_STATE, Status
@@ -75,9 +77,13 @@ class Verifier:
         self._engine = engine
         self._keyring = keyring
         self._lookups = unit_lookups(engine)
+        # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
+        self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
 
     def close(self) -> None:
         self._lookups.close()
+        if self._reads is not self._engine:
+            self._reads.dispose()
 
     async def verify(self, scan: UnitCode) -> Verification:
         found = await self._lookups.fetch(scan.gtin, scan.serial)  # the one query that answers most scans
@@ -88,8 +94,14 @@ class Verifier:
         return await anyio.to_thread.run_sync(self._decide_reading, scan, row)
 
     def _decide_reading(self, scan: UnitCode, row: UnitRow) -> Verification:
-        with self._engine.connect() as conn:
-            return self._decide(scan, row, conn)
+        for attempt in (1, 2):
+            try:
+                with self._reads.connect() as conn:
+                    return self._decide(scan, row, conn)
+            except DBAPIError as error:  # a connection the server dropped (not pinged first): once more
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _decide(self, scan: UnitCode, row: UnitRow | None, conn: Connection | None) -> Verification:
         facts = state = recall = None

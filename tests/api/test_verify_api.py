@@ -18,6 +18,8 @@ from app.db.models import Batch
 from app.domain.signing import encode_signature, signed_message
 from app.main import create_app
 from tests.api.test_auth_catalog import assert_problem
+from tests.api.test_custody_journey import ok
+from tests.api.test_custody_journey import post as post_events
 from tests.conftest import BASE_URL, GTIN, free_port, settings_for
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "passport_schema" / "passport.schema.json"
@@ -173,3 +175,23 @@ def test_a_lost_lookup_connection_is_replaced(client, runtime, batch, issue):
         ).scalar_one()
     assert killed >= 1
     assert scan(client, uri)["verdict"] == "authentic"
+
+
+@pytest.mark.postgres_only
+def test_a_lost_history_read_connection_is_replaced(client, runtime, maker, make_org, batch, issue):
+    """A unit with a history is read on connections that are not pinged first: one the server dropped is
+    replaced, and the scan still answers."""
+    uri = issue(batch["id"], 1)[0]["uri"]
+    dist = make_org("distributor", "drug_wholesale")
+    ok(post_events(client, maker, {"action": "ship", "codes": [uri], "to": dist.id}))
+    assert scan(client, uri)["state"] == "in_supply_chain"
+    with runtime.engine.connect() as conn:
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'passport reads'"
+            )
+        ).scalar_one()
+    assert killed >= 1
+    body = scan(client, uri)
+    assert body["state"] == "in_supply_chain" and [s["step"] for s in body["journey"]] == ["issued", "shipped"]
