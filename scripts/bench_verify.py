@@ -7,6 +7,9 @@
 2. Run ``passport serve`` (``--workers``, default 1; PASSPORT_VERIFY_RATE_LIMIT=0, --no-access-log), check that a
    handful of sampled codes verify as "authentic", then load it with wrk (2 threads, 64 connections, a Lua script
    replaying a random sampled path per request) and read req/s, p50 and p99 from ``wrk --latency``.
+   With ``--history N``: N more units (of an OTC product) each go through five custody events first (ship to a
+   distributor, receive, ship to a pharmacy, receive, sell), and the same load replays those: a consumer scanning
+   a pack that was sold, whose verdict also reads its journey.
 3. The same load against scripts/minimal_app.py (FastAPI + uvicorn, the same number of workers, no access log; one
    indexed SELECT on the same ``unit`` table in an ``async def``), with the same paths.
 
@@ -33,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as bc
+import bench_custody as bcu
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -248,6 +252,43 @@ def fill(
     return paths, issued.seconds
 
 
+def prepare_history(args: argparse.Namespace, env: dict[str, str], workdir: Path, servers: list[bc.Server]) -> Path:
+    """``args.history`` more units, each shipped, received, shipped, received and sold; returns their paths' file
+    (kept in the directory, so ``--reuse`` does not repeat it)."""
+    paths_file = workdir / "history-paths.txt"
+    if paths_file.exists():
+        return paths_file
+    server = bc.passport_server(
+        "passport serve (history)", env, workdir, workdir / "server-history.log", "--no-access-log"
+    )
+    servers.append(server)
+    server.start()
+    maker = bcu.create_org(env, workdir, "Bench Pharma OTC", "manufacturer", "drug_manufacturing")
+    dist = bcu.create_org(env, workdir, "Bench Distributor", "distributor", "drug_wholesale")
+    shop = bcu.create_org(env, workdir, "Bench Pharmacy", "retailer", "drug_retail")
+    gtin = bc.gtin_with_check("0950600013436")
+    otc = {"gtin": gtin, "name": "Bench Paracetamol 500 mg", "category": "drug_otc"}
+    bc.api_ok(server.base, "POST", "/v1/products", otc, maker["api_key"])
+    batch = bc.create_batch(server.base, maker["api_key"], gtin, "HIST1")
+    uris = bcu.issue_all(server.base, maker["api_key"], batch, args.history)
+    print(f"moving {args.history:,} units through five custody events each ...", flush=True)
+    for action, org, fields in (
+        ("ship", maker, {"to": dist["id"]}),
+        ("receive", dist, {}),
+        ("ship", dist, {"to": shop["id"]}),
+        ("receive", shop, {}),
+        ("sell", shop, {"channel": "offline"}),
+    ):
+        bcu.bulk(server.base, org["api_key"], action, uris, **fields)
+    server.stop()
+    paths = []
+    for uri in uris:
+        parts = urllib.parse.urlsplit(uri)
+        paths.append(parts.path + ("?" + parts.query if parts.query else ""))
+    paths_file.write_text("\n".join(paths) + "\n")
+    return paths_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Benchmark public verification with wrk against passport serve and a minimal FastAPI app.",
@@ -258,6 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="default: sqlite")
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes, the same for both targets (default 1)"
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also load N units that were shipped, received and sold (five custody events each; default 0: skip)",
     )
     parser.add_argument("--sample", type=int, default=20_000, help="URIs kept for replay (default 20000)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unreported warm-up load (default 3)")
@@ -320,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             paths, fill_seconds = fill(args, env, url, workdir, servers)
         paths_file = workdir / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
+        history_file = prepare_history(args, env, workdir, servers) if args.history else None
         script = workdir / "replay.lua"
         script.write_text(LUA)
 
@@ -354,6 +403,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         service.stop()  # writes the scans still buffered
         results["service"]["scans_recorded"] = bc.count_rows(url, "scan") - scans_before
+
+        if history_file is not None:
+            print("loading passport serve with the units that have a history ...", flush=True)
+            history = bc.passport_server(
+                "passport serve (history)",
+                env,
+                workdir,
+                workdir / "server-verify-history.log",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                workers=args.workers,
+            )
+            servers.append(history)
+            results["history"] = load(
+                "service, sold units",
+                history,
+                wrk,
+                script,
+                history_file,
+                history_file.read_text().split(),
+                args,
+                True,
+                args.quiet_wait,
+                pg_name if args.db == "postgresql" else None,
+            )
+            history.stop()
 
         # 3. The minimal app on the same database and the same paths.
         port = bc.free_port()
@@ -423,8 +499,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, label in (
         ("service", "passport serve  GET /01/../10/../21/..?17=..&8030=.."),
+        ("history", f"passport serve  the same, {args.history:,} sold units (5 events each)"),
         ("minimal", "minimal_app     one SELECT by (gtin, serial)"),
     ):
+        if name not in results:
+            continue
         r = results[name]
         rows.append(
             [
@@ -491,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sampled_paths": len(paths),
             },
             "service": svc,
+            "service_sold_units": results.get("history"),
             "minimal": mini,
             "ratio_service_over_minimal": round(ratio, 3),
             "ratio_by_server_cpu_per_request": round(
