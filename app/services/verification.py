@@ -7,9 +7,11 @@ EU's 300 ms even when thousands arrive each second.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -27,6 +29,8 @@ from app.services.clock import today
 from app.services.keys import KeyRing
 from app.services.recalls import covering
 from app.services.units import effective_custody, issued_step, journey, suspect_flags
+
+READER_THREADS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,7 @@ class Verifier:
         self._lookups = unit_lookups(engine)
         # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
         self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
+        self._readers: dict[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = {}
 
     def close(self) -> None:
         self._lookups.close()
@@ -91,7 +96,17 @@ class Verifier:
         if row is None or (row.untouched and not row.product_has_recalls):
             return self._decide(scan, row, None)
         # The unit has a history, a container or recalls to read: several queries, off the event loop.
-        return await anyio.to_thread.run_sync(self._decide_reading, scan, row)
+        return await anyio.to_thread.run_sync(self._decide_reading, scan, row, limiter=self._reader_threads())
+
+    def _reader_threads(self) -> anyio.CapacityLimiter:
+        """A few threads per event loop for history reads: more only contend for the GIL."""
+        loop = asyncio.get_running_loop()
+        limiter = self._readers.get(loop)
+        if limiter is None:
+            for old in [old for old in self._readers if old.is_closed()]:
+                del self._readers[old]
+            limiter = self._readers[loop] = anyio.CapacityLimiter(READER_THREADS)
+        return limiter
 
     def _decide_reading(self, scan: UnitCode, row: UnitRow) -> Verification:
         for attempt in (1, 2):
