@@ -9,13 +9,42 @@ the codes of the requests that arrive while a statement is in flight into the ne
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from app.db.engine import POSTGRES_OPTIONS, libpq_url
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
+
+T = TypeVar("T")
+
+
+class PerLoop(Generic[T]):
+    """One ``T`` per event loop, made on first use there (asyncio's connections, tasks and limiters belong to the
+    loop that made them); those of loops since closed are let go with ``release``. A serving process has one loop;
+    tests and tools may run several, one after another or in threads of their own."""
+
+    def __init__(self, make: Callable[[], T], release: Callable[[T], None] = lambda _: None) -> None:
+        self._make = make
+        self._release = release
+        self._by_loop: dict[asyncio.AbstractEventLoop, T] = {}
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        mine = self._by_loop.get(loop)
+        if mine is None:
+            for other, theirs in list(self._by_loop.items()):  # a copy: another thread's loop may be adding itself
+                if other.is_closed():
+                    self._by_loop.pop(other, None)
+                    self._release(theirs)
+            mine = self._by_loop[loop] = self._make()
+        return mine
+
+    def release_all(self) -> None:
+        for loop in list(self._by_loop):
+            self._release(self._by_loop.pop(loop))
 
 
 class LookupFailed(Exception):
@@ -104,16 +133,13 @@ class GroupedLookups:
     def __init__(self, engine: Engine, sql: str) -> None:
         self._url = libpq_url(engine)
         self._sql = sql
-        self._loops: dict[asyncio.AbstractEventLoop, _OnLoop] = {}
+        self._loops = PerLoop(_OnLoop, _finish)
         self.statements = 0  # statements sent (fewer than codes under load), for tests
 
     async def fetch(self, gtin: str, serial: str) -> tuple[Any, ...] | None:
         """The row for one code (without the code), or None if it names no unit."""
         loop = asyncio.get_running_loop()
-        mine = self._loops.get(loop)
-        if mine is None:
-            self._drop_closed_loops()
-            mine = self._loops[loop] = _OnLoop()
+        mine = self._loops.get()
         future: asyncio.Future[Any] = loop.create_future()
         mine.waiting.append((gtin, serial, future))
         if mine.sender is None or mine.sender.done():  # done: cancelled before it ever ran
@@ -168,16 +194,9 @@ class GroupedLookups:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _drop_closed_loops(self) -> None:
-        for loop, mine in list(self._loops.items()):  # a copy: another thread's loop may be adding itself
-            if loop.is_closed():
-                self._loops.pop(loop, None)
-                _finish(mine)
-
     def close(self) -> None:
         """Close every loop's connection (from any thread, once no lookup is under way)."""
-        for loop in list(self._loops):
-            _finish(self._loops.pop(loop))
+        self._loops.release_all()
 
 
 def _answer(batch: list[Waiter], found: dict[tuple[str, str], Any]) -> None:

@@ -7,7 +7,6 @@ EU's 300 ms even when thousands arrive each second.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import make_read_engine
-from app.db.lookups import unit_lookups
+from app.db.lookups import PerLoop, unit_lookups
 from app.db.units import UnitRow, unit_row
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
@@ -83,7 +82,8 @@ class Verifier:
         self._lookups = unit_lookups(engine)
         # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
         self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
-        self._readers: dict[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = {}
+        # At most a few of those threads per event loop: more only contend for the GIL.
+        self._readers = PerLoop(lambda: anyio.CapacityLimiter(READER_THREADS))
 
     def close(self) -> None:
         self._lookups.close()
@@ -96,17 +96,7 @@ class Verifier:
         if row is None or (row.untouched and not row.product_has_recalls):
             return self._decide(scan, row, None)
         # The unit has a history, a container or recalls to read: several queries, off the event loop.
-        return await anyio.to_thread.run_sync(self._decide_reading, scan, row, limiter=self._reader_threads())
-
-    def _reader_threads(self) -> anyio.CapacityLimiter:
-        """A few threads per event loop for history reads: more only contend for the GIL."""
-        loop = asyncio.get_running_loop()
-        limiter = self._readers.get(loop)
-        if limiter is None:
-            for old in [old for old in self._readers if old.is_closed()]:
-                del self._readers[old]
-            limiter = self._readers[loop] = anyio.CapacityLimiter(READER_THREADS)
-        return limiter
+        return await anyio.to_thread.run_sync(self._decide_reading, scan, row, limiter=self._readers.get())
 
     def _decide_reading(self, scan: UnitCode, row: UnitRow) -> Verification:
         for attempt in (1, 2):
