@@ -55,16 +55,23 @@ def _public_only(create_connection: Callable[..., socket.socket]) -> Callable[..
     return connect
 
 
-class _GuardedHTTP(http.client.HTTPConnection):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = _public_only(self._create_connection)  # before TLS, before any byte is sent
+class _PublicOnly:
+    """Mixed into http.client's connections: the peer is checked as the socket connects, before TLS and before
+    any byte is sent."""
 
+    _create_connection: Callable[..., socket.socket]
 
-class _GuardedHTTPS(http.client.HTTPSConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._create_connection = _public_only(self._create_connection)
+
+
+class _GuardedHTTP(_PublicOnly, http.client.HTTPConnection):
+    pass
+
+
+class _GuardedHTTPS(_PublicOnly, http.client.HTTPSConnection):
+    pass
 
 
 class _GuardedHTTPHandler(urllib.request.HTTPHandler):
