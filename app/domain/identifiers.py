@@ -324,6 +324,9 @@ def parse_digital_link_path(path: str, query: str = "") -> ParsedCode:
 
 
 _URI = re.compile(r"^(https?)://([^/?#]+)(/[^?#]*)?(?:\?([^#]*))?(?:#.*)?$", re.IGNORECASE)
+# A URI scheme (RFC 3986 §3.1) starts with a letter; element strings start with '(', a digit, ']' or GS, and may
+# carry ':' and '/' in their values, so "://" anywhere else in the text is data, not a scheme.
+_OTHER_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def parse_code(text: str) -> ParsedCode:
@@ -336,7 +339,7 @@ def parse_code(text: str) -> ParsedCode:
         if not match:
             raise InvalidCode("the code is not a well-formed http(s) URI")
         return parse_digital_link_path(match.group(3) or "", match.group(4) or "")
-    if "://" in text:
+    if _OTHER_SCHEME.match(text):
         raise InvalidCode("a Digital Link URI must use http or https")
     if text.startswith("("):
         return parse_element_string(text)

@@ -419,6 +419,21 @@ def test_other_schemes_are_refused(scheme: str) -> None:
     raises_invalid(f"{scheme}://host/01/{GTIN}/21/ABC", "must use http or https")
 
 
+@pytest.mark.parametrize(
+    ("text", "serial"),
+    [
+        ("(01)00000000000000(21)://", "://"),  # found by Hypothesis in test_element_string_round_trip
+        (f"(01){GTIN}(21)a://b", "a://b"),
+        (f"(01){GTIN}(21)http://x", "http://x"),
+        (f"01{GTIN}21ftp://x", "ftp://x"),  # a raw element string starts with an AI, never with a scheme
+        (f"]d201{GTIN}21://", "://"),
+    ],
+)
+def test_colon_slash_slash_inside_an_element_string_is_data_not_a_scheme(text: str, serial: str) -> None:
+    """':' and '/' are in the 82 set: a serial may contain "://" and must not be refused as a foreign URI."""
+    assert parse_code(text) == UnitCode(text[4:18] if text.startswith("(") else GTIN, serial)
+
+
 def test_malformed_uri_is_refused() -> None:
     raises_invalid(f"https:///01/{GTIN}/21/ABC", "not a well-formed http(s) URI")
 
