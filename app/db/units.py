@@ -80,6 +80,7 @@ class UnitRow:
     repeat_sale_alert: bool  # an open alert says someone tried to sell it again
     clone_alert: bool  # an open alert says the code is being scanned as a clone
     product_has_recalls: bool  # only then is the recall scope worth reading
+    signed: bool  # issued with a signing key (not commissioned unsigned through EPCIS)
 
     @property
     def untouched(self) -> bool:
@@ -92,7 +93,7 @@ _OPEN_ALERT = "EXISTS (SELECT 1 FROM alert a WHERE a.unit_id = u.id AND a.type =
 _COLUMNS = (
     "b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, u.to_id, "  # noqa: S608
     f"i.created_at, o.region, {_OPEN_ALERT.format(kind='repeat_sale')}, {_OPEN_ALERT.format(kind='clone_suspect')}, "
-    "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin)"
+    "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin), i.key_tag IS NOT NULL"
 )
 _JOINS = (
     "JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
@@ -120,5 +121,5 @@ def unit_row(raw: Any) -> UnitRow:
         values[1] = date.fromisoformat(values[1])
     if isinstance(values[10], str):
         values[10] = datetime.fromisoformat(values[10]).replace(tzinfo=UTC)
-    values[12:15] = [bool(v) for v in values[12:15]]
+    values[12:16] = [bool(v) for v in values[12:16]]
     return UnitRow(*values)

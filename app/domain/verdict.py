@@ -1,5 +1,9 @@
 """The verdict a scan receives: the first of invalid_signature, unknown, recalled, suspect, expired, authentic.
 
+A unit issued with a signature is confirmed only by its signature: a scan of it without ``8030`` (a serial typed
+from the pack, or printed by a counterfeiter who learned it) is ``suspect`` with the reason ``signature_missing``.
+Units registered unsigned (EPCIS commissioning, imports) answer by their records alone.
+
 ``reasons`` lists every machine code that applies from the verdict downwards, so a suspect code that is also
 expired says both. Nothing about the record is consulted for a bad signature or an unknown code, so the public
 answer never tells a forger more than "not ours".
@@ -26,6 +30,7 @@ class UnitFacts:
     expires_on: date
     state: str  # the public state (see app/domain/custody.py)
     recalled: bool = False
+    signed: bool = False  # issued with a signature, so only a signed scan can confirm it
     flags: tuple[str, ...] = ()  # suspect reasons found elsewhere, e.g. "repeat_sale"
 
 
@@ -53,6 +58,8 @@ def judge(scan: UnitCode, facts: UnitFacts | None, public_keys: Mapping[int, byt
     reasons: list[str] = []
     if facts.recalled:
         reasons.append("recalled")
+    if facts.signed and scan.signature is None:
+        reasons.append("signature_missing")
     if scan.lot is not None and scan.lot != facts.lot:
         reasons.append("lot_mismatch")
     # Compare dates, not strings: a printed day 00 means the last day of the month (see yymmdd_to_date).

@@ -116,7 +116,9 @@ class Verifier:
             flags = suspect_flags(status, repeat_sale=row.repeat_sale_alert, clone=row.clone_alert)
             if conn is not None and row.product_has_recalls:
                 recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
-            facts = UnitFacts(row.lot, row.expires_on, state, recalled=recall is not None, flags=flags)
+            facts = UnitFacts(
+                row.lot, row.expires_on, state, recalled=recall is not None, signed=row.signed, flags=flags
+            )
         key_tag = None
         if scan.signature is not None:
             try:

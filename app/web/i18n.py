@@ -96,6 +96,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.signature_unverifiable": (
             "The code carries a security signature but lacks the lot or expiry date needed to check it."
         ),
+        "reason.signature_missing": (
+            "This pack was issued with a security signature, but the scanned code carries none, so it cannot be "
+            "confirmed as genuine. Scan the printed QR code with your camera instead of typing the number."
+        ),
         "reason.unknown_code": "No product with this code was issued by the manufacturer through Passport.",
         "reason.lot_mismatch": "The lot number in the code differs from the manufacturer's record for this pack.",
         "reason.expiry_mismatch": "The expiry date in the code differs from the manufacturer's record for this pack.",
@@ -429,6 +433,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.unknown_signing_key": "此码使用的签名密钥从未被本平台的任何生产企业使用过。",
         "reason.signature_malformed": "码中的防伪签名已损坏或不完整；如果您是手动输入或复制的地址，请用相机重新扫描包装上的码。",
         "reason.signature_unverifiable": "此码带有防伪签名，但缺少核验签名所需的批号或有效期。",
+        "reason.signature_missing": "此产品赋码时带有防伪签名，但扫描到的码没有签名，无法确认为正品。请用相机扫描包装上印制的二维码，而不要手动输入编号。",
         "reason.unknown_code": "生产企业未通过本平台发放过此编码的产品。",
         "reason.lot_mismatch": "码中的批号与生产企业对该产品的登记记录不一致。",
         "reason.expiry_mismatch": "码中的有效期与生产企业对该产品的登记记录不一致。",

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 
 from app.db.lookups import APPLICATION_NAME
-from app.db.models import Batch
+from app.db.models import Issuance
 from app.domain.signing import encode_signature, signed_message
+from app.services import verification
 from app.main import create_app
 from tests.api.test_auth_catalog import assert_problem
 from tests.api.test_custody_journey import ok
@@ -62,8 +63,9 @@ def test_short_forms_use_the_record(client, batch, issue):
     serial, expiry, sig = parts(issue(batch["id"], 1)[0]["uri"])
     without_lot = scan(client, f"/01/{GTIN}/21/{serial}?17={expiry}&8030={sig}")
     assert without_lot["verdict"] == "authentic" and without_lot["signature"] == "valid"
-    unsigned = scan(client, f"/01/{GTIN}/21/{serial}")
-    assert unsigned["verdict"] == "authentic" and unsigned["signature"] == "absent"
+    unsigned = scan(client, f"/01/{GTIN}/21/{serial}")  # typed from the pack, or printed from a leaked serial
+    assert unsigned["verdict"] == "suspect" and unsigned["signature"] == "absent"
+    assert unsigned["reasons"] == ["signature_missing"] and unsigned["product"]["gtin"] == GTIN
     with_other_params = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17={expiry}&8030={sig}&lang=zh")
     assert with_other_params["verdict"] == "authentic"
 
@@ -71,9 +73,18 @@ def test_short_forms_use_the_record(client, batch, issue):
 def test_unsigned_mismatch_is_suspect(client, batch, issue):
     serial, expiry, _ = parts(issue(batch["id"], 1)[0]["uri"])
     lot = scan(client, f"/01/{GTIN}/10/LOT99/21/{serial}?17={expiry}")
-    assert lot["verdict"] == "suspect" and lot["reasons"] == ["lot_mismatch"] and lot["signature"] == "absent"
+    assert lot["verdict"] == "suspect" and lot["signature"] == "absent"
+    assert lot["reasons"] == ["signature_missing", "lot_mismatch"]
     exp = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}?17=300101")
-    assert exp["verdict"] == "suspect" and exp["reasons"] == ["expiry_mismatch"]
+    assert exp["verdict"] == "suspect" and exp["reasons"] == ["signature_missing", "expiry_mismatch"]
+
+
+def test_units_registered_unsigned_answer_by_their_record(client, runtime, batch, issue):
+    serial, _, _ = parts(issue(batch["id"], 1)[0]["uri"])
+    with runtime.sessions.begin() as session:  # as EPCIS commissioning registers them: no signing key
+        session.execute(update(Issuance).values(key_tag=None))
+    body = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}")
+    assert body["verdict"] == "authentic" and body["signature"] == "absent" and body["reasons"] == []
 
 
 def test_forged_and_foreign_signatures_leak_nothing(client, batch, issue):
@@ -97,12 +108,15 @@ def test_unknown_codes_look_the_same_whatever_exists(client, batch, issue):
     assert unknown_serial["verdict"] == "unknown" and unknown_serial["product"] is None
 
 
-def test_expired_units(client, runtime, batch, issue):
-    serial, _, _ = parts(issue(batch["id"], 1)[0]["uri"])
-    with runtime.sessions.begin() as session:
-        session.execute(update(Batch).values(expires_on=date.today() - timedelta(days=1)))
-    body = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}")
-    assert body["verdict"] == "expired" and body["reasons"] == ["expired"]
+def test_expired_units(client, batch, issue, monkeypatch):
+    uri = issue(batch["id"], 1)[0]["uri"]
+    after_expiry = date.fromisoformat(batch["expires_on"]) + timedelta(days=1)
+    monkeypatch.setattr(verification, "today", lambda: after_expiry)
+    body = scan(client, uri)
+    assert body["verdict"] == "expired" and body["reasons"] == ["expired"] and body["signature"] == "valid"
+    serial, _, _ = parts(uri)
+    unsigned = scan(client, f"/01/{GTIN}/10/LOT42/21/{serial}")
+    assert unsigned["verdict"] == "suspect" and unsigned["reasons"] == ["signature_missing", "expired"]
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,18 @@ def test_authentic_unsigned() -> None:
     assert judge(scan(signed=False), FACTS, KEYS, TODAY) == Verdict("authentic", "absent", ())
 
 
+def test_a_unit_issued_signed_is_not_confirmed_without_its_signature() -> None:
+    signed_facts = replace(FACTS, signed=True)
+    assert judge(scan(), signed_facts, KEYS, TODAY) == Verdict("authentic", "valid", ())
+    assert judge(scan(signed=False), signed_facts, KEYS, TODAY) == Verdict("suspect", "absent", ("signature_missing",))
+    recalled = replace(signed_facts, recalled=True)
+    assert judge(scan(signed=False), recalled, KEYS, TODAY) == Verdict(
+        "recalled", "absent", ("recalled", "signature_missing")
+    )
+    late = judge(scan(lot="LOT99", signed=False), signed_facts, KEYS, TODAY + timedelta(days=10_000))
+    assert late == Verdict("suspect", "absent", ("signature_missing", "lot_mismatch", "expired"))
+
+
 def test_authentic_without_lot_and_expiry_unsigned() -> None:
     assert judge(scan(lot=None, expiry=None, signed=False), FACTS, KEYS, TODAY) == Verdict("authentic", "absent", ())
 
