@@ -296,7 +296,7 @@ TODAY = date(2026, 1, 15)
 
 
 # id, container, holder, addressee, issued at, manufacturer's region, open alerts (repeat sale, clone), recalls
-_ROW_TAIL = (1, None, None, None, datetime(2026, 1, 2, tzinfo=UTC), "CN-31", False, False, False)
+_ROW_TAIL = (1, None, None, None, datetime(2026, 1, 2, tzinfo=UTC), "CN-31", False, False, False, True)  # last: signed
 
 
 def _row(v: dict[str, Any], state: str = "in_supply_chain") -> UnitRow:
