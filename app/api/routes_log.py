@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS
 from app.services import log
 
-router = APIRouter(tags=["log"])
+router = APIRouter(tags=["log"], responses=PUBLIC_PROBLEMS)
 
 
-def _b64(values: list[bytes]) -> list[str]:
-    return [base64.b64encode(v).decode() for v in values]
+def _b64(values: Sequence[bytes | None]) -> list[str | None]:
+    return [None if v is None else base64.b64encode(v).decode() for v in values]
 
 
 @router.get("/v1/log/checkpoint")
@@ -35,7 +37,7 @@ def list_checkpoints(
     return {"checkpoints": [log.checkpoint_view(c) for c in log.checkpoints(session, after, limit)]}
 
 
-@router.get("/v1/log/entries")
+@router.get("/v1/log/entries", responses=KEYED_PROBLEMS)
 def get_entries(
     principal: PrincipalDep,
     session: SessionDep,
@@ -43,9 +45,17 @@ def get_entries(
     end: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
     """The leaf bytes of [start, end), rebuilt from the events as they are now, beside the hashes the log
-    committed to: a difference means an event was changed after it was logged."""
-    found = log.entries(session.connection(), start, end)
-    return {"start": found.start, "end": found.end, "entries": _b64(found.leaves), "leaf_hashes": _b64(found.hashes)}
+    committed to: a difference means an event was changed after it was logged. An entry the key's organisation
+    may not read (not a party, not the goods' manufacturer, not a regulator) is ``null``; its hash is there."""
+    reader = log.Reader(principal.org_id, principal.role)
+    found = log.entries(session.connection(), start, end, reader)
+    return {
+        "start": found.start,
+        "end": found.end,
+        "entries": _b64(found.leaves),
+        "leaf_hashes": _b64(found.hashes),
+        "withheld": sum(leaf is None for leaf in found.leaves),
+    }
 
 
 @router.get("/v1/log/proof/inclusion")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Event, EventItem, LogNode, LogState, Unit
+from app.db.models import Batch, Containment, Event, EventItem, LogNode, LogState, Product, Unit
 from app.db.pairs import pairs_in
 from app.domain.leaf import LeafEvent, LeafItem
 
@@ -109,3 +109,58 @@ def _leaf(row: RowMapping, items: list[LeafItem]) -> LeafEvent:
         undoes=row["undoes_event_id"],
         items=items,
     )
+
+
+def manufacturers_of(conn: Connection, events: list[LeafEvent]) -> dict[int, set[str]]:
+    """The manufacturers of the goods each event moved: of the units it names, and of the units inside the
+    containers it names at that moment (packed at or before the event, not unpacked before it), at any depth."""
+    gtins = {item.unit.split("/", 1)[0] for event in events for item in event.items if item.unit}
+    maker_of_gtin: dict[str, str] = {}
+    if gtins:
+        rows = conn.execute(select(Product.gtin, Product.manufacturer_id).where(Product.gtin.in_(gtins)))
+        maker_of_gtin = {gtin: maker for gtin, maker in rows}
+    found: dict[int, set[str]] = {
+        e.event_id: {maker_of_gtin[i.unit.split("/", 1)[0]] for i in e.items if i.unit} for e in events
+    }
+    # by parent SSCC: (child SSCC or None, unit batch or None, packed at, unpacked at), for every container reached
+    links: dict[str, list[tuple[str | None, int | None, int, int | None]]] = {}
+    frontier = {i.container for e in events for i in e.items if i.container}
+    while frontier:
+        rows = conn.execute(
+            select(
+                Containment.parent_sscc,
+                Containment.child_sscc,
+                Containment.batch_id,
+                Containment.packed_event_id,
+                Containment.unpacked_event_id,
+            ).where(Containment.parent_sscc.in_(frontier))
+        ).all()
+        links.update({sscc: [] for sscc in frontier})
+        for parent, child, batch_id, packed, unpacked in rows:
+            links[parent].append((child, batch_id, packed, unpacked))
+        frontier = {row[1] for row in rows if row[1] is not None} - links.keys()
+    batches = {b for children in links.values() for _, b, _, _ in children if b is not None}
+    maker_of_batch: dict[int, str] = {}
+    if batches:
+        rows = conn.execute(
+            select(Batch.id, Product.manufacturer_id)
+            .join(Product, Product.gtin == Batch.gtin)
+            .where(Batch.id.in_(batches))
+        )
+        maker_of_batch = {batch_id: maker for batch_id, maker in rows}
+    for event in events:
+        stack = [i.container for i in event.items if i.container]
+        seen: set[str] = set()
+        while stack:
+            sscc = stack.pop()
+            if sscc in seen:
+                continue
+            seen.add(sscc)
+            for child, batch_id, packed, unpacked in links.get(sscc, ()):
+                if packed > event.event_id or (unpacked is not None and unpacked < event.event_id):
+                    continue
+                if child is not None:
+                    stack.append(child)
+                elif batch_id is not None:
+                    found[event.event_id].add(maker_of_batch[batch_id])
+    return found

@@ -1,5 +1,9 @@
 """The tamper-evident log: every accepted event becomes a leaf of one append-only RFC 9162 Merkle tree.
 
+The tree is public (checkpoints, leaf hashes, proofs); an event's content is not. ``entries`` gives a leaf's bytes
+only to whoever may read that event (see ``readable``) and only its hash to anyone else, so a reader can still
+rebuild the whole tree and check every checkpoint and proof (see passport_schema/log-privacy.md).
+
 Appends run inside the event's own transaction (a rolled-back event leaves no leaf) under a lock on the
 one-row log size, so leaf indices stay dense and unique with concurrent writers. Only the hashes of complete
 subtrees are stored: a proof reads O(log n) of them, whatever the size of the log.
@@ -16,7 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from app.db.log import fetch_nodes, leaf_events, leaf_hashes, store_nodes, take_index, tree_size
+from app.db.log import fetch_nodes, leaf_events, leaf_hashes, manufacturers_of, store_nodes, take_index, tree_size
 from app.db.models import Event, LogCheckpoint, LogKey
 from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
@@ -75,22 +79,43 @@ def consistency_proof(conn: Connection, first: int, second: int) -> list[bytes]:
 
 
 @dataclass(frozen=True, slots=True)
+class Reader:
+    """Who asks for entries: ``None`` reads everything (the operator's own export)."""
+
+    org_id: str
+    role: str
+
+
+AUDITOR_ROLES = frozenset({"regulator", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
 class Entries:
     start: int
     end: int
-    leaves: list[bytes]  # canonical bytes as the events stand now
-    hashes: list[bytes]  # the leaf hashes the log committed to
+    leaves: list[bytes | None]  # canonical bytes as the events stand now; None where the reader may not see it
+    hashes: list[bytes]  # the leaf hashes the log committed to (all of them: the tree is public)
 
 
-def entries(conn: Connection, start: int, end: int) -> Entries:
+def readable(reader: Reader | None, leaf: LeafEvent, manufacturers: set[str]) -> bool:
+    """An event is read by its parties (actor, addressee, platform), the manufacturers of the goods it moved,
+    and auditors (regulators; the operator's admin keys): the same rule as a unit's history."""
+    if reader is None or reader.role in AUDITOR_ROLES:
+        return True
+    return reader.org_id in (leaf.org, leaf.to, leaf.platform) or reader.org_id in manufacturers
+
+
+def entries(conn: Connection, start: int, end: int, reader: Reader | None) -> Entries:
     size = tree_size(conn)
     if not 0 <= start < end or end - start > MAX_ENTRIES:
         raise InvalidInput(f"ask for 1 to {MAX_ENTRIES} entries with 0 <= start < end", code="invalid_range")
     end = min(end, size)
     if start >= end:
         raise NotFound(f"the log has {size} entries", code="entries_not_found")
-    leaves = [leaf_bytes(leaf) for _, leaf in leaf_events(conn, start, end)]
-    return Entries(start, end, leaves, leaf_hashes(conn, start, end))
+    leaves = [leaf for _, leaf in leaf_events(conn, start, end)]
+    makers = manufacturers_of(conn, leaves) if reader is not None and reader.role not in AUDITOR_ROLES else {}
+    shown = [leaf_bytes(leaf) if readable(reader, leaf, makers.get(leaf.event_id, set())) else None for leaf in leaves]
+    return Entries(start, end, shown, leaf_hashes(conn, start, end))
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
@@ -157,6 +182,10 @@ def make_checkpoint(session: Session, master_key: bytes, now: datetime | None = 
     return checkpoint
 
 
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode()
+
+
 def latest_checkpoint(session: Session) -> LogCheckpoint:
     checkpoint = _newest_checkpoint(session)
     if checkpoint is None:
@@ -191,9 +220,9 @@ def export(session: Session) -> dict[str, object]:
     size = tree_size(conn)
     rows: list[dict[str, object]] = []
     for start in range(0, size, MAX_ENTRIES):
-        found = entries(conn, start, min(size, start + MAX_ENTRIES))
+        found = entries(conn, start, min(size, start + MAX_ENTRIES), None)
         rows.extend(
-            {"index": start + i, "leaf": base64.b64encode(leaf).decode(), "leaf_hash": base64.b64encode(h).decode()}
+            {"index": start + i, "leaf": _b64(leaf), "leaf_hash": _b64(h)}
             for i, (leaf, h) in enumerate(zip(found.leaves, found.hashes, strict=True))
         )
     every = session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.id))
