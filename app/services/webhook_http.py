@@ -2,21 +2,24 @@
 
 A webhook URL is whatever an organisation registers: unguarded, it could make the service POST to itself, to its
 database or cache, or to a cloud metadata endpoint (server-side request forgery). A URL naming a private,
-loopback or link-local address, or ``localhost``, is refused at registration; and at delivery the address the
-socket actually connected to, after DNS, is checked before anything is sent, so a name that resolves (or
-re-resolves) to such an address is refused too. Deployments whose receivers live on an internal network turn
-this off (``PASSPORT_WEBHOOK_PRIVATE_ADDRESSES=true``). Connections are direct: no proxy from the environment.
+loopback or link-local address (in any of the numeric forms the system accepts), or ``localhost``, is refused at
+registration. At delivery the host is resolved here, every address it resolves to is judged before any
+connection is made, and the connection goes to those checked addresses only (no second lookup that a name could
+answer differently); the address the socket reached is checked once more before anything is sent. What counts as
+public is ``app.domain.addresses``. Deployments whose receivers live on an internal network turn this off
+(``PASSPORT_WEBHOOK_PRIVATE_ADDRESSES=true``). Connections are direct: no proxy from the environment.
 """
 
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from app.domain.addresses import is_public
 
 TIMEOUT_SECONDS = 10
 
@@ -25,32 +28,26 @@ class PrivateAddress(OSError):
     """The endpoint's address is private, loopback, link-local or otherwise not on the public internet."""
 
 
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    return address.is_global and not address.is_multicast
-
-
-def names_private_host(host: str) -> bool:
-    """A host (as in a URL) that is ``localhost`` or an IP literal that is not public. Names that resolve to
-    such addresses are caught at delivery, where the address is known."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return not is_public(ipaddress.ip_address(host))
-    except ValueError:
-        return False
-
-
 def _public_only(create_connection: Callable[..., socket.socket]) -> Callable[..., socket.socket]:
-    def connect(*args: Any, **kwargs: Any) -> socket.socket:
-        sock = create_connection(*args, **kwargs)
-        peer = ipaddress.ip_address(sock.getpeername()[0])
-        if not is_public(peer):
-            sock.close()
-            raise PrivateAddress(f"the endpoint's address {peer} is not public: nothing was sent")
-        return sock
+    def connect(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        host, port = address
+        resolved = [info[4][0] for info in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)]
+        for candidate in resolved:
+            if not is_public(candidate):
+                raise PrivateAddress(f"{host} is the address {candidate}, which is not public: nothing was sent")
+        last_error: OSError = OSError(f"{host} resolves to no address")
+        for candidate in dict.fromkeys(resolved):
+            try:
+                sock = create_connection((candidate, port), *args, **kwargs)
+            except OSError as error:
+                last_error = error
+                continue
+            peer = sock.getpeername()[0]
+            if not is_public(peer):  # cannot happen after the checks above; kept so no change elsewhere opens it
+                sock.close()
+                raise PrivateAddress(f"the endpoint's address {peer} is not public: nothing was sent")
+            return sock
+        raise last_error
 
     return connect
 

@@ -42,12 +42,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import WRITE_OPTIONS
 from app.db.models import Organisation, Product, Recall, RecallNotice, WebhookDelivery, WebhookEndpoint
 from app.db.trace import custody_counts, scope_of
+from app.domain.addresses import NotAnAddress, host_address, is_local_name, is_public
 from app.domain.custody import Status
 from app.domain.errors import InvalidInput, NotFound
 from app.services import recalls
 from app.services.clock import utcnow
 from app.services.orgs import Principal
-from app.services.webhook_http import http_post, names_private_host
+from app.services.webhook_http import http_post
 
 MAX_ATTEMPTS = 8
 _FIRST_DELAY_SECONDS = 30  # after attempt n the next waits 30 s * 2**n: 1 min, 2 min ... about 2 h in all
@@ -74,7 +75,10 @@ def _unseal(master_key: bytes, org_id: str, sealed: bytes) -> str:
 
 
 def validate_url(url: str, *, allow_private: bool = False) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # raises on a bracketed host that is not an IPv6 address
+    except ValueError:
+        raise InvalidInput("the webhook URL's host is not an address", code="invalid_webhook_url") from None
     try:
         parts.port  # noqa: B018 (raises on a port that is not a number in range)
     except ValueError:
@@ -83,9 +87,21 @@ def validate_url(url: str, *, allow_private: bool = False) -> str:
         raise InvalidInput("a webhook URL must be an absolute http:// or https:// URL", code="invalid_webhook_url")
     if parts.username is not None or parts.password is not None:
         raise InvalidInput("a webhook URL must not carry credentials", code="invalid_webhook_url")
-    if not allow_private and names_private_host(parts.hostname):
+    host = parts.hostname
+    try:
+        address = host_address(host)
+    except NotAnAddress:
         raise InvalidInput(
-            "a webhook URL must name a public host, not localhost or a private, loopback or link-local address",
+            f"the webhook URL's host {host} looks numeric but is not an address", code="invalid_webhook_url"
+        ) from None
+    if allow_private:
+        return url
+    if is_local_name(host):
+        raise InvalidInput("a webhook URL must name a public host, not localhost", code="invalid_webhook_url")
+    if address is not None and not is_public(address):
+        raise InvalidInput(
+            f"a webhook URL must name a public host: {host} is the address {address}, which is private, loopback, "
+            "link-local or otherwise not routable on the internet",
             code="invalid_webhook_url",
         )
     return url

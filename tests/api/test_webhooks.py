@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.db.models import RecallNotice, WebhookDelivery
+from app.db.models import RecallNotice, WebhookDelivery, WebhookEndpoint
 from app.main import create_app
 from app.services import webhook_http, webhooks
 from app.services.runtime import Runtime
@@ -46,6 +46,7 @@ class Receiver:
     url: str
     statuses: list[int]
     requests: list[Received] = field(default_factory=list)
+    connections: int = 0
 
 
 @pytest.fixture
@@ -63,7 +64,12 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *_args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def verify_request(self, request, client_address) -> bool:
+            state.connections += 1
+            return True
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/passport"
@@ -395,6 +401,20 @@ def test_the_running_service_sends_due_deliveries_itself(database_url, client, m
         "http://[::ffff:127.0.0.1]/hook",
         "http://[fd00::1]/hook",
         "http://0.0.0.0/hook",
+        # loopback in numeric disguise, read as the system reads it (inet_aton)
+        "http://127.1/",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://0/",
+        "http://127.0.0.1./hook",
+        "http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/",
+        # IPv6 addresses that carry a private IPv4 address, or that Python 3.11's is_global calls public
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64
+        "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64
+        "http://[2002:7f00:1::]/hook",  # 6to4
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[2001::1]/hook",  # Teredo
     ],
 )
 def test_endpoints_on_the_services_own_network_are_refused(settings, make_org, url):
@@ -444,3 +464,52 @@ def test_the_address_is_checked_before_anything_is_sent(receiver, scheme):
     assert receiver.requests == []
     assert webhook_http.http_post(f"http://127.0.0.1:{port}/hooks/passport", b"{}", {}, allow_private=True) == 200
     assert len(receiver.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://1.2.3.256/hook", "http://08/hook", "http://a1.2/hook", "http://[64:ff9b::zz]/hook"],
+)
+def test_hosts_that_look_numeric_but_are_no_address_are_refused(client, make_org, url):
+    """Neither an address nor a name worth looking up, even where private addresses are allowed."""
+    org = make_org("distributor", "drug_wholesale")
+    refused = client.post("/v1/webhooks", json={"url": url}, headers=org.headers)
+    assert "not an address" in assert_problem(refused, 422, "invalid_webhook_url")["detail"]
+
+
+DISGUISED_LOOPBACK = [
+    ("127.1", "127.0.0.1"),
+    ("2130706433", "127.0.0.1"),
+    ("0x7f000001", "127.0.0.1"),
+    ("0177.0.0.1", "127.0.0.1"),
+    ("0", "0.0.0.0"),
+    ("localhost", "127.0.0.1"),
+    ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1"),
+    ("[64:ff9b::7f00:1]", "64:ff9b::7f00:1"),
+    ("[64:ff9b:1::7f00:1]", "64:ff9b:1::7f00:1"),
+    ("[2002:7f00:1::]", "2002:7f00:1::"),
+    ("[::127.0.0.1]", "::127.0.0.1"),
+    ("[2001::7f00:1]", "2001::7f00:1"),
+]
+
+
+@pytest.mark.parametrize(("host", "address"), DISGUISED_LOOPBACK)
+def test_delivery_refuses_a_disguised_address_without_connecting(client, runtime, make_org, receiver, host, address):
+    """Registration bypassed (the row edited in the database): the delivery still resolves the host as the system
+    does and refuses before it connects, whether or not the embedded address would have been reachable."""
+    org = make_org("distributor", "drug_wholesale")
+    endpoint_id = register(client, org, "https://hooks.example.com/passport")["id"]
+    port = receiver.url.split(":")[2].split("/")[0]
+    now = datetime.now(UTC)
+    with runtime.sessions.begin() as session:
+        session.get(WebhookEndpoint, endpoint_id).url = f"http://{host}:{port}/hooks/passport"
+        session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint_id, event_type="recall.created", payload={}, next_attempt_at=now, created_at=now
+            )
+        )
+    assert deliver(runtime, now, allow_private=False) == {"delivered": 0, "retrying": 1, "failed": 0}
+    [logged] = deliveries(client, org)
+    assert logged["last_error"].startswith("PrivateAddress") and address in logged["last_error"], logged
+    assert "nothing was sent" in logged["last_error"]
+    assert receiver.requests == [] and receiver.connections == 0
