@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.db.engine import WRITE_OPTIONS
@@ -41,7 +42,15 @@ def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+# Declares the Bearer scheme in the OpenAPI document (every route needing a key shows it); it never refuses a
+# request itself: get_principal reads the header and answers with the service's own problems.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth", description="An organisation's API key: `Authorization: Bearer <key>`", auto_error=False
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+
+
+def get_principal(request: Request, session: SessionDep, _declared: BearerDep) -> Principal:
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("send Authorization: Bearer <api key>", code="missing_api_key")

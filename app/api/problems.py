@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +36,36 @@ STATUS: dict[type[DomainError], int] = {
     RateLimited: 429,
 }
 _HTTP_CODES = {401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details with a stable machine `code`; some problems add fields (e.g. `errors`).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring the problems a router's routes can answer (given once per router)."""
+    return {
+        status: {"description": HTTPStatus(status).phrase, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+        for status in statuses
+    }
+
+
+# Routes that take an API key: none or a wrong one, wrong role or foreign data, nothing there, a rule refusing,
+# a body over the limit, an invalid request. Public routes: no key, so no 401/403.
+KEYED_PROBLEMS = problem_responses(401, 403, 404, 409, 413, 422)
+PUBLIC_PROBLEMS = problem_responses(404, 413, 422)
 
 
 def status_of(error: DomainError) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from app.api.deps import PrincipalDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import (
     BatchIn,
     BatchList,
@@ -18,7 +19,7 @@ from app.api.schemas import (
 )
 from app.services import catalog, orgs
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
 
 
 @router.post("/orgs", status_code=201, response_model=OrgCreated, tags=["organisations"])

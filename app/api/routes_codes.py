@@ -5,17 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.code_formats import format_runs, negotiate, stream_in_thread
+from app.api.code_formats import CSV, JSON, NDJSON, format_runs, negotiate, stream_in_thread
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS
 from app.api.schemas import CodesIn, IssuanceList
 from app.domain.signing import kid
 from app.services import catalog, issuance
 from app.services.keys import create_signing_key, jwks
 
-router = APIRouter()
+router = APIRouter(responses=PUBLIC_PROBLEMS)
+
+# The codes as JSON, or streamed as NDJSON or CSV (by the Accept header).
+_CODES_CONTENT = {"content": {JSON: {}, NDJSON: {}, CSV: {}}, "description": "The issued codes"}
 
 
-@router.post("/v1/batches/{batch_id}/codes", status_code=201, tags=["codes"])
+@router.post(
+    "/v1/batches/{batch_id}/codes",
+    status_code=201,
+    tags=["codes"],
+    response_class=StreamingResponse,
+    responses={**KEYED_PROBLEMS, 201: _CODES_CONTENT},
+)
 def issue_codes(
     batch_id: int,
     body: CodesIn,
@@ -42,7 +52,12 @@ def issue_codes(
     )
 
 
-@router.get("/v1/issuances/{issuance_id}/codes", tags=["codes"])
+@router.get(
+    "/v1/issuances/{issuance_id}/codes",
+    tags=["codes"],
+    response_class=StreamingResponse,
+    responses={**KEYED_PROBLEMS, 200: _CODES_CONTENT},
+)
 def reissue_codes(
     issuance_id: int, request: Request, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
 ) -> StreamingResponse:
@@ -55,7 +70,7 @@ def reissue_codes(
     )
 
 
-@router.get("/v1/batches/{batch_id}/issuances", response_model=IssuanceList, tags=["codes"])
+@router.get("/v1/batches/{batch_id}/issuances", response_model=IssuanceList, tags=["codes"], responses=KEYED_PROBLEMS)
 def list_issuances(batch_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
     batch = catalog.get_batch(session, principal, batch_id)
     return {
@@ -73,7 +88,7 @@ def list_issuances(batch_id: int, principal: PrincipalDep, session: SessionDep) 
     }
 
 
-@router.post("/v1/admin/signing-keys", status_code=201, tags=["keys"])
+@router.post("/v1/admin/signing-keys", status_code=201, tags=["keys"], responses=KEYED_PROBLEMS)
 def rotate_signing_key(principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep) -> dict[str, object]:
     """Rotate: a new key signs from now on; every earlier key stays in the JWKS so old codes still verify."""
     principal.require_role("admin")

@@ -15,15 +15,38 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, problem_responses
 from app.api.routes_epcis_query import VERSION_HEADERS
 from app.api.routes_events import custody_policy
 from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services import epcis_capture
 from app.services.clock import utcnow
 
-router = APIRouter(prefix="/epcis", tags=["epcis"])
+router = APIRouter(prefix="/epcis", tags=["epcis"], responses=PUBLIC_PROBLEMS)
 
 MEDIA_TYPES = ("application/json", "application/ld+json")
+
+# The body as the OpenAPI document describes it: the route reads it by hand and checks the whole document (header
+# and events) against the GS1 EPCIS 2.0 JSON Schema (app/services/epcis_schema/), which is too large to repeat here.
+EPCIS_DOCUMENT_SCHEMA: dict[str, Any] = {
+    "title": "EPCISDocument",
+    "description": "An EPCIS 2.0 EPCISDocument or EPCISQueryDocument, checked against the GS1 EPCIS 2.0 JSON Schema.",
+    "type": "object",
+    "required": ["@context", "type", "schemaVersion", "creationDate"],
+    "properties": {
+        "@context": {},
+        "type": {"enum": ["EPCISDocument", "EPCISQueryDocument"]},
+        "schemaVersion": {"type": "string"},
+        "creationDate": {"type": "string", "format": "date-time"},
+        "epcisBody": {"type": "object"},
+    },
+}
+_CAPTURE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {media_type: {"schema": EPCIS_DOCUMENT_SCHEMA} for media_type in MEDIA_TYPES},
+    }
+}
 
 
 def _standard_headers(runtime: Any) -> dict[str, str]:
@@ -36,7 +59,7 @@ def _standard_headers(runtime: Any) -> dict[str, str]:
     }
 
 
-@router.options("/capture")
+@router.options("/capture", status_code=204, response_class=Response)
 def capture_discovery(runtime: RuntimeDep) -> Response:
     """What this capture interface accepts: versions, limits and error behaviours."""
     headers = _standard_headers(runtime)
@@ -44,7 +67,9 @@ def capture_discovery(runtime: RuntimeDep) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/capture", status_code=202)
+@router.post(
+    "/capture", status_code=202, responses={**KEYED_PROBLEMS, **problem_responses(415)}, openapi_extra=_CAPTURE_BODY
+)
 async def capture(
     request: Request,
     principal: PrincipalDep,
@@ -87,12 +112,12 @@ async def capture(
     return JSONResponse(view, status_code=202, headers=headers)
 
 
-@router.get("/capture")
+@router.get("/capture", responses=KEYED_PROBLEMS)
 def list_captures(principal: PrincipalDep, session: SessionDep) -> list[dict[str, Any]]:
     """The organisation's capture jobs, newest first."""
     return [epcis_capture.job_view(job) for job in epcis_capture.list_captures(session, principal)]
 
 
-@router.get("/capture/{capture_id}")
+@router.get("/capture/{capture_id}", responses=KEYED_PROBLEMS)
 def get_capture(capture_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return epcis_capture.job_view(epcis_capture.get_capture(session, principal, capture_id))

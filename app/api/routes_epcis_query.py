@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS
 from app.services import epcis_query
 from app.services.clock import utcnow
 
-router = APIRouter(prefix="/epcis", tags=["epcis"])
+router = APIRouter(prefix="/epcis", tags=["epcis"], responses=KEYED_PROBLEMS)
 
 VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
-from app.api.problems import domain_problem
-from app.api.schemas import Strict
+from app.api.problems import KEYED_PROBLEMS, domain_problem
+from app.api.schemas import Strict, json_body
 from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
@@ -19,7 +19,7 @@ from app.services import units
 from app.services.clock import utcnow
 from app.services.events import EventIn, Policy, record_events
 
-router = APIRouter(prefix="/v1", tags=["custody"])
+router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS)
 
 MAX_EVENTS = 1_000
 MAX_CODES_PER_EVENT = 10_000
@@ -90,7 +90,7 @@ def custody_policy(settings: Settings) -> Policy:
     )
 
 
-@router.post("/events", status_code=201)
+@router.post("/events", status_code=201, openapi_extra=json_body(EventBody | EventListBody))
 def post_events(
     principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep, body: Annotated[Any, Body()]
 ) -> Response:

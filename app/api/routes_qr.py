@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS
 from app.services import printing
 
-router = APIRouter(tags=["printing"])
+router = APIRouter(tags=["printing"], responses=KEYED_PROBLEMS)
 
 PNG = "image/png"
 SVG = "image/svg+xml"

@@ -11,10 +11,11 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, Field
 
 from app.api.deps import PrincipalDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import Strict
 from app.services import alerts, recalls
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
 
 
 class RecallBody(Strict):
@@ -77,7 +78,12 @@ def trace(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[
     return recalls.trace(session, principal, recall_id)
 
 
-@router.get("/recalls/{recall_id}/holders.csv", tags=["recalls"])
+@router.get(
+    "/recalls/{recall_id}/holders.csv",
+    tags=["recalls"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "Who holds the recalled units"}},
+)
 def holders_csv(recall_id: int, principal: PrincipalDep, session: SessionDep) -> Response:
     found = recalls.trace(session, principal, recall_id)
     out = io.StringIO()

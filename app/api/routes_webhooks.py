@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import Strict
 from app.services import webhooks
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
 
 
 class EndpointBody(Strict):
