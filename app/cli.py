@@ -76,6 +76,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        # Forwarded headers only from PASSPORT_TRUSTED_PROXIES. uvicorn's default believes X-Forwarded-For from
+        # 127.0.0.1 (or $FORWARDED_ALLOW_IPS): any local process could choose the address the rate limit counts.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
     )
     return 0
 
@@ -131,11 +135,35 @@ def cmd_log_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_log_verify(_settings: Settings, args: argparse.Namespace) -> int:
+def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
     from app.audit import ExportSource, ServiceSource, audit
 
+    if args.replay:
+        return _log_replay(settings)
     source = ExportSource(args.export) if args.export else ServiceSource(args.url, args.api_key)
     report = audit(source, pinned_key=args.key)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def _log_replay(settings: Settings) -> int:
+    """Replay the logged events where the database is and compare the derived state (docs/audit-replay.md)."""
+    import time
+
+    from app.services.audit_replay import replay_database
+
+    shown = [time.monotonic()]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if time.monotonic() - shown[0] >= 5:  # a line every few seconds on long runs, none on short ones
+            shown[0] = time.monotonic()
+            print(f"replay: {stage} {done}" + (f" of {total}" if total else ""), file=sys.stderr, flush=True)
+
+    engine = make_engine(settings.database_url)
+    try:
+        report = replay_database(engine, progress=progress)
+    finally:
+        engine.dispose()
     print(report.text())
     return 0 if report.ok else 1
 
@@ -200,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     where = verify.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running Passport service, e.g. https://id.example.com")
     where.add_argument("--export", help="a file written by `passport log export`")
+    where.add_argument(
+        "--replay",
+        action="store_true",
+        help="where the database is (PASSPORT_DATABASE_URL): replay the logged events and compare every unit's "
+        "custody, the containers and the lot counters with the stored ones",
+    )
     verify.add_argument("--api-key", help="any organisation's key (entries are not public)")
     verify.add_argument("--key", help="pin the log's verifier key (C2SP note verifier string)")
     verify.set_defaults(func=cmd_log_verify)
