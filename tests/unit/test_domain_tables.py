@@ -145,3 +145,86 @@ def test_refusals_without_an_alert(refusal: str) -> None:
 
 def test_drug_categories() -> None:
     assert frozenset({"drug_rx", "drug_otc", "drug_restricted"}) == DRUGS
+
+
+# --------------------------------------------------------------------------------------------- refusal texts
+
+
+@pytest.mark.parametrize(
+    ("custody", "action", "actor", "to", "detail", "code"),
+    [
+        (Custody(Status.SOLD, "shop"), Action.SELL, "shop", None, "cannot sell a unit that is sold", "already_sold"),
+        (
+            Custody(Status.DESTROYED, "org-a"),
+            Action.REPORT_STOLEN,
+            "org-a",
+            None,
+            "cannot report stolen a unit that is destroyed",
+            "destroyed",
+        ),
+        (
+            Custody(Status.IN_TRANSIT, "org-a", to="org-b"),
+            Action.SHIP,
+            "org-a",
+            "org-c",
+            "cannot ship a unit that is in transit",
+            "in_transit",
+        ),
+        (
+            Custody(Status.IN_TRANSIT, "org-a", to="org-b"),
+            Action.RECEIVE,
+            "org-c",
+            None,
+            "this shipment is not addressed to your organisation",
+            "not_addressed_to_you",
+        ),
+        (
+            Custody(Status.HELD, "org-a"),
+            Action.SELL,
+            "org-b",
+            None,
+            "only the current custodian may do this",
+            "not_custodian",
+        ),
+        (
+            Custody(Status.HELD, "org-a"),
+            Action.SHIP,
+            "org-a",
+            None,
+            "a shipment needs a destination organisation ('to')",
+            "destination_required",
+        ),
+        (
+            Custody(Status.HELD, "org-a"),
+            Action.SHIP,
+            "org-a",
+            "org-a",
+            "a shipment must go to another organisation",
+            "ship_to_self",
+        ),
+    ],
+)
+def test_custody_refusals_say_why(
+    custody: Custody, action: Action, actor: str, to: str | None, detail: str, code: str
+) -> None:
+    with pytest.raises(Refused) as info:
+        apply(custody, action, actor, to)
+    assert (info.value.detail, info.value.code) == (detail, code)
+
+
+def test_unlocking_a_record_that_forgot_its_previous_status_holds_it() -> None:
+    assert apply(Custody(Status.LOCKED, "org-a"), Action.UNLOCK, "org-a") == Custody(Status.HELD, "org-a")
+    assert apply(Custody(Status.LOCKED, "org-a", previous=Status.RETURNED), Action.UNLOCK, "org-a") == Custody(
+        Status.RETURNED, "org-a"
+    )
+
+
+def test_a_receipt_clears_the_addressee_and_hands_over() -> None:
+    assert apply(Custody(Status.IN_TRANSIT, "org-a", to="org-b"), Action.RECEIVE, "org-b") == Custody(
+        Status.HELD, "org-b"
+    )
+
+
+def test_recycling_hands_the_unit_to_the_recycler() -> None:
+    assert apply(Custody(Status.SOLD, "shop"), Action.RECYCLE, "recycler") == Custody(Status.RECYCLED, "recycler")
+    assert apply(Custody(Status.HELD, "org-a"), Action.RECYCLE, "org-a") == Custody(Status.RECYCLED, "org-a")

@@ -198,3 +198,42 @@ def test_every_alerting_code_is_a_real_refusal_code() -> None:
     # "recalled" is produced by the recall rules in the event service, not by these two pure modules.
     assert set(ALERT_FOR) <= custody_codes | SALE_CODES | {"recalled"}
     assert ALERT_FOR["already_sold"] == "repeat_sale"
+
+
+# --- the detail a seller reads ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sale", "detail"),
+    [
+        (replace(OTC_OFFLINE, expires_on=date(2026, 5, 16)), "the unit expired on 2026-05-16"),
+        (
+            replace(OTC_OFFLINE, seller_licences=frozenset()),
+            "selling or dispensing drugs needs the drug_retail licence",
+        ),
+        (
+            replace(OTC_OFFLINE, action=Action.DISPENSE, seller_licences=frozenset()),
+            "selling or dispensing drugs needs the drug_retail or medical_institution licence",
+        ),
+        (
+            replace(OTC_ONLINE, platform_role="pharmacy"),
+            "the platform named is not an organisation with the platform role",
+        ),
+        (replace(OTC_ONLINE, category="drug_restricted"), "this category of drug may never be sold online"),
+        (
+            replace(OTC_ONLINE, seller_licences=RETAIL),
+            "selling drugs online needs the online_drug_sales licence",
+        ),
+        (replace(RX, prescription=None), "a prescription drug needs a prescription"),
+        (
+            replace(RX, prescription=Prescription("rx-1", "dr-li", NOW)),
+            "the prescription must be issued before the sale",
+        ),
+        (replace(RX, prescription_used_elsewhere=True), "prescription rx-1 has already been used"),
+    ],
+)
+def test_each_refusal_tells_the_seller_why(sale: Sale, detail: str) -> None:
+    with pytest.raises(Refused) as refused:
+        check_sale(sale)
+    assert refused.value.detail == detail
+    assert str(refused.value) == detail
