@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     # Webhook endpoints on private, loopback or link-local addresses (receivers on an internal network); off, such
     # URLs are refused at registration and such addresses at delivery (server-side request forgery).
     webhook_private_addresses: bool = False
+    # Addresses (IPs or CIDR networks, comma-separated) of the reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from any other peer they are ignored. Default none: the client is the peer.
+    trusted_proxies: str = ""
     # Early warning: scans are written in batches this often; a code scanned faster than this speed between
     # two places, or by more distinct clients than this within the window, is a suspected clone.
     scan_flush_seconds: float = Field(default=1.0, gt=0)
@@ -58,6 +62,15 @@ class Settings(BaseSettings):
         if not _RATE.match(value):
             raise ValueError("PASSPORT_VERIFY_RATE_LIMIT must be N/second, N/minute, N/hour or 0")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        try:
+            return ",".join(str(ipaddress.ip_network(entry, strict=False)) for entry in entries)
+        except ValueError:
+            raise ValueError("PASSPORT_TRUSTED_PROXIES: IP addresses or CIDR networks, comma-separated") from None
 
     @field_validator("base_url")
     @classmethod
