@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.api.problems import domain_problem, status_of
+from app.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, domain_problem, status_of
 from app.domain.errors import DomainError, InvalidCode
 from app.domain.identifiers import ContainerCode, parse_digital_link_path
 from app.services.clock import utcnow
@@ -80,11 +81,59 @@ async def verify_unit(request: Request) -> Response:
     return Response(json.dumps(result.as_json()), media_type="application/json", headers=_VARY)
 
 
+def _verification_operation(path_parameters: list[str]) -> dict[str, Any]:
+    """The route as the OpenAPI document describes it (the contract's "Public verification")."""
+    in_path = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path_parameters]
+    in_query = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+        for name, text in (
+            ("17", "Expiry date (YYMMDD), as the code carries it"),
+            ("8030", "The signature, as the code carries it"),
+            ("lat", "Where the scan happened (degrees), optional"),
+            ("lon", "Where the scan happened (degrees), optional"),
+        )
+    ]
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}, "text/html": {"schema": {"type": "string"}}}
+    return {
+        "get": {
+            "tags": ["verification"],
+            "summary": "Verify a scanned unit code (GS1 Digital Link)",
+            "description": "JSON for machines; a readable page for a browser (`Accept: text/html`).",
+            "operationId": "verify_unit_" + "_".join(path_parameters),
+            "parameters": in_path + in_query,
+            "responses": {
+                "200": {
+                    "description": "The verdict",
+                    "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {}},
+                },
+                "404": {"description": "No such path (a control character in it)", "content": problem},
+                "422": {"description": "Not a unit code", "content": problem},
+                "429": {"description": "Too many scans from this client", "content": problem},
+            },
+        }
+    }
+
+
+_VERIFICATION_PATHS = {
+    "/01/{gtin}/21/{serial}": _verification_operation(["gtin", "serial"]),
+    "/01/{gtin}/10/{lot}/21/{serial}": _verification_operation(["gtin", "lot", "serial"]),
+}
+
+
 def install(app: FastAPI) -> None:
     """The hottest path, as a plain Starlette route on the application's own router, tried before the API's routes.
 
     FastAPI's route machinery (dependency solving, telemetry hooks, and matching twice inside an included router)
     cost about a sixth of a scan, and this route uses none of it: it reads the raw request and answers with its
-    own problem documents. The price is that it is not in the OpenAPI document; the contract describes it.
+    own problem documents. FastAPI does not document such a route, so its two forms are added to the document here.
     """
     app.router.add_route("/01/{rest:path}", verify_unit, methods=["GET"], name="verify_unit", include_in_schema=False)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document["paths"] = {**_VERIFICATION_PATHS, **document["paths"]}
+        return app.openapi_schema or document
+
+    app.openapi = openapi  # type: ignore[method-assign]
