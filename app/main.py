@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import multiprocessing
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,7 +32,8 @@ from app.api import (
 from app.api.ratelimit import VerifyLimiter
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
-from app.services import webhooks
+from app.services import capture_jobs, webhooks
+from app.services.parent_watch import die_with_parent
 from app.services.runtime import Runtime
 
 
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime: Runtime = app.state.runtime
         tasks = [asyncio.create_task(_every(settings.scan_flush_seconds, runtime.scans.flush, "scan flush"))]
+        tasks.append(asyncio.create_task(_every(capture_jobs.HEARTBEAT_SECONDS, runtime.tend_jobs, "capture jobs")))
         if settings.checkpoint_interval_seconds:
             tasks.append(
                 asyncio.create_task(_every(settings.checkpoint_interval_seconds, runtime.sign_checkpoint, "checkpoint"))
@@ -153,6 +156,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 def app_from_environment() -> FastAPI:
     """Entry point for ``uvicorn --factory`` and ``passport serve``."""
+    if multiprocessing.parent_process() is not None:  # a worker of ``--workers N``: it ends with its supervisor
+        die_with_parent()
     app = create_app(Settings())
     # What is loaded by now lives as long as the process. Frozen, the collector no longer walks it: a full
     # collection took 0.2-0.3 s of a serving process (~250,000 objects), a stall for every request in flight.

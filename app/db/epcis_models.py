@@ -12,9 +12,13 @@ from app.db.types import BigID, UTCDateTime
 
 
 class EpcisCapture(Base):
-    """One ``POST /epcis/capture``: its progress and, per event, what went wrong."""
+    """One ``POST /epcis/capture``: its progress and, per event, what went wrong.
+
+    ``worker`` names the process working the job (host/pid/start time) and ``heartbeat_at`` its last sign of
+    life (PostgreSQL): a running job whose worker is gone is marked interrupted (``app.services.capture_jobs``)."""
 
     __tablename__ = "epcis_capture"
+    __table_args__ = (Index("ix_epcis_capture_running_worker", "running", "worker"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
@@ -28,6 +32,8 @@ class EpcisCapture(Base):
     duplicates: Mapped[int] = mapped_column(Integer, server_default="0")
     errors: Mapped[list[dict[str, object]]] = mapped_column(JSON)
     warnings: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    worker: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EpcisEvent(Base):

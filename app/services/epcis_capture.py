@@ -58,6 +58,7 @@ from app.domain.epcis import (
 from app.domain.epcis_hash import check_context, event_hashes
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
 from app.domain.sale_rules import Prescription as PrescriptionFacts
+from app.services import capture_jobs
 from app.services.events import EventIn, Policy, record_events, write_alerts
 from app.services.orgs import Principal
 from app.services.recalls import create_recall
@@ -176,6 +177,8 @@ def open_capture(
         event_count=len(events),
         errors=[],
         warnings=[],
+        worker=capture_jobs.current_worker(),
+        heartbeat_at=now,
     )
     session.add(job)
     return Opened(job, document, events)
@@ -817,9 +820,11 @@ def _capture_events(
                     warnings.append(
                         {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
                     )
-            if not out.rollback:
+            if not out.rollback:  # what the job says if it is interrupted later: what this chunk committed
                 job.captured = out.captured + counts["captured"]
                 job.duplicates = out.duplicates + counts["duplicates"]
+                job.errors = sorted(out.errors, key=lambda e: e.get("index", len(events)))
+                job.warnings = (out.warnings + warnings)[:MAX_WARNINGS]
         out.captured += counts["captured"]
         out.duplicates += counts["duplicates"]
         out.warnings += warnings[: MAX_WARNINGS - len(out.warnings)]

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
+from app.services import capture_jobs
+from app.services.clock import utcnow
 from app.services.keys import KeyRing, load_master_key
 from app.services.log import make_checkpoint
 from app.services.scans import ClonePolicy, ScanLog
@@ -39,6 +41,7 @@ class Runtime:
             max_clients=settings.clone_max_clients,
             window=timedelta(hours=settings.clone_window_hours),
         )
+        capture_jobs.tend(sessions, utcnow())  # jobs left running by a process that died are marked at start
         return cls(
             settings=settings,
             engine=engine,
@@ -58,6 +61,10 @@ class Runtime:
         with self.sessions.begin() as session:
             session.connection(execution_options=WRITE_OPTIONS)
             make_checkpoint(session, self.keyring.master_key)
+
+    def tend_jobs(self) -> None:
+        """Heartbeat this process's capture jobs and mark those whose worker died (see capture_jobs)."""
+        capture_jobs.tend(self.sessions, utcnow())
 
     def close(self) -> None:
         self.scans.close()

@@ -40,6 +40,7 @@ from app.db.scan_log import ScanRow, insert_scans
 from app.db.types import UTCDateTime
 from app.domain.triage import Sighting, clone_signals, near_serials
 from app.services.clock import utcnow
+from app.services.parent_watch import die_with_parent
 
 MAX_BUFFER = 100_000
 MAX_CLIENT_IDS = 65_536  # pseudonyms kept in memory, so a busy client is hashed once, not on every scan
@@ -173,6 +174,7 @@ _writer_sessions: sessionmaker[Session] | None = None  # in a writer process: it
 
 def _start_writer(database_url: str) -> None:
     global _writer_sessions
+    die_with_parent()
     # Below the serving processes' priority: on a saturated machine its bursts (a second's scans, ~55 us each on
     # SQLite, mostly the commit's random index pages) otherwise take a core from a worker. On the 1M-unit
     # benchmark: p90 36-40 ms at the same priority, 23-27 ms at nice 10, and 10 % more scans served.

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from app.domain.signing import Signer, sign_serials
+from app.services.parent_watch import die_with_parent
 
 INLINE_BELOW = 2_000  # smaller runs are signed in the calling thread: a round trip costs more than it saves
 
@@ -21,7 +22,7 @@ class SigningPool:
         if self._executor is None:
             # spawn, not fork: the server process has threads and open database connections.
             context = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=die_with_parent)
         return self._executor
 
     def submit(self, signer: Signer, gtin: str, lot: str, expiry: str, serials: Sequence[str]) -> Future[list[str]]:
