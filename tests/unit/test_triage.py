@@ -72,6 +72,10 @@ def test_characters_without_a_look_alike_are_kept(char: str) -> None:
     assert near_serials(char)[:2] == ([char.lower(), *others(char)[:1]] if char.isalpha() else others(char)[:2])
 
 
+def test_a_mixed_case_serial_is_tried_upper_cased_then_case_swapped() -> None:
+    assert near_serials("aB")[:3] == ["AB", "Ab", "A8"]
+
+
 def test_look_alikes_are_read_on_the_upper_cased_serial() -> None:
     # "o1s" upper-cased is "O1S", whose look-alikes are "0I5".
     assert near_serials("o1s")[:2] == ["O1S", "0I5"]
