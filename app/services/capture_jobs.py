@@ -60,13 +60,24 @@ def _start_time(pid: int) -> str | None:
 
 
 @cache
-def _identity(pid: int) -> str:
-    return f"{socket.gethostname()[:80]}/{pid}/{_start_time(pid) or ''}"
+def _host() -> str:
+    """This host, and its process id namespace: containers that share a host name do not share pids."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()[:80]}{'@' + namespace if namespace else ''}"
+
+
+@cache
+def worker_of(pid: int) -> str:
+    """A process of this host, as a job row names its worker: ``host/pid/start``."""
+    return f"{_host()}/{pid}/{_start_time(pid) or ''}"
 
 
 def current_worker() -> str:
     """This process, as a job row names its worker."""
-    return _identity(os.getpid())
+    return worker_of(os.getpid())
 
 
 def worker_is_gone(worker: str) -> bool:
@@ -75,7 +86,7 @@ def worker_is_gone(worker: str) -> bool:
     if len(parts) != 3 or not parts[1].isdigit():
         return False
     host, pid, start = parts
-    if host != socket.gethostname()[:80]:
+    if host != _host():
         return False
     now_there = _start_time(int(pid))
     return now_there is None or (start != "" and now_there != "" and now_there != start)

@@ -4,6 +4,7 @@ and on PostgreSQL any process marks a job whose worker stopped its heartbeat, cl
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -106,7 +107,7 @@ def _dead_local_worker() -> str:
     """The identity a process of this host had, once it has exited."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        identity = capture_jobs._identity(child.pid)
+        identity = capture_jobs.worker_of(child.pid)
     finally:
         child.kill()
         child.wait()
@@ -117,7 +118,7 @@ def test_jobs_of_dead_local_workers_are_marked_and_live_ones_left_alone(runtime,
     now = datetime.now(UTC)
     dead = _dead_local_worker()
     assert capture_jobs.worker_is_gone(dead)
-    alive = capture_jobs._identity(capture_jobs.os.getppid())
+    alive = capture_jobs.worker_of(os.getppid())
     assert not capture_jobs.worker_is_gone(alive)
     with runtime.sessions.begin() as session:
         session.add(_job("cap-dead", worker=dead, heartbeat_at=now, org_id=maker.id, now=now))
