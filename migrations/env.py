@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
+from sqlalchemy import event
 
 from app.config import Settings
 from app.db.engine import make_engine
@@ -26,11 +29,24 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        # SQLite changes a table by rebuilding it (batch mode): dropping the old table must not be refused, nor
+        # cascade, because of the rows that refer to it. Its documented procedure: foreign keys off (set outside
+        # any transaction, so on connecting), the changes in one transaction, then foreign_key_check before commit.
+        event.listen(engine, "connect", _foreign_keys_off)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
+            if engine.dialect.name == "sqlite":
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migrations left rows whose foreign keys point nowhere: {broken[:10]}")
     engine.dispose()
+
+
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
 
 if context.is_offline_mode():

@@ -41,6 +41,10 @@ LICENCE_KINDS = (
     "medical_institution",
 )
 CATEGORIES = ("drug_rx", "drug_otc", "drug_restricted", "device", "food", "industrial")
+# Tables whose ids are published (URLs, headers, a receiver's deduplication key): on SQLite, AUTOINCREMENT so that
+# an id is never handed out again after its row was deleted (PostgreSQL sequences never go back). A rolled-back
+# insert still frees its id on SQLite; ids published before their commit are reserved apart (app/db/ids.py).
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
 
 
 class Base(DeclarativeBase):
@@ -113,6 +117,7 @@ class Batch(Base):
     __table_args__ = (
         UniqueConstraint("gtin", "lot"),
         CheckConstraint("expires_on > manufactured_on", name="dates"),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -127,6 +132,7 @@ class Issuance(Base):
     """One request for codes: which batch, which key signed them, how many."""
 
     __tablename__ = "issuance"
+    __table_args__ = (NEVER_REUSED_IDS,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
@@ -190,7 +196,7 @@ class Event(Base):
     """One accepted custody event, as its organisation sent it (append-only)."""
 
     __tablename__ = "event"
-    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("org_id", "idempotency_key"), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
@@ -366,7 +372,7 @@ class Recall(Base):
     """A recall of a product, some of its lots or listed serials. Irreversible: it can grow or be completed."""
 
     __tablename__ = "recall"
-    __table_args__ = (CheckConstraint("recall_class IN ('I', 'II', 'III')", name="class"),)
+    __table_args__ = (CheckConstraint("recall_class IN ('I', 'II', 'III')", name="class"), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     gtin: Mapped[str] = mapped_column(ForeignKey("product.gtin"), index=True)
@@ -403,7 +409,10 @@ class Scan(Base):
 
 
 class Alert(Base):
+    """One open alert per code and kind (see app/db/alerts.py): a repeat counts on it (``count``, ``last_at``)."""
+
     __tablename__ = "alert"
+    __table_args__ = (NEVER_REUSED_IDS,)
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     type: Mapped[str] = mapped_column(String(40), index=True)
@@ -418,6 +427,20 @@ class Alert(Base):
     region: Mapped[str | None] = mapped_column(String(10), index=True)
     root_cause: Mapped[str | None] = mapped_column(String(1000))
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer, server_default="1")  # occurrences: the first and its repeats
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the latest occurrence
+
+
+ALERT_OPEN = Alert.status != "closed"
+Index(
+    "uq_alert_type_gtin_serial_open",
+    Alert.type,
+    Alert.gtin,
+    Alert.serial,
+    unique=True,
+    sqlite_where=ALERT_OPEN,
+    postgresql_where=ALERT_OPEN,
+)
 
 
 class WebhookEndpoint(Base):
@@ -426,6 +449,7 @@ class WebhookEndpoint(Base):
     master key: it cannot be hashed, because every delivery is signed with it."""
 
     __tablename__ = "webhook_endpoint"
+    __table_args__ = (NEVER_REUSED_IDS,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
@@ -451,6 +475,7 @@ class WebhookDelivery(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
         Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Alert, Product
-from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.db.models import ALERT_OPEN, Alert, Product
+from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services.clock import utcnow
 from app.services.orgs import Principal
 
@@ -70,10 +70,28 @@ def triage(session: Session, principal: Principal, alert_id: int, *, status: str
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", code="invalid_status")
     if status == "closed" and not (root_cause or "").strip():
         raise InvalidInput("closing an alert needs its root cause", code="root_cause_required")
+    if alert.status == "closed" and status != "closed":
+        _reopen(session, alert)
     alert.status = status
     alert.root_cause = root_cause or alert.root_cause
     alert.updated_at = utcnow()
     return alert
+
+
+def _reopen(session: Session, alert: Alert) -> None:
+    """A closed alert may be opened again only while no other alert of its code and kind is open: that one is
+    where the repeats are counted (one open alert per code and kind, kept by a unique index)."""
+    found = session.scalar(
+        select(Alert.id).where(
+            Alert.type == alert.type, Alert.gtin == alert.gtin, Alert.serial == alert.serial, ALERT_OPEN
+        )
+    )
+    if found is not None and alert.gtin is not None:
+        raise Conflict(
+            f"alert {found} is open for the same code and kind; triage that one",
+            code="alert_already_open",
+            open_alert_id=found,
+        )
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -88,5 +106,10 @@ def alert_view(alert: Alert) -> dict[str, Any]:
         "status": alert.status,
         "root_cause": alert.root_cause,
         "updated_at": alert.updated_at.isoformat() if alert.updated_at else None,
-        "details": alert.details,
+        # The repeats, counted on the one open alert of this code and kind (app/db/alerts.py).
+        "details": {
+            **alert.details,
+            "count": alert.count,
+            "last_seen": (alert.last_at or alert.created_at).isoformat(),
+        },
     }

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import lot_counters
+from app.db.alerts import raise_alert
 from app.db.custody import (
     close_containment,
     container_chain,
@@ -27,7 +28,6 @@ from app.db.custody import (
 from app.db.log import log_index_of
 from app.db.lot_counters import NONE, CustodyKey, Tally
 from app.db.models import (
-    Alert,
     Batch,
     Container,
     Containment,
@@ -715,21 +715,19 @@ def write_alerts(session: Session, principal: Principal, error: DomainError, now
     region = session.scalar(select(Organisation.region).where(Organisation.id == principal.org_id))
     for alert in alerts:
         unit: Unit | None = alert["unit"]
-        row = Alert(
-            type=alert["type"],
+        alert_id = raise_alert(  # a repeat of an open alert of the same code and kind counts on that alert
+            session,
+            type_=alert["type"],
             severity=SEVERITY.get(alert["type"], "medium"),
+            at=now,
+            details=alert["details"],
             unit_id=unit.id if unit is not None else None,
             gtin=unit.gtin if unit is not None else alert.get("gtin"),
             serial=unit.serial if unit is not None else alert.get("serial"),
             org_id=principal.org_id,
-            created_at=now,
-            status="open",
-            details=alert["details"],
             region=alert["details"].get("region") or region,
         )
-        session.add(row)
-        session.flush()
-        error.extra.setdefault("alert_id", row.id)
+        error.extra.setdefault("alert_id", alert_id)
 
 
 def _record_one(session: Session, recorder: _Recorder, ev: EventIn) -> Result:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import WRITE_OPTIONS
+from app.db.ids import reserve_id
 from app.db.models import Batch, Issuance
 from app.db.units import SerialTaken, insert_units, issuance_serials
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -101,15 +102,17 @@ def issue_codes(
     random_bytes: Callable[[int], bytes] = os.urandom,
     chunk: int = CHUNK,
 ) -> Iterator[int | CodeRun]:
+    # The id is announced before the stream's transaction commits: taken apart, it stays spent if the stream fails.
+    issuance_id = reserve_id(engine, Issuance.__tablename__)
     # BEGIN IMMEDIATE on SQLite: this transaction reads and then writes, and must wait its turn, not fail.
     with engine.connect().execution_options(**WRITE_OPTIONS) as conn, conn.begin():
         with Session(bind=conn) as session:
             signer = keyring.current_signer(session)
-        issuance_id = conn.execute(
-            insert(Issuance)
-            .values(batch_id=facts.batch_id, key_tag=signer.key_tag, count=count, created_at=utcnow())
-            .returning(Issuance.id)
-        ).scalar_one()
+        conn.execute(
+            insert(Issuance).values(
+                id=issuance_id, batch_id=facts.batch_id, key_tag=signer.key_tag, count=count, created_at=utcnow()
+            )
+        )
         yield issuance_id
         sizes = deque([chunk] * (count // chunk) + ([count % chunk] if count % chunk else []))
         in_flight: deque[tuple[list[str], Future[list[str]]]] = deque()

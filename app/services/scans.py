@@ -34,12 +34,12 @@ from sqlalchemy import ARRAY, BigInteger, String, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.alerts import raise_alert
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
-from app.db.models import Alert, Product, Scan, Unit
+from app.db.models import Product, Scan, Unit
 from app.db.scan_log import ScanRow, insert_scans
 from app.db.types import UTCDateTime
 from app.domain.triage import Sighting, clone_signals, near_serials
-from app.services.clock import utcnow
 from app.services.parent_watch import die_with_parent
 
 MAX_BUFFER = 100_000
@@ -286,33 +286,16 @@ class _Detector:
             self._alert("clone_suspect", o, unit_id, details)
 
     def _alert(self, kind: str, o: Observation, unit_id: int | None, details: dict[str, Any]) -> None:
-        existing = self.session.scalar(
-            select(Alert).where(
-                Alert.type == kind, Alert.gtin == o.gtin, Alert.serial == o.serial, Alert.status != "closed"
-            )
+        raise_alert(  # one open alert per code and kind: a repeat counts on it (app/db/alerts.py)
+            self.session,
+            type_=kind,
+            severity=SEVERITY[kind],
+            at=o.at,
+            details={**details, "first_seen": o.at.isoformat()},
+            unit_id=unit_id,
+            gtin=o.gtin,
+            serial=o.serial,
         )
-        if existing is not None:  # debounce: one open alert per code and kind, counting repeats
-            existing.details = {
-                **existing.details,
-                "count": int(existing.details.get("count", 1)) + 1,
-                "last_seen": o.at.isoformat(),
-            }
-            existing.updated_at = utcnow()
-            return
-        self.session.add(
-            Alert(
-                type=kind,
-                severity=SEVERITY[kind],
-                unit_id=unit_id,
-                gtin=o.gtin,
-                serial=o.serial,
-                org_id=None,
-                created_at=o.at,
-                status="open",
-                details={**details, "count": 1, "first_seen": o.at.isoformat()},
-            )
-        )
-        self.session.flush()
 
 
 def _too_many_clients(dialect: str) -> Any:

@@ -32,7 +32,7 @@ URUMQI = (43.83, 87.62)
 
 def alerts(runtime) -> list[tuple[str, int]]:
     with runtime.sessions() as session:
-        return [(a.type, a.details.get("count", 1)) for a in session.scalars(select(Alert).order_by(Alert.id))]
+        return [(a.type, a.count) for a in session.scalars(select(Alert).order_by(Alert.id))]
 
 
 def triages(runtime) -> list[str | None]:

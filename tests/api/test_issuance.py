@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import nacl.exceptions
 import nacl.signing
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.db.models import Issuance, Unit
 from app.domain.identifiers import SERIAL_ALPHABET, SERIAL_LENGTH
@@ -195,3 +195,60 @@ def test_serial_collisions_are_redrawn(runtime, maker, batch):
     assert len(serials) == 4 and len(set(serials)) == 4
     assert len(calls) > 2
     assert unit_count(runtime) == 4
+
+
+class CommitRefused(Exception):
+    pass
+
+
+def test_a_failed_stream_never_lends_its_issuance_id_again(runtime, maker, batch):
+    """A stream announces its id before it commits; once it fails, that id names nothing, ever (it did on SQLite,
+    where the rolled-back insert gave the id back and the next issuance took it)."""
+    principal = Principal(maker.id, "m", "manufacturer", frozenset({"drug_manufacturing"}))
+    with runtime.sessions() as session:
+        facts = check_issuance(session, principal, batch["id"], 4, 10)
+    pool = SigningPool(0)
+    try:
+        runs = issue_codes(runtime.engine, runtime.keyring, pool, facts, 4, chunk=2)
+        failed_id = next(runs)
+        assert isinstance(next(runs), CodeRun)  # a chunk is in
+        runs.close()  # the client went away: everything is rolled back
+        assert unit_count(runtime) == 0
+        ids = []
+        for _ in range(2):
+            runs = issue_codes(runtime.engine, runtime.keyring, pool, facts, 4, chunk=2)
+            ids.append(next(runs))
+            assert sum(len(run.serials) for run in runs if isinstance(run, CodeRun)) == 4
+    finally:
+        pool.close()
+    assert failed_id < ids[0] < ids[1]
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Issuance).where(Issuance.id == failed_id)) == 0
+
+
+def test_an_issuance_id_announced_by_a_stream_whose_commit_failed_is_not_reused(client, runtime, maker, batch):
+    def mark(conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("INSERT INTO ISSUANCE"):
+            conn.info["issuing"] = True
+
+    def refuse(conn):
+        if conn.info.pop("issuing", False):
+            raise CommitRefused("commit refused")
+
+    url = f"/v1/batches/{batch['id']}/codes"
+    ndjson = {**maker.headers, "Accept": "application/x-ndjson"}
+    event.listen(runtime.engine, "before_cursor_execute", mark)
+    event.listen(runtime.engine, "commit", refuse)
+    try:
+        with client.stream("POST", url, json={"count": 3}, headers=ndjson) as failed:
+            assert failed.status_code == 201  # announced before the commit, which then fails (a broken stream)
+            failed_id = int(failed.headers["x-issuance-id"])
+            failed.read()
+    finally:
+        event.remove(runtime.engine, "commit", refuse)
+        event.remove(runtime.engine, "before_cursor_execute", mark)
+    assert unit_count(runtime) == 0
+    again = client.post(url, json={"count": 3}, headers=ndjson)
+    assert again.status_code == 201
+    assert int(again.headers["x-issuance-id"]) > failed_id
+    assert_problem(client.get(f"/v1/issuances/{failed_id}/codes", headers=maker.headers), 404, "issuance_not_found")

@@ -595,6 +595,49 @@ def test_unpacking_a_case_while_selling_from_it_does_not_deadlock(
     assert (lock_hold.contended, lock_hold.uncontended) == (rounds, 0)
 
 
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("duplicate_window", [0])
+def test_twenty_tills_selling_one_unit_make_one_alert_counting_the_repeats(runtime, http, parties, stock):
+    """README: one open alert per code and kind counts repeats instead of multiplying (it made 19 rows)."""
+    pharm = parties["pharmacy"]
+    (uri,) = stock(1)
+    clients = [http() for _ in range(ROUNDS)]
+    now = datetime.now(UTC)
+    bodies = [  # a second apart, so that none is the same sale as another (duplicate_window 0)
+        {
+            "action": "sell",
+            "codes": [uri],
+            "channel": "offline",
+            "occurred_at": (now - timedelta(seconds=s)).isoformat(),
+        }
+        for s in range(1, ROUNDS + 1)
+    ]
+    with ThreadPoolExecutor(max_workers=ROUNDS, thread_name_prefix="race") as pool:
+        responses = race(pool, [poster(clients[i], pharm, bodies[i]) for i in range(ROUNDS)])
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (ROUNDS - 1), describe(responses)
+    lost = [r for r in responses if r.status_code == 409]
+    assert {problem_code(r) for r in lost} == {"already_sold"}
+    unit = unit_row(runtime, uri)
+    (alert,) = alerts_on(runtime, unit.id)
+    assert (alert.type, alert.status, alert.count) == ("repeat_sale", "open", ROUNDS - 1)
+    assert {r.json()["alert_id"] for r in lost} == {alert.id}
+
+
+@pytest.mark.postgres_only
+def test_twenty_events_naming_one_unknown_code_at_once_make_one_alert(runtime, http, parties, batch):
+    """No unit row to lock here: the twenty alert inserts themselves race, and the unique index decides."""
+    pharm = parties["pharmacy"]
+    clients = [http() for _ in range(ROUNDS)]
+    body = {"action": "receive", "codes": [f"https://passport.test/01/{GTIN}/21/NEVERISSUED9"]}
+    with ThreadPoolExecutor(max_workers=ROUNDS, thread_name_prefix="race") as pool:
+        responses = race(pool, [poster(client, pharm, body) for client in clients])
+    assert [r.status_code for r in responses] == [404] * ROUNDS, describe(responses)
+    with runtime.sessions() as session:
+        alerts = list(session.scalars(select(Alert)))
+    assert [(a.type, a.serial, a.count) for a in alerts] == [("unknown_code", "NEVERISSUED9", ROUNDS)]
+    assert {r.json()["alert_id"] for r in responses} == {alerts[0].id}
+
+
 # ------------------------------------------------------------------------------------------------- SQLite
 
 
