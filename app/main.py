@@ -54,17 +54,33 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await problems.domain_problem(self._error(limit))(scope, receive, send)
             return
-        seen = 0
+        seen, over, started = 0, False, False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > limit:
-                raise self._error(limit)
+                over = True
+                raise self._error(limit)  # stops the reading, wherever the app reads the body
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message: Message) -> None:
+            # Whatever the app made of the body it could not finish reading (FastAPI answers 400 "error parsing
+            # the body"), the answer is 413: nothing goes out once the limit is passed, the 413 is sent below.
+            nonlocal started
+            if over and not started:
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await problems.domain_problem(self._error(limit))(scope, receive, send)
 
     @staticmethod
     def _error(limit: int) -> PayloadTooLarge:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.domain import json_input
 from app.domain.errors import (
     Conflict,
     DomainError,
@@ -35,7 +36,14 @@ STATUS: dict[type[DomainError], int] = {
     UnsupportedMediaType: 415,
     RateLimited: 429,
 }
-_HTTP_CODES = {401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -99,6 +107,13 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if part not in ("body", "query", "path"))
 
 
+def _not_json(error: Any, body: Any) -> JSONResponse:
+    loc = tuple(error.get("loc", ()))
+    position = loc[-1] if loc and isinstance(loc[-1], int) else -1
+    message = str((error.get("ctx") or {}).get("error") or "not JSON")
+    return domain_problem(json_input.syntax_error(message, body if isinstance(body, str) else None, position))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
@@ -106,6 +121,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        unparsed = next((err for err in exc.errors() if err.get("type") == "json_invalid"), None)
+        if unparsed is not None:  # FastAPI's json.loads failed: say what and where, as for hand-read bodies
+            return _not_json(unparsed, exc.body)
         errors = [
             {
                 "field": _location(tuple(err.get("loc", ()))),
@@ -120,6 +138,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+            # FastAPI answers 400 "error parsing the body" when reading a JSON body raised anything but a
+            # JSONDecodeError: invalid UTF-8, nesting past the recursion limit, an integer too long to convert.
+            return domain_problem(json_input.explain(exc.__cause__))
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from app.api.deps import PrincipalDep, SessionDep
+from app.api.ids import BatchId
 from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import (
     BatchIn,
@@ -80,5 +81,5 @@ def list_batches(
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut, tags=["batches"])
-def get_batch(batch_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
+def get_batch(batch_id: BatchId, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
     return catalog.batch_view(catalog.get_batch(session, principal, batch_id))

@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api.code_formats import CSV, JSON, NDJSON, format_runs, negotiate, stream_in_thread
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.ids import BatchId, IssuanceId
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS
 from app.api.schemas import CodesIn, IssuanceList
 from app.domain.signing import kid
@@ -27,7 +28,7 @@ _CODES_CONTENT = {"content": {JSON: {}, NDJSON: {}, CSV: {}}, "description": "Th
     responses={**KEYED_PROBLEMS, 201: _CODES_CONTENT},
 )
 def issue_codes(
-    batch_id: int,
+    batch_id: BatchId,
     body: CodesIn,
     request: Request,
     principal: PrincipalDep,
@@ -59,7 +60,7 @@ def issue_codes(
     responses={**KEYED_PROBLEMS, 200: _CODES_CONTENT},
 )
 def reissue_codes(
-    issuance_id: int, request: Request, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
+    issuance_id: IssuanceId, request: Request, principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep
 ) -> StreamingResponse:
     facts, key_tag = issuance.check_reissue(session, principal, issuance_id)
     media = negotiate(request.headers.get("accept"))
@@ -71,7 +72,7 @@ def reissue_codes(
 
 
 @router.get("/v1/batches/{batch_id}/issuances", response_model=IssuanceList, tags=["codes"], responses=KEYED_PROBLEMS)
-def list_issuances(batch_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
+def list_issuances(batch_id: BatchId, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
     batch = catalog.get_batch(session, principal, batch_id)
     return {
         "issuances": [

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.ids import EventRef
 from app.api.problems import KEYED_PROBLEMS, domain_problem
 from app.api.schemas import Strict, json_body
 from app.config import Settings
@@ -43,7 +44,7 @@ class EventBody(Strict):
     platform: str | None = Field(default=None, max_length=32)
     order_ref: str | None = Field(default=None, max_length=100)
     prescription: PrescriptionBody | None = None
-    event_id: int | None = None
+    event_id: EventRef | None = None
 
     def to_domain(self) -> EventIn:
         prescription = None

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.ids import CheckpointCursor, LogIndex, LogSize
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS
 from app.services import log
 
@@ -30,7 +31,7 @@ def get_checkpoint(runtime: RuntimeDep) -> dict[str, object]:
 @router.get("/v1/log/checkpoints")
 def list_checkpoints(
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: CheckpointCursor = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, object]:
     """Every checkpoint the service signed, oldest first (page with ``after`` = the last id seen)."""
@@ -41,8 +42,8 @@ def list_checkpoints(
 def get_entries(
     principal: PrincipalDep,
     session: SessionDep,
-    start: Annotated[int, Query(ge=0)],
-    end: Annotated[int, Query(ge=1)],
+    start: LogIndex,
+    end: LogSize,
 ) -> dict[str, Any]:
     """The leaf bytes of [start, end), rebuilt from the events as they are now, beside the hashes the log
     committed to: a difference means an event was changed after it was logged. An entry the key's organisation
@@ -61,8 +62,8 @@ def get_entries(
 @router.get("/v1/log/proof/inclusion")
 def get_inclusion(
     session: SessionDep,
-    leaf_index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int, Query(ge=1)],
+    leaf_index: LogIndex,
+    tree_size: LogSize,
 ) -> dict[str, object]:
     path = log.inclusion_proof(session.connection(), leaf_index, tree_size)
     return {"leaf_index": leaf_index, "tree_size": tree_size, "audit_path": _b64(path)}
@@ -71,8 +72,8 @@ def get_inclusion(
 @router.get("/v1/log/proof/consistency")
 def get_consistency(
     session: SessionDep,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: LogSize,
+    second: LogSize,
 ) -> dict[str, object]:
     proof = log.consistency_proof(session.connection(), first, second)
     return {"first": first, "second": second, "proof": _b64(proof)}

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.api import routes_recalls
 from app.api.deps import SessionDep
+from app.api.ids import ALERT, RECALL, largest
 from app.api.problems import status_of
 from app.db.models import Alert
 from app.domain.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
@@ -293,7 +294,7 @@ def recall_list(console: ConsoleDep, session: SessionDep) -> Response:
 @router.get("/recalls/{recall_id}")
 def recall_trace(recall_id: int, console: ConsoleDep, session: SessionDep) -> Response:
     def build(principal: Principal) -> str:
-        found = recalls.trace(session, principal, recall_id)
+        found = recalls.trace(session, principal, RECALL(recall_id))
         product = catalog.get_product(session, principal, found["recall"]["gtin"])
         return regulator.render_trace(console.page, found, catalog.product_view(session, product))
 
@@ -303,7 +304,7 @@ def recall_trace(recall_id: int, console: ConsoleDep, session: SessionDep) -> Re
 @router.get("/recalls/{recall_id}/holders.csv")
 def recall_holders_csv(recall_id: int, console: ConsoleDep, session: SessionDep) -> Response:
     """The API's CSV (same function), for a browser signed in with the cookie rather than a Bearer key."""
-    response = _show(console, lambda principal: routes_recalls.holders_csv(recall_id, principal, session))
+    response = _show(console, lambda principal: routes_recalls.holders_csv(RECALL(recall_id), principal, session))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -338,7 +339,9 @@ def alert_list(console: ConsoleDep, session: SessionDep) -> Response:
     if since and until and since >= until:
         errors.append(t("reg.filter.bad_range"))
     before = query.get("before", "")
-    before_id = int(before) if before.isdigit() and int(before) > 0 else None
+    before_id = int(before) if before.isascii() and before.isdigit() else None
+    if before and not (before_id and before_id <= largest(Alert.id)):
+        errors.append(f"before: {before} is not an alert id")
 
     def build(principal: Principal) -> str | Response:
         found: list[Alert] = []
@@ -390,7 +393,8 @@ def alert_detail(alert_id: int, console: ConsoleDep, session: SessionDep) -> Res
     saved = console.request.query_params.get("saved") == "1"
 
     def build(principal: Principal) -> str:
-        return _alert_page(console, session, principal, alerts.get_alert(session, principal, alert_id), saved=saved)
+        alert = alerts.get_alert(session, principal, ALERT(alert_id))
+        return _alert_page(console, session, principal, alert, saved=saved)
 
     return _show(console, build)
 
@@ -403,6 +407,7 @@ def alert_triage(alert_id: int, console: ConsoleDep, session: SessionDep, form: 
     status, root_cause = form.get("status", ""), form.get("root_cause", "").strip()
 
     def build(principal: Principal) -> str | Response:
+        ALERT(alert_id)  # an id no alert can have: 404 before the form is looked at
         problem = None
         if status not in regulator.TRIAGE_STATUSES:
             problem = t("reg.triage.bad_status")

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.ids import BatchId, PageNumber
 from app.api.problems import KEYED_PROBLEMS
 from app.services import printing
 
@@ -90,11 +91,11 @@ def unit_qr_svg(gtin: str, serial: str, principal: PrincipalDep, session: Sessio
     responses={200: {"content": {SVG: {}}, "description": "One A4 page of labels, in issue order."}},
 )
 def batch_labels_svg(
-    batch_id: int,
+    batch_id: BatchId,
     principal: PrincipalDep,
     session: SessionDep,
     runtime: RuntimeDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=printing.MAX_PER_PAGE)] = printing.DEFAULT_PER_PAGE,
 ) -> Response:
     sheet = printing.label_page(

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, Field
 
 from app.api.deps import PrincipalDep, SessionDep
+from app.api.ids import AlertCursor, AlertId, RecallId
 from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import Strict
 from app.services import alerts, recalls
@@ -58,23 +59,25 @@ def list_recalls(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]
 
 
 @router.get("/recalls/{recall_id}", tags=["recalls"])
-def get_recall(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def get_recall(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return recalls.recall_view(recalls.get_recall(session, principal, recall_id))
 
 
 @router.post("/recalls/{recall_id}/extend", tags=["recalls"])
-def extend_recall(recall_id: int, body: ExtendBody, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def extend_recall(
+    recall_id: RecallId, body: ExtendBody, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
     recall = recalls.extend_recall(session, principal, recall_id, lots=body.lots, serials=body.serials)
     return recalls.recall_view(recall)
 
 
 @router.post("/recalls/{recall_id}/complete", tags=["recalls"])
-def complete_recall(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def complete_recall(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return recalls.recall_view(recalls.complete_recall(session, principal, recall_id))
 
 
 @router.get("/recalls/{recall_id}/trace", tags=["recalls"])
-def trace(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def trace(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return recalls.trace(session, principal, recall_id)
 
 
@@ -84,7 +87,7 @@ def trace(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "Who holds the recalled units"}},
 )
-def holders_csv(recall_id: int, principal: PrincipalDep, session: SessionDep) -> Response:
+def holders_csv(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> Response:
     found = recalls.trace(session, principal, recall_id)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -111,7 +114,7 @@ def list_alerts(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: AlertCursor = None,
 ) -> dict[str, Any]:
     found = alerts.list_alerts(
         session,
@@ -129,12 +132,12 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"])
-def get_alert(alert_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def get_alert(alert_id: AlertId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return alerts.alert_view(alerts.get_alert(session, principal, alert_id))
 
 
 @router.patch("/alerts/{alert_id}", tags=["alerts"])
-def triage_alert(alert_id: int, body: TriageBody, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def triage_alert(alert_id: AlertId, body: TriageBody, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return alerts.alert_view(
         alerts.triage(session, principal, alert_id, status=body.status, root_cause=body.root_cause)
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.ids import DeliveryCursor, RecallId
 from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import Strict
 from app.services import webhooks
@@ -49,7 +50,7 @@ def deliveries(
     principal: PrincipalDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: DeliveryCursor = None,
 ) -> dict[str, Any]:
     return {"deliveries": webhooks.list_deliveries(session, principal, limit=limit, before_id=before_id)}
 
@@ -62,12 +63,12 @@ def my_notices(
 
 
 @router.post("/recalls/{recall_id}/acknowledge", tags=["recalls"])
-def acknowledge(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def acknowledge(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     notice = webhooks.acknowledge(session, principal, recall_id)
     assert notice.acknowledged_at is not None
     return {"recall_id": notice.recall_id, "acknowledged_at": notice.acknowledged_at.isoformat()}
 
 
 @router.get("/recalls/{recall_id}/notices", tags=["recalls"])
-def notices(recall_id: int, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def notices(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return webhooks.notices_of_recall(session, principal, recall_id)

@@ -44,6 +44,7 @@ from app.db.engine import WRITE_OPTIONS
 from app.db.epcis_models import EpcisCapture, EpcisEpc, EpcisEvent
 from app.db.models import Batch, Container, Issuance, Organisation, Product, Unit
 from app.db.units import insert_units
+from app.domain import json_input
 from app.domain.custody import Action
 from app.domain.epcis import (
     PARTY_TYPES,
@@ -148,10 +149,7 @@ def open_capture(
     behaviour = (behaviour or "rollback").strip().lower()
     if behaviour not in BEHAVIOURS:
         raise InvalidInput("GS1-Capture-Error-Behaviour must be 'rollback' or 'proceed'", code="invalid_header")
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError) as error:
-        raise InvalidInput(f"the body is not JSON: {error}", code="invalid_json") from None
+    document = json_input.loads(raw)  # invalid_json saying what and where; nesting bounded
     if not isinstance(document, dict) or document.get("type") not in DOCUMENT_TYPES:
         raise InvalidInput(
             "the body must be an EPCIS 2.0 document: an object with type EPCISDocument or EPCISQueryDocument",

@@ -219,7 +219,7 @@ def _decode_token(raw: str, fingerprint: str) -> Position:
         same_query = body["q"] == fingerprint
         if not 0 <= position.row_id < 2**63 or position.source not in (CAPTURED, NATIVE):
             raise ValueError("out of range")
-    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise _bad("nextPageToken: not a token this service issued") from None
     if not same_query:
         raise _bad("nextPageToken: the token belongs to a query with other filters; repeat the same parameters")
