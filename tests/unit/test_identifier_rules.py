@@ -14,9 +14,13 @@ from app.domain.errors import InvalidCode
 from app.domain.identifiers import (
     ContainerCode,
     UnitCode,
+    date_to_yymmdd,
+    digital_link,
+    digital_link_prefix,
     parse_code,
     parse_digital_link_path,
     parse_element_string,
+    serials_from_random,
     validate_ai_value,
     yymmdd_to_date,
 )
@@ -263,3 +267,35 @@ def test_check_digit_refusals() -> None:
     assert refused(f"(01){GTIN[:-1]}3(21)S") == f"GTIN {GTIN[:-1]}3 has check digit 3, expected 2"
     assert refused("(00)106141411234567890") == "SSCC 106141411234567890 has check digit 0, expected 7"
     assert refused("(01)123(21)S") == "GTIN must be exactly 14 digits, got '123'"
+
+
+def test_more_refusal_texts() -> None:
+    with pytest.raises(ValueError) as error:
+        serials_from_random(b"\x00" * 23, 2)
+    assert str(error.value) == "not enough random bytes for the serials asked for"
+    with pytest.raises(InvalidCode) as info:
+        parse_element_string(f"01{GTIN}")
+    assert str(info.value) == "a bracketed element string must start with '(' and an AI, e.g. (01)"
+    # The leftover shown is the next four characters.
+    assert refused(f"01{GTIN}21S1\x1d99XYZ") == "no known AI at position 22 of the scanned data ('99XY'...)"
+
+
+def test_a_key_with_nothing_after_its_slash_is_a_trailing_slash() -> None:
+    with pytest.raises(InvalidCode) as info:
+        parse_digital_link_path("/01/")
+    assert str(info.value) == "the URI path ends with '/': remove the trailing slash"
+
+
+def test_the_prefix_strips_only_slashes_from_the_base() -> None:
+    assert digital_link_prefix("https://h.example/X/", GTIN, "L/1") == f"https://h.example/X/01/{GTIN}/10/L%2F1/21/"
+
+
+def test_the_last_writable_date_is_in_2099() -> None:
+    assert date_to_yymmdd(date(2099, 12, 31)) == "991231"
+    assert date_to_yymmdd(date(2000, 1, 1)) == "000101"
+    with pytest.raises(InvalidCode):
+        date_to_yymmdd(date(2100, 1, 1))
+
+
+def test_a_unit_uri_strips_only_slashes_from_the_base() -> None:
+    assert digital_link("https://h.example/X/", UnitCode(GTIN, "S")) == f"https://h.example/X/01/{GTIN}/21/S"
