@@ -17,8 +17,8 @@ from sqlalchemy import text, update
 from app.db.lookups import APPLICATION_NAME
 from app.db.models import Issuance
 from app.domain.signing import encode_signature, signed_message
-from app.services import verification
 from app.main import create_app
+from app.services import verification
 from tests.api.test_auth_catalog import assert_problem
 from tests.api.test_custody_journey import ok
 from tests.api.test_custody_journey import post as post_events
