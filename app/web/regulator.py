@@ -2,7 +2,7 @@
 
 Server-rendered like the consumer page (inline CSS, no JavaScript, nothing fetched from elsewhere, Jinja2
 autoescaping) and in the same two languages. The functions here only shape what the services answered into
-what a template shows, including the geometry of the two inline SVG pictures (state bars, custody tree); who
+what a template shows (the geometry of the two inline SVG pictures is in app/web/svg.py); who
 may see what is decided by the services before anything reaches this module.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import unicodedata
-from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,41 +19,12 @@ from urllib.parse import urlencode
 from app.services.alerts import STATUSES as ALERT_STATUSES
 from app.services.events import SEVERITY as CUSTODY_ALERTS
 from app.services.scans import SEVERITY as SCAN_ALERTS
-from app.web.i18n import HTML_LANG, MESSAGES, Catalogue
+from app.web.i18n import HTML_LANG, Catalogue
 from app.web.pages import environment, language_links
+from app.web.svg import custody_tree, state_bars
 
 ALERT_TYPES = (*CUSTODY_ALERTS, *(kind for kind in SCAN_ALERTS if kind not in CUSTODY_ALERTS))
 TRIAGE_STATUSES = ("investigating", "closed")
-STATE_ORDER = (
-    "issued",
-    "in_supply_chain",
-    "locked",
-    "sold",
-    "dispensed",
-    "destroyed",
-    "recycled",
-    "stolen",
-    "exported",
-)
-STATE_COLOUR = {
-    "issued": "#667085",
-    "in_supply_chain": "#1570ef",
-    "locked": "#dc6803",
-    "sold": "#b42318",
-    "dispensed": "#c11574",
-    "destroyed": "#067647",
-    "recycled": "#079455",
-    "stolen": "#7a271a",
-    "exported": "#6938ef",
-}
-
-# Custody tree geometry, in CSS pixels: the picture is drawn at its natural size and scrolls sideways on a
-# narrow screen, so the names stay readable instead of shrinking with the viewport.
-NODE_W = 240
-LINE_H = 18
-COL_GAP, ROW_GAP, PAD = 104, 24, 16
-BACK_DROP = 44  # how far above or below the boxes a backward (return) arrow bends
-NAME_UNITS = 27  # width budget of one line of a name: a Latin letter counts 1, a CJK character 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +55,7 @@ def _render(template: str, page: Page, title: str, section: str, **data: Any) ->
         "title": title,
         "section": section,
         "viewer": (
-            t("reg.signed_in", name=page.viewer, role=_word(t, "reg.role", page.role or "")) if page.viewer else None
+            t("reg.signed_in", name=page.viewer, role=t.word("reg.role", page.role or "")) if page.viewer else None
         ),
         "nav": [
             {"key": "recalls", "href": page.href("/regulator/recalls"), "text": t("reg.nav.recalls")},
@@ -96,20 +65,6 @@ def _render(template: str, page: Page, title: str, section: str, **data: Any) ->
         **data,
     }
     return environment().get_template(f"regulator/{template}").render(context)
-
-
-def _count(t: Catalogue, key: str, count: int, **values: object) -> str:
-    """A sentence with a count in it: the ``_one`` variant for exactly one, where the language has it."""
-    one = MESSAGES[t.lang].get(f"{key}_one")
-    return (one if count == 1 and one else MESSAGES[t.lang][key]).format(count=count, **values)
-
-
-def _word(t: Catalogue, family: str, code: str, fallback: str | None = None) -> str:
-    """The catalogue's word for a machine code, or the code itself (a code added later still renders)."""
-    found = MESSAGES[t.lang].get(f"{family}.{code}")
-    if found is not None:
-        return found
-    return fallback if fallback is not None else code.replace("_", " ")
 
 
 def _when(iso: str | None) -> str:
@@ -126,7 +81,7 @@ def _scope(t: Catalogue, lots: list[str], serials: list[str]) -> str:
     if lots:
         parts.append(t("reg.scope.lots", lots=", ".join(lots)))
     if serials:
-        parts.append(_count(t, "reg.scope.serials", len(serials)))
+        parts.append(t.count("reg.scope.serials", len(serials)))
     return "; ".join(parts) or t("reg.scope.all")
 
 
@@ -169,7 +124,7 @@ def render_recalls(page: Page, recalls: list[dict[str, Any]], product_names: Map
             "reason": recall["reason"],
             "scope": _scope(t, recall["lots"], recall["serials"]),
             "status": recall["status"],
-            "status_text": _word(t, "reg.recall_status", recall["status"]),
+            "status_text": t.word("reg.recall_status", recall["status"]),
             "created": _when(recall["created_at"]),
             "created_iso": recall["created_at"],
         }
@@ -197,7 +152,7 @@ def render_trace(page: Page, trace: dict[str, Any], product: dict[str, Any]) -> 
         "reason": recall["reason"],
         "instructions": recall["instructions"],
         "status": recall["status"],
-        "status_text": _word(t, "reg.recall_status", recall["status"]),
+        "status_text": t.word("reg.recall_status", recall["status"]),
         "created": _when(recall["created_at"]),
         "completed": _when(recall["completed_at"]),
     }
@@ -211,7 +166,7 @@ def render_trace(page: Page, trace: dict[str, Any], product: dict[str, Any]) -> 
         "dispensed": sold["dispensed"],
         "recovered": sum(recovered.values()),
         "recovered_parts": [
-            _word(t, "reg.recovered", action, f"{action} {{count}}").format(count=count)
+            t.word("reg.recovered", action, f"{action} {{count}}").format(count=count)
             for action, count in sorted(recovered.items())
         ],
     }
@@ -247,198 +202,6 @@ def _org_name(t: Catalogue, org: dict[str, Any] | None) -> str:
     return str(org.get("name") or org.get("id"))
 
 
-def state_bars(by_state: Mapping[str, int], t: Catalogue) -> dict[str, Any]:
-    """One horizontal bar per state present, in life-cycle order; widths in percent of the total.
-
-    The bars are drawn in an SVG with no viewBox, widths in %, so they stretch with the screen while the
-    labels keep their pixel size (a scaled viewBox would shrink the text to nothing on a phone).
-    """
-    total = sum(by_state.values())
-    order = [s for s in STATE_ORDER if by_state.get(s)] + sorted(s for s in by_state if s not in STATE_ORDER)
-    rows = []
-    for index, state in enumerate(order):
-        count = by_state[state]
-        share = 100 * count / total if total else 0
-        rows.append(
-            {
-                "state": state,
-                "label": _word(t, "reg.state", state),
-                "count": count,
-                "percent": f"{share:.0f}",
-                "width": f"{max(share, 0.6):.2f}%",
-                "colour": STATE_COLOUR.get(state, "#475467"),
-                "y": index * 46,
-            }
-        )
-    return {
-        "rows": rows,
-        "total": total,
-        "total_text": _count(t, "reg.states.total", total),
-        "height": max(len(rows) * 46, 1),
-    }
-
-
-def _units(char: str) -> int:
-    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
-
-
-def _fit(text: str, budget: int = NAME_UNITS) -> str:
-    used = 0
-    for index, char in enumerate(text):
-        used += _units(char)
-        if used > budget:
-            return text[: max(index - 1, 1)].rstrip() + "…"
-    return text
-
-
-def _lines(name: str, budget: int = NAME_UNITS, most: int = 2) -> list[str]:
-    """A name wrapped into at most ``most`` lines: at the last space that fits (a CJK name, which has no
-    spaces, anywhere), the last line cut short with an ellipsis."""
-    lines: list[str] = []
-    rest = name.strip()
-    while len(lines) < most - 1 and sum(_units(char) for char in rest) > budget:
-        cut, used = 0, 0
-        for index, char in enumerate(rest):
-            used += _units(char)
-            if used > budget:
-                break
-            cut = index + 1
-        space = rest.rfind(" ", 0, cut + 1)
-        if space > 0:
-            cut = space
-        lines.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    lines.append(_fit(rest, budget))
-    return lines
-
-
-def custody_tree(
-    hops: Iterable[dict[str, Any]], manufacturer: dict[str, Any], on_hand: Mapping[str, int], t: Catalogue
-) -> dict[str, Any]:
-    """Lay the shipments out as a left-to-right tree: columns are breadth-first layers from the manufacturer.
-
-    Nodes are organisations (the manufacturer, and everyone who shipped or was shipped units in scope), edges
-    are shipments labelled with their units. An edge to the next column is a forward S-curve; an edge to the
-    same or an earlier column (sent back up the chain) is dashed and bends around the boxes, above or below,
-    whichever side has fewer boxes in the way.
-    """
-    names: dict[str, str] = {manufacturer["id"]: manufacturer["name"] or manufacturer["id"]}
-    edges: list[tuple[str, str, int]] = []
-    out: dict[str, list[str]] = defaultdict(list)
-    for hop in hops:
-        source, target = hop["from"], hop["to"]
-        if not source or not target:
-            continue
-        for org in (source, target):
-            names.setdefault(org["id"], org.get("name") or org["id"])
-        edges.append((source["id"], target["id"], hop["units"]))
-        out[source["id"]].append(target["id"])
-
-    depth: dict[str, int] = {}
-    layers: list[list[str]] = []
-    for root in names:  # the manufacturer first; anyone not reached from it becomes a root of its own
-        if root in depth:
-            continue
-        depth[root] = 0
-        queue = deque([root])
-        while queue:
-            org = queue.popleft()
-            column = depth[org]
-            while len(layers) <= column:
-                layers.append([])
-            layers[column].append(org)
-            for child in out[org]:
-                if child not in depth:
-                    depth[child] = column + 1
-                    queue.append(child)
-    row = {org: layer.index(org) for layer in layers for org in layer}
-
-    def goes_over(source: str, target: str) -> bool:
-        above = row[source] + row[target]
-        below = len(layers[depth[source]]) - 1 - row[source] + len(layers[depth[target]]) - 1 - row[target]
-        return above <= below
-
-    backward = {(a, b): goes_over(a, b) for a, b, _ in edges if depth[b] <= depth[a]}
-    top_room = BACK_DROP + 16 if any(backward.values()) else 0
-    bottom_room = BACK_DROP + 16 if not all(backward.values()) else 0
-    lines = {org: _lines(name) for org, name in names.items()}
-    node_h = 22 + LINE_H * max(len(v) for v in lines.values()) + 16
-    tallest = max(len(layer) for layer in layers)
-    inner_h = tallest * node_h + (tallest - 1) * ROW_GAP
-    width = 2 * PAD + len(layers) * NODE_W + (len(layers) - 1) * COL_GAP
-    height = 2 * PAD + top_room + inner_h + bottom_room
-    position: dict[str, tuple[int, int]] = {}
-    nodes = []
-    for column, layer in enumerate(layers):
-        layer_h = len(layer) * node_h + (len(layer) - 1) * ROW_GAP
-        top = PAD + top_room + (inner_h - layer_h) // 2
-        for index, org in enumerate(layer):
-            x, y = PAD + column * (NODE_W + COL_GAP), top + index * (node_h + ROW_GAP)
-            position[org] = (x, y)
-            nodes.append(
-                {
-                    "id": org,
-                    "name": names[org],
-                    "lines": [{"text": text, "y": y + 22 + i * LINE_H} for i, text in enumerate(lines[org])],
-                    "x": x,
-                    "y": y,
-                    "w": NODE_W,
-                    "h": node_h,
-                    "root": org == manufacturer["id"],
-                    "holding": t("reg.tree.on_hand", count=on_hand.get(org, 0)),
-                    "holding_y": y + node_h - 12,
-                }
-            )
-
-    peak = max((units for _, _, units in edges), default=1)
-    drawn = []
-    for source, target, units in edges:
-        (sx, sy), (tx, ty) = position[source], position[target]
-        back = (source, target) in backward
-        start: tuple[float, float]
-        end: tuple[float, float]
-        c1: tuple[float, float]
-        c2: tuple[float, float]
-        if not back:
-            start, end = (sx + NODE_W, sy + node_h / 2), (tx, ty + node_h / 2)
-            bend = (end[0] - start[0]) / 2
-            c1, c2 = (start[0] + bend, start[1]), (end[0] - bend, end[1])
-        elif backward[(source, target)]:
-            rim = PAD + top_room - BACK_DROP
-            start, end = (sx + NODE_W / 2 + 12, sy), (tx + NODE_W / 2 - 12, ty)
-            c1, c2 = (start[0], rim), (end[0], rim)
-        else:
-            rim = PAD + top_room + inner_h + BACK_DROP
-            start, end = (sx + NODE_W / 2 + 12, sy + node_h), (tx + NODE_W / 2 - 12, ty + node_h)
-            c1, c2 = (start[0], rim), (end[0], rim)
-        # the point of the cubic Bézier at t = 1/2, where the label sits
-        mid_x = (start[0] + 3 * c1[0] + 3 * c2[0] + end[0]) / 8
-        mid_y = (start[1] + 3 * c1[1] + 3 * c2[1] + end[1]) / 8
-        label = _count(t, "reg.tree.units", units)
-        label_w = 8 * sum(_units(char) for char in label) + 14
-        drawn.append(
-            {
-                "from": source,
-                "to": target,
-                "units": units,
-                "path": (
-                    f"M{start[0]:.1f},{start[1]:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} "
-                    f"{end[0]:.1f},{end[1]:.1f}"
-                ),
-                "stroke": f"{1.5 + 4.5 * units / peak:.1f}",
-                "back": back,
-                "label": label,
-                "label_x": round(mid_x - label_w / 2, 1),
-                "label_y": round(mid_y - 11, 1),
-                "label_w": label_w,
-                "text_x": round(mid_x, 1),
-                "text_y": round(mid_y + 4.5, 1),
-                "title": f"{names[source]} → {names[target]}: {label}",
-            }
-        )
-    return {"nodes": nodes, "edges": drawn, "width": width, "height": height, "shipped": bool(edges)}
-
-
 # --- alerts -------------------------------------------------------------------------------------------------
 
 
@@ -460,11 +223,11 @@ def render_alerts(
             "created": _when(alert["created_at"]),
             "created_iso": alert["created_at"],
             "type": alert["type"],
-            "type_text": _word(t, "reg.alert_type", alert["type"]),
+            "type_text": t.word("reg.alert_type", alert["type"]),
             "severity": alert["severity"],
-            "severity_text": _word(t, "reg.severity", alert["severity"]),
+            "severity_text": t.word("reg.severity", alert["severity"]),
             "status": alert["status"],
-            "status_text": _word(t, "reg.alert_status", alert["status"]),
+            "status_text": t.word("reg.alert_status", alert["status"]),
             "unit": alert["unit"],
             "org": org_names.get(alert["org"] or "", alert["org"] or ""),
             "region": _region(t, alert["region"]),
@@ -477,11 +240,11 @@ def render_alerts(
         t("reg.alerts.title"),
         "alerts",
         rows=rows,
-        count_text=_count(t, "reg.alerts.count", len(rows)),
+        count_text=t.count("reg.alerts.count", len(rows)),
         filters=filters,
         errors=errors,
-        types=[{"value": v, "text": _word(t, "reg.alert_type", v)} for v in ALERT_TYPES],
-        statuses=[{"value": v, "text": _word(t, "reg.alert_status", v)} for v in ALERT_STATUSES],
+        types=[{"value": v, "text": t.word("reg.alert_type", v)} for v in ALERT_TYPES],
+        statuses=[{"value": v, "text": t.word("reg.alert_status", v)} for v in ALERT_STATUSES],
         action="/regulator/alerts",
         reset=page.href("/regulator/alerts"),
         older_href=older_href,
@@ -509,7 +272,7 @@ def render_alert(
 ) -> str:
     t = Catalogue(page.lang)
     details: dict[str, Any] = alert["details"] if isinstance(alert["details"], dict) else {}
-    words = [_word(t, "reg.alert_explain", alert["type"], t("reg.alert_explain.fallback", type=alert["type"]))]
+    words = [t.word("reg.alert_explain", alert["type"], t("reg.alert_explain.fallback", type=alert["type"]))]
     actor = details.get("attempted_by") or alert["org"]
     if details.get("action"):
         unit = alert["unit"] or {}
@@ -518,14 +281,13 @@ def render_alert(
             t(
                 "reg.alert.words",
                 org=org_names.get(actor or "", actor or t("reg.unknown")),
-                action=_word(t, "reg.action", str(details["action"])),
+                action=t.word("reg.action", str(details["action"])),
                 code=code or t("reg.unknown"),
             )
         )
     if details.get("first_seen"):
         words.append(
-            _count(
-                t,
+            t.count(
                 "reg.alert.seen",
                 int(details.get("count") or 1),
                 first=_when(str(details["first_seen"])),
@@ -538,7 +300,7 @@ def render_alert(
             t(
                 "reg.alert.first_sale",
                 at=_when(first.get("at")) + " UTC" if first.get("at") else t("reg.unknown"),
-                channel=_word(t, "reg.channel", str(first.get("channel") or ""), t("reg.unknown")),
+                channel=t.word("reg.channel", str(first.get("channel") or ""), t("reg.unknown")),
                 region=_region(t, first.get("region")) or t("reg.unknown"),
             )
         )
@@ -551,11 +313,11 @@ def render_alert(
         alert={
             "id": alert["id"],
             "type": alert["type"],
-            "type_text": _word(t, "reg.alert_type", alert["type"]),
+            "type_text": t.word("reg.alert_type", alert["type"]),
             "severity": alert["severity"],
-            "severity_text": _word(t, "reg.severity", alert["severity"]),
+            "severity_text": t.word("reg.severity", alert["severity"]),
             "status": alert["status"],
-            "status_text": _word(t, "reg.alert_status", alert["status"]),
+            "status_text": t.word("reg.alert_status", alert["status"]),
             "unit": alert["unit"],
             "product": product_name,
             "org": org_names.get(alert["org"] or "", alert["org"] or ""),
@@ -564,7 +326,7 @@ def render_alert(
             "updated": _when(alert["updated_at"]),
             "root_cause": alert["root_cause"],
         },
-        heading=t("reg.alert.heading", id=alert["id"], type=_word(t, "reg.alert_type", alert["type"])),
+        heading=t("reg.alert.heading", id=alert["id"], type=t.word("reg.alert_type", alert["type"])),
         words=words,
         reason=details.get("reason"),
         data=list(_flatten(details)),
@@ -574,7 +336,7 @@ def render_alert(
         triage_statuses=[
             {
                 "value": v,
-                "text": _word(t, "reg.alert_status", v),
+                "text": t.word("reg.alert_status", v),
                 "checked": v == form.get("status", alert["status"] if alert["status"] in TRIAGE_STATUSES else ""),
             }
             for v in TRIAGE_STATUSES
