@@ -45,7 +45,7 @@ def fetch_nodes(conn: Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple
     return found
 
 
-def store_nodes(session: Session, entries: list[tuple[tuple[int, int], bytes]], event_id: int) -> None:
+def store_nodes(session: Session, entries: list[tuple[tuple[int, int], bytes]], event_id: int | None) -> None:
     """Store newly complete subtrees; the leaf (level 0) carries the id of its event."""
     conn = session.connection()
     conn.exec_driver_sql(

@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.db.types import BigID, UTCDateTime
+from app.domain.alerts import AlertStatus
+from app.domain.orgs import CATEGORIES, LICENCE_KINDS, ROLES
 
 metadata = MetaData(
     naming_convention={
@@ -32,15 +34,6 @@ metadata = MetaData(
     }
 )
 
-ROLES = ("admin", "manufacturer", "distributor", "retailer", "platform", "regulator")
-LICENCE_KINDS = (
-    "drug_manufacturing",
-    "drug_wholesale",
-    "drug_retail",
-    "online_drug_sales",
-    "medical_institution",
-)
-CATEGORIES = ("drug_rx", "drug_otc", "drug_restricted", "device", "food", "industrial")
 # Tables whose ids are published (URLs, headers, a receiver's deduplication key): on SQLite, AUTOINCREMENT so that
 # an id is never handed out again after its row was deleted (PostgreSQL sequences never go back). A rolled-back
 # insert still frees its id on SQLite; ids published before their commit are reserved apart (app/db/ids.py).
@@ -431,7 +424,7 @@ class Alert(Base):
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the latest occurrence
 
 
-ALERT_OPEN = Alert.status != "closed"
+ALERT_OPEN = Alert.status != AlertStatus.CLOSED.value
 Index(
     "uq_alert_type_gtin_serial_open",
     Alert.type,
@@ -508,11 +501,9 @@ class RecallNotice(Base):
 
 # The EPCIS tables live in their own module, registered on the same metadata.
 from app.db import epcis_models as _epcis_models  # noqa: E402, F401
+from app.db import passport_models as _passport_models  # noqa: E402, F401
 
 __all__ = [
-    "CATEGORIES",
-    "LICENCE_KINDS",
-    "ROLES",
     "Alert",
     "ApiKey",
     "Base",

@@ -26,6 +26,7 @@ from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
 from app.domain.errors import InvalidInput, NotFound
 from app.domain.leaf import LeafEvent, leaf_bytes
+from app.domain.orgs import READS_EVERYTHING
 from app.domain.signing import jwk, open_private_key, public_key_bytes, seal_private_key
 from app.services.clock import utcnow
 
@@ -44,11 +45,17 @@ def append(session: Session, leaf: LeafEvent, event: Event) -> int:
 
     ``leaf`` is built by the caller from what it just wrote; the entries endpoint rebuilds the same bytes from
     the event table (and the auditor checks that they still agree)."""
-    leaf_hash = merkle.leaf_hash(leaf_bytes(leaf))
+    return append_bytes(session, leaf_bytes(leaf), event.id)
+
+
+def append_bytes(session: Session, data: bytes, event_id: int | None) -> int:
+    """Add ``data`` as the next leaf; return its index. ``event_id`` is None for a leaf that is not an event
+    (a passport version, which keeps its own bytes and index: app/services/passports.py)."""
+    leaf_hash = merkle.leaf_hash(data)
     index = take_index(session)
     inputs = merkle.completed_inputs(index)
     nodes = fetch_nodes(session.connection(), inputs) if inputs else {}
-    store_nodes(session, merkle.completed_nodes(index, leaf_hash, nodes), event.id)
+    store_nodes(session, merkle.completed_nodes(index, leaf_hash, nodes), event_id)
     return index
 
 
@@ -86,9 +93,6 @@ class Reader:
     role: str
 
 
-AUDITOR_ROLES = frozenset({"regulator", "admin"})
-
-
 @dataclass(frozen=True, slots=True)
 class Entries:
     start: int
@@ -100,7 +104,7 @@ class Entries:
 def readable(reader: Reader | None, leaf: LeafEvent, manufacturers: set[str]) -> bool:
     """An event is read by its parties (actor, addressee, platform), the manufacturers of the goods it moved,
     and auditors (regulators; the operator's admin keys): the same rule as a unit's history."""
-    if reader is None or reader.role in AUDITOR_ROLES:
+    if reader is None or reader.role in READS_EVERYTHING:
         return True
     return reader.org_id in (leaf.org, leaf.to, leaf.platform) or reader.org_id in manufacturers
 
@@ -113,7 +117,7 @@ def entries(conn: Connection, start: int, end: int, reader: Reader | None) -> En
     if start >= end:
         raise NotFound(f"the log has {size} entries", code="entries_not_found")
     leaves = [leaf for _, leaf in leaf_events(conn, start, end)]
-    makers = manufacturers_of(conn, leaves) if reader is not None and reader.role not in AUDITOR_ROLES else {}
+    makers = manufacturers_of(conn, leaves) if reader is not None and reader.role not in READS_EVERYTHING else {}
     shown = [leaf_bytes(leaf) if readable(reader, leaf, makers.get(leaf.event_id, set())) else None for leaf in leaves]
     return Entries(start, end, shown, leaf_hashes(conn, start, end))
 
