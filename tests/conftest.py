@@ -3,22 +3,15 @@ Alembic migrations (a migrated template is copied per test, so tests never clean
 
 from __future__ import annotations
 
-import base64
 import itertools
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
@@ -29,11 +22,10 @@ from app.config import Settings
 from app.main import create_app
 from app.services import orgs
 from app.services.runtime import Runtime
+from tests.helpers import BASE_URL, GTIN, MASTER_KEY, Org, free_port, serving, settings_for  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("PASSPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("PASSPORT_REQUIRE_POSTGRES") == "1"
-MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
-BASE_URL = "https://passport.test"
 _counter = itertools.count()
 
 # Property tests explore fresh random examples on a developer's machine, but in CI (CI set, or PostgreSQL required
@@ -45,20 +37,6 @@ hypothesis_settings.register_profile("dev")
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") or REQUIRE_PG else "dev")
 )
-
-
-def settings_for(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "master_key": MASTER_KEY,
-        "base_url": BASE_URL,
-        "verify_rate_limit": "0",
-        "signing_workers": 1,
-        "scan_writer": "inline",
-        "webhook_private_addresses": True,  # the tests' webhook receivers listen on loopback
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 def _pg_available() -> str | None:
@@ -163,30 +141,6 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.close()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serving(app: Any, port: int | None = None) -> Iterator[str]:
-    """An app behind a real uvicorn on loopback, in a thread: real sockets, real disconnects, real browsers."""
-    port = port or free_port()
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
-
-
 @pytest.fixture
 def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
     with serving(create_app(settings, runtime)) as url:
@@ -197,17 +151,6 @@ def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
 def client(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(settings, runtime), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-@dataclass(frozen=True)
-class Org:
-    id: str
-    api_key: str
-    role: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
 
 
 @pytest.fixture
@@ -225,9 +168,6 @@ def make_org(runtime: Runtime) -> Callable[..., Org]:
 @pytest.fixture
 def maker(make_org: Callable[..., Org]) -> Org:
     return make_org("manufacturer", "drug_manufacturing")
-
-
-GTIN = "09506000134352"
 
 
 @pytest.fixture

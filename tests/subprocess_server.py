@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.conftest import BASE_URL, MASTER_KEY, free_port
+from tests.helpers import BASE_URL, MASTER_KEY, free_port
 
 PASSPORT = str(Path(sys.executable).with_name("passport"))
 
