@@ -22,6 +22,7 @@ from app.api import (
     routes_epcis,
     routes_epcis_query,
     routes_events,
+    routes_home,
     routes_log,
     routes_pages,
     routes_public,
@@ -134,6 +135,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.1.0",
         summary="Signed product codes, custody and verification",
         lifespan=lifespan,
+        docs_url=None,  # served by routes_home from a package, not from a CDN: the reference works offline
+        redoc_url=None,
     )
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_epcis,
         routes_epcis_query,
         routes_pages,
+        routes_home,
     ):
         app.include_router(module.router)
 

@@ -351,4 +351,23 @@ MESSAGES: dict[str, str] = {
     "reg.error.generic": "The request could not be completed.",
     "reg.back.recalls": "Back to the recalls",
     "reg.back.alerts": "Back to the alerts",
+    "home.title": "Passport: signed product codes, custody and verification",
+    "home.intro": (
+        "Manufacturers issue signed codes for each unit, the supply chain records who holds it, and anyone can scan "
+        "a code to check that it is genuine. Every event is kept in a tamper-evident public log."
+    ),
+    "home.scan.heading": "How to check a product",
+    "home.scan.text": (
+        "Scan the QR code on the pack with a phone camera: it opens this service at a GS1 Digital Link address "
+        "like the one below, and the page says whether the product is genuine."
+    ),
+    "home.scan.json": "Programs ask the same address with the header Accept: application/json and get the answer as JSON.",
+    "home.links.heading": "For developers and auditors",
+    "home.link.docs": "API reference (Swagger UI, with an Authorize button for your API key)",
+    "home.link.redoc": "API reference (ReDoc)",
+    "home.link.openapi": "OpenAPI document",
+    "home.link.jwks": "Public keys of the code signatures (JWKS)",
+    "home.link.checkpoint": "The log's latest signed checkpoint",
+    "home.link.log_key": "The log's public key",
+    "home.link.console": "Regulator console (sign in with an API key)",
 }
