@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.models import Batch, Licence, Organisation, Product
-from tests.conftest import GTIN
+from tests.helpers import GTIN, assert_problem
 
 OTHER_GTIN = "04006381333931"
 
@@ -18,16 +18,6 @@ def counts(runtime) -> tuple[int, ...]:
         return tuple(
             session.scalar(select(func.count()).select_from(m)) for m in (Organisation, Licence, Product, Batch)
         )
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert body["title"] and body["detail"] and body["type"]
-    return body
 
 
 def test_missing_and_bad_keys_are_401(client):

@@ -9,28 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db.models import Alert, Container, Containment, Event, EventItem, Prescription, Unit
-from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import BASE_URL, GTIN
-
-JSON = {"Accept": "application/json"}
-SSCC_CASE_1 = "106141411234567897"
-SSCC_CASE_2 = "106141412345678908"
-SSCC_PALLET = "376104250021234569"
-
-
-def post(client, org, body):
-    return client.post("/v1/events", json=body, headers=org.headers)
-
-
-def ok(response) -> list[dict]:
-    assert response.status_code == 201, response.text
-    return response.json()["results"]
-
-
-def verify(client, uri: str) -> dict:
-    response = client.get(uri.replace(BASE_URL, ""), headers=JSON)
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.helpers import GTIN, SSCC_CASE_1, SSCC_CASE_2, SSCC_PALLET, assert_problem, ok, post, verify
 
 
 @pytest.fixture
@@ -355,7 +334,7 @@ def test_event_bodies_over_the_limit_are_refused(settings, runtime, maker):
     from fastapi.testclient import TestClient
 
     from app.main import create_app
-    from tests.conftest import settings_for
+    from tests.helpers import settings_for
 
     small = settings_for(settings.database_url, max_event_body_bytes=2048)
     with TestClient(create_app(small, runtime)) as client:

@@ -36,10 +36,7 @@ from app.db.models import (
     Unit,
 )
 from app.domain.identifiers import check_digit
-from tests.api.test_auth_catalog import assert_problem
-from tests.api.test_custody_journey import ok, post
-from tests.api.test_races import http, pool, poster, race  # noqa: F401 (fixtures)
-from tests.conftest import GTIN
+from tests.helpers import GTIN, assert_problem, ok, post, poster, race, serial
 
 MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "20261123_0007_lot_counters.py"
 
@@ -47,10 +44,6 @@ MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "2
 def sscc(n: int) -> str:
     body = f"0614141{n:010d}"
     return "(00)" + body + check_digit(body)
-
-
-def serial(uri: str) -> str:
-    return uri.split("/21/")[1].split("?")[0]
 
 
 # ------------------------------------------------------------------------------------------------- the recount
@@ -412,7 +405,7 @@ def test_extending_a_recall_counts_a_new_lot_from_then_on(client, runtime, maker
 
 
 @pytest.mark.postgres_only
-def test_concurrent_hops_of_one_lot_do_not_deadlock(client, runtime, maker, batch, issue, cast, http, pool):  # noqa: F811
+def test_concurrent_hops_of_one_lot_do_not_deadlock(client, runtime, maker, batch, issue, cast, http, pool):
     """Two pallets and loose units of one lot moving at the same instant touch the same counter rows."""
     dist, pharm = cast["dist"], cast["pharm"]
     codes = [c["uri"] for c in issue(batch["id"], 40)]

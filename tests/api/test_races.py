@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 from app.db.models import Alert, Container, Containment, Event, EventItem, Unit
 from app.domain.identifiers import check_digit
 from app.services import orgs
-from tests.conftest import GTIN, settings_for
+from tests.helpers import GTIN, ok, poster, race, settings_for
 
 ROUNDS = 20
 LOCK_WAIT_SECONDS = 5.0
@@ -49,28 +49,6 @@ def duplicate_window() -> int:
 @pytest.fixture
 def settings(database_url: str, duplicate_window: int):  # overrides tests.conftest.settings
     return settings_for(database_url, duplicate_window_seconds=duplicate_window)
-
-
-@pytest.fixture
-def http(server) -> Iterator[Callable[[], httpx2.Client]]:
-    """Clients of the real server, one per thread; each is connected (a /healthz call) before any race."""
-    opened: list[httpx2.Client] = []
-
-    def make() -> httpx2.Client:
-        client = httpx2.Client(base_url=server, timeout=60)
-        assert client.get("/healthz").status_code == 200
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.close()
-
-
-@pytest.fixture
-def pool() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="race") as executor:
-        yield executor
 
 
 class LockHold:
@@ -183,11 +161,6 @@ def second_key(runtime, org) -> Key:
         return Key(org.id, orgs.issue_api_key(session, org.id))
 
 
-def ok(response) -> list[dict]:
-    assert response.status_code == 201, response.text
-    return response.json()["results"]
-
-
 def serial_of(uri: str) -> str:
     return uri.split("/21/")[1].split("?")[0]
 
@@ -198,24 +171,6 @@ _sscc_counter = iter(range(1, 10_000_000))
 def new_sscc() -> str:
     body = f"0614141{next(_sscc_counter):010d}"
     return body + check_digit(body)
-
-
-def race(pool: ThreadPoolExecutor, calls: list[Callable[[], Any]], stagger: list[float] | None = None) -> list[Any]:
-    """Run the calls on their own threads, released together by a barrier (optionally each delayed by stagger[i])."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(index: int, call: Callable[[], Any]) -> Any:
-        barrier.wait(timeout=30)
-        if stagger and stagger[index]:
-            time.sleep(stagger[index])
-        return call()
-
-    futures = [pool.submit(run, i, call) for i, call in enumerate(calls)]
-    return [f.result(timeout=120) for f in futures]
-
-
-def poster(client: httpx2.Client, key, body: dict) -> Callable[[], httpx2.Response]:
-    return lambda: client.post("/v1/events", json=body, headers=key.headers)
 
 
 def problem_code(response) -> str | None:

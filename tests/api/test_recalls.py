@@ -8,13 +8,7 @@ import io
 from sqlalchemy import func, select
 
 from app.db.models import Alert, Recall
-from tests.api.test_auth_catalog import assert_problem
-from tests.api.test_custody_journey import SSCC_CASE_1, SSCC_PALLET, ok, post, verify
-from tests.conftest import GTIN
-
-
-def serial(uri: str) -> str:
-    return uri.split("/21/")[1].split("?")[0]
+from tests.helpers import GTIN, SSCC_CASE_1, SSCC_PALLET, assert_problem, ok, post, serial, verify
 
 
 def test_recall_rights_and_scope_validation(client, maker, batch, issue, make_org):
