@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from app.api.schemas import Strict, json_body
 from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
-from app.services import units
+from app.services import orgs, units
 from app.services.clock import utcnow
 from app.services.events import EventIn, Policy, record_events
 
@@ -36,7 +37,11 @@ class EventBody(Strict):
     action: str = Field(min_length=1, max_length=20)
     codes: list[str] = Field(default_factory=list, max_length=MAX_CODES_PER_EVENT)
     occurred_at: AwareDatetime | None = None
-    to: str | None = Field(default=None, max_length=32)
+    to: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The receiving organisation: its id, or its 13-digit GLN (look it up: GET /v1/orgs?gln=).",
+    )
     region: str | None = Field(default=None, max_length=10)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     container: str | None = Field(default=None, max_length=300)
@@ -46,7 +51,7 @@ class EventBody(Strict):
     prescription: PrescriptionBody | None = None
     event_id: EventRef | None = None
 
-    def to_domain(self) -> EventIn:
+    def to_domain(self, ids_by_gln: Mapping[str, str]) -> EventIn:
         prescription = None
         if self.prescription is not None:
             p = self.prescription
@@ -55,7 +60,7 @@ class EventBody(Strict):
             action=self.action,
             codes=[c.strip() for c in self.codes],
             occurred_at=self.occurred_at,
-            to=self.to,
+            to=ids_by_gln.get(self.to, self.to) if self.to else self.to,
             region=self.region,
             idempotency_key=self.idempotency_key,
             container=self.container,
@@ -108,7 +113,8 @@ def post_events(
     if total > 5 * MAX_CODES_PER_EVENT:
         raise InvalidInput(f"at most {5 * MAX_CODES_PER_EVENT} codes per request; got {total}", code="too_many_codes")
     policy = custody_policy(runtime.settings)
-    outcome = record_events(session, principal, [e.to_domain() for e in events], atomic=atomic, policy=policy)
+    glns = orgs.ids_by_gln(session, (e.to for e in events if e.to and orgs.is_gln(e.to)))
+    outcome = record_events(session, principal, [e.to_domain(glns) for e in events], atomic=atomic, policy=policy)
     if outcome.error is not None:
         return domain_problem(outcome.error)  # alerts it raised are committed with the request
     return JSONResponse({"results": [r.as_json() for r in outcome.results]}, status_code=201)

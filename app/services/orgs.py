@@ -116,3 +116,26 @@ def get_org(session: Session, org_id: str) -> Organisation:
     if org is None:
         raise NotFound(f"no organisation {org_id}", code="org_not_found")
     return org
+
+
+def is_gln(text: str) -> bool:
+    """Thirteen digits: what ``to`` holds when it names a trading partner by GLN (organisation ids are 32 hex)."""
+    return len(text) == 13 and text.isascii() and text.isdigit()
+
+
+def ids_by_gln(session: Session, glns: Iterable[str]) -> dict[str, str]:
+    """The organisation id behind each GLN that belongs to one (an unknown GLN is simply absent)."""
+    wanted = sorted(set(glns))
+    if not wanted:
+        return {}
+    rows = session.execute(select(Organisation.gln, Organisation.id).where(Organisation.gln.in_(wanted)))
+    return {gln: org_id for gln, org_id in rows if gln is not None}
+
+
+def partners_by_gln(session: Session, gln: str) -> list[dict[str, object]]:
+    """The directory entry of a trading partner: only what a handler needs to address a shipment."""
+    _validate_gln(gln)
+    rows = session.execute(
+        select(Organisation.id, Organisation.name, Organisation.role, Organisation.gln).where(Organisation.gln == gln)
+    )
+    return [{"id": row.id, "name": row.name, "role": row.role, "gln": row.gln} for row in rows]
