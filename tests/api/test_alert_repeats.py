@@ -15,12 +15,7 @@ from app.cli import alembic_config
 from app.db.engine import make_engine
 from app.db.models import Alert, metadata
 from app.db.types import UTCDateTime
-from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import GTIN
-
-
-def post(client, org, body):
-    return client.post("/v1/events", json=body, headers=org.headers)
+from tests.helpers import GTIN, assert_problem, post
 
 
 def sold_unit(client, maker, batch, issue, pharmacy) -> str:

@@ -25,7 +25,7 @@ from app.db.models import (
 )
 from app.domain.identifiers import check_digit
 from app.services.audit_replay import replay_database
-from tests.conftest import GTIN
+from tests.helpers import GTIN
 
 
 def sscc(n: int) -> str:

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.db.models import ApiKey
 from app.main import create_app
 from app.services.runtime import Runtime
-from tests.conftest import MASTER_KEY
+from tests.helpers import MASTER_KEY
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from app.main import create_app
 from app.services import scans as scans_module
 from app.services.runtime import Runtime
 from app.services.scans import Observation, ScanLog
-from tests.conftest import BASE_URL, GTIN, serving, settings_for
+from tests.helpers import BASE_URL, GTIN, serving, settings_for
 
 JSON = {"Accept": "application/json"}
 SHANGHAI = (31.23, 121.47)

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from app.api.routes_pages import COOKIE
 from app.main import create_app
 from app.services.runtime import Runtime
-from tests.conftest import GTIN, Org, serving, settings_for
+from tests.helpers import GTIN, Org, serving, settings_for
 
 PROBLEM = "application/problem+json"
 # Ids no row has: PostgreSQL INTEGER ends at 2**31 - 1, BIGINT (and SQLite) at 2**63 - 1.

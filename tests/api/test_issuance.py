@@ -19,8 +19,7 @@ from app.domain.identifiers import SERIAL_ALPHABET, SERIAL_LENGTH
 from app.services.issuance import CodeRun, check_issuance, issue_codes
 from app.services.orgs import Principal
 from app.services.signing_pool import SigningPool
-from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import BASE_URL, GTIN
+from tests.helpers import BASE_URL, GTIN, assert_problem
 
 
 def b64url(text: str) -> bytes:

@@ -15,8 +15,7 @@ from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, open_note, parse_checkpoint, sign_note
 from app.domain.signing import open_private_key
 from app.services.log import LOG_KEY_TAG
-from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import MASTER_KEY
+from tests.helpers import MASTER_KEY, assert_problem
 
 b64 = base64.b64decode
 

@@ -11,8 +11,7 @@ import pytest
 
 from app.cli import main
 from app.domain import merkle
-from tests.api.test_custody_journey import ok, post
-from tests.conftest import BASE_URL
+from tests.helpers import BASE_URL, ok, post
 
 OTHER_GTIN = "04006381333931"
 CASE = "106141411234567897"

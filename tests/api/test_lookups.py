@@ -23,7 +23,7 @@ from app.db import lookups as lookups_module
 from app.db.engine import libpq_url
 from app.db.lookups import APPLICATION_NAME, GroupedLookups, LookupFailed
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
-from tests.conftest import BASE_URL, GTIN
+from tests.helpers import BASE_URL, GTIN
 
 
 def _second_batch(client, maker) -> dict:

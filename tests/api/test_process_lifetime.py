@@ -10,7 +10,7 @@ import time
 import httpx2 as httpx
 import pytest
 
-from tests.conftest import BASE_URL
+from tests.helpers import BASE_URL
 from tests.subprocess_server import alive, command_line, descendants, passport_serve
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

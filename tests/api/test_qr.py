@@ -17,7 +17,7 @@ from qrcode.constants import ERROR_CORRECT_M
 from app.domain.identifiers import check_digit
 from app.domain.signing import decode_signature
 from app.services import clock, printing
-from tests.conftest import GTIN
+from tests.helpers import GTIN
 
 NS = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.api.routes_pages import COOKIE
 from app.web.i18n import MESSAGES
-from tests.api.test_custody_journey import ok, post
-from tests.conftest import GTIN, Org
+from tests.helpers import GTIN, Org, ok, post
 
 SAME_SITE = {"Origin": "http://testserver"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.db.models import Issuance, Product, Unit
-from tests.conftest import GTIN
+from tests.helpers import GTIN
 
 
 def _counts(runtime) -> tuple[int, int]:

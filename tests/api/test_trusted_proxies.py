@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from tests.conftest import BASE_URL, GTIN, MASTER_KEY, free_port
+from tests.helpers import BASE_URL, GTIN, MASTER_KEY, free_port
 
 PASSPORT = str(Path(sys.executable).with_name("passport"))
 ROOT = Path(__file__).resolve().parents[2]  # the checkout under test, whatever the installed one is

@@ -19,10 +19,8 @@ from app.db.models import Issuance
 from app.domain.signing import encode_signature, signed_message
 from app.main import create_app
 from app.services import verification
-from tests.api.test_auth_catalog import assert_problem
-from tests.api.test_custody_journey import ok
-from tests.api.test_custody_journey import post as post_events
-from tests.conftest import BASE_URL, GTIN, free_port, settings_for
+from tests.helpers import BASE_URL, GTIN, assert_problem, free_port, ok, settings_for
+from tests.helpers import post as post_events
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "passport_schema" / "passport.schema.json"
 JSON = {"Accept": "application/json"}

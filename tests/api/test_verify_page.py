@@ -18,7 +18,7 @@ from app.domain.identifiers import UnitCode, check_digit
 from app.main import create_app
 from app.services.runtime import Runtime
 from app.web.pages import choose_language, render_verification
-from tests.conftest import BASE_URL, Org, settings_for
+from tests.helpers import BASE_URL, Org, settings_for
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 ZH = {**HTML, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}

@@ -21,10 +21,7 @@ from app.db.models import RecallNotice, WebhookDelivery, WebhookEndpoint
 from app.main import create_app
 from app.services import webhook_http, webhooks
 from app.services.runtime import Runtime
-from tests.api.test_auth_catalog import assert_problem
-from tests.api.test_custody_journey import ok, post
-from tests.api.test_recalls import serial
-from tests.conftest import GTIN, settings_for
+from tests.helpers import GTIN, assert_problem, ok, post, serial, settings_for
 
 
 @pytest.fixture

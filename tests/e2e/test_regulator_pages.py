@@ -27,8 +27,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from app.main import create_app
-from tests.api.test_custody_journey import ok, post
-from tests.conftest import GTIN, Org, serving, settings_for
+from tests.helpers import GTIN, Org, ok, post, serving, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
