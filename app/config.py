@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     # GS1-EPCIS-Capture-File-Size-Limit; larger documents are refused with 413, nothing captured).
     epcis_capture_limit: int = Field(default=10_000, ge=1)
     epcis_capture_max_bytes: int = Field(default=33_554_432, ge=1024)
+    # Passport documents (POST /v1/documents: PDF, PNG, JPEG): the most bytes one may have (413 beyond).
+    max_document_bytes: int = Field(default=10_485_760, ge=1024)
     # The log signs a checkpoint this often when it has grown (0 = only on demand).
     checkpoint_interval_seconds: int = Field(default=300, ge=0)
     # Due webhook deliveries (recall notices) are sent this often (0 = only by `passport webhooks deliver`).

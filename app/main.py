@@ -26,6 +26,7 @@ from app.api import (
     routes_log,
     routes_orgs,
     routes_pages,
+    routes_passports,
     routes_public,
     routes_qr,
     routes_recalls,
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_epcis_query,
         routes_pages,
         routes_home,
+        routes_passports,
     ):
         app.include_router(module.router)
 
@@ -172,6 +174,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "/v1/events": settings.max_event_body_bytes,
             "/epcis/capture": settings.epcis_capture_max_bytes,
         },
+            "/v1/documents": settings.max_document_bytes,
     )
     return app
 

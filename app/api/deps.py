@@ -61,3 +61,13 @@ def get_principal(request: Request, session: SessionDep, _declared: BearerDep) -
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_optional_principal(request: Request, session: SessionDep, _declared: BearerDep) -> Principal | None:
+    """The caller's organisation when it sends a key (a wrong key is still 401), None for an anonymous call."""
+    if not request.headers.get("authorization"):
+        return None
+    return get_principal(request, session, _declared)
+
+
+MaybePrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]

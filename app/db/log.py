@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Batch, Containment, Event, EventItem, LogNode, LogState, Product, Unit
 from app.db.pairs import pairs_in
+from app.db.passport_models import PassportVersion
 from app.domain.leaf import LeafEvent, LeafItem
 
 # The append path runs once per event: plain driver SQL, no statement compilation.
@@ -164,3 +165,14 @@ def manufacturers_of(conn: Connection, events: list[LeafEvent]) -> dict[int, set
                 elif batch_id is not None:
                     found[event.event_id].add(maker_of_batch[batch_id])
     return found
+
+
+def passport_leaves(conn: Connection, start: int, end: int) -> dict[int, tuple[bytes, str]]:
+    """The passport versions at log positions [start, end): their exact leaf bytes and the organisation that
+    wrote each (passport leaves keep their bytes; events are rebuilt from their rows by ``leaf_events``)."""
+    rows = conn.execute(
+        select(PassportVersion.log_index, PassportVersion.leaf, PassportVersion.org_id).where(
+            PassportVersion.log_index >= start, PassportVersion.log_index < end
+        )
+    )
+    return {int(index): (bytes(leaf), org) for index, leaf, org in rows}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from app.db.log import leaf_events, tree_size
+from app.db.log import leaf_events, passport_leaves, tree_size
 from app.db.models import (
     Container,
     ContainerLot,
@@ -113,7 +113,13 @@ def _replay_page(conn: Connection, state: Replay, start: int, end: int) -> list[
         ).all()
     )
     events = leaf_events(conn, start, end)
-    present = {index for index, _ in events}
+    passports = passport_leaves(conn, start, end)  # passport versions change no custody: only their hash is checked
+    for index, (data, _) in passports.items():
+        if merkle.leaf_hash(data) != bytes(hashes[index]):
+            found.append(
+                Difference(f"leaf {index} (passport version)", "edited since logged", "as logged", "passports")
+            )
+    present = {index for index, _ in events} | passports.keys()
     for index in range(start, end):
         if index not in present:
             found.append(Difference(f"leaf {index}", "no event", "an event", stored_label="log"))

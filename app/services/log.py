@@ -20,7 +20,16 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from app.db.log import fetch_nodes, leaf_events, leaf_hashes, manufacturers_of, store_nodes, take_index, tree_size
+from app.db.log import (
+    fetch_nodes,
+    leaf_events,
+    leaf_hashes,
+    manufacturers_of,
+    passport_leaves,
+    store_nodes,
+    take_index,
+    tree_size,
+)
 from app.db.models import Event, LogCheckpoint, LogKey
 from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
@@ -116,10 +125,18 @@ def entries(conn: Connection, start: int, end: int, reader: Reader | None) -> En
     end = min(end, size)
     if start >= end:
         raise NotFound(f"the log has {size} entries", code="entries_not_found")
-    leaves = [leaf for _, leaf in leaf_events(conn, start, end)]
+    events = leaf_events(conn, start, end)
+    leaves = [leaf for _, leaf in events]
     makers = manufacturers_of(conn, leaves) if reader is not None and reader.role not in READS_EVERYTHING else {}
-    shown = [leaf_bytes(leaf) if readable(reader, leaf, makers.get(leaf.event_id, set())) else None for leaf in leaves]
-    return Entries(start, end, shown, leaf_hashes(conn, start, end))
+    shown: dict[int, bytes | None] = {
+        index: leaf_bytes(leaf) if readable(reader, leaf, makers.get(leaf.event_id, set())) else None
+        for index, leaf in events
+    }
+    # Passport versions (kept as their exact bytes): read whole by their manufacturer and by auditors, who may
+    # see every tier of a passport (passport_schema/passport-leaf.md).
+    for index, (data, writer) in passport_leaves(conn, start, end).items():
+        shown[index] = data if reader is None or reader.role in READS_EVERYTHING or reader.org_id == writer else None
+    return Entries(start, end, [shown.get(i) for i in range(start, end)], leaf_hashes(conn, start, end))
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
