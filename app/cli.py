@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import make_engine, make_sessionmaker, normalise_url
-from app.db.models import LICENCE_KINDS, ROLES
 from app.domain.errors import DomainError
+from app.domain.orgs import LICENCE_KINDS, ROLES
 from app.domain.signing import kid
 from app.services import log, orgs, webhooks
 from app.services.keys import (

@@ -26,12 +26,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.api import routes_recalls
 from app.api.deps import SessionDep
 from app.api.ids import ALERT, RECALL, largest
 from app.api.problems import status_of
-from app.db.models import Alert
+from app.domain.alerts import ALERT_STATUSES, ALERT_TYPES, TRIAGE_STATUSES
 from app.domain.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
+from app.domain.orgs import Role
 from app.services import alerts, catalog, orgs, recalls
 from app.services.orgs import Principal
 from app.web import regulator
@@ -42,7 +42,7 @@ router = APIRouter(prefix="/regulator", tags=["regulator console"], include_in_s
 
 COOKIE = "passport_console"
 COOKIE_PATH = "/regulator"
-CONSOLE_ROLES = frozenset({"regulator", "manufacturer"})
+CONSOLE_ROLES = frozenset({Role.REGULATOR, Role.MANUFACTURER})
 HOME = "/regulator/recalls"
 ALERTS_PER_PAGE = 100
 MAX_KEY_LENGTH = 200
@@ -304,7 +304,13 @@ def recall_trace(recall_id: int, console: ConsoleDep, session: SessionDep) -> Re
 @router.get("/recalls/{recall_id}/holders.csv")
 def recall_holders_csv(recall_id: int, console: ConsoleDep, session: SessionDep) -> Response:
     """The API's CSV (same function), for a browser signed in with the cookie rather than a Bearer key."""
-    response = _show(console, lambda principal: routes_recalls.holders_csv(RECALL(recall_id), principal, session))
+
+    def build(principal: Principal) -> Response:
+        found = recalls.holders_csv(session, principal, RECALL(recall_id))
+        attachment = f'attachment; filename="recall-{recall_id}-holders.csv"'
+        return Response(found, media_type="text/csv", headers={"Content-Disposition": attachment})
+
+    response = _show(console, build)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -322,7 +328,7 @@ def alert_list(console: ConsoleDep, session: SessionDep) -> Response:
     filters = {name: (query.get(name) or "").strip() for name in ("type", "status", "region", "since", "until")}
     filters["region"] = filters["region"].upper()
     errors: list[str] = []
-    choices = {"type": regulator.ALERT_TYPES, "status": alerts.STATUSES}
+    choices = {"type": ALERT_TYPES, "status": ALERT_STATUSES}
     for name, allowed in choices.items():
         if filters[name] and filters[name] not in allowed:
             errors.append(t("reg.filter.bad_choice", field=t(f"reg.filter.{name}"), value=filters[name]))
@@ -340,13 +346,13 @@ def alert_list(console: ConsoleDep, session: SessionDep) -> Response:
         errors.append(t("reg.filter.bad_range"))
     before = query.get("before", "")
     before_id = int(before) if before.isascii() and before.isdigit() else None
-    if before and not (before_id and before_id <= largest(Alert.id)):
+    if before and not (before_id and before_id <= largest(ALERT.column)):
         errors.append(f"before: {before} is not an alert id")
 
     def build(principal: Principal) -> str | Response:
-        found: list[Alert] = []
+        found: list[dict[str, Any]] = []
         if not errors:
-            found = alerts.list_alerts(
+            rows = alerts.list_alerts(
                 session,
                 principal,
                 type_=filters["type"] or None,
@@ -357,14 +363,15 @@ def alert_list(console: ConsoleDep, session: SessionDep) -> Response:
                 limit=ALERTS_PER_PAGE,
                 before_id=before_id,
             )
+            found = [alerts.alert_view(alert) for alert in rows]
         body = regulator.render_alerts(
             console.page,
-            [alerts.alert_view(alert) for alert in found],
-            _org_names(session, (alert.org_id for alert in found)),
+            found,
+            _org_names(session, (alert["org"] for alert in found)),
             filters=filters,
             errors=errors,
             older_href=(
-                console.page.href("/regulator/alerts", **filters, before=found[-1].id)
+                console.page.href("/regulator/alerts", **filters, before=found[-1]["id"])
                 if len(found) == ALERTS_PER_PAGE
                 else None
             ),
@@ -375,15 +382,17 @@ def alert_list(console: ConsoleDep, session: SessionDep) -> Response:
     return _show(console, build)
 
 
-def _alert_page(console: Console, session: Session, principal: Principal, alert: Alert, **form_state: Any) -> str:
-    details = alert.details if isinstance(alert.details, dict) else {}
-    attempted_by = details.get("attempted_by")
+def _alert_page(
+    console: Console, session: Session, principal: Principal, alert: dict[str, Any], **form_state: Any
+) -> str:
+    attempted_by = alert["details"].get("attempted_by")
+    gtin = alert["unit"]["gtin"] if alert["unit"] else None
     return regulator.render_alert(
         console.page,
-        alerts.alert_view(alert),
-        _org_names(session, (alert.org_id, attempted_by if isinstance(attempted_by, str) else None)),
-        product_name=_product_names(session, principal, (alert.gtin,)).get(alert.gtin or ""),
-        can_triage=principal.role == "regulator",
+        alert,
+        _org_names(session, (alert["org"], attempted_by if isinstance(attempted_by, str) else None)),
+        product_name=_product_names(session, principal, (gtin,)).get(gtin or ""),
+        can_triage=principal.role is Role.REGULATOR,
         **form_state,
     )
 
@@ -393,7 +402,7 @@ def alert_detail(alert_id: int, console: ConsoleDep, session: SessionDep) -> Res
     saved = console.request.query_params.get("saved") == "1"
 
     def build(principal: Principal) -> str:
-        alert = alerts.get_alert(session, principal, ALERT(alert_id))
+        alert = alerts.alert_view(alerts.get_alert(session, principal, ALERT(alert_id)))
         return _alert_page(console, session, principal, alert, saved=saved)
 
     return _show(console, build)
@@ -409,7 +418,7 @@ def alert_triage(alert_id: int, console: ConsoleDep, session: SessionDep, form: 
     def build(principal: Principal) -> str | Response:
         ALERT(alert_id)  # an id no alert can have: 404 before the form is looked at
         problem = None
-        if status not in regulator.TRIAGE_STATUSES:
+        if status not in TRIAGE_STATUSES:
             problem = t("reg.triage.bad_status")
         elif len(root_cause) > MAX_ROOT_CAUSE:
             problem = t("reg.triage.too_long")
@@ -420,7 +429,7 @@ def alert_triage(alert_id: int, console: ConsoleDep, session: SessionDep, form: 
                 problem = t("reg.triage.root_cause_required") if error.code == "root_cause_required" else error.detail
         if problem is None:
             return _see_other(console.page.href(f"/regulator/alerts/{alert_id}", saved=1))
-        alert = alerts.get_alert(session, principal, alert_id)
+        alert = alerts.alert_view(alerts.get_alert(session, principal, alert_id))
         return _html(_alert_page(console, session, principal, alert, form_error=problem, form=form), 422)
 
     return _show(console, build)

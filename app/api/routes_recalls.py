@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -88,16 +86,8 @@ def trace(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> 
     responses={200: {"content": {"text/csv": {}}, "description": "Who holds the recalled units"}},
 )
 def holders_csv(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> Response:
-    found = recalls.trace(session, principal, recall_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["org_id", "org_name", "units", "kind"])
-    for row in found["holders"]:
-        writer.writerow([row["org"]["id"], row["org"]["name"], row["units"], "holding"])
-    for row in found["in_transit"]:
-        writer.writerow([row["to"]["id"], row["to"]["name"], row["units"], f"in transit from {row['from']['id']}"])
     return Response(
-        out.getvalue(),
+        recalls.holders_csv(session, principal, recall_id),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="recall-{recall_id}-holders.csv"'},
     )

@@ -11,7 +11,7 @@ from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.ids import DeliveryCursor, RecallId
 from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import Strict
-from app.services import webhooks
+from app.services import recalls, webhooks
 
 router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
 
@@ -71,4 +71,4 @@ def acknowledge(recall_id: RecallId, principal: PrincipalDep, session: SessionDe
 
 @router.get("/recalls/{recall_id}/notices", tags=["recalls"])
 def notices(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
-    return webhooks.notices_of_recall(session, principal, recall_id)
+    return recalls.notices_of_recall(session, principal, recall_id)

@@ -6,10 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.domain.custody import Status
 from app.domain.errors import InvalidInput
 from app.domain.identifiers import validate_ai_value
 
 CLASSES = ("I", "II", "III")  # I: may cause serious harm or death; II: temporary or reversible; III: unlikely to harm
+
+# The states in which an organisation still holds a unit a recall covers, so that it is told to pull it: the
+# custody ``ON_HAND`` states (which may be shipped or packed) and the opened and locked ones, which may not be
+# shipped but are still on someone's shelf. In transit counts for the addressee, apart.
+HOLDING = frozenset({Status.ISSUED, Status.HELD, Status.OPEN, Status.LOCKED, Status.RETURNED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,21 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.domain.alerts import AlertType
 from app.domain.custody import Action, Refused
-
-DRUGS = frozenset({"drug_rx", "drug_otc", "drug_restricted"})
+from app.domain.orgs import DRUG_CATEGORIES, Category, LicenceKind, Role
 
 # Refusal code -> alert type (None: refused without an alert).
-ALERT_FOR: dict[str, str | None] = {
-    "already_sold": "repeat_sale",
-    "expired": "expired_sale_attempt",
-    "recalled": "recalled_sale_attempt",
-    "licence_required": "unlicensed_sale",
-    "prescription_required": "prescription_missing",
-    "prescription_used": "prescription_missing",
-    "not_custodian": "custody_violation",
-    "not_addressed_to_you": "custody_violation",
-    "not_in_transit": "custody_violation",
+ALERT_FOR: dict[str, AlertType | None] = {
+    "already_sold": AlertType.REPEAT_SALE,
+    "expired": AlertType.EXPIRED_SALE_ATTEMPT,
+    "recalled": AlertType.RECALLED_SALE_ATTEMPT,
+    "licence_required": AlertType.UNLICENSED_SALE,
+    "prescription_required": AlertType.PRESCRIPTION_MISSING,
+    "prescription_used": AlertType.PRESCRIPTION_MISSING,
+    "not_custodian": AlertType.CUSTODY_VIOLATION,
+    "not_addressed_to_you": AlertType.CUSTODY_VIOLATION,
+    "not_in_transit": AlertType.CUSTODY_VIOLATION,
 }
 
 
@@ -53,21 +53,22 @@ def check_sale(sale: Sale) -> None:
     """Raise ``Refused`` for the first rule the sale breaks."""
     if sale.expires_on < sale.occurred_at.date():
         raise Refused(f"the unit expired on {sale.expires_on.isoformat()}", code="expired")
-    drug = sale.category in DRUGS
+    drug = sale.category in DRUG_CATEGORIES
     if drug:
-        allowed = {"drug_retail"} if sale.action is Action.SELL else {"drug_retail", "medical_institution"}
+        retail = LicenceKind.DRUG_RETAIL
+        allowed = {retail} if sale.action is Action.SELL else {retail, LicenceKind.MEDICAL_INSTITUTION}
         if not allowed & sale.seller_licences:
             needed = " or ".join(sorted(allowed))
             raise Refused(f"selling or dispensing drugs needs the {needed} licence", code="licence_required")
     if sale.channel == "online":
-        if sale.platform_named and sale.platform_role != "platform":
+        if sale.platform_named and sale.platform_role != Role.PLATFORM:
             raise Refused("the platform named is not an organisation with the platform role", code="invalid_platform")
         if drug:
-            if sale.category == "drug_restricted":
+            if sale.category == Category.DRUG_RESTRICTED:
                 raise Refused("this category of drug may never be sold online", code="not_sellable_online")
-            if "online_drug_sales" not in sale.seller_licences:
+            if LicenceKind.ONLINE_DRUG_SALES not in sale.seller_licences:
                 raise Refused("selling drugs online needs the online_drug_sales licence", code="licence_required")
-    if sale.category == "drug_rx":
+    if sale.category == Category.DRUG_RX:
         if sale.prescription is None:
             raise Refused("a prescription drug needs a prescription", code="prescription_required")
         if sale.prescription.issued_at >= sale.occurred_at:

@@ -9,18 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import ALERT_OPEN, Alert, Product
+from app.domain.alerts import ALERT_STATUSES, AlertStatus
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.domain.orgs import Role
 from app.services.clock import utcnow
 from app.services.orgs import Principal
-
-STATUSES = ("open", "investigating", "closed")
 
 
 def _visible(principal: Principal):  # type: ignore[no-untyped-def]
     query = select(Alert)
-    if principal.role == "regulator":
+    if principal.role is Role.REGULATOR:
         return query
-    if principal.role == "manufacturer":
+    if principal.role is Role.MANUFACTURER:
         return query.join(Product, Product.gtin == Alert.gtin).where(Product.manufacturer_id == principal.org_id)
     raise Forbidden("alerts are for regulators and for manufacturers about their products", code="wrong_role")
 
@@ -64,13 +64,14 @@ def get_alert(session: Session, principal: Principal, alert_id: int) -> Alert:
 
 
 def triage(session: Session, principal: Principal, alert_id: int, *, status: str, root_cause: str | None) -> Alert:
-    principal.require_role("regulator")
+    principal.require_role(Role.REGULATOR)
     alert = get_alert(session, principal, alert_id)
-    if status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", code="invalid_status")
-    if status == "closed" and not (root_cause or "").strip():
+    if status not in ALERT_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(ALERT_STATUSES)}", code="invalid_status")
+    closed = AlertStatus.CLOSED
+    if status == closed and not (root_cause or "").strip():
         raise InvalidInput("closing an alert needs its root cause", code="root_cause_required")
-    if alert.status == "closed" and status != "closed":
+    if alert.status == closed and status != closed:
         _reopen(session, alert)
     alert.status = status
     alert.root_cause = root_cause or alert.root_cause

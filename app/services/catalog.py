@@ -7,14 +7,12 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import CATEGORIES, Batch, Organisation, Product
+from app.db.models import Batch, Organisation, Product
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import date_to_yymmdd, validate_ai_value, validate_gtin
+from app.domain.orgs import CATEGORIES, DRUG_CATEGORIES, READS_EVERYTHING, LicenceKind, Role
 from app.services.clock import utcnow
 from app.services.orgs import Principal
-
-DRUG_CATEGORIES = frozenset({"drug_rx", "drug_otc", "drug_restricted"})
-READ_ALL_ROLES = frozenset({"regulator", "admin"})
 
 
 def create_product(
@@ -26,11 +24,11 @@ def create_product(
     category: str,
     description: str | None = None,
 ) -> Product:
-    principal.require_role("manufacturer")
+    principal.require_role(Role.MANUFACTURER)
     validate_gtin(gtin)
     if category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", code="invalid_category")
-    if category in DRUG_CATEGORIES and "drug_manufacturing" not in principal.licences:
+    if category in DRUG_CATEGORIES and LicenceKind.DRUG_MANUFACTURING not in principal.licences:
         raise Conflict("registering a drug needs the drug_manufacturing licence", code="licence_required")
     existing = session.get(Product, gtin)
     if existing is not None:
@@ -51,7 +49,7 @@ def create_product(
 
 
 def _can_read(principal: Principal, product: Product) -> bool:
-    return principal.role in READ_ALL_ROLES or product.manufacturer_id == principal.org_id
+    return principal.role in READS_EVERYTHING or product.manufacturer_id == principal.org_id
 
 
 def get_product(session: Session, principal: Principal, gtin: str) -> Product:
@@ -66,7 +64,7 @@ def get_product(session: Session, principal: Principal, gtin: str) -> Product:
 
 def list_products(session: Session, principal: Principal) -> list[Product]:
     query = select(Product).order_by(Product.gtin)
-    if principal.role not in READ_ALL_ROLES:
+    if principal.role not in READS_EVERYTHING:
         query = query.where(Product.manufacturer_id == principal.org_id)
     return list(session.scalars(query))
 
@@ -86,7 +84,7 @@ def product_view(session: Session, product: Product) -> dict[str, object]:
 def create_batch(
     session: Session, principal: Principal, *, gtin: str, lot: str, manufactured_on: date, expires_on: date
 ) -> Batch:
-    principal.require_role("manufacturer")
+    principal.require_role(Role.MANUFACTURER)
     product = get_product(session, principal, gtin)
     validate_ai_value("10", lot)
     if expires_on <= manufactured_on:
@@ -118,7 +116,7 @@ def get_batch(session: Session, principal: Principal, batch_id: int) -> Batch:
 
 def list_batches(session: Session, principal: Principal, gtin: str | None = None) -> list[Batch]:
     query = select(Batch).join(Product, Product.gtin == Batch.gtin).order_by(Batch.id)
-    if principal.role not in READ_ALL_ROLES:
+    if principal.role not in READS_EVERYTHING:
         query = query.where(Product.manufacturer_id == principal.org_id)
     if gtin is not None:
         query = query.where(Batch.gtin == validate_gtin(gtin))

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import LICENCE_KINDS, ROLES, ApiKey, Licence, Organisation
+from app.db.models import ApiKey, Licence, Organisation
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from app.domain.identifiers import check_digit
+from app.domain.orgs import LICENCE_KINDS, ROLES, Role
 from app.services.clock import utcnow
 
 API_KEY_PREFIX = "pp_"
@@ -25,10 +26,13 @@ class Principal:
 
     org_id: str
     name: str
-    role: str
+    role: Role
     licences: frozenset[str]
 
-    def require_role(self, *roles: str) -> None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))  # a row's string becomes the word it names
+
+    def require_role(self, *roles: Role) -> None:
         if self.role not in roles:
             raise Forbidden(
                 f"this needs the role {' or '.join(roles)}; your organisation is a {self.role}",

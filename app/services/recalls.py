@@ -3,6 +3,8 @@ their trace: where every unit in scope is now, what was sold where, and how the 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from typing import Any
 
@@ -15,11 +17,10 @@ from app.db.trace import batch_ids, custody_counts, hops, recovery, sales, scope
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import validate_gtin
-from app.domain.recall import RecallScope, check_scope
+from app.domain.recall import HOLDING, RecallScope, check_scope
+from app.services import webhooks
 from app.services.clock import utcnow
 from app.services.orgs import Principal
-
-ON_HAND = {Status.ISSUED, Status.HELD, Status.OPEN, Status.LOCKED, Status.RETURNED}
 
 
 def _product(session: Session, principal: Principal, gtin: str) -> Product:
@@ -76,9 +77,7 @@ def create_recall(
     _note_baseline(session, recall)
     session.add(recall)
     session.flush()
-    from app.services.webhooks import notify_recall  # webhooks reads recalls: imported here, not at the top
-
-    notify_recall(session, recall.id)
+    webhooks.notify_recall(session, recall.id)
     return recall
 
 
@@ -114,10 +113,13 @@ def extend_recall(
     recall.lots = sorted(set(recall.lots) | set(lots))
     recall.serials = sorted(set(recall.serials) | set(serials))
     _note_baseline(session, recall)
-    from app.services.webhooks import notify_recall
-
-    notify_recall(session, recall.id, event_type="recall.extended")  # only holders not told before
+    webhooks.notify_recall(session, recall.id, event_type="recall.extended")  # only holders not told before
     return recall
+
+
+def notices_of_recall(session: Session, principal: Principal, recall_id: int) -> dict[str, Any]:
+    """Who was notified of a recall and who acknowledged (the product's manufacturer or a regulator)."""
+    return webhooks.notices_of_recall(session, get_recall(session, principal, recall_id))
 
 
 def complete_recall(session: Session, principal: Principal, recall_id: int) -> Recall:
@@ -169,6 +171,19 @@ def covering(conn: Connection, gtin: str, lot: str, serial: str) -> list[RecallS
     return [scope for scope in scopes_for(conn, gtin) if scope.covers(lot, serial)]
 
 
+def holders_csv(session: Session, principal: Principal, recall_id: int) -> str:
+    """The trace's holders and units in transit, one organisation a row, for a spreadsheet."""
+    found = trace(session, principal, recall_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["org_id", "org_name", "units", "kind"])
+    for row in found["holders"]:
+        writer.writerow([row["org"]["id"], row["org"]["name"], row["units"], "holding"])
+    for row in found["in_transit"]:
+        writer.writerow([row["to"]["id"], row["to"]["name"], row["units"], f"in transit from {row['from']['id']}"])
+    return out.getvalue()
+
+
 def trace(session: Session, principal: Principal, recall_id: int) -> dict[str, Any]:
     recall = get_recall(session, principal, recall_id)
     conn = session.connection()
@@ -183,7 +198,7 @@ def trace(session: Session, principal: Principal, recall_id: int) -> dict[str, A
         holder = holder or product.manufacturer_id
         total += n
         by_state[PUBLIC_STATE[Status(status)]] += n
-        if Status(status) in ON_HAND:
+        if Status(status) in HOLDING:
             holders[holder] += n
         if Status(status) is Status.IN_TRANSIT and to is not None:
             transit[(holder, to)] += n

@@ -39,12 +39,12 @@ from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
 from app.db.models import Product, Scan, Unit
 from app.db.scan_log import ScanRow, insert_scans
 from app.db.types import UTCDateTime
+from app.domain.alerts import SEVERITY, AlertType
 from app.domain.triage import Sighting, clone_signals, near_serials
 from app.services.parent_watch import die_with_parent
 
 MAX_BUFFER = 100_000
 MAX_CLIENT_IDS = 65_536  # pseudonyms kept in memory, so a busy client is hashed once, not on every scan
-SEVERITY = {"unknown_code": "medium", "invalid_signature": "high", "clone_suspect": "high"}
 
 
 class Observation(NamedTuple):
@@ -232,7 +232,7 @@ class _Detector:
     def _triage(self, o: Observation, unit_id: int | None) -> str | None:
         if o.verdict == "invalid_signature":
             self._alert(
-                "invalid_signature",
+                AlertType.INVALID_SIGNATURE,
                 o,
                 unit_id,
                 {
@@ -250,7 +250,7 @@ class _Detector:
         if hits:
             return "misscan"  # one slip away from a serial we issued: a scanning or typing error, not a fake
         self._alert(
-            "unknown_code",
+            AlertType.UNKNOWN_CODE,
             o,
             None,
             {
@@ -283,9 +283,9 @@ class _Detector:
                 ),
                 "signals": [{"kind": s.reason, **s.data} for s in signals],
             }
-            self._alert("clone_suspect", o, unit_id, details)
+            self._alert(AlertType.CLONE_SUSPECT, o, unit_id, details)
 
-    def _alert(self, kind: str, o: Observation, unit_id: int | None, details: dict[str, Any]) -> None:
+    def _alert(self, kind: AlertType, o: Observation, unit_id: int | None, details: dict[str, Any]) -> None:
         raise_alert(  # one open alert per code and kind: a repeat counts on it (app/db/alerts.py)
             self.session,
             type_=kind,

@@ -45,7 +45,7 @@ from app.db.trace import custody_counts, scope_of
 from app.domain.addresses import NotAnAddress, host_address, is_local_name, is_public
 from app.domain.custody import Status
 from app.domain.errors import InvalidInput, NotFound
-from app.services import recalls
+from app.domain.recall import HOLDING
 from app.services.clock import utcnow
 from app.services.orgs import Principal
 from app.services.webhook_http import http_post
@@ -168,7 +168,7 @@ def _recipients(session: Session, recall: Recall, manufacturer_id: str) -> dict[
     on_hand: Counter[str] = Counter()
     arriving: Counter[str] = Counter()
     for (status, holder, to), n in custody_counts(conn, scope).items():
-        if Status(status) in recalls.ON_HAND:
+        if Status(status) in HOLDING:
             on_hand[holder or manufacturer_id] += n
         elif Status(status) is Status.IN_TRANSIT and to is not None:
             arriving[to] += n
@@ -272,9 +272,9 @@ def acknowledge(session: Session, principal: Principal, recall_id: int) -> Recal
     return notice
 
 
-def notices_of_recall(session: Session, principal: Principal, recall_id: int) -> dict[str, Any]:
-    """Who was notified of a recall and who acknowledged (the product's manufacturer or a regulator)."""
-    recall = recalls.get_recall(session, principal, recall_id)
+def notices_of_recall(session: Session, recall: Recall) -> dict[str, Any]:
+    """Who was notified of a recall and who acknowledged; the caller has checked who may see it
+    (``app.services.recalls.notices_of_recall``)."""
     rows = session.execute(
         select(RecallNotice, Organisation.name, WebhookDelivery)
         .join(Organisation, Organisation.id == RecallNotice.org_id)

@@ -16,15 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from app.services.alerts import STATUSES as ALERT_STATUSES
-from app.services.events import SEVERITY as CUSTODY_ALERTS
-from app.services.scans import SEVERITY as SCAN_ALERTS
+from app.domain.alerts import ALERT_STATUSES, ALERT_TYPES, TRIAGE_STATUSES
 from app.web.i18n import HTML_LANG, Catalogue
 from app.web.pages import environment, language_links
 from app.web.svg import custody_tree, state_bars
-
-ALERT_TYPES = (*CUSTODY_ALERTS, *(kind for kind in SCAN_ALERTS if kind not in CUSTODY_ALERTS))
-TRIAGE_STATUSES = ("investigating", "closed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ from app.domain.custody import (
     Status,
     apply,
 )
-from app.domain.sale_rules import ALERT_FOR, DRUGS
+from app.domain.orgs import DRUG_CATEGORIES
+from app.domain.sale_rules import ALERT_FOR
 
 # --------------------------------------------------------------------------------------------- action sets
 
@@ -144,7 +145,7 @@ def test_refusals_without_an_alert(refusal: str) -> None:
 
 
 def test_drug_categories() -> None:
-    assert frozenset({"drug_rx", "drug_otc", "drug_restricted"}) == DRUGS
+    assert frozenset({"drug_rx", "drug_otc", "drug_restricted"}) == DRUG_CATEGORIES
 
 
 # --------------------------------------------------------------------------------------------- refusal texts
