@@ -37,6 +37,7 @@ from app.domain.identifiers import (
     validate_sscc,
     yymmdd_to_date,
 )
+from tests.strategies import BASES, CSET82_TEXT, YYMMDD, gtins, unit_codes
 
 GTIN = "09506000134352"  # GS1's own example GTIN (GS1 Digital Link standard)
 SSCC = "106141411234567897"
@@ -64,44 +65,6 @@ def raises_invalid(text: str, fragment: str, code: str = "invalid_code") -> Inva
     assert info.value.detail == str(info.value)
     assert info.value.code == code
     return info.value
-
-
-# --------------------------------------------------------------------------------------------- strategies
-
-DIGIT = st.sampled_from("0123456789")
-
-
-@st.composite
-def gtins(draw: st.DrawFn) -> str:
-    body = "".join(draw(st.lists(DIGIT, min_size=13, max_size=13)))
-    return body + check_digit(body)
-
-
-CSET82_TEXT = st.text(alphabet=st.sampled_from(sorted(CSET82)), min_size=1, max_size=20)
-BASE64URL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-YYMMDD = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).map(date_to_yymmdd)
-BASES = st.sampled_from(
-    [
-        "https://id.example.com",
-        "https://id.example.com/",
-        "http://localhost:8000",
-        "https://passport.example.cn/some/prefix",
-        "HTTPS://ID.EXAMPLE.ORG/dl/",
-    ]
-)
-
-
-@st.composite
-def unit_codes(draw: st.DrawFn, *, with_signature: bool = True) -> UnitCode:
-    return UnitCode(
-        gtin=draw(gtins()),
-        serial=draw(CSET82_TEXT),
-        lot=draw(st.none() | CSET82_TEXT),
-        expiry=draw(st.none() | YYMMDD),
-        signature=draw(st.none() | st.text(alphabet=st.sampled_from(BASE64URL_CHARS), min_size=88, max_size=88))
-        if with_signature
-        else None,
-    )
 
 
 # Inside a bracketed element string a value containing "(NN)" is ambiguous: it reads as the start of a new AI.

@@ -36,6 +36,7 @@ from app.domain.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.strategies import leaf_positions
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "merkle_vectors.json").read_text())
 SMALL = 64
@@ -299,7 +300,7 @@ def test_inclusion_proofs_equal_the_rfc_path():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.integers(1, LARGE).flatmap(lambda size: st.tuples(st.integers(0, size - 1), st.just(size))))
+@given(leaf_positions(LARGE))
 def test_inclusion_in_large_trees(case):
     index, size = case
     proof = inclusion_proof(index, size, fetch(inclusion_nodes(index, size), BIG_STORE, size))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import date
 
 import pytest
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -15,7 +14,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from app.domain.errors import InvalidCode
-from app.domain.identifiers import CSET82, UnitCode, check_digit, parse_code
+from app.domain.identifiers import UnitCode, parse_code
 from app.domain.signing import (
     SIGNATURE_CHARS,
     Signer,
@@ -30,6 +29,7 @@ from app.domain.signing import (
     signed_message,
     verify_signature,
 )
+from tests.strategies import CSET82_TEXT, YYMMDD, gtins
 
 # RFC 8032 §7.1 TEST 1 key pair (also the RFC 8037 Appendix A.1 JWK example).
 RFC8032_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
@@ -48,14 +48,6 @@ EXPIRY = "281231"
 B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 CRYPTO = settings(max_examples=30, deadline=None)
-CSET82_TEXT = st.text(alphabet=st.sampled_from(sorted(CSET82)), min_size=1, max_size=20)
-YYMMDD = st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)).map(lambda d: d.strftime("%y%m%d"))
-
-
-@st.composite
-def gtins(draw: st.DrawFn) -> str:
-    body = "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=13, max_size=13)))
-    return body + check_digit(body)
 
 
 def flip(value: str, index: int, mask: int) -> str:
