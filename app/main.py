@@ -35,7 +35,8 @@ from app.api import (
 from app.api.ratelimit import VerifyLimiter
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
-from app.services import capture_jobs, webhooks
+from app.services import webhooks
+from app.services.epcis import jobs as capture_jobs
 from app.services.parent_watch import die_with_parent
 from app.services.runtime import Runtime
 
@@ -158,8 +159,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_epcis,
         routes_epcis_query,
         routes_pages,
-        routes_home,
         routes_passports,
+        routes_home,
     ):
         app.include_router(module.router)
 
@@ -173,8 +174,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         per_path={
             "/v1/events": settings.max_event_body_bytes,
             "/epcis/capture": settings.epcis_capture_max_bytes,
-        },
             "/v1/documents": settings.max_document_bytes,
+        },
     )
     return app
 

@@ -19,15 +19,15 @@ from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, problem_responses
 from app.api.routes_epcis_query import VERSION_HEADERS
 from app.api.routes_events import custody_policy
 from app.domain.errors import InvalidInput, UnsupportedMediaType
-from app.services import epcis_capture
 from app.services.clock import utcnow
+from app.services.epcis import jobs, run
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=PUBLIC_PROBLEMS)
 
 MEDIA_TYPES = ("application/json", "application/ld+json")
 
 # The body as the OpenAPI document describes it: the route reads it by hand and checks the whole document (header
-# and events) against the GS1 EPCIS 2.0 JSON Schema (app/services/epcis_schema/), which is too large to repeat here.
+# and events) against the GS1 EPCIS 2.0 JSON Schema (app/services/epcis/schema/), which is too large to repeat here.
 EPCIS_DOCUMENT_SCHEMA: dict[str, Any] = {
     "title": "EPCISDocument",
     "description": "An EPCIS 2.0 EPCISDocument or EPCISQueryDocument, checked against the GS1 EPCIS 2.0 JSON Schema.",
@@ -88,7 +88,7 @@ async def capture(
         raise InvalidInput("the body is empty: send an EPCIS document", code="invalid_json")
     opened = await run_in_threadpool(
         partial(
-            epcis_capture.open_capture,
+            run.open_capture,
             session,
             principal,
             raw,
@@ -97,9 +97,9 @@ async def capture(
             now=utcnow(),
         )
     )
-    view = epcis_capture.job_view(opened.job)
+    view = jobs.job_view(opened.job)
     background.add_task(
-        epcis_capture.run_capture,
+        run.run_capture,
         runtime.sessions,
         principal,
         opened.job.id,
@@ -115,9 +115,9 @@ async def capture(
 @router.get("/capture", responses=KEYED_PROBLEMS)
 def list_captures(principal: PrincipalDep, session: SessionDep) -> list[dict[str, Any]]:
     """The organisation's capture jobs, newest first."""
-    return [epcis_capture.job_view(job) for job in epcis_capture.list_captures(session, principal)]
+    return [jobs.job_view(job) for job in jobs.list_captures(session, principal)]
 
 
 @router.get("/capture/{capture_id}", responses=KEYED_PROBLEMS)
 def get_capture(capture_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
-    return epcis_capture.job_view(epcis_capture.get_capture(session, principal, capture_id))
+    return jobs.job_view(jobs.get_capture(session, principal, capture_id))

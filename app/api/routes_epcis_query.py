@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.problems import KEYED_PROBLEMS
-from app.services import epcis_query
 from app.services.clock import utcnow
+from app.services.epcis import query as epcis_query
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=KEYED_PROBLEMS)
 

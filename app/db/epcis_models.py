@@ -15,7 +15,7 @@ class EpcisCapture(Base):
     """One ``POST /epcis/capture``: its progress and, per event, what went wrong.
 
     ``worker`` names the process working the job (host/pid/start time) and ``heartbeat_at`` its last sign of
-    life (PostgreSQL): a running job whose worker is gone is marked interrupted (``app.services.capture_jobs``)."""
+    life (PostgreSQL): a running job whose worker is gone is marked interrupted (``app.services.epcis.jobs``)."""
 
     __tablename__ = "epcis_capture"
     __table_args__ = (Index("ix_epcis_capture_running_worker", "running", "worker"),)

@@ -12,7 +12,9 @@ reverse for exporting native events (:data:`NATIVE_AS_EPCIS`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from urllib.parse import quote, unquote
 
 from app.domain.custody import Action
@@ -21,6 +23,11 @@ from app.domain.identifiers import check_digit
 
 CANONICAL_HOST = "https://id.gs1.org"
 CBV_WEB_PREFIXES = ("https://ref.gs1.org/cbv/", "https://gs1.org/voc/")
+# The EPCIS 2.0 JSON-LD context: the standard's URL first, then the one GS1's GitHub examples name.
+EPCIS_CONTEXT_URLS = (
+    "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+    "https://gs1.github.io/EPCIS/epcis-context.jsonld",
+)
 
 # ------------------------------------------------------------------------------------------ identifiers
 
@@ -39,6 +46,13 @@ class Identifier:
     @property
     def is_unit(self) -> bool:
         return self.gtin is not None and self.serial is not None
+
+    @property
+    def unit_key(self) -> tuple[str, str] | None:
+        """(GTIN, serial) of a serialised trade item, the key units are found by; None for anything else."""
+        if self.gtin is None or self.serial is None:
+            return None
+        return self.gtin, self.serial
 
 
 def _urn_decode(text: str) -> str:
@@ -208,52 +222,82 @@ DISPOSITION_ACTIONS: dict[str, Action] = {
 PARTY_TYPES = ("owning_party", "possessing_party", "location")
 
 
+class MeaningKind(StrEnum):
+    """What an event can mean for custody."""
+
+    NONE = "none"
+    COMMISSION = "commission"  # identifiers come into being (registered if Passport never issued them)
+    RECALL = "recall"  # disposition recalled
+    ACTION = "action"  # one of Passport's custody actions
+
+
+class CustodyOutcome(StrEnum):
+    """What capturing an event did to custody (the ``custody`` of a captured event)."""
+
+    APPLIED = "applied"  # recorded as native custody (or units registered, or a recall opened)
+    EXTERNAL = "external"  # about identifiers or parties unknown here: kept as history only
+    NONE = "none"  # the event moves nothing
+
+
 @dataclass(frozen=True, slots=True)
 class Meaning:
-    """What an event means for custody: nothing (``kind`` = ``none``), commissioning, a recall, or an action."""
+    """What an event means for custody; ``action`` is set exactly when ``kind`` is :attr:`MeaningKind.ACTION`."""
 
-    kind: str  # "none" | "commission" | "recall" | "action"
+    kind: MeaningKind
     action: Action | None = None
     why: str = ""
 
+    def __post_init__(self) -> None:
+        if (self.kind is MeaningKind.ACTION) != (self.action is not None):
+            raise ValueError(f"a meaning of kind {self.kind} {'needs' if self.action is None else 'takes no'} action")
 
-def custody_meaning(event: dict[str, object]) -> Meaning:
+    @classmethod
+    def of(cls, action: Action) -> Meaning:
+        return cls(MeaningKind.ACTION, action)
+
+
+def _word(event: Mapping[str, object], field: str) -> str | None:
+    value = event.get(field)
+    return bare_word(value) if isinstance(value, str) else None
+
+
+def custody_meaning(event: Mapping[str, object]) -> Meaning:
     """Decide from the event type, action, bizStep and disposition alone (parties and identifiers come later).
 
     A business step that moves goods wins over the disposition they are in (shipping recalled goods back is a
     shipment); a disposition alone (recalled, stolen, returned, destroyed) decides when the step moves nothing."""
     event_type = event.get("type")
     action = event.get("action")
-    biz_step = bare_word(event.get("bizStep"))  # type: ignore[arg-type]
-    disposition = bare_word(event.get("disposition"))  # type: ignore[arg-type]
+    biz_step = _word(event, "bizStep")
+    disposition = _word(event, "disposition")
     if event_type == "AggregationEvent":
         if action == "ADD":
-            return Meaning("action", Action.PACK)
+            return Meaning.of(Action.PACK)
         if action == "DELETE":
-            return Meaning("action", Action.UNPACK)
-        return Meaning("none", why="an aggregation observed, not changed")
+            return Meaning.of(Action.UNPACK)
+        return Meaning(MeaningKind.NONE, why="an aggregation observed, not changed")
     if event_type != "ObjectEvent":
-        return Meaning("none", why=f"a {event_type} has no custody meaning in Passport")
+        return Meaning(MeaningKind.NONE, why=f"a {event_type} has no custody meaning in Passport")
     if action == "ADD" and biz_step == "commissioning":
-        return Meaning("commission")
+        return Meaning(MeaningKind.COMMISSION)
     mapped = BIZ_STEP_ACTIONS.get(biz_step or "")
     if mapped is Action.RECEIVE and disposition == "returned":
-        return Meaning("action", Action.RETURN)
+        return Meaning.of(Action.RETURN)
     if mapped is not None and mapped is not Action.LOCK:
-        return Meaning("action", mapped)
+        return Meaning.of(mapped)
     if disposition == "recalled":
-        return Meaning("recall")
+        return Meaning(MeaningKind.RECALL)
     if mapped is Action.LOCK:  # holding: quarantine, or its end
         if disposition in ("non_sellable_other", "damaged", "expired"):
-            return Meaning("action", Action.LOCK)
+            return Meaning.of(Action.LOCK)
         if disposition == "sellable_accessible":
-            return Meaning("action", Action.UNLOCK)
-        return Meaning("none", why="holding without a change of sellability changes nothing")
+            return Meaning.of(Action.UNLOCK)
+        return Meaning(MeaningKind.NONE, why="holding without a change of sellability changes nothing")
     if disposition in DISPOSITION_ACTIONS:
-        return Meaning("action", DISPOSITION_ACTIONS[disposition])
+        return Meaning.of(DISPOSITION_ACTIONS[disposition])
     if action == "DELETE":
-        return Meaning("action", Action.DESTROY)
-    return Meaning("none", why=f"business step {biz_step!r} has no custody meaning in Passport")
+        return Meaning.of(Action.DESTROY)
+    return Meaning(MeaningKind.NONE, why=f"business step {biz_step!r} has no custody meaning in Passport")
 
 
 # Native actions as EPCIS: (event type, action, bizStep, disposition).

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
-from app.services import capture_jobs
 from app.services.clock import utcnow
+from app.services.epcis import jobs as capture_jobs
 from app.services.keys import KeyRing, load_master_key
 from app.services.log import make_checkpoint
 from app.services.scans import ClonePolicy, ScanLog
@@ -63,7 +63,7 @@ class Runtime:
             make_checkpoint(session, self.keyring.master_key)
 
     def tend_jobs(self) -> None:
-        """Heartbeat this process's capture jobs and mark those whose worker died (see capture_jobs)."""
+        """Heartbeat this process's capture jobs and mark those whose worker died (see app.services.epcis.jobs)."""
         capture_jobs.tend(self.sessions, utcnow())
 
     def close(self) -> None:

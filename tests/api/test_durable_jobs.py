@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from app.db.epcis_models import EpcisCapture, EpcisEvent
-from app.services import capture_jobs
+from app.services.epcis import jobs as capture_jobs
 from tests.subprocess_server import passport_serve
 
 EVENTS = 2_000

@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from app.db.epcis_models import EpcisEpc, EpcisEvent
 from app.db.models import Alert, Event, Unit
 from app.domain.epcis import canonical_identifier
-from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import BASE_URL, GTIN, settings_for
 from tests.epcis_examples import example_files
+from tests.helpers import BASE_URL, GTIN, assert_problem, settings_for
 
 EXAMPLES = example_files()
 CONTEXT = [
@@ -435,9 +434,9 @@ def test_a_capture_job_is_visible_only_to_its_organisation(client, maker, make_o
 
 
 def test_proceed_commits_in_chunks_and_counts_every_event(client, runtime, maker, batch, issue, chain, monkeypatch):
-    from app.services import epcis_capture
+    from app.services.epcis import run
 
-    monkeypatch.setattr(epcis_capture, "PROCEED_CHUNK", 2)
+    monkeypatch.setattr(run, "PROCEED_CHUNK", 2)
     codes = issue(batch["id"], 4)
     events = [
         object_event([dl(c["serial"])], "shipping", i, destinationList=party(GLN_DIST)) for i, c in enumerate(codes)
@@ -502,7 +501,7 @@ def test_rx_dispensing_needs_the_prescription_a_native_dispense_needs(client, ru
     ],
 )
 def test_schema_problems_name_the_path(change, where):
-    from app.services.epcis_capture import schema_problem
+    from app.services.epcis.capture_schema import schema_problem
 
     event = {**object_event([urn("S1")], "shipping", 1), "@context": CONTEXT}
     assert schema_problem(event) is None
@@ -513,7 +512,7 @@ def test_schema_problems_name_the_path(change, where):
 
 
 def test_the_fast_validator_agrees_with_the_reference_on_every_example():
-    from app.services.epcis_capture import schema_problem, schema_validator
+    from app.services.epcis.capture_schema import schema_problem, schema_validator
 
     for path in EXAMPLES:
         doc = json.loads(path.read_text())

@@ -13,11 +13,10 @@ from urllib.parse import quote
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
-from tests.api.test_auth_catalog import assert_problem
-from tests.conftest import BASE_URL
 from tests.epcis_examples import example_files
+from tests.helpers import BASE_URL, assert_problem
 
-SCHEMA = Path(__file__).parents[2] / "app" / "services" / "epcis_schema" / "EPCIS-JSON-Schema.json"
+SCHEMA = Path(__file__).parents[2] / "app" / "services" / "epcis" / "schema" / "EPCIS-JSON-Schema.json"
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 GTIN = "09506000134352"  # company prefix 9506000, item reference 13435
 MAKER_GLN, DIST_GLN, PHARMACY_GLN = "0614141000012", "0614141000029", "0614141000036"

@@ -12,9 +12,9 @@ from pyld import jsonld
 
 from app.domain.custody import Action
 from app.domain.epcis import NATIVE_AS_EPCIS, bare_word, canonical_identifier, custody_meaning
-from app.domain.epcis_hash import _offline_loader, event_hashes
 from app.domain.errors import InvalidCode, InvalidInput
 from app.domain.identifiers import CSET82, check_digit
+from app.services.epcis.hash import _offline_loader, event_hashes
 from tests.epcis_examples import example
 
 

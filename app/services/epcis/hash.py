@@ -12,6 +12,9 @@ around it here:
 - a document that redefines a term the standard context protects (``cbvmda``, as one of GS1's own examples
   does) is a JSON-LD error but valid EPCIS JSON; such inline entries are dropped for hashing, where the standard
   meaning wins anyway.
+
+An adapter, not domain: it holds a lock and a cache, reads the library's package files and patches PyLD's global
+document loader; it lives beside the capture it serves.
 """
 
 from __future__ import annotations
@@ -26,12 +29,10 @@ from typing import Any
 from epcis_event_hash_generator import hash_generator, json_to_py
 from pyld import jsonld
 
+from app.domain.epcis import EPCIS_CONTEXT_URLS
+from app.domain.epcis_fields import check_context
 from app.domain.errors import InvalidInput
 
-EPCIS_CONTEXT_URLS = (
-    "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
-    "https://gs1.github.io/EPCIS/epcis-context.jsonld",
-)
 _CONTEXT_FILES = {
     EPCIS_CONTEXT_URLS[0]: "e532647e8eb371379b8b0e8602d8981c8566bc60f7351f22c76a5bc865962008.jsonld",
     EPCIS_CONTEXT_URLS[1]: "14b10c9d3e92d35f577bfc610fe5ec15aa2941124987919389d7cd9998516861.jsonld",
@@ -59,18 +60,6 @@ def _offline_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
 
 def _protected_terms() -> frozenset[str]:
     return frozenset(_context(EPCIS_CONTEXT_URLS[0])["@context"].keys())
-
-
-def check_context(document: dict[str, Any]) -> None:
-    """Refuse a document whose @context names a remote context other than EPCIS 2.0's: it is never fetched."""
-    context = document.get("@context")
-    for entry in context if isinstance(context, list) else [context]:
-        if isinstance(entry, str) and entry not in EPCIS_CONTEXT_URLS:
-            raise InvalidInput(
-                f"remote JSON-LD context {entry} is not fetched: only the EPCIS 2.0 context is known here; "
-                "declare extension prefixes inline in @context",
-                code="remote_context_refused",
-            )
 
 
 def _hashable(document: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Capture jobs outlive the process that works them: who works a job, its heartbeat, and the jobs left behind.
+"""Capture jobs: what a job shows, and how jobs outlive the process that works them (who works a job, its
+heartbeat, and the jobs left behind).
 
 A job row names its worker, ``host/pid/start`` (the process's start time tells a live process from a later one
 that reuses its pid). :func:`tend` runs when a service starts and then every :data:`HEARTBEAT_SECONDS`:
@@ -31,11 +32,56 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS
 from app.db.epcis_models import EpcisCapture
+from app.domain.epcis_fields import ErrorBehaviour
+from app.domain.errors import NotFound
+from app.services.orgs import Principal
 
 log = logging.getLogger("passport")
 
 LEASE = timedelta(seconds=60)  # no heartbeat for this long (PostgreSQL): the worker is taken for dead
 HEARTBEAT_SECONDS = 15.0
+MAX_WARNINGS = 1_000  # a job lists the warnings of its first this many events that have something to say
+
+# ------------------------------------------------------------------------------------------ the job as shown
+
+
+def job_view(job: EpcisCapture) -> dict[str, Any]:
+    return {
+        "captureID": job.id,
+        "createdAt": job.created_at.isoformat().replace("+00:00", "Z"),
+        "finishedAt": job.finished_at.isoformat().replace("+00:00", "Z") if job.finished_at else None,
+        "running": job.running,
+        "success": job.success,
+        "captureErrorBehaviour": job.error_behaviour,
+        "eventCount": job.event_count,
+        "capturedCount": job.captured,
+        "duplicateCount": job.duplicates,
+        "errors": job.errors,
+        # Events captured with something to say: kept as external history, identifiers left out, a duplicate
+        # under another eventID... (the first MAX_WARNINGS).
+        "warnings": job.warnings,
+    }
+
+
+def get_capture(session: Session, principal: Principal, capture_id: str) -> EpcisCapture:
+    job = session.get(EpcisCapture, capture_id)
+    if job is None or (job.org_id != principal.org_id and principal.role not in ("regulator", "admin")):
+        raise NotFound(f"no capture job {capture_id}", code="capture_not_found")
+    return job
+
+
+def list_captures(session: Session, principal: Principal, limit: int = 100) -> list[EpcisCapture]:
+    return list(
+        session.scalars(
+            select(EpcisCapture)
+            .where(EpcisCapture.org_id == principal.org_id)
+            .order_by(EpcisCapture.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------ workers
 
 
 def _start_time(pid: int) -> str | None:
@@ -113,7 +159,7 @@ def orphan_reason(job: _Running | EpcisCapture, *, me: str, now: datetime, heart
 
 
 def interrupted_problem(job: EpcisCapture, why: str) -> dict[str, Any]:
-    if job.error_behaviour == "proceed":
+    if job.error_behaviour == ErrorBehaviour.PROCEED:
         kept = f"{job.captured} of its {job.event_count} events were captured (and {job.duplicates} duplicates seen)"
     else:
         kept = "nothing of this document was captured (rollback: the document is one transaction)"
@@ -132,6 +178,9 @@ def mark_interrupted(job: EpcisCapture, why: str, now: datetime) -> None:
     job.success = False
     job.finished_at = now
     job.errors = [*job.errors, interrupted_problem(job, why)]
+
+
+# ------------------------------------------------------------------------------------------ jobs left behind
 
 
 def heartbeat(session: Session, worker: str, now: datetime) -> int:

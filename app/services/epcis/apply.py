@@ -1,0 +1,379 @@
+"""One captured event: kept as sent (findable by eventID and CBV 2.0 hash), and its custody meaning applied.
+
+:class:`EventCapture` stores one schema-valid event of a job and applies what it means
+(:func:`app.domain.epcis.custody_meaning`): an action goes through the very code that records ``/v1/events``
+(same rules, same refusal codes, same alerts, same log); commissioning registers identifiers Passport never
+issued as the manufacturer's externally serialised units; a recalled disposition opens a recall, or, sent by a
+holder, locks the units. Identifiers or parties unknown here make the event *external*: kept, queryable, flagged
+in ``notes``, changing no custody. The transaction and its savepoints belong to :mod:`.run`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.db.custody import load_containers, load_units
+from app.db.epcis_models import EpcisCapture, EpcisEpc, EpcisEvent
+from app.db.models import Batch, Container, Issuance, Organisation, Product, Unit
+from app.db.units import insert_units
+from app.domain import epcis_fields as fields
+from app.domain.custody import Action
+from app.domain.epcis import (
+    CustodyOutcome,
+    Identifier,
+    Meaning,
+    MeaningKind,
+    bare_word,
+    canonical_gtin_uri,
+    canonical_sscc_uri,
+    custody_meaning,
+)
+from app.domain.epcis_fields import EpcRole, RecordKind, Role
+from app.domain.errors import InvalidInput
+from app.services.custody import EventIn, Policy, record_events
+from app.services.orgs import Principal
+from app.services.recalls import create_recall
+
+UnitKey = tuple[str, str]
+
+
+class EventCapture:
+    """Captures the events of one transaction of a job, one at a time (each in a savepoint :mod:`.run` opens)."""
+
+    def __init__(
+        self, session: Session, principal: Principal, policy: Policy, job: EpcisCapture, locked: dict[UnitKey, Unit]
+    ) -> None:
+        self.session = session
+        self.principal = principal
+        self.policy = policy
+        self.job = job
+        self._orgs_by_gln: dict[str, str | None] = {}
+        # Ids of units seen to exist (for the identifier rows); forgotten when an event is rolled back.
+        self.unit_ids: dict[UnitKey, int] = {}
+        # The units of this transaction's events, locked up front (see run._lock_rows).
+        self.locked_units = locked
+        # What the last captured event became, for the job's warnings.
+        self.event_id = ""
+        self.custody = CustodyOutcome.NONE
+        self.notes: list[str] = []
+
+    def org_by_gln(self, gln: str) -> str | None:
+        if gln not in self._orgs_by_gln:
+            self._orgs_by_gln[gln] = self.session.scalar(select(Organisation.id).where(Organisation.gln == gln))
+        return self._orgs_by_gln[gln]
+
+    def is_duplicate(self, event: dict[str, Any], event_hash: str) -> bool:
+        """After a unique-constraint race: was this very event stored by another job meanwhile?"""
+        event_id = event.get("eventID") or event_hash
+        stored = self.session.scalar(
+            select(EpcisEvent.id).where(
+                EpcisEvent.event_hash == event_hash,
+                EpcisEvent.kind == RecordKind.EVENT,
+                EpcisEvent.event_id == event_id,
+            )
+        )
+        return stored is not None
+
+    def capture(self, event: dict[str, Any], event_hash: str, context: list[Any] | None) -> bool:
+        """Store one valid event and apply its custody meaning; False if it was a duplicate. Raises DomainError."""
+        kind = fields.record_kind(event)
+        event_id = event.get("eventID") or event_hash
+        known = self.session.execute(
+            select(EpcisEvent.event_hash, EpcisEvent.event_id).where(
+                EpcisEvent.kind == kind, or_(EpcisEvent.event_hash == event_hash, EpcisEvent.event_id == event_id)
+            )
+        ).all()
+        same = [row for row in known if row.event_hash == event_hash]
+        if kind is RecordKind.ERROR_DECLARATION:  # the hash leaves the declaration out: compare it too
+            declarations = self.session.scalars(
+                select(EpcisEvent.document).where(EpcisEvent.event_hash == event_hash, EpcisEvent.kind == kind)
+            )
+            if any(d.get("errorDeclaration") == event["errorDeclaration"] for d in declarations):
+                return False
+        elif any(row.event_id == event_id or "eventID" not in event for row in same):
+            return False
+        taken = next((row.event_hash for row in known if row.event_hash != event_hash), None)
+        if taken is not None:
+            raise InvalidInput(
+                f"eventID {event_id} was already captured for a different event (CBV hash {taken})",
+                code="event_id_taken",
+            )
+        ids = fields.identifiers(event)
+        fields.check_lengths(event, event_id, ids)
+        notes: list[str] = []
+        native_id: int | None = None
+        if kind is RecordKind.ERROR_DECLARATION:
+            meaning = Meaning(MeaningKind.NONE, why="an error declaration")
+        elif same:  # the same event (CBV hash) under another eventID: findable by both, applied once
+            meaning = Meaning(MeaningKind.NONE)
+            notes.append(f"the same event as {same[0].event_id} (equal CBV 2.0 hash): custody applied once")
+        else:
+            meaning = custody_meaning(event)
+        custody, native_id = self._apply(event, meaning, ids, notes)
+        if kind is RecordKind.ERROR_DECLARATION:
+            notes.append("error declaration: kept beside the event it declares wrong; custody is unchanged")
+        document = dict(event)
+        document["eventID"] = event_id
+        document["recordTime"] = self.policy.now.isoformat().replace("+00:00", "Z")
+        row = EpcisEvent(
+            event_id=event_id,
+            event_hash=event_hash,
+            kind=kind,
+            type=event["type"],
+            action=event.get("action"),
+            biz_step=bare_word(event.get("bizStep")),
+            disposition=bare_word(event.get("disposition")),
+            event_time=fields.to_utc(event["eventTime"]),
+            record_time=self.policy.now,
+            read_point=fields.location(event, "readPoint"),
+            biz_location=fields.location(event, "bizLocation"),
+            org_id=self.principal.org_id,
+            capture_id=self.job.id,
+            native_event_id=native_id,
+            custody=custody,
+            notes=notes,
+            document=document,
+            context=context,
+        )
+        self.session.add(row)
+        self.session.flush()
+        units = self._unit_ids([key for _, i in ids if (key := i.unit_key) is not None])
+        self.session.add_all(
+            EpcisEpc(
+                epcis_event_id=row.id,
+                role=role,
+                epc=ident.canonical,
+                gtin=ident.gtin,
+                unit_id=units.get(ident.unit_key) if ident.unit_key is not None else None,
+            )
+            for role, ident in ids
+        )
+        self.event_id, self.custody, self.notes = event_id, custody, notes
+        return True
+
+    def _apply(
+        self, event: dict[str, Any], meaning: Meaning, ids: list[Role], notes: list[str]
+    ) -> tuple[CustodyOutcome, int | None]:
+        """What the meaning does to custody, and the native event that recorded it (if one did)."""
+        if meaning.kind is MeaningKind.COMMISSION:
+            return self._commission(event, ids, notes), None
+        if meaning.kind is MeaningKind.RECALL and self.principal.role not in ("manufacturer", "regulator"):
+            notes.append("disposition recalled from a holder: the units are locked (quarantined) until released")
+            return self._act(event, Action.LOCK, ids, notes)
+        if meaning.kind is MeaningKind.RECALL:
+            return self._recall(event, ids, notes), None
+        if meaning.action is not None:
+            return self._act(event, meaning.action, ids, notes)
+        return CustodyOutcome.NONE, None
+
+    def _unit_ids(self, keys: list[UnitKey]) -> dict[UnitKey, int]:
+        missing = [key for key in keys if key not in self.unit_ids]
+        if missing:
+            self.unit_ids.update((k, u.id) for k, u in load_units(self.session, missing).items())
+        return {key: self.unit_ids[key] for key in keys if key in self.unit_ids}
+
+    def _party(self, event: dict[str, Any], field: str) -> tuple[str | None, str | None]:
+        """(organisation id, the identifier it came from) for a source or destination list."""
+        ident = fields.party(event, field)
+        if ident is None:
+            return None, None
+        return (self.org_by_gln(ident.gln) if ident.gln else None), ident.canonical
+
+    # ----------------------------------------------------------------------------------------- meanings
+
+    def _commission(self, event: dict[str, Any], ids: list[Role], notes: list[str]) -> CustodyOutcome:
+        units = [key for role, i in ids if role is EpcRole.EPC and (key := i.unit_key) is not None]
+        if not units:
+            notes.append("commissioning names no serialised trade items (SGTIN): nothing to register")
+            return CustodyOutcome.NONE
+        existing = load_units(self.session, units)
+        fresh = list(dict.fromkeys(key for key in units if key not in existing))
+        if existing:
+            notes.append(f"{len(existing)} identifier(s) already issued by Passport: commissioning changes nothing")
+        if not fresh:
+            return CustodyOutcome.NONE
+        by_gtin: dict[str, list[str]] = {}
+        for gtin, serial in fresh:
+            by_gtin.setdefault(gtin, []).append(serial)
+        lot, expiry = fields.ilmd(event, "lotNumber"), fields.ilmd(event, "itemExpirationDate")
+        registered = 0
+        for gtin, serials in sorted(by_gtin.items()):
+            product = self.session.get(Product, gtin)
+            if product is None or product.manufacturer_id != self.principal.org_id:
+                notes.append(
+                    f"GTIN {gtin} is not a product of {self.principal.org_id} registered here: "
+                    f"{len(serials)} identifier(s) kept as external history"
+                )
+                continue
+            if not isinstance(lot, str) or not isinstance(expiry, str):
+                raise InvalidInput(
+                    "commissioning units Passport did not issue needs ilmd "
+                    "cbvmda:lotNumber and cbvmda:itemExpirationDate",
+                    code="ilmd_required",
+                )
+            batch = self._batch(product, lot, expiry, event)
+            issuance = Issuance(batch_id=batch.id, key_tag=None, count=len(serials), created_at=self.policy.now)
+            self.session.add(issuance)
+            self.session.flush()
+            for serial in serials:
+                if len(serial) > 20:
+                    raise InvalidInput(f"serial {serial!r} is longer than 20 characters", code="invalid_serial")
+            insert_units(self.session.connection(), gtin, batch.id, issuance.id, serials)
+            registered += len(serials)
+        if registered:
+            notes.append(f"{registered} externally serialised unit(s) registered (their codes carry no signature)")
+            return CustodyOutcome.APPLIED
+        return CustodyOutcome.EXTERNAL
+
+    def _batch(self, product: Product, lot: str, expiry: str, event: dict[str, Any]) -> Batch:
+        try:
+            expires_on = date.fromisoformat(expiry)
+        except ValueError:
+            raise InvalidInput(
+                f"ilmd cbvmda:itemExpirationDate {expiry!r} is not a date", code="invalid_date"
+            ) from None
+        batch = self.session.scalar(select(Batch).where(Batch.gtin == product.gtin, Batch.lot == lot))
+        if batch is not None:
+            if batch.expires_on != expires_on:
+                raise InvalidInput(
+                    f"lot {lot} of {product.gtin} expires on {batch.expires_on}, not {expires_on}",
+                    code="lot_mismatch",
+                )
+            return batch
+        production = fields.ilmd(event, "productionDate")
+        try:
+            made = (
+                date.fromisoformat(production)
+                if isinstance(production, str)
+                else fields.to_utc(event["eventTime"]).date()
+            )
+        except ValueError:
+            raise InvalidInput(
+                f"ilmd cbvmda:productionDate {production!r} is not a date", code="invalid_date"
+            ) from None
+        if expires_on <= made:
+            raise InvalidInput(
+                f"lot {lot} would expire ({expires_on}) before it was made ({made})", code="invalid_date"
+            )
+        batch = Batch(
+            gtin=product.gtin, lot=lot, manufactured_on=made, expires_on=expires_on, created_at=self.policy.now
+        )
+        self.session.add(batch)
+        self.session.flush()
+        return batch
+
+    def _recall(self, event: dict[str, Any], ids: list[Role], notes: list[str]) -> CustodyOutcome:
+        units = [key for role, i in ids if role is EpcRole.EPC and (key := i.unit_key) is not None]
+        known = load_units(self.session, units)
+        if not known:
+            notes.append("disposition recalled on identifiers unknown here: kept as external history")
+            return CustodyOutcome.EXTERNAL
+        for gtin in sorted({g for g, _ in known}):
+            recall = create_recall(
+                self.session,
+                self.principal,
+                gtin=gtin,
+                lots=[],
+                serials=sorted(s for g, s in known if g == gtin),
+                reason=f"EPCIS event {event.get('eventID') or 'without eventID'}: disposition recalled",
+                recall_class="II",
+                instructions="Set aside the units named in the EPCIS event; await the manufacturer's instructions.",
+            )
+            notes.append(f"recall {recall.id} opened for {len([1 for g, _ in known if g == gtin])} unit(s) of {gtin}")
+        return CustodyOutcome.APPLIED
+
+    def _act(
+        self, event: dict[str, Any], action: Action, ids: list[Role], notes: list[str]
+    ) -> tuple[CustodyOutcome, int | None]:
+        parent: Identifier | None = None
+        if action in (Action.PACK, Action.UNPACK):
+            parent = next((i for role, i in ids if role is EpcRole.PARENT), None)
+            if parent is None:
+                raise InvalidInput("an aggregation needs parentID", code="parent_required")
+            if parent.sscc is None:
+                notes.append(f"parent {parent.canonical} is not an SSCC: Passport tracks cases and pallets by SSCC")
+                return CustodyOutcome.EXTERNAL, None
+            children = [i for role, i in ids if role is EpcRole.CHILD]
+            if action is Action.UNPACK and children:
+                self._check_whole_unpack(parent.sscc, children)
+            subjects = children if action is Action.PACK else [parent]
+        else:
+            subjects = [i for role, i in ids if role is EpcRole.EPC]
+        if not subjects:
+            notes.append("no instance-level identifiers: nothing to move")
+            return CustodyOutcome.NONE, None
+        unknown = self._unknown(subjects)
+        if unknown:
+            notes.append("identifiers never issued or commissioned here, left out: " + ", ".join(unknown[:20]))
+            subjects = [i for i in subjects if i.canonical not in set(unknown)]
+            if not subjects:
+                return CustodyOutcome.EXTERNAL, None
+        to = None
+        if action is Action.SHIP:
+            to, named = self._party(event, "destinationList")
+            if to is None:
+                if named is None:
+                    raise InvalidInput(
+                        "a shipment needs a destinationList entry (owning_party, possessing_party or location) "
+                        "whose GLN belongs to an organisation here",
+                        code="destination_required",
+                    )
+                notes.append(f"destination {named} is no organisation here: kept as external history")
+                return CustodyOutcome.EXTERNAL, None
+        native = EventIn(
+            action=action.value,
+            codes=[i.canonical for i in subjects],
+            occurred_at=fields.to_utc(event["eventTime"]),
+            to=to,
+            region=fields.extension_text(event, "region"),
+            container=parent.canonical if action is Action.PACK and parent is not None else None,
+            channel=(fields.extension_text(event, "channel") or "offline") if action is Action.SELL else None,
+            platform=fields.extension_text(event, "platform"),
+            order_ref=fields.extension_text(event, "orderRef"),
+            prescription=fields.prescription(event),
+        )
+        outcome = record_events(
+            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self.locked_units
+        )
+        if outcome.error is not None:
+            raise outcome.error
+        result = outcome.results[0]
+        if result.status == "duplicate":
+            notes.append(f"the custody change was already recorded as event {result.event_id}")
+            return CustodyOutcome.NONE, None
+        return CustodyOutcome.APPLIED, result.event_id
+
+    def _check_whole_unpack(self, sscc: str, children: list[Identifier]) -> None:
+        """An AggregationEvent DELETE naming children must name all of them: Passport empties a container as a
+        whole (a unit taken out alone leaves by its own event: a sale, a shipment...)."""
+        inside = {
+            canonical_gtin_uri(g, s)
+            for g, s in self.session.execute(select(Unit.gtin, Unit.serial).where(Unit.container_sscc == sscc))
+        }
+        inside |= {
+            canonical_sscc_uri(c)
+            for c in self.session.scalars(select(Container.sscc).where(Container.parent_sscc == sscc))
+        }
+        named = {i.canonical for i in children}
+        if named != inside:
+            raise InvalidInput(
+                f"container {sscc} holds {len(inside)} item(s); this event takes out {len(named & inside)} of them"
+                + (f" and names {len(named - inside)} it does not hold" if named - inside else "")
+                + ": Passport unpacks a container whole (send no childEPCs, or all of them)",
+                code="partial_unpack",
+            )
+
+    def _unknown(self, idents: list[Identifier]) -> list[str]:
+        unit_keys = [key for i in idents if (key := i.unit_key) is not None]
+        units = {k: self.locked_units[k] for k in unit_keys if k in self.locked_units}
+        units.update(load_units(self.session, [k for k in unit_keys if k not in units]))
+        self.unit_ids.update((key, unit.id) for key, unit in units.items())
+        containers = load_containers(self.session, [i.sscc for i in idents if i.sscc])
+        missing = [i.canonical for i in idents if i.unit_key is not None and i.unit_key not in units]
+        missing += [i.canonical for i in idents if i.sscc and i.sscc not in containers]
+        missing += [i.canonical for i in idents if not i.is_unit and not i.sscc]
+        return missing

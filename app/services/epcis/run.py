@@ -1,0 +1,289 @@
+"""EPCIS 2.0 capture: validate a document, keep every event as sent, and apply those that move custody.
+
+A capture is a job. :func:`open_capture` checks what can be checked at once (JSON, document type, contexts, the
+limits, the document's header against the schema) and records the job; :func:`run_capture` then works through
+the events, each in a savepoint of a transaction of its own (one for the whole document under ``rollback``, one
+per :data:`PROCEED_CHUNK` events under ``proceed``):
+
+- validated against GS1's JSON schema (an invalid event is an error naming the event and the JSON path);
+- identified by its CBV 2.0 hash, so the same event sent twice is kept once (``duplicates``);
+- stored and applied by :class:`.apply.EventCapture` (see there what an event's custody meaning does).
+
+With ``GS1-Capture-Error-Behaviour: rollback`` (the default) one error rejects the whole document; with
+``proceed`` the other events are captured and each error is listed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.db.custody import lock_everything
+from app.db.engine import WRITE_OPTIONS
+from app.db.epcis_models import EpcisCapture
+from app.db.models import Unit
+from app.domain import epcis_fields as fields
+from app.domain import json_input
+from app.domain.epcis_fields import ErrorBehaviour
+from app.domain.errors import Conflict, DomainError, InvalidInput, PayloadTooLarge
+from app.services.custody import Policy, write_alerts
+from app.services.epcis import jobs
+from app.services.epcis.apply import EventCapture, UnitKey
+from app.services.epcis.capture_schema import schema_problem
+from app.services.epcis.hash import event_hashes
+from app.services.orgs import Principal
+
+log = logging.getLogger("passport")
+
+PROCEED_CHUNK = 200  # events per transaction when the sender asked to proceed past errors
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    job: EpcisCapture
+    document: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+def open_capture(
+    session: Session, principal: Principal, raw: bytes, behaviour: str | None, *, limit: int, now: datetime
+) -> Opened:
+    """Check the document as a whole and record the job (running). Nothing of its events is stored yet."""
+    error_behaviour = fields.error_behaviour(behaviour)
+    document = json_input.loads(raw)  # invalid_json saying what and where; nesting bounded
+    if not isinstance(document, dict) or document.get("type") not in fields.DOCUMENT_TYPES:
+        raise InvalidInput(
+            "the body must be an EPCIS 2.0 document: an object with type EPCISDocument or EPCISQueryDocument",
+            code="invalid_epcis_document",
+        )
+    fields.check_context(document)
+    events = fields.event_list(document)
+    if len(events) > limit:
+        raise PayloadTooLarge(
+            f"the document carries {len(events)} events; at most {limit} per capture (GS1-EPCIS-Capture-Limit)",
+            code="capture_limit_exceeded",
+        )
+    header_problem = schema_problem(fields.without_events(document))
+    if header_problem is not None:
+        raise InvalidInput(header_problem, code="schema_validation_failed")
+    job = EpcisCapture(
+        id=f"cap-{secrets.token_hex(12)}",
+        org_id=principal.org_id,
+        created_at=now,
+        running=True,
+        success=True,
+        error_behaviour=error_behaviour,
+        event_count=len(events),
+        errors=[],
+        warnings=[],
+        worker=jobs.current_worker(),
+        heartbeat_at=now,
+    )
+    session.add(job)
+    return Opened(job, document, events)
+
+
+# ------------------------------------------------------------------------------------------ running a job
+
+
+def _lock_rows(session: Session, events: list[Any]) -> dict[UnitKey, Unit]:
+    """Lock, before the first event of a transaction appends to the log, every unit and container its events
+    name, in the global order of ``lock_everything``: a later event must not wait for a row while holding the
+    log, or it could deadlock against an ordinary /v1/events request (PostgreSQL)."""
+    unit_keys, ssccs = fields.lock_keys(events)
+    return lock_everything(session, unit_keys, ssccs)
+
+
+_RUNNING = threading.BoundedSemaphore(2)  # capture jobs at once in one process; the others wait their turn
+
+
+@dataclass
+class _Outcome:
+    rollback: bool = True
+    captured: int = 0  # in committed transactions
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    refused: list[DomainError] = dataclasses.field(default_factory=list)  # their alerts outlive a rolled-back document
+
+
+def run_capture(
+    sessions: Callable[[], AbstractContextManager[Session]],
+    principal: Principal,
+    job_id: str,
+    document: dict[str, Any],
+    events: list[dict[str, Any]],
+    policy_for: Callable[[], Policy],
+) -> None:
+    """Capture the events of an opened job, then record the outcome on the job.
+
+    ``rollback``: one transaction for the whole document. ``proceed``: a transaction every
+    :data:`PROCEED_CHUNK` events, so a long document does not hold SQLite's write lock from start to end and
+    the job shows its progress. Runs after the 202 has gone out; whatever happens, the job ends."""
+    outcome = _Outcome()
+    with _RUNNING, sessions() as session:
+        try:
+            _capture_events(session, principal, job_id, document, events, policy_for, outcome)
+        except _RolledBack:
+            pass
+        except Exception:
+            log.exception("capture job %s failed", job_id)
+            if outcome.rollback:
+                outcome.refused = []
+            kept = "nothing of this document was captured"
+            if not outcome.rollback:
+                kept = f"{outcome.captured} events were captured"
+            outcome.errors.append(
+                {
+                    "type": "/problems/internal_error",
+                    "title": "Internal error",
+                    "detail": f"the capture failed inside Passport; {kept}",
+                    "code": "internal_error",
+                }
+            )
+        with session.begin():
+            now = policy_for().now
+            if outcome.rollback:  # rolled back with the document; in proceed mode written with the events
+                for error in outcome.refused:
+                    write_alerts(session, principal, error, now)
+            job = session.get(EpcisCapture, job_id)
+            assert job is not None
+            job.running = False
+            job.success = not outcome.errors
+            job.errors = sorted(outcome.errors, key=lambda e: e.get("index", len(events)))
+            job.warnings = outcome.warnings
+            job.captured = outcome.captured
+            job.duplicates = outcome.duplicates
+            job.finished_at = now
+
+
+def _capture_events(
+    session: Session,
+    principal: Principal,
+    job_id: str,
+    document: dict[str, Any],
+    events: list[dict[str, Any]],
+    policy_for: Callable[[], Policy],
+    out: _Outcome,
+) -> None:
+    with session.begin():
+        behaviour = session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id))
+    out.rollback = behaviour != ErrorBehaviour.PROCEED
+    hashes = _prepare(document, events, out.errors)  # CPU only: before any write lock is taken
+    if out.errors and out.rollback:
+        return
+    context = fields.inline_context(document)
+    step = max(len(events), 1) if out.rollback else PROCEED_CHUNK
+    for start in range(0, len(events), step):
+        chunk = range(start, min(start + step, len(events)))
+        counts = {"captured": 0, "duplicates": 0}
+        warnings: list[dict[str, Any]] = []
+        with session.begin():
+            session.connection(execution_options=WRITE_OPTIONS)
+            job = session.get(EpcisCapture, job_id)
+            assert job is not None
+            policy = policy_for()
+            locked = _lock_rows(session, [events[i] for i in chunk if hashes[i]])
+            worker = EventCapture(session, principal, policy, job, locked)
+            for index in chunk:
+                event, event_hash = events[index], hashes[index]
+                if event_hash is None:
+                    continue
+                savepoint = session.begin_nested()
+                try:
+                    captured = worker.capture(event, event_hash, context)
+                except (DomainError, SQLAlchemyError) as failure:
+                    savepoint.rollback()
+                    worker.unit_ids.clear()
+                    if isinstance(failure, IntegrityError) and worker.is_duplicate(event, event_hash):
+                        counts["duplicates"] += 1  # the same event, captured meanwhile by another job
+                        continue
+                    error = failure if isinstance(failure, DomainError) else _storage_error(failure, job_id)
+                    out.errors.append(fields.event_problem(error, index, event))
+                    out.refused.append(error)
+                    if out.rollback:
+                        raise _RolledBack from None
+                    write_alerts(session, principal, error, policy.now)
+                    job.success = False
+                    continue
+                savepoint.commit()
+                counts["captured" if captured else "duplicates"] += 1
+                if captured and worker.notes:
+                    warnings.append(
+                        {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
+                    )
+            if not out.rollback:  # what the job says if it is interrupted later: what this chunk committed
+                job.captured = out.captured + counts["captured"]
+                job.duplicates = out.duplicates + counts["duplicates"]
+                job.errors = sorted(out.errors, key=lambda e: e.get("index", len(events)))
+                job.warnings = (out.warnings + warnings)[: jobs.MAX_WARNINGS]
+        out.captured += counts["captured"]
+        out.duplicates += counts["duplicates"]
+        out.warnings += warnings[: jobs.MAX_WARNINGS - len(out.warnings)]
+
+
+def _storage_error(failure: SQLAlchemyError, job_id: str) -> DomainError:
+    log.warning("capture job %s: an event could not be stored: %s", job_id, failure)
+    return Conflict(
+        "the event could not be stored (a concurrent change to the same rows); send it again",
+        code="capture_conflict",
+    )
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _schema_error(document: dict[str, Any], event: Any) -> DomainError | None:
+    if not (isinstance(event, dict) and isinstance(event.get("type"), str)):
+        return InvalidInput("an event must be an object with a type", code="schema_validation_failed")
+    # a bare event must carry @context: it has the document's
+    problem = schema_problem({**event, "@context": document.get("@context", [])})
+    return InvalidInput(problem, code="schema_validation_failed") if problem is not None else None
+
+
+def _hash_one(document: dict[str, Any], event: dict[str, Any]) -> str:
+    try:
+        return event_hashes({"@context": document.get("@context"), "epcisBody": {"eventList": [event]}})[0]
+    except DomainError:
+        raise
+    except Exception as error:  # the reference library's own failure on an odd but schema-valid event
+        raise InvalidInput(
+            f"the CBV 2.0 hash of this event cannot be computed: {error}", code="invalid_event"
+        ) from None
+
+
+def _prepare(document: dict[str, Any], events: list[Any], errors: list[dict[str, Any]]) -> list[str | None]:
+    """Validate every event against the schema, then hash the valid ones (one library call for the document;
+    event by event if that fails). An event that fails either gets None here and an error in ``errors``."""
+    result: list[str | None] = []
+    valid: list[int] = []
+    for index, event in enumerate(events):
+        problem = _schema_error(document, event)
+        if problem is not None:
+            errors.append(fields.event_problem(problem, index, event))
+        else:
+            valid.append(index)
+        result.append(None)
+    try:
+        shell = {"@context": document.get("@context"), "epcisBody": {"eventList": [events[i] for i in valid]}}
+        for index, event_hash in zip(valid, event_hashes(shell), strict=True):
+            result[index] = event_hash
+    except Exception:  # find which event, one at a time
+        for index in valid:
+            try:
+                result[index] = _hash_one(document, events[index])
+            except DomainError as error:
+                errors.append(fields.event_problem(error, index, events[index]))
+    return result
