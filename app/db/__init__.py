@@ -1,1 +1,10 @@
-"""Persistence: SQLAlchemy models, engines and the queries that need to be fast."""
+"""Persistence: SQLAlchemy models, engines and the queries that need to be fast.
+
+Every table module is imported here, so that ``app.db.models.metadata`` describes the whole schema whichever
+module is imported first (the migrations compare against it); the table modules import ``models``, never the
+reverse.
+"""
+
+from app.db import epcis_models, models, passport_models
+
+__all__ = ["epcis_models", "models", "passport_models"]

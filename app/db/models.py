@@ -499,10 +499,6 @@ class RecallNotice(Base):
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_delivery.id"))  # None: no endpoint
 
 
-# The EPCIS tables live in their own module, registered on the same metadata.
-from app.db import epcis_models as _epcis_models  # noqa: E402, F401
-from app.db import passport_models as _passport_models  # noqa: E402, F401
-
 __all__ = [
     "Alert",
     "ApiKey",
