@@ -11,6 +11,7 @@ from app.api.schemas import (
     BatchIn,
     BatchList,
     BatchOut,
+    JsonOnly,
     OrgCreated,
     OrgIn,
     OrgOut,
@@ -20,7 +21,7 @@ from app.api.schemas import (
 )
 from app.services import catalog, orgs
 
-router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
+router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
 
 @router.post("/orgs", status_code=201, response_model=OrgCreated, tags=["organisations"])

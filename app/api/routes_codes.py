@@ -9,12 +9,12 @@ from app.api.code_formats import CSV, JSON, NDJSON, format_runs, negotiate, stre
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.ids import BatchId, IssuanceId
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS
-from app.api.schemas import CodesIn, IssuanceList
+from app.api.schemas import CodesIn, IssuanceList, JsonOnly
 from app.domain.signing import kid
 from app.services import catalog, issuance
 from app.services.keys import create_signing_key, jwks
 
-router = APIRouter(responses=PUBLIC_PROBLEMS)
+router = APIRouter(responses=PUBLIC_PROBLEMS, dependencies=[JsonOnly])
 
 # The codes as JSON, or streamed as NDJSON or CSV (by the Accept header).
 _CODES_CONTENT = {"content": {JSON: {}, NDJSON: {}, CSV: {}}, "description": "The issued codes"}

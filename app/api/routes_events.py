@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.ids import EventRef
 from app.api.problems import KEYED_PROBLEMS, domain_problem
-from app.api.schemas import Strict, json_body
+from app.api.schemas import JsonOnly, Region, Strict, json_body
 from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
@@ -21,7 +21,7 @@ from app.services import orgs, units
 from app.services.clock import utcnow
 from app.services.events import EventIn, Policy, record_events
 
-router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS)
+router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
 MAX_EVENTS = 1_000
 MAX_CODES_PER_EVENT = 10_000
@@ -42,7 +42,7 @@ class EventBody(Strict):
         max_length=32,
         description="The receiving organisation: its id, or its 13-digit GLN (look it up: GET /v1/orgs?gln=).",
     )
-    region: str | None = Field(default=None, max_length=10)
+    region: Region | None = Field(default=None, max_length=10)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     container: str | None = Field(default=None, max_length=300)
     channel: Literal["offline", "online"] | None = None

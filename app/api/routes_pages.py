@@ -226,6 +226,13 @@ def _org_names(session: Session, ids: Iterable[str | None]) -> dict[str, str]:
 # --- sign-in ------------------------------------------------------------------------------------------------
 
 
+def _keeping_language(page: regulator.Page, path: str) -> str:
+    """Where sign-in leads, in the language the sign-in page was shown in when one was chosen (``?lang=``)."""
+    if not page.explicit_lang or "lang=" in path:
+        return path
+    return f"{path}{'&' if '?' in path else '?'}lang={page.lang}"
+
+
 @router.get("")
 def console_home(console: ConsoleDep) -> Response:
     return _see_other(console.page.href(HOME))
@@ -262,7 +269,7 @@ def login(console: ConsoleDep, session: SessionDep, form: FormDep) -> Response:
         role = MESSAGES[t.lang].get(f"reg.role.{principal.role}", principal.role)
         message = t("reg.login.wrong_role", name=principal.name, role=role)
         return _html(regulator.render_login(console.page, next_path=next_path, message=message), 403)
-    response = _see_other(next_path)
+    response = _see_other(_keeping_language(console.page, next_path))
     response.set_cookie(
         COOKIE, key, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(console.request)
     )

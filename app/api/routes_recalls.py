@@ -11,10 +11,10 @@ from pydantic import AwareDatetime, Field
 from app.api.deps import PrincipalDep, SessionDep
 from app.api.ids import AlertCursor, AlertId, RecallId
 from app.api.problems import KEYED_PROBLEMS
-from app.api.schemas import Strict
+from app.api.schemas import JsonOnly, Strict
 from app.services import alerts, recalls
 
-router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
+router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
 
 class RecallBody(Strict):

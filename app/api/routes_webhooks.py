@@ -10,10 +10,10 @@ from pydantic import Field
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.ids import DeliveryCursor, RecallId
 from app.api.problems import KEYED_PROBLEMS
-from app.api.schemas import Strict
+from app.api.schemas import JsonOnly, Strict
 from app.services import recalls, webhooks
 
-router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS)
+router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
 
 class EndpointBody(Strict):

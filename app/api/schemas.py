@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from fastapi import Depends, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+from app.domain.errors import InvalidInput, UnsupportedMediaType
+from app.domain.regions import check_region
 
 
 class Strict(BaseModel):
@@ -32,11 +36,43 @@ def json_body(body_type: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
+def require_json(request: Request) -> None:
+    """A body sent without ``Content-Type: application/json`` is refused with a 415 that says so.
+
+    Without this, FastAPI reads such a body as text and answers a puzzling 422 "Input should be a valid dictionary".
+    """
+    headers = request.headers
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    if headers.get("content-length", "0") in ("", "0") and "transfer-encoding" not in headers:
+        return  # no body (POST /v1/recalls/{id}/complete)
+    media = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"send the body as JSON with the header Content-Type: application/json (got {media or 'no Content-Type'})",
+        code="unsupported_media_type",
+    )
+
+
+JsonOnly = Depends(require_json)
+
+
+def _region(value: str) -> str:
+    try:
+        return check_region(value)
+    except InvalidInput as error:
+        raise ValueError(error.detail) from None
+
+
+Region = Annotated[str, AfterValidator(_region)]
+
+
 class OrgIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     role: str
     gln: str | None = None
-    region: str | None = Field(default=None, max_length=10)
+    region: Region | None = Field(default=None, max_length=10)
     licences: list[str] = Field(default_factory=list, max_length=10)
 
 
@@ -100,7 +136,7 @@ class BatchList(BaseModel):
 
 
 class CodesIn(Strict):
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, strict=True)  # "1000" is refused, not read as 1000
 
 
 class IssuanceOut(BaseModel):

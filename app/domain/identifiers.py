@@ -75,6 +75,12 @@ def _validate_check_digit(value: str, name: str, length: int, code: str) -> str:
 
 def validate_gtin(value: str) -> str:
     """Return ``value`` if it is a GTIN-14 with a correct check digit, else raise ``invalid_gtin``."""
+    if len(value) in (8, 12, 13) and value.isascii() and value.isdigit():  # an EAN-8, UPC-A or EAN-13 as printed
+        raise InvalidCode(
+            f"GTIN must be exactly 14 digits, got {value!r} ({len(value)} digits): "
+            f"write it with leading zeros, {value.zfill(14)!r}",
+            code="invalid_gtin",
+        )
     return _validate_check_digit(value, "GTIN", 14, "invalid_gtin")
 
 

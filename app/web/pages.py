@@ -127,6 +127,7 @@ def _verification(result: Verification, t: Catalogue) -> dict[str, Any]:
         "expired": verdict == "expired" or "expired" in reasons,
         "state": t.state(data["state"]) if data["state"] else None,
         "recall": _recall(data.get("recall"), t),
+        "recall_instructions": (data.get("recall") or {}).get("instructions"),
         "journey": [_journey_step(step, t) for step in data.get("journey") or ()],
         "scanned": {"gtin": result.scan.gtin, "serial": result.scan.serial},
     }
@@ -164,6 +165,7 @@ def _error(error: DomainError, t: Catalogue) -> dict[str, Any]:
             "title": t("title.rate_limited"),
             "explanation": t("rate.explain", seconds=seconds),
             "detail": None,
+            "technical": None,
             "todo": None,
         }
     return {
@@ -171,6 +173,7 @@ def _error(error: DomainError, t: Catalogue) -> dict[str, Any]:
         "headline": t("error.headline"),
         "title": t("title.error"),
         "explanation": t.error_explanation(error.code),
-        "detail": error.detail,
+        "detail": error.detail if t.lang == "en" else None,  # the parser's words are English: zh shows them folded
+        "technical": error.detail if t.lang != "en" else None,
         "todo": t("error.todo"),
     }

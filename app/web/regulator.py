@@ -324,6 +324,7 @@ def render_alert(
         heading=t("reg.alert.heading", id=alert["id"], type=t.word("reg.alert_type", alert["type"])),
         words=words,
         reason=details.get("reason"),
+        reason_text=_reason(t, details),
         data=list(_flatten(details)),
         data_json=json.dumps(details, indent=2, ensure_ascii=False, sort_keys=True),
         can_triage=can_triage,
@@ -341,6 +342,14 @@ def render_alert(
         form_error=form_error,
         back=page.href("/regulator/alerts"),
     )
+
+
+def _reason(t: Catalogue, details: Mapping[str, Any]) -> str | None:
+    """The recorded refusal in the page's language: English as recorded, else the catalogue's words for its code."""
+    reason = details.get("reason")
+    if not reason or t.lang == "en":
+        return str(reason) if reason else None
+    return t.word("reg.refusal", str(details.get("refusal") or ""), "") or None
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, str]]:
