@@ -81,6 +81,7 @@ class UnitRow:
     clone_alert: bool  # an open alert says the code is being scanned as a clone
     product_has_recalls: bool  # only then is the recall scope worth reading
     signed: bool  # issued with a signing key (not commissioned unsigned through EPCIS)
+    product_has_passport: bool = False  # only then is a passport worth reading
 
     @property
     def untouched(self) -> bool:
@@ -93,7 +94,8 @@ _OPEN_ALERT = "EXISTS (SELECT 1 FROM alert a WHERE a.unit_id = u.id AND a.type =
 _COLUMNS = (
     "b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, u.to_id, "  # noqa: S608
     f"i.created_at, o.region, {_OPEN_ALERT.format(kind='repeat_sale')}, {_OPEN_ALERT.format(kind='clone_suspect')}, "
-    "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin), i.key_tag IS NOT NULL"
+    "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin), i.key_tag IS NOT NULL, "
+    "EXISTS (SELECT 1 FROM passport pp WHERE pp.gtin = u.gtin)"
 )
 _JOINS = (
     "JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
@@ -121,5 +123,5 @@ def unit_row(raw: Any) -> UnitRow:
         values[1] = date.fromisoformat(values[1])
     if isinstance(values[10], str):
         values[10] = datetime.fromisoformat(values[10]).replace(tzinfo=UTC)
-    values[12:16] = [bool(v) for v in values[12:16]]
+    values[12:17] = [bool(v) for v in values[12:17]]
     return UnitRow(*values)

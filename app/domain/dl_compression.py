@@ -13,8 +13,10 @@ the non-GS1 key=value pairs behind the ``F`` flag), as its reference implementat
 - ``F`` then a 7-bit length opens a non-GS1 query parameter: its key in base64 characters, its value as above.
 - The bit string is padded with zeros to a multiple of 6 and written in the URI-safe base64 alphabet.
 
-Two corrections to the prototype, neither of which changes a conforming encoding: a numeric value keeps its
-leading zeros on decoding (its length is known), and a compound value (N13 + X..17) is not written twice.
+AI 8030 (digital signature, X..90, added to the General Specifications after the prototype) is encoded like any
+variable-length alphanumeric AI, so our signed codes compress too. Two corrections to the prototype, neither of
+which changes a conforming encoding: a numeric value keeps its leading zeros on decoding (its length is known),
+and a compound value (N13 + X..17) is not written twice.
 Pure: no I/O; every refusal is an ``InvalidCode`` naming what is wrong.
 """
 
@@ -79,8 +81,8 @@ def _format_table() -> dict[str, tuple[Part, ...]]:
         "8003": (_n(14), _xv(16)), "8004": (_xv(30),), "8005": (_n(6),), "8006": (_n(18),), "8007": (_xv(24),),
         "8008": (_n(8), _nv(4)), "8009": (_xv(50),), "8010": (_xv(30),), "8011": (_nv(12),), "8012": (_xv(20),),
         "8013": (_xv(30),), "8017": (_n(18),), "8018": (_n(18),), "8019": (_nv(10),), "8020": (_xv(25),),
-        "8026": (_n(18),), "8110": (_xv(70),), "8111": (_n(4),), "8112": (_xv(70),), "8200": (_xv(70),),
-        "90": (_xv(30),),
+        "8026": (_n(18),), "8030": (_xv(90),), "8110": (_xv(70),), "8111": (_n(4),), "8112": (_xv(70),),
+        "8200": (_xv(70),), "90": (_xv(30),),
     }  # fmt: skip
     for ai in range(410, 417):  # GLNs
         table[str(ai)] = (_n(13),)

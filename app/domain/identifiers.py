@@ -166,6 +166,16 @@ class ContainerCode:
     sscc: str
 
 
+@dataclass(frozen=True, slots=True)
+class ProductCode:
+    """A product (GTIN) or one lot of it (GTIN + lot), as a product- or lot-level Digital Link names it."""
+
+    gtin: str
+    lot: str | None = None
+    variant: str | None = None  # AI 22, consumer product variant
+    expiry: str | None = None
+
+
 ParsedCode = UnitCode | ContainerCode
 
 
@@ -279,12 +289,33 @@ def _percent_decode(segment: str, where: str) -> str:
 
 
 def parse_digital_link_path(path: str, query: str = "") -> ParsedCode:
-    """Parse the path (raw, still percent-encoded) and query of a GS1 Digital Link URI.
+    """Parse the path (raw, still percent-encoded) and query of a GS1 Digital Link URI naming a unit or an SSCC.
 
     The primary key (``/01/{gtin}`` or ``/00/{sscc}``) may follow any path prefix; after it come the
     qualifiers in the order 22, 10, 21. AIs in the query are data attributes; other keys are ignored as the
     Digital Link standard allows.
     """
+    return _from_elements(digital_link_elements(path, query), "Digital Link URI")
+
+
+def parse_scan_path(path: str, query: str = "") -> UnitCode | ProductCode:
+    """A scanned GTIN Digital Link at any level: a unit (``/21/`` present), else the product or one lot of it."""
+    elements = digital_link_elements(path, query)
+    if "01" not in elements:
+        raise InvalidCode("the URI names an SSCC (AI 00), not a product: scan the GTIN's Digital Link")
+    if "21" in elements:
+        return UnitCode(
+            gtin=elements["01"],
+            serial=elements["21"],
+            lot=elements.get("10"),
+            expiry=elements.get("17"),
+            signature=elements.get("8030"),
+        )
+    return ProductCode(elements["01"], elements.get("10"), elements.get("22"), elements.get("17"))
+
+
+def digital_link_elements(path: str, query: str = "") -> dict[str, str]:
+    """The AI elements of a Digital Link path and query, each checked; qualifiers only in the standard's order."""
     segments = path.split("/")
     start = next((i for i, s in enumerate(segments) if s in ("01", "00")), None)
     if start is None:
@@ -326,7 +357,7 @@ def parse_digital_link_path(path: str, query: str = "") -> ParsedCode:
             if not sep:
                 raise InvalidCode(f"query parameter {name} has no value")
             _add_element(elements, name, _percent_decode(raw_value, f"query parameter {name}"))
-    return _from_elements(elements, "Digital Link URI")
+    return elements
 
 
 _URI = re.compile(r"^(https?)://([^/?#]+)(/[^?#]*)?(?:\?([^#]*))?(?:#.*)?$", re.IGNORECASE)

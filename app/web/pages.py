@@ -19,6 +19,7 @@ from werkzeug.http import parse_accept_header
 from app.domain.errors import DomainError
 from app.services.verification import Verification
 from app.web.i18n import HTML_LANG, LANGUAGE_NAMES, LANGUAGES, VERDICT_TONE, Catalogue
+from app.web.passport_view import passport_context
 
 DEFAULT_LANGUAGE = "en"
 
@@ -57,8 +58,14 @@ def environment() -> Environment:
     )
 
 
-def render_verification(result: Verification | None, error: DomainError | None, lang: str, path: str) -> str:
-    """The page for one scan: ``result`` when the code was read, else ``error``.
+def render_verification(
+    result: Verification | None,
+    error: DomainError | None,
+    lang: str,
+    path: str,
+    passport: dict[str, Any] | None = None,
+) -> str:
+    """The page for one scan: ``result`` when the code was read, else ``error``; the unit's ``passport`` if any.
 
     ``path`` is the URL as requested (raw path and query), used for the language switch links.
     """
@@ -71,6 +78,7 @@ def render_verification(result: Verification | None, error: DomainError | None, 
     }
     if result is not None:
         page.update(_verification(result, t))
+        page["passport"] = passport_context(passport, t)
         return environment().get_template("verification.html").render(page)
     if error is None:
         raise ValueError("render_verification needs a result or an error")

@@ -127,7 +127,7 @@ def test_expired_units(client, batch, issue, monkeypatch):
         (f"/01/{GTIN}/21/ABC?10=LOT", "invalid_code", "belongs in the path"),
         (f"/01/{GTIN}/21/ABC?17=281332", "invalid_code", "month"),
         (f"/01/{GTIN}/21/ABC/", "invalid_code", "trailing slash"),
-        (f"/01/{GTIN}/10/LOT", "invalid_code", "no serial"),
+        (f"/01/{GTIN}/10/LOT/17/281231", "invalid_code", "not a path qualifier"),  # a lot-level scan is not malformed
         (f"/01/{GTIN}/21/{'A' * 21}", "invalid_code", "at most 20"),
         (f"/01/{GTIN}/21/A%23B", "invalid_code", "'#'"),
     ],

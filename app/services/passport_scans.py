@@ -1,0 +1,90 @@
+"""Scans of a product (``/01/{gtin}``) or a lot (``/01/{gtin}/10/{lot}``), and the passport a unit scan shows.
+
+A product scan reads the product, the lot and the product's recalls (three indexed reads) and the merged
+passport the reader may see; a unit scan reads only the passport, and only when its product has one (the unit
+lookup says so, see ``app.db.units``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Batch, Organisation, Product
+from app.domain.identifiers import ProductCode
+from app.domain.recall import RecallScope, most_severe
+from app.domain.resolver import ProductVerdict, covers_lot, product_verdict
+from app.services.orgs import Principal, authenticate
+from app.services.passports import visible_passport
+from app.services.recalls import scopes_for
+
+
+@dataclass(frozen=True, slots=True)
+class ProductScan:
+    scan: ProductCode
+    verdict: ProductVerdict
+    product: dict[str, Any] | None
+    lot_expires_on: date | None
+    recall: RecallScope | None
+    recalled_lots: tuple[str, ...]
+    passport: dict[str, Any] | None
+
+    def as_json(self) -> dict[str, Any]:
+        known = self.product is not None
+        return {
+            "verdict": self.verdict.value,
+            "level": "lot" if self.scan.lot is not None else "product",
+            "product": self.product,
+            "lot": self.scan.lot if known else None,
+            "expires_on": self.lot_expires_on.isoformat() if self.lot_expires_on else None,
+            "recall": recall_json(self.recall),
+            "recalled_lots": list(self.recalled_lots),
+            "passport": self.passport,
+            "scanned": {"gtin": self.scan.gtin, "lot": self.scan.lot},
+        }
+
+
+def recall_json(recall: RecallScope | None) -> dict[str, Any] | None:
+    if recall is None:
+        return None
+    return {"id": recall.id, "class": recall.recall_class, "reason": recall.reason, "instructions": recall.instructions}
+
+
+def reader_of(session: Session, token: str | None) -> Principal | None:
+    """The organisation of a Bearer key (a wrong key is refused), or None for an anonymous scan."""
+    return authenticate(session, token) if token else None
+
+
+def scan_product(session: Session, scan: ProductCode, reader: Principal | None, today: date) -> ProductScan:
+    found = session.execute(
+        select(Product.name, Product.category, Organisation.name)
+        .join(Organisation, Organisation.id == Product.manufacturer_id)
+        .where(Product.gtin == scan.gtin)
+    ).first()
+    if found is None:
+        verdict = product_verdict(product_known=False, lot=None, lot_expires_on=None, recalled=False, today=today)
+        return ProductScan(scan, verdict, None, None, None, (), None)
+    product = {"gtin": scan.gtin, "name": found[0], "category": found[1], "manufacturer": found[2]}
+    expires_on = None
+    if scan.lot is not None:
+        expires_on = session.scalar(select(Batch.expires_on).where(Batch.gtin == scan.gtin, Batch.lot == scan.lot))
+    scopes = scopes_for(session.connection(), scan.gtin)
+    recall = most_severe([scope for scope in scopes if covers_lot(scope, scan.lot)])
+    recalled_lots = tuple(sorted({lot for scope in scopes for lot in scope.lots})) if scan.lot is None else ()
+    verdict = product_verdict(
+        product_known=True, lot=scan.lot, lot_expires_on=expires_on, recalled=recall is not None, today=today
+    )
+    lot_for_passport = scan.lot if expires_on is not None else None  # an unknown lot has no passport of its own
+    passport = visible_passport(session, scan.gtin, lot_for_passport, None, reader, today=today)
+    return ProductScan(scan, verdict, product, expires_on, recall, recalled_lots, passport)
+
+
+def unit_passport(
+    session: Session, gtin: str, lot: str | None, serial: str, reader: Principal | None, today: date
+) -> dict[str, Any] | None:
+    """The passport a unit scan shows: the product's, the lot's and the unit's, merged, for the reader's tier."""
+    return visible_passport(session, gtin, lot, serial, reader, today=today)
