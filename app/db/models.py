@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -424,7 +425,8 @@ class Alert(Base):
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the latest occurrence
 
 
-ALERT_OPEN = Alert.status != AlertStatus.CLOSED.value
+# A literal, not a bound parameter: PostgreSQL matches ON CONFLICT ... WHERE to the partial index by its text.
+ALERT_OPEN = Alert.status != literal_column(f"'{AlertStatus.CLOSED.value}'")
 Index(
     "uq_alert_type_gtin_serial_open",
     Alert.type,
