@@ -24,7 +24,7 @@ from app.services.clock import utcnow
 from app.services.orgs import Principal
 from app.services.passports import visible_passport
 from app.services.runtime import Runtime
-from tests.helpers import BASE_URL, GTIN, Org, assert_problem, ok, post, settings_for
+from tests.helpers import BASE_URL, GTIN, Org, assert_problem, ok, post, race, settings_for
 
 EXAMPLE = json.loads((Path(__file__).parents[2] / "passport_schema" / "product-passport.example.json").read_text())
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
@@ -289,3 +289,25 @@ def test_unit_passports_add_to_the_lot_and_the_log_still_verifies(
     report = audit(ServiceSource(server, regulator.api_key))
     assert report.ok, report.findings
     assert replay_database(runtime.engine).differences == []
+
+
+@pytest.mark.postgres_only
+def test_concurrent_puts_to_one_passport_make_dense_versions(client, maker, product, http, pool):
+    clients = [http() for _ in range(8)]
+    calls = [
+        (lambda c=c, n=n: c.put(f"/v1/products/{GTIN}/passport", json={"composition": f"v{n}"}, headers=maker.headers))
+        for n, c in enumerate(clients)
+    ]
+    responses = race(pool, calls)
+    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+    assert sorted(r.json()["version"] for r in responses) == list(range(1, 9))
+    assert len({r.json()["log_index"] for r in responses}) == 8
+
+
+def test_an_edited_passport_version_is_caught_by_the_replay(client, maker, product, runtime):
+    assert put(client, maker, f"/v1/products/{GTIN}", {"origin": {"country": "CN"}}).status_code == 201
+    with runtime.sessions.begin() as session:
+        row = session.scalars(select(PassportVersion)).one()
+        row.leaf = bytes(row.leaf).replace(b'"CN"', b'"DE"')
+    differences = [d.text() for d in replay_database(runtime.engine).differences]
+    assert len(differences) == 1 and "passport version" in differences[0] and "edited since logged" in differences[0]
