@@ -14,11 +14,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 
 from app.domain.identifiers import UnitCode, date_to_yymmdd, yymmdd_to_date
 from app.domain.signing import verify_signature
 
-VERDICTS = ("invalid_signature", "unknown", "recalled", "suspect", "expired", "authentic")
+
+class VerdictKind(StrEnum):
+    """In precedence order: the first that applies is the verdict."""
+
+    INVALID_SIGNATURE = "invalid_signature"
+    UNKNOWN = "unknown"
+    RECALLED = "recalled"
+    SUSPECT = "suspect"
+    EXPIRED = "expired"
+    AUTHENTIC = "authentic"
+
+
+class SignatureState(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    ABSENT = "absent"  # the scan carried no 8030
+
+
+VERDICTS: tuple[str, ...] = tuple(v.value for v in VerdictKind)
+NOT_OURS = frozenset({VerdictKind.INVALID_SIGNATURE, VerdictKind.UNKNOWN})  # answered without the record
 SUSPECT_STATES = frozenset({"stolen", "destroyed"})
 
 
@@ -36,24 +56,24 @@ class UnitFacts:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    verdict: str
-    signature: str  # "valid" | "invalid" | "absent"
+    kind: VerdictKind
+    signature: SignatureState
     reasons: tuple[str, ...] = field(default=())
 
 
 def judge(scan: UnitCode, facts: UnitFacts | None, public_keys: Mapping[int, bytes], today: date) -> Verdict:
-    signature = "absent"
+    signature = SignatureState.ABSENT
     if scan.signature is not None:
         lot = scan.lot if scan.lot is not None else (facts.lot if facts else None)
         expiry = scan.expiry if scan.expiry is not None else (date_to_yymmdd(facts.expires_on) if facts else None)
         if lot is None or expiry is None:
-            return Verdict("invalid_signature", "invalid", ("signature_unverifiable",))
+            return Verdict(VerdictKind.INVALID_SIGNATURE, SignatureState.INVALID, ("signature_unverifiable",))
         failure = verify_signature(public_keys, scan.gtin, scan.serial, lot, expiry, scan.signature)
         if failure is not None:
-            return Verdict("invalid_signature", "invalid", (failure,))
-        signature = "valid"
+            return Verdict(VerdictKind.INVALID_SIGNATURE, SignatureState.INVALID, (failure,))
+        signature = SignatureState.VALID
     if facts is None:
-        return Verdict("unknown", signature, ("unknown_code",))
+        return Verdict(VerdictKind.UNKNOWN, signature, ("unknown_code",))
 
     reasons: list[str] = []
     if facts.recalled:
@@ -71,7 +91,7 @@ def judge(scan: UnitCode, facts: UnitFacts | None, public_keys: Mapping[int, byt
     if facts.expires_on < today:
         reasons.append("expired")
     if not reasons:
-        return Verdict("authentic", signature)
+        return Verdict(VerdictKind.AUTHENTIC, signature)
     first = reasons[0]
-    verdict = first if first in ("recalled", "expired") else "suspect"
-    return Verdict(verdict, signature, tuple(reasons))
+    kind = VerdictKind(first) if first in (VerdictKind.RECALLED, VerdictKind.EXPIRED) else VerdictKind.SUSPECT
+    return Verdict(kind, signature, tuple(reasons))

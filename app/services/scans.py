@@ -41,6 +41,7 @@ from app.db.scan_log import ScanRow, insert_scans
 from app.db.types import UTCDateTime
 from app.domain.alerts import SEVERITY, AlertType
 from app.domain.triage import Sighting, clone_signals, near_serials
+from app.domain.verdict import NOT_OURS, VerdictKind
 from app.services.parent_watch import die_with_parent
 
 MAX_BUFFER = 100_000
@@ -204,7 +205,7 @@ class _Detector:
                 o.lon,
                 o.at,
                 # Only a bad signature or an unknown code is triaged; the rest need no work here.
-                self._triage(o, o.unit_id) if o.verdict in ("invalid_signature", "unknown") else None,
+                self._triage(o, o.unit_id) if o.verdict in NOT_OURS else None,
             )
             for o in batch
         ]
@@ -217,7 +218,9 @@ class _Detector:
         """Units worth a closer look: those scanned by more distinct clients than allowed within the window (one
         grouped query for the whole batch, the units passed as one array or JSON parameter rather than one bound
         parameter each), and those whose new scan says where it was."""
-        scanned = sorted({o.unit_id for o in batch if o.unit_id is not None and o.verdict != "invalid_signature"})
+        scanned = sorted(
+            {o.unit_id for o in batch if o.unit_id is not None and o.verdict != VerdictKind.INVALID_SIGNATURE}
+        )
         candidates = {o.unit_id for o in batch if o.unit_id is not None and o.lat is not None}
         if scanned:
             dialect = self.session.get_bind().dialect.name
@@ -230,7 +233,7 @@ class _Detector:
         return candidates
 
     def _triage(self, o: Observation, unit_id: int | None) -> str | None:
-        if o.verdict == "invalid_signature":
+        if o.verdict == VerdictKind.INVALID_SIGNATURE:
             self._alert(
                 AlertType.INVALID_SIGNATURE,
                 o,
@@ -241,7 +244,7 @@ class _Detector:
                 },
             )
             return "bad_signature"
-        if o.verdict != "unknown":
+        if o.verdict != VerdictKind.UNKNOWN:
             return None
         if self.session.get(Product, o.gtin) is None:
             return "foreign_gtin"  # not a product registered here: nothing we can judge

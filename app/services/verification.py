@@ -23,7 +23,7 @@ from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
 from app.domain.recall import RecallScope, most_severe
 from app.domain.signing import decode_signature
-from app.domain.verdict import UnitFacts, Verdict, judge
+from app.domain.verdict import NOT_OURS, UnitFacts, Verdict, judge
 from app.services.clock import today
 from app.services.keys import KeyRing
 from app.services.recalls import covering
@@ -45,7 +45,7 @@ class Verification:
     def as_json(self) -> dict[str, Any]:
         row = self.row
         return {
-            "verdict": self.verdict.verdict,
+            "verdict": self.verdict.kind,
             "signature": self.verdict.signature,
             "state": self.state if row else None,
             "product": (
@@ -126,7 +126,7 @@ class Verifier:
             except InvalidCode:
                 key_tag = None
         verdict = judge(scan, facts, self._keyring.public_keys(missing=key_tag), today())
-        if row is None or verdict.verdict in ("invalid_signature", "unknown"):
+        if row is None or verdict.kind in NOT_OURS:
             return Verification(scan, verdict, None, unit_id=row.id if row is not None else None)
         issued = (row.issued_at, row.manufacturer_region)
         steps = journey(conn, row.id, issued) if conn is not None and not row.untouched else issued_step(issued)

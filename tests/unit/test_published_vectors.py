@@ -314,7 +314,7 @@ def _row(v: dict[str, Any], state: str = "in_supply_chain") -> UnitRow:
 def _judged(scan: UnitCode, row: UnitRow | None, today: date = TODAY) -> Verification:
     facts = UnitFacts(row.lot, row.expires_on, row.state) if row else None
     verdict = judge(scan, facts, KEYS, today)
-    shown = row if verdict.verdict not in ("invalid_signature", "unknown") else None
+    shown = row if verdict.kind not in ("invalid_signature", "unknown") else None
     return Verification(scan, verdict, shown, row.state if shown else None)
 
 

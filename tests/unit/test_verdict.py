@@ -284,7 +284,7 @@ def test_verdict_is_the_first_that_applies(
         suspect=mismatch or state in ("stolen", "destroyed"),
         expired=days_past_expiry > 0,
     )
-    assert got.verdict == expected
+    assert got.kind == expected
     if expected == "invalid_signature":
         # Nothing about the record leaks into the answer.
         reason = "signature_unverifiable" if unverifiable else "signature_mismatch"
@@ -312,5 +312,5 @@ def test_verdict_is_the_first_that_applies(
 def test_forged_signature_encodings_are_never_valid() -> None:
     # Our own key tag with a zero signature, and a wrong key tag with a correct signature.
     zero = replace(scan(), signature=encode_signature(TAG, bytes(64)))
-    assert judge(zero, FACTS, KEYS, TODAY).verdict == "invalid_signature"
+    assert judge(zero, FACTS, KEYS, TODAY).kind == "invalid_signature"
     assert judge(zero, FACTS, KEYS, TODAY).reasons == ("signature_mismatch",)
