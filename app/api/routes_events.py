@@ -19,7 +19,7 @@ from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
 from app.services import orgs, units
 from app.services.clock import utcnow
-from app.services.events import EventIn, Policy, record_events
+from app.services.custody import EventIn, Policy, record_events
 
 router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 

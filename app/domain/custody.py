@@ -1,14 +1,19 @@
-"""The custody state machine: one transition table, every (status, action) pair decided in one place.
+"""The custody state machine: one table, one row per action, and ``apply`` is a lookup in it.
 
 A custody record belongs to a loose unit or to the outermost container holding it (units inside a container
 follow it, so a pallet hop changes one record). ``apply`` is pure: it takes the record, the action, the actor and
-the addressee, and returns the next record or raises ``Refused`` with a stable code.
+the addressee, and returns the next record or raises ``Refused`` with a stable code. Everything a custody rule
+decides (from which statuses, to which, who may act, whether a destination is needed, what the action takes,
+whether it may be undone, and how a status outside the row is refused) is a column of ``RULES``; ``undo`` is the
+service's (it restores the logged record) and has no row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from app.domain.errors import Conflict
 
@@ -63,8 +68,8 @@ PUBLIC_STATE: dict[Status, str] = {
 }
 
 SALE_ACTIONS = frozenset({Action.SELL, Action.DISPENSE})
-UNDOABLE_ACTIONS = frozenset({Action.SELL, Action.DISPENSE, Action.EXPORT, Action.LOCK})
 ON_HAND = frozenset({Status.ISSUED, Status.HELD, Status.RETURNED})
+CONSUMER_HELD = frozenset({Status.SOLD, Status.DISPENSED})  # a consumer has it; they may hand it in anywhere
 
 
 class Refused(Conflict):
@@ -82,35 +87,94 @@ class Custody:
     def public_state(self) -> str:
         return PUBLIC_STATE[self.status]
 
+    def to_json(self) -> dict[str, Any]:
+        """The record as event items and log leaves carry it (``before`` / ``after``)."""
+        return {
+            "status": self.status.value,
+            "holder": self.holder,
+            "to": self.to,
+            "previous": self.previous.value if self.previous else None,
+        }
 
-# (status, action) -> resulting status. ``None`` as a result means "status unchanged".
-# Who may act is decided by ``_ACTOR`` below: the holder, the addressee, or (for recycle) any organisation.
-TRANSITIONS: dict[tuple[Status, Action], Status | None] = {
-    **{(s, Action.PACK): None for s in ON_HAND},
-    **{(s, Action.UNPACK): None for s in ON_HAND},
-    **{(s, Action.SHIP): Status.IN_TRANSIT for s in ON_HAND},
-    (Status.IN_TRANSIT, Action.RECEIVE): Status.HELD,
-    (Status.ISSUED, Action.SELL): Status.SOLD,
-    (Status.HELD, Action.SELL): Status.SOLD,
-    (Status.HELD, Action.DISPENSE): Status.DISPENSED,
-    (Status.OPEN, Action.DISPENSE): None,  # a split pack is dispensed in parts by its holder
-    (Status.HELD, Action.OPEN): Status.OPEN,
-    (Status.SOLD, Action.RETURN): Status.RETURNED,
-    (Status.DISPENSED, Action.RETURN): Status.RETURNED,
-    **{(s, Action.DESTROY): Status.DESTROYED for s in (*ON_HAND, Status.OPEN, Status.LOCKED)},
-    **{(s, Action.RECYCLE): Status.RECYCLED for s in (*ON_HAND, Status.OPEN, Status.SOLD, Status.DISPENSED)},
-    **{(s, Action.LOCK): Status.LOCKED for s in (*ON_HAND, Status.OPEN)},
-    (Status.LOCKED, Action.UNLOCK): None,  # back to ``previous``
-    **{(s, Action.REPORT_STOLEN): Status.STOLEN for s in (*ON_HAND, Status.OPEN, Status.LOCKED, Status.IN_TRANSIT)},
-    (Status.ISSUED, Action.EXPORT): Status.EXPORTED,
-    (Status.HELD, Action.EXPORT): Status.EXPORTED,
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Custody:
+        return cls(
+            Status(data["status"]),
+            data["holder"],
+            data["to"],
+            Status(data["previous"]) if data["previous"] else None,
+        )
+
+
+class Target(StrEnum):
+    """A to-state that is not a status of its own."""
+
+    SAME = "same"  # the record is unchanged
+    PREVIOUS = "previous"  # back to what a lock remembered (held if it remembered nothing)
+
+
+class Actor(StrEnum):
+    """Who may perform an action."""
+
+    HOLDER = "holder"  # the current custodian; in transit, the sender; after a sale, the seller
+    ADDRESSEE = "addressee"  # the organisation a shipment is addressed to
+
+
+class Takes(StrEnum):
+    """What an action may name."""
+
+    ANY = "any"  # units and containers (a container stands for everything inside it)
+    UNITS = "units"
+    CONTAINERS = "containers"
+
+
+SAME = Target.SAME
+PREVIOUS = Target.PREVIOUS
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the machine: ``moves`` maps each status the action is allowed from to the status it leads to."""
+
+    moves: Mapping[Status, Status | Target]
+    by: Actor = Actor.HOLDER
+    anyone_when: frozenset[Status] = frozenset()  # statuses in which any organisation may act instead
+    needs_destination: bool = False
+    takes: Takes = Takes.ANY
+    undoable: bool = False
+    refused: str | None = None  # the code for a status not in ``moves``; ``None``: the status's own code
+
+
+def _from(statuses: frozenset[Status] | tuple[Status, ...], to: Status | Target) -> dict[Status, Status | Target]:
+    return dict.fromkeys(sorted(statuses), to)
+
+
+S = Status
+RULES: dict[Action, Rule] = {
+    Action.PACK: Rule(_from(ON_HAND, SAME)),
+    Action.UNPACK: Rule(_from(ON_HAND, SAME), takes=Takes.CONTAINERS),
+    Action.SHIP: Rule(_from(ON_HAND, S.IN_TRANSIT), needs_destination=True),
+    Action.RECEIVE: Rule({S.IN_TRANSIT: S.HELD}, by=Actor.ADDRESSEE, refused="not_in_transit"),
+    Action.SELL: Rule({S.ISSUED: S.SOLD, S.HELD: S.SOLD}, takes=Takes.UNITS, undoable=True),
+    # A split pack is dispensed in parts by its holder: it stays open.
+    Action.DISPENSE: Rule({S.HELD: S.DISPENSED, S.OPEN: SAME}, takes=Takes.UNITS, undoable=True),
+    Action.OPEN: Rule({S.HELD: S.OPEN}, takes=Takes.UNITS),
+    Action.RETURN: Rule(_from(CONSUMER_HELD, S.RETURNED), takes=Takes.UNITS, refused="not_sold"),
+    Action.DESTROY: Rule(_from((*ON_HAND, S.OPEN, S.LOCKED), S.DESTROYED)),
+    Action.RECYCLE: Rule(
+        _from((*ON_HAND, S.OPEN, *CONSUMER_HELD), S.RECYCLED), anyone_when=CONSUMER_HELD, takes=Takes.UNITS
+    ),
+    Action.LOCK: Rule(_from((*ON_HAND, S.OPEN), S.LOCKED), undoable=True),
+    Action.UNLOCK: Rule({S.LOCKED: PREVIOUS}, refused="not_locked"),
+    Action.REPORT_STOLEN: Rule(_from((*ON_HAND, S.OPEN, S.LOCKED, S.IN_TRANSIT), S.STOLEN)),
+    Action.EXPORT: Rule({S.ISSUED: S.EXPORTED, S.HELD: S.EXPORTED}, undoable=True),
 }
+del S
 
-# Who may perform an action: the holder (the current custodian; after a sale, the seller), except that a
-# receipt needs the addressee, and a sold unit a consumer hands back may be recycled by any organisation.
-CONSUMER_HELD = frozenset({Status.SOLD, Status.DISPENSED})
+UNDOABLE_ACTIONS = frozenset(action for action, rule in RULES.items() if rule.undoable)
 
-_REFUSAL_BY_STATUS: dict[Status, str] = {
+# How a status refuses an action whose row does not name it (unless the row has a code of its own).
+REFUSAL_BY_STATUS: dict[Status, str] = {
     Status.SOLD: "already_sold",
     Status.DISPENSED: "already_sold",
     Status.DESTROYED: "destroyed",
@@ -123,45 +187,47 @@ _REFUSAL_BY_STATUS: dict[Status, str] = {
 }
 
 
+def rule_for(action: Action) -> Rule | None:
+    """The row of ``action``; ``None`` for undo, which the service performs."""
+    return RULES.get(action)
+
+
 def refusal_code(status: Status, action: Action) -> str:
     """The stable code for a pair the table does not allow."""
-    if action is Action.RECEIVE:
-        return "not_in_transit"
-    if action is Action.UNLOCK:
-        return "not_locked"
-    if action is Action.RETURN:
-        return "not_sold"
-    return _REFUSAL_BY_STATUS.get(status, "invalid_transition")
+    rule = RULES.get(action)
+    if rule is not None and rule.refused is not None:
+        return rule.refused
+    return REFUSAL_BY_STATUS.get(status, "invalid_transition")
 
 
 def apply(custody: Custody, action: Action, actor: str, to: str | None = None) -> Custody:
-    """The record after ``actor`` performs ``action``; raises ``Refused`` when a rule forbids it."""
-    if (custody.status, action) not in TRANSITIONS:
+    """The record after ``actor`` performs ``action``; raises ``Refused`` when a rule forbids it.
+
+    The next record is held by whoever acted (for a holder's action, the holder), addressed to the destination
+    of an action that needs one, and remembers the status it leaves when it is a lock."""
+    rule = RULES.get(action)
+    target = rule.moves.get(custody.status) if rule is not None else None
+    if rule is None or target is None:
         raise Refused(
             f"cannot {action.value.replace('_', ' ')} a unit that is {custody.status.value.replace('_', ' ')}",
             code=refusal_code(custody.status, action),
         )
-    if action is Action.RECEIVE:
+    if rule.by is Actor.ADDRESSEE:
         if custody.to != actor:
             raise Refused("this shipment is not addressed to your organisation", code="not_addressed_to_you")
-    elif not (action is Action.RECYCLE and custody.status in CONSUMER_HELD) and custody.holder != actor:
+    elif custody.status not in rule.anyone_when and custody.holder != actor:
         raise Refused("only the current custodian may do this", code="not_custodian")
-
-    result = TRANSITIONS[(custody.status, action)]
-    if action is Action.SHIP:
+    if rule.needs_destination:
         if not to:
             raise Refused("a shipment needs a destination organisation ('to')", code="destination_required")
         if to == actor:
             raise Refused("a shipment must go to another organisation", code="ship_to_self")
-        return Custody(Status.IN_TRANSIT, holder=actor, to=to)
-    if action is Action.RECEIVE:
-        return Custody(Status.HELD, holder=actor)
-    if action is Action.LOCK:
-        return Custody(Status.LOCKED, holder=custody.holder, previous=custody.status)
-    if action is Action.UNLOCK:
-        return Custody(custody.previous or Status.HELD, holder=custody.holder)
-    if action is Action.RECYCLE:
-        return Custody(Status.RECYCLED, holder=actor)
-    if result is None:
+    if target is SAME:
         return custody
-    return replace(custody, status=result, to=None, previous=None)
+    status = (custody.previous or Status.HELD) if target is PREVIOUS else Status(target)
+    return Custody(
+        status,
+        holder=actor,
+        to=to if rule.needs_destination else None,
+        previous=custody.status if target is Status.LOCKED else None,
+    )

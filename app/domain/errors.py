@@ -2,11 +2,28 @@
 
 Each error carries a stable machine ``code``; the HTTP layer maps the *class* to a status in one table
 (``app/api/problems.py``). The domain never speaks HTTP.
+
+A refusal may still raise alerts although what it refused is rolled back (a second sale of a unit is refused,
+and the regulator hears of it): it carries them as ``alerts``, plain ``AlertDraft`` values that outlive the
+rolled-back savepoint, which the service writes after the rollback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDraft:
+    """An alert to raise about a refused request: its kind, what happened, and the code it is about (if any)."""
+
+    type: str
+    details: Mapping[str, Any]
+    unit_id: int | None = None
+    gtin: str | None = None
+    serial: str | None = None
 
 
 class DomainError(Exception):
@@ -15,11 +32,14 @@ class DomainError(Exception):
     code: str = "error"
     title: str = "Request failed"
 
-    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, code: str | None = None, alerts: Iterable[AlertDraft] = (), **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
+        self.alerts: list[AlertDraft] = list(alerts)
         self.extra = extra
 
 

@@ -4,7 +4,7 @@ The log proves which events happened; this module proves that the derived state 
 walks leaf documents (app/domain/leaf.py) in log order, starting every unit from its issued state at its
 manufacturer, and keeps a replayed record per unit and container the log names. For each item it checks that the
 logged ``before`` is the replayed effective custody (a packed thing's custody is its outermost container's
-record), then applies the event as the recorder did (app/services/events.py):
+record), then applies the event as the recorder did (app/services/custody/):
 
 - ``pack``: the container is created (held by the packer) if new; the item leaves its old container, keeping the
   custody it had there, and goes into the new one. ``unpack``: what was directly inside takes the container's

@@ -17,7 +17,7 @@ from app.domain.identifiers import check_digit, digital_link_prefix
 from app.domain.sale_rules import Prescription
 from app.services import catalog, orgs
 from app.services.clock import today, utcnow
-from app.services.events import EventIn, Policy, record_events
+from app.services.custody import EventIn, Policy, record_events
 from app.services.issuance import BatchFacts, CodeRun, check_issuance, issue_codes
 from app.services.orgs import Principal
 from app.services.runtime import Runtime

@@ -13,26 +13,13 @@ from sqlalchemy.orm import Session
 
 from app.db.history import HistoryEvent, alert_types, outermost_container, unit_events
 from app.db.models import Batch, Issuance, Organisation, Product, Unit
+from app.domain.consumer import consumer_step, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Forbidden, NotFound
 from app.domain.identifiers import validate_gtin
+from app.domain.orgs import READS_EVERYTHING
 from app.services.orgs import Principal
 from app.services.recalls import covering
-
-# What a consumer reads for each action (no company names, prices or order numbers).
-CONSUMER_STEP = {
-    "ship": "shipped",
-    "receive": "received",
-    "dispense": "dispensed",
-    "return": "returned",
-    "destroy": "destroyed",
-    "recycle": "recycled",
-    "lock": "quarantined",
-    "unlock": "released",
-    "report_stolen": "reported_stolen",
-    "export": "exported",
-    "open": "opened",
-}
 
 
 def effective_custody(conn: Connection, unit: Any) -> tuple[str, str | None, str | None, str | None]:
@@ -53,23 +40,10 @@ def journey(conn: Connection, unit_id: int, issued: tuple[Any, str | None]) -> l
     for event in unit_events(conn, unit_id):
         if event.undone_by_event_id is not None or event.undoes_event_id is not None:
             continue
-        if event.action == "sell":
-            step = "sold_online" if event.channel == "online" else "sold_in_store"
-        else:
-            step = CONSUMER_STEP.get(event.action)
+        step = consumer_step(event.action, event.channel)
         if step is not None:
             steps.append({"step": step, "at": event.occurred_at.isoformat(), "region": event.region})
     return steps
-
-
-def suspect_flags(status: str, *, repeat_sale: bool, clone: bool) -> tuple[str, ...]:
-    """Open alerts that make a scan suspect: a second sale was attempted, or the code is scanned as a clone."""
-    flags = []
-    if repeat_sale and status in (Status.SOLD, Status.DISPENSED, Status.RETURNED):
-        flags.append("repeat_sale")
-    if clone:
-        flags.append("clone_suspect")
-    return tuple(flags)
 
 
 def suspect_reasons(conn: Connection, unit_id: int, status: str) -> list[str]:
@@ -91,7 +65,7 @@ def _load(session: Session, gtin: str, serial: str) -> tuple[Unit, Product, Batc
 
 
 def _visible(principal: Principal, product: Product, events: list[HistoryEvent]) -> list[HistoryEvent]:
-    if principal.role in ("regulator", "admin") or product.manufacturer_id == principal.org_id:
+    if principal.role in READS_EVERYTHING or product.manufacturer_id == principal.org_id:
         return events
     mine = [e for e in events if principal.org_id in (e.org_id, e.to_id, e.platform_id)]
     if not mine:

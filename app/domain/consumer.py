@@ -1,0 +1,38 @@
+"""What a consumer is told about a unit: the steps of its journey (no company names, prices or order numbers),
+and the open alerts that make a scan of it suspect."""
+
+from __future__ import annotations
+
+from app.domain.custody import Status
+
+# The step a consumer reads for each action (a sale says where it was sold: ``consumer_step``).
+CONSUMER_STEP = {
+    "ship": "shipped",
+    "receive": "received",
+    "dispense": "dispensed",
+    "return": "returned",
+    "destroy": "destroyed",
+    "recycle": "recycled",
+    "lock": "quarantined",
+    "unlock": "released",
+    "report_stolen": "reported_stolen",
+    "export": "exported",
+    "open": "opened",
+}
+
+
+def consumer_step(action: str, channel: str | None) -> str | None:
+    """The step an event shows a consumer; ``None``: not shown (packing, unpacking, undo)."""
+    if action == "sell":
+        return "sold_online" if channel == "online" else "sold_in_store"
+    return CONSUMER_STEP.get(action)
+
+
+def suspect_flags(status: str, *, repeat_sale: bool, clone: bool) -> tuple[str, ...]:
+    """Open alerts that make a scan suspect: a second sale was attempted, or the code is scanned as a clone."""
+    flags = []
+    if repeat_sale and status in (Status.SOLD, Status.DISPENSED, Status.RETURNED):
+        flags.append("repeat_sale")
+    if clone:
+        flags.append("clone_suspect")
+    return tuple(flags)

@@ -1,0 +1,317 @@
+"""Recording custody events: resolve the codes, decide through the custody table and the sale rules, persist.
+
+A list is all-or-nothing (one savepoint) unless ``atomic`` is false; then events are applied in the order they
+happened, each in its own savepoint, with a result apiece. A refusal that the rules alert on carries its alerts
+(``DomainError.alerts``), written after the rollback, so they stand although the event itself does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.alerts import raise_alert
+from app.db.custody import last_sale, latest_item, lock_everything
+from app.db.log import log_index_of
+from app.db.lot_counters import NONE, RECOVERY_ACTIONS
+from app.db.models import Event, Organisation, Prescription, Unit
+from app.domain.alerts import SEVERITY, AlertType
+from app.domain.custody import SALE_ACTIONS, Action, Custody, Refused, apply
+from app.domain.errors import AlertDraft, DomainError, InvalidInput
+from app.domain.event_rules import (
+    EventIn,
+    Policy,
+    alert_kind,
+    check_fields,
+    check_occurred_at,
+    check_takes,
+    parse_action,
+)
+from app.domain.identifiers import UnitCode, parse_code
+from app.domain.sale_rules import Sale, check_sale
+from app.services.custody import containers
+from app.services.custody.recorder import Occurrence, Recorder
+from app.services.custody.subjects import Subject, counter_key, resolve, store
+from app.services.custody.undo import undo
+from app.services.orgs import Principal
+
+
+@dataclass(slots=True)
+class Result:
+    status: str  # accepted | duplicate | rejected
+    event_id: int | None = None
+    problem: DomainError | None = None
+    log_index: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": self.status, "event_id": self.event_id, "log_index": self.log_index}
+        if self.problem is not None:
+            body["problem"] = {"code": self.problem.code, "detail": self.problem.detail, **self.problem.extra}
+        return body
+
+
+@dataclass(slots=True)
+class Outcome:
+    results: list[Result]
+    error: DomainError | None = None  # an atomic list refused as a whole
+
+
+class _Duplicate(Exception):
+    def __init__(self, event_id: int, log_index: int | None) -> None:
+        self.event_id = event_id
+        self.log_index = log_index
+
+
+# What an action does beyond the custody record, for a subject whose ``before`` record is given; returns the
+# record after. Packing and unpacking move things between containers; every other action is ``_move``.
+Effect = Callable[[Recorder, Occurrence, Subject, Custody], Custody]
+
+
+def _record(rec: Recorder, ev: EventIn) -> Result:
+    action = parse_action(ev.action)
+    if ev.idempotency_key:
+        prior = rec.session.scalar(
+            select(Event.id).where(Event.org_id == rec.actor, Event.idempotency_key == ev.idempotency_key)
+        )
+        if prior is not None:
+            return Result("duplicate", prior, log_index=log_index_of(rec.session, prior))
+    occurred_at = ev.occurred_at or rec.policy.now
+    check_occurred_at(occurred_at, rec.policy.now)
+    rec.start()
+    if action is Action.UNDO:
+        return _accepted(rec, undo(rec, ev, occurred_at))
+    if not ev.codes:
+        raise InvalidInput(
+            '\'codes\' is missing or empty: an event needs at least one code, e.g. "codes": ["(01)...(21)..."]',
+            code="codes_required",
+        )
+    check_fields(action, ev, lambda org_id: rec.org(org_id) is not None)
+    subjects = resolve(rec.session, rec.actor, rec.locked_units, ev.codes)
+    occ = Occurrence(rec.event_row(action, ev, occurred_at), action, ev, occurred_at)
+    try:
+        for subject in subjects:
+            _apply(rec, occ, subject)
+    except Refused:
+        _maybe_duplicate(rec, action, subjects, occurred_at)
+        raise
+    return _accepted(rec, occ.event)
+
+
+def _accepted(rec: Recorder, event: Event) -> Result:
+    return Result("accepted", event.id, log_index=rec.logged(event))
+
+
+def _apply(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
+    check_takes(occ.action, subject.text, is_unit=subject.unit is not None)
+    before = rec.custody(subject)
+    effect = _EFFECTS.get(occ.action, _move)
+    try:
+        after = effect(rec, occ, subject, before)
+    except Refused as refusal:
+        refusal.extra.setdefault("unit", subject.text)
+        refusal.detail = f"{subject.text}: {refusal.detail}"
+        refusal.alerts.extend(_alerts_for(rec, refusal, occ.action, subject))
+        raise
+    sscc = subject.container.sscc if subject.container is not None else None
+    rec.add_item(occ.event, subject.unit, sscc, before.to_json(), after.to_json())
+
+
+def _move(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> Custody:
+    """The record moves as the custody table says; a sale passes the sale rules too."""
+    after = apply(before, occ.action, rec.actor, occ.ev.to)
+    if occ.action in SALE_ACTIONS:
+        _check_sale(rec, occ, subject)
+    containers.detach(rec, subject, occ.event.id)
+    store(subject.row, after)
+    lots = containers.lots(rec, subject)
+    rec.tally.move(lots, counter_key(before), counter_key(after))
+    if occ.action is Action.SHIP:
+        rec.tally.ship(lots, rec.actor, occ.event.to_id or NONE)
+    elif occ.action.value in RECOVERY_ACTIONS:
+        rec.tally.recover(lots, occ.action.value)
+    elif occ.action in SALE_ACTIONS and subject.unit is not None:
+        rec.sales.append((subject.unit, occ.event, 1))
+    return after
+
+
+_EFFECTS: dict[Action, Effect] = {Action.PACK: containers.pack, Action.UNPACK: containers.unpack}
+
+
+def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
+    unit = subject.unit
+    assert unit is not None
+    ev = occ.ev
+    platform = rec.org(ev.platform) if ev.platform else None
+    batch = rec.batch(unit.batch_id)
+    if rec.recalls_of(unit.gtin, batch.lot, unit.serial):
+        raise Refused("this unit is recalled and may not be sold or dispensed", code="recalled")
+    recorded = rec.session.get(Prescription, ev.prescription.id) if ev.prescription is not None else None
+    used = recorded is not None and recorded.event_id != occ.event.id
+    check_sale(
+        Sale(
+            action=occ.action,
+            category=rec.product(unit.gtin).category,
+            expires_on=batch.expires_on,
+            occurred_at=occ.at,
+            seller_licences=rec.principal.licences,
+            channel=ev.channel or "offline",
+            platform_role=platform.role if platform else None,
+            platform_named=bool(ev.platform),
+            prescription=ev.prescription,
+            prescription_used_elsewhere=used,
+        )
+    )
+    if ev.prescription is not None and recorded is None:
+        rec.session.add(
+            Prescription(
+                id=ev.prescription.id,
+                prescriber=ev.prescription.prescriber,
+                issued_at=ev.prescription.issued_at,
+                event_id=occ.event.id,
+            )
+        )
+        rec.session.flush()
+
+
+def _maybe_duplicate(rec: Recorder, action: Action, subjects: list[Subject], occurred_at: datetime) -> None:
+    """A refusal caused by the same organisation repeating itself within seconds is a duplicate.
+
+    "Within seconds" is measured between the two events' own times, so a till replaying a day of
+    offline sales is judged by when each sale happened, not by when it arrived."""
+    earlier: set[tuple[int, int | None]] = set()
+    for subject in subjects:
+        found = latest_item(
+            rec.session,
+            unit_id=subject.unit.id if subject.unit is not None else None,
+            sscc=subject.container.sscc if subject.container is not None else None,
+        )
+        if found is None:
+            return
+        _, event = found
+        recent = abs(occurred_at - event.occurred_at) <= rec.policy.duplicate_window
+        if event.org_id != rec.actor or event.action != action.value or not recent:
+            return
+        earlier.add((event.id, log_index_of(rec.session, event.id)))
+    if len(earlier) == 1:
+        raise _Duplicate(*earlier.pop())
+
+
+def _alerts_for(rec: Recorder, refusal: Refused, action: Action, subject: Subject) -> list[AlertDraft]:
+    kind = alert_kind(refusal.code, action)
+    if kind is None:
+        return []
+    details: dict[str, Any] = {
+        "reason": refusal.detail,
+        "refusal": refusal.code,
+        "action": action.value,
+        "attempted_by": rec.actor,
+        "code": subject.text,
+    }
+    unit = subject.unit
+    if kind == "repeat_sale" and unit is not None:
+        first = last_sale(rec.session, unit.id)
+        if first is not None:
+            details["first_sale"] = {
+                "at": first.occurred_at.isoformat(),
+                "channel": first.channel,
+                "region": first.region,
+                "event_id": first.id,
+            }
+    if unit is None:
+        return [AlertDraft(kind, details)]
+    return [AlertDraft(kind, details, unit_id=unit.id, gtin=unit.gtin, serial=unit.serial)]
+
+
+def write_alerts(session: Session, principal: Principal, error: DomainError, now: datetime) -> None:
+    """Raise the alerts a refusal carries (after its savepoint was rolled back); the first one's id goes into
+    the problem as ``alert_id``."""
+    if not error.alerts:
+        return
+    region = session.scalar(select(Organisation.region).where(Organisation.id == principal.org_id))
+    for alert in error.alerts:
+        alert_id = raise_alert(  # a repeat of an open alert of the same code and kind counts on that alert
+            session,
+            type_=alert.type,
+            severity=SEVERITY[AlertType(alert.type)],
+            at=now,
+            details=dict(alert.details),
+            unit_id=alert.unit_id,
+            gtin=alert.gtin,
+            serial=alert.serial,
+            org_id=principal.org_id,
+            region=alert.details.get("region") or region,
+        )
+        error.extra.setdefault("alert_id", alert_id)
+
+
+def _record_one(session: Session, rec: Recorder, ev: EventIn) -> Result:
+    savepoint = session.begin_nested()
+    try:
+        result = _record(rec, ev)
+    except _Duplicate as duplicate:
+        savepoint.rollback()
+        return Result("duplicate", duplicate.event_id, log_index=duplicate.log_index)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return result
+
+
+def _lock_rows(session: Session, events: list[EventIn]) -> dict[tuple[str, str], Unit]:
+    unit_keys: list[tuple[str, str]] = []
+    ssccs: list[str] = []
+    for ev in events:
+        for text in [*ev.codes, *([ev.container] if ev.container else [])]:
+            try:
+                code = parse_code(text)
+            except InvalidInput:
+                continue  # reported when the event is recorded
+            if isinstance(code, UnitCode):
+                unit_keys.append(code.key)
+            else:
+                ssccs.append(code.sscc)
+    return lock_everything(session, unit_keys, ssccs)
+
+
+def record_events(
+    session: Session,
+    principal: Principal,
+    events: list[EventIn],
+    *,
+    atomic: bool,
+    policy: Policy,
+    locked: dict[tuple[str, str], Unit] | None = None,
+) -> Outcome:
+    """``locked``: the units a caller already locked with ``lock_everything`` for these events (EPCIS capture
+    locks a whole document's rows at once); otherwise they are locked here."""
+    rec = Recorder(session, principal, policy)
+    rec.locked_units = locked if locked is not None else _lock_rows(session, events)
+    if atomic:
+        results: list[Result] = []
+        savepoint = session.begin_nested()
+        try:
+            for ev in events:
+                results.append(_record_one(session, rec, ev))
+        except DomainError as error:
+            savepoint.rollback()
+            if len(events) > 1:
+                error.extra.setdefault("index", len(results))
+            write_alerts(session, principal, error, policy.now)
+            return Outcome(results=[], error=error)
+        savepoint.commit()
+        return Outcome(results)
+
+    by_index: dict[int, Result] = {}
+    for index in sorted(range(len(events)), key=lambda i: (events[i].occurred_at or policy.now, i)):
+        try:
+            by_index[index] = _record_one(session, rec, events[index])
+        except DomainError as error:
+            write_alerts(session, principal, error, policy.now)
+            by_index[index] = Result("rejected", problem=error)
+    return Outcome([by_index[i] for i in range(len(events))])
