@@ -22,6 +22,7 @@ from app.domain.identifiers import (
     parse_element_string,
     serials_from_random,
     validate_ai_value,
+    validate_gtin,
     yymmdd_to_date,
 )
 
@@ -299,3 +300,20 @@ def test_the_last_writable_date_is_in_2099() -> None:
 
 def test_a_unit_uri_strips_only_slashes_from_the_base() -> None:
     assert digital_link("https://h.example/X/", UnitCode(GTIN, "S")) == f"https://h.example/X/01/{GTIN}/21/S"
+
+
+@pytest.mark.parametrize("printed", ["95012346", "012345678905", "4006381333931"])
+def test_a_gtin_printed_as_ean_8_upc_a_or_ean_13_gets_the_14_digit_hint(printed: str) -> None:
+    with pytest.raises(InvalidCode) as info:
+        validate_gtin(printed)
+    assert str(info.value) == (
+        f"GTIN must be exactly 14 digits, got {printed!r} ({len(printed)} digits): "
+        f"write it with leading zeros, {printed.zfill(14)!r}"
+    )
+
+
+@pytest.mark.parametrize("value", ["950123460", "01234567890", "12345678901234567"])
+def test_other_lengths_get_no_hint(value: str) -> None:
+    with pytest.raises(InvalidCode) as info:
+        validate_gtin(value)
+    assert str(info.value) == f"GTIN must be exactly 14 digits, got {value!r}"
