@@ -20,6 +20,7 @@ from app.db.engine import make_engine, make_sessionmaker
 from app.db.models import Alert, Event, EventItem, Issuance, Unit
 from app.domain.custody import Custody, Status
 from app.domain.errors import AlertDraft
+from app.domain.orgs import Role
 from app.services import catalog, orgs
 from app.services.custody import EventIn, Outcome, Policy, record_events
 from app.services.orgs import Principal
@@ -68,7 +69,7 @@ class World:
 
 def _principal(session: Session, role: str, *licences: str, name: str) -> Principal:
     org, _ = orgs.create_org(session, name=name, role=role, licences=licences, region="CN-31")
-    return Principal(org.id, org.name, org.role, frozenset(licences))  # type: ignore[arg-type]
+    return Principal(org.id, org.name, Role(org.role), frozenset(licences))
 
 
 @pytest.fixture
