@@ -32,6 +32,7 @@ from app.domain.identifiers import CSET82, validate_gtin, validate_sscc
 from app.domain.leaf import LEAF_VERSION, LeafEvent, LeafItem, leaf_bytes, leaf_document, rfc3339
 from app.domain.signing import public_key_bytes
 from app.services import log
+from tests.strategies import AWARE, LEAF_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "passport_schema"
@@ -489,48 +490,7 @@ def _sorted_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)  # any Unicode scalar value
-MAYBE_TEXT = st.none() | TEXT
-OFFSETS = st.builds(
-    timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59))
-)
-AWARE = st.datetimes(min_value=datetime(1001, 1, 2), max_value=datetime(9998, 12, 30), timezones=OFFSETS)
-STATUS = st.sampled_from([s.value for s in Status])
-
-
-@st.composite
-def custody_dicts(draw: st.DrawFn) -> dict[str, Any]:
-    values = {
-        "status": draw(STATUS),
-        "holder": draw(MAYBE_TEXT),
-        "to": draw(MAYBE_TEXT),
-        "previous": draw(st.none() | STATUS),
-    }
-    order = draw(st.permutations(list(values)))
-    return {k: values[k] for k in order}  # insertion order must not matter
-
-
-ITEMS = st.lists(st.builds(LeafItem, MAYBE_TEXT, MAYBE_TEXT, custody_dicts(), custody_dicts()), max_size=5)
-EVENTS = st.builds(
-    LeafEvent,
-    event_id=st.integers(min_value=1, max_value=2**63 - 1),
-    org=TEXT,
-    action=st.sampled_from([a.value for a in Action]),
-    occurred_at=AWARE,
-    recorded_at=AWARE,
-    region=MAYBE_TEXT,
-    to=MAYBE_TEXT,
-    container=MAYBE_TEXT,
-    channel=MAYBE_TEXT,
-    platform=MAYBE_TEXT,
-    order_ref=MAYBE_TEXT,
-    prescription=MAYBE_TEXT,
-    undoes=st.none() | st.integers(min_value=1, max_value=2**63 - 1),
-    items=ITEMS,
-)
-
-
-@given(EVENTS)
+@given(LEAF_EVENTS)
 def test_leaf_bytes_are_the_documented_canonical_form(e: LeafEvent) -> None:
     leaf = leaf_bytes(e)
     document = leaf_document(e)
@@ -551,7 +511,7 @@ def test_leaf_bytes_are_the_documented_canonical_form(e: LeafEvent) -> None:
     assert leaf_bytes(same) == leaf
 
 
-@given(EVENTS)
+@given(LEAF_EVENTS)
 def test_item_order_is_kept(e: LeafEvent) -> None:
     items = json.loads(leaf_bytes(e))["items"]
     assert items == [{"unit": i.unit, "container": i.container, "before": i.before, "after": i.after} for i in e.items]
