@@ -13,6 +13,7 @@ import pytest
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import (
     ContainerCode,
+    ProductCode,
     UnitCode,
     date_to_yymmdd,
     digital_link,
@@ -20,6 +21,7 @@ from app.domain.identifiers import (
     parse_code,
     parse_digital_link_path,
     parse_element_string,
+    parse_scan_path,
     serials_from_random,
     validate_ai_value,
     validate_gtin,
@@ -317,3 +319,24 @@ def test_other_lengths_get_no_hint(value: str) -> None:
     with pytest.raises(InvalidCode) as info:
         validate_gtin(value)
     assert str(info.value) == f"GTIN must be exactly 14 digits, got {value!r}"
+
+
+# --------------------------------------------------------------------------------------------- scans at every level
+
+
+def test_a_scan_path_with_a_serial_is_a_unit() -> None:
+    assert parse_scan_path(f"/01/{GTIN}/10/L1/21/S1", f"17=270228&8030={SIG}") == UnitCode(
+        GTIN, "S1", lot="L1", expiry="270228", signature=SIG
+    )
+    assert parse_scan_path(f"/01/{GTIN}/21/S1") == UnitCode(GTIN, "S1")
+
+
+def test_a_scan_path_without_a_serial_is_the_product_or_one_lot() -> None:
+    assert parse_scan_path(f"/01/{GTIN}") == ProductCode(GTIN)
+    assert parse_scan_path(f"/01/{GTIN}/22/V2/10/L1", "17=270228") == ProductCode(GTIN, "L1", "V2", "270228")
+
+
+def test_a_scan_path_naming_an_sscc_is_refused() -> None:
+    with pytest.raises(InvalidCode) as info:
+        parse_scan_path(f"/00/{SSCC}")
+    assert str(info.value) == "the URI names an SSCC (AI 00), not a product: scan the GTIN's Digital Link"
