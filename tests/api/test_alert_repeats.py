@@ -15,7 +15,7 @@ from app.cli import alembic_config
 from app.db.engine import make_engine
 from app.db.models import Alert, metadata
 from app.db.types import UTCDateTime
-from tests.helpers import GTIN, assert_problem, post
+from tests.helpers import GTIN, assert_problem, post, serial
 
 
 def sold_unit(client, maker, batch, issue, pharmacy) -> str:
@@ -27,10 +27,6 @@ def sold_unit(client, maker, batch, issue, pharmacy) -> str:
     ):
         assert post(client, org, body).status_code == 201
     return uri
-
-
-def serial_of(uri: str) -> str:
-    return uri.split("/21/")[1].split("?")[0]
 
 
 def stored_alerts(runtime) -> list[Alert]:
@@ -93,8 +89,8 @@ def test_each_code_and_kind_has_its_own_alert(client, runtime, make_org, maker, 
             "unknown_code",
         )
     assert [(a.type, a.serial, a.count) for a in stored_alerts(runtime)] == [
-        ("repeat_sale", serial_of(first), 2),
-        ("repeat_sale", serial_of(second), 1),
+        ("repeat_sale", serial(first), 2),
+        ("repeat_sale", serial(second), 1),
         ("unknown_code", "NEVERISSUED9", 2),
     ]
 
@@ -164,15 +160,15 @@ def _seed_at_0010(url: str) -> None:
             ),
             (6, "unknown_code", "S9", "open", {"reason": "never issued"}),
         ]
-        for id_, type_, serial, status, details in alerts:
+        for id_, type_, serial_, status, details in alerts:
             conn.execute(
                 old_alert.insert().values(
                     id=id_,
                     type=type_,
                     severity="high",
-                    unit_id=1 if serial == "S1" else None,
+                    unit_id=1 if serial_ == "S1" else None,
                     gtin=GTIN,
-                    serial=serial,
+                    serial=serial_,
                     created_at=T0 + timedelta(minutes=id_),
                     status=status,
                     root_cause="see ticket 7" if id_ == 4 else None,

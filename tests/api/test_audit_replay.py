@@ -25,16 +25,12 @@ from app.db.models import (
 )
 from app.domain.identifiers import check_digit
 from app.services.audit_replay import replay_database
-from tests.helpers import GTIN
+from tests.helpers import GTIN, serial
 
 
 def sscc(n: int) -> str:
     body = f"0614141{n:010d}"
     return body + check_digit(body)
-
-
-def serial(uri: str) -> str:
-    return uri.split("/21/")[1].split("?")[0]
 
 
 def ok(client, org, body) -> list[dict[str, Any]]:
