@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, problem_responses
-from app.api.routes_epcis_query import VERSION_HEADERS
 from app.api.routes_events import custody_policy
+from app.api.schemas import EPCIS_VERSION_HEADERS
 from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services.clock import utcnow
 from app.services.epcis import jobs, run
@@ -52,7 +52,7 @@ _CAPTURE_BODY = {
 def _standard_headers(runtime: Any) -> dict[str, str]:
     settings = runtime.settings
     return {
-        **VERSION_HEADERS,
+        **EPCIS_VERSION_HEADERS,
         "GS1-EPCIS-Capture-Limit": str(settings.epcis_capture_limit),
         "GS1-EPCIS-Capture-File-Size-Limit": str(settings.epcis_capture_max_bytes),
         "GS1-Capture-Error-Behaviour": "rollback, proceed",

@@ -9,12 +9,11 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.problems import KEYED_PROBLEMS
+from app.api.schemas import EPCIS_VERSION_HEADERS
 from app.services.clock import utcnow
 from app.services.epcis import query as epcis_query
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=KEYED_PROBLEMS)
-
-VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 
 
 @router.get("/events")
@@ -23,7 +22,7 @@ def get_events(request: Request, principal: PrincipalDep, session: SessionDep, r
     1,000) and ``nextPageToken``; the next page is announced in ``Link: <...>; rel="next"``."""
     params = request.query_params.multi_items()
     page = epcis_query.query_events(session, principal, params, base_url=runtime.settings.base_url, now=utcnow())
-    headers = dict(VERSION_HEADERS)
+    headers = dict(EPCIS_VERSION_HEADERS)
     if page.next_token is not None:
         kept = [(k, v) for k, v in params if k != "nextPageToken"] + [("nextPageToken", page.next_token)]
         url = request.url.replace(query=urlencode(kept, quote_via=quote))
@@ -40,4 +39,4 @@ def get_event(
         # An event hash sent with its "?ver=CBV2.0" unencoded arrives split into path and query.
         event_id = f"{event_id}?{request.url.query}"
     document = epcis_query.event_by_id(session, principal, event_id, base_url=runtime.settings.base_url, now=utcnow())
-    return JSONResponse(document, headers=VERSION_HEADERS)
+    return JSONResponse(document, headers=EPCIS_VERSION_HEADERS)

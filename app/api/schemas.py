@@ -150,3 +150,7 @@ class IssuanceOut(BaseModel):
 
 class IssuanceList(BaseModel):
     issuances: list[IssuanceOut]
+
+
+# The EPCIS 2.0 REST binding: every EPCIS answer names the versions of the standards it speaks.
+EPCIS_VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from app.domain.custody import Status
 from app.domain.errors import InvalidInput
 from app.domain.identifiers import validate_ai_value
+from app.domain.orgs import Role
 
 CLASSES = ("I", "II", "III")  # I: may cause serious harm or death; II: temporary or reversible; III: unlikely to harm
 
@@ -16,6 +17,7 @@ CLASSES = ("I", "II", "III")  # I: may cause serious harm or death; II: temporar
 # custody ``ON_HAND`` states (which may be shipped or packed) and the opened and locked ones, which may not be
 # shipped but are still on someone's shelf. In transit counts for the addressee, apart.
 HOLDING = frozenset({Status.ISSUED, Status.HELD, Status.OPEN, Status.LOCKED, Status.RETURNED})
+RECALLERS = frozenset({Role.MANUFACTURER, Role.REGULATOR})  # a product's manufacturer, or a regulator
 
 
 @dataclass(frozen=True, slots=True)

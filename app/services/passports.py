@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Batch, LotCustody, LotHop, LotSale, Product
 from app.db.passport_models import Passport, PassportVersion
+from app.domain.orgs import READS_EVERYTHING
 from app.domain.passport import LEVELS, Level, Tier, merge, visible
 from app.services.orgs import Principal
-
-AUTHORITY_ROLES = frozenset({"regulator", "admin"})
 
 Db = Session | Connection
 
@@ -48,7 +47,7 @@ def reader_tier(db: Db, reader: Principal | None, gtin: str) -> Tier:
     """Anonymous: public; regulators (and the operator's admin keys): authority; partners of the product: partner."""
     if reader is None:
         return Tier.PUBLIC
-    if reader.role in AUTHORITY_ROLES:
+    if reader.role in READS_EVERYTHING:
         return Tier.AUTHORITY
     return Tier.PARTNER if is_partner(db, reader.org_id, gtin) else Tier.PUBLIC
 

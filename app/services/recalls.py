@@ -17,7 +17,8 @@ from app.db.trace import batch_ids, custody_counts, hops, recovery, sales, scope
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import validate_gtin
-from app.domain.recall import HOLDING, RecallScope, check_scope
+from app.domain.orgs import Role
+from app.domain.recall import HOLDING, RECALLERS, RecallScope, check_scope
 from app.services import webhooks
 from app.services.clock import utcnow
 from app.services.orgs import Principal
@@ -28,10 +29,10 @@ def _product(session: Session, principal: Principal, gtin: str) -> Product:
     product = session.get(Product, gtin)
     if product is None:
         raise NotFound(f"no product with GTIN {gtin}", code="product_not_found")
-    if principal.role != "regulator" and not (
-        principal.role == "manufacturer" and product.manufacturer_id == principal.org_id
+    if principal.role is not Role.REGULATOR and not (
+        principal.role is Role.MANUFACTURER and product.manufacturer_id == principal.org_id
     ):
-        if principal.role == "manufacturer":
+        if principal.role is Role.MANUFACTURER:
             raise Forbidden(f"product {gtin} belongs to another manufacturer", code="foreign_product")
         raise Forbidden("only the product's manufacturer or a regulator may recall it", code="wrong_role")
     return product
@@ -133,8 +134,8 @@ def complete_recall(session: Session, principal: Principal, recall_id: int) -> R
 
 def list_recalls(session: Session, principal: Principal) -> list[Recall]:
     query = select(Recall).order_by(Recall.id.desc())
-    if principal.role != "regulator":
-        principal.require_role("manufacturer", "regulator")
+    if principal.role is not Role.REGULATOR:
+        principal.require_role(*RECALLERS)
         query = query.join(Product, Product.gtin == Recall.gtin).where(Product.manufacturer_id == principal.org_id)
     return list(session.scalars(query))
 

@@ -34,6 +34,7 @@ from app.domain.epcis import (
 )
 from app.domain.epcis_fields import EpcRole, RecordKind, Role
 from app.domain.errors import InvalidInput
+from app.domain.recall import RECALLERS
 from app.services.custody import EventIn, Policy, record_events
 from app.services.orgs import Principal
 from app.services.recalls import create_recall
@@ -161,7 +162,7 @@ class EventCapture:
         """What the meaning does to custody, and the native event that recorded it (if one did)."""
         if meaning.kind is MeaningKind.COMMISSION:
             return self._commission(event, ids, notes), None
-        if meaning.kind is MeaningKind.RECALL and self.principal.role not in ("manufacturer", "regulator"):
+        if meaning.kind is MeaningKind.RECALL and self.principal.role not in RECALLERS:
             notes.append("disposition recalled from a holder: the units are locked (quarantined) until released")
             return self._act(event, Action.LOCK, ids, notes)
         if meaning.kind is MeaningKind.RECALL:

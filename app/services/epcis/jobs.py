@@ -34,6 +34,7 @@ from app.db.engine import WRITE_OPTIONS
 from app.db.epcis_models import EpcisCapture
 from app.domain.epcis_fields import ErrorBehaviour
 from app.domain.errors import NotFound
+from app.domain.orgs import READS_EVERYTHING
 from app.services.orgs import Principal
 
 log = logging.getLogger("passport")
@@ -65,7 +66,7 @@ def job_view(job: EpcisCapture) -> dict[str, Any]:
 
 def get_capture(session: Session, principal: Principal, capture_id: str) -> EpcisCapture:
     job = session.get(EpcisCapture, capture_id)
-    if job is None or (job.org_id != principal.org_id and principal.role not in ("regulator", "admin")):
+    if job is None or (job.org_id != principal.org_id and principal.role not in READS_EVERYTHING):
         raise NotFound(f"no capture job {capture_id}", code="capture_not_found")
     return job
 

@@ -39,6 +39,7 @@ from app.domain.epcis_query import (
     query_document,
 )
 from app.domain.errors import Forbidden, NotFound
+from app.domain.orgs import READS_EVERYTHING
 from app.services.epcis.export import native_documents
 from app.services.orgs import Principal
 
@@ -174,7 +175,7 @@ def _native_filters(query: Query, base_url: str) -> list[ColumnElement[bool]] | 
 
 def _viewer(principal: Principal) -> str | None:
     """The organisation whose view applies, or None for a regulator or an admin (who see every event)."""
-    return None if principal.role in ("regulator", "admin") else principal.org_id
+    return None if principal.role in READS_EVERYTHING else principal.org_id
 
 
 def _captured_visible(org_id: str) -> ColumnElement[bool]:
