@@ -11,10 +11,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import make_engine, make_sessionmaker, normalise_url
+from app.db.models import SigningKey
 from app.domain.errors import DomainError
 from app.domain.orgs import LICENCE_KINDS, ROLES
 from app.domain.signing import kid
@@ -178,74 +184,196 @@ def cmd_webhooks_deliver(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(settings: Settings, _args: argparse.Namespace) -> int:
+class NotReady(RuntimeError):
+    """The database or master key the settings name is not an initialised installation's: refuse, never guess."""
+
+
+_POINT_AT_THE_SERVER = (
+    "The demo writes into the database your server reads and signs with its keys, so that the server verifies the "
+    "codes it prints. Run it in the directory the server runs in (scripts/run runs there from the checkout), or "
+    "set PASSPORT_DATABASE_URL and PASSPORT_MASTER_KEY (or PASSPORT_MASTER_KEY_FILE) to the server's; to start a "
+    "new installation here, run `passport init` first."
+)
+
+
+def _sqlite_file(settings: Settings) -> Path | None:
+    url = make_url(settings.database_url)
+    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+        return Path(url.database)
+    return None
+
+
+def _where(settings: Settings) -> str:
+    """The database as a reader can find it: a SQLite file's absolute path, any other URL without its password."""
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    path = _sqlite_file(settings)
+    if path is None:
+        return shown
+    relative = "" if path.is_absolute() else ", relative to the directory you run in"
+    return f"{path.resolve()} (PASSPORT_DATABASE_URL={shown}{relative})"
+
+
+def check_installation(settings: Settings) -> None:
+    """The database exists and `passport init` has built it (schema at this checkout's head, a signing key), and
+    the master key opens its signing keys: otherwise ``NotReady`` naming what was looked at. Creates nothing."""
+    where = _where(settings)
+    path = _sqlite_file(settings)
+    if path is not None and not path.exists():
+        raise NotReady(f"no database at {where}. {_POINT_AT_THE_SERVER}")
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    with _database(settings) as sessions:
+        try:
+            with sessions() as session:
+                revision = MigrationContext.configure(session.connection()).get_current_revision()
+                keys = session.scalar(select(func.count()).select_from(SigningKey)) if revision else 0
+        except OperationalError as error:
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise NotReady(f"cannot open the database {where}: {reason}. {_POINT_AT_THE_SERVER}") from None
+        if revision is None or not keys:
+            raise NotReady(f"the database {where} has not been initialised. {_POINT_AT_THE_SERVER}")
+        if revision != head:
+            raise NotReady(
+                f"the database {where} is at schema revision {revision}, this checkout at {head}: "
+                "run `passport init` to upgrade it (the server needs it too)"
+            )
+        try:
+            master_key = load_master_key(settings)
+        except MasterKeyError as error:
+            looked = "" if settings.master_key else f" (looked for {Path(settings.master_key_file).resolve()})"
+            raise NotReady(f"{error}{looked}. {_POINT_AT_THE_SERVER}") from None
+        try:
+            with sessions() as session:
+                KeyRing(sessions, master_key).current_signer(session)
+        except MasterKeyError as error:
+            source = "PASSPORT_MASTER_KEY" if settings.master_key else str(Path(settings.master_key_file).resolve())
+            raise NotReady(
+                f"{error}: the master key from {source} is not the one that sealed the signing keys of {where}, so "
+                "the server would call every code the demo signed forged. Set PASSPORT_MASTER_KEY or "
+                "PASSPORT_MASTER_KEY_FILE to the server's key."
+            ) from None
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from app.services.demo import load_demo
 
-    init(settings)
-    print(load_demo(settings))
+    try:
+        check_installation(settings)
+    except NotReady as error:
+        print(f"passport demo: {error}", file=sys.stderr)
+        return 2
+    print(load_demo(settings, qr_dir=args.qr_dir))
     return 0
 
 
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except where there is none to show (required options, flags,
+    options that are unset unless given: their help says so)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if action.required or default is None or isinstance(default, bool) or default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _subcommands(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    return parser.add_subparsers(dest=dest, required=True, metavar="COMMAND")
+
+
+def _command(sub: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    return sub.add_parser(name, help=text, description=text, formatter_class=_HelpWithDefaults)  # type: ignore[no-any-return]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="passport", description="Product digital passports")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    sub.add_parser("init", help="create or upgrade the database and signing keys (idempotent)").set_defaults(
-        func=cmd_init
+    parser = argparse.ArgumentParser(
+        prog="passport",
+        description="Product digital passports. Settings come from PASSPORT_* environment variables "
+        "(docs/configuration.md); the database and master key file default to ./passport.db and "
+        "./passport-master.key in the directory you run in.",
+        formatter_class=_HelpWithDefaults,
     )
+    sub = _subcommands(parser, "command")
 
-    serve = sub.add_parser("serve", help="run the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info")
-    serve.add_argument("--no-access-log", dest="access_log", action="store_false")
+    _command(sub, "init", "create or upgrade the database and signing keys (idempotent)").set_defaults(func=cmd_init)
+
+    serve = _command(sub, "serve", "run the API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
+    serve.add_argument("--workers", type=int, default=1, help="serving processes")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="the server's log level",
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="do not log a line per request (logged unless given)",
+    )
     serve.set_defaults(func=cmd_serve)
 
-    org_parser = sub.add_parser("orgs", help="organisations").add_subparsers(dest="orgs_command", required=True)
-    create = org_parser.add_parser("create", help="create an organisation and print its API key once")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=ROLES)
-    create.add_argument("--gln")
-    create.add_argument("--region", help="ISO 3166-2 region, e.g. CN-31")
-    create.add_argument("--licence", action="append", default=[], choices=LICENCE_KINDS)
+    org_parser = _subcommands(_command(sub, "orgs", "organisations"), "orgs_command")
+    create = _command(org_parser, "create", "create an organisation and print its API key once")
+    create.add_argument("--name", required=True, help="the organisation's name (required)")
+    create.add_argument("--role", required=True, choices=ROLES, help="what it does in the supply chain (required)")
+    create.add_argument("--gln", help="its GS1 Global Location Number, 13 digits (none unless given)")
+    create.add_argument("--region", help="ISO 3166-2 region, e.g. CN-31 (none unless given)")
+    create.add_argument(
+        "--licence",
+        action="append",
+        default=[],
+        choices=LICENCE_KINDS,
+        metavar="KIND",
+        help=f"a licence it holds; repeat for each ({', '.join(LICENCE_KINDS)}; none unless given)",
+    )
     create.set_defaults(func=cmd_orgs_create)
 
-    keys = sub.add_parser("keys", help="code-signing keys").add_subparsers(dest="keys_command", required=True)
-    keys.add_parser("rotate", help="start signing with a new key; old codes keep verifying").set_defaults(
+    keys = _subcommands(_command(sub, "keys", "code-signing keys"), "keys_command")
+    _command(keys, "rotate", "start signing with a new key; old codes keep verifying").set_defaults(
         func=cmd_keys_rotate
     )
-    keys.add_parser("list", help="print the public keys (JWKS)").set_defaults(func=cmd_keys_list)
+    _command(keys, "list", "print the public keys (JWKS)").set_defaults(func=cmd_keys_list)
 
-    log_parser = sub.add_parser("log", help="the tamper-evident log").add_subparsers(dest="log_command", required=True)
-    log_parser.add_parser("checkpoint", help="sign a checkpoint of the current log now").set_defaults(
-        func=cmd_log_checkpoint
-    )
-    export = log_parser.add_parser("export", help="write the log key, checkpoints and entries to a file")
-    export.add_argument("--out", required=True)
+    log_parser = _subcommands(_command(sub, "log", "the tamper-evident log"), "log_command")
+    _command(log_parser, "checkpoint", "sign a checkpoint of the current log now").set_defaults(func=cmd_log_checkpoint)
+    export = _command(log_parser, "export", "write the log key, checkpoints and entries to a file")
+    export.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write (required)")
     export.set_defaults(func=cmd_log_export)
-    verify = log_parser.add_parser("verify", help="audit the log: signatures, tree, consistency, every entry")
+    verify = _command(log_parser, "verify", "audit the log: signatures, tree, consistency, every entry")
     where = verify.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running Passport service, e.g. https://id.example.com")
-    where.add_argument("--export", help="a file written by `passport log export`")
+    where.add_argument("--export", metavar="FILE", help="a file written by `passport log export`")
     where.add_argument(
         "--replay",
         action="store_true",
         help="where the database is (PASSPORT_DATABASE_URL): replay the logged events and compare every unit's "
         "custody, the containers and the lot counters with the stored ones",
     )
-    verify.add_argument("--api-key", help="any organisation's key (entries are not public)")
-    verify.add_argument("--key", help="pin the log's verifier key (C2SP note verifier string)")
+    verify.add_argument(
+        "--api-key", help="any organisation's key, with --url: entries are not public (none unless given)"
+    )
+    verify.add_argument("--key", help="pin the log's verifier key (C2SP note verifier string; not pinned unless given)")
     verify.set_defaults(func=cmd_log_verify)
 
-    hooks = sub.add_parser("webhooks", help="signed webhooks (recall notices)").add_subparsers(
-        dest="webhooks_command", required=True
-    )
-    deliver = hooks.add_parser("deliver", help="send the deliveries that are due now, once, and print the outcomes")
-    deliver.add_argument("--limit", type=int, default=1000)
+    hooks = _subcommands(_command(sub, "webhooks", "signed webhooks (recall notices)"), "webhooks_command")
+    deliver = _command(hooks, "deliver", "send the deliveries that are due now, once, and print the outcomes")
+    deliver.add_argument("--limit", type=int, default=1000, help="most deliveries to send in this run")
     deliver.set_defaults(func=cmd_webhooks_deliver)
 
-    sub.add_parser("demo", help="load a demo data set and print what to open and scan").set_defaults(func=cmd_demo)
+    demo = _command(
+        sub,
+        "demo",
+        "load a demo data set into the server's database (initialised by `passport init`) and print what to open "
+        "and scan",
+    )
+    demo.add_argument(
+        "--qr-dir",
+        metavar="DIR",
+        help="also write the QR code of every printed code there, as PNG (not written unless given)",
+    )
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

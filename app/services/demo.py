@@ -1,12 +1,15 @@
 """`passport demo`: a small, realistic data set, a scripted custody journey, and the URLs to open and scan.
 
-Each run reuses the demo organisations, products and batches, and issues fresh codes for a new journey.
+Each run reuses the demo organisations, products, batches and passports, and issues fresh codes for a new journey.
+The food and industrial products with passports, their lots and their product- and lot-level codes are
+``app/services/demo_passports.py``.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,9 +18,10 @@ from app.config import Settings
 from app.db.models import Batch, Licence, Organisation, Product
 from app.domain.identifiers import check_digit, digital_link_prefix
 from app.domain.sale_rules import Prescription
-from app.services import catalog, orgs
+from app.services import catalog, orgs, printing
 from app.services.clock import today, utcnow
 from app.services.custody import EventIn, Policy, record_events
+from app.services.demo_passports import Code, load_passports
 from app.services.issuance import BatchFacts, CodeRun, check_issuance, issue_codes
 from app.services.orgs import Principal
 from app.services.runtime import Runtime
@@ -29,6 +33,8 @@ DEMO_ORGS = {
     "pharmacy": ("Renmin Pharmacy (demo)", "retailer", ["drug_retail"], "CN-11"),
     "online": ("Kangjian Online Pharmacy (demo)", "retailer", ["drug_retail", "online_drug_sales"], "CN-44"),
     "market": ("Tianmao Health Marketplace (demo)", "platform", [], "CN-33"),
+    "dairy": ("Jiangnan Dairy Co. (demo)", "manufacturer", [], "CN-33"),
+    "valves": ("Ningbo Fluid Control Works (demo)", "manufacturer", [], "CN-33"),
     "regulator": ("Market Regulator (demo)", "regulator", [], "CN"),
 }
 PRODUCTS = {
@@ -92,7 +98,8 @@ def _issue(runtime: Runtime, facts: BatchFacts, count: int) -> list[str]:
     ]
 
 
-def load_demo(settings: Settings) -> str:
+def load_demo(settings: Settings, *, qr_dir: str | None = None) -> str:
+    """Load the demo and return what to print; with ``qr_dir``, also write there a QR code (PNG) of every code."""
     runtime = Runtime.start(settings)
     runtime.pool = SigningPool(1)
     try:
@@ -103,13 +110,26 @@ def load_demo(settings: Settings) -> str:
             for key, (gtin, name, category, lot) in PRODUCTS.items():
                 batch = _batch(session, who["maker"], gtin, name, category, lot)
                 facts[key] = check_issuance(session, who["maker"], batch.id, 1, 100)
+            codes = load_passports(session, who["dairy"], who["valves"], settings=settings, now=utcnow())
             keys = [(org.name, org.role, key) for org, key in created.values()]
         otc = _issue(runtime, facts["otc"], 21)
         rx = _issue(runtime, facts["rx"], 2)
         story = _journey(runtime, who, otc, rx)
     finally:
         runtime.close()
-    return _report(settings, otc, rx, story, keys)
+    report = _report(settings, otc, rx, story, keys, codes)
+    if qr_dir is not None:
+        report += "\n\n" + _write_qr_codes(Path(qr_dir), report)
+    return report
+
+
+def _write_qr_codes(directory: Path, report: str) -> str:
+    """A PNG of every code the report prints, numbered in the order printed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    urls = [line.strip() for line in report.splitlines() if line.startswith("    http")]
+    for number, url in enumerate(urls, start=1):
+        (directory / f"code-{number:02d}.png").write_bytes(printing.render_png(url))
+    return f"QR codes of the {len(urls)} codes above, in the order printed: {directory}/code-01.png ..."
 
 
 def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: list[str]) -> dict[str, object]:
@@ -170,7 +190,14 @@ def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: li
     return {"pallet": pallet, "cases": (case_a, case_b), "resale_refusal": refused.code if refused else None}
 
 
-def _report(settings: Settings, otc: list[str], rx: list[str], story: dict[str, object], keys: list) -> str:  # type: ignore[type-arg]
+def _report(
+    settings: Settings,
+    otc: list[str],
+    rx: list[str],
+    story: dict[str, object],
+    keys: list[tuple[str, str, str]],
+    codes: list[Code],
+) -> str:
     base = settings.base_url
     sold, on_pallet, online, untouched = otc[20], otc[3], rx[0], rx[1]
     serial, rest = untouched.split("/21/")[1].split("?")
@@ -196,7 +223,18 @@ def _report(settings: Settings, otc: list[str], rx: list[str], story: dict[str, 
         f"  never issued:      {digital_link_prefix(base, gtin, PRODUCTS['rx'][3])}ZZZZZZZZZZZZ",
         f"  malformed GTIN:    {base}/01/{gtin[:-1]}{(int(gtin[-1]) + 1) % 10}/21/{serial}",
         "",
+        "Products and lots with passports: the codes printed on a package without a serial, a product-level",
+        "(GTIN only) and a lot-level (GTIN + lot) GS1 Digital Link. Anyone scanning sees the public fields;",
+        "with a partner's or the regulator's key, more (facility, test reports):",
+        *[
+            line
+            for code in codes
+            for line in (f"  {code.label} -> {code.verdict}: {code.expect}", f"    {base}{code.path}")
+        ],
+        "",
         "As JSON:  curl -H 'Accept: application/json' '<url>'",
+        "With a tier: curl -H 'Accept: application/json' -H 'Authorization: Bearer <regulator key>' '<url>'",
+        "Links (GS1 resolver): curl -H 'Accept: application/linkset+json' '<url>'",
         f"History:  curl -H 'Authorization: Bearer <regulator key>' {base}/v1/units/{PRODUCTS['otc'][0]}/"
         f"{sold.split('/21/')[1].split('?')[0]}/history",
         f"QR code:  curl -H 'Authorization: Bearer <manufacturer key>' "

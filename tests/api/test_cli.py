@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app.cli import main
+from app.cli import _HelpWithDefaults, alembic_config, build_parser, main
 from app.config import Settings
-from app.db.models import ApiKey
+from app.db.models import ApiKey, Organisation
 from app.main import create_app
 from app.services.runtime import Runtime
 from tests.helpers import MASTER_KEY
@@ -106,18 +110,28 @@ def test_rotate_and_list_keys(env, capsys, monkeypatch):
     assert rotated["kid"] in {k["kid"] for k in listed["keys"]} and len(listed["keys"]) >= 2
 
 
-def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch):
+def _scan(client: TestClient, url: str, **headers: str) -> dict:
+    response = client.get(url.removeprefix("https://demo.test"), headers={"Accept": "application/json", **headers})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch, tmp_path):
     monkeypatch.setenv("PASSPORT_MASTER_KEY", MASTER_KEY)  # the template's key is sealed under this one
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    urls = [line.strip() for line in out.splitlines() if line.strip().startswith("https://demo.test/01/")]
+    lines = out.splitlines()
+    printed = [(i, line.strip()) for i, line in enumerate(lines) if line.strip().startswith("https://demo.test/01/")]
+    urls = [url for _, url in printed if "/21/" in url]
     assert len(urls) == 4
-    forged = next(line.split()[-1] for line in out.splitlines() if "forged signature" in line)
+    levels = [(lines[i - 1].split(" -> ")[1].split(":")[0], url) for i, url in printed if "/21/" not in url]
+    forged = next(line.split()[-1] for line in lines if "forged signature" in line)
+    regulator = next(line.split()[-1] for line in lines if line.strip().startswith("regulator "))
     settings = Settings(database_url=database_url, master_key=MASTER_KEY, verify_rate_limit="0")
     with TestClient(create_app(settings)) as client:
         seen = []
         for url in urls:
-            body = client.get(url.removeprefix("https://demo.test"), headers={"Accept": "application/json"}).json()
+            body = _scan(client, url)
             seen.append((body["verdict"], body["state"], body["journey"][-1]["step"]))
         assert seen == [
             ("suspect", "sold", "sold_in_store"),
@@ -125,10 +139,165 @@ def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch):
             ("authentic", "in_supply_chain", "received"),
             ("authentic", "issued", "issued"),
         ]
-        bad = client.get(forged.removeprefix("https://demo.test"), headers={"Accept": "application/json"}).json()
+        bad = _scan(client, forged)
         assert bad["verdict"] == "invalid_signature"
-    assert main(["demo"]) == 0  # a second run reuses the demo organisations and product
-    assert len([line for line in capsys.readouterr().out.splitlines() if "https://demo.test/01/" in line]) >= 4
+
+        # Product- and lot-level codes: each answers the verdict printed beside it (docs/resolver.md) and a passport.
+        assert [verdict for verdict, _ in levels] == [
+            "registered",
+            "registered",
+            "recalled",
+            "registered",
+            "registered",
+        ]
+        assert [url.count("/10/") for _, url in levels] == [0, 1, 1, 0, 1]
+        scans = {url: _scan(client, url) for _, url in levels}
+        assert [scans[url]["verdict"] for _, url in levels] == [verdict for verdict, _ in levels]
+        food, food_lot, recalled, valve, valve_lot = (scans[url] for _, url in levels)
+        assert food["product"]["category"] == "food" and valve["product"]["category"] == "industrial"
+        assert food["recalled_lots"] == [recalled["lot"]] and "refund" in recalled["recall"]["instructions"]
+        for body in (food, food_lot, valve, valve_lot):
+            passport = body["passport"]
+            assert passport["tier"] == "public" and passport["manufacturer"]["uscc"]
+            assert {"standards", "certifications", "composition", "instructions", "warnings", "disposal"} <= set(
+                passport
+            )
+            assert "test_reports" not in passport and "facility" not in passport  # not for anonymous scans
+        assert food_lot["passport"]["versions"] == {"product": 1, "lot": 1}
+        assert food_lot["passport"]["origin"] == {"country": "CN", "region": "CN-NM"}  # the lot's, over the product's
+        assert food["passport"]["storage"]["max_celsius"] == 25
+        assert sorted(c["status"] for c in valve["passport"]["certifications"]) == ["expired", "valid"]
+        certificate = next(c["document"] for c in food["passport"]["certifications"] if "document" in c)
+        pdf = client.get(f"/v1/documents/{certificate}")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+
+        authority = _scan(client, levels[4][1], Authorization=f"Bearer {regulator}")["passport"]
+        assert authority["tier"] == "authority" and authority["facility"]["name"].endswith("hall C")
+        assert len(authority["test_reports"]) == 2  # the product's type test and the lot's pressure test
+        page = client.get(levels[1][1].removeprefix("https://demo.test"), headers={"Accept": "text/html"})
+        assert page.status_code == 200 and 'data-verdict="registered"' in page.text and "Jiangnan Dairy" in page.text
+
+    qr = tmp_path / "qr"
+    assert main(["demo", "--qr-dir", str(qr)]) == 0  # a second run reuses the demo organisations and products
+    again = capsys.readouterr().out
+    assert len([line for line in again.splitlines() if line.startswith("    https://demo.test/01/")]) == 9
+    assert sorted(p.name for p in qr.iterdir()) == [f"code-{n:02d}.png" for n in range(1, 10)]
+    assert (qr / "code-05.png").read_bytes().startswith(b"\x89PNG")
+    with TestClient(create_app(settings)) as client:
+        assert _scan(client, levels[1][1])["passport"]["versions"] == {"product": 1, "lot": 1}  # no new versions
+
+
+@pytest.fixture
+def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Another directory, with no PASSPORT_* settings: the defaults name ./passport.db and ./passport-master.key."""
+    directory = tmp_path / "elsewhere"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    for name in ("DATABASE_URL", "MASTER_KEY", "MASTER_KEY_FILE"):
+        monkeypatch.delenv(f"PASSPORT_{name}", raising=False)
+    return directory
+
+
+def test_demo_run_from_another_directory_creates_nothing_and_says_where_it_looked(elsewhere, capsys):
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert f"no database at {elsewhere / 'passport.db'}" in err and "relative to the directory you run in" in err
+    assert "PASSPORT_DATABASE_URL" in err and "PASSPORT_MASTER_KEY" in err and "passport init" in err
+    assert list(elsewhere.iterdir()) == []  # no database, no master key
+
+
+def test_demo_refuses_a_database_nobody_initialised(fresh, capsys, empty_database_url, monkeypatch):
+    if empty_database_url.startswith("postgresql"):  # trust auth ignores the password; the message must not show it
+        monkeypatch.setenv("PASSPORT_DATABASE_URL", empty_database_url.replace("postgres@", "postgres:s3cret@"))
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    if empty_database_url.startswith("sqlite"):
+        assert "no database at" in err
+        assert not Path(empty_database_url.removeprefix("sqlite:///")).exists()
+    else:
+        assert "has not been initialised" in err and "s3cret" not in err and "postgres:***@" in err
+    assert "passport init" in err and not fresh.exists()
+
+
+def test_demo_refuses_without_the_servers_master_key(env, capsys, database_url, monkeypatch):
+    assert main(["demo"]) == 2  # no PASSPORT_MASTER_KEY, and the key file the settings name does not exist
+    err = capsys.readouterr().err
+    assert f"looked for {env}" in err and "PASSPORT_MASTER_KEY" in err and not env.exists()
+    monkeypatch.setenv("PASSPORT_MASTER_KEY", base64.b64encode(bytes(range(1, 33))).decode())
+    assert main(["demo"]) == 2  # a key, but not the one that sealed this database's signing keys
+    err = capsys.readouterr().err
+    assert "forged" in err and "does not open signing key" in err
+    runtime = Runtime.start(Settings(database_url=database_url, master_key=MASTER_KEY))
+    try:
+        with runtime.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Organisation)) == 0  # nothing loaded
+    finally:
+        runtime.close()
+
+
+def test_demo_refuses_a_database_behind_this_checkouts_schema(env, capsys, database_url, monkeypatch):
+    monkeypatch.setenv("PASSPORT_MASTER_KEY", MASTER_KEY)
+    command.downgrade(alembic_config(database_url), "-1")
+    assert main(["demo"]) == 2
+    assert "schema revision" in capsys.readouterr().err
+
+
+def _options(parser: argparse.ArgumentParser, path: str = "passport") -> Iterator[tuple[str, argparse.Action]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, action
+
+
+def test_every_option_has_help_that_shows_its_default():
+    """An option with a default shows it; one without says it is required or what happens when it is not given."""
+    parser = build_parser()
+    options = list(_options(parser))
+    assert len(options) >= 15
+    in_required_groups = {
+        id(action)
+        for sub in _parsers(parser)
+        for group in sub._mutually_exclusive_groups
+        if group.required
+        for action in group._group_actions
+    }
+    formatter = _HelpWithDefaults("passport")
+    for path, action in options:
+        where = f"{path} {'/'.join(action.option_strings)}"
+        assert action.help, f"{where} has no help"
+        shown = formatter._get_help_string(action) or ""
+        meaningful = not action.required and action.default not in (None, []) and not isinstance(action.default, bool)
+        assert ("(default: %(default)s)" in shown) == meaningful, where
+        if not meaningful and not isinstance(action.default, bool) and id(action) not in in_required_groups:
+            assert "(required)" in action.help or "unless given" in action.help, where
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["serve"], ["--host HOST", "(default: 127.0.0.1)", "(default: 8000)", "(default: 1)", "(default: info)"]),
+        (["orgs", "create"], ["--licence KIND", "repeat for each", "drug_retail", "(required)", "none unless given"]),
+        (["webhooks", "deliver"], ["(default: 1000)"]),
+        (["demo"], ["--qr-dir DIR", "passport init"]),
+    ],
+)
+def test_help_text(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal's width
+    for text in expected:
+        assert text in out, text
 
 
 def test_serve_refuses_to_start_without_a_master_key(env, capsys):
