@@ -339,5 +339,6 @@ MESSAGES: dict[str, str] = {
     "passport.cert.expired": "已过期",
     "passport.cert.not_yet_valid": "尚未生效",
     "passport.cert.until": "有效期至 {day}",
-    "passport.recalled_lots": "此产品的以下批次已召回：{lots}。请核对包装上的批号。",
+    "passport.cert.ended": "已于 {day} 失效",
+    "passport.cert.from": "自 {day} 起生效",    "passport.recalled_lots": "此产品的以下批次已召回：{lots}。请核对包装上的批号。",
 }
