@@ -412,5 +412,6 @@ MESSAGES: dict[str, str] = {
     "passport.cert.not_yet_valid": "Not yet valid",
     "passport.cert.until": "valid until {day}",
     "passport.cert.ended": "expired on {day}",
-    "passport.cert.from": "valid from {day}",    "passport.recalled_lots": "Recalled lots of this product: {lots}. Check the lot number on your pack.",
+    "passport.cert.from": "valid from {day}",
+    "passport.recalled_lots": "Recalled lots of this product: {lots}. Check the lot number on your pack.",
 }
