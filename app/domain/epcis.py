@@ -119,8 +119,7 @@ def _from_urn(text: str) -> Identifier:
     if kind == "id" and scheme == "sgln" and len(fields) == 3:
         gln = _sgln(fields[0], fields[1], text)
         extension = _urn_decode(fields[2])
-        extension = None if extension == "0" else extension
-        return Identifier(canonical_gln_uri(gln, extension), gln=gln)
+        return Identifier(canonical_gln_uri(gln, None if extension == "0" else extension), gln=gln)
     if kind == "id" and scheme == "pgln" and len(fields) == 2:
         gln = _sgln(fields[0], fields[1], text)
         return Identifier(canonical_gln_uri(gln, party=True), gln=gln)

@@ -36,7 +36,7 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
     unpacks = [e.id for e in events if e.action == "unpack"]
     taken_out: dict[tuple[int, str], list[str]] = defaultdict(list)
     if unpacks:
-        for event_id, parent, child, gtin, serial in session.execute(
+        for unpack_id, parent, child, gtin, serial in session.execute(
             select(
                 Containment.unpacked_event_id, Containment.parent_sscc, Containment.child_sscc, Unit.gtin, Unit.serial
             )
@@ -44,8 +44,10 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
             .where(Containment.unpacked_event_id.in_(unpacks))
             .order_by(Containment.id)
         ):
+            if unpack_id is None:  # never: the rows were selected by their unpacking event
+                continue
             uri = canonical_gtin_uri(gtin, serial) if gtin is not None else canonical_sscc_uri(child)
-            taken_out[(event_id, parent)].append(uri)
+            taken_out[(unpack_id, parent)].append(uri)
     org_ids = {i for e in events for i in (e.org_id, e.to_id) if i}
     glns = dict(session.execute(select(Organisation.id, Organisation.gln).where(Organisation.id.in_(org_ids))).all())
     log_index = dict(

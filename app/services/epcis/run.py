@@ -161,7 +161,7 @@ def run_capture(
             assert job is not None
             job.running = False
             job.success = not outcome.errors
-            job.errors = sorted(outcome.errors, key=lambda e: e.get("index", len(events)))
+            job.errors = _in_order(outcome.errors, len(events))
             job.warnings = outcome.warnings
             job.captured = outcome.captured
             job.duplicates = outcome.duplicates
@@ -226,11 +226,16 @@ def _capture_events(
             if not out.rollback:  # what the job says if it is interrupted later: what this chunk committed
                 job.captured = out.captured + counts["captured"]
                 job.duplicates = out.duplicates + counts["duplicates"]
-                job.errors = sorted(out.errors, key=lambda e: e.get("index", len(events)))
+                job.errors = _in_order(out.errors, len(events))
                 job.warnings = (out.warnings + warnings)[: jobs.MAX_WARNINGS]
         out.captured += counts["captured"]
         out.duplicates += counts["duplicates"]
         out.warnings += warnings[: jobs.MAX_WARNINGS - len(out.warnings)]
+
+
+def _in_order(errors: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The errors in the order of their events; a job's own errors (no index) last."""
+    return sorted(errors, key=lambda e: int(e.get("index", count)))
 
 
 def _storage_error(failure: SQLAlchemyError, job_id: str) -> DomainError:
