@@ -22,7 +22,7 @@ from app.config import Settings
 from app.main import create_app
 from app.services import orgs
 from app.services.runtime import Runtime
-from tests.helpers import BASE_URL, GTIN, MASTER_KEY, Org, free_port, serving, settings_for  # noqa: F401
+from tests.helpers import GTIN, Org, serving, settings_for
 
 PG_ADMIN_URL = os.environ.get("PASSPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("PASSPORT_REQUIRE_POSTGRES") == "1"
