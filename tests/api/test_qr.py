@@ -17,7 +17,7 @@ from qrcode.constants import ERROR_CORRECT_M
 from app.domain.identifiers import check_digit
 from app.domain.signing import decode_signature
 from app.services import clock, printing
-from tests.helpers import GTIN
+from tests.helpers import GTIN, assert_problem
 
 NS = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -136,12 +136,6 @@ def human_readable(code: dict[str, Any]) -> list[str]:
 
 def qr_url(code: dict[str, Any], kind: str) -> str:
     return f"/v1/codes/{code['gtin']}/{code['serial']}/qr.{kind}"
-
-
-def assert_problem(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
 
 
 def new_batch(client: Any, org: Any, gtin: str, lot: str) -> dict[str, Any]:
