@@ -116,6 +116,20 @@ class ExportSource:
         return None
 
 
+# What the report counts, plural (as ``checked`` names them) and singular: "1 leaf", never "1 leaves".
+_SINGULAR = {"checkpoints": "checkpoint", "leaves": "leaf", "proofs": "proof", "findings": "finding"}
+
+
+def _counted(number: int, what: str) -> str:
+    """``what`` names things in the plural ("leaves withheld from this key"); one of them is named singular."""
+    if number == 1:
+        words = what.split(" ")
+        at = next((i for i, word in enumerate(words) if word in _SINGULAR), None)
+        if at is not None:
+            what = " ".join([*words[:at], _SINGULAR[words[at]], *words[at + 1 :]])
+    return f"{number} {what}"
+
+
 @dataclass
 class Report:
     findings: list[str] = field(default_factory=list)
@@ -129,8 +143,9 @@ class Report:
         return not self.findings
 
     def text(self) -> str:
-        counts = ", ".join(f"{v} {k}" for k, v in self.checked.items())
-        head = f"log verified: {counts}" if self.ok else f"LOG VERIFICATION FAILED ({len(self.findings)} findings)"
+        counts = ", ".join(_counted(v, k) for k, v in self.checked.items())
+        failed = _counted(len(self.findings), "findings")
+        head = f"log verified: {counts}" if self.ok else f"LOG VERIFICATION FAILED ({failed})"
         return "\n".join([head, *(f"  - {f}" for f in self.findings)])
 
 

@@ -55,6 +55,10 @@ COUNTER_TABLES: dict[str, Any] = {
 Progress = Callable[[str, int, int], None]  # (stage, done, total or 0 when not known)
 
 
+def _counted(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 @dataclass
 class ReplayReport:
     events: int = 0
@@ -68,13 +72,13 @@ class ReplayReport:
 
     def text(self) -> str:
         summary = (
-            f"{self.events} events replayed, {self.units} units and {self.containers} containers checked, "
-            f"lot counters compared"
+            f"{_counted(self.events, 'event')} replayed, {_counted(self.units, 'unit')} and "
+            f"{_counted(self.containers, 'container')} checked, lot counters compared"
         )
         if self.ok:
             return f"replay verified: {summary}; derived state agrees with the log"
         lines = [d.text() for d in self.differences]
-        lines.append(f"replay FAILED: {len(self.differences)} difference(s); {summary}")
+        lines.append(f"replay FAILED: {_counted(len(self.differences), 'difference')}; {summary}")
         return "\n".join(lines)
 
 

@@ -261,7 +261,7 @@ def test_each_edit_of_derived_state_is_named(runtime, history, edit, monkeypatch
     monkeypatch.setenv("PASSPORT_DATABASE_URL", runtime.settings.database_url)
     assert main(["log", "verify", "--replay"]) == 1
     out = capsys.readouterr().out
-    assert expected(history) in out and "replay FAILED: 1 difference(s)" in out
+    assert expected(history) in out and "replay FAILED: 1 difference;" in out
 
 
 def test_an_edited_event_is_named_by_its_leaf(runtime, history):

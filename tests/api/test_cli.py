@@ -13,10 +13,12 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.audit import Report
 from app.cli import _HelpWithDefaults, alembic_config, build_parser, main
 from app.config import Settings
 from app.db.models import ApiKey, Organisation
 from app.main import create_app
+from app.services.audit_replay import ReplayReport
 from app.services.runtime import Runtime
 from tests.helpers import MASTER_KEY
 
@@ -303,3 +305,23 @@ def test_help_text(argv, expected, capsys):
 def test_serve_refuses_to_start_without_a_master_key(env, capsys):
     assert main(["serve", "--port", "1"]) == 2
     assert "passport init" in capsys.readouterr().err
+
+
+def test_printed_counts_name_one_thing_in_the_singular():
+    checked = {
+        "checkpoints": 1,
+        "leaves": 1,
+        "leaves withheld from this key (hash checked, content not)": 1,
+        "consistency proofs": 0,
+        "inclusion proofs": 2,
+    }
+    assert Report(checked=checked).text() == (
+        "log verified: 1 checkpoint, 1 leaf, 1 leaf withheld from this key (hash checked, content not), "
+        "0 consistency proofs, 2 inclusion proofs"
+    )
+    assert Report(findings=["a"]).text().startswith("LOG VERIFICATION FAILED (1 finding)\n")
+    assert Report(findings=["a", "b"]).text().startswith("LOG VERIFICATION FAILED (2 findings)\n")
+    assert ReplayReport(events=1, units=1, containers=2).text() == (
+        "replay verified: 1 event replayed, 1 unit and 2 containers checked, lot counters compared; "
+        "derived state agrees with the log"
+    )
