@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db.engine import WRITE_OPTIONS
 from app.domain.errors import NotAuthenticated
+from app.services.clock import utcnow
+from app.services.custody import Policy
 from app.services.orgs import Principal, authenticate
 from app.services.runtime import Runtime
 
@@ -71,3 +75,12 @@ def get_optional_principal(request: Request, session: SessionDep, _declared: Bea
 
 
 MaybePrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
+def custody_policy(settings: Settings) -> Policy:
+    """The custody rules' clock and windows, as configured (custody events and EPCIS capture)."""
+    return Policy(
+        now=utcnow(),
+        undo_window=timedelta(days=settings.undo_days),
+        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
+    )

@@ -14,9 +14,8 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.deps import PrincipalDep, RuntimeDep, SessionDep, custody_policy
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, problem_responses
-from app.api.routes_events import custody_policy
 from app.api.schemas import EPCIS_VERSION_HEADERS
 from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services.clock import utcnow

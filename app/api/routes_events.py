@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
-from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from app.api.deps import PrincipalDep, RuntimeDep, SessionDep, custody_policy
 from app.api.ids import EventRef
 from app.api.problems import KEYED_PROBLEMS, domain_problem
 from app.api.schemas import JsonOnly, Region, Strict, json_body
-from app.config import Settings
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
 from app.services import orgs, units
-from app.services.clock import utcnow
-from app.services.custody import EventIn, Policy, record_events
+from app.services.custody import EventIn, record_events
 
 router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
@@ -85,15 +82,6 @@ def _validation_problem(error: ValidationError) -> InvalidInput:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
     return InvalidInput(f"{where}: {first['msg']}", code="validation_error")
-
-
-def custody_policy(settings: Settings) -> Policy:
-    """The custody rules' clock and windows, as configured (shared with EPCIS capture)."""
-    return Policy(
-        now=utcnow(),
-        undo_window=timedelta(days=settings.undo_days),
-        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
-    )
 
 
 @router.post("/events", status_code=201, openapi_extra=json_body(EventBody | EventListBody))

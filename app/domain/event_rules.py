@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from app.domain.custody import RULES, SALE_ACTIONS, Action, Custody, Refused, Takes
@@ -35,6 +36,14 @@ class EventIn:
     order_ref: str | None = None
     prescription: PrescriptionFacts | None = None
     event_id: int | None = None
+
+
+class ResultStatus(StrEnum):
+    """What became of one event of a request."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # a retry of an event already recorded: answered with that event
+    REJECTED = "rejected"  # refused (a non-atomic batch records the others)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from app.domain.errors import AlertDraft, DomainError, InvalidInput
 from app.domain.event_rules import (
     EventIn,
     Policy,
+    ResultStatus,
     alert_kind,
     check_fields,
     check_occurred_at,
@@ -43,7 +44,7 @@ from app.services.orgs import Principal
 
 @dataclass(slots=True)
 class Result:
-    status: str  # accepted | duplicate | rejected
+    status: ResultStatus
     event_id: int | None = None
     problem: DomainError | None = None
     log_index: int | None = None
@@ -79,7 +80,7 @@ def _record(rec: Recorder, ev: EventIn) -> Result:
             select(Event.id).where(Event.org_id == rec.actor, Event.idempotency_key == ev.idempotency_key)
         )
         if prior is not None:
-            return Result("duplicate", prior, log_index=log_index_of(rec.session, prior))
+            return Result(ResultStatus.DUPLICATE, prior, log_index=log_index_of(rec.session, prior))
     occurred_at = ev.occurred_at or rec.policy.now
     check_occurred_at(occurred_at, rec.policy.now)
     rec.start()
@@ -103,7 +104,7 @@ def _record(rec: Recorder, ev: EventIn) -> Result:
 
 
 def _accepted(rec: Recorder, event: Event) -> Result:
-    return Result("accepted", event.id, log_index=rec.logged(event))
+    return Result(ResultStatus.ACCEPTED, event.id, log_index=rec.logged(event))
 
 
 def _apply(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
@@ -255,7 +256,7 @@ def _record_one(session: Session, rec: Recorder, ev: EventIn) -> Result:
         result = _record(rec, ev)
     except _Duplicate as duplicate:
         savepoint.rollback()
-        return Result("duplicate", duplicate.event_id, log_index=duplicate.log_index)
+        return Result(ResultStatus.DUPLICATE, duplicate.event_id, log_index=duplicate.log_index)
     except BaseException:
         savepoint.rollback()
         raise
@@ -313,5 +314,5 @@ def record_events(
             by_index[index] = _record_one(session, rec, events[index])
         except DomainError as error:
             write_alerts(session, principal, error, policy.now)
-            by_index[index] = Result("rejected", problem=error)
+            by_index[index] = Result(ResultStatus.REJECTED, problem=error)
     return Outcome([by_index[i] for i in range(len(events))])

@@ -34,6 +34,7 @@ from app.domain.epcis import (
 )
 from app.domain.epcis_fields import EpcRole, RecordKind, Role
 from app.domain.errors import InvalidInput
+from app.domain.event_rules import ResultStatus
 from app.domain.recall import RECALLERS
 from app.services.custody import EventIn, Policy, record_events
 from app.services.orgs import Principal
@@ -343,7 +344,7 @@ class EventCapture:
         if outcome.error is not None:
             raise outcome.error
         result = outcome.results[0]
-        if result.status == "duplicate":
+        if result.status is ResultStatus.DUPLICATE:
             notes.append(f"the custody change was already recorded as event {result.event_id}")
             return CustodyOutcome.NONE, None
         return CustodyOutcome.APPLIED, result.event_id
