@@ -47,6 +47,7 @@ def create_product(body: ProductIn, principal: PrincipalDep, session: SessionDep
         name=body.name,
         category=body.category,
         description=body.description,
+        cn_drug_id=body.cn_drug_id,
     )
     return catalog.product_view(session, product)
 

@@ -95,6 +95,7 @@ class ProductIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     category: str
     description: str | None = Field(default=None, max_length=2000)
+    cn_drug_id: str | None = Field(default=None, max_length=7, description="the 7-digit 药品标识码 of its codes")
 
 
 class ManufacturerOut(BaseModel):
@@ -109,6 +110,7 @@ class ProductOut(BaseModel):
     description: str | None
     manufacturer: ManufacturerOut
     created_at: datetime
+    cn_drug_id: str | None = None
 
 
 class ProductList(BaseModel):

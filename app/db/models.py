@@ -104,6 +104,8 @@ class Product(Base):
     manufacturer_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
     description: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The 7-digit 药品标识码 that begins the product's 20-digit drug traceability codes (app/domain/cn_code.py).
+    cn_drug_id: Mapped[str | None] = mapped_column(String(7), unique=True)
 
 
 class Batch(Base):
@@ -208,6 +210,23 @@ class Event(Base):
     undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     undone_by_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class Settlement(Base):
+    """One insurance settlement of a unit (NHSA): a whole pack is part 0; a split pack's parts are 1, 2, ..."""
+
+    __tablename__ = "settlement"
+    __table_args__ = (UniqueConstraint("unit_id", "part"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    part: Mapped[int] = mapped_column(Integer)
+    scheme: Mapped[str] = mapped_column(String(20))
+    ref: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    region: Mapped[str | None] = mapped_column(String(10))
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class EventItem(Base):

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db.cn_codes import product_by_cn_drug_id
 from app.db.models import Batch, Organisation, Product
+from app.domain.cn_code import validate_cn_drug_id
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import date_to_yymmdd, validate_ai_value, validate_gtin
 from app.domain.orgs import CATEGORIES, DRUG_CATEGORIES, READS_EVERYTHING, LicenceKind, Role
@@ -23,6 +26,7 @@ def create_product(
     name: str,
     category: str,
     description: str | None = None,
+    cn_drug_id: str | None = None,
 ) -> Product:
     principal.require_role(Role.MANUFACTURER)
     validate_gtin(gtin)
@@ -35,6 +39,10 @@ def create_product(
         if existing.manufacturer_id != principal.org_id:
             raise Conflict(f"GTIN {gtin} is registered by another organisation", code="gtin_taken")
         raise Conflict(f"GTIN {gtin} is already registered", code="gtin_exists")
+    if cn_drug_id is not None:
+        validate_cn_drug_id(cn_drug_id)
+        if product_by_cn_drug_id(session, cn_drug_id) is not None:
+            raise Conflict(f"药品标识码 {cn_drug_id} is registered to another product", code="cn_drug_id_taken")
     product = Product(
         gtin=gtin,
         name=name.strip(),
@@ -42,9 +50,14 @@ def create_product(
         manufacturer_id=principal.org_id,
         description=description,
         created_at=utcnow(),
+        cn_drug_id=cn_drug_id,
     )
     session.add(product)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # another request registered the same 药品标识码 (or GTIN) a moment ago
+        raise Conflict(f"药品标识码 {cn_drug_id} or GTIN {gtin} was just registered", code="cn_drug_id_taken") from None
     return product
 
 
@@ -78,6 +91,7 @@ def product_view(session: Session, product: Product) -> dict[str, object]:
         "description": product.description,
         "manufacturer": {"id": product.manufacturer_id, "name": manufacturer.name if manufacturer else None},
         "created_at": product.created_at,
+        "cn_drug_id": product.cn_drug_id,
     }
 
 
