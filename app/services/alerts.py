@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.db.models import ALERT_OPEN, Alert, Product
@@ -16,7 +16,7 @@ from app.services.clock import utcnow
 from app.services.orgs import Principal
 
 
-def _visible(principal: Principal):  # type: ignore[no-untyped-def]
+def _visible(principal: Principal) -> Select[tuple[Alert]]:
     query = select(Alert)
     if principal.role is Role.REGULATOR:
         return query
