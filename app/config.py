@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     max_codes_per_request: int = Field(default=1_000_000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # POST /v1/batches/{id}/codes/import, read as a stream: a million GS1 Digital Links fit in about 120 MB.
+    max_import_bytes: int = Field(default=1_073_741_824, ge=1024)
     # Signing worker processes for bulk issuance; 0 = one per CPU core.
     signing_workers: int = Field(default=0, ge=0)
     # Custody events: request size, how long a decommission may be undone, and the window in which the same

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api import (
     problems,
     routes_catalog,
+    routes_code_import,
     routes_codes,
     routes_epcis,
     routes_epcis_query,
@@ -54,6 +55,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.per_path.get(scope["path"], self.max_bytes)
+        if scope["path"].endswith("/codes/import"):  # a streamed import of codes (one path per batch)
+            limit = self.per_path.get("/codes/import", limit)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await problems.domain_problem(self._error(limit))(scope, receive, send)
@@ -150,6 +153,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for module in (
         routes_catalog,
         routes_codes,
+        routes_code_import,
         routes_qr,
         routes_events,
         routes_orgs,
@@ -175,6 +179,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "/v1/events": settings.max_event_body_bytes,
             "/epcis/capture": settings.epcis_capture_max_bytes,
             "/v1/documents": settings.max_document_bytes,
+            "/codes/import": settings.max_import_bytes,
         },
     )
     return app

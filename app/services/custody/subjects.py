@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.custody import container_chain, load_containers, load_units
 from app.db.lot_counters import NONE, CustodyKey
 from app.db.models import Container, Product, Unit
+from app.domain.code_import import CodeKind, parse_import_code
 from app.domain.custody import Custody, Status
 from app.domain.errors import AlertDraft, InvalidInput, NotFound
 from app.domain.identifiers import ContainerCode, UnitCode, parse_code
@@ -78,11 +79,24 @@ def resolve(session: Session, actor: str, locked: dict[tuple[str, str], Unit], c
         try:
             parsed.append((text, parse_code(text)))
         except InvalidInput as error:
-            raise type(error)(f"code {text!r}: {error.detail}", code=error.code) from None
+            package = _package(text)
+            if package is None:
+                raise type(error)(f"code {text!r}: {error.detail}", code=error.code) from None
+            parsed.append((text, package))
     keys = [c.key for _, c in parsed if isinstance(c, UnitCode)]
     units = {k: locked[k] for k in keys if k in locked}
     units.update(load_units(session, [k for k in keys if k not in units]))
-    containers = load_containers(session, [c.sscc for _, c in parsed if isinstance(c, ContainerCode)])
+    # A GTIN + serial that is no unit may be an imported package code (a container, as an SSCC is).
+    packages = {
+        text: p for text, c in parsed if isinstance(c, UnitCode) and c.key not in units if (p := _package(text))
+    }
+    containers = load_containers(
+        session,
+        [c.sscc for _, c in parsed if isinstance(c, ContainerCode)] + [p.sscc for p in packages.values()],
+    )
+    parsed = [
+        (text, packages[text] if packages.get(text) and packages[text].sscc in containers else c) for text, c in parsed
+    ]
     subjects: list[Subject] = []
     seen: set[object] = set()
     for text, code in parsed:
@@ -101,6 +115,15 @@ def resolve(session: Session, actor: str, locked: dict[tuple[str, str], Unit], c
                 raise NotFound(f"container {code.sscc} is unknown", code="unknown_container", unit=text)
             subjects.append(Subject(text, container=container))
     return subjects
+
+
+def _package(text: str) -> ContainerCode | None:
+    """The container an imported package code became (app/domain/code_import.py), if the text is such a code."""
+    try:
+        code = parse_import_code(text)
+    except InvalidInput:
+        return None
+    return ContainerCode(code.container_key) if code.kind is not CodeKind.SSCC else None
 
 
 def _unknown(session: Session, actor: str, text: str, code: UnitCode) -> NotFound:

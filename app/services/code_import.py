@@ -1,0 +1,168 @@
+"""Import of codes issued elsewhere (20-digit drug traceability codes, GS1 codes) with their package levels.
+
+The lines are read one at a time and copied in chunks into a staging table (``app/db/code_staging.py``); the
+checks that need the whole file (duplicates, unknown parents, cycles, which codes are units) are set-based
+statements over it; then units, containers and container counters are written by INSERT ... SELECT. Nothing
+is proportional to the file in memory. All of it happens in the caller's transaction: a refusal anywhere, at
+line 5,000 or at the end, leaves nothing behind.
+
+Units are registered like EPCIS commissioning registers external units: one issuance with no signing key.
+Packages become containers, issued at the manufacturer with everything inside them, so a package code stands
+for its contents in every event exactly as an SSCC does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.db import code_staging
+from app.db.models import Issuance, Product
+from app.domain.code_import import (
+    MAX_LEVELS,
+    ImportLine,
+    check_csv_header,
+    parse_csv_line,
+    parse_ndjson_line,
+)
+from app.domain.errors import Conflict, InvalidInput
+from app.services.catalog import get_batch
+from app.services.orgs import Principal
+
+CHUNK = 10_000
+PROGRESS_EVERY = 100_000
+NDJSON = "ndjson"
+CSV = "csv"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    imported: int
+    units: int
+    packages: int
+    levels: int
+    issuance_id: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "imported": self.imported,
+            "units": self.units,
+            "packages": self.packages,
+            "levels": self.levels,
+            "issuance_id": self.issuance_id,
+        }
+
+
+def _lines(kind: str, lines: Iterable[str]) -> Iterable[ImportLine]:
+    numbered = enumerate(lines, start=1)
+    if kind == CSV:
+        first = next(numbered, None)
+        if first is None:
+            return
+        check_csv_header(first[1])
+    parse = parse_csv_line if kind == CSV else parse_ndjson_line
+    for number, text in numbered:
+        parsed = parse(number, text)
+        if parsed is not None:
+            yield parsed
+
+
+def import_codes(
+    session: Session,
+    principal: Principal,
+    batch_id: int,
+    kind: str,
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Register the codes of ``lines`` (NDJSON or CSV, without line ends) for the batch, all or nothing."""
+    principal.require_role("manufacturer")
+    batch = get_batch(session, principal, batch_id)
+    product = session.get(Product, batch.gtin)
+    assert product is not None
+    if product.manufacturer_id != principal.org_id:
+        raise Conflict(f"batch {batch_id} is not a batch of your products", code="foreign_batch")
+    conn = session.connection()
+    code_staging.create(conn)
+    rows: list[tuple[object, ...]] = []
+    total = 0
+    for item in _lines(kind, lines):
+        code, parent = item.code, item.parent
+        rows.append(
+            (
+                item.line,
+                code.key,
+                code.kind.value,
+                code.gtin,
+                code.serial,
+                parent.key if parent else None,
+                code.container_key,
+                parent.container_key if parent else None,
+            )
+        )
+        total += 1
+        if len(rows) >= CHUNK:
+            code_staging.write(conn, rows)
+            rows = []
+        if progress is not None and total % PROGRESS_EVERY == 0:
+            progress(total)
+    code_staging.write(conn, rows)
+    if total == 0:
+        raise InvalidInput("the import holds no codes", code="empty_import")
+    result = _register(session, batch.id, batch.gtin, product, total, now)
+    code_staging.drop(conn)
+    return result
+
+
+def _register(session: Session, batch_id: int, gtin: str, product: Product, total: int, now: datetime) -> ImportResult:
+    conn = session.connection()
+    code_staging.index(conn)
+    duplicate = code_staging.first_duplicate(conn)
+    if duplicate is not None:
+        line, key, earlier = duplicate
+        raise _refused(line, f"code {key} is listed twice (first on line {earlier})", "duplicate_code")
+    unknown = code_staging.first_unknown_parent(conn)
+    if unknown is not None:
+        raise _refused(unknown[0], f"parent {unknown[1]} is not a code of this import", "unknown_parent")
+    levels = code_staging.assign_levels(conn, MAX_LEVELS)
+    unplaced = code_staging.first_unplaced(conn)
+    if unplaced is not None:
+        line, key, parent = unplaced
+        raise _refused(
+            line,
+            f"code {key} never reaches a top-level code through its parents ({parent}, ...): "
+            f"the package links form a cycle (or run deeper than {MAX_LEVELS} levels)",
+            "import_cycle",
+        )
+    code_staging.mark_packages(conn)
+    cn_drug_id = product.cn_drug_id
+    bad = code_staging.first_bad_unit(conn, gtin, cn_drug_id)
+    if bad is not None:
+        line, key, kind = bad
+        detail = {
+            "sscc": f"SSCC {key} holds no codes: an SSCC names a package, never a unit",
+            "gs1": f"code {key} holds no codes, so it is a unit, but its GTIN is not the batch's ({gtin})",
+            "cn": f"code {key} holds no codes, so it is a unit, but its first 7 digits are not the product's "
+            + (f"cn_drug_id {cn_drug_id}" if cn_drug_id else "cn_drug_id (the product has none registered)"),
+        }[kind]
+        raise _refused(line, detail, "not_a_unit_of_batch")
+    taken = code_staging.first_taken(conn, gtin)
+    if taken is not None:
+        raise Conflict(f"line {taken[0]}: code {taken[1]} is already registered", code="code_taken", line=taken[0])
+    units, packages = code_staging.counts(conn)
+    issuance = Issuance(batch_id=batch_id, key_tag=None, count=units, created_at=now)
+    session.add(issuance)
+    session.flush()
+    code_staging.insert_containers(conn, levels, product.manufacturer_id, now)
+    code_staging.insert_units(conn, gtin, batch_id, issuance.id)
+    code_staging.insert_container_lots(conn, levels, batch_id)
+    return ImportResult(total, units, packages, levels, issuance.id)
+
+
+def _refused(line: int, detail: str, code: str) -> InvalidInput:
+    return InvalidInput(f"line {line}: {detail}", code=code, line=line)

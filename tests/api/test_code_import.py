@@ -1,0 +1,151 @@
+"""Import of codes issued elsewhere with their package levels (issue 15): streamed NDJSON or CSV, all or nothing,
+refusals naming the line; package codes stand for everything inside them, as an SSCC does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.db.models import Container, ContainerLot, Issuance, Unit
+from tests.helpers import GTIN, assert_problem, ok, post, verify
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+CSV = {"Content-Type": "text/csv"}
+CASE = "81234567000000000001"  # 20-digit package codes (a case, two boxes)
+BOXES = ["81234567000000000101", "81234567000000000102"]
+
+
+def unit(serial: str) -> str:
+    return f"https://example.com/01/{GTIN}/21/{serial}"
+
+
+def family() -> list[dict[str, Any]]:
+    """A case of two boxes of three units each; children before parents, as issuers' files often come."""
+    lines: list[dict[str, Any]] = []
+    for b, box in enumerate(BOXES):
+        lines += [{"code": unit(f"U{b}{i}"), "parent": box} for i in range(3)]
+    lines += [{"code": box, "parent": CASE} for box in BOXES]
+    return [*lines, {"code": CASE, "parent": None}]
+
+
+def ndjson(lines: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+
+
+def chunked(data: bytes, size: int = 7) -> Any:
+    """The body in small pieces, so lines cross chunk boundaries."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def imported(client, maker, batch, body, headers=NDJSON) -> Any:
+    return client.post(f"/v1/batches/{batch['id']}/codes/import", content=body, headers={**maker.headers, **headers})
+
+
+def counts(runtime) -> tuple[int, int, int, int]:
+    with runtime.sessions() as session:
+        return tuple(  # type: ignore[return-value]
+            session.scalar(select(func.count()).select_from(m)) for m in (Unit, Container, ContainerLot, Issuance)
+        )
+
+
+def test_import_three_levels_then_ship_the_case(client, runtime, maker, batch, make_org):
+    response = imported(client, maker, batch, chunked(ndjson(family())))
+    assert response.status_code == 201, response.text
+    assert response.json() | {"issuance_id": None} == {
+        "imported": 9,
+        "units": 6,
+        "packages": 3,
+        "levels": 3,
+        "issuance_id": None,
+    }
+    assert verify(client, unit("U00"))["state"] == "issued"
+    with runtime.sessions() as session:
+        lots = dict(session.execute(select(ContainerLot.sscc, ContainerLot.units)).all())
+    assert sorted(lots.values()) == [3, 3, 6]
+
+    dist = make_org("distributor", "drug_wholesale")
+    ok(post(client, maker, {"action": "ship", "codes": [CASE], "to": dist.id, "region": "CN-31"}))
+    for code in (unit("U00"), unit("U12")):
+        assert verify(client, code)["state"] == "in_supply_chain"
+    # The box moved with its case: only the addressee may receive, and receiving the case receives it all.
+    assert_problem(post(client, maker, {"action": "ship", "codes": [BOXES[0]], "to": dist.id}), 409, "in_transit")
+    ok(post(client, dist, {"action": "receive", "codes": [CASE]}))
+
+    # Opening the case is explicit: a box stays inside until the case is unpacked.
+    with runtime.sessions() as session:
+        inside = session.scalar(select(func.count()).select_from(Container).where(Container.parent_sscc.is_not(None)))
+    assert inside == 2
+    ok(post(client, dist, {"action": "unpack", "codes": [CASE]}))
+    with runtime.sessions() as session:
+        inside = session.scalar(select(func.count()).select_from(Container).where(Container.parent_sscc.is_not(None)))
+        held = session.scalars(select(Container.holder_id).where(Container.parent_sscc.is_(None))).all()
+    assert inside == 0 and set(held) == {dist.id}
+    pharmacy = make_org("retailer", "drug_retail")
+    ok(post(client, dist, {"action": "ship", "codes": [BOXES[1]], "to": pharmacy.id}))
+    assert verify(client, unit("U10"))["state"] == "in_supply_chain"
+    ok(post(client, pharmacy, {"action": "receive", "codes": [BOXES[1]]}))
+    assert_problem(post(client, dist, {"action": "ship", "codes": [unit("U11")], "to": dist.id}), 409, "not_custodian")
+
+
+def test_csv_import(client, runtime, maker, batch):
+    rows = ["code,parent", *(f"{line['code']},{line['parent'] or ''}" for line in family())]
+    response = imported(client, maker, batch, ("\r\n".join(rows) + "\r\n").encode(), CSV)
+    assert response.status_code == 201, response.text
+    assert response.json()["units"] == 6
+    assert counts(runtime)[:2] == (6, 3)
+
+
+def test_all_or_nothing_when_line_5000_is_bad(client, runtime, maker, batch):
+    lines = [{"code": unit(f"S{i:05d}"), "parent": None} for i in range(6_000)]
+    body = ndjson(lines).split(b"\n")
+    body[4_999] = b'{"code": "https://example.com/01/09506000134352/21/bad serial"}'
+    before = counts(runtime)
+    problem = assert_problem(imported(client, maker, batch, chunked(b"\n".join(body), 65_536)), 422, "invalid_code")
+    assert problem["detail"].startswith("line 5000:") and problem["line"] == 5000
+    assert counts(runtime) == before
+
+
+def test_refusals_name_the_line(client, runtime, maker, batch):
+    before = counts(runtime)
+    lines = family()
+    duplicate = [*lines, {"code": unit("U01"), "parent": BOXES[1]}]
+    problem = assert_problem(imported(client, maker, batch, ndjson(duplicate)), 422, "duplicate_code")
+    assert problem["line"] == 10 and "first on line 2" in problem["detail"]
+
+    orphan = [*lines[:-1], {"code": CASE, "parent": "81234567000000009999"}]
+    problem = assert_problem(imported(client, maker, batch, ndjson(orphan)), 422, "unknown_parent")
+    assert problem["line"] == 9
+
+    cycle = [*lines[:-1], {"code": CASE, "parent": BOXES[0]}]
+    problem = assert_problem(imported(client, maker, batch, ndjson(cycle)), 422, "import_cycle")
+    assert problem["detail"].startswith("line 1:")
+
+    malformed = assert_problem(imported(client, maker, batch, b'{"code": 1}\n'), 422, "invalid_import_line")
+    assert malformed["line"] == 1
+    short = assert_problem(imported(client, maker, batch, b'{"code": "8123456700000000001"}\n'), 422, "invalid_cn_code")
+    assert "19" in short["detail"] and short["line"] == 1
+    header = assert_problem(imported(client, maker, batch, b"serial,box\n", CSV), 422, "invalid_import_line")
+    assert header["line"] == 1
+    sscc_unit = assert_problem(
+        imported(client, maker, batch, b'{"code": "(00)106141411234567897"}\n'), 422, "not_a_unit_of_batch"
+    )
+    assert "SSCC" in sscc_unit["detail"]
+    assert_problem(imported(client, maker, batch, b"", NDJSON), 422, "empty_import")
+    assert_problem(
+        imported(client, maker, batch, b"{}", {"Content-Type": "application/json"}), 415, "unsupported_media_type"
+    )
+    assert counts(runtime) == before
+
+    assert imported(client, maker, batch, ndjson(lines)).status_code == 201
+    problem = assert_problem(imported(client, maker, batch, ndjson(lines)), 409, "code_taken")
+    assert problem["line"] == 1
+
+
+def test_only_the_products_manufacturer_imports(client, maker, batch, make_org):
+    other = make_org("manufacturer", "drug_manufacturing")
+    assert_problem(imported(client, other, batch, ndjson(family())), 403, "foreign_batch")
+    dist = make_org("distributor", "drug_wholesale")
+    assert imported(client, dist, batch, ndjson(family())).status_code == 403
