@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import quote, unquote
 
+from app.domain.cn_code import parse_cn_code
 from app.domain.custody import Action
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import check_digit
@@ -42,6 +43,11 @@ class Identifier:
     sscc: str | None = None
     gln: str | None = None
     lot: str | None = None
+    cn_code: str | None = None  # a 20-digit drug traceability code: canonical is the code itself
+
+    def as_unit(self, gtin: str) -> Identifier:
+        """This 20-digit code as the unit of product ``gtin`` (its serial is the whole code)."""
+        return Identifier(self.canonical, gtin=gtin, serial=self.cn_code, cn_code=self.cn_code)
 
     @property
     def is_unit(self) -> bool:
@@ -84,6 +90,11 @@ def _sgln(prefix: str, location: str, what: str) -> str:
 
 def canonical_gtin_uri(gtin: str, serial: str) -> str:
     return f"{CANONICAL_HOST}/01/{gtin}/21/{quote(serial, safe='')}"
+
+
+def cn_code_uri(base_url: str, code: str) -> str:
+    """How Passport writes a 20-digit drug traceability code in EPCIS: the URI that scans it (``GET /cn/{code}``)."""
+    return f"{base_url.rstrip('/')}/cn/{code}"
 
 
 def canonical_sscc_uri(sscc: str) -> str:
@@ -130,6 +141,7 @@ def _from_urn(text: str) -> Identifier:
     return Identifier(text)  # other EPC schemes (grai, giai, idpat...): kept as sent
 
 
+_CN_URI = re.compile(r"^https?://[^/?#]+(?:/[^?#]*)?/cn/([^/?#]+)/?(?:[?#].*)?$")
 _GLN_DL = re.compile(r"^https?://[^/?#]+(?:/[^?#]*)?/(414|417)/(\d{13})(?:/254/([^/?#]+))?/?(?:[?#].*)?$")
 _SSCC_DL = re.compile(r"^https?://[^/?#]+(?:/[^?#]*)?/00/(\d{18})/?(?:[?#].*)?$")
 _GTIN_DL = re.compile(r"^https?://[^/?#]+(?:/[^?#]*)?/01/(\d{14})((?:/(?:22|10|21)/[^/?#]+)*)/?(?:[?#].*)?$")
@@ -142,7 +154,8 @@ def _checked(key: str, name: str, text: str) -> str:
 
 
 def _from_digital_link(text: str) -> Identifier:
-    """GS1 Digital Link URIs on any host (GS1 Digital Link 1.3 §4): GLN, SSCC, GTIN with qualifiers."""
+    """GS1 Digital Link URIs on any host (GS1 Digital Link 1.3 §4): GLN, SSCC, GTIN with qualifiers; and a
+    20-digit drug traceability code as ``https://{host}/cn/{code}`` (docs/cn-drug-codes.md), stored as the code."""
     match = _GLN_DL.match(text)
     if match:
         ai, gln, extension = match.groups()
@@ -155,6 +168,13 @@ def _from_digital_link(text: str) -> Identifier:
         return Identifier(canonical_sscc_uri(sscc), sscc=sscc)
     match = _GTIN_DL.match(text)
     if not match:
+        cn = _CN_URI.match(text)
+        if cn:
+            try:
+                code = parse_cn_code(unquote(cn.group(1))).code
+            except InvalidCode as error:
+                raise InvalidCode(f"{text}: {error.detail}", code=error.code) from None
+            return Identifier(code, cn_code=code)
         return Identifier(text)  # another GS1 key (GRAI, GIAI, GDTI...) or any URI: kept as sent
     gtin = _checked(match.group(1), "GTIN", text)
     parts = match.group(2).split("/")[1:]

@@ -37,6 +37,7 @@ from app.domain.errors import InvalidInput
 from app.domain.event_rules import ResultStatus
 from app.domain.recall import RECALLERS
 from app.services.custody import EventIn, Policy, record_events
+from app.services.epcis import cn
 from app.services.orgs import Principal
 from app.services.recalls import create_recall
 
@@ -104,7 +105,7 @@ class EventCapture:
                 f"eventID {event_id} was already captured for a different event (CBV hash {taken})",
                 code="event_id_taken",
             )
-        ids = fields.identifiers(event)
+        ids = cn.resolve(self.session, fields.identifiers(event))
         fields.check_lengths(event, event_id, ids)
         notes: list[str] = []
         native_id: int | None = None
@@ -328,7 +329,7 @@ class EventCapture:
                 return CustodyOutcome.EXTERNAL, None
         native = EventIn(
             action=action.value,
-            codes=[i.canonical for i in subjects],
+            codes=[_code(i) for i in subjects],
             occurred_at=fields.to_utc(event["eventTime"]),
             to=to,
             region=fields.extension_text(event, "region"),
@@ -360,7 +361,7 @@ class EventCapture:
             canonical_sscc_uri(c)
             for c in self.session.scalars(select(Container.sscc).where(Container.parent_sscc == sscc))
         }
-        named = {i.canonical for i in children}
+        named = {_code(i) for i in children}
         if named != inside:
             raise InvalidInput(
                 f"container {sscc} holds {len(inside)} item(s); this event takes out {len(named & inside)} of them"
@@ -379,3 +380,9 @@ class EventCapture:
         missing += [i.canonical for i in idents if i.sscc and i.sscc not in containers]
         missing += [i.canonical for i in idents if not i.is_unit and not i.sscc]
         return missing
+
+
+def _code(ident: Identifier) -> str:
+    """How ``/v1/events`` is given an identifier: a unit named by 20-digit code by its GS1 form (GTIN + the code)."""
+    key = ident.unit_key
+    return canonical_gtin_uri(*key) if ident.cn_code and key is not None else ident.canonical

@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Containment, Event, EventItem, LogNode, Organisation, Unit
-from app.domain.epcis import NATIVE_AS_EPCIS, canonical_gln_uri, canonical_gtin_uri, canonical_sscc_uri
+from app.db.models import Containment, Event, EventItem, LogNode, Organisation, Product, Unit
+from app.domain.epcis import NATIVE_AS_EPCIS, canonical_gln_uri, canonical_sscc_uri
 from app.domain.epcis_query import PASSPORT_PREFIX, native_event_uri, time_text
+from app.services.epcis.cn import unit_uri
 
 
 def native_documents(session: Session, ids: list[int], base_url: str) -> dict[int, dict[str, Any]]:
@@ -24,29 +25,37 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
     events = session.scalars(select(Event).where(Event.id.in_(ids))).all()
     items: dict[int, list[str]] = defaultdict(list)
     containers: dict[int, list[str]] = defaultdict(list)
-    for event_id, sscc, gtin, serial in session.execute(
-        select(EventItem.event_id, EventItem.container_sscc, Unit.gtin, Unit.serial)
+    for event_id, sscc, gtin, serial, cn_drug_id in session.execute(
+        select(EventItem.event_id, EventItem.container_sscc, Unit.gtin, Unit.serial, Product.cn_drug_id)
         .outerjoin(Unit, Unit.id == EventItem.unit_id)
+        .outerjoin(Product, Product.gtin == Unit.gtin)
         .where(EventItem.event_id.in_(ids))
         .order_by(EventItem.id)
     ):
-        items[event_id].append(canonical_gtin_uri(gtin, serial) if gtin is not None else canonical_sscc_uri(sscc))
+        uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else canonical_sscc_uri(sscc)
+        items[event_id].append(uri)
         if sscc is not None and gtin is None:
             containers[event_id].append(sscc)
     unpacks = [e.id for e in events if e.action == "unpack"]
     taken_out: dict[tuple[int, str], list[str]] = defaultdict(list)
     if unpacks:
-        for unpack_id, parent, child, gtin, serial in session.execute(
+        for unpack_id, parent, child, gtin, serial, cn_drug_id in session.execute(
             select(
-                Containment.unpacked_event_id, Containment.parent_sscc, Containment.child_sscc, Unit.gtin, Unit.serial
+                Containment.unpacked_event_id,
+                Containment.parent_sscc,
+                Containment.child_sscc,
+                Unit.gtin,
+                Unit.serial,
+                Product.cn_drug_id,
             )
             .outerjoin(Unit, Unit.id == Containment.unit_id)
+            .outerjoin(Product, Product.gtin == Unit.gtin)
             .where(Containment.unpacked_event_id.in_(unpacks))
             .order_by(Containment.id)
         ):
             if unpack_id is None:  # never: the rows were selected by their unpacking event
                 continue
-            uri = canonical_gtin_uri(gtin, serial) if gtin is not None else canonical_sscc_uri(child)
+            uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else canonical_sscc_uri(child)
             taken_out[(unpack_id, parent)].append(uri)
     org_ids = {i for e in events for i in (e.org_id, e.to_id) if i}
     glns = dict(session.execute(select(Organisation.id, Organisation.gln).where(Organisation.id.in_(org_ids))).all())

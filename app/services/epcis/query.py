@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.db.epcis_models import EpcisEpc, EpcisEvent
 from app.db.models import Containment, Event, EventItem, Organisation, Product, Unit
+from app.domain.cn_code import CN_DRUG_ID_LENGTH
 from app.domain.epcis import canonical_gln_uri
 from app.domain.epcis_fields import EpcRole, RecordKind
 from app.domain.epcis_query import (
@@ -84,6 +85,14 @@ def _captured_filters(query: Query) -> list[ColumnElement[bool]]:
 
 def _units_matching(match: Match) -> ColumnElement[bool] | None:
     pairs = [and_(Unit.gtin == i.gtin, Unit.serial == i.serial) for i in match.identifiers if i.is_unit]
+    pairs += [  # a 20-digit code: the unit of the product whose 药品标识码 begins it
+        and_(
+            Unit.serial == code,
+            Unit.gtin.in_(select(Product.gtin).where(Product.cn_drug_id == code[:CN_DRUG_ID_LENGTH])),
+        )
+        for i in match.identifiers
+        if (code := i.cn_code) is not None
+    ]
     if match.gtins:
         pairs.append(Unit.gtin.in_(sorted(set(match.gtins))))
     return or_(*pairs) if pairs else None

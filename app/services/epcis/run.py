@@ -38,7 +38,7 @@ from app.domain import json_input
 from app.domain.epcis_fields import ErrorBehaviour
 from app.domain.errors import Conflict, DomainError, InvalidInput, PayloadTooLarge
 from app.services.custody import Policy, write_alerts
-from app.services.epcis import jobs
+from app.services.epcis import cn, jobs
 from app.services.epcis.apply import EventCapture, UnitKey
 from app.services.epcis.capture_schema import schema_problem
 from app.services.epcis.hash import event_hashes
@@ -102,7 +102,7 @@ def _lock_rows(session: Session, events: list[Any]) -> dict[UnitKey, Unit]:
     name, in the global order of ``lock_everything``: a later event must not wait for a row while holding the
     log, or it could deadlock against an ordinary /v1/events request (PostgreSQL)."""
     unit_keys, ssccs = fields.lock_keys(events)
-    return lock_everything(session, unit_keys, ssccs)
+    return lock_everything(session, unit_keys + cn.lock_keys(session, events), ssccs)
 
 
 _RUNNING = threading.BoundedSemaphore(2)  # capture jobs at once in one process; the others wait their turn

@@ -1,0 +1,75 @@
+"""20-digit drug traceability codes (药品追溯码) in EPCIS: which unit a code names, and how a unit is written.
+
+A 20-digit code arrives as ``https://{host}/cn/{code}`` (see passport_schema/epcis-mapping.md); the domain turns it
+into an :class:`~app.domain.epcis.Identifier` carrying only the code. Here the code's first 7 digits find the
+product whose ``cn_drug_id`` they are, so the identifier names that product's unit (GTIN, serial = the whole code)
+everywhere the capture looks units up. A prefix nobody registered leaves the identifier as it is: external history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Product
+from app.domain import epcis_fields as fields
+from app.domain.cn_code import CN_DRUG_ID_LENGTH
+from app.domain.epcis import Identifier, canonical_gtin_uri, canonical_identifier, cn_code_uri
+from app.domain.epcis_fields import Role
+from app.domain.errors import InvalidInput
+
+
+def products_by_drug_id(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """GTIN by 7-digit 药品标识码, for the prefixes of ``codes`` that a product registered."""
+    prefixes = sorted({code[:CN_DRUG_ID_LENGTH] for code in codes})
+    if not prefixes:
+        return {}
+    rows = session.execute(select(Product.cn_drug_id, Product.gtin).where(Product.cn_drug_id.in_(prefixes)))
+    return {drug_id: gtin for drug_id, gtin in rows if drug_id is not None}
+
+
+def resolve(session: Session, ids: list[Role]) -> list[Role]:
+    """The event's identifiers, each 20-digit code of a registered product as that product's unit."""
+    gtins = products_by_drug_id(session, [i.cn_code for _, i in ids if i.cn_code])
+    return [(role, _as_unit(i, gtins)) for role, i in ids]
+
+
+def _as_unit(ident: Identifier, gtins: dict[str, str]) -> Identifier:
+    if ident.cn_code is None:
+        return ident
+    gtin = gtins.get(ident.cn_code[:CN_DRUG_ID_LENGTH])
+    return ident.as_unit(gtin) if gtin is not None else ident
+
+
+def lock_keys(session: Session, events: Iterable[Any]) -> list[tuple[str, str]]:
+    """The (GTIN, serial) of the units the events name by 20-digit code, to lock with the others up front."""
+    codes: list[str] = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        texts: list[Any] = [event.get("parentID")]
+        for field, _ in fields.EPC_LISTS:
+            if isinstance(event.get(field), list):
+                texts += event[field]
+        for text in texts:
+            if not isinstance(text, str) or "/cn/" not in text:
+                continue
+            try:
+                ident = canonical_identifier(text)
+            except InvalidInput:
+                continue  # reported when its event is captured
+            if ident.cn_code:
+                codes.append(ident.cn_code)
+    gtins = products_by_drug_id(session, codes)
+    return [(gtins[c[:CN_DRUG_ID_LENGTH]], c) for c in codes if c[:CN_DRUG_ID_LENGTH] in gtins]
+
+
+def unit_uri(base_url: str, gtin: str, serial: str, cn_drug_id: str | None) -> str:
+    """A unit as native events are exported: by its 20-digit code when it has one (a serial of 20 digits that
+    begins with its product's 药品标识码), else by its canonical GS1 Digital Link."""
+    if cn_drug_id and len(serial) == 20 and serial.isdigit() and serial.startswith(cn_drug_id):
+        return cn_code_uri(base_url, serial)
+    return canonical_gtin_uri(gtin, serial)

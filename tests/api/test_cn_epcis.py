@@ -1,0 +1,131 @@
+"""EPCIS with China's 20-digit drug traceability codes: ``{host}/cn/{code}`` in an epcList names the unit of the
+product whose ``cn_drug_id`` begins the code; native events about such units are exported in that form, and a query
+by it finds both (passport_schema/epcis-mapping.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.db.epcis_models import EpcisEpc
+from app.db.models import Unit
+from tests.helpers import BASE_URL, GTIN
+
+JSON = {"Accept": "application/json"}
+CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
+DRUG_ID = "8123456"
+GLN_DIST = "0614141000005"
+CODES = [f"{DRUG_ID}{n:013d}" for n in (1001, 1002, 1003)]
+
+
+def uri(code: str, host: str = "https://scanner.example") -> str:
+    return f"{host}/cn/{code}"
+
+
+def at(minutes: int) -> str:
+    return (datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def event(epcs: list[str], biz_step: str, minutes: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": at(minutes),
+        "eventTimeZoneOffset": "+08:00",
+        "epcList": epcs,
+        "action": extra.pop("action", "OBSERVE"),
+        "bizStep": biz_step,
+        **extra,
+    }
+
+
+def commissioning(codes: list[str]) -> dict[str, Any]:
+    ilmd = {"cbvmda:lotNumber": "CN2611", "cbvmda:itemExpirationDate": (date.today() + timedelta(days=400)).isoformat()}
+    return event([uri(c) for c in codes], "commissioning", 1, action="ADD", disposition="active", ilmd=ilmd)
+
+
+def capture(client: Any, org: Any, *events: dict[str, Any]) -> dict[str, Any]:
+    doc = {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-12-05T08:00:00Z",
+        "epcisBody": {"eventList": list(events)},
+    }
+    headers = {**org.headers, "Content-Type": "application/ld+json"}
+    response = client.post("/epcis/capture", content=json.dumps(doc).encode(), headers=headers)
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = client.get(response.headers["location"], headers=org.headers).json()
+    return job
+
+
+@pytest.fixture
+def cn_product(client: Any, maker: Any) -> dict[str, Any]:
+    body = {"gtin": GTIN, "name": "阿莫西林胶囊 0.25 g x 24", "category": "drug_otc", "cn_drug_id": DRUG_ID}
+    response = client.post("/v1/products", json=body, headers=maker.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def ship_to_distributor(make_org: Any) -> tuple[Any, dict[str, Any]]:
+    distributor = make_org("distributor", "drug_wholesale", gln=GLN_DIST)
+    destination = [{"type": "owning_party", "destination": f"https://id.gs1.org/417/{GLN_DIST}"}]
+    return distributor, event([uri(CODES[0])], "shipping", 2, destinationList=destination)
+
+
+def test_a_20_digit_code_in_an_epclist_names_the_unit_of_its_product(client, runtime, maker, cn_product, make_org):
+    job = capture(client, maker, commissioning(CODES))
+    assert job["success"] is True, job["errors"]
+    with runtime.sessions() as session:
+        units = session.execute(select(Unit.gtin, Unit.serial).order_by(Unit.serial)).all()
+        assert [tuple(u) for u in units] == [(GTIN, c) for c in CODES]
+        assert sorted(session.scalars(select(EpcisEpc.epc))) == CODES  # stored by the code itself
+    distributor, ship = ship_to_distributor(make_org)
+    receive = event([uri(CODES[0], BASE_URL)], "receiving", 3)
+    assert capture(client, maker, ship)["success"] is True
+    assert capture(client, distributor, receive)["success"] is True
+    scan = client.get(f"/01/{GTIN}/21/{CODES[0]}", headers=JSON).json()
+    assert (scan["verdict"], scan["state"], scan["signature"]) == ("authentic", "in_supply_chain", "absent")
+    assert client.get(f"/01/{GTIN}/21/{CODES[1]}", headers=JSON).json()["state"] == "issued"
+
+
+def test_malformed_and_unknown_20_digit_codes(client, runtime, maker, cn_product):
+    for bad, slip in ((CODES[0][:-1], "has 19"), (CODES[0] + "7", "has 21"), (CODES[0][:-1] + "O", "'O'")):
+        job = capture(client, maker, event([uri(bad)], "inspecting", 1))
+        assert job["success"] is False
+        assert job["errors"][0]["code"] == "invalid_cn_code"
+        assert slip in job["errors"][0]["detail"] and uri(bad) in job["errors"][0]["detail"]
+    # a prefix nobody registered: kept as external history, no unit is made
+    stranger = "7654321" + CODES[0][7:]
+    job = capture(client, maker, commissioning([stranger]))
+    assert job["success"] is True
+    with runtime.sessions() as session:
+        assert session.scalars(select(Unit)).all() == []
+    job = capture(client, maker, event([uri(stranger)], "retail_selling", 2))
+    assert job["success"] is True and job["warnings"], job
+
+
+def test_native_events_about_20_digit_units_are_exported_and_found_by_code(client, maker, cn_product, make_org):
+    assert capture(client, maker, commissioning(CODES))["success"] is True
+    distributor = make_org("distributor", "drug_wholesale", gln=GLN_DIST)
+    native = {"action": "ship", "codes": [f"{BASE_URL}/01/{GTIN}/21/{CODES[1]}"], "to": distributor.id}
+    response = client.post("/v1/events", json={"events": [native]}, headers=maker.headers)
+    assert response.status_code in (200, 201), response.text
+    listed = client.get("/epcis/events", params={"MATCH_epc": uri(CODES[1])}, headers=maker.headers)
+    assert listed.status_code == 200, listed.text
+    events = listed.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    shipped = [e for e in events if e.get("bizStep") == "shipping"]
+    assert len(shipped) == 1
+    assert shipped[0]["epcList"] == [f"{BASE_URL}/cn/{CODES[1]}"]
+    # the captured commissioning is found by the same query, by any host's form of the code
+    other_host = client.get(
+        "/epcis/events", params={"MATCH_epc": uri(CODES[1], "http://x.example")}, headers=maker.headers
+    )
+    found = other_host.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert {e["bizStep"] for e in found} == {"commissioning", "shipping"}
+    # a code of another unit finds neither
+    none = client.get("/epcis/events", params={"MATCH_epc": uri(CODES[2])}, headers=maker.headers).json()
+    assert [e["bizStep"] for e in none["epcisBody"]["queryResults"]["resultsBody"]["eventList"]] == ["commissioning"]
