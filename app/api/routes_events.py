@@ -15,6 +15,7 @@ from app.api.problems import KEYED_PROBLEMS, domain_problem
 from app.api.schemas import JsonOnly, Region, Strict, json_body
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
+from app.domain.settlement import SettlementIn
 from app.services import orgs, units
 from app.services.custody import EventIn, record_events
 
@@ -28,6 +29,11 @@ class PrescriptionBody(Strict):
     id: str = Field(min_length=1, max_length=100)
     prescriber: str = Field(min_length=1, max_length=200)
     issued_at: AwareDatetime
+
+
+class SettlementBody(Strict):
+    scheme: Literal["nhsa"]
+    ref: str = Field(min_length=1, max_length=100, description="the insurer's settlement reference")
 
 
 class EventBody(Strict):
@@ -47,6 +53,7 @@ class EventBody(Strict):
     order_ref: str | None = Field(default=None, max_length=100)
     prescription: PrescriptionBody | None = None
     event_id: EventRef | None = None
+    settlement: SettlementBody | None = None
 
     def to_domain(self, ids_by_gln: Mapping[str, str]) -> EventIn:
         prescription = None
@@ -66,6 +73,7 @@ class EventBody(Strict):
             order_ref=self.order_ref,
             prescription=prescription,
             event_id=self.event_id,
+            settlement=SettlementIn(self.settlement.scheme, self.settlement.ref) if self.settlement else None,
         )
 
 

@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.partner_answers import asks_partner_answer, partner_answer
 from app.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, domain_problem, status_of
+from app.domain.cn_code import CnCode
 from app.domain.dl_compression import decompress, is_compressed, uncompressed
 from app.domain.errors import DomainError, InvalidCode, NotAuthenticated, NotFound
-from app.domain.identifiers import ProductCode, parse_scan_path
+from app.domain.identifiers import ProductCode, UnitCode, parse_scan_path
 from app.domain.resolver import (
     ALL,
     LINKSET_MEDIA_TYPE,
@@ -26,7 +28,9 @@ from app.domain.resolver import (
     normalised_link_type,
     own_links,
 )
+from app.domain.verdict import SignatureState, Verdict, VerdictKind
 from app.services.clock import today, utcnow
+from app.services.cn_codes import sales_of, scan_target
 from app.services.passport_scans import ProductScan, reader_of, scan_product, unit_passport
 from app.services.runtime import Runtime
 from app.services.scans import Observation
@@ -101,7 +105,41 @@ async def scan_compressed(request: Request) -> Response:
     return await _scan(request, path, "&".join(part for part in (query, asked) if part), same_as)
 
 
-async def _scan(request: Request, path: str, query: str, same_as: str | None) -> Response:
+async def scan_anything(request: Request) -> Response:
+    """``GET /cn/{code}`` and ``GET /v1/scan?code=``: whatever a scanner read (a 20-digit drug traceability code,
+    a Digital Link, an element string with or without brackets, symbology prefix or GS), answered as the Digital
+    Link it names, with the code's sales (how often it was sold, as the national insurance app shows)."""
+    runtime: Runtime = request.app.state.runtime
+    text = request.path_params.get("code") or request.query_params.get("code") or ""
+    try:
+        target = await anyio.to_thread.run_sync(_scan_target, runtime, text)
+    except DomainError as error:
+        html = _wants_html(request.headers.get("accept", ""))
+        lang = choose_language(request.headers.get("accept-language"), request.query_params.get("lang")) if html else ""
+        return _refusal(error, html, lang, request)
+    if isinstance(target, CnCode):  # no product carries its prefix: a unit nobody registered here
+        scan = UnitCode(gtin="", serial=target.code)
+        unknown = Verification(scan, Verdict(VerdictKind.UNKNOWN, SignatureState.ABSENT, ("unknown_cn_drug_id",)), None)
+        return await _scan(request, "", "", None, sales=True, known=unknown)
+    path, query = target
+    base = runtime.settings.base_url
+    return await _scan(request, path, query, f"{base}{path}" + (f"?{query}" if query else ""), sales=True)
+
+
+def _scan_target(runtime: Runtime, text: str) -> tuple[str, str] | CnCode:
+    with runtime.sessions() as session, session.begin():
+        return scan_target(session, text)
+
+
+def _sales(runtime: Runtime, unit_id: int | None) -> dict[str, object]:
+    with runtime.sessions() as session, session.begin():
+        return sales_of(session, unit_id)
+
+
+async def _scan(
+    request: Request, path: str, query: str, same_as: str | None, *, sales: bool = False,
+    known: Verification | None = None,
+) -> Response:  # fmt: skip
     runtime: Runtime = request.app.state.runtime
     accept = request.headers.get("accept", "")
     html = _wants_html(accept)
@@ -109,7 +147,11 @@ async def _scan(request: Request, path: str, query: str, same_as: str | None) ->
     address = request.client.host if request.client else "unknown"
     try:
         await request.app.state.verify_limiter.check(address)
-        scan = parse_scan_path(path, query)
+        if known is None and asks_partner_answer(request):  # a trading partner's (docs/partner-verification.md)
+            partner_token = _bearer(request)
+            if partner_token is not None:
+                return await partner_answer(request, path, query, partner_token)
+        scan = known.scan if known is not None else parse_scan_path(path, query)
         token = _bearer(request)
     except DomainError as error:
         return _refusal(error, html, lang, request)
@@ -121,7 +163,7 @@ async def _scan(request: Request, path: str, query: str, same_as: str | None) ->
         body, passport = product.as_json(), product.passport
         unit = None
     else:
-        result = await runtime.verifier.verify(scan)
+        result = known if known is not None else await runtime.verifier.verify(scan)
         lat, lon = _position(request)
         runtime.scans.observe(
             Observation(
@@ -144,6 +186,8 @@ async def _scan(request: Request, path: str, query: str, same_as: str | None) ->
                 return _refusal(error, html, lang, request)
         body = result.as_json()
         body["passport"] = passport
+        if sales:
+            body["sales"] = await anyio.to_thread.run_sync(_sales, runtime, result.unit_id)
         unit = result
     headers = dict(_VARY)
     canonical = same_as or f"{runtime.settings.base_url}{path}"
@@ -281,6 +325,8 @@ def install(app: FastAPI) -> None:
     own problem documents. FastAPI does not document such a route, so its two forms are added to the document here.
     """
     app.router.add_route("/01/{rest:path}", verify_unit, methods=["GET"], name="verify_unit", include_in_schema=False)
+    app.router.add_route("/cn/{code}", scan_anything, methods=["GET"], name="scan_cn", include_in_schema=False)
+    app.router.add_route("/v1/scan", scan_anything, methods=["GET"], name="scan_anything", include_in_schema=False)
     app.router.add_route("/.well-known/gs1resolver", resolver_description, methods=["GET"], include_in_schema=False)
     not_found = app.router.default
 

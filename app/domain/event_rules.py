@@ -16,6 +16,7 @@ from app.domain.custody import RULES, SALE_ACTIONS, Action, Custody, Refused, Ta
 from app.domain.errors import Forbidden, InvalidInput, NotFound
 from app.domain.sale_rules import ALERT_FOR
 from app.domain.sale_rules import Prescription as PrescriptionFacts
+from app.domain.settlement import SettlementIn, check_settlement
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of tills and scanners drift
 
@@ -36,6 +37,7 @@ class EventIn:
     order_ref: str | None = None
     prescription: PrescriptionFacts | None = None
     event_id: int | None = None
+    settlement: SettlementIn | None = None  # an insurance settlement of a sale or dispensing (NHSA)
 
 
 class ResultStatus(StrEnum):
@@ -85,6 +87,10 @@ def check_fields(action: Action, ev: EventIn, org_exists: Callable[[str], bool])
             raise InvalidInput("a sale needs 'channel': 'offline' or 'online'", code="channel_required")
         if ev.channel == "online" and (not ev.platform or not ev.order_ref):
             raise InvalidInput("an online sale needs 'platform' and 'order_ref'", code="online_details_required")
+    if ev.settlement is not None:
+        if action not in SALE_ACTIONS:
+            raise InvalidInput("only a sale or a dispensing is settled with insurance", code="settlement_not_allowed")
+        check_settlement(ev.settlement)
     if ev.prescription is not None and ev.prescription.issued_at.tzinfo is None:
         raise InvalidInput("prescription.issued_at needs a time zone", code="invalid_time")
 

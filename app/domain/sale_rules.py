@@ -17,6 +17,7 @@ from app.domain.orgs import DRUG_CATEGORIES, Category, LicenceKind, Role
 # Refusal code -> alert type (None: refused without an alert).
 ALERT_FOR: dict[str, AlertType | None] = {
     "already_sold": AlertType.REPEAT_SALE,
+    "already_settled": AlertType.REPEAT_SETTLEMENT,
     "expired": AlertType.EXPIRED_SALE_ATTEMPT,
     "recalled": AlertType.RECALLED_SALE_ATTEMPT,
     "licence_required": AlertType.UNLICENSED_SALE,

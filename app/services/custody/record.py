@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
+from app.db.cases import under_investigation
 from app.db.custody import last_sale, latest_item, lock_everything
 from app.db.log import log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
 from app.db.models import Event, Organisation, Prescription, Unit
 from app.domain.alerts import SEVERITY, AlertType
-from app.domain.custody import SALE_ACTIONS, Action, Custody, Refused, apply
+from app.domain.custody import SALE_ACTIONS, Action, Custody, Refused, Status, apply
 from app.domain.errors import AlertDraft, DomainError, InvalidInput
 from app.domain.event_rules import (
     EventIn,
@@ -33,10 +34,14 @@ from app.domain.event_rules import (
     check_takes,
     parse_action,
 )
-from app.domain.identifiers import UnitCode, parse_code
+from app.domain.identifiers import UnitCode
+from app.domain.licences import valid_kinds
 from app.domain.sale_rules import Sale, check_sale
+from app.services.cn_codes import read_code
 from app.services.custody import containers
+from app.services.custody.licences import check_trade
 from app.services.custody.recorder import Occurrence, Recorder
+from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
 from app.services.custody.undo import undo
 from app.services.orgs import Principal
@@ -124,7 +129,10 @@ def _apply(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
 
 def _move(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> Custody:
     """The record moves as the custody table says; a sale passes the sale rules too."""
+    if occ.ev.settlement is not None and subject.unit is not None:  # before the sale: a resale is a resettlement
+        settle(rec, occ, subject.unit.id, occ.ev.settlement, split_open=before.status is Status.OPEN)
     after = apply(before, occ.action, rec.actor, occ.ev.to)
+    check_trade(rec, occ, subject, before, after)
     if occ.action in SALE_ACTIONS:
         _check_sale(rec, occ, subject)
     containers.detach(rec, subject, occ.event.id)
@@ -151,6 +159,11 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
     batch = rec.batch(unit.batch_id)
     if rec.recalls_of(unit.gtin, batch.lot, unit.serial):
         raise Refused("this unit is recalled and may not be sold or dispensed", code="recalled")
+    if under_investigation(rec.session.connection(), unit.id, unit.batch_id):
+        raise Refused(
+            "this unit is in an open suspect-product case and may not be sold or dispensed until it is cleared",
+            code="under_investigation",
+        )
     recorded = rec.session.get(Prescription, ev.prescription.id) if ev.prescription is not None else None
     used = recorded is not None and recorded.event_id != occ.event.id
     check_sale(
@@ -159,7 +172,7 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
             category=rec.product(unit.gtin).category,
             expires_on=batch.expires_on,
             occurred_at=occ.at,
-            seller_licences=rec.principal.licences,
+            seller_licences=valid_kinds(rec.licence_terms(rec.actor), occ.at),
             channel=ev.channel or "offline",
             platform_role=platform.role if platform else None,
             platform_named=bool(ev.platform),
@@ -214,6 +227,8 @@ def _alerts_for(rec: Recorder, refusal: Refused, action: Action, subject: Subjec
         "code": subject.text,
     }
     unit = subject.unit
+    if kind == "repeat_settlement":
+        details["first_settlement"] = refusal.extra.get("first_settlement")
     if kind == "repeat_sale" and unit is not None:
         first = last_sale(rec.session, unit.id)
         if first is not None:
@@ -270,8 +285,8 @@ def _lock_rows(session: Session, events: list[EventIn]) -> dict[tuple[str, str],
     for ev in events:
         for text in [*ev.codes, *([ev.container] if ev.container else [])]:
             try:
-                code = parse_code(text)
-            except InvalidInput:
+                code = read_code(session, text)
+            except DomainError:
                 continue  # reported when the event is recorded
             if isinstance(code, UnitCode):
                 unit_keys.append(code.key)

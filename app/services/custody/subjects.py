@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 from app.db.custody import container_chain, load_containers, load_units
 from app.db.lot_counters import NONE, CustodyKey
 from app.db.models import Container, Product, Unit
+from app.domain.cn_code import CN_CODE_LENGTH, near_cn_codes
 from app.domain.code_import import CodeKind, parse_import_code
 from app.domain.custody import Custody, Status
 from app.domain.errors import AlertDraft, InvalidInput, NotFound
-from app.domain.identifiers import ContainerCode, UnitCode, parse_code
+from app.domain.identifiers import ContainerCode, UnitCode
 from app.domain.triage import near_serials
+from app.services.cn_codes import read_code
 
 
 @dataclass
@@ -77,11 +79,11 @@ def resolve(session: Session, actor: str, locked: dict[tuple[str, str], Unit], c
     parsed: list[tuple[str, UnitCode | ContainerCode]] = []
     for text in codes:
         try:
-            parsed.append((text, parse_code(text)))
+            parsed.append((text, read_code(session, text)))
         except InvalidInput as error:
             package = _package(text)
-            if package is None:
-                raise type(error)(f"code {text!r}: {error.detail}", code=error.code) from None
+            if package is None or not load_containers(session, [package.sscc]):  # not an imported package either
+                raise type(error)(f"code {text!r}: {error.detail}", code=error.code, **error.extra) from None
             parsed.append((text, package))
     keys = [c.key for _, c in parsed if isinstance(c, UnitCode)]
     units = {k: locked[k] for k in keys if k in locked}
@@ -129,7 +131,8 @@ def _package(text: str) -> ContainerCode | None:
 def _unknown(session: Session, actor: str, text: str, code: UnitCode) -> NotFound:
     """An event naming a code never issued: a mis-scan one slip away from a real serial is said as such and
     raises no alert; otherwise, for a product registered here, it is an ``unknown_code`` alert."""
-    near = near_serials(code.serial)
+    cn = len(code.serial) == CN_CODE_LENGTH and code.serial.isdigit()
+    near = near_cn_codes(code.serial) if cn else near_serials(code.serial)
     hits = session.scalars(select(Unit.serial).where(Unit.gtin == code.gtin, Unit.serial.in_(near))).all()
     if hits:
         return NotFound(

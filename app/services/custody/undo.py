@@ -17,6 +17,7 @@ from app.domain.errors import InvalidInput, NotFound
 from app.domain.event_rules import EventIn, UndoTarget, check_restorable, check_undo
 from app.services.custody.containers import detach, lots
 from app.services.custody.recorder import Recorder
+from app.services.custody.settlement import unsettle
 from app.services.custody.subjects import Subject, counter_key, store
 
 
@@ -50,6 +51,7 @@ def undo(rec: Recorder, ev: EventIn, occurred_at: datetime) -> Event:
         if unit is not None and Action(target.action) in SALE_ACTIONS:
             rec.sales.append((unit, target, -1))
         rec.add_item(event, unit, item.container_sscc, item.after, item.before)
+    unsettle(rec, target.id)
     target.undone_by_event_id = event.id
     event.undoes_event_id = target.id
     if target.prescription_id:
