@@ -10,7 +10,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from app.api.partner_answers import asks_partner_answer, partner_answer
 from app.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, domain_problem, status_of
 from app.domain.cn_code import CnCode
 from app.domain.dl_compression import decompress, is_compressed, uncompressed
@@ -147,10 +146,6 @@ async def _scan(
     address = request.client.host if request.client else "unknown"
     try:
         await request.app.state.verify_limiter.check(address)
-        if known is None and asks_partner_answer(request):  # a trading partner's (docs/partner-verification.md)
-            partner_token = _bearer(request)
-            if partner_token is not None:
-                return await partner_answer(request, path, query, partner_token)
         scan = known.scan if known is not None else parse_scan_path(path, query)
         token = _bearer(request)
     except DomainError as error:

@@ -14,7 +14,6 @@ class AlertType(StrEnum):
     REPEAT_SETTLEMENT = "repeat_settlement"  # a code settled with medical insurance twice (NHSA)
     CUSTODY_VIOLATION = "custody_violation"
     UNLICENSED_SALE = "unlicensed_sale"
-    UNLICENSED_TRADE = "unlicensed_trade"  # a drug shipped to or received from an organisation not licensed that day
     PRESCRIPTION_MISSING = "prescription_missing"
     EXPIRED_SALE_ATTEMPT = "expired_sale_attempt"
     RECALLED_SALE_ATTEMPT = "recalled_sale_attempt"
@@ -22,9 +21,6 @@ class AlertType(StrEnum):
     UNKNOWN_CODE = "unknown_code"
     INVALID_SIGNATURE = "invalid_signature"
     CLONE_SUSPECT = "clone_suspect"
-    # raised by verifications between trading partners
-    VERIFICATION_ORACLE = "verification_oracle"  # a partner asks about many units it never held
-    RETURN_OVERRIDE = "return_override"  # a saleable return received without a positive verification
 
 
 class Severity(StrEnum):
@@ -37,15 +33,12 @@ SEVERITY: dict[AlertType, Severity] = {
     AlertType.REPEAT_SETTLEMENT: Severity.HIGH,
     AlertType.CUSTODY_VIOLATION: Severity.MEDIUM,
     AlertType.UNLICENSED_SALE: Severity.HIGH,
-    AlertType.UNLICENSED_TRADE: Severity.HIGH,
     AlertType.PRESCRIPTION_MISSING: Severity.HIGH,
     AlertType.EXPIRED_SALE_ATTEMPT: Severity.MEDIUM,
     AlertType.RECALLED_SALE_ATTEMPT: Severity.HIGH,
     AlertType.UNKNOWN_CODE: Severity.MEDIUM,
     AlertType.INVALID_SIGNATURE: Severity.HIGH,
     AlertType.CLONE_SUSPECT: Severity.HIGH,
-    AlertType.VERIFICATION_ORACLE: Severity.HIGH,
-    AlertType.RETURN_OVERRIDE: Severity.MEDIUM,
 }
 
 

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
-from app.db.cases import under_investigation
 from app.db.custody import last_sale, latest_item, lock_everything
 from app.db.log import log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
@@ -35,11 +34,9 @@ from app.domain.event_rules import (
     parse_action,
 )
 from app.domain.identifiers import UnitCode
-from app.domain.licences import valid_kinds
 from app.domain.sale_rules import Sale, check_sale
 from app.services.cn_codes import read_code
 from app.services.custody import containers
-from app.services.custody.licences import check_trade
 from app.services.custody.recorder import Occurrence, Recorder
 from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
@@ -132,7 +129,6 @@ def _move(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> 
     if occ.ev.settlement is not None and subject.unit is not None:  # before the sale: a resale is a resettlement
         settle(rec, occ, subject.unit.id, occ.ev.settlement, split_open=before.status is Status.OPEN)
     after = apply(before, occ.action, rec.actor, occ.ev.to)
-    check_trade(rec, occ, subject, before, after)
     if occ.action in SALE_ACTIONS:
         _check_sale(rec, occ, subject)
     containers.detach(rec, subject, occ.event.id)
@@ -159,11 +155,6 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
     batch = rec.batch(unit.batch_id)
     if rec.recalls_of(unit.gtin, batch.lot, unit.serial):
         raise Refused("this unit is recalled and may not be sold or dispensed", code="recalled")
-    if under_investigation(rec.session.connection(), unit.id, unit.batch_id):
-        raise Refused(
-            "this unit is in an open suspect-product case and may not be sold or dispensed until it is cleared",
-            code="under_investigation",
-        )
     recorded = rec.session.get(Prescription, ev.prescription.id) if ev.prescription is not None else None
     used = recorded is not None and recorded.event_id != occ.event.id
     check_sale(
@@ -172,7 +163,7 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
             category=rec.product(unit.gtin).category,
             expires_on=batch.expires_on,
             occurred_at=occ.at,
-            seller_licences=valid_kinds(rec.licence_terms(rec.actor), occ.at),
+            seller_licences=rec.principal.licences,
             channel=ev.channel or "offline",
             platform_role=platform.role if platform else None,
             platform_named=bool(ev.platform),
