@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, exists, or_, select
+from sqlalchemy import Connection, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Batch, LotCustody, LotHop, LotSale, Product
@@ -52,22 +53,35 @@ def reader_tier(db: Db, reader: Principal | None, gtin: str) -> Tier:
     return Tier.PARTNER if is_partner(db, reader.org_id, gtin) else Tier.PUBLIC
 
 
-def newest_documents(db: Db, gtin: str, lot: str | None, serial: str | None) -> dict[Level, tuple[int, dict[str, Any]]]:
-    """The newest version (number, document) of each level that has a passport, in one query."""
+_NEWEST = (
+    select(Passport.subject, PassportVersion.version, PassportVersion.leaf)
+    .join(PassportVersion, (PassportVersion.passport_id == Passport.id) & (PassportVersion.version == Passport.version))
+    .where(Passport.subject.in_(bindparam("subjects", expanding=True)))
+)  # built once: a scan pays for executing it, not for building it
+
+
+def newest_leaves(db: Db, gtin: str, lot: str | None, serial: str | None) -> dict[Level, tuple[int, bytes]]:
+    """The newest version (number, leaf bytes) of each level that has a passport, in one query."""
     subjects = {subject_of(gtin): Level.PRODUCT}
     if lot is not None:
         subjects[subject_of(gtin, lot)] = Level.LOT
     if serial is not None:
         subjects[subject_of(gtin, serial=serial)] = Level.UNIT
-    rows = db.execute(
-        select(Passport.subject, PassportVersion.version, PassportVersion.leaf)
-        .join(
-            PassportVersion,
-            (PassportVersion.passport_id == Passport.id) & (PassportVersion.version == Passport.version),
-        )
-        .where(Passport.subject.in_(list(subjects)))
-    )
-    return {subjects[subject]: (version, json.loads(bytes(leaf))["passport"]) for subject, version, leaf in rows}
+    rows = db.execute(_NEWEST, {"subjects": list(subjects)})
+    return {subjects[subject]: (version, bytes(leaf)) for subject, version, leaf in rows}
+
+
+def newest_documents(db: Db, gtin: str, lot: str | None, serial: str | None) -> dict[Level, tuple[int, dict[str, Any]]]:
+    """The newest version (number, document) of each level that has a passport, in one query."""
+    found = newest_leaves(db, gtin, lot, serial)
+    return {level: (version, json.loads(leaf)["passport"]) for level, (version, leaf) in found.items()}
+
+
+@lru_cache(maxsize=256)
+def _shown(leaves: tuple[bytes | None, ...], tier: Tier, today: date) -> dict[str, Any]:
+    """The merged passport as ``tier`` sees it on ``today``. Versions are never edited, so the leaves' bytes are a
+    safe key (content-addressed: right across databases too); a scan skips parsing, merging and filtering."""
+    return visible(merge(json.loads(leaf)["passport"] if leaf is not None else None for leaf in leaves), tier, today)
 
 
 def visible_passport(
@@ -84,12 +98,11 @@ def visible_passport(
     no level has a passport. Besides the visible fields: ``tiers`` (the tier of each field shown), ``tier`` (the
     reader's) and ``versions`` (the version of each level merged, e.g. ``{"product": 3, "lot": 1}``).
     ``tier`` overrides the reader's (a caller that already knows it saves the partner query)."""
-    found = newest_documents(db, gtin, lot, serial)
+    found = newest_leaves(db, gtin, lot, serial)
     if not found:
         return None
     tier = tier or reader_tier(db, reader, gtin)
-    merged = merge(found[level][1] if level in found else None for level in LEVELS)
-    shown = visible(merged, tier, today)
+    shown = dict(_shown(tuple(found[level][1] if level in found else None for level in LEVELS), tier, today))
     shown["tier"] = tier.value
     shown["versions"] = {level.value: found[level][0] for level in LEVELS if level in found}
     return shown
