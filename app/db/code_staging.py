@@ -17,14 +17,14 @@ from app.db.bulk import copy_rows
 from app.db.types import UTCDateTime
 
 TABLE = "code_import_row"
-COLUMNS = ("line", "key", "kind", "gtin", "serial", "parent", "ckey", "pkey")
+COLUMNS = ("line", "key", "kind", "gtin", "serial", "parent", "pkey")
 
 
 def create(conn: Connection) -> None:
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {TABLE} (line INTEGER NOT NULL, key VARCHAR(48) NOT NULL, kind VARCHAR(4) NOT NULL, "
-        "gtin VARCHAR(14), serial VARCHAR(20), parent VARCHAR(48), ckey VARCHAR(18) NOT NULL, pkey VARCHAR(18), "
+        "gtin VARCHAR(14), serial VARCHAR(20), parent VARCHAR(48), ckey VARCHAR(18), pkey VARCHAR(18), "
         "level INTEGER, pkg INTEGER NOT NULL DEFAULT 0, units INTEGER NOT NULL DEFAULT 0)"
     )
 
@@ -99,6 +99,17 @@ def mark_packages(conn: Connection) -> None:
     """A code some other code names as its parent is a package; the rest are units."""
     conn.execute(
         text(f"UPDATE {TABLE} SET pkg = 1 WHERE key IN (SELECT parent FROM {TABLE} WHERE parent IS NOT NULL)")  # noqa: S608
+    )
+
+
+def key_packages(conn: Connection) -> None:
+    """A package's container key, as the codes it holds carry it (``pkey``): computed once per package, on the
+    lines naming it as parent, never for the units."""
+    conn.execute(
+        text(
+            f"UPDATE {TABLE} SET ckey = (SELECT c.pkey FROM {TABLE} c WHERE c.parent = {TABLE}.key LIMIT 1) "  # noqa: S608
+            "WHERE pkg = 1"
+        )
     )
 
 

@@ -10,13 +10,13 @@ Every refusal names the line, because a file of a million lines is fixed by line
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
-from app.domain.cn_code import CN_DRUG_ID_LENGTH, looks_like_cn_code, parse_cn_code
+from app.domain.cn_code import CN_CODE_LENGTH, CN_DRUG_ID_LENGTH, looks_like_cn_code, parse_cn_code
 from app.domain.errors import InvalidInput
 from app.domain.identifiers import ContainerCode, parse_code
 
@@ -49,18 +49,20 @@ class ImportCode:
         return container_key(self.key, self.kind)
 
 
+@lru_cache(maxsize=4096)  # a package is named by every code it holds, usually on consecutive lines
 def container_key(key: str, kind: CodeKind) -> str:
     """The container a package code becomes: an SSCC is its own key; any other code a name of 18 characters
     that starts with 'P' (an SSCC is all digits, so the two never meet), derived from the code alone."""
     if kind is CodeKind.SSCC:
         return key
-    digest = hashlib.sha256(f"{kind.value}:{key}".encode()).digest()
-    return "P" + base64.b32encode(digest).decode("ascii")[:17]
+    return "P" + hashlib.sha256(f"{kind.value}:{key}".encode()).hexdigest()[:17]
 
 
 def parse_import_code(text: str) -> ImportCode:
     """A code of an import: a 20-digit code (``parse_cn_code``: the unit's serial is the whole code, as
     app/domain/cn_code.py stores it), or any GS1 form ``parse_code`` reads (GTIN + serial, or SSCC)."""
+    if len(text) == CN_CODE_LENGTH and text.isascii() and text.isdigit():  # the common case, said fast
+        return ImportCode(text, CodeKind.CN, serial=text)
     if looks_like_cn_code(text):
         cn = parse_cn_code(text)
         return ImportCode(cn.code, CodeKind.CN, serial=cn.code)
@@ -68,6 +70,10 @@ def parse_import_code(text: str) -> ImportCode:
     if isinstance(parsed, ContainerCode):
         return ImportCode(parsed.sscc, CodeKind.SSCC)
     return ImportCode(f"(01){parsed.gtin}(21){parsed.serial}", CodeKind.GS1, gtin=parsed.gtin, serial=parsed.serial)
+
+
+# A package is named by every code it holds, usually on consecutive lines: parse (and key) it once.
+_parent_code = lru_cache(maxsize=4096)(parse_import_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +94,7 @@ def _read(line: int, code_text: object, parent_text: object) -> ImportLine:
         raise _at(line, "'parent' must be a string, empty or null")
     try:
         code = parse_import_code(code_text)
-        parent = parse_import_code(parent_text) if parent_text and parent_text.strip() else None
+        parent = _parent_code(parent_text) if parent_text and parent_text.strip() else None
     except InvalidInput as error:
         raise _at(line, error.detail, error.code) from None
     if parent is not None and parent.key == code.key:

@@ -101,7 +101,6 @@ def import_codes(
                 code.gtin,
                 code.serial,
                 parent.key if parent else None,
-                code.container_key,
                 parent.container_key if parent else None,
             )
         )
@@ -140,6 +139,7 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
             "import_cycle",
         )
     code_staging.mark_packages(conn)
+    code_staging.key_packages(conn)
     cn_drug_id = product.cn_drug_id
     bad = code_staging.first_bad_unit(conn, gtin, cn_drug_id)
     if bad is not None:
