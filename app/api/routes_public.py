@@ -199,7 +199,8 @@ async def _scan(
             return answered
     if html:
         if unit is not None:
-            return HTMLResponse(render_verification(unit, None, lang, _page_url(request), passport), headers=headers)
+            page = render_verification(unit, None, lang, _page_url(request), passport, body.get("sales"))
+            return HTMLResponse(page, headers=headers)
         return HTMLResponse(render_product_scan(body, lang, _page_url(request)), headers=headers)
     return Response(json.dumps(body), media_type="application/json", headers=headers)
 

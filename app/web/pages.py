@@ -64,8 +64,10 @@ def render_verification(
     lang: str,
     path: str,
     passport: dict[str, Any] | None = None,
+    sales: dict[str, Any] | None = None,
 ) -> str:
-    """The page for one scan: ``result`` when the code was read, else ``error``; the unit's ``passport`` if any.
+    """The page for one scan: ``result`` when the code was read, else ``error``; the unit's ``passport`` if any;
+    ``sales`` (how often the code was sold) for a scan of anything (``/cn/``, ``/v1/scan``).
 
     ``path`` is the URL as requested (raw path and query), used for the language switch links.
     """
@@ -79,11 +81,24 @@ def render_verification(
     if result is not None:
         page.update(_verification(result, t))
         page["passport"] = passport_context(passport, t)
+        page["sales"] = _sales(sales, t) if sales is not None else None
         return environment().get_template("verification.html").render(page)
     if error is None:
         raise ValueError("render_verification needs a result or an error")
     page.update(_error(error, t))
     return environment().get_template("error.html").render(page)
+
+
+def _sales(sales: dict[str, Any], t: Catalogue) -> str:
+    """The sale count as the national insurance app says it ("sold once"); more than once is a warning."""
+    count = int(sales["count"])
+    if count == 0:
+        return t("sales.none")
+    text = t.count("sales.count", count)
+    if sales.get("first_at"):
+        day = sales["first_at"][:10]
+        text += " · " + t("sales.first", day=day, region=sales.get("region") or "—")
+    return text
 
 
 def language_links(url: str, current: str) -> list[dict[str, Any]]:

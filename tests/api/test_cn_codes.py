@@ -259,3 +259,16 @@ def test_a_recall_by_serial_names_20_digit_codes(client: Any, maker: Org, cn_uni
     assert scan(client, cn_units[2])["verdict"] == "authentic"
     trace = client.get(f"/v1/recalls/{response.json()['id']}/trace", headers=maker.headers).json()
     assert trace["units_total"] == 1
+
+
+def test_the_page_says_how_often_a_code_was_sold(client: Any, maker: Org, pharmacy: Org, cn_units: list[str]) -> None:
+    code = cn_units[0]
+    zh = {"Accept": "text/html", "Accept-Language": "zh-CN"}
+    assert "尚无销售记录" in client.get(f"/cn/{code}", headers=zh).text
+    deliver(client, maker, pharmacy, [code])
+    ok(post(client, pharmacy, sale(code, "NHSA-1", occurred_at="2026-12-01T08:00:00Z")))
+    assert "仅有1次销售信息" in client.get(f"/cn/{code}", headers=zh).text
+    post(client, pharmacy, sale(code, "NHSA-2"))
+    page = client.get("/v1/scan", params={"code": code}, headers={"Accept": "text/html", "Accept-Language": "en"}).text
+    assert "Sold 2 times" in page and "first sale 2026-12-01, CN-11" in page
+    assert "Sales" not in client.get(f"/01/{GTIN}/21/{code}", headers={"Accept": "text/html"}).text

@@ -414,4 +414,15 @@ MESSAGES: dict[str, str] = {
     "passport.cert.ended": "expired on {day}",
     "passport.cert.from": "valid from {day}",
     "passport.recalled_lots": "Recalled lots of this product: {lots}. Check the lot number on your pack.",
+    "field.sales": "Sales",
+    "sales.none": "Never sold: no sale of this code is recorded",
+    "sales.count": "Sold {count} times: a pack is sold once, so ask the seller where it came from",
+    "sales.count_one": "Sold once",
+    "sales.first": "first sale {day}, {region}",
+    "reason.unknown_cn_drug_id": "No product registered here carries this code's first 7 digits (its 药品标识码).",
+    "reg.alert_type.repeat_settlement": "Repeat insurance settlement",
+    "reg.alert_explain.repeat_settlement": (
+        "A code already settled with medical insurance was settled again: a resold, swapped or copied pack."
+    ),
+    "reg.refusal.already_settled": "The code had already been settled with medical insurance.",
 }

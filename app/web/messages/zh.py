@@ -342,4 +342,13 @@ MESSAGES: dict[str, str] = {
     "passport.cert.ended": "已于 {day} 失效",
     "passport.cert.from": "自 {day} 起生效",
     "passport.recalled_lots": "此产品的以下批次已召回：{lots}。请核对包装上的批号。",
+    "field.sales": "销售次数",
+    "sales.none": "尚无销售记录",
+    "sales.count": "已销售{count}次：一盒药只应销售一次，请向售药方核实来源",
+    "sales.count_one": "仅有1次销售信息",
+    "sales.first": "首次销售 {day}，{region}",
+    "reason.unknown_cn_drug_id": "本系统中没有产品使用此追溯码的前7位（药品标识码）。",
+    "reg.alert_type.repeat_settlement": "医保重复结算",
+    "reg.alert_explain.repeat_settlement": "已医保结算的追溯码再次结算：可能是回流药、被调包的包装或被复制的码。",
+    "reg.refusal.already_settled": "该追溯码已经医保结算，不能再次结算。",
 }
