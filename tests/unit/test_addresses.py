@@ -191,3 +191,32 @@ def test_addresses_that_are_not_public(address):
 )
 def test_public_addresses(address):
     assert is_public(address)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "example.123",  # the last label is a number: meant as an address, never looked up
+        "x.9876543210",  # every decimal digit
+        "x.0x",  # "0x" alone is the hex number 0 (WHATWG's IPv4 number parser)
+        "x.0x1",
+        "x.0X1F",
+        "x.0x0123456789abcdefABCDEF",  # every hex digit, in both cases
+        "x.0x.",  # a trailing dot is ignored
+    ],
+)
+def test_a_name_whose_last_label_is_a_number_is_refused_as_an_address(host):
+    with pytest.raises(NotAnAddress) as info:
+        host_address(host)
+    assert str(info.value) == f"{host} is not an IPv4 address"
+
+
+@pytest.mark.parametrize("host", ["123.example", "example.123.com", "x.0xg", "x.x0", "x.12a", "example..", "x.1x"])
+def test_a_name_whose_last_label_is_no_number_is_looked_up(host):
+    assert host_address(host) is None
+
+
+def test_a_malformed_ipv6_address_is_refused_with_its_text():
+    with pytest.raises(NotAnAddress) as info:
+        host_address("fe80::zz")
+    assert str(info.value) == "fe80::zz is not an IPv6 address"
