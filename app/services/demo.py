@@ -18,7 +18,7 @@ from app.config import Settings
 from app.db.models import Batch, Licence, Organisation, Product
 from app.domain.identifiers import check_digit, digital_link_prefix
 from app.domain.sale_rules import Prescription
-from app.services import catalog, orgs, printing
+from app.services import catalog, demo_cn, orgs, printing
 from app.services.clock import today, utcnow
 from app.services.custody import EventIn, Policy, record_events
 from app.services.demo_passports import Code, load_passports
@@ -111,15 +111,21 @@ def load_demo(settings: Settings, *, qr_dir: str | None = None) -> str:
                 batch = _batch(session, who["maker"], gtin, name, category, lot)
                 facts[key] = check_issuance(session, who["maker"], batch.id, 1, 100)
             codes = load_passports(session, who["dairy"], who["valves"], settings=settings, now=utcnow())
+            family = demo_cn.register_family(session, who["maker"], utcnow())
             keys = [(org.name, org.role, key) for org, key in created.values()]
         otc = _issue(runtime, facts["otc"], 21)
         rx = _issue(runtime, facts["rx"], 2)
         story = _journey(runtime, who, otc, rx)
+        now = utcnow()
+        policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
+        demo_cn.journey(runtime.sessions.begin, who, family, policy, now.strftime("%Y%m%d%H%M%S%f"))
     finally:
         runtime.close()
-    report = _report(settings, otc, rx, story, keys, codes)
+    report = _report(settings, otc, rx, story, keys, codes, family)
     if qr_dir is not None:
         report += "\n\n" + _write_qr_codes(Path(qr_dir), report)
+        barcodes = demo_cn.write_barcodes(Path(qr_dir), family)
+        report += f"\nCode 128 of the 20-digit unit, box and case codes: {', '.join(barcodes)}"
     return report
 
 
@@ -197,6 +203,7 @@ def _report(
     story: dict[str, object],
     keys: list[tuple[str, str, str]],
     codes: list[Code],
+    family: demo_cn.CnFamily,
 ) -> str:
     base = settings.base_url
     sold, on_pallet, online, untouched = otc[20], otc[3], rx[0], rx[1]
@@ -231,6 +238,8 @@ def _report(
             for code in codes
             for line in (f"  {code.label} -> {code.verdict}: {code.expect}", f"    {base}{code.path}")
         ],
+        "",
+        *demo_cn.report_lines(base, family),
         "",
         "As JSON:  curl -H 'Accept: application/json' '<url>'",
         "With a tier: curl -H 'Accept: application/json' -H 'Authorization: Bearer <regulator key>' '<url>'",

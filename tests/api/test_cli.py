@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import zxingcpp
 from alembic import command
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import func, select
 
 from app.audit import Report
@@ -179,12 +181,39 @@ def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch, tm
         page = client.get(levels[1][1].removeprefix("https://demo.test"), headers={"Accept": "text/html"})
         assert page.status_code == 200 and 'data-verdict="registered"' in page.text and "Jiangnan Dairy" in page.text
 
+        # The Chinese drug: a unit, box and case of 20-digit codes, imported; the case shipped and received by its
+        # code, a unit sold and settled once, its second settlement refused (docs/cn-drug-codes.md).
+        cn = [line.strip() for line in lines if line.strip().startswith("https://demo.test/cn/")]
+        assert len(cn) == 2 and all(len(url.rsplit("/", 1)[1]) == 20 for url in cn)
+        assert "settlement of it was refused (already_settled)" in out and "3 package levels" in out
+        sold, untouched = _scan(client, cn[0]), _scan(client, cn[1])
+        assert (sold["verdict"], sold["state"], sold["signature"]) == ("authentic", "sold", "absent")
+        assert sold["product"]["gtin"] == untouched["product"]["gtin"] and sold["lot"] == "C2611"
+        assert sold["sales"]["count"] >= 1 and sold["sales"]["region"] == "CN-11"
+        assert (untouched["state"], untouched["sales"]["count"]) == ("in_supply_chain", 0)
+
     qr = tmp_path / "qr"
     assert main(["demo", "--qr-dir", str(qr)]) == 0  # a second run reuses the demo organisations and products
     again = capsys.readouterr().out
     assert len([line for line in again.splitlines() if line.startswith("    https://demo.test/01/")]) == 9
-    assert sorted(p.name for p in qr.iterdir()) == [f"code-{n:02d}.png" for n in range(1, 10)]
+    assert len([line for line in again.splitlines() if line.startswith("    https://demo.test/cn/")]) == 2
+    cn_files = [
+        f"cn-{level}-{kind}" for level in ("box", "case", "unit") for kind in ("code128.png", "code128.svg", "qr.png")
+    ]
+    assert sorted(p.name for p in qr.iterdir()) == cn_files + [f"code-{n:02d}.png" for n in range(1, 12)]
     assert (qr / "code-05.png").read_bytes().startswith(b"\x89PNG")
+    # the barcodes say the codes the report printed: Code 128 and QR, read back by a decoder
+    unit = next(
+        line.split()[1].rstrip(",")
+        for line in again.splitlines()
+        if line.startswith("  unit ") and "settled once" in line
+    )
+    case = next(line.split()[4].rstrip(":") for line in again.splitlines() if line.startswith("  box "))
+    assert [(r.text, r.format.name) for r in zxingcpp.read_barcodes(Image.open(qr / "cn-unit-code128.png"))] == [
+        (unit, "Code128")
+    ]
+    assert [r.text for r in zxingcpp.read_barcodes(Image.open(qr / "cn-case-qr.png"))] == [case]
+    assert unit in (qr / "cn-unit-code128.svg").read_text()  # the digits under the bars
     with TestClient(create_app(settings)) as client:
         assert _scan(client, levels[1][1])["passport"]["versions"] == {"product": 1, "lot": 1}  # no new versions
 
