@@ -149,3 +149,30 @@ def test_only_the_products_manufacturer_imports(client, maker, batch, make_org):
     assert_problem(imported(client, other, batch, ndjson(family())), 403, "foreign_batch")
     dist = make_org("distributor", "drug_wholesale")
     assert imported(client, dist, batch, ndjson(family())).status_code == 403
+
+
+def test_twenty_digit_units_of_a_product_with_its_drug_id(client, runtime, maker, make_org):
+    gtin = "04006381333931"
+    body = {"gtin": gtin, "name": "阿莫西林胶囊", "category": "drug_rx", "cn_drug_id": "8123456"}
+    assert client.post("/v1/products", json=body, headers=maker.headers).status_code == 201
+    lot = {"gtin": gtin, "lot": "CN1", "manufactured_on": "2026-01-01", "expires_on": "2028-01-01"}
+    batch = client.post("/v1/batches", json=lot, headers=maker.headers).json()
+    case = "81234560000000000000"  # a package code may share its product's prefix
+    units = [f"812345600000000000{i:02d}" for i in range(1, 4)]
+    lines = [{"code": code, "parent": case} for code in units] + [{"code": case, "parent": ""}]
+    response = imported(client, maker, batch, ndjson(lines))
+    assert response.status_code == 201, response.text
+    assert response.json()["units"] == 3 and response.json()["packages"] == 1
+    with runtime.sessions() as session:
+        serials = session.scalars(select(Unit.serial).where(Unit.gtin == gtin).order_by(Unit.serial)).all()
+        issuance = session.scalars(select(Issuance).where(Issuance.batch_id == batch["id"])).one()
+    assert serials == units and issuance.key_tag is None and issuance.count == 3  # unsigned, like EPCIS commissioning
+    assert verify(client, f"https://example.com/01/{gtin}/21/{units[0]}")["state"] == "issued"
+
+    dist = make_org("distributor", "drug_wholesale")
+    ok(post(client, maker, {"action": "ship", "codes": [case], "to": dist.id}))
+    assert verify(client, f"https://example.com/01/{gtin}/21/{units[2]}")["state"] == "in_supply_chain"
+
+    foreign = [{"code": "91234560000000000001", "parent": None}]
+    problem = assert_problem(imported(client, maker, batch, ndjson(foreign)), 422, "not_a_unit_of_batch")
+    assert "8123456" in problem["detail"] and problem["line"] == 1
