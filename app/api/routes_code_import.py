@@ -77,3 +77,10 @@ async def import_codes(
 
     result = await anyio.to_thread.run_sync(run)
     return result.to_json()
+
+
+@router.get("/v1/batches/{batch_id}/codes/import", tags=["codes"])
+def import_progress(batch_id: BatchId, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
+    """How far your latest import into the batch has got: `phase` (`reading`, `checking`, `done`, `refused`) and
+    `lines` read; poll it beside a long upload (the answer of the POST says the same at the end)."""
+    return code_import.import_progress(session, principal, batch_id)

@@ -13,14 +13,15 @@ for its contents in every event exactly as an SSCC does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from app.db import code_staging
-from app.db.models import Issuance, Product
+from app.db.models import Batch, Issuance, Product
 from app.domain.code_import import (
     MAX_LEVELS,
     ImportLine,
@@ -28,7 +29,7 @@ from app.domain.code_import import (
     parse_csv_line,
     parse_ndjson_line,
 )
-from app.domain.errors import Conflict, InvalidInput
+from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.services.catalog import get_batch
 from app.services.orgs import Principal
 
@@ -36,6 +37,28 @@ CHUNK = 10_000
 PROGRESS_EVERY = 100_000
 NDJSON = "ndjson"
 CSV = "csv"
+
+
+class ImportProgress:
+    """How far each running import has got, by (organisation, batch), for ``GET .../codes/import``: lines read,
+    then the phase (``reading``, ``checking``, ``writing``, ``done``, ``refused``). Kept in the serving process
+    (the import runs in one request, in one process); the last state stays until the next import of the batch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[tuple[str, int], dict[str, object]] = {}
+
+    def update(self, org_id: str, batch_id: int, phase: str, lines: int, **extra: object) -> None:
+        with self._lock:
+            self._state[(org_id, batch_id)] = {"batch_id": batch_id, "phase": phase, "lines": lines, **extra}
+
+    def get(self, org_id: str, batch_id: int) -> dict[str, object] | None:
+        with self._lock:
+            found = self._state.get((org_id, batch_id))
+            return dict(found) if found is not None else None
+
+
+PROGRESS = ImportProgress()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +101,35 @@ def import_codes(
     lines: Iterable[str],
     *,
     now: datetime,
-    progress: Callable[[int], None] | None = None,
+    progress: ImportProgress = PROGRESS,
 ) -> ImportResult:
-    """Register the codes of ``lines`` (NDJSON or CSV, without line ends) for the batch, all or nothing."""
+    """Register the codes of ``lines`` (NDJSON or CSV, without line ends) for the batch, all or nothing; how far
+    it has got is told to ``progress``."""
     principal.require_role("manufacturer")
     batch = get_batch(session, principal, batch_id)
     product = session.get(Product, batch.gtin)
     assert product is not None
     if product.manufacturer_id != principal.org_id:
         raise Conflict(f"batch {batch_id} is not a batch of your products", code="foreign_batch")
+    progress.update(principal.org_id, batch_id, "reading", 0)
+    try:
+        return _import(session, principal, batch, product, kind, lines, now, progress)
+    except DomainError as error:
+        progress.update(principal.org_id, batch_id, "refused", 0, code=error.code, detail=error.detail)
+        raise
+
+
+def _import(
+    session: Session,
+    principal: Principal,
+    batch: Batch,
+    product: Product,
+    kind: str,
+    lines: Iterable[str],
+    now: datetime,
+    progress: ImportProgress,
+) -> ImportResult:
+    batch_id = batch.id
     conn = session.connection()
     code_staging.create(conn)
     rows: list[tuple[object, ...]] = []
@@ -108,13 +151,15 @@ def import_codes(
         if len(rows) >= CHUNK:
             code_staging.write(conn, rows)
             rows = []
-        if progress is not None and total % PROGRESS_EVERY == 0:
-            progress(total)
+        if total % PROGRESS_EVERY == 0:
+            progress.update(principal.org_id, batch_id, "reading", total)
     code_staging.write(conn, rows)
     if total == 0:
         raise InvalidInput("the import holds no codes", code="empty_import")
+    progress.update(principal.org_id, batch_id, "checking", total)
     result = _register(session, batch.id, batch.gtin, product, total, now)
     code_staging.drop(conn)
+    progress.update(principal.org_id, batch_id, "done", total, **result.to_json())
     return result
 
 
@@ -166,3 +211,12 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
 
 def _refused(line: int, detail: str, code: str) -> InvalidInput:
     return InvalidInput(f"line {line}: {detail}", code=code, line=line)
+
+
+def import_progress(session: Session, principal: Principal, batch_id: int) -> dict[str, object]:
+    """How far the organisation's latest import of codes into the batch has got (in this process)."""
+    get_batch(session, principal, batch_id)
+    found = PROGRESS.get(principal.org_id, batch_id)
+    if found is None:
+        raise NotFound(f"no import of codes into batch {batch_id} by your organisation here", code="no_import")
+    return found

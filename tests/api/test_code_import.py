@@ -176,3 +176,16 @@ def test_twenty_digit_units_of_a_product_with_its_drug_id(client, runtime, maker
     foreign = [{"code": "91234560000000000001", "parent": None}]
     problem = assert_problem(imported(client, maker, batch, ndjson(foreign)), 422, "not_a_unit_of_batch")
     assert "8123456" in problem["detail"] and problem["line"] == 1
+
+
+def test_progress_of_an_import(client, maker, batch, make_org):
+    path = f"/v1/batches/{batch['id']}/codes/import"
+    assert_problem(client.get(path, headers=maker.headers), 404, "no_import")
+    assert imported(client, maker, batch, ndjson(family())).status_code == 201
+    done = client.get(path, headers=maker.headers).json()
+    assert done["phase"] == "done" and done["lines"] == 9 and done["units"] == 6
+    assert_problem(imported(client, maker, batch, b'{"code": "x"}\n'), 422, "invalid_code")
+    refused = client.get(path, headers=maker.headers).json()
+    assert refused["phase"] == "refused" and refused["code"] == "invalid_code"
+    other = make_org("manufacturer", "drug_manufacturing")
+    assert_problem(client.get(path, headers=other.headers), 403, "foreign_batch")
