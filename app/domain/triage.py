@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.domain.cn_code import CN_CODE_LENGTH, near_cn_codes
 from app.domain.identifiers import CSET82, SERIAL_ALPHABET
 
 # Characters a person or a scanner confuses, mapped to what our serials use instead.
@@ -40,6 +41,14 @@ def near_serials(serial: str, *, limit: int = 600) -> list[str]:
             add(serial[:i] + serial[i + 1] + serial[i] + serial[i + 2 :])
         add(serial[:i] + serial[i + 1 :])
     return list(found)[:limit]
+
+
+def near_codes(serial: str) -> list[str]:
+    """The serials a slipped scan of ``serial`` may have meant: a 20-digit drug traceability code's neighbours are
+    20-digit codes (a digit dropped, doubled, changed or swapped), any other serial's are ``near_serials``."""
+    if len(serial) == CN_CODE_LENGTH and serial.isdigit():
+        return near_cn_codes(serial)
+    return near_serials(serial)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from app.db.models import Product, Scan, Unit
 from app.db.scan_log import ScanRow, insert_scans
 from app.db.types import UTCDateTime
 from app.domain.alerts import SEVERITY, AlertType
-from app.domain.triage import Sighting, clone_signals, near_serials
+from app.domain.triage import Sighting, clone_signals, near_codes
 from app.domain.verdict import NOT_OURS, VerdictKind
 from app.services.parent_watch import die_with_parent
 
@@ -248,7 +248,7 @@ class _Detector:
             return None
         if self.session.get(Product, o.gtin) is None:
             return "foreign_gtin"  # not a product registered here: nothing we can judge
-        near = near_serials(o.serial)
+        near = near_codes(o.serial)
         hits = self.session.scalars(select(Unit.serial).where(Unit.gtin == o.gtin, Unit.serial.in_(near))).all()
         if hits:
             return "misscan"  # one slip away from a serial we issued: a scanning or typing error, not a fake

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db.models import Issuance, Settlement
+from app.db.models import Issuance, Scan, Settlement
 from app.db.units import insert_units
 from app.services.clock import utcnow
 from app.services.runtime import Runtime
@@ -272,3 +272,17 @@ def test_the_page_says_how_often_a_code_was_sold(client: Any, maker: Org, pharma
     page = client.get("/v1/scan", params={"code": code}, headers={"Accept": "text/html", "Accept-Language": "en"}).text
     assert "Sold 2 times" in page and "first sale 2026-12-01, CN-11" in page
     assert "Sales" not in client.get(f"/01/{GTIN}/21/{code}", headers={"Accept": "text/html"}).text
+
+
+def test_a_consumer_scan_one_digit_off_is_a_misscan_not_a_fake(
+    runtime: Runtime, client: Any, maker: Org, cn_units: list[str]
+) -> None:
+    slipped = cn_units[0][:7] + "7" + cn_units[0][8:]  # its 8th digit, a 1, misread as 7
+    far = CODES[0][:-3] + "999"
+    assert scan(client, slipped)["verdict"] == "unknown" and scan(client, far)["verdict"] == "unknown"
+    runtime.scans.flush()
+    with runtime.sessions() as session:
+        triage = dict(session.execute(select(Scan.serial, Scan.triage).where(Scan.serial.in_([slipped, far]))).all())
+    assert triage == {slipped: "misscan", far: "unknown"}
+    alerts = client.get("/v1/alerts", headers=maker.headers).json()["alerts"]
+    assert [a["type"] for a in alerts if a["unit"] and far in str(a["unit"])] == ["unknown_code"]

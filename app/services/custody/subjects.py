@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session
 from app.db.custody import container_chain, load_containers, load_units
 from app.db.lot_counters import NONE, CustodyKey
 from app.db.models import Container, Product, Unit
-from app.domain.cn_code import CN_CODE_LENGTH, near_cn_codes
 from app.domain.code_import import CodeKind, parse_import_code
 from app.domain.custody import Custody, Status
 from app.domain.errors import AlertDraft, InvalidInput, NotFound
 from app.domain.identifiers import ContainerCode, UnitCode
-from app.domain.triage import near_serials
+from app.domain.triage import near_codes
 from app.services.cn_codes import read_code
 
 
@@ -131,8 +130,7 @@ def _package(text: str) -> ContainerCode | None:
 def _unknown(session: Session, actor: str, text: str, code: UnitCode) -> NotFound:
     """An event naming a code never issued: a mis-scan one slip away from a real serial is said as such and
     raises no alert; otherwise, for a product registered here, it is an ``unknown_code`` alert."""
-    cn = len(code.serial) == CN_CODE_LENGTH and code.serial.isdigit()
-    near = near_cn_codes(code.serial) if cn else near_serials(code.serial)
+    near = near_codes(code.serial)
     hits = session.scalars(select(Unit.serial).where(Unit.gtin == code.gtin, Unit.serial.in_(near))).all()
     if hits:
         return NotFound(
