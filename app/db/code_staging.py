@@ -181,3 +181,23 @@ def insert_container_lots(conn: Connection, levels: int, batch_id: int) -> None:
         ),
         {"batch_id": batch_id},
     )
+
+
+def insert_containment(conn: Connection, gtin: str, batch_id: int, event_id: int) -> None:
+    """Each code inside its package since the import's event: the intervals that histories and recall traces walk
+    up to the containers an event named (as packing writes them)."""
+    conn.execute(
+        text(
+            "INSERT INTO containment (unit_id, child_sscc, parent_sscc, packed_event_id, batch_id) "  # noqa: S608
+            f"SELECT u.id, NULL, r.pkey, :event_id, :batch_id FROM {TABLE} r "
+            "JOIN unit u ON u.gtin = :gtin AND u.serial = r.serial WHERE r.pkg = 0 AND r.pkey IS NOT NULL"
+        ),
+        {"gtin": gtin, "batch_id": batch_id, "event_id": event_id},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO containment (unit_id, child_sscc, parent_sscc, packed_event_id, batch_id) "  # noqa: S608
+            f"SELECT NULL, ckey, pkey, :event_id, NULL FROM {TABLE} WHERE pkg = 1 AND pkey IS NOT NULL"
+        ),
+        {"event_id": event_id},
+    )

@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.db import code_staging
-from app.db.models import Batch, Issuance, Product
+from app.db.models import Batch, Event, Issuance, Organisation, Product
 from app.domain.code_import import (
     MAX_LEVELS,
     ImportLine,
@@ -29,7 +29,10 @@ from app.domain.code_import import (
     parse_csv_line,
     parse_ndjson_line,
 )
+from app.domain.custody import Action
 from app.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.domain.leaf import LeafEvent
+from app.services import log
 from app.services.catalog import get_batch
 from app.services.orgs import Principal
 
@@ -206,7 +209,45 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
     code_staging.insert_containers(conn, levels, product.manufacturer_id, now)
     code_staging.insert_units(conn, gtin, batch_id, issuance.id)
     code_staging.insert_container_lots(conn, levels, batch_id)
-    return ImportResult(total, units, packages, levels, issuance.id)
+    result = ImportResult(total, units, packages, levels, issuance.id)
+    if packages:
+        event = _packed(session, product.manufacturer_id, now, batch_id, result)
+        code_staging.insert_containment(conn, gtin, batch_id, event.id)
+    return result
+
+
+def _packed(session: Session, org_id: str, now: datetime, batch_id: int, result: ImportResult) -> Event:
+    """The packing the issuer did, recorded once for the whole import (a ``pack`` event naming no item, in the
+    log like every event): the moment from which each code is inside its package."""
+    org = session.get(Organisation, org_id)
+    event = Event(
+        org_id=org_id,
+        action=Action.PACK.value,
+        occurred_at=now,
+        recorded_at=now,
+        region=org.region if org is not None else None,
+        payload={"action": Action.PACK.value, "import": {"batch_id": batch_id, **result.to_json()}},
+    )
+    session.add(event)
+    session.flush()
+    leaf = LeafEvent(
+        event_id=event.id,
+        org=org_id,
+        action=event.action,
+        occurred_at=now,
+        recorded_at=now,
+        region=event.region,
+        to=None,
+        container=None,
+        channel=None,
+        platform=None,
+        order_ref=None,
+        prescription=None,
+        undoes=None,
+        items=[],
+    )
+    log.append(session, leaf, event)
+    return event
 
 
 def _refused(line: int, detail: str, code: str) -> InvalidInput:

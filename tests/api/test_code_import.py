@@ -70,6 +70,8 @@ def test_import_three_levels_then_ship_the_case(client, runtime, maker, batch, m
     ok(post(client, maker, {"action": "ship", "codes": [CASE], "to": dist.id, "region": "CN-31"}))
     for code in (unit("U00"), unit("U12")):
         assert verify(client, code)["state"] == "in_supply_chain"
+    history = client.get(f"/v1/units/{GTIN}/U00/history", headers=maker.headers).json()
+    assert [e["action"] for e in history["events"]] == ["ship"]  # through its box and case, as an SSCC's
     # The box moved with its case: only the addressee may receive, and receiving the case receives it all.
     assert_problem(post(client, maker, {"action": "ship", "codes": [BOXES[0]], "to": dist.id}), 409, "in_transit")
     ok(post(client, dist, {"action": "receive", "codes": [CASE]}))
