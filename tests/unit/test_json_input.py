@@ -54,6 +54,7 @@ def test_a_syntax_error_says_where(raw: str, detail: str) -> None:
 
 def test_syntax_error_without_a_usable_document_gives_the_position() -> None:
     assert syntax_error("oops", None, 4).detail == "the body is not valid JSON: oops at position 4"
+    assert syntax_error("oops", None, 4).code == "invalid_json"
     assert syntax_error("oops", "abc", 4).detail == "the body is not valid JSON: oops at position 4"
     assert syntax_error("oops", "abc", -1).detail == "the body is not valid JSON: oops at position -1"
     # At both ends of the document the line and column are still given.
@@ -61,6 +62,7 @@ def test_syntax_error_without_a_usable_document_gives_the_position() -> None:
     assert syntax_error("oops", "abc", 0).detail == "the body is not valid JSON: oops at line 1 column 1"
     assert syntax_error("oops", "a\nbc", 3).detail == "the body is not valid JSON: oops at line 2 column 2"
     assert syntax_error("oops", "a\nb\nc", 4).code == "invalid_json"
+    assert syntax_error("oops", "\nab", 2).detail == "the body is not valid JSON: oops at line 2 column 2"
 
 
 def test_a_number_too_long_to_convert_is_the_clients_mistake() -> None:

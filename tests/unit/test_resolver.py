@@ -119,6 +119,7 @@ def test_maker_links_are_read_as_far_as_they_are_links() -> None:
             {"linkType": "pip", "href": 7},  # no usable href: left out
             {"linkType": "pip"},
             "https://m.example/not-a-mapping",
+            {"linkType": "gs1:epil", "href": "https://m.example/after"},  # what follows a bad item is still read
         ]
     }
     assert maker_links(passport) == [
@@ -126,6 +127,7 @@ def test_maker_links_are_read_as_far_as_they_are_links() -> None:
         Link("gs1:pip", "https://m.example/info", "gs1:pip", (), None),
         Link("gs1:recallStatus", "https://m.example/r", "gs1:recallStatus", ("en-GB",), None),
         Link("gs1:pip", "https://m.example/p", "gs1:pip", (), None),
+        Link("gs1:epil", "https://m.example/after", "gs1:epil", (), None),
     ]
 
 
@@ -170,6 +172,7 @@ def test_the_link_in_the_first_language_that_has_one() -> None:
     assert choose(links, "gs1:epil", []) is ZH
     assert choose(links, "gs1:pip", ["en"]) is PIP
     assert choose(links, "gs1:recallStatus", ["en"]) is None
+    assert choose([EN, ZH], "gs1:epil", ["zh"]) is ZH  # zh-CN is zh
 
 
 def test_linkset_groups_targets_by_relation_in_order() -> None:
