@@ -305,11 +305,28 @@ def _verification_operation(path_parameters: list[str]) -> dict[str, Any]:
     }
 
 
+def _scan_operation(path_parameters: list[str]) -> dict[str, Any]:
+    """``/cn/{code}`` and ``/v1/scan?code=``: the verification operation, for whatever a scanner read."""
+    operation = _verification_operation(path_parameters)
+    get = operation["get"]
+    get["operationId"] = "scan_" + ("_".join(path_parameters) or "anything")
+    get["summary"] = (
+        "Answer whatever a scanner read: a 20-digit drug traceability code, a Digital Link, an element string"
+    )
+    get["description"] += " The answer adds `sales`: `{count, first_at, region}` (docs/cn-drug-codes.md)."
+    if not path_parameters:
+        code = {"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}
+        get["parameters"] = [{**code, "description": "The scanned text, as the scanner read it"}, *get["parameters"]]
+    return operation
+
+
 _VERIFICATION_PATHS = {
     "/01/{gtin}": _verification_operation(["gtin"]),
     "/01/{gtin}/10/{lot}": _verification_operation(["gtin", "lot"]),
     "/01/{gtin}/21/{serial}": _verification_operation(["gtin", "serial"]),
     "/01/{gtin}/10/{lot}/21/{serial}": _verification_operation(["gtin", "lot", "serial"]),
+    "/cn/{code}": _scan_operation(["code"]),
+    "/v1/scan": _scan_operation([]),
 }
 
 

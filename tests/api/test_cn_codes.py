@@ -286,3 +286,9 @@ def test_a_consumer_scan_one_digit_off_is_a_misscan_not_a_fake(
     assert triage == {slipped: "misscan", far: "unknown"}
     alerts = client.get("/v1/alerts", headers=maker.headers).json()["alerts"]
     assert [a["type"] for a in alerts if a["unit"] and far in str(a["unit"])] == ["unknown_code"]
+
+
+def test_the_scan_routes_are_documented(client: Any) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths["/cn/{code}"]["get"]["operationId"] == "scan_code"
+    assert paths["/v1/scan"]["get"]["parameters"][0]["name"] == "code"
