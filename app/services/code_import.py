@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import code_staging
@@ -206,8 +207,11 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
     issuance = Issuance(batch_id=batch_id, key_tag=None, count=units, created_at=now)
     session.add(issuance)
     session.flush()
-    code_staging.insert_containers(conn, levels, product.manufacturer_id, now)
-    code_staging.insert_units(conn, gtin, batch_id, issuance.id)
+    try:
+        code_staging.insert_containers(conn, levels, product.manufacturer_id, now)
+        code_staging.insert_units(conn, gtin, batch_id, issuance.id)
+    except IntegrityError:  # an import of the same codes committed meanwhile (PostgreSQL waits for it, then fails)
+        raise Conflict("codes of this import were registered meanwhile by another request", code="code_taken") from None
     code_staging.insert_container_lots(conn, levels, batch_id)
     result = ImportResult(total, units, packages, levels, issuance.id)
     if packages:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from app.db.models import Container, ContainerLot, Issuance, Unit
-from tests.helpers import GTIN, assert_problem, ok, post, verify
+from tests.helpers import GTIN, assert_problem, ok, post, race, verify
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 CSV = {"Content-Type": "text/csv"}
@@ -191,3 +192,12 @@ def test_progress_of_an_import(client, maker, batch, make_org):
     assert refused["phase"] == "refused" and refused["code"] == "invalid_code"
     other = make_org("manufacturer", "drug_manufacturing")
     assert_problem(client.get(path, headers=other.headers), 403, "foreign_batch")
+
+
+@pytest.mark.postgres_only
+def test_two_imports_of_the_same_codes_at_once_one_wins(client, runtime, maker, batch, pool):
+    body = ndjson(family())
+    responses = race(pool, [lambda: imported(client, maker, batch, body) for _ in range(3)])
+    assert sorted(r.status_code for r in responses) == [201, 409, 409]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"code_taken"}
+    assert counts(runtime)[:2] == (6, 3)
