@@ -147,6 +147,53 @@ def _flush(conn: Any, levels: list[list[tuple[Any, ...]]], units: list[tuple[Any
     return n
 
 
+def hop_costs(base: str, key: str, env: dict[str, str], workdir: Path, gtin: str, rounds: int = 5) -> dict[str, Any]:
+    """Shipping a 20-digit case of 1,000 units (10 boxes of 100) against shipping one loose unit, each timed
+    end to end (POST /v1/events), median of ``rounds`` of each; the goal is a case hop < 5 x a unit hop."""
+    import statistics
+
+    out = bc.run_passport(
+        ["orgs", "create", "--name", "Bench Wholesale", "--role", "distributor", "--licence", "drug_wholesale"],
+        env,
+        workdir,
+    )
+    to = json.loads(out)["id"]
+    batch = bc.create_batch(base, key, gtin, "HOP1")
+    path = workdir / "hop.ndjson"
+    serial = 9_000_000_000_000
+    cases, loose = [], []
+    with path.open("w") as handle:
+        for _ in range(rounds):
+            serial += 1
+            case = f"{CN_DRUG_ID}{serial}"
+            cases.append(case)
+            for _ in range(10):
+                serial += 1
+                box = f"{CN_DRUG_ID}{serial}"
+                for _ in range(100):
+                    serial += 1
+                    handle.write(json.dumps({"code": f"{CN_DRUG_ID}{serial}", "parent": box}) + "\n")
+                handle.write(json.dumps({"code": box, "parent": case}) + "\n")
+            handle.write(json.dumps({"code": case, "parent": None}) + "\n")
+            serial += 1
+            loose.append(f"{CN_DRUG_ID}{serial}")
+            handle.write(json.dumps({"code": loose[-1], "parent": None}) + "\n")
+    upload(base, key, batch, path)
+
+    def ship(code: str) -> float:
+        start = time.perf_counter()
+        bc.api_ok(base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": to}, key)
+        return time.perf_counter() - start
+
+    case_ms = statistics.median(ship(c) for c in cases) * 1000
+    unit_ms = statistics.median(ship(u) for u in loose) * 1000
+    return {
+        "case_hop_ms": round(case_ms, 1),
+        "unit_hop_ms": round(unit_ms, 1),
+        "case_over_unit": round(case_ms / unit_ms, 2),
+    }
+
+
 def run_once(db: str, count: int, workdir: Path, raw: bool) -> dict[str, Any]:
     pg_name = "bench_import"
     url = f"sqlite:///{workdir / f'passport-{count}.db'}" if db == "sqlite" else bc.pg_recreate(pg_name)
@@ -189,6 +236,7 @@ def run_once(db: str, count: int, workdir: Path, raw: bool) -> dict[str, Any]:
             "server_after": memory,
         }
         if raw:
+            result |= hop_costs(server.base, key, env, workdir, gtin)
             raw_batch = bc.create_batch(server.base, key, gtin, "RAW1")
             raw_seconds, raw_rows = raw_insert(url, raw_batch, count, org["id"])
             result |= {
