@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.db.history import HistoryEvent, alert_types, outermost_container, unit_events
-from app.db.models import Batch, Issuance, Organisation, Product, Unit
+from app.db.models import Batch, Issuance, Organisation, Product, Settlement, Unit
 from app.domain.consumer import consumer_step, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Forbidden, NotFound
@@ -134,5 +134,18 @@ def unit_record(session: Session, principal: Principal, gtin: str, serial: str) 
         "recalls": [
             {"id": r.id, "class": r.recall_class, "reason": r.reason, "trace": f"/v1/recalls/{r.id}/trace"}
             for r in covering(conn, gtin, batch.lot, serial)
+        ],
+        "settlements": [  # medical-insurance settlements of the code (NHSA), a split pack's one per part
+            {
+                "scheme": s.scheme,
+                "ref": s.ref,
+                "part": s.part,
+                "at": s.settled_at.isoformat(),
+                "region": s.region,
+                "org": s.org_id,
+                "event_id": s.event_id,
+            }
+            for s in session.scalars(select(Settlement).where(Settlement.unit_id == unit.id).order_by(Settlement.part))
+            if principal.role in READS_EVERYTHING or principal.org_id in (s.org_id, product.manufacturer_id)
         ],
     }

@@ -177,6 +177,11 @@ def test_a_code_is_settled_once(client: Any, maker: Org, pharmacy: Org, cn_units
     assert len(repeat) == 1 and repeat[0]["details"]["first_settlement"]["region"] == "CN-11"
     sales = scan(client, code)["sales"]
     assert sales == {"count": 2, "first_at": "2026-12-01T08:00:00+00:00", "region": "CN-11"}
+    record = client.get(f"/v1/units/{GTIN}/{code}", headers=maker.headers).json()
+    assert [(s["ref"], s["part"], s["region"], s["org"]) for s in record["settlements"]] == [
+        ("NHSA-1", 0, "CN-11", pharmacy.id)
+    ]
+    assert client.get(f"/v1/units/{GTIN}/{code}", headers=pharmacy.headers).json()["settlements"][0]["ref"] == "NHSA-1"
 
 
 def test_a_settlement_goes_only_with_a_sale(client: Any, maker: Org, pharmacy: Org, cn_units: list[str]) -> None:
