@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 from alembic import command
@@ -22,9 +23,9 @@ from app.config import Settings
 from app.db.engine import make_engine, make_sessionmaker, normalise_url
 from app.db.models import SigningKey
 from app.domain.errors import DomainError
-from app.domain.orgs import LICENCE_KINDS, ROLES
+from app.domain.orgs import LICENCE_KINDS, ROLES, Role
 from app.domain.signing import kid
-from app.services import log, orgs, webhooks
+from app.services import licences, log, orgs, webhooks
 from app.services.keys import (
     KeyRing,
     MasterKeyError,
@@ -100,10 +101,46 @@ def cmd_orgs_create(settings: Settings, args: argparse.Namespace) -> int:
                 gln=args.gln,
                 licences=args.licence,
                 region=args.region,
+                licensed_from=args.licensed_from,
             )
             view = orgs.org_view(session, org)
         view["created_at"] = view["created_at"].isoformat()  # type: ignore[union-attr]
         print(json.dumps({**view, "api_key": api_key}))
+    return 0
+
+
+# The operator at the console grants, renews and revokes licences as the admin would through the API.
+OPERATOR = orgs.Principal(org_id="operator", name="operator (CLI)", role=Role.ADMIN, licences=frozenset())
+
+
+def _day(text: str) -> date | None:
+    """A day as YYYY-MM-DD, or ``none`` for no end."""
+    if text.lower() == "none":
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day as YYYY-MM-DD (or none)") from None
+
+
+def cmd_orgs_licence(settings: Settings, args: argparse.Namespace) -> int:
+    with _database(settings) as sessions:
+        with sessions.begin() as session:
+            if args.orgs_command == "grant":
+                row = licences.grant(
+                    session,
+                    OPERATOR,
+                    args.org,
+                    kind=args.kind,
+                    valid_from=args.valid_from,
+                    valid_until=args.valid_until,
+                    number=args.number,
+                )
+            elif args.orgs_command == "renew":
+                row = licences.renew(session, OPERATOR, args.licence_id, valid_until=args.valid_until)
+            else:
+                row = licences.revoke(session, OPERATOR, args.licence_id)
+            print(json.dumps(licences.view(row)))
     return 0
 
 
@@ -328,7 +365,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         help=f"a licence it holds; repeat for each ({', '.join(LICENCE_KINDS)}; none unless given)",
     )
+    create.add_argument(
+        "--licensed-from",
+        type=_day,
+        metavar="DAY",
+        help="the first day its licences stand, YYYY-MM-DD, for one bringing its history (today unless given)",
+    )
     create.set_defaults(func=cmd_orgs_create)
+    grant = _command(org_parser, "grant", "grant an organisation a licence and print it")
+    grant.add_argument("--org", required=True, help="the organisation's id (required)")
+    grant.add_argument("--kind", required=True, choices=LICENCE_KINDS, metavar="KIND", help="the kind (required)")
+    grant.add_argument("--from", dest="valid_from", type=_day, help="its first day, YYYY-MM-DD (today unless given)")
+    grant.add_argument("--until", dest="valid_until", type=_day, help="its last day, YYYY-MM-DD (no end unless given)")
+    grant.add_argument("--number", help="the authority's licence number (none unless given)")
+    grant.set_defaults(func=cmd_orgs_licence)
+    renew = _command(org_parser, "renew", "move a licence's last day (a revoked one is refused)")
+    renew.add_argument("--licence", dest="licence_id", type=int, required=True, help="the licence id (required)")
+    renew.add_argument(
+        "--until", dest="valid_until", type=_day, required=True, help="its new last day, or none (required)"
+    )
+    renew.set_defaults(func=cmd_orgs_licence)
+    revoke = _command(org_parser, "revoke", "revoke a licence from now on")
+    revoke.add_argument("--licence", dest="licence_id", type=int, required=True, help="the licence id (required)")
+    revoke.set_defaults(func=cmd_orgs_licence)
 
     keys = _subcommands(_command(sub, "keys", "code-signing keys"), "keys_command")
     _command(keys, "rotate", "start signing with a new key; old codes keep verifying").set_defaults(

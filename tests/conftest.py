@@ -155,10 +155,18 @@ def client(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def make_org(runtime: Runtime) -> Callable[..., Org]:
-    def make(role: str, *licences: str, name: str | None = None, gln: str | None = None) -> Org:
+    def make(
+        role: str, *licences: str, name: str | None = None, gln: str | None = None, licensed_from: date | None = None
+    ) -> Org:
+        """An organisation whose licences stand from today (or ``licensed_from``), with no end."""
         with runtime.sessions.begin() as session:
             org, key = orgs.create_org(
-                session, name=name or f"{role} {next(_counter)}", role=role, licences=licences, gln=gln
+                session,
+                name=name or f"{role} {next(_counter)}",
+                role=role,
+                licences=licences,
+                gln=gln,
+                licensed_from=licensed_from,
             )
             return Org(org.id, key, role)
 

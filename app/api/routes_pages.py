@@ -32,7 +32,7 @@ from app.api.problems import status_of
 from app.domain.alerts import ALERT_STATUSES, ALERT_TYPES, TRIAGE_STATUSES
 from app.domain.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
 from app.domain.orgs import Role
-from app.services import alerts, catalog, orgs, recalls
+from app.services import alerts, catalog, licences, orgs, recalls
 from app.services.orgs import Principal
 from app.web import regulator
 from app.web.i18n import MESSAGES, Catalogue
@@ -283,6 +283,22 @@ def logout(console: ConsoleDep) -> Response:
     response = _see_other(console.page.href("/regulator/login", signed_out=1))
     _forget(response, console.request)
     return response
+
+
+# --- licences -----------------------------------------------------------------------------------------------
+
+
+@router.get("/licences")
+def licence_list(console: ConsoleDep, session: SessionDep, days: str = "30") -> Response:
+    """Licences lapsing within ``days`` days (regulators); a number out of 0..366 reads as the nearest bound, and
+    anything else as 30."""
+    within = min(max(int(days), 0), 366) if days.strip().isdigit() else 30
+
+    def build(principal: Principal) -> str:
+        found = licences.lapsing(session, principal, within_days=within)
+        return regulator.render_licences(console.page, found, days=within)
+
+    return _show(console, build)
 
 
 # --- recalls ------------------------------------------------------------------------------------------------

@@ -90,6 +90,17 @@ class OrgCreated(OrgOut):
     api_key: str
 
 
+class LicenceIn(Strict):
+    kind: str
+    valid_from: date | None = Field(default=None, description="the first day it stands (UTC); today when absent")
+    valid_until: date | None = Field(default=None, description="its last day (included); no end when absent")
+    number: str | None = Field(default=None, max_length=80, description="the authority's licence number")
+
+
+class LicenceRenewal(Strict):
+    valid_until: date | None = Field(description="the new last day (included); null for no end")
+
+
 class ProductIn(Strict):
     gtin: str = Field(min_length=1, max_length=14)
     name: str = Field(min_length=1, max_length=200)

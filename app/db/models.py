@@ -58,10 +58,15 @@ class Organisation(Base):
 
 
 class Licence(Base):
+    """One grant of a licence: valid from ``valid_from`` through ``valid_until`` (days, both included; no end when
+    None) until ``revoked_at``. An organisation may hold several grants of a kind over time (app/domain/licences.py)."""
+
     __tablename__ = "licence"
     __table_args__ = (
-        UniqueConstraint("org_id", "kind"),
         CheckConstraint(f"kind IN {LICENCE_KINDS!r}", name="kind"),
+        CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name="dates"),
+        Index("ix_licence_org_id_kind", "org_id", "kind"),
+        Index("ix_licence_valid_until", "valid_until"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -69,6 +74,10 @@ class Licence(Base):
     kind: Mapped[str] = mapped_column(String(40))
     number: Mapped[str | None] = mapped_column(String(80))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class ApiKey(Base):

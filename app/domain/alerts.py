@@ -14,6 +14,7 @@ class AlertType(StrEnum):
     REPEAT_SETTLEMENT = "repeat_settlement"  # a code settled with medical insurance twice (NHSA)
     CUSTODY_VIOLATION = "custody_violation"
     UNLICENSED_SALE = "unlicensed_sale"
+    UNLICENSED_TRADE = "unlicensed_trade"  # a drug shipped to or received from an organisation not licensed that day
     PRESCRIPTION_MISSING = "prescription_missing"
     EXPIRED_SALE_ATTEMPT = "expired_sale_attempt"
     RECALLED_SALE_ATTEMPT = "recalled_sale_attempt"
@@ -33,6 +34,7 @@ SEVERITY: dict[AlertType, Severity] = {
     AlertType.REPEAT_SETTLEMENT: Severity.HIGH,
     AlertType.CUSTODY_VIOLATION: Severity.MEDIUM,
     AlertType.UNLICENSED_SALE: Severity.HIGH,
+    AlertType.UNLICENSED_TRADE: Severity.HIGH,
     AlertType.PRESCRIPTION_MISSING: Severity.HIGH,
     AlertType.EXPIRED_SALE_ATTEMPT: Severity.MEDIUM,
     AlertType.RECALLED_SALE_ATTEMPT: Severity.HIGH,

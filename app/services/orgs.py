@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.db.models import ApiKey, Licence, Organisation
 from app.domain.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from app.domain.identifiers import check_digit
+from app.domain.licences import LicenceTerm, valid_kinds
 from app.domain.orgs import LICENCE_KINDS, ROLES, Role
 from app.services.clock import utcnow
 
@@ -59,8 +61,11 @@ def create_org(
     gln: str | None = None,
     licences: Iterable[str] = (),
     region: str | None = None,
+    licensed_from: date | None = None,
 ) -> tuple[Organisation, str]:
-    """Create an organisation and its first API key; the key is returned once and only its hash is kept."""
+    """Create an organisation and its first API key; the key is returned once and only its hash is kept. Its
+    licences stand from ``licensed_from`` (today unless given: an organisation joining with its history names the
+    day its licences began) with no end."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
     kinds = sorted(set(licences))
@@ -79,7 +84,8 @@ def create_org(
     org = Organisation(id=uuid.uuid4().hex, name=name.strip(), role=role, gln=gln, region=region, created_at=now)
     session.add(org)
     session.flush()
-    session.add_all(Licence(org_id=org.id, kind=kind, granted_at=now) for kind in kinds)
+    start = licensed_from or now.date()
+    session.add_all(Licence(org_id=org.id, kind=kind, granted_at=now, valid_from=start) for kind in kinds)
     return org, issue_api_key(session, org.id)
 
 
@@ -98,12 +104,26 @@ def authenticate(session: Session, api_key: str) -> Principal:
     ).one_or_none()
     if row is None:
         raise NotAuthenticated("the API key is unknown or revoked", code="invalid_api_key")
-    kinds = session.scalars(select(Licence.kind).where(Licence.org_id == row.id)).all()
-    return Principal(org_id=row.id, name=row.name, role=row.role, licences=frozenset(kinds))
+    return Principal(org_id=row.id, name=row.name, role=row.role, licences=standing_kinds(session, row.id))
+
+
+def licence_terms(session: Session, org_id: str) -> list[LicenceTerm]:
+    """Every grant of a licence the organisation ever had, as the domain reads them."""
+    rows = session.execute(
+        select(Licence.kind, Licence.valid_from, Licence.valid_until, Licence.revoked_at).where(
+            Licence.org_id == org_id
+        )
+    )
+    return [LicenceTerm(r.kind, r.valid_from, r.valid_until, r.revoked_at) for r in rows]
+
+
+def standing_kinds(session: Session, org_id: str) -> frozenset[str]:
+    """The kinds of licence the organisation holds valid now."""
+    return valid_kinds(licence_terms(session, org_id), utcnow())
 
 
 def org_view(session: Session, org: Organisation) -> dict[str, object]:
-    kinds = session.scalars(select(Licence.kind).where(Licence.org_id == org.id).order_by(Licence.kind)).all()
+    kinds = sorted(standing_kinds(session, org.id))
     return {
         "id": org.id,
         "name": org.name,

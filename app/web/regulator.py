@@ -55,6 +55,11 @@ def _render(template: str, page: Page, title: str, section: str, **data: Any) ->
         "nav": [
             {"key": "recalls", "href": page.href("/regulator/recalls"), "text": t("reg.nav.recalls")},
             {"key": "alerts", "href": page.href("/regulator/alerts"), "text": t("reg.nav.alerts")},
+            *(
+                [{"key": "licences", "href": page.href("/regulator/licences"), "text": t("reg.nav.licences")}]
+                if page.role == "regulator"
+                else []
+            ),
         ],
         "logout_action": page.href("/regulator/logout"),
         **data,
@@ -366,3 +371,34 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, s
                 yield name, ", ".join(str(item) for item in value)
         else:
             yield name, "" if value is None else str(value)
+
+
+# --- licences -----------------------------------------------------------------------------------------------
+
+
+def render_licences(page: Page, licences: list[dict[str, Any]], *, days: int) -> str:
+    """Licences whose last day falls within ``days`` days: who holds them, which kind, and how long is left."""
+    t = Catalogue(page.lang)
+    rows = [
+        {
+            "id": lic["id"],
+            "org": lic["org_name"],
+            "role": t.word("reg.role", lic["org_role"]),
+            "kind": t.word("reg.licence_kind", lic["kind"]),
+            "number": lic["number"] or "",
+            "valid_until": lic["valid_until"],
+            "days_left": lic["days_left"],
+            "left_text": t.count("reg.licences.days_left", lic["days_left"]),
+        }
+        for lic in licences
+    ]
+    return _render(
+        "licences.html",
+        page,
+        t("reg.licences.title"),
+        "licences",
+        rows=rows,
+        days=days,
+        count_text=t.count("reg.licences.count", len(rows), days=days),
+        action="/regulator/licences",
+    )

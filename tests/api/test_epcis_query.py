@@ -4,7 +4,7 @@ the standard filters on both, keyset paging with a Link header, and who sees wha
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -68,11 +68,12 @@ def native_uri(event_id: int) -> str:
 @pytest.fixture
 def world(client, make_org, issue) -> dict[str, Any]:
     """A maker with a GLN, a distributor and a pharmacy with GLNs, a regulator and a stranger; six codes."""
-    maker = make_org("manufacturer", "drug_manufacturing", gln=MAKER_GLN)
+    since = date(2026, 1, 1)  # licensed before the events of November
+    maker = make_org("manufacturer", "drug_manufacturing", gln=MAKER_GLN, licensed_from=since)
     parties = {
         "maker": maker,
-        "dist": make_org("distributor", "drug_wholesale", gln=DIST_GLN),
-        "pharmacy": make_org("retailer", "drug_retail", gln=PHARMACY_GLN),
+        "dist": make_org("distributor", "drug_wholesale", gln=DIST_GLN, licensed_from=since),
+        "pharmacy": make_org("retailer", "drug_retail", gln=PHARMACY_GLN, licensed_from=since),
         "regulator": make_org("regulator"),
         "stranger": make_org("retailer", "drug_retail"),
     }

@@ -161,7 +161,7 @@ def test_oversized_documents_are_refused_with_413(database_url):
 def shipped(client, maker, batch, issue, make_org) -> Iterator[dict[str, Any]]:
     """A partner (a distributor the maker shipped a unit to) and a stranger."""
     codes = issue(batch["id"], 2)
-    partner = make_org("distributor")
+    partner = make_org("distributor", "drug_wholesale")
     ok(post(client, maker, {"action": "ship", "codes": [codes[0]["uri"]], "to": partner.id}))
     yield {"partner": partner, "stranger": make_org("distributor"), "codes": codes}
 

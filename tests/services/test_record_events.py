@@ -68,7 +68,9 @@ class World:
 
 
 def _principal(session: Session, role: str, *licences: str, name: str) -> Principal:
-    org, _ = orgs.create_org(session, name=name, role=role, licences=licences, region="CN-31")
+    org, _ = orgs.create_org(
+        session, name=name, role=role, licences=licences, region="CN-31", licensed_from=date(2026, 1, 1)
+    )
     return Principal(org.id, org.name, Role(org.role), frozenset(licences))
 
 

@@ -34,9 +34,11 @@ from app.domain.event_rules import (
     parse_action,
 )
 from app.domain.identifiers import UnitCode
+from app.domain.licences import valid_kinds
 from app.domain.sale_rules import Sale, check_sale
 from app.services.cn_codes import read_code
 from app.services.custody import containers
+from app.services.custody.licences import check_trade
 from app.services.custody.recorder import Occurrence, Recorder
 from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
@@ -129,6 +131,7 @@ def _move(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> 
     if occ.ev.settlement is not None and subject.unit is not None:  # before the sale: a resale is a resettlement
         settle(rec, occ, subject.unit.id, occ.ev.settlement, split_open=before.status is Status.OPEN)
     after = apply(before, occ.action, rec.actor, occ.ev.to)
+    check_trade(rec, occ, subject, before, after)
     if occ.action in SALE_ACTIONS:
         _check_sale(rec, occ, subject)
     containers.detach(rec, subject, occ.event.id)
@@ -163,7 +166,7 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
             category=rec.product(unit.gtin).category,
             expires_on=batch.expires_on,
             occurred_at=occ.at,
-            seller_licences=rec.principal.licences,
+            seller_licences=valid_kinds(rec.licence_terms(rec.actor), occ.at),
             channel=ev.channel or "offline",
             platform_role=platform.role if platform else None,
             platform_named=bool(ev.platform),

@@ -15,10 +15,11 @@ from app.db.models import Batch, Event, EventItem, Organisation, Product, Unit
 from app.domain.custody import Action, Custody
 from app.domain.event_rules import EventIn, Policy, payload, sale_channel
 from app.domain.leaf import LeafEvent, LeafItem
+from app.domain.licences import LicenceTerm
 from app.domain.recall import RecallScope
 from app.services import log
 from app.services.custody.subjects import Subject, effective_custody
-from app.services.orgs import Principal
+from app.services.orgs import Principal, licence_terms
 from app.services.recalls import scopes_for
 
 
@@ -42,6 +43,7 @@ class Recorder:
         self._products: dict[str, Product] = {}
         self._batches: dict[int, Batch] = {}
         self._orgs: dict[str, Organisation | None] = {}
+        self._licences: dict[str, list[LicenceTerm]] = {}
         self._recalls: dict[str, list[RecallScope]] = {}
         self._leaf_items: list[LeafItem] = []
         self.locked_units: dict[tuple[str, str], Unit] = {}
@@ -79,6 +81,11 @@ class Recorder:
         if org_id not in self._orgs:
             self._orgs[org_id] = self.session.get(Organisation, org_id)
         return self._orgs[org_id]
+
+    def licence_terms(self, org_id: str) -> list[LicenceTerm]:
+        if org_id not in self._licences:
+            self._licences[org_id] = licence_terms(self.session, org_id)
+        return self._licences[org_id]
 
     def custody(self, subject: Subject) -> Custody:
         """Effective custody: the outermost container's record for anything packed."""
