@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.cn_code import looks_like_cn_code, near_cn_codes, validate_cn_drug_id
+from app.domain.cn_code import looks_like_cn_code, near_cn_codes, parse_cn_code, validate_cn_drug_id
 from app.domain.errors import InvalidCode
 
 
@@ -49,3 +49,36 @@ def test_a_dropped_last_digit_is_looked_for_at_the_end_too() -> None:
 
 def test_the_last_two_digits_transposed() -> None:
     assert "12345678901234567809" in near_cn_codes("12345678901234567890")
+
+
+def parse_refusal(text: str) -> tuple[str, str]:
+    with pytest.raises(InvalidCode) as info:
+        parse_cn_code(text)
+    return info.value.code, info.value.detail
+
+
+def test_an_empty_code_is_refused() -> None:
+    assert parse_refusal("  ")[1] == "the drug traceability code is empty"
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("8123456789o123456789", "position 11 is 'o', not a digit (a letter O read for the digit 0?)"),
+        ("8123456789O123456789", "position 11 is 'O', not a digit (a letter O read for the digit 0?)"),
+        ("8I23456789012345678", "position 2 is 'I', not a digit (a letter I or l read for the digit 1?)"),
+        ("8L23456789012345678", "position 2 is 'L', not a digit (a letter I or l read for the digit 1?)"),
+        ("8l23456789012345678", "position 2 is 'l', not a digit (a letter I or l read for the digit 1?)"),
+        ("8123456789x123456789", "position 11 is 'x', not a digit"),
+        ("8123456789X123456789", "position 11 is 'X', not a digit"),
+    ],
+)
+def test_a_letter_in_a_code_is_named_with_what_it_may_be_read_for(text: str, detail: str) -> None:
+    assert parse_refusal(text) == ("invalid_cn_code", f"a drug traceability code (药品追溯码) is 20 digits; {detail}")
+
+
+def test_a_wrong_length_says_which_slip() -> None:
+    assert parse_refusal("1234567890123456789") == (
+        "invalid_cn_code",
+        "a drug traceability code (药品追溯码) has 20 digits, this one has 19: a digit was dropped",
+    )

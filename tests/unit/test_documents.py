@@ -36,6 +36,7 @@ def test_complete_files_are_recognised(data: bytes, expected: str) -> None:
         b"",
         PDF[:-7],  # cut before %%EOF
         b"%PDF-" + b"x" * 2000 + b"%%EOF" + b"y" * 12,  # %%EOF no longer within the last 16 bytes
+        b"%PDF-" + b"x" * 2000 + b"%%EOF" + b"X" * 12,  # only whitespace and NULs are stripped
         b"%%EOF" + b"x" * 2000 + b"%PDF-",  # the wrong way round
         b"%PDF %%EOF",  # no dash after %PDF
         b"PDF-1.7 %%EOF",
@@ -46,6 +47,7 @@ def test_complete_files_are_recognised(data: bytes, expected: str) -> None:
         JPEG[1:],
         b"\xff\xd8\xfe" + JPEG[3:],  # SOI without the marker's FF
         JPEG + b" ",  # only NULs may follow EOI
+        JPEG + b"X",
         b"GIF89a....",
         b"hello %%EOF",
     ],
@@ -69,6 +71,7 @@ def test_pdf_whitespace_stripping_is_only_of_the_tail() -> None:
         (PDF, "application/pdf", "application/pdf"),
         (PDF, "Application/PDF; charset=binary", "application/pdf"),  # case and parameters ignored
         (PDF, "  application/pdf  ", "application/pdf"),
+        (PNG, "image/png; a=1; b=2", "image/png"),  # the type is what comes before the first semicolon
         (PNG, "application/octet-stream", "image/png"),  # claims nothing
         (JPEG, "*/*", "image/jpeg"),
         (JPEG, "image/jpeg", "image/jpeg"),

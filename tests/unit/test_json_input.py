@@ -33,6 +33,11 @@ def test_json_is_read(raw: bytes | str, value: object) -> None:
     assert loads(raw) == value
 
 
+def test_bytes_are_read_as_utf8_only() -> None:
+    # json.loads would guess UTF-16 from the zero bytes and read {}; the body must be UTF-8.
+    assert refusal(b"{\x00}\x00").startswith("the body is not valid JSON: ")
+
+
 def test_invalid_utf8_names_the_byte_and_its_position() -> None:
     assert refusal(b'{"a": "\xff"}') == "the body is not valid UTF-8 (byte 0xff at position 7)"
     assert refusal(b"\xc3") == "the body is not valid UTF-8 (byte 0xc3 at position 0)"

@@ -19,3 +19,12 @@ def test_anything_else_is_refused_with_the_expected_form(value: str) -> None:
         check_region(value)
     assert info.value.code == "invalid_region"
     assert "ISO 3166-2" in info.value.detail and "CN-31" in info.value.detail
+
+
+def test_the_refusal_text() -> None:
+    with pytest.raises(InvalidInput) as info:
+        check_region("Shanghai")
+    assert info.value.detail == (
+        "region 'Shanghai' is not an ISO 3166-2 code: write the country and the subdivision, "
+        "like CN-31 (Shanghai), CN-11 (Beijing) or CN-44 (Guangdong)"
+    )
