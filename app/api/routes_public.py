@@ -152,7 +152,10 @@ async def _scan(
         return _refusal(error, html, lang, request)
     if isinstance(scan, ProductCode):
         try:
-            product = await anyio.to_thread.run_sync(_read_product, runtime, scan, token)
+            # A consumer's scan answers from one lookup on the event loop; a key's (or a recall's) reads in a session.
+            product = await runtime.passport_scans.scan_product(scan, today()) if token is None else None
+            if product is None:
+                product = await anyio.to_thread.run_sync(_read_product, runtime, scan, token)
         except DomainError as error:
             return _refusal(error, html, lang, request)
         body, passport = product.as_json(), product.passport
@@ -174,7 +177,10 @@ async def _scan(
             )
         )
         passport = None
-        if token is not None or (result.row is not None and result.row.product_has_passport):
+        if token is None:
+            if result.row is not None and result.row.product_has_passport:
+                passport = await runtime.passport_scans.unit_passport(scan.gtin, scan.serial, today())
+        else:
             try:
                 passport = await anyio.to_thread.run_sync(_read_unit_passport, runtime, result, token)
             except DomainError as error:

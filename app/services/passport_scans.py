@@ -1,8 +1,11 @@
 """Scans of a product (``/01/{gtin}``) or a lot (``/01/{gtin}/10/{lot}``), and the passport a unit scan shows.
 
-A product scan reads the product, the lot and the product's recalls (three indexed reads) and the merged
-passport the reader may see; a unit scan reads only the passport, and only when its product has one (the unit
-lookup says so, see ``app.db.units``).
+An anonymous scan (the consumer's) goes below the ORM, as the unit scan does: ``PassportScans`` answers a product
+or lot scan from one statement (the product, its maker, the lot's expiry, whether the product has recalls and the
+newest passport versions' ids) and a unit scan's passport from one more (the versions' ids), on the event loop, the
+merged, tier-filtered passport coming from a cache keyed by those ids (``app.services.passports``). A scan with a
+key (its tier needs the reader), or of a product with recalls (their scopes), reads in a session: ``scan_product``
+and ``unit_passport``, run in a worker thread.
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+import anyio.to_thread
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Batch, Organisation, Product
+from app.db.passport_lookups import VersionIds, leaves, passport_lookups, product_lookups, product_row
 from app.domain.identifiers import ProductCode
+from app.domain.passport import Tier
 from app.domain.recall import RecallScope, most_severe
 from app.domain.resolver import ProductVerdict, covers_lot, product_verdict
 from app.services.orgs import Principal, authenticate
-from app.services.passports import visible_passport
+from app.services.passports import Shown, as_shown, cached_view, view_of, visible_passport
 from app.services.recalls import scopes_for
 
 
@@ -88,3 +94,53 @@ def unit_passport(
 ) -> dict[str, Any] | None:
     """The passport a unit scan shows: the product's, the lot's and the unit's, merged, for the reader's tier."""
     return visible_passport(session, gtin, lot, serial, reader, today=today)
+
+
+class PassportScans:
+    """Anonymous product, lot and unit-passport scans, answered on the event loop (see the module's docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._products = product_lookups(engine)
+        self._passports = passport_lookups(engine)
+
+    def close(self) -> None:
+        self._products.close()
+        self._passports.close()
+
+    async def scan_product(self, scan: ProductCode, today: date) -> ProductScan | None:
+        """An anonymous product or lot scan, or None when the product has recalls (``scan_product`` reads them)."""
+        found = await self._products.fetch(scan.gtin, scan.lot or "")
+        if found is None:
+            verdict = product_verdict(product_known=False, lot=None, lot_expires_on=None, recalled=False, today=today)
+            return ProductScan(scan, verdict, None, None, None, (), None)
+        facts, expires_on, has_recalls, ids = product_row(found)
+        if has_recalls:
+            return None
+        if expires_on is None:  # an unknown lot (or none scanned) has no passport of its own
+            ids = (ids[0], None, None)
+        verdict = product_verdict(
+            product_known=True, lot=scan.lot, lot_expires_on=expires_on, recalled=False, today=today
+        )
+        product = {"gtin": scan.gtin, **facts}
+        return ProductScan(scan, verdict, product, expires_on, None, (), await self._passport(ids, today))
+
+    async def unit_passport(self, gtin: str, serial: str, today: date) -> dict[str, Any] | None:
+        """The public passport of a unit (the product's, its lot's and its own, merged), None without one."""
+        found = await self._passports.fetch(gtin, serial)
+        if found is None:
+            return None
+        product, lot, unit = found
+        return await self._passport((product, lot, unit), today)
+
+    async def _passport(self, ids: VersionIds, today: date) -> dict[str, Any] | None:
+        if ids == (None, None, None):
+            return None
+        view = cached_view(self._engine, ids, Tier.PUBLIC, today)
+        if view is None:  # versions not seen yet: their leaves are read (and the view made) off the event loop
+            view = await anyio.to_thread.run_sync(self._view, ids, today)
+        return as_shown(view, Tier.PUBLIC)
+
+    def _view(self, ids: VersionIds, today: date) -> Shown:
+        with self._engine.connect() as conn:
+            return view_of(self._engine, ids, Tier.PUBLIC, today, lambda wanted: leaves(conn, wanted))

@@ -1,19 +1,24 @@
 """Reading passports: who sees which tier, and the merged, tier-filtered passport of a product, lot or unit.
 
-The scan paths call ``visible_passport``; it reads the newest version of each level in one query.
+The scan paths call ``visible_passport`` (or, on the event loop, ``cached_view`` and ``view_of`` with the version
+ids of ``app.db.passport_lookups``): the newest version id of each level is read in one query, and the merged,
+tier-filtered passport is kept by those ids (versions are never edited), so a repeated scan reads no version.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
-from functools import lru_cache
+from functools import partial
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, bindparam, exists, or_, select
+from sqlalchemy import Connection, Engine, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Batch, LotCustody, LotHop, LotSale, Product
+from app.db.passport_lookups import VersionIds, leaves
 from app.db.passport_models import Passport, PassportVersion
 from app.domain.orgs import READS_EVERYTHING
 from app.domain.passport import LEVELS, Level, Tier, merge, visible
@@ -77,11 +82,69 @@ def newest_documents(db: Db, gtin: str, lot: str | None, serial: str | None) -> 
     return {level: (version, json.loads(leaf)["passport"]) for level, (version, leaf) in found.items()}
 
 
-@lru_cache(maxsize=256)
-def _shown(leaves: tuple[bytes | None, ...], tier: Tier, today: date) -> dict[str, Any]:
-    """The merged passport as ``tier`` sees it on ``today``. Versions are never edited, so the leaves' bytes are a
-    safe key (content-addressed: right across databases too); a scan skips parsing, merging and filtering."""
-    return visible(merge(json.loads(leaf)["passport"] if leaf is not None else None for leaf in leaves), tier, today)
+Shown = tuple[dict[str, Any], dict[str, int]]  # the visible fields; the version of each level merged
+_Views = dict[tuple[VersionIds, Tier, date], Shown]
+# Per database (ids are a database's own: tests and tools open many), while its engine lives.
+_VIEWS: WeakKeyDictionary[Engine, _Views] = WeakKeyDictionary()
+MAX_VIEWS = 4096  # merged views kept per database; past that the cache starts again (dict get and set need no lock)
+
+
+def _views(engine: Engine) -> _Views:
+    views = _VIEWS.get(engine)
+    if views is None:
+        views = _VIEWS.setdefault(engine, {})
+    return views
+
+
+def cached_view(engine: Engine, ids: VersionIds, tier: Tier, today: date) -> Shown | None:
+    """The merged passport of these versions as ``tier`` sees it on ``today``, if already made: versions are never
+    edited, so their ids name the content for good and a hit reads nothing."""
+    return _views(engine).get((ids, tier, today))
+
+
+Read = Callable[[list[int]], dict[int, tuple[int, bytes]]]  # version ids -> {id: (version number, leaf bytes)}
+
+
+def view_of(engine: Engine, ids: VersionIds, tier: Tier, today: date, read: Read) -> Shown:
+    """``cached_view``, else made from the versions ``read`` returns (id -> (version number, leaf bytes))."""
+    key = (ids, tier, today)
+    views = _views(engine)
+    shown = views.get(key)
+    if shown is None:
+        found = read([id_ for id_ in ids if id_ is not None])
+        documents = (json.loads(found[id_][1])["passport"] if id_ is not None else None for id_ in ids)
+        versions = {level.value: found[id_][0] for level, id_ in zip(LEVELS, ids, strict=True) if id_ is not None}
+        shown = (visible(merge(documents), tier, today), versions)
+        if len(views) >= MAX_VIEWS:
+            views.clear()
+        views[key] = shown
+    return shown
+
+
+def as_shown(view: Shown, tier: Tier) -> dict[str, Any]:
+    """A scan's passport: the visible fields, ``tier`` (the reader's) and ``versions``."""
+    shown = dict(view[0])
+    shown["tier"] = tier.value
+    shown["versions"] = dict(view[1])
+    return shown
+
+
+_NEWEST_IDS = (
+    select(Passport.subject, PassportVersion.id)
+    .join(PassportVersion, (PassportVersion.passport_id == Passport.id) & (PassportVersion.version == Passport.version))
+    .where(Passport.subject.in_(bindparam("subjects", expanding=True)))
+)
+
+
+def newest_ids(db: Db, gtin: str, lot: str | None, serial: str | None) -> VersionIds:
+    """The id of the newest version of each level's passport (None for a level without one), in one query."""
+    subjects = [subject_of(gtin), subject_of(gtin, lot) if lot is not None else None]
+    subjects.append(subject_of(gtin, serial=serial) if serial is not None else None)
+    found: dict[str, int] = {
+        s: id_ for s, id_ in db.execute(_NEWEST_IDS, {"subjects": [s for s in subjects if s is not None]})
+    }
+    product, lot_id, unit = (found.get(s) if s is not None else None for s in subjects)
+    return product, lot_id, unit
 
 
 def visible_passport(
@@ -98,11 +161,9 @@ def visible_passport(
     no level has a passport. Besides the visible fields: ``tiers`` (the tier of each field shown), ``tier`` (the
     reader's) and ``versions`` (the version of each level merged, e.g. ``{"product": 3, "lot": 1}``).
     ``tier`` overrides the reader's (a caller that already knows it saves the partner query)."""
-    found = newest_leaves(db, gtin, lot, serial)
-    if not found:
+    ids = newest_ids(db, gtin, lot, serial)
+    if ids == (None, None, None):
         return None
     tier = tier or reader_tier(db, reader, gtin)
-    shown = dict(_shown(tuple(found[level][1] if level in found else None for level in LEVELS), tier, today))
-    shown["tier"] = tier.value
-    shown["versions"] = {level.value: found[level][0] for level in LEVELS if level in found}
-    return shown
+    connection = db.connection() if isinstance(db, Session) else db
+    return as_shown(view_of(connection.engine, ids, tier, today, partial(leaves, connection)), tier)

@@ -15,6 +15,7 @@ from app.services.clock import utcnow
 from app.services.epcis import jobs as capture_jobs
 from app.services.keys import KeyRing, load_master_key
 from app.services.log import make_checkpoint
+from app.services.passport_scans import PassportScans
 from app.services.scans import ClonePolicy, ScanLog
 from app.services.signing_pool import SigningPool
 from app.services.verification import Verifier
@@ -29,6 +30,7 @@ class Runtime:
     pool: SigningPool
     verifier: Verifier
     scans: ScanLog
+    passport_scans: PassportScans
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -55,6 +57,7 @@ class Runtime:
                 policy,
                 writer_url=settings.database_url if settings.scan_writer == "process" else None,
             ),
+            passport_scans=PassportScans(engine),
         )
 
     def sign_checkpoint(self) -> None:
@@ -70,4 +73,5 @@ class Runtime:
         self.scans.close()
         self.pool.close()
         self.verifier.close()
+        self.passport_scans.close()
         self.engine.dispose()
