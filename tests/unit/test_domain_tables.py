@@ -119,6 +119,7 @@ def test_a_locked_unit_reported_stolen_forgets_what_it_was() -> None:
 
 ALERT_TWIN: dict[str, str | None] = {
     "already_sold": "repeat_sale",
+    "already_settled": "repeat_settlement",
     "expired": "expired_sale_attempt",
     "recalled": "recalled_sale_attempt",
     "licence_required": "unlicensed_sale",

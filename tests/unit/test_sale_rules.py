@@ -195,8 +195,9 @@ def test_refusals_that_must_alert_have_an_alert_type() -> None:
 def test_every_alerting_code_is_a_real_refusal_code() -> None:
     custody_codes = {refusal_code(s, a) for s in Status for a in Action}
     custody_codes |= {"not_custodian", "not_addressed_to_you", "destination_required", "ship_to_self"}
-    # "recalled" is produced by the recall rules in the event service, not by these two pure modules.
-    assert set(ALERT_FOR) <= custody_codes | SALE_CODES | {"recalled"}
+    # "recalled" is produced by the recall rules in the event service, not by these two pure modules;
+    # "already_settled" by the settlement rule (app/domain/settlement.py).
+    assert set(ALERT_FOR) <= custody_codes | SALE_CODES | {"recalled", "already_settled"}
     assert ALERT_FOR["already_sold"] == "repeat_sale"
 
 
