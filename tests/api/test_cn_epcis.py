@@ -129,3 +129,55 @@ def test_native_events_about_20_digit_units_are_exported_and_found_by_code(clien
     # a code of another unit finds neither
     none = client.get("/epcis/events", params={"MATCH_epc": uri(CODES[2])}, headers=maker.headers).json()
     assert [e["bizStep"] for e in none["epcisBody"]["queryResults"]["resultsBody"]["eventList"]] == ["commissioning"]
+
+
+# ------------------------------------------------------------------------------------------ package links
+
+CASE, BOX = f"{DRUG_ID}{9_000_001:013d}", f"{DRUG_ID}{9_000_002:013d}"
+
+
+@pytest.fixture
+def family(client: Any, maker: Any, cn_product: dict[str, Any]) -> list[str]:
+    """A case holding a box of the three units, imported as POST /v1/batches/{id}/codes/import registers them."""
+    today = date.today()
+    lot = {"gtin": GTIN, "lot": "CN2611", "manufactured_on": (today - timedelta(days=9)).isoformat()}
+    lot["expires_on"] = (today + timedelta(days=700)).isoformat()
+    batch = client.post("/v1/batches", json=lot, headers=maker.headers)
+    assert batch.status_code == 201, batch.text
+    lines = [{"code": CASE, "parent": None}, {"code": BOX, "parent": CASE}]
+    lines += [{"code": code, "parent": BOX} for code in CODES]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    headers = {**maker.headers, "Content-Type": "application/x-ndjson"}
+    response = client.post(f"/v1/batches/{batch.json()['id']}/codes/import", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return CODES
+
+
+def test_a_package_code_in_epcis_moves_what_it_holds_and_is_exported_as_its_code(client, maker, family, make_org):
+    distributor, _ = ship_to_distributor(make_org)
+    destination = [{"type": "owning_party", "destination": f"https://id.gs1.org/417/{GLN_DIST}"}]
+    ship = event([uri(CASE)], "shipping", 2, destinationList=destination)
+    job = capture(client, maker, ship)
+    assert job["success"] is True and not job["warnings"], job
+    assert {client.get(f"/01/{GTIN}/21/{c}", headers=JSON).json()["state"] for c in CODES} == {"in_supply_chain"}
+    # received natively by the case's code, then opened in EPCIS (an AggregationEvent DELETE of the case)
+    received = client.post(
+        "/v1/events", json={"events": [{"action": "receive", "codes": [CASE]}]}, headers=distributor.headers
+    )
+    assert received.status_code in (200, 201), received.text
+    opened = {
+        "type": "AggregationEvent",
+        "eventTime": at(4),
+        "eventTimeZoneOffset": "+08:00",
+        "parentID": uri(CASE),
+        "action": "DELETE",
+        "bizStep": "unpacking",
+    }
+    job = capture(client, distributor, opened)
+    assert job["success"] is True and not job["warnings"], job
+    # the case's units are now held loose by the distributor, and the case's events read back by its code
+    listed = client.get("/epcis/events", params={"MATCH_epc": uri(CASE)}, headers=distributor.headers)
+    events = listed.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    receipts = [e for e in events if e.get("bizStep") == "receiving"]
+    assert [e["epcList"] for e in receipts] == [[f"{BASE_URL}/cn/{CASE}"]]
+    assert {e["bizStep"] for e in events} >= {"shipping", "receiving"}

@@ -333,7 +333,7 @@ class EventCapture:
             occurred_at=fields.to_utc(event["eventTime"]),
             to=to,
             region=fields.extension_text(event, "region"),
-            container=parent.canonical if action is Action.PACK and parent is not None else None,
+            container=_code(parent) if action is Action.PACK and parent is not None else None,
             channel=(fields.extension_text(event, "channel") or "offline") if action is Action.SELL else None,
             platform=fields.extension_text(event, "platform"),
             order_ref=fields.extension_text(event, "orderRef"),
@@ -361,7 +361,7 @@ class EventCapture:
             canonical_sscc_uri(c)
             for c in self.session.scalars(select(Container.sscc).where(Container.parent_sscc == sscc))
         }
-        named = {_code(i) for i in children}
+        named = {_key(i) for i in children}
         if named != inside:
             raise InvalidInput(
                 f"container {sscc} holds {len(inside)} item(s); this event takes out {len(named & inside)} of them"
@@ -383,6 +383,14 @@ class EventCapture:
 
 
 def _code(ident: Identifier) -> str:
-    """How ``/v1/events`` is given an identifier: a unit named by 20-digit code by its GS1 form (GTIN + the code)."""
+    """How ``/v1/events`` is given an identifier: a unit named by 20-digit code by its GS1 form (GTIN + the code),
+    an imported package by its code."""
     key = ident.unit_key
-    return canonical_gtin_uri(*key) if ident.cn_code and key is not None else ident.canonical
+    return canonical_gtin_uri(*key) if ident.cn_code and key is not None else ident.cn_code or ident.canonical
+
+
+def _key(ident: Identifier) -> str:
+    """What a container's contents are compared by: units by GS1 form, containers by SSCC (or package key)."""
+    if ident.unit_key is not None:
+        return canonical_gtin_uri(*ident.unit_key)
+    return canonical_sscc_uri(ident.sscc) if ident.sscc else ident.canonical

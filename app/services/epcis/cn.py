@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Product
+from app.db.models import Container, Product
 from app.domain import epcis_fields as fields
 from app.domain.cn_code import CN_DRUG_ID_LENGTH
+from app.domain.code_import import CodeKind, container_key
 from app.domain.epcis import Identifier, canonical_gtin_uri, canonical_identifier, cn_code_uri
 from app.domain.epcis_fields import Role
 from app.domain.errors import InvalidInput
@@ -31,21 +32,37 @@ def products_by_drug_id(session: Session, codes: Iterable[str]) -> dict[str, str
     return {drug_id: gtin for drug_id, gtin in rows if drug_id is not None}
 
 
+def package_keys(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """Container key by 20-digit code, for the codes an import registered as packages (boxes, cases)."""
+    keys = {container_key(code, CodeKind.CN): code for code in codes}
+    if not keys:
+        return {}
+    found = session.scalars(select(Container.sscc).where(Container.sscc.in_(sorted(keys))))
+    return {keys[key]: key for key in found}
+
+
 def resolve(session: Session, ids: list[Role]) -> list[Role]:
-    """The event's identifiers, each 20-digit code of a registered product as that product's unit."""
-    gtins = products_by_drug_id(session, [i.cn_code for _, i in ids if i.cn_code])
-    return [(role, _as_unit(i, gtins)) for role, i in ids]
+    """The event's identifiers, each 20-digit code of an imported package as that container, and each other one
+    of a registered product as that product's unit."""
+    codes = [i.cn_code for _, i in ids if i.cn_code]
+    packages = package_keys(session, codes)
+    gtins = products_by_drug_id(session, [c for c in codes if c not in packages])
+    return [(role, _resolved(i, packages, gtins)) for role, i in ids]
 
 
-def _as_unit(ident: Identifier, gtins: dict[str, str]) -> Identifier:
-    if ident.cn_code is None:
+def _resolved(ident: Identifier, packages: dict[str, str], gtins: dict[str, str]) -> Identifier:
+    code = ident.cn_code
+    if code is None:
         return ident
-    gtin = gtins.get(ident.cn_code[:CN_DRUG_ID_LENGTH])
+    if code in packages:
+        return Identifier(ident.canonical, sscc=packages[code], cn_code=code)
+    gtin = gtins.get(code[:CN_DRUG_ID_LENGTH])
     return ident.as_unit(gtin) if gtin is not None else ident
 
 
-def lock_keys(session: Session, events: Iterable[Any]) -> list[tuple[str, str]]:
-    """The (GTIN, serial) of the units the events name by 20-digit code, to lock with the others up front."""
+def lock_keys(session: Session, events: Iterable[Any]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (GTIN, serial) of the units and the container keys of the packages the events name by 20-digit code,
+    to lock with the others up front."""
     codes: list[str] = []
     for event in events:
         if not isinstance(event, dict):
@@ -63,8 +80,10 @@ def lock_keys(session: Session, events: Iterable[Any]) -> list[tuple[str, str]]:
                 continue  # reported when its event is captured
             if ident.cn_code:
                 codes.append(ident.cn_code)
-    gtins = products_by_drug_id(session, codes)
-    return [(gtins[c[:CN_DRUG_ID_LENGTH]], c) for c in codes if c[:CN_DRUG_ID_LENGTH] in gtins]
+    packages = package_keys(session, codes)
+    gtins = products_by_drug_id(session, [c for c in codes if c not in packages])
+    units = [(gtins[c[:CN_DRUG_ID_LENGTH]], c) for c in codes if c not in packages and c[:CN_DRUG_ID_LENGTH] in gtins]
+    return units, sorted(set(packages.values()))
 
 
 def unit_uri(base_url: str, gtin: str, serial: str, cn_drug_id: str | None) -> str:
@@ -73,3 +92,16 @@ def unit_uri(base_url: str, gtin: str, serial: str, cn_drug_id: str | None) -> s
     if cn_drug_id and len(serial) == 20 and serial.isdigit() and serial.startswith(cn_drug_id):
         return cn_code_uri(base_url, serial)
     return canonical_gtin_uri(gtin, serial)
+
+
+def package_codes(payloads: Iterable[Any]) -> dict[str, str]:
+    """20-digit code by container key, for the package codes native events were sent with (their payloads)."""
+    found: dict[str, str] = {}
+    for payload in payloads:
+        if not isinstance(payload, dict):
+            continue
+        texts = [*(payload.get("codes") or []), payload.get("container")]
+        for text in texts:
+            if isinstance(text, str) and len(text) == 20 and text.isascii() and text.isdigit():
+                found[container_key(text, CodeKind.CN)] = text
+    return found

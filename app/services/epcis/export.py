@@ -8,21 +8,27 @@ written under the ``passport:`` prefix, the names ``POST /epcis/capture`` reads 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import Containment, Event, EventItem, LogNode, Organisation, Product, Unit
-from app.domain.epcis import NATIVE_AS_EPCIS, canonical_gln_uri, canonical_sscc_uri
+from app.domain.epcis import NATIVE_AS_EPCIS, canonical_gln_uri, canonical_sscc_uri, cn_code_uri
 from app.domain.epcis_query import PASSPORT_PREFIX, native_event_uri, time_text
-from app.services.epcis.cn import unit_uri
+from app.services.epcis.cn import package_codes, unit_uri
 
 
 def native_documents(session: Session, ids: list[int], base_url: str) -> dict[int, dict[str, Any]]:
     """Native custody events as EPCIS 2.0 events (see ``NATIVE_AS_EPCIS``), with Passport's own fields under
     the ``passport:`` prefix."""
     events = session.scalars(select(Event).where(Event.id.in_(ids))).all()
+    packages = package_codes(e.payload for e in events)  # imported 20-digit package codes, by container key
+
+    def container_uri(key: str) -> str:
+        return cn_code_uri(base_url, packages[key]) if key in packages else canonical_sscc_uri(key)
+
     items: dict[int, list[str]] = defaultdict(list)
     containers: dict[int, list[str]] = defaultdict(list)
     for event_id, sscc, gtin, serial, cn_drug_id in session.execute(
@@ -32,7 +38,7 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
         .where(EventItem.event_id.in_(ids))
         .order_by(EventItem.id)
     ):
-        uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else canonical_sscc_uri(sscc)
+        uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else container_uri(sscc)
         items[event_id].append(uri)
         if sscc is not None and gtin is None:
             containers[event_id].append(sscc)
@@ -55,7 +61,7 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
         ):
             if unpack_id is None:  # never: the rows were selected by their unpacking event
                 continue
-            uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else canonical_sscc_uri(child)
+            uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else container_uri(child)
             taken_out[(unpack_id, parent)].append(uri)
     org_ids = {i for e in events for i in (e.org_id, e.to_id) if i}
     glns = dict(session.execute(select(Organisation.id, Organisation.gln).where(Organisation.id.in_(org_ids))).all())
@@ -66,7 +72,9 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
     )
     out = {}
     for e in events:
-        out[e.id] = _native_document(e, items[e.id], containers[e.id], taken_out, glns, log_index.get(e.id), base_url)
+        out[e.id] = _native_document(
+            e, items[e.id], containers[e.id], taken_out, glns, log_index.get(e.id), base_url, container_uri
+        )
     return out
 
 
@@ -78,6 +86,7 @@ def _native_document(
     glns: dict[str, str | None],
     log_index: int | None,
     base_url: str,
+    container_uri: Callable[[str], str],
 ) -> dict[str, Any]:
     event_type, action, biz_step, disposition = NATIVE_AS_EPCIS[e.action]
     doc: dict[str, Any] = {
@@ -88,13 +97,13 @@ def _native_document(
         "eventID": native_event_uri(base_url, e.id),
     }
     if e.action == "pack":
-        doc["parentID"] = canonical_sscc_uri(e.container_sscc or "")
+        doc["parentID"] = container_uri(e.container_sscc or "")
         doc["childEPCs"] = items
     elif e.action == "unpack":
         # An AggregationEvent has one parent: the first container; the rest are named under passport:.
         parent = containers[0] if containers else None
         if parent is not None:
-            doc["parentID"] = canonical_sscc_uri(parent)
+            doc["parentID"] = container_uri(parent)
             children = taken_out.get((e.id, parent), [])
             if children:
                 doc["childEPCs"] = children
@@ -127,7 +136,7 @@ def _native_document(
     }
     if e.action == "unpack" and len(containers) > 1:
         extensions["unpacked"] = [
-            {"parentID": canonical_sscc_uri(c), "childEPCs": taken_out.get((e.id, c), [])} for c in containers
+            {"parentID": container_uri(c), "childEPCs": taken_out.get((e.id, c), [])} for c in containers
         ]
     doc.update({f"{PASSPORT_PREFIX}:{k}": v for k, v in extensions.items() if v is not None})
     return doc

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 from app.db.epcis_models import EpcisEpc, EpcisEvent
 from app.db.models import Containment, Event, EventItem, Organisation, Product, Unit
 from app.domain.cn_code import CN_DRUG_ID_LENGTH
+from app.domain.code_import import CodeKind, container_key
 from app.domain.epcis import canonical_gln_uri
 from app.domain.epcis_fields import EpcRole, RecordKind
 from app.domain.epcis_query import (
@@ -103,6 +104,8 @@ def _native_match(match: Match) -> ColumnElement[bool]:
     parentID). Native events have no input/output lists or classes."""
     units = _units_matching(match)
     ssccs = sorted({i.sscc for i in match.identifiers if i.sscc})
+    # a 20-digit code may be an imported package (box, case): the container it became
+    ssccs += sorted({container_key(code, CodeKind.CN) for i in match.identifiers if (code := i.cn_code) is not None})
     found: list[ColumnElement[bool]] = []
     if set(match.roles) & {EpcRole.EPC, EpcRole.CHILD}:
         named = []

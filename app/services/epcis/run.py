@@ -102,7 +102,8 @@ def _lock_rows(session: Session, events: list[Any]) -> dict[UnitKey, Unit]:
     name, in the global order of ``lock_everything``: a later event must not wait for a row while holding the
     log, or it could deadlock against an ordinary /v1/events request (PostgreSQL)."""
     unit_keys, ssccs = fields.lock_keys(events)
-    return lock_everything(session, unit_keys + cn.lock_keys(session, events), ssccs)
+    cn_units, cn_packages = cn.lock_keys(session, events)
+    return lock_everything(session, unit_keys + cn_units, ssccs + cn_packages)
 
 
 _RUNNING = threading.BoundedSemaphore(2)  # capture jobs at once in one process; the others wait their turn
