@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import (
     problems,
+    routes_cases,
     routes_catalog,
     routes_code_import,
     routes_codes,
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     routes_public.install(app)
     for module in (
         routes_catalog,
+        routes_cases,
         routes_codes,
         routes_code_import,
         routes_qr,

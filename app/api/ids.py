@@ -17,6 +17,7 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import BigInteger
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db.case_models import SuspectCase
 from app.db.models import Alert, Batch, Event, Issuance, LogCheckpoint, LogState, Recall, WebhookDelivery
 from app.domain.errors import NotFound
 
@@ -51,11 +52,13 @@ BATCH = RowId("batch", Batch.id)
 ISSUANCE = RowId("issuance", Issuance.id)
 RECALL = RowId("recall", Recall.id)
 ALERT = RowId("alert", Alert.id)
+CASE = RowId("case", SuspectCase.id)
 
 BatchId = Annotated[int, BATCH.path(), AfterValidator(BATCH)]
 IssuanceId = Annotated[int, ISSUANCE.path(), AfterValidator(ISSUANCE)]
 RecallId = Annotated[int, RECALL.path(), AfterValidator(RECALL)]
 AlertId = Annotated[int, ALERT.path(), AfterValidator(ALERT)]
+CaseId = Annotated[int, CASE.path(), AfterValidator(CASE)]
 
 # Query values: paging cursors (the last id seen) and positions in the log.
 AlertCursor = Annotated[int | None, Query(ge=1, le=largest(Alert.id))]

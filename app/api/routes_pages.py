@@ -27,14 +27,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep
-from app.api.ids import ALERT, RECALL, largest
+from app.api.ids import ALERT, CASE, RECALL, largest
 from app.api.problems import status_of
 from app.domain.alerts import ALERT_STATUSES, ALERT_TYPES, TRIAGE_STATUSES
+from app.domain.cases import CaseStatus
 from app.domain.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
 from app.domain.orgs import Role
-from app.services import alerts, catalog, licences, orgs, recalls
+from app.services import alerts, cases, catalog, licences, orgs, recalls
 from app.services.orgs import Principal
-from app.web import regulator
+from app.web import case_pages, regulator
 from app.web.i18n import MESSAGES, Catalogue
 from app.web.pages import choose_language
 
@@ -320,6 +321,25 @@ def recall_trace(recall_id: int, console: ConsoleDep, session: SessionDep) -> Re
         found = recalls.trace(session, principal, RECALL(recall_id))
         product = catalog.get_product(session, principal, found["recall"]["gtin"])
         return regulator.render_trace(console.page, found, catalog.product_view(session, product))
+
+    return _show(console, build)
+
+
+@router.get("/cases")
+def case_list(console: ConsoleDep, session: SessionDep, status: str = "") -> Response:
+    def build(principal: Principal) -> str:
+        wanted = CaseStatus(status) if status in CaseStatus.__members__.values() else None
+        found = cases.list_cases(session, principal, status=wanted, after=0, limit=cases.MAX_PAGE)
+        return case_pages.render_cases(console.page, found["cases"])
+
+    return _show(console, build)
+
+
+@router.get("/cases/{case_id}")
+def case_detail(case_id: int, console: ConsoleDep, session: SessionDep) -> Response:
+    def build(principal: Principal) -> str:
+        case = cases.get_case(session, principal, CASE(case_id))
+        return case_pages.render_case(console.page, cases.case_view(session, case))
 
     return _show(console, build)
 

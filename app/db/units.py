@@ -82,6 +82,7 @@ class UnitRow:
     product_has_recalls: bool  # only then is the recall scope worth reading
     signed: bool  # issued with a signing key (not commissioned unsigned through EPCIS)
     product_has_passport: bool = False  # only then is a passport worth reading
+    under_investigation: bool = False  # an active suspect-product case names the unit or its lot
 
     @property
     def untouched(self) -> bool:
@@ -95,7 +96,10 @@ _COLUMNS = (
     "b.lot, b.expires_on, u.state, p.name, p.category, o.name, u.id, u.container_sscc, u.holder_id, u.to_id, "  # noqa: S608
     f"i.created_at, o.region, {_OPEN_ALERT.format(kind='repeat_sale')}, {_OPEN_ALERT.format(kind='clone_suspect')}, "
     "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = u.gtin), i.key_tag IS NOT NULL, "
-    "EXISTS (SELECT 1 FROM passport pp WHERE pp.gtin = u.gtin)"
+    "EXISTS (SELECT 1 FROM passport pp WHERE pp.gtin = u.gtin), "
+    # Two probes of case_subject's (batch_id, active) and (unit_id, active) indexes: nothing when no case is open.
+    "(EXISTS (SELECT 1 FROM case_subject cs WHERE cs.batch_id = u.batch_id AND cs.active) "
+    "OR EXISTS (SELECT 1 FROM case_subject cs WHERE cs.unit_id = u.id AND cs.active))"
 )
 _JOINS = (
     "JOIN batch b ON b.id = u.batch_id JOIN product p ON p.gtin = u.gtin "
@@ -123,5 +127,5 @@ def unit_row(raw: Any) -> UnitRow:
         values[1] = date.fromisoformat(values[1])
     if isinstance(values[10], str):
         values[10] = datetime.fromisoformat(values[10]).replace(tzinfo=UTC)
-    values[12:17] = [bool(v) for v in values[12:17]]
+    values[12:18] = [bool(v) for v in values[12:18]]
     return UnitRow(*values)

@@ -28,9 +28,10 @@ def consumer_step(action: str, channel: str | None) -> str | None:
     return CONSUMER_STEP.get(action)
 
 
-def suspect_flags(status: str, *, repeat_sale: bool, clone: bool) -> tuple[str, ...]:
-    """Open alerts that make a scan suspect: a second sale was attempted, or the code is scanned as a clone."""
-    flags = []
+def suspect_flags(status: str, *, repeat_sale: bool, clone: bool, investigated: bool = False) -> tuple[str, ...]:
+    """What makes a scan suspect: an active suspect-product case names the unit or its lot, a second sale was
+    attempted (an open alert), or the code is scanned as a clone (an open alert)."""
+    flags = ["under_investigation"] if investigated else []
     if repeat_sale and status in (Status.SOLD, Status.DISPENSED, Status.RETURNED):
         flags.append("repeat_sale")
     if clone:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from app.db.cases import case_leaves
 from app.db.log import leaf_events, passport_leaves, tree_size
 from app.db.models import (
     Container,
@@ -123,7 +124,11 @@ def _replay_page(conn: Connection, state: Replay, start: int, end: int) -> list[
             found.append(
                 Difference(f"leaf {index} (passport version)", "edited since logged", "as logged", "passports")
             )
-    present = {index for index, _ in events} | passports.keys()
+    cases = case_leaves(conn, start, end)  # case changes move no custody either: only their hash is checked
+    for index, (data, _) in cases.items():
+        if merkle.leaf_hash(data) != bytes(hashes[index]):
+            found.append(Difference(f"leaf {index} (case change)", "edited since logged", "as logged", "cases"))
+    present = {index for index, _ in events} | passports.keys() | cases.keys()
     for index in range(start, end):
         if index not in present:
             found.append(Difference(f"leaf {index}", "no event", "an event", stored_label="log"))

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from app.db.cases import case_leaves
 from app.db.log import (
     fetch_nodes,
     leaf_events,
@@ -136,6 +137,10 @@ def entries(conn: Connection, start: int, end: int, reader: Reader | None) -> En
     # see every tier of a passport (passport_schema/passport-leaf.md).
     for index, (data, writer) in passport_leaves(conn, start, end).items():
         shown[index] = data if reader is None or reader.role in READS_EVERYTHING or reader.org_id == writer else None
+    # Case changes (kept as their exact bytes): read whole by the case's opener, the product's manufacturer, the
+    # organisation that made the change, and auditors (passport_schema/case-leaf.md).
+    for index, (data, readers) in case_leaves(conn, start, end).items():
+        shown[index] = data if reader is None or reader.role in READS_EVERYTHING or reader.org_id in readers else None
     return Entries(start, end, [shown.get(i) for i in range(start, end)], leaf_hashes(conn, start, end))
 
 

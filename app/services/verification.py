@@ -113,7 +113,12 @@ class Verifier:
         if row is not None:
             status = effective_custody(conn, row)[0] if conn is not None else row.state
             state = PUBLIC_STATE[Status(status)]
-            flags = suspect_flags(status, repeat_sale=row.repeat_sale_alert, clone=row.clone_alert)
+            flags = suspect_flags(
+                status,
+                repeat_sale=row.repeat_sale_alert,
+                clone=row.clone_alert,
+                investigated=row.under_investigation,
+            )
             if conn is not None and row.product_has_recalls:
                 recall = most_severe(covering(conn, scan.gtin, row.lot, scan.serial))
             facts = UnitFacts(

@@ -256,6 +256,57 @@ def notify_recall(session: Session, recall_id: int, *, event_type: str = "recall
     return notices
 
 
+def holders(session: Session, gtin: str, lots: list[str], serials: list[str], manufacturer_id: str) -> dict[str, int]:
+    """Organisation -> units it holds or has in transit to it, of the given lots and serials (a case's scope)."""
+    return {org: sum(n) for org, n in _holdings(session, gtin, lots, serials, manufacturer_id).items()}
+
+
+def _holdings(
+    session: Session, gtin: str, lots: list[str], serials: list[str], manufacturer_id: str
+) -> dict[str, tuple[int, int]]:
+    conn = session.connection()
+    on_hand: Counter[str] = Counter()
+    arriving: Counter[str] = Counter()
+    for (status, holder, to), n in custody_counts(conn, scope_of(conn, gtin, lots, serials)).items():
+        if n <= 0:
+            continue
+        if Status(status) in HOLDING:
+            on_hand[holder or manufacturer_id] += n
+        elif Status(status) is Status.IN_TRANSIT and to is not None:
+            arriving[to] += n
+    return {org: (on_hand[org], arriving[org]) for org in on_hand.keys() | arriving.keys()}
+
+
+def queue(session: Session, event_type: str, payloads: Mapping[str, dict[str, Any]], now: datetime) -> dict[str, int]:
+    """Queue one signed delivery per organisation that has an active endpoint, in the caller's transaction (one
+    query for the endpoints, one bulk insert); organisation -> delivery id. The others read their notices."""
+    if not payloads:
+        return {}
+    endpoints = dict(
+        session.execute(
+            select(WebhookEndpoint.org_id, WebhookEndpoint.id).where(
+                WebhookEndpoint.org_id.in_(sorted(payloads)), WebhookEndpoint.disabled_at.is_(None)
+            )
+        ).all()
+    )
+    deliveries = {
+        org: WebhookDelivery(
+            endpoint_id=endpoints[org],
+            event_type=event_type,
+            payload=payload,
+            attempts=0,
+            status="pending",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for org, payload in payloads.items()
+        if org in endpoints
+    }
+    session.add_all(deliveries.values())
+    session.flush()
+    return {org: delivery.id for org, delivery in deliveries.items()}
+
+
 def acknowledge(session: Session, principal: Principal, recall_id: int) -> RecallNotice:
     """Record that the caller received the recall notice (idempotent: the first acknowledgement stands)."""
     if session.get(Recall, recall_id) is None:

@@ -55,6 +55,7 @@ def _render(template: str, page: Page, title: str, section: str, **data: Any) ->
         "nav": [
             {"key": "recalls", "href": page.href("/regulator/recalls"), "text": t("reg.nav.recalls")},
             {"key": "alerts", "href": page.href("/regulator/alerts"), "text": t("reg.nav.alerts")},
+            {"key": "cases", "href": page.href("/regulator/cases"), "text": t("reg.nav.cases")},
             *(
                 [{"key": "licences", "href": page.href("/regulator/licences"), "text": t("reg.nav.licences")}]
                 if page.role == "regulator"

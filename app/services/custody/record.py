@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
+from app.db.cases import under_investigation
 from app.db.custody import last_sale, latest_item, lock_everything
 from app.db.log import log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
@@ -158,6 +159,11 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
     batch = rec.batch(unit.batch_id)
     if rec.recalls_of(unit.gtin, batch.lot, unit.serial):
         raise Refused("this unit is recalled and may not be sold or dispensed", code="recalled")
+    if under_investigation(rec.session.connection(), unit.id, unit.batch_id):
+        raise Refused(
+            "this unit is in an open suspect-product case and may not be sold or dispensed until it is cleared",
+            code="under_investigation",
+        )
     recorded = rec.session.get(Prescription, ev.prescription.id) if ev.prescription is not None else None
     used = recorded is not None and recorded.event_id != occ.event.id
     check_sale(
