@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     clone_max_speed_kmh: float = Field(default=900.0, gt=0)
     clone_max_clients: int = Field(default=20, ge=1)
     clone_window_hours: float = Field(default=24.0, gt=0)
+    # Verification between trading partners: requests about units the requester never held, per hour (oracle guard).
+    partner_unheld_per_hour: int = Field(default=100, ge=1)
 
     @field_validator("verify_rate_limit")
     @classmethod

@@ -32,6 +32,7 @@ from app.api import (
     routes_public,
     routes_qr,
     routes_recalls,
+    routes_verifications,
     routes_webhooks,
 )
 from app.api.ratelimit import VerifyLimiter
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_epcis_query,
         routes_pages,
         routes_passports,
+        routes_verifications,
         routes_home,
     ):
         app.include_router(module.router)

@@ -54,6 +54,13 @@ class EventBody(Strict):
     prescription: PrescriptionBody | None = None
     event_id: EventRef | None = None
     settlement: SettlementBody | None = None
+    override: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="receive only: why a returned drug is taken back without a positive dscsaSaleableReturn "
+        "verification (recorded and alerted; docs/partner-verification.md)",
+    )
 
     def to_domain(self, ids_by_gln: Mapping[str, str]) -> EventIn:
         prescription = None
@@ -74,6 +81,7 @@ class EventBody(Strict):
             prescription=prescription,
             event_id=self.event_id,
             settlement=SettlementIn(self.settlement.scheme, self.settlement.ref) if self.settlement else None,
+            override=self.override,
         )
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from app.api.partner_answers import asks_partner_answer, partner_answer
 from app.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, domain_problem, status_of
 from app.domain.cn_code import CnCode
 from app.domain.dl_compression import decompress, is_compressed, uncompressed
@@ -146,6 +147,10 @@ async def _scan(
     address = request.client.host if request.client else "unknown"
     try:
         await request.app.state.verify_limiter.check(address)
+        if known is None and asks_partner_answer(request):  # a trading partner's (docs/partner-verification.md)
+            partner_token = _bearer(request)
+            if partner_token is not None:
+                return await partner_answer(request, path, query, partner_token)
         scan = known.scan if known is not None else parse_scan_path(path, query)
         token = _bearer(request)
     except DomainError as error:
@@ -282,6 +287,12 @@ def _verification_operation(path_parameters: list[str]) -> dict[str, Any]:
             ("lat", "Where the scan happened (degrees), optional"),
             ("lon", "Where the scan happened (degrees), optional"),
             ("linkType", "GS1 resolver: the link wanted (gs1:pip, gs1:epil, ..., or all for the linkset)"),
+            (
+                "context",
+                "With linkType=gs1:verificationService and a key: dscsaSaleableReturn, suspectOrIllegitimate "
+                "or statusCheck (docs/partner-verification.md)",
+            ),
+            ("correlationUUID", "With linkType=gs1:verificationService and a key: echoed in the signed answer"),
         )
     ]
     problem = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}, "text/html": {"schema": {"type": "string"}}}
@@ -303,6 +314,10 @@ def _verification_operation(path_parameters: list[str]) -> dict[str, Any]:
                 },
                 "307": {"description": "GS1 resolver: to the manufacturer's link of the type asked for"},
                 "401": {"description": "A Bearer key that is not valid", "content": problem},
+                "403": {
+                    "description": "A partner verification of a drug without a licence valid today",
+                    "content": problem,
+                },
                 "404": {"description": "No such path (a control character in it), or no such link", "content": problem},
                 "422": {"description": "Not a GS1 Digital Link of a GTIN", "content": problem},
                 "429": {"description": "Too many scans from this client", "content": problem},

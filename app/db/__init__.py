@@ -5,6 +5,6 @@ module is imported first (the migrations compare against it); the table modules 
 reverse.
 """
 
-from app.db import case_models, epcis_models, models, passport_models
+from app.db import case_models, epcis_models, models, partner_models, passport_models
 
-__all__ = ["case_models", "epcis_models", "models", "passport_models"]
+__all__ = ["case_models", "epcis_models", "models", "partner_models", "passport_models"]

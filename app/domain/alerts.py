@@ -22,6 +22,9 @@ class AlertType(StrEnum):
     UNKNOWN_CODE = "unknown_code"
     INVALID_SIGNATURE = "invalid_signature"
     CLONE_SUSPECT = "clone_suspect"
+    # raised by verifications between trading partners
+    VERIFICATION_ORACLE = "verification_oracle"  # a partner asks about many units it never held
+    RETURN_OVERRIDE = "return_override"  # a saleable return received without a positive verification
 
 
 class Severity(StrEnum):
@@ -41,6 +44,8 @@ SEVERITY: dict[AlertType, Severity] = {
     AlertType.UNKNOWN_CODE: Severity.MEDIUM,
     AlertType.INVALID_SIGNATURE: Severity.HIGH,
     AlertType.CLONE_SUSPECT: Severity.HIGH,
+    AlertType.VERIFICATION_ORACLE: Severity.HIGH,
+    AlertType.RETURN_OVERRIDE: Severity.MEDIUM,
 }
 
 

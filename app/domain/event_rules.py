@@ -38,6 +38,7 @@ class EventIn:
     prescription: PrescriptionFacts | None = None
     event_id: int | None = None
     settlement: SettlementIn | None = None  # an insurance settlement of a sale or dispensing (NHSA)
+    override: str | None = None  # why a returned drug is received without a positive partner verification
 
 
 class ResultStatus(StrEnum):
@@ -91,6 +92,11 @@ def check_fields(action: Action, ev: EventIn, org_exists: Callable[[str], bool])
         if action not in SALE_ACTIONS:
             raise InvalidInput("only a sale or a dispensing is settled with insurance", code="settlement_not_allowed")
         check_settlement(ev.settlement)
+    if ev.override is not None and action is not Action.RECEIVE:
+        raise InvalidInput(
+            "'override' is only for receiving a returned unit without a positive verification",
+            code="override_not_allowed",
+        )
     if ev.prescription is not None and ev.prescription.issued_at.tzinfo is None:
         raise InvalidInput("prescription.issued_at needs a time zone", code="invalid_time")
 
@@ -114,7 +120,8 @@ def sale_channel(action: Action, ev: EventIn) -> str | None:
 def payload(ev: EventIn) -> dict[str, Any]:
     """The event as it was asked for (stored with the event row): the fields given, times in ISO 8601."""
     body: dict[str, Any] = {"action": ev.action}
-    for name in ("codes", "to", "region", "idempotency_key", "container", "channel", "platform", "order_ref"):
+    names = ("codes", "to", "region", "idempotency_key", "container", "channel", "platform", "order_ref", "override")
+    for name in names:
         value = getattr(ev, name)
         if value not in (None, []):
             body[name] = value

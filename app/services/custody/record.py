@@ -41,6 +41,7 @@ from app.services.cn_codes import read_code
 from app.services.custody import containers
 from app.services.custody.licences import check_trade
 from app.services.custody.recorder import Occurrence, Recorder
+from app.services.custody.returns import check_return
 from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
 from app.services.custody.undo import undo
@@ -132,6 +133,8 @@ def _move(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> 
     if occ.ev.settlement is not None and subject.unit is not None:  # before the sale: a resale is a resettlement
         settle(rec, occ, subject.unit.id, occ.ev.settlement, split_open=before.status is Status.OPEN)
     after = apply(before, occ.action, rec.actor, occ.ev.to)
+    if occ.action is Action.RECEIVE and subject.unit is not None:
+        check_return(rec, occ, subject.unit)
     check_trade(rec, occ, subject, before, after)
     if occ.action in SALE_ACTIONS:
         _check_sale(rec, occ, subject)

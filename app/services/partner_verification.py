@@ -1,0 +1,259 @@
+"""Verification between trading partners: answer a partner's request in the GS1 LMS shape, sign it, keep it.
+
+The requester is the organisation of the Bearer key. For a drug it must hold a licence valid today (the kinds
+``Principal.licences`` carries are those standing today). Every request and its answer is kept in
+``partner_verification``; the product's manufacturer and regulators list them. A requester asking about units it
+never held (neither it nor the lot ever passed through its hands) more than ``unheld_per_hour`` times within an hour
+is refused (429) and raises a ``verification_oracle`` alert: a verification service must not become an oracle that
+tells a counterfeiter which serials exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.db.alerts import raise_alert
+from app.db.models import Event, EventItem, LotCustody, Organisation, Product, Unit
+from app.db.partner_models import PartnerVerification
+from app.domain.alerts import SEVERITY, AlertType
+from app.domain.errors import Forbidden, InvalidInput, RateLimited
+from app.domain.identifiers import UnitCode
+from app.domain.jws import sign_compact
+from app.domain.orgs import DRUG_CATEGORIES, READS_EVERYTHING, Role
+from app.domain.partner_verification import (
+    MALFORMED,
+    SIGNATURE_FAILED,
+    Answer,
+    Context,
+    UnitFacts,
+    answer,
+    positive_for_return,
+)
+from app.domain.signing import Signer
+from app.domain.verdict import VerdictKind
+from app.services.orgs import Principal
+from app.services.verification import Verification
+
+JWS_TYPE = "lms-verification+jws"
+ORACLE_WINDOW = timedelta(hours=1)
+MAX_LISTED = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRequest:
+    """What the partner asked: the code as parsed (``None``: malformed or of another scheme), context, correlation."""
+
+    path: str
+    query: str
+    scan: UnitCode | None
+    context: Context
+    correlation_uuid: str
+    parse_error: str | None = None
+
+
+def parse_context(text: str | None) -> Context:
+    try:
+        return Context(text or "")
+    except ValueError:
+        allowed = ", ".join(c.value for c in Context)
+        raise InvalidInput(f"context must be one of {allowed}", code="invalid_context") from None
+
+
+def correlation_of(text: str | None) -> str:
+    """The requester's correlation UUID, echoed as sent (canonical form); a new one when none was sent."""
+    if not text:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise InvalidInput("correlationUUID must be a UUID", code="invalid_correlation_uuid") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Product:
+    manufacturer_id: str
+    manufacturer_name: str
+    manufacturer_gln: str | None
+    category: str
+
+
+def _product(session: Session, gtin: str) -> _Product | None:
+    row = session.execute(
+        select(Product.manufacturer_id, Organisation.name, Organisation.gln, Product.category)
+        .join(Organisation, Organisation.id == Product.manufacturer_id)
+        .where(Product.gtin == gtin)
+    ).first()
+    return _Product(*row) if row is not None else None
+
+
+def held_by(session: Session, org_id: str, unit_id: int) -> bool:
+    """Whether the organisation ever had the unit: named with it in an event (as actor or addressee), its holder or
+    addressee now, or holder or addressee of units of its lot (a pallet received counts for what was on it)."""
+    unit = session.execute(select(Unit.batch_id, Unit.holder_id, Unit.to_id).where(Unit.id == unit_id)).one()
+    if org_id in (unit.holder_id, unit.to_id):
+        return True
+    by_event = exists().where(
+        EventItem.unit_id == unit_id, Event.id == EventItem.event_id, or_(Event.org_id == org_id, Event.to_id == org_id)
+    )
+    by_lot = exists().where(
+        LotCustody.batch_id == unit.batch_id, or_(LotCustody.holder_id == org_id, LotCustody.to_id == org_id)
+    )
+    return bool(session.scalar(select(or_(by_event, by_lot))))
+
+
+def _facts_answer(verification: Verification | None, context: Context) -> Answer:
+    if verification is None:
+        return MALFORMED
+    if verification.verdict.kind == VerdictKind.INVALID_SIGNATURE:
+        return SIGNATURE_FAILED
+    if verification.row is None:
+        return answer(None, context)
+    return answer(UnitFacts(verification.verdict.reasons, verification.state or ""), context)
+
+
+def verify_for_partner(
+    session: Session,
+    *,
+    principal: Principal,
+    request: PartnerRequest,
+    verification: Verification | None,
+    signer: Signer,
+    now: datetime,
+    responder_url: str,
+    unheld_per_hour: int,
+) -> dict[str, Any]:
+    """The signed answer, kept. Raises ``Forbidden`` (no drug licence) and ``RateLimited`` (the oracle guard) only
+    after recording what must survive the refusal; the caller commits before answering."""
+    scan = request.scan
+    product = _product(session, scan.gtin) if scan is not None else None
+    if product is not None and product.category in DRUG_CATEGORIES:
+        if principal.role not in READS_EVERYTHING and not principal.licences:
+            raise Forbidden(
+                "verifying a drug needs a licence valid today; your organisation holds none", code="licence_required"
+            )
+    unit_id = verification.unit_id if verification is not None else None
+    held = product is not None and (
+        principal.org_id == product.manufacturer_id
+        or principal.role in READS_EVERYTHING
+        or (unit_id is not None and held_by(session, principal.org_id, unit_id))
+    )
+    if not held and _unheld_recently(session, principal.org_id, now) >= unheld_per_hour:
+        raise_alert(
+            session,
+            type_=AlertType.VERIFICATION_ORACLE,
+            severity=SEVERITY[AlertType.VERIFICATION_ORACLE],
+            at=now,
+            org_id=principal.org_id,
+            gtin=scan.gtin if scan is not None else None,
+            serial=principal.org_id[:20],  # one open alert per requester and GTIN, counting its refusals
+            details={"requester": principal.org_id, "limit_per_hour": unheld_per_hour},
+        )
+        raise RateLimited(
+            f"more than {unheld_per_hour} verifications of units your organisation never held within an hour",
+            retry_after=int(ORACLE_WINDOW.total_seconds()),
+        )
+    result = _facts_answer(verification, request.context)
+    body: dict[str, Any] = {
+        **result.fields(),
+        "context": request.context.value,
+        "product": {
+            "gtin": scan.gtin if scan else None,
+            "serial": scan.serial if scan else None,
+            "lot": scan.lot if scan else None,
+            "expiry": scan.expiry if scan else None,
+        },
+        "responder": {
+            "id": product.manufacturer_id if product else None,
+            "name": product.manufacturer_name if product else None,
+            "gln": product.manufacturer_gln if product else None,
+            "service": responder_url,
+        },
+        "requester": {"id": principal.org_id, "name": principal.name},
+        "correlationUUID": request.correlation_uuid,
+        "verificationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    body["signature"] = sign_compact(body, signer, typ=JWS_TYPE)
+    session.add(
+        PartnerVerification(
+            requester_id=principal.org_id,
+            manufacturer_id=product.manufacturer_id if product else None,
+            gtin=scan.gtin if scan else None,
+            serial=scan.serial[:20] if scan else None,
+            unit_id=unit_id,
+            context=request.context.value,
+            correlation_uuid=request.correlation_uuid,
+            verified=result.verified,
+            held=held,
+            request={"path": request.path, "query": request.query, "error": request.parse_error},
+            answer=body,
+            requested_at=now,
+        )
+    )
+    session.flush()
+    return body
+
+
+def _unheld_recently(session: Session, org_id: str, now: datetime) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(PartnerVerification)
+            .where(
+                PartnerVerification.requester_id == org_id,
+                PartnerVerification.held.is_(False),
+                PartnerVerification.requested_at > now - ORACLE_WINDOW,
+            )
+        )
+        or 0
+    )
+
+
+def verified_for_return(session: Session, org_id: str, unit_id: int, since: datetime) -> bool:
+    """Whether the organisation holds a positive saleable-return verification of the unit made after ``since``."""
+    rows = session.execute(
+        select(PartnerVerification.verified, PartnerVerification.context).where(
+            PartnerVerification.unit_id == unit_id,
+            PartnerVerification.requester_id == org_id,
+            PartnerVerification.requested_at >= since,
+        )
+    ).all()
+    return any(positive_for_return(verified, context) for verified, context in rows)
+
+
+def list_verifications(
+    session: Session, principal: Principal, *, gtin: str | None, before: int | None, limit: int
+) -> dict[str, Any]:
+    """Kept requests and answers, newest first: a manufacturer sees those about its products, regulators all."""
+    query = select(PartnerVerification).order_by(PartnerVerification.id.desc()).limit(min(limit, MAX_LISTED))
+    if principal.role not in READS_EVERYTHING:
+        principal.require_role(Role.MANUFACTURER, Role.REGULATOR)
+        query = query.where(PartnerVerification.manufacturer_id == principal.org_id)
+    if gtin is not None:
+        query = query.where(PartnerVerification.gtin == gtin)
+    if before is not None:
+        query = query.where(PartnerVerification.id < before)
+    rows = session.scalars(query).all()
+    items = [
+        {
+            "id": row.id,
+            "requested_at": row.requested_at,
+            "requester": row.requester_id,
+            "gtin": row.gtin,
+            "serial": row.serial,
+            "context": row.context,
+            "correlationUUID": row.correlation_uuid,
+            "verified": row.verified,
+            "held": row.held,
+            "request": row.request,
+            "answer": row.answer,
+        }
+        for row in rows
+    ]
+    full = len(rows) == min(limit, MAX_LISTED)
+    return {"verifications": items, "next_before": rows[-1].id if rows and full else None}
