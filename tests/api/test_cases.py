@@ -17,7 +17,7 @@ from app.db.models import Unit, WebhookDelivery
 from app.services import orgs, webhooks
 from app.services.audit_replay import replay
 from app.services.clock import utcnow
-from tests.helpers import GTIN, assert_problem, ok, post, serial, settings_for, verify
+from tests.helpers import GTIN, assert_problem, ok, post, race, serial, settings_for, verify
 
 
 @pytest.fixture
@@ -271,3 +271,22 @@ def test_the_regulator_pages_list_cases_and_show_one_with_units_holders_and_noti
     assert body["reasons"][0] == "under_investigation"
     shown = client.get(codes[0].replace("https://passport.test", ""), headers={"Accept": "text/html"})
     assert shown.status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_concurrent_changes_to_one_case_take_turns(client, runtime, maker, stocked, make_org, http, pool):
+    codes, pharm = stocked
+    regulator = make_org("regulator")
+    case = _open(client, pharm, serials=[serial(codes[0])]).json()
+    clients = [http() for _ in range(6)]
+    calls = [
+        (lambda c=c, n=n: c.patch(f"/v1/cases/{case['id']}", json={"note": f"n{n}"}, headers=regulator.headers))
+        for n, c in enumerate(clients)
+    ]
+    responses = race(pool, calls)
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
+    view = client.get(f"/v1/cases/{case['id']}", headers=regulator.headers).json()
+    assert [c["seq"] for c in view["changes"]] == list(range(1, 8))
+    assert len({c["log_index"] for c in view["changes"]}) == 7
+    with runtime.engine.connect() as conn:
+        assert replay(conn).ok
