@@ -8,10 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import select
 
-from app.cli import main
+from app.cli import alembic_config, main
+from app.db.engine import make_engine
 from app.db.models import Alert, Event, Licence
+from app.db.types import UTCDateTime
 from tests.helpers import GTIN, assert_problem, ok, post
 
 TODAY = date.today()
@@ -347,3 +351,26 @@ def test_the_cli_grants_renews_and_revokes(database_url, runtime, make_org, caps
     with runtime.sessions() as session:
         rows = session.execute(select(Licence.valid_from, Licence.valid_until).where(Licence.org_id == created["id"]))
         assert [(r.valid_from.isoformat(), r.valid_until) for r in rows] == [(since, None)]
+
+
+def test_0014_keeps_every_licence_standing_from_the_day_it_was_granted(empty_database_url):
+    url = empty_database_url
+    command.upgrade(alembic_config(url), "0013")
+    engine = make_engine(url)
+    granted_at = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+    org = sa.table(
+        "organisation", *(sa.column(c) for c in ("id", "name", "role")), sa.column("created_at", UTCDateTime())
+    )
+    licence = sa.table("licence", sa.column("org_id"), sa.column("kind"), sa.column("granted_at", UTCDateTime()))
+    try:
+        with engine.begin() as conn:
+            conn.execute(org.insert().values(id="a" * 32, name="Old", role="distributor", created_at=granted_at))
+            conn.execute(licence.insert().values(org_id="a" * 32, kind="drug_wholesale", granted_at=granted_at))
+        command.upgrade(alembic_config(url), "0014")
+        with engine.connect() as conn:
+            rows = conn.execute(select(Licence.kind, Licence.valid_from, Licence.valid_until, Licence.revoked_at)).all()
+        assert [tuple(r) for r in rows] == [("drug_wholesale", date(2026, 3, 4), None, None)]
+        command.downgrade(alembic_config(url), "0013")
+        command.upgrade(alembic_config(url), "head")
+    finally:
+        engine.dispose()
