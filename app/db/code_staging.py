@@ -69,29 +69,32 @@ def first_unknown_parent(conn: Connection) -> tuple[int, str] | None:
 
 
 def assign_levels(conn: Connection, max_levels: int) -> int:
-    """Depth from the top (0: no parent), one statement per level; the number of levels reached. Codes left
-    without a level afterwards never reach the top: they sit on a cycle (or below one)."""
-    conn.execute(text(f"UPDATE {TABLE} SET level = 0 WHERE parent IS NULL"))  # noqa: S608
+    """Depth of each package from the top (0: no parent), one statement per level, over the packages only (a unit
+    is never rewritten: on PostgreSQL every UPDATE writes a new row version). The number of levels, the units'
+    included. A package left without a level never reaches the top: it sits on a cycle (a cycle is made of
+    packages only, since each of its codes is another's parent), or below one, or too deep."""
+    conn.execute(text(f"UPDATE {TABLE} SET level = 0 WHERE pkg = 1 AND parent IS NULL"))  # noqa: S608
     level = 0
     while level < max_levels:
         moved = conn.execute(
             text(
-                f"UPDATE {TABLE} SET level = :next WHERE level IS NULL AND parent IN "  # noqa: S608
-                f"(SELECT key FROM {TABLE} WHERE level = :level)"
+                f"UPDATE {TABLE} SET level = :next WHERE pkg = 1 AND level IS NULL AND parent IN "  # noqa: S608
+                f"(SELECT key FROM {TABLE} WHERE pkg = 1 AND level = :level)"
             ),
             {"next": level + 1, "level": level},
         ).rowcount
         if not moved:
             break
         level += 1
-    return level + 1
+    packages = conn.execute(text(f"SELECT 1 FROM {TABLE} WHERE pkg = 1 LIMIT 1")).first()  # noqa: S608
+    return level + 2 if packages is not None else 1
 
 
 def first_unplaced(conn: Connection) -> tuple[int, str, str] | None:
     """(line, code, parent) of the first code that never reaches the top: on or below a cycle, or too deep."""
     return _first(
         conn,
-        f"SELECT line, key, parent FROM {TABLE} WHERE level IS NULL ORDER BY line LIMIT 1",  # noqa: S608
+        f"SELECT line, key, parent FROM {TABLE} WHERE pkg = 1 AND level IS NULL ORDER BY line LIMIT 1",  # noqa: S608
     )
 
 
@@ -158,7 +161,7 @@ def insert_units(conn: Connection, gtin: str, batch_id: int, issuance_id: int) -
     conn.execute(
         text(
             "INSERT INTO unit (gtin, serial, batch_id, issuance_id, container_sscc) "  # noqa: S608
-            f"SELECT :gtin, serial, :batch_id, :issuance_id, pkey FROM {TABLE} WHERE pkg = 0 ORDER BY line"
+            f"SELECT :gtin, serial, :batch_id, :issuance_id, pkey FROM {TABLE} WHERE pkg = 0"
         ),
         {"gtin": gtin, "batch_id": batch_id, "issuance_id": issuance_id},
     )
@@ -183,16 +186,16 @@ def insert_container_lots(conn: Connection, levels: int, batch_id: int) -> None:
     )
 
 
-def insert_containment(conn: Connection, gtin: str, batch_id: int, event_id: int) -> None:
+def insert_containment(conn: Connection, issuance_id: int, batch_id: int, event_id: int) -> None:
     """Each code inside its package since the import's event: the intervals that histories and recall traces walk
-    up to the containers an event named (as packing writes them)."""
+    up to the containers an event named (as packing writes them). The units are read back by their issuance."""
     conn.execute(
         text(
-            "INSERT INTO containment (unit_id, child_sscc, parent_sscc, packed_event_id, batch_id) "  # noqa: S608
-            f"SELECT u.id, NULL, r.pkey, :event_id, :batch_id FROM {TABLE} r "
-            "JOIN unit u ON u.gtin = :gtin AND u.serial = r.serial WHERE r.pkg = 0 AND r.pkey IS NOT NULL"
+            "INSERT INTO containment (unit_id, child_sscc, parent_sscc, packed_event_id, batch_id) "
+            "SELECT id, NULL, container_sscc, :event_id, :batch_id FROM unit "
+            "WHERE issuance_id = :issuance_id AND container_sscc IS NOT NULL"
         ),
-        {"gtin": gtin, "batch_id": batch_id, "event_id": event_id},
+        {"issuance_id": issuance_id, "batch_id": batch_id, "event_id": event_id},
     )
     conn.execute(
         text(

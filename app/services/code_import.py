@@ -177,6 +177,7 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
     unknown = code_staging.first_unknown_parent(conn)
     if unknown is not None:
         raise _refused(unknown[0], f"parent {unknown[1]} is not a code of this import", "unknown_parent")
+    code_staging.mark_packages(conn)
     levels = code_staging.assign_levels(conn, MAX_LEVELS)
     unplaced = code_staging.first_unplaced(conn)
     if unplaced is not None:
@@ -187,7 +188,6 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
             f"the package links form a cycle (or run deeper than {MAX_LEVELS} levels)",
             "import_cycle",
         )
-    code_staging.mark_packages(conn)
     code_staging.key_packages(conn)
     cn_drug_id = product.cn_drug_id
     bad = code_staging.first_bad_unit(conn, gtin, cn_drug_id)
@@ -216,7 +216,7 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
     result = ImportResult(total, units, packages, levels, issuance.id)
     if packages:
         event = _packed(session, product.manufacturer_id, now, batch_id, result)
-        code_staging.insert_containment(conn, gtin, batch_id, event.id)
+        code_staging.insert_containment(conn, issuance.id, batch_id, event.id)
     return result
 
 
