@@ -220,3 +220,12 @@ def test_a_malformed_ipv6_address_is_refused_with_its_text():
     with pytest.raises(NotAnAddress) as info:
         host_address("fe80::zz")
     assert str(info.value) == "fe80::zz is not an IPv6 address"
+
+
+def test_an_ipv6_host_is_its_address():
+    assert host_address("2001:db8::1") == IPv6Address("2001:db8::1")
+
+
+def test_a_scoped_address_is_never_public_even_if_global():
+    assert is_public("2a00:1450:4001:800::200e")
+    assert not is_public("2a00:1450:4001:800::200e%1")

@@ -234,6 +234,7 @@ def test_unit_keys() -> None:
         ("retail_selling", "retail_selling"),
         ("https://example.com/BizStep-x", "https://example.com/BizStep-x"),
         ("urn:example:x", "urn:example:x"),
+        ("https://ref.gs1.org/cbv/shipping", "https://ref.gs1.org/cbv/shipping"),  # no dash: kept whole
         (None, None),
     ],
 )
@@ -322,36 +323,3 @@ def test_a_meaning_has_an_action_exactly_when_it_is_an_action() -> None:
     with pytest.raises(ValueError, match=r"^a meaning of kind recall takes no action$"):
         Meaning(MeaningKind.RECALL, Action.SHIP)
     assert Meaning.of(Action.SHIP) == Meaning(MeaningKind.ACTION, Action.SHIP, "")
-
-
-# ------------------------------------------------------------------------------------------ 20-digit drug codes
-
-CN = "81234560000000001001"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [f"https://passport.example/cn/{CN}", f"http://any.host/resolver/cn/{CN}/", f"https://h.example/cn/{CN}?x=1"],
-)
-def test_a_20_digit_code_under_cn_on_any_host_is_keyed_by_the_code(text):
-    assert canonical_identifier(text) == Identifier(CN, cn_code=CN)
-    assert canonical_identifier(text).unit_key is None  # which product's unit: the service looks the prefix up
-    assert canonical_identifier(text).as_unit("09506000134352").unit_key == ("09506000134352", CN)
-
-
-@pytest.mark.parametrize(
-    ("code", "detail"),
-    [
-        (CN[:-1], "has 19: a digit was dropped"),
-        (CN + "1", "has 21: a digit was doubled or added"),
-        (CN[:4] + "O" + CN[5:], "position 5 is 'O', not a digit (a letter O read for the digit 0?)"),
-    ],
-)
-def test_a_malformed_20_digit_code_is_refused_naming_the_uri(code, detail):
-    text = f"https://h.example/cn/{code}"
-    assert refused(text).startswith(f"{text}: ") and detail in refused(text)
-
-
-def test_a_cn_segment_inside_a_digital_link_is_not_a_20_digit_code():
-    assert canonical_identifier("https://h.example/01/09506000134352/21/cn").serial == "cn"
-    assert canonical_identifier(f"https://h.example/cn/{CN}/more").canonical == f"https://h.example/cn/{CN}/more"

@@ -153,3 +153,58 @@ def test_unpacking_frees_every_unit_and_child_with_the_containers_custody() -> N
         CASE: Placement(Record("held", DIST), None),
     }
     assert replay.counters().tables["container_lot"] == {(INNER, 1): 1}
+
+
+def leaf_of(event_id: int, action: str, items: list[tuple[str, dict, dict]], **fields: object) -> dict:
+    doc: dict = {"event_id": event_id, "org": MAKER, "action": action, "container": None, "to": None}
+    doc["items"] = [
+        {"unit": n if "/" in n else None, "container": None if "/" in n else n, "before": b, "after": a}
+        for n, b, a in items
+    ]
+    return {**doc, **fields}
+
+
+SHIPPED = {"status": "in_transit", "holder": MAKER, "to": DIST, "previous": None}
+PALLET = "376104250021234569"
+
+
+def test_a_unit_taken_out_of_a_case_is_not_reset_when_the_case_is_unpacked() -> None:
+    replay = replayed(
+        pack_leaf(1, "pack", [U1, U2], ISSUED, CASE),
+        leaf_of(2, "ship", [(U1, HELD, SHIPPED)], to=DIST),  # out of the case
+        pack_leaf(3, "pack", [U2], HELD, INNER),  # moved to another case
+        pack_leaf(4, "unpack", [CASE], HELD),
+        pack_leaf(5, "unpack", [CASE], HELD),  # twice: the freed units are no longer in it
+    )
+    assert replay.unit(U1) == Placement(Record("in_transit", MAKER, DIST), None)
+    assert replay.unit(U2) == Placement(Record("held", MAKER), INNER)
+
+
+def test_a_case_unpacked_out_of_a_pallet_is_not_reset_when_the_pallet_is() -> None:
+    replay = replayed(
+        pack_leaf(1, "pack", [U1], ISSUED, CASE),
+        pack_leaf(2, "pack", [CASE], HELD, PALLET),
+        pack_leaf(3, "unpack", [CASE], HELD),  # out of the pallet, its unit out of it
+        leaf_of(4, "ship", [(CASE, HELD, SHIPPED)], to=DIST),
+        pack_leaf(5, "unpack", [PALLET], HELD),
+        pack_leaf(6, "unpack", [PALLET], HELD),
+    )
+    assert replay.containers()[CASE] == Placement(Record("in_transit", MAKER, DIST), None)
+
+
+def test_units_missing_from_the_unit_table_are_not_asked_for_again() -> None:
+    replay = Replay()
+    replay.add_unit(U1, None)
+    doc = leaf_of(1, "ship", [(U1, ISSUED, SHIPPED), (U2, ISSUED, SHIPPED)], to=DIST)
+    assert replay.unknown_units([doc]) == {U2}
+    replay.add_unit(U2, Origin(2, MAKER))
+    assert replay.unknown_units([doc]) == set()
+
+
+def test_standing_sales_count_every_unit_of_a_lot() -> None:
+    replay = Replay()
+    replay.add_unit(U1, Origin(1, MAKER))
+    replay.add_unit(U2, Origin(1, MAKER))
+    sold = {"status": "sold", "holder": MAKER, "to": None, "previous": None}
+    replay.apply(0, leaf_of(1, "sell", [(U1, ISSUED, sold), (U2, ISSUED, sold)], channel="offline", platform=None))
+    assert replay.counters().tables["lot_sale"] == {(1, "sell", "offline", ""): 2}
