@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.api.deps import SessionDep
+from app.api.deps import RuntimeDep, SessionDep, custody_policy
 from app.api.ids import ALERT, CASE, RECALL, largest
 from app.api.problems import status_of
 from app.domain.alerts import ALERT_STATUSES, ALERT_TYPES, TRIAGE_STATUSES
@@ -336,10 +336,25 @@ def case_list(console: ConsoleDep, session: SessionDep, status: str = "") -> Res
 
 
 @router.get("/cases/{case_id}")
-def case_detail(case_id: int, console: ConsoleDep, session: SessionDep) -> Response:
+def case_detail(case_id: int, console: ConsoleDep, session: SessionDep, locked: str = "") -> Response:
     def build(principal: Principal) -> str:
         case = cases.get_case(session, principal, CASE(case_id))
-        return case_pages.render_case(console.page, cases.case_view(session, case))
+        done = int(locked) if locked.isdigit() else None
+        return case_pages.render_case(console.page, cases.case_view(session, case), locked=done)
+
+    return _show(console, build)
+
+
+@router.post("/cases/{case_id}/quarantine")
+def case_quarantine(case_id: int, console: ConsoleDep, session: SessionDep, runtime: RuntimeDep) -> Response:
+    """One click: lock the signed-in organisation's stock of the case (the API's POST /v1/cases/{id}/quarantine)."""
+    if not _same_origin(console.request):
+        return _refused_cross_site(console)
+
+    def build(principal: Principal) -> Response:
+        policy = custody_policy(runtime.settings)
+        done = cases.quarantine(session, principal, CASE(case_id), policy=policy)
+        return _see_other(console.page.href(f"/regulator/cases/{case_id}", locked=done["locked"]))
 
     return _show(console, build)
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from app.domain.cases import ACTIVE
 from app.web.i18n import Catalogue
 from app.web.regulator import Page, _render
+
+_ACTIVE = {status.value for status in ACTIVE}
 
 
 def _when(iso: str | None) -> str:
@@ -41,7 +44,7 @@ def render_cases(page: Page, cases: list[dict[str, Any]]) -> str:
     return _render("cases.html", page, t("reg.cases.title"), "cases", rows=rows)
 
 
-def render_case(page: Page, case: dict[str, Any]) -> str:
+def render_case(page: Page, case: dict[str, Any], *, locked: int | None = None) -> str:
     t = Catalogue(page.lang)
     decision = case["decision_notices"]
     seconds = decision["seconds_to_every_webhook"] if decision else None
@@ -81,4 +84,6 @@ def render_case(page: Page, case: dict[str, Any]) -> str:
         holders=[{"org": h["org"]["name"] or h["org"]["id"], "units": h["units"]} for h in case["holders"]],
         decision_time=t("reg.case.seconds", seconds=f"{seconds:.1f}") if seconds is not None else None,
         changes=changes,
+        quarantine=page.href(f"/regulator/cases/{case['id']}/quarantine") if case["status"] in _ACTIVE else None,
+        locked=t.count("reg.case.locked", locked) if locked is not None else None,
     )

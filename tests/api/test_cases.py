@@ -269,6 +269,27 @@ def test_the_regulator_pages_list_cases_and_show_one_with_units_holders_and_noti
     assert client.get("/regulator/cases/999999?lang=en", headers=cookie).status_code == 404
     body = verify(client, codes[0])
     assert body["reasons"][0] == "under_investigation"
+
+    # One click on the case page locks the signed-in organisation's stock of the case (the maker holds codes[3]).
+    lot_case = _open(client, maker, lots=["LOT42"]).json()
+    maker_cookie = {"Cookie": f"{COOKIE}={maker.api_key}"}
+    form = {**maker_cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    shown = client.get(f"/regulator/cases/{lot_case['id']}?lang=en", headers=maker_cookie)
+    assert 'id="quarantine"' in shown.text
+    cross = client.post(
+        f"/regulator/cases/{lot_case['id']}/quarantine", headers={**form, "Origin": "https://evil.test"}
+    )
+    assert cross.status_code == 403
+    clicked = client.post(
+        f"/regulator/cases/{lot_case['id']}/quarantine",
+        headers={**form, "Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert clicked.status_code == 303, clicked.text
+    assert clicked.headers["location"].endswith("locked=1")
+    after = client.get(clicked.headers["location"], headers=maker_cookie)
+    assert 'id="locked"' in after.text and "1 unit locked." in after.text
+    assert verify(client, codes[3])["state"] == "locked"
     shown = client.get(codes[0].replace("https://passport.test", ""), headers={"Accept": "text/html"})
     assert shown.status_code == 200
 
