@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from app.db.engine import make_read_engine
 from app.db.lookups import PerLoop, unit_lookups
 from app.db.units import UnitRow, unit_row
+from app.domain.consumer import suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
@@ -27,7 +28,7 @@ from app.domain.verdict import NOT_OURS, UnitFacts, Verdict, judge
 from app.services.clock import today
 from app.services.keys import KeyRing
 from app.services.recalls import covering
-from app.services.units import effective_custody, issued_step, journey, suspect_flags
+from app.services.units import effective_custody, issued_step, journey
 
 READER_THREADS = 4
 

@@ -102,7 +102,7 @@ SALE = event(
 )
 EXAMPLE = [RECEIVE, SALE]
 
-# More hand-built events, each shaped as app.services.events records them.
+# More hand-built events, each shaped as app.services.custody records them.
 SHIP_PALLET = event(
     event_id=7,
     org=MAKER,
