@@ -18,7 +18,8 @@ from sqlalchemy import BigInteger
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.case_models import SuspectCase
-from app.db.models import Alert, Batch, Event, Issuance, LogCheckpoint, LogState, Recall, WebhookDelivery
+from app.db.models import Alert, Batch, Event, Issuance, Licence, LogCheckpoint, LogState, Recall, WebhookDelivery
+from app.db.partner_models import PartnerVerification
 from app.domain.errors import NotFound
 
 INT32_MAX = 2**31 - 1  # PostgreSQL INTEGER
@@ -53,16 +54,21 @@ ISSUANCE = RowId("issuance", Issuance.id)
 RECALL = RowId("recall", Recall.id)
 ALERT = RowId("alert", Alert.id)
 CASE = RowId("case", SuspectCase.id)
+LICENCE = RowId("licence", Licence.id)
 
 BatchId = Annotated[int, BATCH.path(), AfterValidator(BATCH)]
 IssuanceId = Annotated[int, ISSUANCE.path(), AfterValidator(ISSUANCE)]
 RecallId = Annotated[int, RECALL.path(), AfterValidator(RECALL)]
 AlertId = Annotated[int, ALERT.path(), AfterValidator(ALERT)]
 CaseId = Annotated[int, CASE.path(), AfterValidator(CASE)]
+LicenceId = Annotated[int, LICENCE.path(), AfterValidator(LICENCE)]
 
 # Query values: paging cursors (the last id seen) and positions in the log.
 AlertCursor = Annotated[int | None, Query(ge=1, le=largest(Alert.id))]
 DeliveryCursor = Annotated[int | None, Query(ge=1, le=largest(WebhookDelivery.id))]
+VerificationCursor = Annotated[
+    int | None, Query(ge=1, le=largest(PartnerVerification.id), description="Paging: only ids below this (next_before)")
+]
 CheckpointCursor = Annotated[int, Query(ge=0, le=largest(LogCheckpoint.id))]
 LogIndex = Annotated[int, Query(ge=0, le=largest(LogState.tree_size))]
 LogSize = Annotated[int, Query(ge=1, le=largest(LogState.tree_size))]

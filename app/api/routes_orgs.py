@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from app.api.deps import PrincipalDep, SessionDep
+from app.api.ids import LicenceId
 from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import JsonOnly, LicenceIn, LicenceRenewal
 from app.services import licences, orgs
 
 router = APIRouter(prefix="/v1", tags=["organisations"], responses=KEYED_PROBLEMS)
 
-LicenceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 OrgId = Annotated[str, Path(min_length=1, max_length=32)]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import PrincipalDep, SessionDep
+from app.api.ids import VerificationCursor
 from app.api.problems import KEYED_PROBLEMS
 from app.services.partner_verification import MAX_LISTED, list_verifications
 
@@ -18,7 +19,7 @@ def verifications(
     principal: PrincipalDep,
     session: SessionDep,
     gtin: Annotated[str | None, Query(pattern=r"^\d{14}$", description="Only requests about this GTIN")] = None,
-    before: Annotated[int | None, Query(ge=1, description="Paging: only ids below this (next_before)")] = None,
+    before: VerificationCursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = 100,
 ) -> dict[str, Any]:
     """Every partner request and the signed answer it got, newest first (a manufacturer: about its products)."""
