@@ -229,3 +229,12 @@ def test_an_ipv6_host_is_its_address():
 def test_a_scoped_address_is_never_public_even_if_global():
     assert is_public("2a00:1450:4001:800::200e")
     assert not is_public("2a00:1450:4001:800::200e%1")
+
+
+def test_parse_ipv4_limits():
+    assert parse_ipv4("1.2.3.4.0") is None  # five parts
+    assert parse_ipv4("255.255.255.255") == IPv4Address("255.255.255.255")
+    assert parse_ipv4("256.1.1.1") is None
+    assert parse_ipv4("01234567") == IPv4Address(0o1234567)  # every octal digit
+    assert parse_ipv4("9876543210") is None  # every decimal digit, too big
+    assert parse_ipv4("987654321") == IPv4Address(987654321)

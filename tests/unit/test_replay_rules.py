@@ -208,3 +208,30 @@ def test_standing_sales_count_every_unit_of_a_lot() -> None:
     sold = {"status": "sold", "holder": MAKER, "to": None, "previous": None}
     replay.apply(0, leaf_of(1, "sell", [(U1, ISSUED, sold), (U2, ISSUED, sold)], channel="offline", platform=None))
     assert replay.counters().tables["lot_sale"] == {(1, "sell", "offline", ""): 2}
+
+
+def test_a_second_unpack_leaves_what_the_first_freed_alone() -> None:
+    first = (
+        pack_leaf(1, "pack", [U1], ISSUED, CASE),
+        pack_leaf(2, "pack", [CASE], HELD, PALLET),
+        pack_leaf(3, "unpack", [CASE], HELD),
+        pack_leaf(4, "unpack", [PALLET], HELD),
+        leaf_of(5, "ship", [(U1, HELD, SHIPPED), (CASE, HELD, SHIPPED)], to=DIST),
+    )
+    replay = replayed(*first, pack_leaf(6, "unpack", [CASE], HELD))
+    assert replay.unit(U1) == Placement(Record("in_transit", MAKER, DIST), None)
+    replay = replayed(*first, pack_leaf(6, "unpack", [PALLET], HELD))
+    assert replay.containers()[CASE] == Placement(Record("in_transit", MAKER, DIST), None)
+
+
+def test_hops_and_recoveries_count_every_unit_of_a_lot() -> None:
+    replay = Replay()
+    for name in (U1, U2):
+        replay.add_unit(name, Origin(1, MAKER))
+    gone = {"status": "destroyed", "holder": DIST, "to": None, "previous": None}
+    replay.apply(0, leaf_of(1, "ship", [(U1, ISSUED, SHIPPED), (U2, ISSUED, SHIPPED)], to=DIST))
+    replay.apply(1, leaf_of(2, "destroy", [(U1, SHIPPED, gone), (U2, SHIPPED, gone)]))
+    tables = replay.counters().tables
+    assert tables["lot_hop"] == {(1, MAKER, DIST): 2}
+    assert tables["lot_recovery"] == {(1, "destroy"): 2}
+    assert tables["lot_custody"] == {(1, "issued", MAKER, ""): -2, (1, "destroyed", DIST, ""): 2}
