@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from app.api.deps import PrincipalDep, SessionDep
 from app.api.ids import BatchId
-from app.api.problems import KEYED_PROBLEMS
+from app.api.problems import KEYED_PROBLEMS, problem_responses
 from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services import code_import
 from app.services.clock import utcnow
@@ -63,7 +63,36 @@ def _decode(raw: bytes, number: int) -> str:
         raise InvalidInput(f"line {number}: not UTF-8 text", code="invalid_import_line", line=number) from None
 
 
-@router.post("/v1/batches/{batch_id}/codes/import", status_code=201, tags=["codes"])
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {
+                "schema": {
+                    "type": "string",
+                    "description": 'One JSON object a line: `{"code": "...", "parent": "..." or null}` (also sent as '
+                    "application/jsonl).",
+                }
+            },
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": "A `code,parent` header line, then one `code,parent` record a line (empty parent: "
+                    "top level).",
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/batches/{batch_id}/codes/import",
+    status_code=201,
+    tags=["codes"],
+    responses={**KEYED_PROBLEMS, **problem_responses(415)},
+    openapi_extra=_IMPORT_BODY,
+)
 async def import_codes(
     batch_id: BatchId, request: Request, principal: PrincipalDep, session: SessionDep
 ) -> dict[str, object]:
