@@ -2,9 +2,11 @@
 
 The log proves which events happened; this module proves that the derived state follows from them. ``Replay``
 walks leaf documents (app/domain/leaf.py) in log order, starting every unit from its issued state at its
-manufacturer, and keeps a replayed record per unit and container the log names. For each item it checks that the
-logged ``before`` is the replayed effective custody (a packed thing's custody is its outermost container's
-record), then applies the event as the recorder did (app/services/custody/):
+manufacturer (the units and packages of an import of codes: issued at the manufacturer, nested as the import
+recorded them, from the import's ``pack`` event on; ``add_import``), and keeps a replayed record per unit and
+container the log names. For each item it checks that the logged ``before`` is the replayed effective custody (a
+packed thing's custody is its outermost container's record), then applies the event as the recorder did
+(app/services/custody/):
 
 - ``pack``: the container is created (held by the packer) if new; the item leaves its old container, keeping the
   custody it had there, and goes into the new one. ``unpack``: what was directly inside takes the container's
@@ -152,6 +154,24 @@ class Replay:
             self.breaks.append(Difference(f"unit {name}", "absent", "named by the log", stored_label="unit table"))
             return
         self._units.setdefault(name, _Unit(origin.batch_id, origin.manufacturer, issued(origin.manufacturer)))
+
+    def add_import(
+        self, manufacturer: str, containers: Mapping[str, str | None], units: Iterable[tuple[str, int, str]]
+    ) -> None:
+        """What an import of codes registered (its ``pack`` event names no item): each package a container issued
+        at the manufacturer, inside its parent (``containers``: sscc -> parent or None), and each unit (name, lot,
+        package) issued at the manufacturer inside its package."""
+        record = issued(manufacturer)
+        for sscc in containers:
+            self._containers[sscc] = _Container(record)
+        for sscc, parent in containers.items():
+            if parent is not None and parent in self._containers:
+                self._attach(sscc, self._containers[sscc], parent)
+        for name, batch_id, sscc in units:
+            self._missing.discard(name)
+            unit = self._units[name] = _Unit(batch_id, manufacturer, record)
+            if sscc in self._containers:
+                self._attach(name, unit, sscc)
 
     def apply(self, index: int, doc: Mapping[str, Any]) -> None:
         self.events += 1

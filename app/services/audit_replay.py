@@ -19,6 +19,7 @@ from app.db.log import leaf_events, passport_leaves, tree_size
 from app.db.models import (
     Container,
     ContainerLot,
+    Containment,
     LogNode,
     LotCustody,
     LotHop,
@@ -143,8 +144,48 @@ def _replay_page(conn: Connection, state: Replay, start: int, end: int) -> list[
     origins = _origins(conn, wanted)
     for name in wanted:
         state.add_unit(name, origins.get(name))
+    imports = _imports(conn, [doc["event_id"] for _, doc in documents if _is_import(doc)])
     for index, doc in documents:
+        if doc["event_id"] in imports:
+            containers, units = imports[doc["event_id"]]
+            state.add_import(doc["org"], containers, units)
         state.apply(index, doc)
+    return found
+
+
+def _is_import(doc: dict[str, Any]) -> bool:
+    """An import of codes logs one ``pack`` naming no item and no container (app/services/code_import.py)."""
+    return doc["action"] == "pack" and not doc["items"] and not doc["container"]
+
+
+Registered = tuple[dict[str, str | None], list[tuple[str, int, str]]]
+
+
+def _imports(conn: Connection, event_ids: list[int]) -> dict[int, Registered]:
+    """What each import registered, from the containment rows it recorded with its event: the packages with their
+    parents (a top-level package is only ever a parent) and the units with their lot and package."""
+    found: dict[int, Registered] = {}
+    for start in range(0, len(event_ids), _CHUNK):
+        chunk = event_ids[start : start + _CHUNK]
+        rows = conn.execute(
+            select(Containment.packed_event_id, Containment.child_sscc, Containment.parent_sscc)
+            .where(Containment.packed_event_id.in_(chunk), Containment.unit_id.is_(None))
+            .order_by(Containment.id)
+        )
+        for event_id, child, parent in rows:
+            containers = found.setdefault(event_id, ({}, []))[0]
+            containers.setdefault(parent, None)
+            containers[child] = parent
+        units = conn.execute(
+            select(Containment.packed_event_id, Unit.gtin, Unit.serial, Unit.batch_id, Containment.parent_sscc)
+            .join(Unit, Unit.id == Containment.unit_id)
+            .where(Containment.packed_event_id.in_(chunk))
+            .order_by(Containment.id)
+        )
+        for event_id, gtin, serial, batch_id, parent in units:
+            containers, listed = found.setdefault(event_id, ({}, []))
+            containers.setdefault(parent, None)
+            listed.append((f"{gtin}/{serial}", int(batch_id), parent))
     return found
 
 

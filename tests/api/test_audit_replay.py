@@ -270,3 +270,109 @@ def test_an_edited_event_is_named_by_its_leaf(runtime, history):
         conn.execute(update(Event).where(Event.id == event_id).values(region="CN-65"))
     found = replay(runtime)
     assert len(found) == 1 and f"(event {event_id}): event rows 'edited since logged'" in found[0], found
+
+
+# ------------------------------------------------------------------------------------------ imported codes
+
+IMPORTED_CASE = "81234567000000000001"  # 20-digit package codes (a case of two boxes), keyed 'P' + hex
+IMPORTED_BOXES = ["81234567000000000101", "81234567000000000102"]
+
+
+def _import(client, maker, batch, lines: list[dict[str, Any]]) -> None:
+    body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    headers = {**maker.headers, "Content-Type": "application/x-ndjson"}
+    response = client.post(f"/v1/batches/{batch['id']}/codes/import", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+
+
+def _code(serial_: str) -> str:
+    return f"https://example.com/01/{GTIN}/21/{serial_}"
+
+
+@pytest.fixture
+def imports(client, runtime, maker, batch, make_org) -> dict[str, Any]:
+    """Two imports: a case of two boxes of three units (shipped by its code, received, unpacked, a box shipped on,
+    received, unpacked, a unit sold), and a pallet (SSCC) of a case of two units that never moves; plus a loose
+    imported unit."""
+    dist = make_org("distributor", "drug_wholesale")
+    pharm = make_org("retailer", "drug_retail")
+    family = [{"code": _code(f"U{b}{i}"), "parent": box} for b, box in enumerate(IMPORTED_BOXES) for i in range(3)]
+    family += [{"code": box, "parent": IMPORTED_CASE} for box in IMPORTED_BOXES]
+    _import(client, maker, batch, [*family, {"code": IMPORTED_CASE, "parent": None}])
+    pallet, case = f"(00){sscc(7)}", f"(00){sscc(8)}"
+    still = [{"code": pallet, "parent": None}, {"code": case, "parent": pallet}]
+    still += [{"code": _code(f"W{i}"), "parent": case} for i in range(2)] + [{"code": _code("L1"), "parent": None}]
+    _import(client, maker, batch, still)
+    with runtime.engine.connect() as conn:
+        top = conn.execute(select(Container.sscc).where(Container.parent_sscc.is_(None))).scalars().all()
+        containers = conn.execute(select(Container.sscc)).scalars().all()
+    assert len(top) == 2 and sscc(7) in top and len(containers) == 5
+    case_key = next(k for k in top if k != sscc(7))
+    ok(client, maker, {"action": "ship", "codes": [IMPORTED_CASE], "to": dist.id})
+    ok(client, dist, {"action": "receive", "codes": [IMPORTED_CASE]})
+    ok(client, dist, {"action": "unpack", "codes": [IMPORTED_CASE]})
+    ok(client, dist, {"action": "ship", "codes": [IMPORTED_BOXES[1]], "to": pharm.id})
+    ok(client, pharm, {"action": "receive", "codes": [IMPORTED_BOXES[1]]})
+    ok(client, pharm, {"action": "unpack", "codes": [IMPORTED_BOXES[1]]})
+    ok(client, pharm, {"action": "sell", "codes": [_code("U10")], "channel": "offline"})
+    return {"dist": dist, "pharm": pharm, "case": case_key, "pallet": sscc(7), "inner": sscc(8), "lot": batch["id"]}
+
+
+def test_imports_then_shipping_unpacking_and_selling_replay_clean(runtime, imports, monkeypatch, capsys):
+    assert replay(runtime) == []
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", runtime.settings.database_url)
+    assert main(["log", "verify", "--replay"]) == 0
+    out = capsys.readouterr().out
+    assert "9 events replayed, 9 units and 5 containers checked" in out, out
+
+
+IMPORT_EDITS: list[tuple[str, Edit, Callable[[dict[str, Any]], str]]] = [
+    (
+        "an imported unit never moved, taken out of its case",
+        lambda h: update(Unit).where(_unit(_code("W0"))).values(container_sscc=None),
+        lambda h: f"unit {GTIN}/W0 container: stored None, replayed '{h['inner']}'",
+    ),
+    (
+        "an imported unit never moved, marked sold",
+        lambda h: update(Unit).where(_unit(_code("W1"))).values(state="sold"),
+        lambda h: f"unit {GTIN}/W1 state: stored 'sold', replayed 'issued'",
+    ),
+    (
+        "an imported unit sold, made sellable again",
+        lambda h: update(Unit).where(_unit(_code("U10"))).values(state="held"),
+        lambda h: f"unit {GTIN}/U10 state: stored 'held', replayed 'sold'",
+    ),
+    (
+        "an imported package never moved, given to another holder",
+        lambda h: update(Container).where(Container.sscc == h["pallet"]).values(holder_id=h["dist"].id),
+        lambda h: f"container {h['pallet']} holder: stored '{h['dist'].id}', replayed '{h['pallet_holder']}'",
+    ),
+    (
+        "an imported package lifted out of the one around it",
+        lambda h: update(Container).where(Container.sscc == h["inner"]).values(parent_sscc=None),
+        lambda h: f"container {h['inner']} parent: stored None, replayed '{h['pallet']}'",
+    ),
+    (
+        "an imported case received, marked in transit",
+        lambda h: update(Container).where(Container.sscc == h["case"]).values(state="in_transit"),
+        lambda h: f"container {h['case']} state: stored 'in_transit', replayed 'held'",
+    ),
+    (
+        "container_lot: a unit more in an imported package",
+        lambda h: (
+            update(ContainerLot)
+            .where(*_row(ContainerLot, sscc=h["pallet"], batch_id=h["lot"]))
+            .values(units=ContainerLot.units + 1)
+        ),
+        lambda h: f"container_lot sscc={h['pallet']} batch_id={h['lot']}: stored 3, replayed 2",
+    ),
+]
+
+
+@pytest.mark.parametrize("edit", IMPORT_EDITS, ids=[name for name, _, _ in IMPORT_EDITS])
+def test_each_edit_of_an_imported_row_is_named(runtime, imports, maker, edit):
+    _, statement, expected = edit
+    history = {**imports, "pallet_holder": maker.id}
+    with runtime.engine.begin() as conn:
+        assert conn.execute(statement(history)).rowcount == 1
+    assert replay(runtime) == [expected(history)]

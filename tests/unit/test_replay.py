@@ -188,3 +188,38 @@ def test_differences_name_the_field_or_the_counter_key():
         f"lot_custody batch_id=1 state=sold holder_id={SHOP} to_id=-: stored 0, replayed 1",
     ]
     assert count_differences("lot_hop", {(1, MAKER, DIST): 3}, {(1, MAKER, DIST): 3}) == []
+
+
+def test_an_import_starts_its_packages_and_units_issued_nested_as_it_recorded():
+    box, case = "P0000000000000b0x", "P00000000000ca5e0"
+    replay = Replay()
+    replay.add_import(MAKER, {case: None, box: case}, [(U1, 1, box), (U2, 1, box)])
+    replay.apply(0, leaf(1, MAKER, "pack", []))  # the import's own event names no item
+    assert replay.breaks == [] and replay.events == 1
+    assert replay.unit(U1) == Placement(Record("issued", MAKER), box)
+    assert replay.containers() == {case: Placement(issued(MAKER), None), box: Placement(issued(MAKER), case)}
+    assert replay.counters().tables["container_lot"] == {(case, 1): 2, (box, 1): 2}
+    assert replay.counters().tables["lot_custody"] == {}  # issued where they are: nothing beyond issuance
+
+    in_transit = custody("in_transit", MAKER, DIST)
+    replay.apply(1, leaf(2, MAKER, "ship", [(case, ISSUED, in_transit)], to=DIST))
+    replay.apply(2, leaf(3, DIST, "receive", [(case, in_transit, custody("held", DIST))]))
+    replay.apply(3, leaf(4, DIST, "unpack", [(case, custody("held", DIST), custody("held", DIST))]))
+    replay.apply(4, leaf(5, DIST, "unpack", [(box, custody("held", DIST), custody("held", DIST))]))
+    replay.apply(5, leaf(6, DIST, "sell", [(U1, custody("held", DIST), custody("sold", DIST))], channel="offline"))
+    assert replay.breaks == []
+    assert replay.unit(U1) == Placement(Record("sold", DIST), None)
+    assert replay.unit(U2) == Placement(Record("held", DIST), None)
+    assert replay.containers()[box] == Placement(Record("held", DIST), None)
+    tables = replay.counters().tables
+    assert tables["lot_hop"] == {(1, MAKER, DIST): 2} and tables["container_lot"] == {}
+
+
+def test_an_imported_package_is_not_named_as_never_packed_but_an_unknown_one_still_is():
+    replay = Replay()
+    replay.add_import(MAKER, {CASE: None}, [(U1, 1, CASE)])
+    replay.apply(0, leaf(1, MAKER, "ship", [(CASE, ISSUED, custody("in_transit", MAKER, DIST))], to=DIST))
+    replay.apply(1, leaf(2, MAKER, "ship", [(PALLET, ISSUED, custody("in_transit", MAKER, DIST))], to=DIST))
+    assert [d.text() for d in replay.breaks] == [
+        f"leaf 1 (event 2, ship) container {PALLET}: logged 'named', replayed 'never packed'"
+    ]
