@@ -17,9 +17,19 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import BigInteger
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.case_models import SuspectCase
-from app.db.models import Alert, Batch, Event, Issuance, Licence, LogCheckpoint, LogState, Recall, WebhookDelivery
-from app.db.partner_models import PartnerVerification
+from app.db.models import (
+    Alert,
+    Batch,
+    Event,
+    Issuance,
+    Licence,
+    LogCheckpoint,
+    LogState,
+    PartnerVerification,
+    Recall,
+    SuspectCase,
+    WebhookDelivery,
+)
 from app.domain.errors import NotFound
 
 INT32_MAX = 2**31 - 1  # PostgreSQL INTEGER

@@ -1,10 +1,10 @@
 """Persistence: SQLAlchemy models, engines and the queries that need to be fast.
 
-Every table module is imported here, so that ``app.db.models.metadata`` describes the whole schema whichever
-module is imported first (the migrations compare against it); the table modules import ``models``, never the
-reverse.
+``app.db.models`` is a package of table modules by aggregate; its ``__init__`` imports them all, so that
+``app.db.models.metadata`` describes the whole schema whichever model is imported first (the migrations compare
+against it). Importing it here keeps that true for any ``app.db`` import.
 """
 
-from app.db import case_models, epcis_models, models, partner_models, passport_models
+from app.db import models
 
-__all__ = ["case_models", "epcis_models", "models", "partner_models", "passport_models"]
+__all__ = ["models"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, exists, or_, select
 
-from app.db.case_models import CaseChange, CaseSubject
+from app.db.models import CaseChange, CaseSubject
 
 
 def under_investigation(conn: Connection, unit_id: int, batch_id: int) -> bool:

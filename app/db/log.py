@@ -7,9 +7,8 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Batch, Containment, Event, EventItem, LogNode, LogState, Product, Unit
+from app.db.models import Batch, Containment, Event, EventItem, LogNode, LogState, PassportVersion, Product, Unit
 from app.db.pairs import pairs_in
-from app.db.passport_models import PassportVersion
 from app.domain.leaf import LeafEvent, LeafItem
 
 # The append path runs once per event: plain driver SQL, no statement compilation.

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from app.db.lookups import DirectLookups, GroupedLookups
-from app.db.passport_models import PassportVersion
+from app.db.models import PassportVersion
 
 Lookups = DirectLookups | GroupedLookups
 VersionIds = tuple[int | None, int | None, int | None]  # product, lot, unit

@@ -17,8 +17,21 @@ from urllib.parse import quote
 from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.case_models import CaseChange, CaseNotice, CaseSubject, SuspectCase
-from app.db.models import Batch, Event, EventItem, LotCustody, LotHop, Organisation, Product, Unit, WebhookDelivery
+from app.db.models import (
+    Batch,
+    CaseChange,
+    CaseNotice,
+    CaseSubject,
+    Event,
+    EventItem,
+    LotCustody,
+    LotHop,
+    Organisation,
+    Product,
+    SuspectCase,
+    Unit,
+    WebhookDelivery,
+)
 from app.domain.cases import (
     ACTIVE,
     DECISIONS,

@@ -16,8 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db.models import Batch, Unit
-from app.db.passport_models import Document, DocumentUpload, Passport, PassportDocumentRef, PassportVersion
+from app.db.models import Batch, Document, DocumentUpload, Passport, PassportDocumentRef, PassportVersion, Unit
 from app.domain.documents import media_type_of
 from app.domain.errors import NotFound, PayloadTooLarge
 from app.domain.orgs import READS_EVERYTHING, Role

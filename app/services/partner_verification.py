@@ -19,8 +19,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
-from app.db.models import Event, EventItem, LotCustody, Organisation, Product, Unit
-from app.db.partner_models import PartnerVerification
+from app.db.models import Event, EventItem, LotCustody, Organisation, PartnerVerification, Product, Unit
 from app.domain.alerts import SEVERITY, AlertType
 from app.domain.errors import Forbidden, InvalidInput, RateLimited
 from app.domain.identifiers import UnitCode

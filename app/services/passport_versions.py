@@ -21,8 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db.models import Batch, Product, Unit
-from app.db.passport_models import DocumentUpload, Passport, PassportDocumentRef, PassportVersion
+from app.db.models import Batch, DocumentUpload, Passport, PassportDocumentRef, PassportVersion, Product, Unit
 from app.domain import json_input
 from app.domain.errors import Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import validate_gtin

@@ -17,9 +17,8 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Batch, LotCustody, LotHop, LotSale, Product
+from app.db.models import Batch, LotCustody, LotHop, LotSale, Passport, PassportVersion, Product
 from app.db.passport_lookups import VersionIds, leaves
-from app.db.passport_models import Passport, PassportVersion
 from app.domain.orgs import READS_EVERYTHING
 from app.domain.passport import LEVELS, Level, Tier, merge, visible
 from app.services.orgs import Principal

@@ -1,4 +1,4 @@
-"""Verifications between trading partners: every request and its signed answer (app/db/partner_models.py).
+"""Verifications between trading partners: every request and its signed answer (app/db/models/partners.py).
 
 Revision ID: 0016
 Revises: 0015

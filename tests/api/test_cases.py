@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.api.routes_pages import COOKIE
-from app.db.case_models import CaseNotice
-from app.db.models import Unit, WebhookDelivery
+from app.db.models import CaseNotice, Unit, WebhookDelivery
 from app.services import orgs, webhooks
 from app.services.audit_replay import replay
 from app.services.clock import utcnow

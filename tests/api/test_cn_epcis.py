@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db.epcis_models import EpcisEpc
-from app.db.models import Unit
+from app.db.models import EpcisEpc, Unit
 from tests.helpers import BASE_URL, GTIN
 
 JSON = {"Accept": "application/json"}

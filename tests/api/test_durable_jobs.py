@@ -15,7 +15,7 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from app.db.epcis_models import EpcisCapture, EpcisEvent
+from app.db.models import EpcisCapture, EpcisEvent
 from app.services.epcis import jobs as capture_jobs
 from tests.subprocess_server import passport_serve
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.db.epcis_models import EpcisEpc, EpcisEvent
-from app.db.models import Alert, Event, Unit
+from app.db.models import Alert, EpcisEpc, EpcisEvent, Event, Unit
 from app.domain.epcis import canonical_identifier
 from tests.epcis_examples import example_files
 from tests.helpers import BASE_URL, GTIN, assert_problem, settings_for

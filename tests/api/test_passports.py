@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.audit import ServiceSource, audit
-from app.db.passport_models import Document, PassportVersion
+from app.db.models import Document, PassportVersion
 from app.domain.merkle import leaf_hash
 from app.main import create_app
 from app.services import orgs, passport_versions

@@ -17,8 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.db.custody import load_containers, load_units
-from app.db.epcis_models import EpcisCapture, EpcisEpc, EpcisEvent
-from app.db.models import Batch, Container, Issuance, Organisation, Product, Unit
+from app.db.models import Batch, Container, EpcisCapture, EpcisEpc, EpcisEvent, Issuance, Organisation, Product, Unit
 from app.db.units import insert_units
 from app.domain import epcis_fields as fields
 from app.domain.custody import Action

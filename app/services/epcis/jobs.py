@@ -31,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS
-from app.db.epcis_models import EpcisCapture
+from app.db.models import EpcisCapture
 from app.domain.epcis_fields import ErrorBehaviour
 from app.domain.errors import NotFound
 from app.domain.orgs import READS_EVERYTHING

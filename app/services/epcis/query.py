@@ -22,8 +22,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, and_, exists, false, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
-from app.db.epcis_models import EpcisEpc, EpcisEvent
-from app.db.models import Containment, Event, EventItem, Organisation, Product, Unit
+from app.db.models import Containment, EpcisEpc, EpcisEvent, Event, EventItem, Organisation, Product, Unit
 from app.domain.cn_code import CN_DRUG_ID_LENGTH
 from app.domain.code_import import CodeKind, container_key
 from app.domain.epcis import canonical_gln_uri

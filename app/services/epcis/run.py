@@ -31,8 +31,7 @@ from sqlalchemy.orm import Session
 
 from app.db.custody import lock_everything
 from app.db.engine import WRITE_OPTIONS
-from app.db.epcis_models import EpcisCapture
-from app.db.models import Unit
+from app.db.models import EpcisCapture, Unit
 from app.domain import epcis_fields as fields
 from app.domain import json_input
 from app.domain.epcis_fields import ErrorBehaviour

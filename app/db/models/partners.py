@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.models import NEVER_REUSED_IDS, Base
+from app.db.models.base import NEVER_REUSED_IDS, Base
 from app.db.types import BigID, UTCDateTime
 
 
@@ -36,10 +36,14 @@ class PartnerVerification(Base):
 
 
 Index("ix_partner_verification_gtin_requested_at", PartnerVerification.gtin, PartnerVerification.requested_at)
+
+
 Index(
     "ix_partner_verification_requester_id_held_requested_at",
     PartnerVerification.requester_id,
     PartnerVerification.held,
     PartnerVerification.requested_at,
 )
+
+
 Index("ix_partner_verification_unit_id_requester_id", PartnerVerification.unit_id, PartnerVerification.requester_id)

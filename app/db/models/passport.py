@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.models import NEVER_REUSED_IDS, Base
+from app.db.models.base import NEVER_REUSED_IDS, Base
 from app.db.types import BigID, UTCDateTime
 
 

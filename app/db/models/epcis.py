@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.models import Base, Event
+from app.db.models.base import Base
+from app.db.models.events import Event
 from app.db.types import BigID, UTCDateTime
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.models import NEVER_REUSED_IDS, Base
+from app.db.models.base import NEVER_REUSED_IDS, Base
 from app.db.types import BigID, UTCDateTime
 
 

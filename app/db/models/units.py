@@ -1,0 +1,85 @@
+"""Serialised units, containers (SSCC) and when one was inside another."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.models.base import Base
+from app.db.types import BigID, UTCDateTime
+
+
+class Unit(Base):
+    """One serialised unit. Narrow on purpose: a batch of a million is a million of these rows."""
+
+    __tablename__ = "unit"
+    __table_args__ = (
+        UniqueConstraint("gtin", "serial"),
+        Index("ix_unit_issuance_id_id", "issuance_id", "id"),
+        # Recall traces count a lot's units by custody and container from this index alone.
+        Index(
+            "ix_unit_gtin_batch_id_state_custody", "gtin", "batch_id", "state", "container_sscc", "holder_id", "to_id"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    gtin: Mapped[str] = mapped_column(String(14))
+    serial: Mapped[str] = mapped_column(String(20))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    issuance_id: Mapped[int] = mapped_column(ForeignKey("issuance.id"))
+    # Custody of a loose unit (see app/domain/custody.py). Inside a container, the outermost container's
+    # record applies and these columns are only brought up to date when the unit is taken out.
+    state: Mapped[str] = mapped_column(String(20), server_default="issued")
+    holder_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))  # None: the manufacturer
+    to_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    previous: Mapped[str | None] = mapped_column(String(20))
+    container_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"))
+
+
+# Most units are never packed: a partial index keeps issuance from writing a million NULL entries.
+Index(
+    "ix_unit_container_sscc",
+    Unit.container_sscc,
+    sqlite_where=Unit.container_sscc.is_not(None),
+    postgresql_where=Unit.container_sscc.is_not(None),
+)
+
+
+class Container(Base):
+    """A case or pallet (SSCC). Shipping it moves everything inside with one row write."""
+
+    __tablename__ = "container"
+
+    sscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    holder_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    to_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    previous: Mapped[str | None] = mapped_column(String(20))
+    parent_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Containment(Base):
+    """When a unit or a container was inside another container (for histories that stay O(containers))."""
+
+    __tablename__ = "containment"
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    child_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
+    parent_sscc: Mapped[str] = mapped_column(ForeignKey("container.sscc"), index=True)
+    packed_event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    unpacked_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    # The unit's lot, copied so that a recall trace reads a lot's intervals from one index (None: a container).
+    batch_id: Mapped[int | None] = mapped_column(Integer)
+
+
+Index(
+    "ix_containment_batch_id_interval",
+    Containment.batch_id,
+    Containment.parent_sscc,
+    Containment.packed_event_id,
+    Containment.unpacked_event_id,
+)
