@@ -145,7 +145,9 @@ def case_notices(args: argparse.Namespace, base: str, maker: dict[str, Any], gti
         lot = f"CASE{n + 1}"
         batch = bc.create_batch(base, maker["api_key"], gtin, lot)
         uris = bcu.issue_all(base, maker["api_key"], batch, 100)
-        ships = [{"action": "ship", "codes": [uri], "to": org_id} for uri, (org_id, _) in zip(uris, holders, strict=True)]
+        ships = [
+            {"action": "ship", "codes": [uri], "to": org_id} for uri, (org_id, _) in zip(uris, holders, strict=True)
+        ]
         bcu.post_events(base, maker["api_key"], ships)
         body = {"type": "suspect", "gtin": gtin, "lots": [lot], "description": "bench: a lot held by 100 pharmacies"}
         started = time.perf_counter()
