@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.domain.epcis_fields import EpcRole
-from app.domain.epcis_query import Position, Source, encode_token, parse_request
+from app.domain.epcis_query import Position, Query, Source, encode_token, native_actions, parse_request
 from app.domain.errors import InvalidInput
 
 # A hand-written twin of the sorted SUPPORTED parameters, as the refusals list them.
@@ -169,3 +169,33 @@ def test_a_token_is_decoded_against_this_requests_filters() -> None:
     assert refusal([("EQ_eventID", "e2"), ("nextPageToken", token)]) == (
         "nextPageToken: the token belongs to a query with other filters; repeat the same parameters"
     )
+
+
+def test_an_unsupported_pattern_is_refused_with_the_whole_text() -> None:
+    assert refusal([("MATCH_epc", "urn:epc:idpat:sscc:0614141.*")]) == (
+        "MATCH_epc: pattern 'urn:epc:idpat:sscc:0614141.*' is not supported; use an identifier or "
+        "urn:epc:idpat:sgtin:<company prefix>.<item reference>.*"
+    )
+
+
+def test_a_class_pattern_is_kept_as_itself_and_as_its_gtin() -> None:
+    (match,) = parse_request([("MATCH_anyEPCClass", "urn:epc:idpat:sgtin:0614141.107346.*")]).query.matches
+    assert [i.canonical for i in match.identifiers] == ["urn:epc:idpat:sgtin:0614141.107346.*"]
+    assert match.gtins == ("10614141073464",)
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"event_types": frozenset({"ObjectEvent"})}, 13),  # pack and unpack are skipped, the rest kept
+        ({"actions": frozenset({"DELETE"})}, ["unpack", "destroy", "recycle"]),
+        ({"biz_steps": frozenset({"destroying"})}, ["destroy", "recycle"]),
+        ({"dispositions": frozenset({"in_transit"})}, ["ship", "export"]),
+    ],
+)
+def test_a_filtered_out_action_does_not_stop_the_others(filters: dict[str, frozenset[str]], expected: object) -> None:
+    found = native_actions(Query(**filters))  # type: ignore[arg-type]
+    if isinstance(expected, int):
+        assert len(found) == expected and found[0] == "ship" and found[-1] == "undo"
+    else:
+        assert found == expected
