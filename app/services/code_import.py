@@ -14,7 +14,7 @@ for its contents in every event exactly as an SSCC does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,8 +25,11 @@ from app.db import code_staging
 from app.db.models import Batch, Event, Issuance, Organisation, Product
 from app.domain.code_import import (
     MAX_LEVELS,
-    ImportLine,
+    CodeKind,
     check_csv_header,
+    container_key,
+    fast_csv_codes,
+    fast_ndjson_codes,
     parse_csv_line,
     parse_ndjson_line,
 )
@@ -83,18 +86,44 @@ class ImportResult:
         }
 
 
-def _lines(kind: str, lines: Iterable[str]) -> Iterable[ImportLine]:
+Row = tuple[int, str, str, str | None, str | None, str | None, str | None]  # code_staging.COLUMNS
+_CN = CodeKind.CN.value
+
+
+def _rows(kind: str, lines: Iterable[str]) -> Iterator[Row]:
+    """The staging rows of the lines: a line in the common form of a 20-digit code and its parent is read by the
+    fast path (string slices, no per-line objects), any other by the full parser, with the same result."""
     numbered = enumerate(lines, start=1)
     if kind == CSV:
         first = next(numbered, None)
         if first is None:
             return
         check_csv_header(first[1])
+    fast = fast_csv_codes if kind == CSV else fast_ndjson_codes
     parse = parse_csv_line if kind == CSV else parse_ndjson_line
+    cn = CodeKind.CN
     for number, text in numbered:
-        parsed = parse(number, text)
-        if parsed is not None:
-            yield parsed
+        codes = fast(text)
+        if codes is not None:
+            code, parent = codes
+            if parent is None:
+                yield (number, code, _CN, None, code, None, None)
+            else:
+                yield (number, code, _CN, None, code, parent, container_key(parent, cn))
+            continue
+        item = parse(number, text)
+        if item is None:
+            continue
+        found, above = item.code, item.parent
+        yield (
+            item.line,
+            found.key,
+            found.kind.value,
+            found.gtin,
+            found.serial,
+            above.key if above else None,
+            above.container_key if above else None,
+        )
 
 
 def import_codes(
@@ -136,28 +165,18 @@ def _import(
     batch_id = batch.id
     conn = session.connection()
     code_staging.create(conn)
-    rows: list[tuple[object, ...]] = []
+    rows: list[Row] = []
     total = 0
-    for item in _lines(kind, lines):
-        code, parent = item.code, item.parent
-        rows.append(
-            (
-                item.line,
-                code.key,
-                code.kind.value,
-                code.gtin,
-                code.serial,
-                parent.key if parent else None,
-                parent.container_key if parent else None,
-            )
-        )
-        total += 1
+    for row in _rows(kind, lines):
+        rows.append(row)
         if len(rows) >= CHUNK:
             code_staging.write(conn, rows)
+            total += len(rows)
             rows = []
-        if total % PROGRESS_EVERY == 0:
-            progress.update(principal.org_id, batch_id, "reading", total)
+            if total % PROGRESS_EVERY == 0:
+                progress.update(principal.org_id, batch_id, "reading", total)
     code_staging.write(conn, rows)
+    total += len(rows)
     if total == 0:
         raise InvalidInput("the import holds no codes", code="empty_import")
     progress.update(principal.org_id, batch_id, "checking", total)
