@@ -15,6 +15,12 @@ def under_investigation(conn: Connection, unit_id: int, batch_id: int) -> bool:
     return bool(conn.scalar(select(exists(named))))
 
 
+def lot_under_investigation(conn: Connection, batch_id: int) -> bool:
+    """An active case names the lot itself (a case naming some of its units does not make the whole lot suspect)."""
+    named = select(CaseSubject.id).where(CaseSubject.active.is_(True), CaseSubject.batch_id == batch_id)
+    return bool(conn.scalar(select(exists(named))))
+
+
 def case_leaves(conn: Connection, start: int, end: int) -> dict[int, tuple[bytes, frozenset[str]]]:
     """The case changes at log positions [start, end): their exact leaf bytes and who reads them whole
     (besides auditors): the case's opener, the product's manufacturer and the organisation that made the change."""

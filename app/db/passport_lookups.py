@@ -4,7 +4,8 @@ Two statements, each answering a scan in one round trip with the ids of the pass
 newest version of each level; versions are never edited, so the ids name the passport's content for good):
 
 - ``products``: a product (``lot`` empty) or a lot scan: the product, its maker, the lot's expiry, whether the
-  product has recalls, and the newest version ids of the product's and the lot's passports;
+  product has recalls, whether an active suspect-product case names the lot (``case_subject``, by its
+  ``(batch_id, active)`` index), and the newest version ids of the product's and the lot's passports;
 - ``passports``: a unit scan whose product has a passport: the newest version ids of the product's, the unit's
   lot's and the unit's passports.
 
@@ -39,6 +40,8 @@ def _product_columns(gtin: str, lot: str) -> str:
         "p.name, p.category, o.name, "  # noqa: S608 (fixed text; values are bound)
         f"(SELECT b.expires_on FROM batch b WHERE b.gtin = p.gtin AND b.lot = {lot}), "
         "EXISTS (SELECT 1 FROM recall r WHERE r.gtin = p.gtin), "
+        "EXISTS (SELECT 1 FROM batch cb JOIN case_subject cs ON cs.batch_id = cb.id AND cs.active "
+        f"WHERE cb.gtin = p.gtin AND cb.lot = {lot}), "
         + _newest(f"'01/' || {gtin}")
         + ", "
         + _newest(f"'01/' || {gtin} || '/10/' || {lot}")
@@ -83,13 +86,14 @@ def passport_lookups(engine: Engine) -> Lookups:
     return DirectLookups(engine, PASSPORT_SQL)
 
 
-def product_row(raw: tuple[Any, ...]) -> tuple[dict[str, str], date | None, bool, VersionIds]:
-    """(product, the lot's expiry or None for no such lot, the product has recalls, version ids)."""
-    name, category, maker, expires_on, has_recalls, product_version, lot_version = raw
+def product_row(raw: tuple[Any, ...]) -> tuple[dict[str, str], date | None, bool, bool, VersionIds]:
+    """(product, the lot's expiry or None for no such lot, the product has recalls, an active case names the lot,
+    version ids)."""
+    name, category, maker, expires_on, has_recalls, investigated, product_version, lot_version = raw
     if isinstance(expires_on, str):
         expires_on = date.fromisoformat(expires_on)
     product = {"name": name, "category": category, "manufacturer": maker}
-    return product, expires_on, bool(has_recalls), (product_version, lot_version, None)
+    return product, expires_on, bool(has_recalls), bool(investigated), (product_version, lot_version, None)
 
 
 _LEAVES = select(PassportVersion.id, PassportVersion.version, PassportVersion.leaf).where(

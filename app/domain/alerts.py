@@ -18,6 +18,7 @@ class AlertType(StrEnum):
     PRESCRIPTION_MISSING = "prescription_missing"
     EXPIRED_SALE_ATTEMPT = "expired_sale_attempt"
     RECALLED_SALE_ATTEMPT = "recalled_sale_attempt"
+    INVESTIGATED_SALE_ATTEMPT = "investigated_sale_attempt"  # a unit or lot in an active suspect-product case
     # raised by scans (and by an event naming a code never issued)
     UNKNOWN_CODE = "unknown_code"
     INVALID_SIGNATURE = "invalid_signature"
@@ -41,6 +42,7 @@ SEVERITY: dict[AlertType, Severity] = {
     AlertType.PRESCRIPTION_MISSING: Severity.HIGH,
     AlertType.EXPIRED_SALE_ATTEMPT: Severity.MEDIUM,
     AlertType.RECALLED_SALE_ATTEMPT: Severity.HIGH,
+    AlertType.INVESTIGATED_SALE_ATTEMPT: Severity.HIGH,
     AlertType.UNKNOWN_CODE: Severity.MEDIUM,
     AlertType.INVALID_SIGNATURE: Severity.HIGH,
     AlertType.CLONE_SUSPECT: Severity.HIGH,

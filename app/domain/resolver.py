@@ -27,24 +27,38 @@ class ProductVerdict(StrEnum):
     UNKNOWN = "unknown"  # nobody registered this GTIN
     UNKNOWN_LOT = "unknown_lot"  # the product is registered, but its maker issued no such lot
     RECALLED = "recalled"  # a recall covers the whole product, or this lot
+    SUSPECT = "suspect"  # an active suspect-product case names this lot (reason ``under_investigation``)
     EXPIRED = "expired"  # the lot is past its expiry date
     REGISTERED = "registered"  # the maker registered the product (and the lot): see its passport
 
 
 def product_verdict(
-    *, product_known: bool, lot: str | None, lot_expires_on: date | None, recalled: bool, today: date
+    *,
+    product_known: bool,
+    lot: str | None,
+    lot_expires_on: date | None,
+    recalled: bool,
+    today: date,
+    investigated: bool = False,
 ) -> ProductVerdict:
-    """Precedence: unknown product, then recall (a recall outranks everything a consumer could act on), then an
-    unknown lot, then expiry."""
+    """Precedence: unknown product, then recall (a recall outranks everything a consumer could act on), then a
+    lot under investigation (``investigated``: an active case names it), then an unknown lot, then expiry."""
     if not product_known:
         return ProductVerdict.UNKNOWN
     if recalled:
         return ProductVerdict.RECALLED
+    if investigated and lot is not None:
+        return ProductVerdict.SUSPECT
     if lot is not None and lot_expires_on is None:
         return ProductVerdict.UNKNOWN_LOT
     if lot_expires_on is not None and lot_expires_on < today:
         return ProductVerdict.EXPIRED
     return ProductVerdict.REGISTERED
+
+
+def product_reasons(verdict: ProductVerdict) -> list[str]:
+    """Why a scan reads as it does, when the verdict alone does not say: a suspect lot is under investigation."""
+    return ["under_investigation"] if verdict is ProductVerdict.SUSPECT else []
 
 
 def covers_lot(scope: RecallScope, lot: str | None) -> bool:

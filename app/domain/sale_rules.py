@@ -20,6 +20,7 @@ ALERT_FOR: dict[str, AlertType | None] = {
     "already_settled": AlertType.REPEAT_SETTLEMENT,
     "expired": AlertType.EXPIRED_SALE_ATTEMPT,
     "recalled": AlertType.RECALLED_SALE_ATTEMPT,
+    "under_investigation": AlertType.INVESTIGATED_SALE_ATTEMPT,
     "licence_required": AlertType.UNLICENSED_SALE,
     "prescription_required": AlertType.PRESCRIPTION_MISSING,
     "prescription_used": AlertType.PRESCRIPTION_MISSING,

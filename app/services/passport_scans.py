@@ -1,11 +1,11 @@
 """Scans of a product (``/01/{gtin}``) or a lot (``/01/{gtin}/10/{lot}``), and the passport a unit scan shows.
 
 An anonymous scan (the consumer's) goes below the ORM, as the unit scan does: ``PassportScans`` answers a product
-or lot scan from one statement (the product, its maker, the lot's expiry, whether the product has recalls and the
-newest passport versions' ids) and a unit scan's passport from one more (the versions' ids), on the event loop, the
-merged, tier-filtered passport coming from a cache keyed by those ids (``app.services.passports``). A scan with a
-key (its tier needs the reader), or of a product with recalls (their scopes), reads in a session: ``scan_product``
-and ``unit_passport``, run in a worker thread.
+or lot scan from one statement (the product, its maker, the lot's expiry, whether the product has recalls, whether
+an active suspect-product case names the lot, and the newest passport versions' ids) and a unit scan's passport
+from one more (the versions' ids), on the event loop, the merged, tier-filtered passport coming from a cache keyed
+by those ids (``app.services.passports``). A scan with a key (its tier needs the reader), or of a product with
+recalls (their scopes), reads in a session: ``scan_product`` and ``unit_passport``, run in a worker thread.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import anyio.to_thread
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from app.db.cases import lot_under_investigation
 from app.db.models import Batch, Organisation, Product
 from app.db.passport_lookups import VersionIds, leaves, passport_lookups, product_lookups, product_row
 from app.domain.identifiers import ProductCode
 from app.domain.passport import Tier
 from app.domain.recall import RecallScope, most_severe
-from app.domain.resolver import ProductVerdict, covers_lot, product_verdict
+from app.domain.resolver import ProductVerdict, covers_lot, product_reasons, product_verdict
 from app.services.orgs import Principal, authenticate
 from app.services.passports import Shown, as_shown, cached_view, view_of, visible_passport
 from app.services.recalls import scopes_for
@@ -43,6 +44,7 @@ class ProductScan:
         known = self.product is not None
         return {
             "verdict": self.verdict.value,
+            "reasons": product_reasons(self.verdict),
             "level": "lot" if self.scan.lot is not None else "product",
             "product": self.product,
             "lot": self.scan.lot if known else None,
@@ -75,14 +77,23 @@ def scan_product(session: Session, scan: ProductCode, reader: Principal | None, 
         verdict = product_verdict(product_known=False, lot=None, lot_expires_on=None, recalled=False, today=today)
         return ProductScan(scan, verdict, None, None, None, (), None)
     product = {"gtin": scan.gtin, "name": found[0], "category": found[1], "manufacturer": found[2]}
-    expires_on = None
+    expires_on, investigated = None, False
     if scan.lot is not None:
-        expires_on = session.scalar(select(Batch.expires_on).where(Batch.gtin == scan.gtin, Batch.lot == scan.lot))
+        found_lot = select(Batch.id, Batch.expires_on).where(Batch.gtin == scan.gtin, Batch.lot == scan.lot)
+        batch = session.execute(found_lot).first()
+        if batch is not None:
+            expires_on = batch.expires_on
+            investigated = lot_under_investigation(session.connection(), batch.id)
     scopes = scopes_for(session.connection(), scan.gtin)
     recall = most_severe([scope for scope in scopes if covers_lot(scope, scan.lot)])
     recalled_lots = tuple(sorted({lot for scope in scopes for lot in scope.lots})) if scan.lot is None else ()
     verdict = product_verdict(
-        product_known=True, lot=scan.lot, lot_expires_on=expires_on, recalled=recall is not None, today=today
+        product_known=True,
+        lot=scan.lot,
+        lot_expires_on=expires_on,
+        recalled=recall is not None,
+        today=today,
+        investigated=investigated,
     )
     lot_for_passport = scan.lot if expires_on is not None else None  # an unknown lot has no passport of its own
     passport = visible_passport(session, scan.gtin, lot_for_passport, None, reader, today=today)
@@ -114,13 +125,18 @@ class PassportScans:
         if found is None:
             verdict = product_verdict(product_known=False, lot=None, lot_expires_on=None, recalled=False, today=today)
             return ProductScan(scan, verdict, None, None, None, (), None)
-        facts, expires_on, has_recalls, ids = product_row(found)
+        facts, expires_on, has_recalls, investigated, ids = product_row(found)
         if has_recalls:
             return None
         if expires_on is None:  # an unknown lot (or none scanned) has no passport of its own
             ids = (ids[0], None, None)
         verdict = product_verdict(
-            product_known=True, lot=scan.lot, lot_expires_on=expires_on, recalled=False, today=today
+            product_known=True,
+            lot=scan.lot,
+            lot_expires_on=expires_on,
+            recalled=False,
+            today=today,
+            investigated=investigated,
         )
         product = {"gtin": scan.gtin, **facts}
         return ProductScan(scan, verdict, product, expires_on, None, (), await self._passport(ids, today))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.domain.alerts import ALERT_TYPES, SEVERITY, AlertType
 from app.domain.custody import (
     CONSUMER_HELD,
     ON_HAND,
@@ -122,6 +123,7 @@ ALERT_TWIN: dict[str, str | None] = {
     "already_settled": "repeat_settlement",
     "expired": "expired_sale_attempt",
     "recalled": "recalled_sale_attempt",
+    "under_investigation": "investigated_sale_attempt",
     "licence_required": "unlicensed_sale",
     "prescription_required": "prescription_missing",
     "prescription_used": "prescription_missing",
@@ -138,6 +140,11 @@ def test_alert_for_each_refusal() -> None:
 @pytest.mark.parametrize(("refusal", "alert"), sorted(ALERT_TWIN.items()))
 def test_each_alerting_refusal(refusal: str, alert: str) -> None:
     assert ALERT_FOR.get(refusal) == alert
+
+
+def test_a_sale_attempt_under_investigation_is_a_high_alert() -> None:
+    assert SEVERITY[AlertType("investigated_sale_attempt")] == "high"
+    assert "investigated_sale_attempt" in ALERT_TYPES
 
 
 @pytest.mark.parametrize("refusal", ["invalid_platform", "not_sellable_online", "locked", "destroyed", "stolen"])

@@ -182,6 +182,9 @@ def test_the_payload_keeps_the_fields_given() -> None:
         ("already_sold", Action.SHIP, None),  # a ship refused as already sold is no resale
         ("expired", Action.SELL, "expired_sale_attempt"),
         ("recalled", Action.DISPENSE, "recalled_sale_attempt"),
+        ("under_investigation", Action.SELL, "investigated_sale_attempt"),
+        ("under_investigation", Action.DISPENSE, "investigated_sale_attempt"),
+        ("under_investigation", Action.SHIP, None),  # shipping is not refused by a case; no sale alert either way
         ("licence_required", Action.SELL, "unlicensed_sale"),
         ("prescription_required", Action.DISPENSE, "prescription_missing"),
         ("not_custodian", Action.SELL, "custody_violation"),

@@ -21,6 +21,7 @@ from app.domain.resolver import (
     maker_links,
     normalised_link_type,
     own_links,
+    product_reasons,
     product_verdict,
     relation,
 )
@@ -46,8 +47,26 @@ def test_verdict_precedence() -> None:
     assert verdict(lot="", lot_expires_on=None) == "unknown_lot"  # an empty lot is still a lot
 
 
+def test_a_lot_under_investigation_is_suspect_after_a_recall() -> None:
+    current = date(2027, 1, 1)
+    assert verdict(lot="L1", lot_expires_on=current, investigated=True) == "suspect"
+    assert verdict(lot="L1", lot_expires_on=date(2020, 1, 1), investigated=True) == "suspect"  # before expiry
+    assert verdict(lot="L1", lot_expires_on=current, investigated=True, recalled=True) == "recalled"
+    assert verdict(product_known=False, lot="L1", investigated=True) == "unknown"
+    assert verdict(lot=None, investigated=True) == "registered"  # a product scan: no lot in hand
+    assert product_reasons(ProductVerdict.SUSPECT) == ["under_investigation"]
+    assert [product_reasons(v) for v in ProductVerdict if v != "suspect"] == [[], [], [], [], []]
+
+
 def test_verdict_values() -> None:
-    assert [v.value for v in ProductVerdict] == ["unknown", "unknown_lot", "recalled", "expired", "registered"]
+    assert [v.value for v in ProductVerdict] == [
+        "unknown",
+        "unknown_lot",
+        "recalled",
+        "suspect",
+        "expired",
+        "registered",
+    ]
 
 
 def scope(lots: tuple[str, ...] = (), serials: tuple[str, ...] = ()) -> RecallScope:

@@ -196,9 +196,11 @@ def test_every_alerting_code_is_a_real_refusal_code() -> None:
     custody_codes = {refusal_code(s, a) for s in Status for a in Action}
     custody_codes |= {"not_custodian", "not_addressed_to_you", "destination_required", "ship_to_self"}
     # "recalled" is produced by the recall rules in the event service, not by these two pure modules;
-    # "already_settled" by the settlement rule (app/domain/settlement.py).
-    assert set(ALERT_FOR) <= custody_codes | SALE_CODES | {"recalled", "already_settled"}
+    # "already_settled" by the settlement rule (app/domain/settlement.py); "under_investigation" by the case
+    # check in the event service (app/services/custody/record.py).
+    assert set(ALERT_FOR) <= custody_codes | SALE_CODES | {"recalled", "already_settled", "under_investigation"}
     assert ALERT_FOR["already_sold"] == "repeat_sale"
+    assert ALERT_FOR["under_investigation"] == "investigated_sale_attempt"
 
 
 # --- the detail a seller reads ------------------------------------------------------------------------------

@@ -383,6 +383,10 @@ MESSAGES: dict[str, str] = {
     ),
     "passport.summary.recalled": "This product has been recalled for safety or quality reasons.",
     "passport.summary.expired": "The manufacturer registered this lot, but it is past its expiry date.",
+    "passport.verdict.suspect": "Lot under investigation: do not sell or use",
+    "passport.summary.suspect": (
+        "This lot is in an open suspect-product case. Do not sell or use it until the regulator has decided."
+    ),
     "passport.section.maker": "Who made it, where",
     "passport.section.certificates": "Certificates",
     "passport.section.warnings": "Warnings",
@@ -408,6 +412,11 @@ MESSAGES: dict[str, str] = {
     "reg.refusal.already_sold": "The unit had already been sold and cannot be sold again.",
     "reg.refusal.expired": "The unit is past its expiry date and cannot be sold.",
     "reg.refusal.recalled": "The unit is covered by a recall and cannot be sold.",
+    "reg.refusal.under_investigation": "The unit or its lot is in an open suspect-product case and cannot be sold.",
+    "reg.alert_type.investigated_sale_attempt": "Sale of a unit under investigation",
+    "reg.alert_explain.investigated_sale_attempt": (
+        "Someone tried to sell or dispense a unit named, or of a lot named, in an open suspect-product case."
+    ),
     "reg.refusal.licence_required": "The seller lacks the licence this product needs.",
     "reg.nav.licences": "Licences",
     "reg.licences.title": "Licences lapsing soon",
