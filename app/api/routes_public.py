@@ -31,10 +31,12 @@ from app.domain.resolver import (
 from app.domain.verdict import SignatureState, Verdict, VerdictKind
 from app.services.clock import today, utcnow
 from app.services.cn_codes import sales_of, scan_target
+from app.services.cn_packages import PackageScan, package_scan
 from app.services.passport_scans import ProductScan, reader_of, scan_product, unit_passport
 from app.services.runtime import Runtime
 from app.services.scans import Observation
 from app.services.verification import Verification
+from app.web.package_pages import render_package_scan
 from app.web.pages import choose_language, render_verification
 from app.web.passport_pages import render_product_scan
 
@@ -117,6 +119,8 @@ async def scan_anything(request: Request) -> Response:
         html = _wants_html(request.headers.get("accept", ""))
         lang = choose_language(request.headers.get("accept-language"), request.query_params.get("lang")) if html else ""
         return _refusal(error, html, lang, request)
+    if isinstance(target, PackageScan):  # a box or case code an import registered (docs/cn-drug-codes.md)
+        return await _package_answer(request, target)
     if isinstance(target, CnCode):  # no product carries its prefix: a unit nobody registered here
         scan = UnitCode(gtin="", serial=target.code)
         unknown = Verification(scan, Verdict(VerdictKind.UNKNOWN, SignatureState.ABSENT, ("unknown_cn_drug_id",)), None)
@@ -126,9 +130,23 @@ async def scan_anything(request: Request) -> Response:
     return await _scan(request, path, query, f"{base}{path}" + (f"?{query}" if query else ""), sales=True)
 
 
-def _scan_target(runtime: Runtime, text: str) -> tuple[str, str] | CnCode:
+def _scan_target(runtime: Runtime, text: str) -> tuple[str, str] | CnCode | PackageScan:
     with runtime.sessions() as session, session.begin():
-        return scan_target(session, text)
+        return package_scan(session, text, today()) or scan_target(session, text)
+
+
+async def _package_answer(request: Request, package: PackageScan) -> Response:
+    """A package's verdict, JSON or the zh/en page; counted against the client's scans like any scan."""
+    html = _wants_html(request.headers.get("accept", ""))
+    lang = choose_language(request.headers.get("accept-language"), request.query_params.get("lang")) if html else ""
+    try:
+        await request.app.state.verify_limiter.check(request.client.host if request.client else "unknown")
+    except DomainError as error:
+        return _refusal(error, html, lang, request)
+    body = package.as_json()
+    if html:
+        return HTMLResponse(render_package_scan(body, lang, _page_url(request)), headers=dict(_VARY))
+    return Response(json.dumps(body), media_type="application/json", headers=dict(_VARY))
 
 
 def _sales(runtime: Runtime, unit_id: int | None) -> dict[str, object]:
@@ -334,7 +352,10 @@ def _scan_operation(path_parameters: list[str]) -> dict[str, Any]:
     get["summary"] = (
         "Answer whatever a scanner read: a 20-digit drug traceability code, a Digital Link, an element string"
     )
-    get["description"] += " The answer adds `sales`: `{count, first_at, region}` (docs/cn-drug-codes.md)."
+    get["description"] += (
+        " The answer adds `sales`: `{count, first_at, region}`; a box or case code an import registered answers"
+        " for its contents with `package`: `{code, level, units}` (docs/cn-drug-codes.md)."
+    )
     if not path_parameters:
         code = {"name": "code", "in": "query", "required": True, "schema": {"type": "string"}}
         get["parameters"] = [{**code, "description": "The scanned text, as the scanner read it"}, *get["parameters"]]
