@@ -52,9 +52,13 @@ def cn_units(runtime: Runtime, batch: dict[str, Any]) -> list[str]:
     return CODES
 
 
+# A sale recorded days after it happened (a till that was offline): the pharmacy was licensed well before it.
+FIRST_SALE = (utcnow() - timedelta(days=4)).replace(hour=8, minute=0, second=0, microsecond=0)
+
+
 @pytest.fixture
 def pharmacy(make_org: Callable[..., Org]) -> Org:
-    return make_org("retailer", "drug_retail")
+    return make_org("retailer", "drug_retail", licensed_from=FIRST_SALE.date() - timedelta(days=30))
 
 
 def deliver(client: Any, maker: Org, pharmacy: Org, codes: list[str]) -> None:
@@ -168,15 +172,15 @@ def test_unknown_20_digit_codes_answer_unknown(client: Any, cn_units: list[str])
 def test_a_code_is_settled_once(client: Any, maker: Org, pharmacy: Org, cn_units: list[str]) -> None:
     code = cn_units[0]
     deliver(client, maker, pharmacy, [code])
-    ok(post(client, pharmacy, sale(code, "NHSA-1", occurred_at="2026-12-01T08:00:00Z")))
+    ok(post(client, pharmacy, sale(code, "NHSA-1", occurred_at=FIRST_SALE.isoformat())))
     again = post(client, pharmacy, sale(code, "NHSA-2"))
     problem = assert_problem(again, 409, "already_settled")
-    assert problem["first_settlement"] == {"at": "2026-12-01T08:00:00+00:00", "region": "CN-11", "part": 0}
+    assert problem["first_settlement"] == {"at": FIRST_SALE.isoformat(), "region": "CN-11", "part": 0}
     alerts = client.get("/v1/alerts", headers=maker.headers).json()["alerts"]
     repeat = [a for a in alerts if a["type"] == "repeat_settlement"]
     assert len(repeat) == 1 and repeat[0]["details"]["first_settlement"]["region"] == "CN-11"
     sales = scan(client, code)["sales"]
-    assert sales == {"count": 2, "first_at": "2026-12-01T08:00:00+00:00", "region": "CN-11"}
+    assert sales == {"count": 2, "first_at": FIRST_SALE.isoformat(), "region": "CN-11"}
     record = client.get(f"/v1/units/{GTIN}/{code}", headers=maker.headers).json()
     assert [(s["ref"], s["part"], s["region"], s["org"]) for s in record["settlements"]] == [
         ("NHSA-1", 0, "CN-11", pharmacy.id)
@@ -271,11 +275,11 @@ def test_the_page_says_how_often_a_code_was_sold(client: Any, maker: Org, pharma
     zh = {"Accept": "text/html", "Accept-Language": "zh-CN"}
     assert "尚无销售记录" in client.get(f"/cn/{code}", headers=zh).text
     deliver(client, maker, pharmacy, [code])
-    ok(post(client, pharmacy, sale(code, "NHSA-1", occurred_at="2026-12-01T08:00:00Z")))
+    ok(post(client, pharmacy, sale(code, "NHSA-1", occurred_at=FIRST_SALE.isoformat())))
     assert "仅有1次销售信息" in client.get(f"/cn/{code}", headers=zh).text
     post(client, pharmacy, sale(code, "NHSA-2"))
     page = client.get("/v1/scan", params={"code": code}, headers={"Accept": "text/html", "Accept-Language": "en"}).text
-    assert "Sold 2 times" in page and "first sale 2026-12-01, CN-11" in page
+    assert "Sold 2 times" in page and f"first sale {FIRST_SALE.date().isoformat()}, CN-11" in page
     assert "Sales" not in client.get(f"/01/{GTIN}/21/{code}", headers={"Accept": "text/html"}).text
 
 
