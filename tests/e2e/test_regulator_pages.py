@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.browser import Tab, assert_picture
-from tests.helpers import GTIN, Org, ok, post
+from tests.helpers import BASE_URL, GTIN, Org, ok, post
 
 DESKTOP, PHONE = (1280, 800), (390, 844)
 
@@ -45,6 +45,9 @@ def recall_story(client, maker, batch, issue, make_org) -> dict[str, Any]:
         )
     )
     ok(post(client, pharm, {"action": "ship", "codes": [codes[1]], "to": dist.id}))  # sent back up the chain
+    # A saleable return is taken back into stock after a positive verification in that context.
+    returned = codes[1].replace(BASE_URL, "") + "&linkType=gs1:verificationService&context=dscsaSaleableReturn"
+    assert client.get(returned, headers=dist.headers).json()["verified"] is True
     ok(post(client, dist, {"action": "receive", "codes": [codes[1]]}))
     ok(post(client, dist, {"action": "ship", "codes": [codes[5]], "to": pharm.id}))  # still in transit
     recall = client.post(
