@@ -136,3 +136,12 @@ def test_a_wrong_csv_header_is_refused_on_line_1() -> None:
     assert (error.code, error.extra) == ("invalid_import_line", {"line": 1})
     long = refusal(check_csv_header, "x" * 70)
     assert long.detail.endswith(f"got {'x' * 60!r}")
+
+
+def test_only_exactly_20_digits_take_the_fast_path() -> None:
+    code = parse_import_code("010950600013435221123")  # 21 digits: an unbracketed GS1 element string
+    assert code == ImportCode("(01)09506000134352(21)123", CodeKind.GS1, gtin="09506000134352", serial="123")
+
+
+def test_a_header_with_a_stray_letter_is_refused() -> None:
+    assert refusal(check_csv_header, "Xcode,parent").code == "invalid_import_line"

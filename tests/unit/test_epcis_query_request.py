@@ -199,3 +199,27 @@ def test_a_filtered_out_action_does_not_stop_the_others(filters: dict[str, froze
         assert len(found) == expected and found[0] == "ship" and found[-1] == "undo"
     else:
         assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ([("MATCH_epc", "a|")], "MATCH_epc: empty value in 'a|' (several values are separated by '|')"),
+        ([("EQ_bizStep", "|")], "EQ_bizStep: empty value in '|' (several values are separated by '|')"),
+        (
+            [("MATCH_inputEPC", "urn:epc:idpat:sgtin:1.2.*")],
+            "MATCH_inputEPC: urn:epc:id:sgtin:1.2.0: company prefix and item reference must have 13 digits together",
+        ),
+    ],
+)
+def test_match_and_vocabulary_refusals_name_their_parameter(params: list[tuple[str, str]], detail: str) -> None:
+    assert refusal(params) == detail
+
+
+def test_times_and_token_positions_are_in_utc_itself() -> None:
+    times = parse_request([("GE_eventTime", "2026-03-01T16:00:00+08:00")]).query.times
+    assert times["GE_eventTime"].tzinfo is UTC
+    fingerprint = parse_request([]).fingerprint
+    token = encode_token(Position(datetime(2026, 3, 1, 8, tzinfo=UTC), Source.NATIVE, 1), fingerprint)
+    after = parse_request([("nextPageToken", token)]).after
+    assert after is not None and after.record_time.tzinfo is UTC
