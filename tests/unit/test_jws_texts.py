@@ -41,6 +41,7 @@ def test_canonical_json_is_sorted_compact_utf8() -> None:
 
 def test_base64url_has_no_padding_both_ways() -> None:
     assert b64url(b"\xfb\xff") == "-_8"
+    assert b64url(b"\x00\x00\x17") == "AAAX"  # only padding is stripped, never a final X
     assert b64url_decode("-_8") == b"\xfb\xff"
     assert b64url_decode("YQ") == b"a"
 
