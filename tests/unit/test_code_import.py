@@ -145,3 +145,9 @@ def test_only_exactly_20_digits_take_the_fast_path() -> None:
 
 def test_a_header_with_a_stray_letter_is_refused() -> None:
     assert refusal(check_csv_header, "Xcode,parent").code == "invalid_import_line"
+
+
+def test_only_the_line_break_is_cut_from_a_csv_line() -> None:
+    line = parse_csv_line(5, f"{CN},(01)09506000134352(21)ABX\n")
+    assert line is not None and line.parent is not None
+    assert line.parent.serial == "ABX"
