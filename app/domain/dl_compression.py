@@ -53,55 +53,44 @@ class Part:
     max: int | None = None
 
 
-def _n(length: int) -> Part:
-    return Part("N", length=length)
+# The parts an AI's value is made of, by GS1's notation: N[6] "N6" (6 digits), NV[8] "N..8" (up to 8 digits), XV[20]
+# "X..20" (up to 20 characters).
+N = {n: Part("N", length=n) for n in (2, 3, 4, 6, 8, 10, 13, 14, 17, 18)}
+NV = {n: Part("N", max=n) for n in (4, 6, 8, 10, 12, 15)}
+XV = {n: Part("X", max=n) for n in (2, 3, 9, 10, 12, 16, 17, 20, 24, 25, 27, 30, 50, 70, 90)}
 
-
-def _nv(maximum: int) -> Part:
-    return Part("N", max=maximum)
-
-
-def _xv(maximum: int) -> Part:
-    return Part("X", max=maximum)
-
-
-def _format_table() -> dict[str, tuple[Part, ...]]:
-    table: dict[str, tuple[Part, ...]] = {
-        "00": (_n(18),), "01": (_n(14),), "02": (_n(14),), "10": (_xv(20),), "11": (_n(6),), "12": (_n(6),),
-        "13": (_n(6),), "15": (_n(6),), "16": (_n(6),), "17": (_n(6),), "20": (_n(2),), "21": (_xv(20),),
-        "22": (_xv(20),), "240": (_xv(30),), "241": (_xv(30),), "242": (_nv(6),), "243": (_xv(20),),
-        "250": (_xv(30),), "251": (_xv(30),), "253": (_n(13), _xv(17)), "254": (_xv(20),), "255": (_n(13), _nv(12)),
-        "30": (_nv(8),), "37": (_nv(8),), "400": (_xv(30),), "401": (_xv(30),), "402": (_n(17),),
-        "403": (_xv(30),), "420": (_xv(20),), "421": (_n(3), _xv(9)), "422": (_n(3),), "423": (_n(3), _nv(12)),
-        "424": (_n(3),), "425": (_n(3), _nv(12)), "426": (_n(3),), "427": (_xv(3),), "7001": (_n(13),),
-        "7002": (_xv(30),), "7003": (_n(10),), "7004": (_nv(4),), "7005": (_xv(12),), "7006": (_n(6),),
-        "7007": (_n(6), _nv(6)), "7008": (_xv(3),), "7009": (_xv(10),), "7010": (_xv(2),), "7020": (_xv(20),),
-        "7021": (_xv(20),), "7022": (_xv(20),), "7023": (_xv(30),), "710": (_xv(20),), "711": (_xv(20),),
-        "712": (_xv(20),), "713": (_xv(20),), "714": (_xv(20),), "8001": (_n(14),), "8002": (_xv(20),),
-        "8003": (_n(14), _xv(16)), "8004": (_xv(30),), "8005": (_n(6),), "8006": (_n(18),), "8007": (_xv(24),),
-        "8008": (_n(8), _nv(4)), "8009": (_xv(50),), "8010": (_xv(30),), "8011": (_nv(12),), "8012": (_xv(20),),
-        "8013": (_xv(30),), "8017": (_n(18),), "8018": (_n(18),), "8019": (_nv(10),), "8020": (_xv(25),),
-        "8026": (_n(18),), "8030": (_xv(90),), "8110": (_xv(70),), "8111": (_n(4),), "8112": (_xv(70),),
-        "8200": (_xv(70),), "90": (_xv(30),),
-    }  # fmt: skip
-    for ai in range(410, 417):  # GLNs
-        table[str(ai)] = (_n(13),)
-    for prefix in range(31, 37):  # trade measures 3100-3695: N6, the fourth digit the decimal point
-        for third in range(10):
-            for decimals in range(6):
-                table[f"{prefix}{third}{decimals}"] = (_n(6),)
-    for last in range(10):
-        table[f"390{last}"] = table[f"392{last}"] = (_nv(15),)  # amounts
-        table[f"391{last}"] = table[f"393{last}"] = (_n(3), _nv(15))  # amounts with an ISO currency
-        table[f"703{last}"] = (_n(3), _xv(27))  # processor with an ISO country
-        table[f"723{last}"] = (_xv(30),)  # certification references
-        table[f"9{last}"] = table.get(f"9{last}", (_xv(90),))  # company internal (90 is X..30)
-    for last in range(4):
-        table[f"394{last}"] = (_n(4),)
-    return table
-
-
-TABLE_F = _format_table()
+# For each AI, the format of its value (GS1 General Specifications, section 3.2; the reference implementation's
+# tableF). Written out, not built by a function: mutmut cannot mutate a table built at import (its mutants would run
+# before any is switched on), so tests/unit/test_dl_compression_table.py pins it with a hand-written twin instead.
+TABLE_F: dict[str, tuple[Part, ...]] = {
+    "00": (N[18],), "01": (N[14],), "02": (N[14],), "10": (XV[20],), "11": (N[6],), "12": (N[6],), "13": (N[6],),
+    "15": (N[6],), "16": (N[6],), "17": (N[6],), "20": (N[2],), "21": (XV[20],), "22": (XV[20],),
+    "240": (XV[30],), "241": (XV[30],), "242": (NV[6],), "243": (XV[20],), "250": (XV[30],), "251": (XV[30],),
+    "253": (N[13], XV[17]), "254": (XV[20],), "255": (N[13], NV[12]), "30": (NV[8],), "37": (NV[8],),
+    "400": (XV[30],), "401": (XV[30],), "402": (N[17],), "403": (XV[30],),
+    **{str(ai): (N[13],) for ai in range(410, 417)},  # GLNs
+    "420": (XV[20],), "421": (N[3], XV[9]), "422": (N[3],), "423": (N[3], NV[12]), "424": (N[3],),
+    "425": (N[3], NV[12]), "426": (N[3],), "427": (XV[3],),
+    # trade measures 3100-3695: N6, the fourth digit the decimal point (0 to 5)
+    **{str(ai): (N[6],) for ai in range(3100, 3700) if ai % 10 <= 5},
+    **{f"390{last}": (NV[15],) for last in range(10)},  # amounts
+    **{f"391{last}": (N[3], NV[15]) for last in range(10)},  # amounts with an ISO currency
+    **{f"392{last}": (NV[15],) for last in range(10)},
+    **{f"393{last}": (N[3], NV[15]) for last in range(10)},
+    **{f"394{last}": (N[4],) for last in range(4)},
+    "7001": (N[13],), "7002": (XV[30],), "7003": (N[10],), "7004": (NV[4],), "7005": (XV[12],), "7006": (N[6],),
+    "7007": (N[6], NV[6]), "7008": (XV[3],), "7009": (XV[10],), "7010": (XV[2],), "7020": (XV[20],),
+    "7021": (XV[20],), "7022": (XV[20],), "7023": (XV[30],),
+    **{f"703{last}": (N[3], XV[27]) for last in range(10)},  # processor with an ISO country
+    "710": (XV[20],), "711": (XV[20],), "712": (XV[20],), "713": (XV[20],), "714": (XV[20],),
+    **{f"723{last}": (XV[30],) for last in range(10)},  # certification references
+    "8001": (N[14],), "8002": (XV[20],), "8003": (N[14], XV[16]), "8004": (XV[30],), "8005": (N[6],),
+    "8006": (N[18],), "8007": (XV[24],), "8008": (N[8], NV[4]), "8009": (XV[50],), "8010": (XV[30],),
+    "8011": (NV[12],), "8012": (XV[20],), "8013": (XV[30],), "8017": (N[18],), "8018": (N[18],), "8019": (NV[10],),
+    "8020": (XV[25],), "8026": (N[18],), "8030": (XV[90],), "8110": (XV[70],), "8111": (N[4],), "8112": (XV[70],),
+    "8200": (XV[70],),
+    "90": (XV[30],), **{f"9{last}": (XV[90],) for last in range(1, 10)},  # company internal
+}  # fmt: skip
 
 # Optimisation codes: a two-nibble code for a set of AIs, each encoded in sorted order. Order matters: among
 # equally good codes the first wins, as in the reference implementation.

@@ -1,6 +1,7 @@
 """A hand-written twin of dl_compression's TABLE_F (GS1 Digital Link compression, the AI value formats).
 
-TABLE_F is built at import, before mutmut activates any mutant, so only a twin notices an entry changed (issue 21).
+TABLE_F is module-level data, which mutmut does not mutate (it changes code inside functions only), so only a twin
+notices an entry changed or dropped (issue 21).
 """
 
 from __future__ import annotations
