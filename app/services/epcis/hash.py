@@ -58,23 +58,108 @@ def _offline_loader(url: str, options: dict[str, Any] | None = None) -> dict[str
     return {"contentType": "application/ld+json", "contextUrl": None, "documentUrl": url, "document": _context(url)}
 
 
+def _standard_context() -> dict[str, Any]:
+    context: dict[str, Any] = _context(EPCIS_CONTEXT_URLS[0])["@context"]
+    return context
+
+
 def _protected_terms() -> frozenset[str]:
-    return frozenset(_context(EPCIS_CONTEXT_URLS[0])["@context"].keys())
+    return frozenset(_standard_context().keys())
+
+
+def _split_iri(iri: str) -> tuple[str, str]:
+    """An absolute IRI as (namespace, local name), cut after its last '#' or '/' as XML namespaces are."""
+    cut = max(iri.rfind("#"), iri.rfind("/")) + 1
+    return iri[:cut], iri[cut:]
+
+
+class _Terms:
+    """The inline ``@context`` entries of a document, read as the hash library can use them.
+
+    The library knows one kind of definition, ``"prefix": "namespace IRI"``, and concatenates whatever else it
+    finds (``{"@type": "@id"}``, ``{"@id": ..., "@type": "xsd:integer"}``, ``null``, ``"@protected": true``),
+    failing on valid JSON-LD. Here a definition object whose ``@id`` is a namespace (ends in '/' or '#', or
+    says ``"@prefix": true``) becomes that prefix; one whose ``@id`` names a single IRI makes its term an alias,
+    and the events' keys spelt with the alias are written as the compact IRI it stands for (``prefix:local``,
+    with a prefix of its own if the document has none for that namespace), so the field is hashed under its
+    namespace as the algorithm wants; a type coercion alone (``"ex:temp": {"@type": "xsd:integer"}``) changes
+    no name and is dropped, and so are keywords and ``null`` (un)definitions."""
+
+    def __init__(self) -> None:
+        self.prefixes: dict[str, str] = {}
+        self.aliases: dict[str, str] = {}  # term -> absolute IRI
+
+    def read(self, entries: list[Any]) -> None:
+        protected = _protected_terms()
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            for term, definition in entry.items():
+                if term in protected or term.startswith("@"):
+                    continue  # the standard meaning wins (see the module docstring); keywords name nothing
+                iri = definition.get("@id") if isinstance(definition, dict) else definition
+                if not isinstance(iri, str):
+                    continue
+                prefix = isinstance(definition, dict) and definition.get("@prefix") is True
+                if isinstance(definition, str) or prefix or iri.endswith(("/", "#")):
+                    self.prefixes[term] = iri
+                elif ":" not in term:
+                    self.aliases[term] = iri
+
+    def _absolute(self, iri: str) -> str:
+        head, _, rest = iri.partition(":")
+        known = {**{k: v for k, v in _standard_context().items() if isinstance(v, str)}, **self.prefixes}
+        return known[head] + rest if head in known and not rest.startswith("//") else iri
+
+    def compact_names(self) -> dict[str, str]:
+        """alias -> ``prefix:local`` (adding prefixes for namespaces the document did not name)."""
+        names: dict[str, str] = {}
+        for term, iri in self.aliases.items():
+            namespace, local = _split_iri(self._absolute(iri))
+            if not namespace or not local:
+                continue
+            prefix = next((p for p, ns in self.prefixes.items() if ns == namespace), None)
+            if prefix is None:
+                prefix = f"ext{len(self.prefixes)}"
+                while prefix in self.prefixes:
+                    prefix += "_"
+                self.prefixes[prefix] = namespace
+            names[term] = f"{prefix}:{local}"
+        return names
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    if isinstance(value, dict):
+        return {names.get(k, k): _renamed(v, names) for k, v in value.items()}
+    return value
+
+
+def _entries(context: Any) -> list[Any]:
+    return context if isinstance(context, list) else [context]
 
 
 def _hashable(document: dict[str, Any]) -> dict[str, Any]:
-    """The document as the hash library should see it: the standard context first, no redefined terms."""
+    """The document as the hash library can read it: the standard context first, then only plain prefix
+    definitions (no redefined standard terms, see :class:`_Terms`), aliased keys written as compact IRIs, and
+    no event-level ``@context`` (read into the prefixes: it is JSON-LD processing, not event data)."""
     check_context(document)
-    context = document.get("@context")
-    entries = context if isinstance(context, list) else [context]
-    protected = _protected_terms()
+    terms = _Terms()
+    terms.read(_entries(document.get("@context")))
+    body = dict(document.get("epcisBody") or {})
+    events = []
+    for event in body.get("eventList") or []:
+        if isinstance(event, dict) and "@context" in event:
+            terms.read(_entries(event["@context"]))
+            event = {k: v for k, v in event.items() if k != "@context"}
+        events.append(event)
+    names = terms.compact_names()
+    body["eventList"] = _renamed(events, names) if names else events
     kept: list[Any] = [EPCIS_CONTEXT_URLS[0]]
-    for entry in entries:
-        if isinstance(entry, dict):
-            own = {k: v for k, v in entry.items() if k not in protected}
-            if own:
-                kept.append(own)
-    return {**document, "@context": kept}
+    if terms.prefixes:
+        kept.append(dict(terms.prefixes))
+    return {**document, "@context": kept, "epcisBody": body}
 
 
 _FRACTION = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{4,}(Z|[+-]\d\d:\d\d)$")

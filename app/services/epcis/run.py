@@ -59,8 +59,16 @@ def open_capture(
     session: Session, principal: Principal, raw: bytes, behaviour: str | None, *, limit: int, now: datetime
 ) -> Opened:
     """Check the document as a whole and record the job (running). Nothing of its events is stored yet."""
-    error_behaviour = fields.error_behaviour(behaviour)
+    fields.error_behaviour(behaviour)
     document = json_input.loads(raw)  # invalid_json saying what and where; nesting bounded
+    return open_document(session, principal, document, behaviour, limit=limit, now=now)
+
+
+def open_document(
+    session: Session, principal: Principal, document: Any, behaviour: str | None, *, limit: int, now: datetime
+) -> Opened:
+    """:func:`open_capture` of a document already read (from JSON, or from XML by :mod:`.xml_in`)."""
+    error_behaviour = fields.error_behaviour(behaviour)
     if not isinstance(document, dict) or document.get("type") not in fields.DOCUMENT_TYPES:
         raise InvalidInput(
             "the body must be an EPCIS 2.0 document: an object with type EPCISDocument or EPCISQueryDocument",
@@ -125,6 +133,8 @@ def run_capture(
     document: dict[str, Any],
     events: list[dict[str, Any]],
     policy_for: Callable[[], Policy],
+    *,
+    schema_checked: bool = False,
 ) -> None:
     """Capture the events of an opened job, then record the outcome on the job.
 
@@ -134,7 +144,7 @@ def run_capture(
     outcome = _Outcome()
     with _RUNNING, sessions() as session:
         try:
-            _capture_events(session, principal, job_id, document, events, policy_for, outcome)
+            _capture_events(session, principal, job_id, document, events, policy_for, outcome, schema_checked)
         except _RolledBack:
             pass
         except Exception:
@@ -176,11 +186,12 @@ def _capture_events(
     events: list[dict[str, Any]],
     policy_for: Callable[[], Policy],
     out: _Outcome,
+    schema_checked: bool = False,
 ) -> None:
     with session.begin():
         behaviour = session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id))
     out.rollback = behaviour != ErrorBehaviour.PROCEED
-    hashes = _prepare(document, events, out.errors)  # CPU only: before any write lock is taken
+    hashes = _prepare(document, events, out.errors, schema_checked)  # CPU only: before any write lock is taken
     if out.errors and out.rollback:
         return
     context = fields.inline_context(document)
@@ -263,19 +274,27 @@ def _hash_one(document: dict[str, Any], event: dict[str, Any]) -> str:
         return event_hashes({"@context": document.get("@context"), "epcisBody": {"eventList": [event]}})[0]
     except DomainError:
         raise
-    except Exception as error:  # the reference library's own failure on an odd but schema-valid event
+    except Exception:  # the reference library's own failure on an odd but schema-valid event
+        log.warning("CBV 2.0 hash of a schema-valid event failed", exc_info=True)
         raise InvalidInput(
-            f"the CBV 2.0 hash of this event cannot be computed: {error}", code="invalid_event"
+            "the CBV 2.0 hash of this event cannot be computed: GS1's reference algorithm cannot read one of its "
+            "fields (an extension's name or value, or a term of the document's @context); the event is valid "
+            "against the schema but is not captured",
+            code="invalid_event",
         ) from None
 
 
-def _prepare(document: dict[str, Any], events: list[Any], errors: list[dict[str, Any]]) -> list[str | None]:
+def _prepare(
+    document: dict[str, Any], events: list[Any], errors: list[dict[str, Any]], schema_checked: bool = False
+) -> list[str | None]:
     """Validate every event against the schema, then hash the valid ones (one library call for the document;
     event by event if that fails). An event that fails either gets None here and an error in ``errors``."""
     result: list[str | None] = []
     valid: list[int] = []
     for index, event in enumerate(events):
-        problem = _schema_error(document, event)
+        # An XML document was validated against its own (XML) schema; the JSON schema would add a second
+        # opinion that differs on details (persistentDisposition on an AggregationEvent).
+        problem = None if schema_checked else _schema_error(document, event)
         if problem is not None:
             errors.append(fields.event_problem(problem, index, event))
         else:
@@ -291,4 +310,25 @@ def _prepare(document: dict[str, Any], events: list[Any], errors: list[dict[str,
                 result[index] = _hash_one(document, events[index])
             except DomainError as error:
                 errors.append(fields.event_problem(error, index, events[index]))
+    _refuse_reused_event_ids(events, result, errors)
     return result
+
+
+def _refuse_reused_event_ids(events: list[Any], hashes: list[str | None], errors: list[dict[str, Any]]) -> None:
+    """An eventID names one event: a later event of the document under the eventID of an earlier, different
+    one (another CBV hash) is that event's error. The same event twice is a duplicate, not an error."""
+    first: dict[tuple[str, str], tuple[int, str]] = {}
+    for index, event_hash in enumerate(hashes):
+        event = events[index]
+        if event_hash is None or not isinstance(event.get("eventID"), str):
+            continue
+        key = (str(fields.record_kind(event)), event["eventID"])
+        earlier = first.setdefault(key, (index, event_hash))
+        if earlier[1] != event_hash:
+            hashes[index] = None
+            error = InvalidInput(
+                f"eventID {event['eventID']} also names event {earlier[0]} of this document, a different event "
+                f"(CBV hash {earlier[1]}, this one {event_hash}); an eventID names one event",
+                code="event_id_taken",
+            )
+            errors.append(fields.event_problem(error, index, event))
