@@ -74,14 +74,15 @@ class DirectLookups:
         pooled.detach()  # ours from now on: closed by close(), never returned to the pool
         return driver
 
-    async def fetch(self, gtin: str, serial: str) -> tuple[Any, ...] | None:
+    async def fetch(self, *params: Any) -> tuple[Any, ...] | None:
+        """The statement's first row for ``params`` (the unit lookup's: GTIN, serial), or None."""
         for attempt in (1, 2):
             try:
                 conn = self._idle.pop()
             except IndexError:
                 conn = self._connect()
             try:
-                row = conn.execute(self._sql, (gtin, serial)).fetchone()
+                row = conn.execute(self._sql, params).fetchone()
             except self._lost:
                 conn.close()
                 if attempt == 2:

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.alerts import raise_alert
-from app.db.models import Event, EventItem, LotCustody, Organisation, PartnerVerification, Product, Unit
-from app.domain.alerts import SEVERITY, AlertType
-from app.domain.errors import Forbidden, InvalidInput, RateLimited
+from app.db.models import PartnerVerification
+from app.db.partner_facts import ProductRow
+from app.domain.errors import Forbidden, InvalidInput
 from app.domain.identifiers import UnitCode
 from app.domain.jws import sign_compact
 from app.domain.orgs import DRUG_CATEGORIES, READS_EVERYTHING, Role
@@ -37,10 +36,10 @@ from app.domain.partner_verification import (
 from app.domain.signing import Signer
 from app.domain.verdict import VerdictKind
 from app.services.orgs import Principal
+from app.services.partner_keeper import KeptAnswer
 from app.services.verification import Verification
 
 JWS_TYPE = "lms-verification+jws"
-ORACLE_WINDOW = timedelta(hours=1)
 MAX_LISTED = 500
 
 
@@ -74,38 +73,6 @@ def correlation_of(text: str | None) -> str:
         raise InvalidInput("correlationUUID must be a UUID", code="invalid_correlation_uuid") from None
 
 
-@dataclass(frozen=True, slots=True)
-class _Product:
-    manufacturer_id: str
-    manufacturer_name: str
-    manufacturer_gln: str | None
-    category: str
-
-
-def _product(session: Session, gtin: str) -> _Product | None:
-    row = session.execute(
-        select(Product.manufacturer_id, Organisation.name, Organisation.gln, Product.category)
-        .join(Organisation, Organisation.id == Product.manufacturer_id)
-        .where(Product.gtin == gtin)
-    ).first()
-    return _Product(*row) if row is not None else None
-
-
-def held_by(session: Session, org_id: str, unit_id: int) -> bool:
-    """Whether the organisation ever had the unit: named with it in an event (as actor or addressee), its holder or
-    addressee now, or holder or addressee of units of its lot (a pallet received counts for what was on it)."""
-    unit = session.execute(select(Unit.batch_id, Unit.holder_id, Unit.to_id).where(Unit.id == unit_id)).one()
-    if org_id in (unit.holder_id, unit.to_id):
-        return True
-    by_event = exists().where(
-        EventItem.unit_id == unit_id, Event.id == EventItem.event_id, or_(Event.org_id == org_id, Event.to_id == org_id)
-    )
-    by_lot = exists().where(
-        LotCustody.batch_id == unit.batch_id, or_(LotCustody.holder_id == org_id, LotCustody.to_id == org_id)
-    )
-    return bool(session.scalar(select(or_(by_event, by_lot))))
-
-
 def _facts_answer(verification: Verification | None, context: Context) -> Answer:
     if verification is None:
         return MALFORMED
@@ -116,47 +83,29 @@ def _facts_answer(verification: Verification | None, context: Context) -> Answer
     return answer(UnitFacts(verification.verdict.reasons, verification.state or ""), context)
 
 
-def verify_for_partner(
-    session: Session,
+def answer_partner(
     *,
     principal: Principal,
+    product: ProductRow | None,
+    held_unit: bool,
     request: PartnerRequest,
     verification: Verification | None,
     signer: Signer,
     now: datetime,
     responder_url: str,
-    unheld_per_hour: int,
-) -> dict[str, Any]:
-    """The signed answer, kept. Raises ``Forbidden`` (no drug licence) and ``RateLimited`` (the oracle guard) only
-    after recording what must survive the refusal; the caller commits before answering."""
+) -> KeptAnswer:
+    """The signed answer and the row that keeps it. ``held_unit``: the requester ever had the unit the code names.
+    Raises ``Forbidden`` when a drug is asked about without a licence valid today (nothing is kept then); the oracle
+    guard is the keeper's (app/services/partner_keeper.py), decided where the row is written."""
     scan = request.scan
-    product = _product(session, scan.gtin) if scan is not None else None
     if product is not None and product.category in DRUG_CATEGORIES:
         if principal.role not in READS_EVERYTHING and not principal.licences:
             raise Forbidden(
                 "verifying a drug needs a licence valid today; your organisation holds none", code="licence_required"
             )
-    unit_id = verification.unit_id if verification is not None else None
     held = product is not None and (
-        principal.org_id == product.manufacturer_id
-        or principal.role in READS_EVERYTHING
-        or (unit_id is not None and held_by(session, principal.org_id, unit_id))
+        principal.org_id == product.manufacturer_id or principal.role in READS_EVERYTHING or held_unit
     )
-    if not held and _unheld_recently(session, principal.org_id, now) >= unheld_per_hour:
-        raise_alert(
-            session,
-            type_=AlertType.VERIFICATION_ORACLE,
-            severity=SEVERITY[AlertType.VERIFICATION_ORACLE],
-            at=now,
-            org_id=principal.org_id,
-            gtin=scan.gtin if scan is not None else None,
-            serial=principal.org_id[:20],  # one open alert per requester and GTIN, counting its refusals
-            details={"requester": principal.org_id, "limit_per_hour": unheld_per_hour},
-        )
-        raise RateLimited(
-            f"more than {unheld_per_hour} verifications of units your organisation never held within an hour",
-            retry_after=int(ORACLE_WINDOW.total_seconds()),
-        )
     result = _facts_answer(verification, request.context)
     body: dict[str, Any] = {
         **result.fields(),
@@ -178,38 +127,19 @@ def verify_for_partner(
         "verificationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     body["signature"] = sign_compact(body, signer, typ=JWS_TYPE)
-    session.add(
-        PartnerVerification(
-            requester_id=principal.org_id,
-            manufacturer_id=product.manufacturer_id if product else None,
-            gtin=scan.gtin if scan else None,
-            serial=scan.serial[:20] if scan else None,
-            unit_id=unit_id,
-            context=request.context.value,
-            correlation_uuid=request.correlation_uuid,
-            verified=result.verified,
-            held=held,
-            request={"path": request.path, "query": request.query, "error": request.parse_error},
-            answer=body,
-            requested_at=now,
-        )
-    )
-    session.flush()
-    return body
-
-
-def _unheld_recently(session: Session, org_id: str, now: datetime) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(PartnerVerification)
-            .where(
-                PartnerVerification.requester_id == org_id,
-                PartnerVerification.held.is_(False),
-                PartnerVerification.requested_at > now - ORACLE_WINDOW,
-            )
-        )
-        or 0
+    return KeptAnswer(
+        requester_id=principal.org_id,
+        manufacturer_id=product.manufacturer_id if product else None,
+        gtin=scan.gtin if scan else None,
+        serial=scan.serial[:20] if scan else None,
+        unit_id=verification.unit_id if verification is not None else None,
+        context=request.context.value,
+        correlation_uuid=request.correlation_uuid,
+        verified=result.verified,
+        held=held,
+        request={"path": request.path, "query": request.query, "error": request.parse_error},
+        answer=body,
+        requested_at=now,
     )
 
 

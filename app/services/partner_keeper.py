@@ -1,0 +1,199 @@
+"""Kept partner answers: written a group at a time by one thread per serving process, and answered only once kept.
+
+Each request hands its signed answer to the keeper and waits until the transaction that holds its row has committed,
+so an answer that reaches a partner is always on record (a return can be received right after it, by any process),
+and nothing waits in memory to be lost when the process stops. The answers that arrive while a group is being
+written go together in the next one: one transaction (on SQLite one ``BEGIN IMMEDIATE``, the writer lock taken once
+per group, not per request) and one multi-row insert for the lot.
+
+The oracle guard is decided here, in that transaction: requests about units the requester never held are counted
+from the kept rows of the last hour (every serving process sees the same count, no Redis needed), under SQLite's
+writer lock or a per-requester advisory lock on PostgreSQL, so the limit holds exactly however many requests race.
+A request over the limit is not kept; it raises (or counts one more on) the requester's ``verification_oracle``
+alert in the same transaction, and its waiter gets ``RateLimited``.
+
+A group the database refuses is written again one answer at a time, so one bad row fails only its own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from app.db.alerts import raise_alert
+from app.db.engine import WRITE_OPTIONS
+from app.db.partner_rows import insert_answers, lock_requester, unheld_since
+from app.domain.alerts import SEVERITY, AlertType
+from app.domain.errors import RateLimited
+
+ORACLE_WINDOW = timedelta(hours=1)
+MAX_GROUP = 500  # answers written in one transaction at most
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """One ``partner_verification`` row: a request and the signed answer it gets."""
+
+    requester_id: str
+    manufacturer_id: str | None
+    gtin: str | None
+    serial: str | None
+    unit_id: int | None
+    context: str
+    correlation_uuid: str
+    verified: bool
+    held: bool
+    request: dict[str, Any]
+    answer: dict[str, Any]
+    requested_at: datetime
+
+
+_COLUMNS = tuple(f.name for f in fields(KeptAnswer))
+
+
+class KeepFailed(Exception):
+    """The transaction that was to keep this answer failed (its cause attached); the answer was not sent."""
+
+
+@dataclass(eq=False, slots=True)
+class _Waiting:
+    kept: KeptAnswer
+    future: Future[None]
+
+
+class AnswerKeeper:
+    """``await keep(answer)`` returns once the answer is committed, or raises ``RateLimited`` (the oracle guard) or
+    ``KeepFailed``. The writer thread starts with the first answer; ``close`` writes what is queued and stops it."""
+
+    def __init__(self, engine: Engine, *, unheld_per_hour: int) -> None:
+        self._engine = engine
+        self.unheld_per_hour = unheld_per_hour
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.groups = 0  # transactions committed (fewer than answers under load), for tests and benchmarks
+
+    async def keep(self, kept: KeptAnswer) -> None:
+        await asyncio.wrap_future(self.submit(kept))
+
+    def submit(self, kept: KeptAnswer) -> Future[None]:
+        """Queue an answer; the future is settled once it is kept or refused (usable from any thread)."""
+        future: Future[None] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the partner answer keeper is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="partner answer keeper", daemon=True)
+                self._thread.start()
+            self._queue.put(_Waiting(kept, future))
+        return future
+
+    def close(self) -> None:
+        """Write every answer queued so far, then stop the writer thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    waiting = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if waiting is None:
+                    stopping = True
+                    break
+                group.append(waiting)
+            # A request cancelled before its answer was taken up is not kept (its answer was never sent).
+            self._settle([w for w in group if w.future.set_running_or_notify_cancel()])
+
+    def _settle(self, group: list[_Waiting]) -> None:
+        if not group:
+            return
+        try:
+            refused = self._write(group)
+        except Exception as error:
+            if len(group) > 1:
+                for waiting in group:
+                    self._settle([waiting])
+                return
+            logging.getLogger("passport").exception("a partner answer could not be kept")
+            failure = KeepFailed(f"the partner answer could not be kept: {type(error).__name__}: {error}")
+            failure.__cause__ = error
+            group[0].future.set_exception(failure)
+            return
+        self.groups += 1
+        for waiting in group:
+            if waiting in refused:
+                waiting.future.set_exception(refused[waiting])
+            else:
+                waiting.future.set_result(None)
+
+    def _write(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
+        limit = self.unheld_per_hour
+        refused: dict[_Waiting, RateLimited] = {}
+        with self._engine.connect() as conn:
+            conn.execution_options(**WRITE_OPTIONS)
+            with conn.begin():
+                counted = sorted({w.kept.requester_id for w in group if not w.kept.held})
+                unheld: dict[str, int] = {}
+                for requester in counted:  # in one order everywhere: two processes' groups cannot deadlock
+                    lock_requester(conn, requester)
+                    since = min(w.kept.requested_at for w in group if w.kept.requester_id == requester)
+                    unheld[requester] = unheld_since(conn, requester, since - ORACLE_WINDOW)
+                rows = []
+                for waiting in group:
+                    kept = waiting.kept
+                    if not kept.held:
+                        if unheld[kept.requester_id] >= limit:
+                            refused[waiting] = _refusal(limit)
+                            continue
+                        unheld[kept.requester_id] += 1
+                    rows.append({name: getattr(kept, name) for name in _COLUMNS})
+                insert_answers(conn, rows)
+                if refused:
+                    with Session(bind=conn) as session:
+                        for waiting in refused:
+                            _alert(session, waiting.kept, limit)
+                        session.flush()
+        return refused
+
+
+def _refusal(limit: int) -> RateLimited:
+    return RateLimited(
+        f"more than {limit} verifications of units your organisation never held within an hour",
+        retry_after=int(ORACLE_WINDOW.total_seconds()),
+    )
+
+
+def _alert(session: Session, kept: KeptAnswer, limit: int) -> None:
+    raise_alert(
+        session,
+        type_=AlertType.VERIFICATION_ORACLE,
+        severity=SEVERITY[AlertType.VERIFICATION_ORACLE],
+        at=kept.requested_at,
+        org_id=kept.requester_id,
+        gtin=kept.gtin,
+        serial=kept.requester_id[:20],  # one open alert per requester and GTIN, counting its refusals
+        details={"requester": kept.requester_id, "limit_per_hour": limit},
+    )
