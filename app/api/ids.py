@@ -27,6 +27,7 @@ from app.db.models import (
     LogState,
     PartnerVerification,
     Recall,
+    RecallOrder,
     SuspectCase,
     WebhookDelivery,
 )
@@ -78,6 +79,9 @@ AlertCursor = Annotated[int | None, Query(ge=1, le=largest(Alert.id))]
 DeliveryCursor = Annotated[int | None, Query(ge=1, le=largest(WebhookDelivery.id))]
 VerificationCursor = Annotated[
     int | None, Query(ge=1, le=largest(PartnerVerification.id), description="Paging: only ids below this (next_before)")
+RecallOrderCursor = Annotated[
+    int | None, Query(ge=1, le=largest(RecallOrder.id), description="Paging: only ids above this (next_after)")
+]
 ]
 CheckpointCursor = Annotated[int, Query(ge=0, le=largest(LogCheckpoint.id))]
 LogIndex = Annotated[int, Query(ge=0, le=largest(LogState.tree_size))]

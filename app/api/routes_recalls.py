@@ -9,10 +9,10 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, Field
 
 from app.api.deps import PrincipalDep, SessionDep
-from app.api.ids import AlertCursor, AlertId, RecallId
+from app.api.ids import AlertCursor, AlertId, RecallId, RecallOrderCursor
 from app.api.problems import KEYED_PROBLEMS
 from app.api.schemas import JsonOnly, Strict
-from app.services import alerts, recalls
+from app.services import alerts, recall_relay, recalls
 
 router = APIRouter(prefix="/v1", responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
@@ -29,6 +29,13 @@ class RecallBody(Strict):
 class ExtendBody(Strict):
     lots: list[str] = Field(default_factory=list, max_length=1000)
     serials: list[str] = Field(default_factory=list, max_length=100_000)
+
+
+OrderRef = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class OrderAckBody(Strict):
+    order_refs: list[OrderRef] = Field(min_length=1, max_length=1000)
 
 
 class TriageBody(Strict):
@@ -77,6 +84,26 @@ def complete_recall(recall_id: RecallId, principal: PrincipalDep, session: Sessi
 @router.get("/recalls/{recall_id}/trace", tags=["recalls"])
 def trace(recall_id: RecallId, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return recalls.trace(session, principal, recall_id)
+
+
+@router.get("/recalls/{recall_id}/orders", tags=["recalls"])
+def recall_orders(
+    recall_id: RecallId,
+    principal: PrincipalDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: RecallOrderCursor = None,
+) -> dict[str, Any]:
+    """The online orders the recall relayed: to a platform its own, to a regulator every platform's."""
+    return recall_relay.orders_of(session, principal, recall_id, limit=limit, after=after)
+
+
+@router.post("/recalls/{recall_id}/orders/ack", tags=["recalls"])
+def acknowledge_orders(
+    recall_id: RecallId, body: OrderAckBody, principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
+    """A platform acknowledges that it told the buyers of these orders (its own only; idempotent)."""
+    return recall_relay.acknowledge_orders(session, principal, recall_id, body.order_refs)
 
 
 @router.get(

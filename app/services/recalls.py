@@ -19,7 +19,7 @@ from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import validate_gtin
 from app.domain.orgs import Role
 from app.domain.recall import HOLDING, RECALLERS, RecallScope, check_scope
-from app.services import webhooks
+from app.services import recall_relay, webhooks
 from app.services.clock import utcnow
 from app.services.orgs import Principal
 
@@ -79,6 +79,7 @@ def create_recall(
     session.add(recall)
     session.flush()
     webhooks.notify_recall(session, recall.id)
+    recall_relay.relay_orders(session, recall)
     return recall
 
 
@@ -115,6 +116,7 @@ def extend_recall(
     recall.serials = sorted(set(recall.serials) | set(serials))
     _note_baseline(session, recall)
     webhooks.notify_recall(session, recall.id, event_type="recall.extended")  # only holders not told before
+    recall_relay.relay_orders(session, recall)  # only units not relayed before
     return recall
 
 
@@ -241,4 +243,6 @@ def trace(session: Session, principal: Principal, recall_id: int) -> dict[str, A
         ],
         "recovered_since_recall": recovery(conn, scope, recall.created_at, recall.recovery_baseline),
         "hops": [{"from": org(a), "to": org(b), "units": n} for a, b, n in sorted(edges, key=lambda e: -e[2])],
+        "online_orders": recall_relay.counts(session, recall.id),
+        "online_orders_by_platform": recall_relay.counts_by_platform(session, recall.id),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -164,6 +164,9 @@ def render_trace(page: Page, trace: dict[str, Any], product: dict[str, Any]) -> 
         "in_transit": sum(row["units"] for row in trace["in_transit"]),
         "sold_offline": sold["offline"],
         "sold_online": sold["online"],
+        "online_orders": t("reg.online_orders.value", **trace["online_orders"]),
+        "online_orders_total": trace["online_orders"]["total"],
+        "online_orders_acknowledged": trace["online_orders"]["acknowledged"],
         "dispensed": sold["dispensed"],
         "recovered": sum(recovered.values()),
         "recovered_parts": [
@@ -190,11 +193,24 @@ def render_trace(page: Page, trace: dict[str, Any], product: dict[str, Any]) -> 
             {"from": org_name(row["from"]), "to": org_name(row["to"]), "units": row["units"]}
             for row in trace["in_transit"]
         ],
-        platforms=[{"org": org_name(row["platform"]), "units": row["units"]} for row in sold["online_by_platform"]],
+        platforms=_platforms(sold["online_by_platform"], trace["online_orders_by_platform"], org_name),
         csv_href=f"/regulator/recalls/{recall['id']}/holders.csv",
         csv_api=f"/v1/recalls/{recall['id']}/holders.csv",
         back=page.href("/regulator/recalls"),
     )
+
+
+def _platforms(
+    sales: list[dict[str, Any]], orders: list[dict[str, Any]], org_name: Callable[[dict[str, Any] | None], str]
+) -> list[dict[str, Any]]:
+    """One row per platform: units sold online through it, and the orders relayed to it and acknowledged."""
+    relayed = {row["platform"]["id"]: row for row in orders}
+    rows = []
+    for row in sales:
+        found = relayed.pop(row["platform"]["id"] if row["platform"] else None, None)
+        rows.append({"org": org_name(row["platform"]), "units": row["units"], "orders": found})
+    rows += [{"org": org_name(row["platform"]), "units": 0, "orders": row} for row in relayed.values()]
+    return rows
 
 
 def _org_name(t: Catalogue, org: dict[str, Any] | None) -> str:

@@ -16,7 +16,7 @@ from app.db.models.lots import ContainerLot, LotCustody, LotHop, LotRecovery, Lo
 from app.db.models.orgs import ApiKey, Licence, Organisation
 from app.db.models.partners import PartnerVerification
 from app.db.models.passport import Document, DocumentUpload, Passport, PassportDocumentRef, PassportVersion
-from app.db.models.recalls import Recall, RecallNotice
+from app.db.models.recalls import Recall, RecallNotice, RecallOrder, RecallOrderUnit
 from app.db.models.scans import Scan
 from app.db.models.settlement import Settlement
 from app.db.models.units import Container, Containment, Unit
@@ -64,6 +64,8 @@ __all__ = [
     "Scan",
     "Settlement",
     "SigningKey",
+    "RecallOrder",
+    "RecallOrderUnit",
     "SuspectCase",
     "Unit",
     "WebhookDelivery",

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import NEVER_REUSED_IDS, Base
-from app.db.types import UTCDateTime
+from app.db.types import BigID, UTCDateTime
 
 
 class Recall(Base):
@@ -45,3 +45,35 @@ class RecallNotice(Base):
     notified_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_delivery.id"))  # None: no endpoint
+
+
+class RecallOrder(Base):
+    """An online order with units a recall covers, relayed to its platform (``app/services/recall_relay.py``), and
+    when the platform acknowledged it. An order that gains units (a recall extended) is relayed again and waits for
+    a new acknowledgement."""
+
+    __tablename__ = "recall_order"
+    __table_args__ = (UniqueConstraint("recall_id", "platform_id", "order_ref"), NEVER_REUSED_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recall_id: Mapped[int] = mapped_column(ForeignKey("recall.id"))
+    platform_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    order_ref: Mapped[str] = mapped_column(String(100))
+    seller_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    sold_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    notified_at: Mapped[datetime] = mapped_column(UTCDateTime())  # first relayed
+    relayed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # last relayed (with units new then)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_delivery.id"))  # the last; None: no endpoint
+
+
+class RecallOrderUnit(Base):
+    """A unit of a relayed order: relayed once per recall (an extension relays only units not relayed before)."""
+
+    __tablename__ = "recall_order_unit"
+    __table_args__ = (UniqueConstraint("recall_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    recall_id: Mapped[int] = mapped_column(ForeignKey("recall.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("recall_order.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))

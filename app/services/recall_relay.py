@@ -1,0 +1,384 @@
+"""Recall relay to online buyers: the platforms of online sales are told which of their orders a recall covers.
+
+A recall reaches the organisations holding recalled units (``app.services.webhooks``); a unit sold online is with
+a buyer only its platform can reach. So when a recall is opened or extended, every unit in its scope that is now
+with an online buyer is relayed to the platform of its sale, grouped by order: a ``recall.orders`` webhook
+(signed, retried and SSRF-guarded like every delivery) and rows the platform reads and acknowledges per order.
+
+- **With an online buyer**: the unit's custody status is ``sold`` and its latest standing sale (not undone) was
+  ``channel: online``. A unit returned, recycled or sold again offline since is not relayed.
+- **Its platform**: the organisation the sale named as ``platform`` (every online sale must name an organisation
+  with the platform role, ``app.domain.sale_rules``); a sale recorded without one (none can be today) is relayed to
+  its seller, which then acted as its own platform.
+- **Once per unit**: an extension relays only units not relayed before. An order already relayed that gains units
+  is relayed again with only the new ones, and waits for a new acknowledgement (the first covered fewer units).
+- **Acknowledgement**: by the platform, per order, all or nothing; acknowledging again keeps the first time.
+
+Webhook body (``Passport-Event: recall.orders``; at most ``ORDERS_PER_DELIVERY`` orders in one delivery)::
+
+    {"type": "recall.orders", "recall": {...}, "platform": "<org id>",
+     "orders": [{"order_ref", "seller", "sold_at", "units": [{"gtin", "lot", "serial"}]}],
+     "acknowledge": "/v1/recalls/<id>/orders/ack"}
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.db.models import Batch, Event, EventItem, Organisation, Product, Recall, RecallOrder, RecallOrderUnit, Unit
+from app.db.trace import Scope, scope_of
+from app.domain.custody import Action, Status
+from app.domain.errors import Forbidden, InvalidInput, NotFound
+from app.domain.orgs import Role
+from app.services import webhooks
+from app.services.clock import utcnow
+from app.services.orgs import Principal
+
+EVENT_TYPE = "recall.orders"
+ORDERS_PER_DELIVERY = 500
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Sold:
+    """A unit in scope now with an online buyer, and the sale that put it there."""
+
+    unit_id: int
+    gtin: str
+    lot: str
+    serial: str
+    platform: str
+    order_ref: str
+    seller: str
+    sold_at: datetime
+
+
+@dataclass
+class _Order:
+    platform: str
+    order_ref: str
+    seller: str
+    sold_at: datetime
+    units: list[_Sold] = field(default_factory=list)
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _sold_units(conn: Connection, scope: Scope) -> dict[int, tuple[str, str, str]]:
+    """Unit id -> (gtin, lot, serial) of the units in scope whose custody status is sold."""
+    found: dict[int, tuple[str, str, str]] = {}
+    base = (
+        select(Unit.id, Unit.gtin, Batch.lot, Unit.serial)
+        .join(Batch, Batch.id == Unit.batch_id)
+        .where(Unit.gtin == scope.gtin, Unit.state == Status.SOLD.value)
+    )
+    for batch_ids in _chunks(list(scope.batch_ids)):
+        found.update((r.id, (r.gtin, r.lot, r.serial)) for r in conn.execute(base.where(Unit.batch_id.in_(batch_ids))))
+    for serials in _chunks(list(scope.serials)):
+        found.update((r.id, (r.gtin, r.lot, r.serial)) for r in conn.execute(base.where(Unit.serial.in_(serials))))
+    return found
+
+
+def online_buyers(conn: Connection, scope: Scope) -> list[_Sold]:
+    """The units in scope now with an online buyer, each with the online sale that stands (its latest)."""
+    units = _sold_units(conn, scope)
+    latest: dict[int, Any] = {}
+    for ids in _chunks(sorted(units)):
+        rows = conn.execute(
+            select(
+                EventItem.unit_id,
+                Event.id,
+                Event.channel,
+                Event.platform_id,
+                Event.org_id,
+                Event.order_ref,
+                Event.occurred_at,
+            )
+            .join(Event, Event.id == EventItem.event_id)
+            .where(
+                EventItem.unit_id.in_(ids),
+                Event.action == Action.SELL.value,
+                Event.undone_by_event_id.is_(None),
+            )
+        )
+        for row in rows:
+            if row.unit_id not in latest or row.id > latest[row.unit_id].id:
+                latest[row.unit_id] = row
+    return [
+        _Sold(
+            unit_id,
+            *units[unit_id],
+            platform=sale.platform_id or sale.org_id,
+            order_ref=sale.order_ref or f"event-{sale.id}",
+            seller=sale.org_id,
+            sold_at=sale.occurred_at,
+        )
+        for unit_id, sale in sorted(latest.items())
+        if sale.channel == "online"
+    ]
+
+
+def _recall_summary(recall: Recall, product: Product) -> dict[str, Any]:
+    return {
+        "id": recall.id,
+        "gtin": recall.gtin,
+        "product": product.name,
+        "lots": list(recall.lots),
+        "serials": list(recall.serials),
+        "class": recall.recall_class,
+        "reason": recall.reason,
+        "instructions": recall.instructions,
+        "created_at": recall.created_at.isoformat(),
+    }
+
+
+def _order_json(order: _Order) -> dict[str, Any]:
+    return {
+        "order_ref": order.order_ref,
+        "seller": order.seller,
+        "sold_at": order.sold_at.isoformat(),
+        "units": [{"gtin": u.gtin, "lot": u.lot, "serial": u.serial} for u in order.units],
+    }
+
+
+def relay_orders(session: Session, recall: Recall) -> int:
+    """Relay to their platforms the units in the recall's scope with an online buyer that were not relayed yet,
+    in the caller's transaction; the number of orders relayed. The caller holds the recall's row lock
+    (``webhooks.notify_recall`` takes it), so concurrent extensions relay one after the other."""
+    conn = session.connection()
+    relayed = set(session.scalars(select(RecallOrderUnit.unit_id).where(RecallOrderUnit.recall_id == recall.id)))
+    fresh = [
+        sold
+        for sold in online_buyers(conn, scope_of(conn, recall.gtin, recall.lots, recall.serials))
+        if sold.unit_id not in relayed
+    ]
+    if not fresh:
+        return 0
+    orders: dict[tuple[str, str], _Order] = {}
+    for sold in fresh:
+        key = (sold.platform, sold.order_ref)
+        orders.setdefault(key, _Order(sold.platform, sold.order_ref, sold.seller, sold.sold_at)).units.append(sold)
+    now = utcnow()
+    product = session.get(Product, recall.gtin)
+    assert product is not None
+    by_platform: dict[str, list[_Order]] = defaultdict(list)
+    for order in orders.values():
+        by_platform[order.platform].append(order)
+    delivery_of: dict[tuple[str, str], int] = {}
+    for start in range(0, max(len(o) for o in by_platform.values()), ORDERS_PER_DELIVERY):
+        payloads = {
+            platform: {
+                "type": EVENT_TYPE,
+                "recall": _recall_summary(recall, product),
+                "platform": platform,
+                "orders": [_order_json(o) for o in listed[start : start + ORDERS_PER_DELIVERY]],
+                "acknowledge": f"/v1/recalls/{recall.id}/orders/ack",
+            }
+            for platform, listed in sorted(by_platform.items())
+            if len(listed) > start
+        }
+        for platform, delivery_id in webhooks.queue(session, EVENT_TYPE, payloads, now).items():
+            for order in by_platform[platform][start : start + ORDERS_PER_DELIVERY]:
+                delivery_of[(platform, order.order_ref)] = delivery_id
+    rows = _order_rows(session, recall.id, orders, delivery_of, now)
+    for units in _chunks([sold for sold in fresh]):
+        session.execute(
+            insert(RecallOrderUnit),
+            [
+                {"recall_id": recall.id, "order_id": rows[(s.platform, s.order_ref)], "unit_id": s.unit_id}
+                for s in units
+            ],
+        )
+    return len(orders)
+
+
+def _order_rows(
+    session: Session,
+    recall_id: int,
+    orders: dict[tuple[str, str], _Order],
+    delivery_of: dict[tuple[str, str], int],
+    now: datetime,
+) -> dict[tuple[str, str], int]:
+    """Create the orders relayed for the first time, and mark those relayed again as unacknowledged; (platform,
+    order_ref) -> row id."""
+    known: dict[tuple[str, str], RecallOrder] = {}
+    for platform in sorted({p for p, _ in orders}):
+        refs = sorted(ref for p, ref in orders if p == platform)
+        for chunk in _chunks(refs):
+            for row in session.scalars(
+                select(RecallOrder).where(
+                    RecallOrder.recall_id == recall_id,
+                    RecallOrder.platform_id == platform,
+                    RecallOrder.order_ref.in_(chunk),
+                )
+            ):
+                known[(row.platform_id, row.order_ref)] = row
+    for key, row in known.items():
+        row.relayed_at = now
+        row.acknowledged_at = None
+        row.delivery_id = delivery_of.get(key)
+    new = [
+        RecallOrder(
+            recall_id=recall_id,
+            platform_id=order.platform,
+            order_ref=order.order_ref,
+            seller_id=order.seller,
+            sold_at=order.sold_at,
+            notified_at=now,
+            relayed_at=now,
+            delivery_id=delivery_of.get(key),
+        )
+        for key, order in sorted(orders.items())
+        if key not in known
+    ]
+    session.add_all(new)
+    session.flush()
+    return {key: row.id for key, row in known.items()} | {(r.platform_id, r.order_ref): r.id for r in new}
+
+
+# --- reading and acknowledging ---------------------------------------------------------------------------------
+
+
+def _recall(session: Session, recall_id: int) -> Recall:
+    recall = session.get(Recall, recall_id)
+    if recall is None:
+        raise NotFound(f"no recall {recall_id}", code="recall_not_found")
+    return recall
+
+
+def acknowledge_orders(session: Session, principal: Principal, recall_id: int, order_refs: list[str]) -> dict[str, Any]:
+    """The platform acknowledges that it passed the recall on to the buyers of these orders: all or nothing.
+    Orders relayed to another platform are refused (403); references relayed to nobody are refused (422)."""
+    recall = _recall(session, recall_id)
+    refs = sorted(set(order_refs))
+    mine: dict[str, int] = {}
+    elsewhere: set[str] = set()
+    for chunk in _chunks(refs):
+        for row_id, platform, ref in session.execute(
+            select(RecallOrder.id, RecallOrder.platform_id, RecallOrder.order_ref).where(
+                RecallOrder.recall_id == recall.id, RecallOrder.order_ref.in_(chunk)
+            )
+        ):
+            if platform == principal.org_id:
+                mine[ref] = row_id
+            else:
+                elsewhere.add(ref)
+    foreign = [ref for ref in refs if ref in elsewhere and ref not in mine]
+    if foreign:
+        raise Forbidden(
+            f"order {foreign[0]} of recall {recall.id} was relayed to another platform; a platform acknowledges "
+            "only its own orders",
+            code="foreign_order",
+            order_refs=foreign,
+        )
+    unknown = [ref for ref in refs if ref not in mine]
+    if unknown:
+        raise InvalidInput(
+            f"recall {recall.id} relayed no order {unknown[0]} to your organisation",
+            code="unknown_order_ref",
+            order_refs=unknown,
+        )
+    now = utcnow()
+    ids = sorted(mine.values())
+    for chunk in _chunks(ids):
+        # The first acknowledgement stands: a concurrent one finds the row acknowledged and leaves it (PostgreSQL
+        # re-reads the row after the other transaction's lock is released).
+        session.execute(
+            update(RecallOrder)
+            .where(RecallOrder.id.in_(chunk), RecallOrder.acknowledged_at.is_(None))
+            .values(acknowledged_at=now)
+        )
+    return {
+        "recall_id": recall.id,
+        "acknowledged": [
+            {"order_ref": row.order_ref, "acknowledged_at": _iso(row.acknowledged_at)}
+            for chunk in _chunks(ids)
+            for row in session.scalars(
+                select(RecallOrder)
+                .where(RecallOrder.id.in_(chunk))
+                .order_by(RecallOrder.order_ref)
+                .execution_options(populate_existing=True)
+            )
+        ],
+        "online_orders": counts(session, recall.id, platform=principal.org_id),
+    }
+
+
+def counts(session: Session, recall_id: int, *, platform: str | None = None) -> dict[str, int]:
+    """``{"total", "acknowledged"}``: orders relayed and acknowledged, of one platform or of every one."""
+    query = select(func.count(), func.count(RecallOrder.acknowledged_at)).where(RecallOrder.recall_id == recall_id)
+    if platform is not None:
+        query = query.where(RecallOrder.platform_id == platform)
+    total, acknowledged = session.execute(query).one()
+    return {"total": int(total), "acknowledged": int(acknowledged)}
+
+
+def counts_by_platform(session: Session, recall_id: int) -> list[dict[str, Any]]:
+    """Per platform: ``{"platform": {"id", "name"}, "total", "acknowledged"}``, most orders first."""
+    rows = session.execute(
+        select(RecallOrder.platform_id, Organisation.name, func.count(), func.count(RecallOrder.acknowledged_at))
+        .join(Organisation, Organisation.id == RecallOrder.platform_id)
+        .where(RecallOrder.recall_id == recall_id)
+        .group_by(RecallOrder.platform_id, Organisation.name)
+    ).all()
+    return [
+        {"platform": {"id": org, "name": name}, "total": int(total), "acknowledged": int(acked)}
+        for org, name, total, acked in sorted(rows, key=lambda r: (-r[2], r[0]))
+    ]
+
+
+def orders_of(
+    session: Session, principal: Principal, recall_id: int, *, limit: int, after: int | None
+) -> dict[str, Any]:
+    """The relayed orders with their units, oldest first, a page of ``limit`` after the row id ``after``: a
+    regulator reads every platform's, any other organisation the orders relayed to it (none, for most)."""
+    _recall(session, recall_id)
+    query = select(RecallOrder).where(RecallOrder.recall_id == recall_id)
+    if principal.role is not Role.REGULATOR:
+        query = query.where(RecallOrder.platform_id == principal.org_id)
+    if after is not None:
+        query = query.where(RecallOrder.id > after)
+    orders = list(session.scalars(query.order_by(RecallOrder.id).limit(limit)))
+    units: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for chunk in _chunks([o.id for o in orders]):
+        for order_id, gtin, lot, serial in session.execute(
+            select(RecallOrderUnit.order_id, Unit.gtin, Batch.lot, Unit.serial)
+            .join(Unit, Unit.id == RecallOrderUnit.unit_id)
+            .join(Batch, Batch.id == Unit.batch_id)
+            .where(RecallOrderUnit.order_id.in_(chunk))
+            .order_by(RecallOrderUnit.id)
+        ):
+            units[order_id].append({"gtin": gtin, "lot": lot, "serial": serial})
+    return {
+        "recall_id": recall_id,
+        "orders": [
+            {
+                "id": o.id,
+                "platform": o.platform_id,
+                "order_ref": o.order_ref,
+                "seller": o.seller_id,
+                "sold_at": o.sold_at.isoformat(),
+                "units": units[o.id],
+                "notified_at": o.notified_at.isoformat(),
+                "relayed_at": o.relayed_at.isoformat(),
+                "acknowledged_at": _iso(o.acknowledged_at),
+                "webhook": o.delivery_id is not None,
+            }
+            for o in orders
+        ],
+        "next_after": orders[-1].id if len(orders) == limit else None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
