@@ -123,10 +123,9 @@ def sign_note(body: str, name: str, private_key_bytes: bytes) -> str:
     return f"{body}\n{SIGNATURE_PREFIX}{name} {signature}\n"
 
 
-def open_note(text: str, name: str, public_key_bytes: bytes) -> str:
-    """The body of a note signed by key ``name``; signatures by other keys are ignored, as signed-note requires."""
-    public_key = Ed25519PublicKey.from_public_bytes(public_key_bytes)
-    key_id = note_key_id(name, public_key_bytes)
+def note_signatures(text: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """Split a signed note into its body (final newline included) and its signature lines as (key name, key ID ||
+    signature); NoteError for a note that is malformed. Nothing is verified here."""
     _check_text(text, "note")
     split = text.rfind("\n\n")
     if split < 0:
@@ -137,8 +136,7 @@ def open_note(text: str, name: str, public_key_bytes: bytes) -> str:
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"malformed note: {len(lines)} signatures, at most {MAX_SIGNATURES} are read")
-    signed = body.encode()
-    verified = False
+    signatures = []
     for line in lines:
         signer, space, encoded = line.removeprefix(SIGNATURE_PREFIX).partition(" ")
         if not line.startswith(SIGNATURE_PREFIX) or not space or not _valid_name(signer) or not encoded:
@@ -146,13 +144,33 @@ def open_note(text: str, name: str, public_key_bytes: bytes) -> str:
         raw = _b64decode(encoded, "note signature")
         if len(raw) < 5:
             raise NoteError(f"malformed note: signature of {signer} is {len(raw)} bytes")
+        signatures.append((signer, raw))
+    return body, signatures
+
+
+def verify_note_signature(
+    body: str, signatures: Sequence[tuple[str, bytes]], name: str, public_key_bytes: bytes
+) -> bool:
+    """Whether key ``name`` signed ``body`` among ``signatures`` (others' lines are ignored, as signed-note requires);
+    NoteError for a line under this key whose signature does not verify."""
+    public_key = Ed25519PublicKey.from_public_bytes(public_key_bytes)
+    key_id = note_key_id(name, public_key_bytes)
+    verified = False
+    for signer, raw in signatures:
         if signer != name or raw[:4] != key_id:
             continue
         try:
-            public_key.verify(raw[4:], signed)
+            public_key.verify(raw[4:], body.encode())
         except InvalidSignature:
             raise NoteError(f"bad signature by key {name}+{key_id.hex()}") from None
         verified = True
-    if not verified:
-        raise NoteError(f"note has no signature by key {name}+{key_id.hex()}")
+    return verified
+
+
+def open_note(text: str, name: str, public_key_bytes: bytes) -> str:
+    """The body of a note signed by key ``name``; signatures by other keys are ignored, as signed-note requires."""
+    public_key_bytes = Ed25519PublicKey.from_public_bytes(public_key_bytes).public_bytes_raw()
+    body, signatures = note_signatures(text)
+    if not verify_note_signature(body, signatures, name, public_key_bytes):
+        raise NoteError(f"note has no signature by key {name}+{note_key_id(name, public_key_bytes).hex()}")
     return body
