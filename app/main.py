@@ -32,6 +32,7 @@ from app.api import (
     routes_public,
     routes_qr,
     routes_recalls,
+    routes_receipts,
     routes_verifications,
     routes_webhooks,
 )
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_code_import,
         routes_qr,
         routes_events,
+        routes_receipts,
         routes_orgs,
         routes_log,
         routes_recalls,

@@ -66,6 +66,7 @@ RECALL = RowId("recall", Recall.id)
 ALERT = RowId("alert", Alert.id)
 CASE = RowId("case", SuspectCase.id)
 LICENCE = RowId("licence", Licence.id)
+EVENT = RowId("event", Event.id)
 
 BatchId = Annotated[int, BATCH.path(), AfterValidator(BATCH)]
 IssuanceId = Annotated[int, ISSUANCE.path(), AfterValidator(ISSUANCE)]
@@ -73,6 +74,7 @@ RecallId = Annotated[int, RECALL.path(), AfterValidator(RECALL)]
 AlertId = Annotated[int, ALERT.path(), AfterValidator(ALERT)]
 CaseId = Annotated[int, CASE.path(), AfterValidator(CASE)]
 LicenceId = Annotated[int, LICENCE.path(), AfterValidator(LICENCE)]
+EventId = Annotated[int, EVENT.path(), AfterValidator(EVENT)]
 
 # Query values: paging cursors (the last id seen) and positions in the log.
 AlertCursor = Annotated[int | None, Query(ge=1, le=largest(Alert.id))]

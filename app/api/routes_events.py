@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from app.api.schemas import JsonOnly, Region, Strict, json_body
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
 from app.domain.settlement import SettlementIn
-from app.services import orgs, units
+from app.services import orgs, receipts, units
 from app.services.custody import EventIn, record_events
 
 router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
@@ -121,7 +122,14 @@ def post_events(
     outcome = record_events(session, principal, [e.to_domain(glns) for e in events], atomic=atomic, policy=policy)
     if outcome.error is not None:
         return domain_problem(outcome.error)  # alerts it raised are committed with the request
-    return JSONResponse({"results": [r.as_json() for r in outcome.results]}, status_code=201)
+    results = [r.as_json() for r in outcome.results]
+    recorded = [r["event_id"] for r in results if r["event_id"] is not None]
+    signer = functools.partial(runtime.keyring.current_signer, session)
+    issued = receipts.receipts_for(session, recorded, signer, runtime.settings.base_url)
+    for result in results:  # a sale's units each get a signed receipt (docs/receipts.md), a replayed sale too
+        if result["event_id"] in issued:
+            result["receipts"] = issued[result["event_id"]]
+    return JSONResponse({"results": results}, status_code=201)
 
 
 @router.get("/units/{gtin}/{serial}")

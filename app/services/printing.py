@@ -243,14 +243,19 @@ def _n(value: float) -> str:
 
 
 def render_svg(code: PrintedCode) -> str:
-    matrix = qr_matrix(code.uri)
+    return render_uri_svg(code.uri)
+
+
+def render_uri_svg(uri: str) -> str:
+    """The QR Code of ``uri`` as SVG, sized for print (a unit's code, a sale receipt's URL)."""
+    matrix = qr_matrix(uri)
     size = len(matrix)
     side = _n(size * SVG_MODULE_MM)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<svg xmlns="{_SVG_NS}" version="1.1" width="{side}mm" height="{side}mm" '
         f'viewBox="0 0 {size} {size}">'
-        f"<title>{_xml(code.uri)}</title>"
+        f"<title>{_xml(uri)}</title>"
         f'<rect width="{size}" height="{size}" fill="#fff"/>'
         f'<path fill="#000" shape-rendering="crispEdges" d="{module_path(matrix)}"/>'
         "</svg>\n"
