@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as bc
 import bench_custody as bcu
-import bench_verify as bv
 
 PARTNER_QUERY = "linkType=gs1:verificationService&context=dscsaSaleableReturn"
 
@@ -66,29 +65,20 @@ end
 """
 
 
-def run_wrk(wrk: str, base: str, script: Path, paths: Path, key: str | None, duration: int, connections: int) -> str:
-    argv = [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s", "-s", str(script)]
-    argv += [base + "/", "--", str(paths)] + ([key] if key else [])
-    proc = bc.subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
-
-
 def load(
     name: str, server: bc.Server, wrk: str, script: Path, paths: Path, key: str | None, args: argparse.Namespace
 ) -> dict[str, Any]:
-    run_wrk(wrk, server.base, script, paths, key, args.warmup, args.connections)  # not reported
+    script_args = (key,) if key else ()
+    bc.run_wrk(wrk, server.base, script, paths, args.warmup, args.connections, script_args=script_args)  # not reported
     background = bc.wait_for_quiet(args.quiet_wait)
     pg_meter = bc.CpuMeter(lambda: bc.postgres_pids("bench_partner") if args.db == "postgresql" else [])
     pg_meter.start()
     cpu_before, t0 = server.cpu(), time.perf_counter()
     jiffies = bc.cpu_jiffies()
-    raw = run_wrk(wrk, server.base, script, paths, key, args.duration, args.connections)
+    stats, raw = bc.run_wrk(wrk, server.base, script, paths, args.duration, args.connections, script_args=script_args)
     elapsed = time.perf_counter() - t0
     pg_cpu = pg_meter.stop()
     cpu_after = server.cpu()
-    stats = bv.parse_wrk(raw)
     server_cpu = sum(cpu_after.values()) - sum(cpu_before.values())
     stats["server_cpu_us_per_request"] = round(server_cpu / max(stats.get("requests", 1), 1) * 1e6)
     stats["postgresql_cpu_us_per_request"] = round(pg_cpu / max(stats.get("requests", 1), 1) * 1e6)
@@ -104,11 +94,29 @@ def load(
     return stats
 
 
-def check_partner(base: str, paths: list[str], key: str) -> None:
+def check_partner(base: str, paths: list[str], key: str) -> dict[str, Any]:
+    """The answers to a few sampled links must be verified and signed; returns the last one."""
+    body: Any = None
     for path in paths:
         status, body = bc.api(base, "GET", path, key=key)
         if status != 200 or not isinstance(body, dict) or body.get("verified") is not True or not body.get("signature"):
             raise RuntimeError(f"partner GET {path} -> {status}: {body}")
+    return dict(body)
+
+
+def signing_us(answer: dict[str, Any], rounds: int = 3000) -> float:
+    """In this process: microseconds to sign one answer as the service does (canonical JSON, compact JWS, Ed25519),
+    the part of a partner answer's cost that no change to the path can remove."""
+    from app.domain.jws import sign_compact
+    from app.domain.signing import Signer
+
+    signer = Signer(1, bytes(range(32)))
+    payload = {k: v for k, v in answer.items() if k != "signature"}
+    sign_compact(payload, signer, typ="lms-verification+jws")
+    started = time.perf_counter()
+    for _ in range(rounds):
+        sign_compact(payload, signer, typ="lms-verification+jws")
+    return (time.perf_counter() - started) / rounds * 1e6
 
 
 def check_public(base: str, paths: list[str]) -> None:
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         bc.use_source(args.source)
     info = bc.machine()
     print(bc.machine_line(info), f"load average {os.getloadavg()}", flush=True)
-    wrk = bv.ensure_wrk()
+    wrk = bc.ensure_wrk()
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-partner-{args.db}-"))
     servers: list[bc.Server] = []
     results: dict[str, Any] = {"public": [], "partner": []}
@@ -232,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         script = workdir / "replay.lua"
         script.write_text(LUA)
         check_public(server.base, rng.sample(paths, 5))
-        check_partner(server.base, rng.sample(partner_paths, 5), dist["api_key"])
+        sample_answer = check_partner(server.base, rng.sample(partner_paths, 5), dist["api_key"])
         print("  5 sampled codes: public authentic, partner verified and signed", flush=True)
 
         kept_before = bc.count_rows(url, "partner_verification")
@@ -245,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             results["partner"].append(partner)
         kept = bc.count_rows(url, "partner_verification") - kept_before
 
+        results["signing_us"] = round(signing_us(sample_answer), 1)
         print("cases: a lot held by 100 pharmacies with webhook endpoints ...", flush=True)
         results["cases"] = case_notices(args, server.base, maker, gtin, url)
         server.stop()
@@ -289,6 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     print(bc.table(headers, rows))
     print(f"\nratio partner/public (mean req/s over {args.rounds} rounds): {ratio:.2f} (goal >= 0.7)")
     print(f"ratio by server CPU per request (public/partner): {cpu_ratio:.2f}")
+    signing = results["signing_us"]
+    share = signing / max(total(par, "server_cpu_us_per_request"), 1)
+    print(
+        f"signing one answer (canonical JSON, JWS, Ed25519), in process: {signing:.0f} us = {share:.0%} of the "
+        "partner answer's server CPU per request"
+    )
     print(f"partner answers kept: {kept:,} rows for {partner_requests:,} measured requests (plus warm-up and checks)")
     cases = results["cases"]
     print(
@@ -308,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             "public": pub,
             "partner": par,
             "partner_rows_kept": kept,
+            "signing_us_per_answer": signing,
             "ratio_partner_over_public": round(ratio, 3),
             "ratio_by_server_cpu_per_request": round(cpu_ratio, 3),
             "cases": cases,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_common as bc
 import bench_custody as bcu
+from bench_common import ensure_wrk, parse_wrk, run_wrk  # noqa: F401 - also bench_passport_scan's (bv.run_wrk)
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -70,82 +70,6 @@ function done(summary, latency, requests)
     summary.errors.timeout))
 end
 """
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("wrk not found; installing it with: apt-get install -y wrk", flush=True)
-    install = subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, text=True)
-    if install.returncode != 0:
-        print("apt-get install failed; running: apt-get update, then apt-get install -y wrk", flush=True)
-        subprocess.run(["apt-get", "update"], capture_output=True, text=True)
-        install = subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, text=True)
-    found = shutil.which("wrk")
-    if not found:
-        raise SystemExit(f"could not install wrk:\n{install.stdout[-2000:]}{install.stderr[-2000:]}")
-    print(f"installed {found}", flush=True)
-    return found
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text.strip())
-    if not match:
-        raise ValueError(f"cannot read a wrk duration: {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def parse_wrk(output: str) -> dict[str, Any]:
-    """Read req/s, the latency distribution (--latency) and the error counts from wrk's report."""
-    result: dict[str, Any] = {}
-    rps = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.M)
-    if not rps:
-        raise ValueError(f"no Requests/sec in wrk output:\n{output}")
-    result["requests_per_s"] = float(rps.group(1))
-    for pct in ("50", "75", "90", "99"):
-        match = re.search(rf"^\s+{pct}%\s+(\S+)", output, re.M)
-        if match:
-            result[f"p{pct}_ms"] = _ms(match.group(1))
-    total = re.search(r"^\s+(\d+) requests in ([0-9.]+\w+),", output, re.M)
-    if total:
-        result["requests"] = int(total.group(1))
-        result["duration_s"] = _ms(total.group(2)) / 1000
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    result["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    result["socket_errors"] = (
-        dict(zip(("connect", "read", "write", "timeout"), map(int, sock.groups()), strict=True)) if sock else {}
-    )
-    done = re.search(r"^BENCH_DONE (.*)$", output, re.M)
-    if done:
-        result["lua_done"] = {k: int(v) for k, v in (kv.split("=") for kv in done.group(1).split())}
-    return result
-
-
-def run_wrk(
-    wrk: str, base: str, script: Path, paths: Path, duration: int, connections: int, threads: int = 2
-) -> tuple[dict[str, Any], str]:
-    argv = [
-        wrk,
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--latency",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        base + "/",
-        "--",
-        str(paths),
-    ]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return parse_wrk(proc.stdout), proc.stdout
 
 
 def check_responses(base: str, paths: list[str], expect_verdict: bool) -> list[dict[str, Any]]:

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.partner_facts import PartnerFactsLookups
 from app.domain.errors import NotAuthenticated
+from app.domain.jws import CompactSigner
 from app.domain.licences import LicenceTerm, valid_kinds
-from app.domain.signing import Signer
 from app.services.clock import utcnow
 from app.services.keys import KeyRing, MasterKeyError
 from app.services.orgs import Principal, hash_api_key
 from app.services.partner_keeper import AnswerKeeper
-from app.services.partner_verification import PartnerRequest, answer_partner
+from app.services.partner_verification import JWS_TYPE, PartnerRequest, answer_partner
 from app.services.verification import Verification
 
 
@@ -44,7 +44,7 @@ class PartnerDesk:
         self._responder_url = responder_url
         self._facts = PartnerFactsLookups(engine)
         self.keeper = AnswerKeeper(engine, unheld_per_hour=unheld_per_hour)
-        self._signers: dict[int, Signer] = {}
+        self._signers: dict[int, CompactSigner] = {}
         self._opening = threading.Lock()
 
     async def answer(self, token: str, request: PartnerRequest, verification: Verification | None) -> dict[str, Any]:
@@ -76,12 +76,12 @@ class PartnerDesk:
         await self.keeper.keep(kept)
         return kept.answer
 
-    def _open(self, key_tag: int) -> Signer:
+    def _open(self, key_tag: int) -> CompactSigner:
         with self._opening:
             signer = self._signers.get(key_tag)
             if signer is None:
                 with self._sessions() as session:
-                    signer = self._keyring.signer_for(session, key_tag)
+                    signer = CompactSigner(self._keyring.signer_for(session, key_tag), typ=JWS_TYPE)
                 self._signers[key_tag] = signer
             return signer
 

@@ -22,7 +22,7 @@ from app.db.models import PartnerVerification
 from app.db.partner_facts import ProductRow
 from app.domain.errors import Forbidden, InvalidInput
 from app.domain.identifiers import UnitCode
-from app.domain.jws import sign_compact
+from app.domain.jws import CompactSigner
 from app.domain.orgs import DRUG_CATEGORIES, READS_EVERYTHING, Role
 from app.domain.partner_verification import (
     MALFORMED,
@@ -33,7 +33,6 @@ from app.domain.partner_verification import (
     answer,
     positive_for_return,
 )
-from app.domain.signing import Signer
 from app.domain.verdict import VerdictKind
 from app.services.orgs import Principal
 from app.services.partner_keeper import KeptAnswer
@@ -90,7 +89,7 @@ def answer_partner(
     held_unit: bool,
     request: PartnerRequest,
     verification: Verification | None,
-    signer: Signer,
+    signer: CompactSigner,
     now: datetime,
     responder_url: str,
 ) -> KeptAnswer:
@@ -126,7 +125,7 @@ def answer_partner(
         "correlationUUID": request.correlation_uuid,
         "verificationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    body["signature"] = sign_compact(body, signer, typ=JWS_TYPE)
+    body["signature"] = signer.sign(body)
     return KeptAnswer(
         requester_id=principal.org_id,
         manufacturer_id=product.manufacturer_id if product else None,

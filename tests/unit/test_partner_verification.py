@@ -12,7 +12,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from app.domain.errors import InvalidInput
-from app.domain.jws import canonical_json, sign_compact, verify_compact
+from app.domain.jws import CompactSigner, canonical_json, sign_compact, verify_compact
 from app.domain.partner_verification import (
     MALFORMED,
     NOT_FOUND,
@@ -107,6 +107,20 @@ def test_jws_is_deterministic_and_verifies_with_its_kid():
     token = sign_compact(PAYLOAD, SIGNER)
     assert token == sign_compact(dict(reversed(list(PAYLOAD.items()))), SIGNER)  # canonical: key order does not matter
     assert verify_compact(token, {"0007": SIGNER.public_bytes}) == PAYLOAD
+
+
+def test_a_kept_compact_signer_signs_exactly_as_sign_compact():
+    kept = CompactSigner(SIGNER, typ="lms-verification+jws")
+    assert kept.key_tag == 7
+    for payload in (PAYLOAD, {"verified": False, "product": {"gtin": None}}, {}):
+        assert kept.sign(payload) == sign_compact(payload, SIGNER, typ="lms-verification+jws")
+        assert verify_compact(kept.sign(payload), {"0007": SIGNER.public_bytes}, typ="lms-verification+jws") == payload
+    other = CompactSigner(Signer(8, bytes(range(1, 33))), typ="lms-verification+jws")
+    with pytest.raises(InvalidInput):  # another key's signature under this kid does not verify
+        verify_compact(
+            other.sign(PAYLOAD).replace(other.sign(PAYLOAD).split(".")[0], kept.sign(PAYLOAD).split(".")[0]),
+            {"0007": SIGNER.public_bytes},
+        )
 
 
 @pytest.mark.parametrize(
