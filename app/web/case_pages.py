@@ -80,7 +80,11 @@ def render_case(page: Page, case: dict[str, Any], *, locked: int | None = None) 
         status_text=t.word("reg.case_status", case["status"]),
         opened=_when(case["opened_at"]),
         decided=_when(case["decided_at"]),
-        units=t("reg.case.units", **case["units"]),
+        units=t(
+            "reg.case.units",
+            lots=t.count("reg.case.lots", case["units"]["lots"], in_lots=case["units"]["in_lots"]),
+            serials=t.count("reg.case.serials", case["units"]["serials"]),
+        ),
         holders=[{"org": h["org"]["name"] or h["org"]["id"], "units": h["units"]} for h in case["holders"]],
         decision_time=t("reg.case.seconds", seconds=f"{seconds:.1f}") if seconds is not None else None,
         changes=changes,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.domain.alerts import AlertType
 from app.api.routes_pages import COOKIE
 from app.web.i18n import MESSAGES
 from tests.helpers import GTIN, Org, ok, post
@@ -363,3 +364,10 @@ def test_alert_triage_needs_a_same_site_origin(client, scenario, headers):
     assert alert_state(client, scenario) == ("open", None)
     accepted = submit(client, scenario.regulator, path, "status=investigating", Referer=f"http://testserver{path}")
     assert accepted.status_code == 303
+
+
+def test_every_alert_type_has_a_name_and_an_explanation_in_both_languages():
+    for lang in ("en", "zh"):
+        for kind in AlertType:
+            assert f"reg.alert_type.{kind.value}" in MESSAGES[lang], (lang, kind)
+            assert f"reg.alert_explain.{kind.value}" in MESSAGES[lang], (lang, kind)

@@ -80,7 +80,7 @@ def test_case_pages_in_a_browser(chromium, server, client, maker, case_story):
     shots.append(tab.screenshot("regulator-cases-zh-1280x800"))
 
     tab.goto(f"{server}/regulator/cases/{lot_case}?lang=en")
-    assert "1 lots (6 units), 0 serials" in tab.text("#case-units")
+    assert "1 lot (6 units), 0 serials" in tab.text("#case-units")
     held = client.get(f"/v1/cases/{lot_case}", headers=regulator.headers).json()["holders"]
     names = {h["org"]["id"]: h["org"]["name"] for h in held}
     assert {h["org"]["id"]: h["units"] for h in held} == {maker.id: 2, dist.id: 2, pharm.id: 2}
@@ -102,7 +102,7 @@ def test_case_pages_in_a_browser(chromium, server, client, maker, case_story):
     shots.append(tab.screenshot("regulator-case-zh-1280x800"))
 
     tab.goto(f"{server}/regulator/cases/{unit_case}?lang=en")
-    assert "封口有二次粘合痕迹" in tab.html() and "0 lots (0 units), 1 serials" in tab.text("#case-units")
+    assert "封口有二次粘合痕迹" in tab.html() and "0 lots (0 units), 1 serial" in tab.text("#case-units")
 
     tab.viewport(*PHONE)
     for name, path in (

@@ -459,13 +459,26 @@ MESSAGES: dict[str, str] = {
     "reg.alert_explain.repeat_settlement": (
         "A code already settled with medical insurance was settled again: a resold, swapped or copied pack."
     ),
+    "reg.alert_type.verification_oracle": "Partner asking about units it never held",
+    "reg.alert_explain.verification_oracle": (
+        "A trading partner sent verification requests for many serials it never held: it may be probing for valid"
+        " codes to copy."
+    ),
+    "reg.alert_type.return_override": "Return taken back without verification",
+    "reg.alert_explain.return_override": (
+        "A saleable return was received back into stock without a positive verification, on the receiver's override."
+    ),
     "reg.refusal.already_settled": "The code had already been settled with medical insurance.",
     "reg.nav.cases": "Cases",
     "reg.cases.title": "Suspect-product cases",
     "reg.cases.empty": "No cases yet.",
     "reg.case.heading": "Case {id}",
     "reg.case.scope": "lots: {lots}; serials: {serials}",
-    "reg.case.units": "{lots} lots ({in_lots} units), {serials} serials",
+    "reg.case.units": "{lots}, {serials}",
+    "reg.case.lots": "{count} lots ({in_lots} units)",
+    "reg.case.lots_one": "1 lot ({in_lots} units)",
+    "reg.case.serials": "{count} serials",
+    "reg.case.serials_one": "1 serial",
     "reg.case.description": "What was seen",
     "reg.case.decided": "Decided (UTC)",
     "reg.case.incident": "Incident number",
