@@ -148,10 +148,11 @@ def counts(conn: Connection) -> tuple[int, int]:
 
 def insert_containers(conn: Connection, levels: int, holder: str, now: datetime) -> None:
     """The packages as containers, issued at the manufacturer like the units inside them, outer levels first
-    (a container's parent exists before it)."""
+    (a container's parent exists before it), each with its printed code (an SSCC is its own key: no code)."""
     statement = text(
-        "INSERT INTO container (sscc, state, holder_id, to_id, previous, parent_sscc, created_at) "  # noqa: S608
-        f"SELECT ckey, 'issued', :holder, NULL, NULL, pkey, :now FROM {TABLE} WHERE pkg = 1 AND level = :level"
+        "INSERT INTO container (sscc, state, holder_id, to_id, previous, parent_sscc, created_at, code) "  # noqa: S608
+        f"SELECT ckey, 'issued', :holder, NULL, NULL, pkey, :now, CASE WHEN kind = 'sscc' THEN NULL ELSE key END "
+        f"FROM {TABLE} WHERE pkg = 1 AND level = :level"
     ).bindparams(bindparam("now", type_=UTCDateTime()))
     for level in range(levels):
         conn.execute(statement, {"holder": holder, "now": now, "level": level})

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.db.models import EpcisEpc, Unit
+from app.db.models import Container, EpcisEpc, Unit
+from app.domain.code_import import CodeKind, container_key
 from tests.helpers import BASE_URL, GTIN
 
 JSON = {"Accept": "application/json"}
@@ -180,3 +181,74 @@ def test_a_package_code_in_epcis_moves_what_it_holds_and_is_exported_as_its_code
     receipts = [e for e in events if e.get("bizStep") == "receiving"]
     assert [e["epcList"] for e in receipts] == [[f"{BASE_URL}/cn/{CASE}"]]
     assert {e["bizStep"] for e in events} >= {"shipping", "receiving"}
+
+
+PALLET = "376104250021234569"
+GS1_BOX = f"(01){GTIN}(21)GBOX7"
+
+
+def test_a_package_reached_through_another_code_is_exported_by_its_printed_code(
+    client, runtime, maker, cn_product, make_org
+):
+    """A case inside a pallet, and the boxes an unpack took out, are named in EPCIS by the codes printed on them
+    (a 20-digit box by its /cn/ URI, a GS1 box by its Digital Link), never by the key the import derived."""
+    lot = {"gtin": GTIN, "lot": "CN2612", "manufactured_on": (date.today() - timedelta(days=9)).isoformat()}
+    lot["expires_on"] = (date.today() + timedelta(days=700)).isoformat()
+    batch = client.post("/v1/batches", json=lot, headers=maker.headers).json()["id"]
+    lines = [
+        {"code": CODES[0], "parent": BOX},
+        {"code": CODES[1], "parent": BOX},
+        {"code": CODES[2], "parent": f"https://id.gs1.org/01/{GTIN}/21/GBOX7"},
+        {"code": BOX, "parent": CASE},
+        {"code": GS1_BOX, "parent": CASE},
+        {"code": CASE, "parent": None},
+    ]
+    body = "\n".join(json.dumps(line) for line in lines).encode()
+    headers = {**maker.headers, "Content-Type": "application/x-ndjson"}
+    response = client.post(f"/v1/batches/{batch}/codes/import", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    case_key, box_key = container_key(CASE, CodeKind.CN), container_key(BOX, CodeKind.CN)
+    gs1_key = container_key(GS1_BOX, CodeKind.GS1)
+    with runtime.sessions() as session:
+        codes = dict(session.execute(select(Container.sscc, Container.code)).all())
+    assert codes == {case_key: CASE, box_key: BOX, gs1_key: GS1_BOX}
+
+    # The case goes onto a pallet and comes off it; then the case is opened. Neither unpack names the packages
+    # it took out: export finds them through the containment rows, by their keys.
+    for native in (
+        {"action": "pack", "codes": [CASE], "container": f"(00){PALLET}"},
+        {"action": "unpack", "codes": [f"(00){PALLET}"]},
+        {"action": "unpack", "codes": [CASE]},
+    ):
+        response = client.post("/v1/events", json={"events": [native]}, headers=maker.headers)
+        assert response.status_code == 201, response.text
+    listed = client.get("/epcis/events", params={"EQ_bizStep": "unpacking"}, headers=maker.headers)
+    assert listed.status_code == 200, listed.text
+    events = listed.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    by_parent = {e["parentID"]: e.get("childEPCs") for e in events}
+    assert by_parent == {
+        f"https://id.gs1.org/00/{PALLET}": [f"{BASE_URL}/cn/{CASE}"],
+        f"{BASE_URL}/cn/{CASE}": [f"{BASE_URL}/cn/{BOX}", f"https://id.gs1.org/01/{GTIN}/21/GBOX7"],
+    }
+    exported = json.dumps(events)
+    assert not any(key in exported for key in (case_key, box_key, gs1_key))  # no digest key anywhere
+    # the GS1 box is found by its Digital Link, the 20-digit box by its code, as the packages they are
+    for epc, parent in ((uri(BOX), f"{BASE_URL}/cn/{CASE}"), (uri(CASE), f"https://id.gs1.org/00/{PALLET}")):
+        found = client.get("/epcis/events", params={"MATCH_epc": epc}, headers=maker.headers).json()
+        parents = [e.get("parentID") for e in found["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+        assert parent in parents
+
+
+def test_a_package_without_a_printed_code_is_exported_by_its_key(client, runtime, maker, family):
+    """A package imported before its container kept the printed code (the column is empty) is still exported by
+    the code a native event was sent with, and otherwise by its key: nothing fails on a missing code."""
+    with runtime.sessions() as session, session.begin():
+        session.execute(update(Container).values(code=None))
+    response = client.post(
+        "/v1/events", json={"events": [{"action": "unpack", "codes": [CASE]}]}, headers=maker.headers
+    )
+    assert response.status_code == 201, response.text
+    listed = client.get("/epcis/events", params={"EQ_bizStep": "unpacking"}, headers=maker.headers).json()
+    (opened,) = listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+    assert opened["parentID"] == f"{BASE_URL}/cn/{CASE}"  # the code the unpack was sent with
+    assert opened["childEPCs"] == [f"https://id.gs1.org/00/{container_key(BOX, CodeKind.CN)}"]

@@ -59,6 +59,9 @@ class Container(Base):
     previous: Mapped[str | None] = mapped_column(String(20))
     parent_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The printed code of a package an import registered (a 20-digit code, or a GS1 element string
+    # "(01){gtin}(21){serial}"), whose key ``sscc`` is a one-way digest of it; None for an SSCC, its own code.
+    code: Mapped[str | None] = mapped_column(String(48))
 
 
 class Containment(Base):

@@ -94,8 +94,34 @@ def unit_uri(base_url: str, gtin: str, serial: str, cn_drug_id: str | None) -> s
     return canonical_gtin_uri(gtin, serial)
 
 
+_GS1_PACKAGE = "(01)"  # how an import keys a GS1 package code: (01){gtin}(21){serial}
+
+
+def package_uri(base_url: str, code: str) -> str:
+    """A package as export names it by its printed code (``container.code``): a 20-digit code by the URI that
+    scans it, a GS1 code (GTIN + serial, kept as ``(01){gtin}(21){serial}``) by its canonical Digital Link."""
+    if code.startswith(_GS1_PACKAGE) and code[18:22] == "(21)":
+        return canonical_gtin_uri(code[4:18], code[22:])
+    return cn_code_uri(base_url, code)
+
+
+def package_uris(session: Session, keys: Iterable[str], base_url: str) -> dict[str, str]:
+    """URI by container key, for the containers among ``keys`` that keep a printed code (imported packages)."""
+    wanted = sorted(set(keys))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(Container.sscc, Container.code).where(
+                Container.sscc.in_(wanted[start : start + 500]), Container.code.is_not(None)
+            )
+        )
+        found.update({key: package_uri(base_url, code) for key, code in rows if code})
+    return found
+
+
 def package_codes(payloads: Iterable[Any]) -> dict[str, str]:
-    """20-digit code by container key, for the package codes native events were sent with (their payloads)."""
+    """20-digit code by container key, for the package codes native events were sent with (their payloads): how
+    export names a package imported before ``container.code`` kept its code."""
     found: dict[str, str] = {}
     for payload in payloads:
         if not isinstance(payload, dict):

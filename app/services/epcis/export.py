@@ -17,35 +17,24 @@ from sqlalchemy.orm import Session
 from app.db.models import Containment, Event, EventItem, LogNode, Organisation, Product, Unit
 from app.domain.epcis import NATIVE_AS_EPCIS, canonical_gln_uri, canonical_sscc_uri, cn_code_uri
 from app.domain.epcis_query import PASSPORT_PREFIX, native_event_uri, time_text
-from app.services.epcis.cn import package_codes, unit_uri
+from app.services.epcis.cn import package_codes, package_uris, unit_uri
 
 
 def native_documents(session: Session, ids: list[int], base_url: str) -> dict[int, dict[str, Any]]:
     """Native custody events as EPCIS 2.0 events (see ``NATIVE_AS_EPCIS``), with Passport's own fields under
     the ``passport:`` prefix."""
     events = session.scalars(select(Event).where(Event.id.in_(ids))).all()
-    packages = package_codes(e.payload for e in events)  # imported 20-digit package codes, by container key
-
-    def container_uri(key: str) -> str:
-        return cn_code_uri(base_url, packages[key]) if key in packages else canonical_sscc_uri(key)
-
-    items: dict[int, list[str]] = defaultdict(list)
-    containers: dict[int, list[str]] = defaultdict(list)
-    for event_id, sscc, gtin, serial, cn_drug_id in session.execute(
+    named = session.execute(
         select(EventItem.event_id, EventItem.container_sscc, Unit.gtin, Unit.serial, Product.cn_drug_id)
         .outerjoin(Unit, Unit.id == EventItem.unit_id)
         .outerjoin(Product, Product.gtin == Unit.gtin)
         .where(EventItem.event_id.in_(ids))
         .order_by(EventItem.id)
-    ):
-        uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else container_uri(sscc)
-        items[event_id].append(uri)
-        if sscc is not None and gtin is None:
-            containers[event_id].append(sscc)
+    ).all()
     unpacks = [e.id for e in events if e.action == "unpack"]
-    taken_out: dict[tuple[int, str], list[str]] = defaultdict(list)
-    if unpacks:
-        for unpack_id, parent, child, gtin, serial, cn_drug_id in session.execute(
+    # What each unpack took out, by (unpacking event, container): the rows were selected by their unpacking event.
+    emptied = (
+        session.execute(
             select(
                 Containment.unpacked_event_id,
                 Containment.parent_sscc,
@@ -58,11 +47,33 @@ def native_documents(session: Session, ids: list[int], base_url: str) -> dict[in
             .outerjoin(Product, Product.gtin == Unit.gtin)
             .where(Containment.unpacked_event_id.in_(unpacks))
             .order_by(Containment.id)
-        ):
-            if unpack_id is None:  # never: the rows were selected by their unpacking event
-                continue
-            uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else container_uri(child)
-            taken_out[(unpack_id, parent)].append(uri)
+        ).all()
+        if unpacks
+        else []
+    )
+    # A package is named by its printed code where its container keeps one (an import registered it), else by
+    # the code a native event was sent with (packages imported before the code was kept), else by its key.
+    keys = {e.container_sscc for e in events if e.container_sscc}
+    keys |= {row[1] for row in named if row[1]} | {k for row in emptied for k in (row[1], row[2]) if k}
+    printed = package_uris(session, keys, base_url)
+    packages = package_codes(e.payload for e in events)
+
+    def container_uri(key: str) -> str:
+        if key in printed:
+            return printed[key]
+        return cn_code_uri(base_url, packages[key]) if key in packages else canonical_sscc_uri(key)
+
+    items: dict[int, list[str]] = defaultdict(list)
+    containers: dict[int, list[str]] = defaultdict(list)
+    for event_id, sscc, gtin, serial, cn_drug_id in named:
+        uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else container_uri(sscc)
+        items[event_id].append(uri)
+        if sscc is not None and gtin is None:
+            containers[event_id].append(sscc)
+    taken_out: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for unpack_id, parent, child, gtin, serial, cn_drug_id in emptied:
+        uri = unit_uri(base_url, gtin, serial, cn_drug_id) if gtin is not None else container_uri(child)
+        taken_out[(unpack_id, parent)].append(uri)
     org_ids = {i for e in events for i in (e.org_id, e.to_id) if i}
     glns = dict(session.execute(select(Organisation.id, Organisation.gln).where(Organisation.id.in_(org_ids))).all())
     log_index = dict(
