@@ -20,12 +20,13 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.domain import merkle
-from app.domain.checkpoint import NoteError, open_note, parse_checkpoint
+from app.domain.checkpoint import NoteError, note_signatures, open_note, parse_checkpoint
+from app.domain.witness import VerifierKey, WitnessError, cosignatures
 
 PAGE = 1_000
 
@@ -134,6 +135,7 @@ def _counted(number: int, what: str) -> str:
 class Report:
     findings: list[str] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was established beyond the counts (the witnessed head)
 
     def bad(self, message: str) -> None:
         self.findings.append(message)
@@ -146,7 +148,7 @@ class Report:
         counts = ", ".join(_counted(v, k) for k, v in self.checked.items())
         failed = _counted(len(self.findings), "findings")
         head = f"log verified: {counts}" if self.ok else f"LOG VERIFICATION FAILED ({failed})"
-        return "\n".join([head, *(f"  - {f}" for f in self.findings)])
+        return "\n".join([head, *(f"  * {n}" for n in self.notes), *(f"  - {f}" for f in self.findings)])
 
 
 def _event_id(leaf: bytes) -> object:
@@ -161,7 +163,17 @@ def _pages(size: int) -> Iterator[tuple[int, int]]:
         yield start, min(size, start + PAGE)
 
 
-def audit(source: Source, *, pinned_key: str | None = None, sample: int = 64) -> Report:
+def audit(
+    source: Source,
+    *,
+    pinned_key: str | None = None,
+    sample: int = 64,
+    witnesses: Sequence[VerifierKey] = (),
+    quorum: int | None = None,
+) -> Report:
+    """Check the log; with ``witnesses``, also that a checkpoint is cosigned by ``quorum`` of them (all of them
+    unless given): the newest such checkpoint is the witnessed head, and every checkpoint the source shows must be
+    consistent with it like with any other (docs/witnesses.md)."""
     report = Report()
     key = source.log_key()
     if pinned_key is not None and key.get("verifier_key") != pinned_key:
@@ -170,6 +182,8 @@ def audit(source: Source, *, pinned_key: str | None = None, sample: int = 64) ->
     name, public = key["name"], _b64(key["public_key"])
 
     heads: list[tuple[int, int, bytes]] = []  # (checkpoint id, size, root)
+    witnessed: tuple[int, int, list[str]] | None = None  # (checkpoint id, size, cosigners) of the newest with quorum
+    needed = len(witnesses) if quorum is None else quorum
     for cp in source.checkpoints():
         label = f"checkpoint {cp['id']} (size {cp['tree_size']})"
         try:
@@ -182,10 +196,32 @@ def audit(source: Source, *, pinned_key: str | None = None, sample: int = 64) ->
             report.bad(f"{label}: the signed note does not say what the checkpoint fields say")
             continue
         heads.append((cp["id"], signed.size, signed.root))
+        if witnesses:
+            try:
+                found = cosignatures(body, note_signatures(cp["note"])[1], witnesses)
+            except WitnessError as error:
+                report.bad(f"{label}: {error}")
+                continue
+            if len(found) >= needed and (witnessed is None or signed.size >= witnessed[1]):
+                witnessed = (cp["id"], signed.size, sorted(c.witness.name for c in found))
     report.checked["checkpoints"] = len(heads)
     if not heads:
         report.bad("no valid checkpoint to audit against")
         return report
+    if witnesses:
+        if witnessed is None:
+            report.bad(f"no checkpoint is cosigned by {needed} of the {len(witnesses)} witnesses given")
+        else:
+            newest = max(size for _, size, _ in heads)
+            report.notes.append(
+                f"witnessed: checkpoint {witnessed[0]} (size {witnessed[1]}) cosigned by {len(witnessed[2])} of "
+                f"{len(witnesses)} witnesses (quorum {needed}): {', '.join(witnessed[2])}"
+                + (
+                    f"; the {newest - witnessed[1]} leaves after it are not witnessed yet"
+                    if newest > witnessed[1]
+                    else ""
+                )
+            )
     size = max(s for _, s, _ in heads)
 
     nodes: dict[tuple[int, int], bytes] = {}

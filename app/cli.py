@@ -25,6 +25,7 @@ from app.db.models import SigningKey
 from app.domain.errors import DomainError
 from app.domain.orgs import LICENCE_KINDS, ROLES, Role
 from app.domain.signing import kid
+from app.domain.witness import WitnessError
 from app.services import licences, log, orgs, webhooks
 from app.services.keys import (
     KeyRing,
@@ -183,8 +184,15 @@ def cmd_log_verify(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.replay:
         return _log_replay(settings)
+    from app.domain.witness import COSIGNATURE_V1, parse_verifier_key
+
+    witnesses = [parse_verifier_key(text, COSIGNATURE_V1) for text in args.witness]
+    if args.quorum is not None and not 1 <= args.quorum <= len(witnesses):
+        raise WitnessError(
+            f"--quorum {args.quorum}: give between 1 and the number of --witness keys ({len(witnesses)})"
+        )
     source = ExportSource(args.export) if args.export else ServiceSource(args.url, args.api_key)
-    report = audit(source, pinned_key=args.key)
+    report = audit(source, pinned_key=args.key, witnesses=witnesses, quorum=args.quorum)
     print(report.text())
     return 0 if report.ok else 1
 
@@ -209,6 +217,35 @@ def _log_replay(settings: Settings) -> int:
         engine.dispose()
     print(report.text())
     return 0 if report.ok else 1
+
+
+def cmd_witness_init(_settings: Settings, args: argparse.Namespace) -> int:
+    from app.services.witness import create_key_file
+
+    print(create_key_file(Path(args.key_file), args.name).text)
+    return 0
+
+
+def cmd_witness_serve(_settings: Settings, args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from app.api.witness_app import create_witness_app
+    from app.domain.checkpoint import ED25519
+    from app.domain.witness import parse_verifier_key
+    from app.services.witness import Witness, load_key_file, trusted_logs
+
+    key, seed = load_key_file(Path(args.key_file))
+    logs = trusted_logs([parse_verifier_key(text, ED25519) for text in args.log_key])
+    state = Path(args.state or f"{args.key_file}.state")
+    witness = Witness(key, seed, logs, state)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("passport.witness").info(
+        "witness %s for %s, state in %s", key.text, ", ".join(sorted(logs)), state.resolve()
+    )
+    uvicorn.run(create_witness_app(witness), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
 
 
 def cmd_webhooks_deliver(settings: Settings, args: argparse.Namespace) -> int:
@@ -414,12 +451,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", help="any organisation's key, with --url: entries are not public (none unless given)"
     )
     verify.add_argument("--key", help="pin the log's verifier key (C2SP note verifier string; not pinned unless given)")
+    verify.add_argument(
+        "--witness",
+        action="append",
+        default=[],
+        metavar="VERIFIER",
+        help="a witness's verifier key (C2SP vkey, type 0x04); repeat for each: a checkpoint must be cosigned by a "
+        "quorum of them (none required unless given)",
+    )
+    verify.add_argument(
+        "--quorum",
+        type=int,
+        metavar="N",
+        help="how many of the --witness keys must cosign one checkpoint (all of them unless given)",
+    )
     verify.set_defaults(func=cmd_log_verify)
 
     hooks = _subcommands(_command(sub, "webhooks", "signed webhooks (recall notices)"), "webhooks_command")
     deliver = _command(hooks, "deliver", "send the deliveries that are due now, once, and print the outcomes")
     deliver.add_argument("--limit", type=int, default=1000, help="most deliveries to send in this run")
     deliver.set_defaults(func=cmd_webhooks_deliver)
+
+    witness = _subcommands(
+        _command(sub, "witness", "a C2SP tlog-witness: cosign the checkpoints of logs it checked"), "witness_command"
+    )
+    winit = _command(witness, "init", "create a witness key and print its verifier key (C2SP vkey, type 0x04)")
+    winit.add_argument("--name", required=True, help="the witness's name, e.g. samr.example.gov.cn/witness (required)")
+    winit.add_argument("--key-file", required=True, metavar="FILE", help="where to write the key; never overwritten")
+    winit.set_defaults(func=cmd_witness_init)
+    wserve = _command(witness, "serve", "serve POST /add-checkpoint for the logs given by --log-key")
+    wserve.add_argument("--key-file", required=True, metavar="FILE", help="the key `passport witness init` wrote")
+    wserve.add_argument(
+        "--log-key",
+        required=True,
+        action="append",
+        metavar="VERIFIER",
+        help="a log's verifier key (its name is the checkpoints' origin), as /.well-known/passport-log-key shows "
+        "it; repeat for each log (required)",
+    )
+    wserve.add_argument("--port", type=int, required=True, help="TCP port to listen on (required)")
+    wserve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    wserve.add_argument(
+        "--state", metavar="FILE", help="the SQLite file of the cosigned checkpoints (FILE.state beside the key file)"
+    )
+    wserve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="log level"
+    )
+    wserve.set_defaults(func=cmd_witness_serve)
 
     demo = _command(
         sub,
@@ -440,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(Settings(), args))
-    except (DomainError, MasterKeyError) as error:
+    except (DomainError, MasterKeyError, WitnessError) as error:
         print(f"passport: {error}", file=sys.stderr)
         return 2
 

@@ -144,6 +144,7 @@ def signer_key_text(name: str, seed: bytes) -> str:
     base64(0x01 || seed)``, as golang.org/x/mod/sumdb/note's GenerateKey writes it (transparency-dev's witnesses
     read theirs the same way). Its cosignatures carry the key ID of type 0x04, not this one."""
     public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    cosigner_key(name, public)  # the name is checked
     note_id = key_id(name, ED25519, public)
     return f"{SIGNER_PREFIX}{name}+{note_id.hex()}+{base64.b64encode(ED25519 + seed).decode('ascii')}"
 
