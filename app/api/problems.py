@@ -20,6 +20,8 @@ from app.domain.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    QueryParameterError,
+    QueryTooLarge,
     RateLimited,
     UnsupportedMediaType,
 )
@@ -27,6 +29,8 @@ from app.domain.errors import (
 log = logging.getLogger("passport")
 
 STATUS: dict[type[DomainError], int] = {
+    QueryParameterError: 400,  # EPCIS: QueryParameterException
+    QueryTooLarge: 413,  # EPCIS: QueryTooLargeException
     InvalidInput: 422,
     NotAuthenticated: 401,
     Forbidden: 403,
@@ -97,7 +101,8 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JS
 
 
 def domain_problem(error: DomainError) -> JSONResponse:
-    response = problem(status_of(error), error.code, error.title, error.detail, **error.extra)
+    extra = {**error.extra, "type": error.problem_type} if error.problem_type else error.extra
+    response = problem(status_of(error), error.code, error.title, error.detail, **extra)
     if isinstance(error, RateLimited):
         response.headers["Retry-After"] = str(error.retry_after)
     return response

@@ -3,9 +3,11 @@
 EPCIS 2.0 §8.2.7 defines SimpleEventQuery; its REST binding (the standard's OpenAPI file, ``GET /events``) passes
 the parameters in the query string. :func:`parse_request` checks every parameter (unknown and repeated ones are
 refused, and so are standard ones Passport does not evaluate, since ignoring a filter would answer with events the
-client asked to exclude) and builds a :class:`Query`. Pages are read by keyset: the opaque ``nextPageToken``
-carries the last :class:`Position` of the merged order (recordTime, source, row id) and a fingerprint of the
-filters, so a token only continues the query that made it.
+client asked to exclude: a :class:`QueryParameterError`, the standard's QueryParameterException) and builds a
+:class:`Query`: the parameters the database indexes answer here, those that read inside an event in
+:mod:`app.domain.epcis_filters`. Pages are read by keyset: the opaque ``nextPageToken`` carries the last
+:class:`Position` of the merged order (the ``orderBy`` time, source, row id), the events served so far (for
+``eventCountLimit``) and a fingerprint of the filters, so a token only continues the query that made it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
+from app.domain import epcis_filters
 from app.domain.epcis import EPCIS_CONTEXT_URLS, NATIVE_AS_EPCIS, Identifier, bare_word, canonical_identifier
 from app.domain.epcis_fields import EpcRole
-from app.domain.errors import InvalidInput
+from app.domain.epcis_filters import Filter
+from app.domain.errors import InvalidInput, QueryParameterError
 
 EPCIS_CONTEXT = EPCIS_CONTEXT_URLS[0]
 PASSPORT_PREFIX = "passport"
@@ -47,7 +51,18 @@ CBV_DISPOSITIONS = frozenset(
 )
 
 _TIME_PARAMS = ("GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime")
-_LIST_PARAMS = ("eventType", "EQ_action", "EQ_bizStep", "EQ_disposition", "EQ_readPoint", "EQ_bizLocation")
+_LIST_PARAMS = (
+    "eventType",
+    "EQ_action",
+    "EQ_bizStep",
+    "EQ_disposition",
+    "EQ_readPoint",
+    "EQ_bizLocation",
+    "WD_readPoint",
+    "WD_bizLocation",
+)
+_ORDER_PARAMS = ("orderBy", "orderDirection", "eventCountLimit", "maxEventCount")
+ORDER_FIELDS = ("eventTime", "recordTime")
 # MATCH_* parameter -> the roles of epcis_epc rows it looks at.
 MATCH_ROLES: dict[str, tuple[EpcRole, ...]] = {
     "MATCH_epc": (EpcRole.EPC, EpcRole.CHILD),
@@ -58,17 +73,17 @@ MATCH_ROLES: dict[str, tuple[EpcRole, ...]] = {
     "MATCH_anyEPCClass": (EpcRole.CLASS,),
 }
 SUPPORTED = frozenset(
-    (*_TIME_PARAMS, *_LIST_PARAMS, *MATCH_ROLES, "EQ_eventID", "EXISTS_errorDeclaration", "perPage", "nextPageToken")
-)
-# Standard parameters with fixed names (the OpenAPI file's /events) that Passport does not evaluate: refused
-# rather than ignored, since ignoring a filter would answer with events the client asked to exclude.
-STANDARD_UNSUPPORTED = frozenset(
-    "EQ_persistentDisposition_set EQ_persistentDisposition_unset WD_readPoint WD_bizLocation EQ_transformationID "
-    "MATCH_epcClass MATCH_inputEPCClass MATCH_outputEPCClass EQ_quantity GT_quantity GE_quantity LT_quantity "
-    "LE_quantity GE_errorDeclarationTime LT_errorDeclarationTime EQ_errorReason EQ_correctiveEventID orderBy "
-    "orderDirection eventCountLimit maxEventCount GE_startTime LT_startTime GE_endTime LT_endTime EQ_type "
-    "EQ_deviceID EQ_dataProcessingMethod EQ_microorganism EQ_chemicalSubstance EQ_bizRules EQ_stringValue "
-    "EQ_hexBinaryValue EQ_uriValue EQ_booleanValue".split()
+    (
+        *_TIME_PARAMS,
+        *_LIST_PARAMS,
+        *_ORDER_PARAMS,
+        *MATCH_ROLES,
+        *epcis_filters.FIXED_NAMES,
+        "EQ_eventID",
+        "EXISTS_errorDeclaration",
+        "perPage",
+        "nextPageToken",
+    )
 )
 _FLEXIBLE = re.compile(r"^(EQ|GT|GE|LT|LE|EXISTS|HASATTR|EQATTR|WD|MATCH)_")
 _IDPAT_SGTIN = re.compile(r"^urn:epc:idpat:sgtin:(\d+)\.(\d+)\.\*$")
@@ -81,8 +96,8 @@ class Source(IntEnum):
     NATIVE = 1  # POST /v1/events, exported as EPCIS
 
 
-def _bad(detail: str) -> InvalidInput:
-    return InvalidInput(detail, code="invalid_query_parameter")
+def _bad(detail: str) -> QueryParameterError:
+    return QueryParameterError(detail, code="invalid_query_parameter")
 
 
 # ------------------------------------------------------------------------------------------ parameters
@@ -98,6 +113,14 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class Order:
+    """``orderBy`` (eventTime or recordTime) and ``orderDirection``; without orderBy, recordTime ascending."""
+
+    field: str = "recordTime"
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     event_types: frozenset[str] | None = None
     times: dict[str, datetime] = field(default_factory=dict)
@@ -106,16 +129,31 @@ class Query:
     dispositions: frozenset[str] | None = None
     read_points: frozenset[str] | None = None
     biz_locations: frozenset[Identifier] | None = None
+    # WD_: the location or one inside it (a GLN's sub-locations: the same GLN with an extension, AI 254)
+    read_points_within: frozenset[str] | None = None
+    biz_locations_within: frozenset[Identifier] | None = None
     matches: tuple[Match, ...] = ()
     event_ids: frozenset[str] | None = None
     error_declarations_only: bool = False
+    filters: tuple[Filter, ...] = ()  # read inside each event (epcis_filters), after the indexed ones
+    order: Order = Order()
+    event_count_limit: int | None = None
+    max_event_count: int | None = None
+
+    @property
+    def natives_possible(self) -> bool:
+        """Whether a native event can satisfy the filters that read inside events."""
+        return all(f.native for f in self.filters)
+
+    def test(self, event: dict[str, Any]) -> bool:
+        return all(f.test(event) for f in self.filters)
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a page ended: the last event's (recordTime, source, row id)."""
+    """Where a page ended: the last event's (order key: its eventTime or recordTime, source, row id)."""
 
-    record_time: datetime
+    key: datetime
     source: Source
     row_id: int
 
@@ -126,6 +164,7 @@ class Request:
     per_page: int
     after: Position | None
     fingerprint: str  # of the filters, so a token is only good for the query that made it
+    served: int = 0  # events the earlier pages of this query served (eventCountLimit counts them)
 
 
 def _values(name: str, raw: str) -> list[str]:
@@ -195,40 +234,52 @@ def _fingerprint(params: Sequence[tuple[str, str]]) -> str:
     return hashlib.sha256(json.dumps(filters).encode()).hexdigest()[:16]
 
 
-def encode_token(position: Position, fingerprint: str) -> str:
-    body = {"t": position.record_time.isoformat(), "s": int(position.source), "i": position.row_id, "q": fingerprint}
+def encode_token(position: Position, fingerprint: str, served: int = 0) -> str:
+    body: dict[str, Any] = {"t": position.key.isoformat(), "s": int(position.source), "i": position.row_id}
+    if served:
+        body["n"] = served
+    body["q"] = fingerprint
     return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def decode_token(raw: str, fingerprint: str) -> Position:
+    return _decode_token(raw, fingerprint)[0]
+
+
+def _decode_token(raw: str, fingerprint: str) -> tuple[Position, int]:
     try:
         body = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         position = Position(datetime.fromisoformat(body["t"]).astimezone(UTC), Source(int(body["s"])), int(body["i"]))
+        served = int(body.get("n", 0))
         same_query = body["q"] == fingerprint
-        if not 0 <= position.row_id < 2**63:
+        if not 0 <= position.row_id < 2**63 or not 0 <= served < 2**63:
             raise ValueError("out of range")
-    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, AttributeError, binascii.Error):
         raise _bad("nextPageToken: not a token this service issued") from None
     if not same_query:
         raise _bad("nextPageToken: the token belongs to a query with other filters; repeat the same parameters")
-    return position
+    return position, served
 
 
 def parse_request(params: Sequence[tuple[str, str]]) -> Request:
     """Check every query parameter (unknown and repeated ones are refused) and build the query."""
     seen: dict[str, str] = {}
+    filters: list[Filter] = []
     for name, raw in params:
         if name in seen:
             raise _bad(f"{name} is given twice; give it once, several values separated by '|'")
-        if name not in SUPPORTED:
-            if name in STANDARD_UNSUPPORTED or _FLEXIBLE.match(name):
-                raise InvalidInput(
-                    f"{name} is not a query parameter this repository evaluates; supported: "
-                    + ", ".join(sorted(SUPPORTED)),
+        seen[name] = raw
+        if name in epcis_filters.FIXED_NAMES or name not in SUPPORTED:
+            found = _filter(name, raw)
+            if found is not None:
+                filters.append(found)
+                continue
+            if _FLEXIBLE.match(name):
+                raise QueryParameterError(
+                    f"{name} is not a query parameter this repository evaluates; supported: " + _supported_text(),
                     code="unsupported_query_parameter",
                 )
-            raise _bad(f"unknown query parameter {name!r}; supported: " + ", ".join(sorted(SUPPORTED)))
-        seen[name] = raw
+            raise _bad(f"unknown query parameter {name!r}; supported: " + _supported_text())
     query = Query(
         event_types=_event_types(seen["eventType"]) if "eventType" in seen else None,
         times={name: _time(name, seen[name]) for name in _TIME_PARAMS if name in seen},
@@ -253,18 +304,78 @@ def parse_request(params: Sequence[tuple[str, str]]) -> Request:
             if "EQ_bizLocation" in seen
             else None
         ),
+        read_points_within=(
+            frozenset(_identifier("WD_readPoint", v).canonical for v in _values("WD_readPoint", seen["WD_readPoint"]))
+            if "WD_readPoint" in seen
+            else None
+        ),
+        biz_locations_within=(
+            frozenset(_identifier("WD_bizLocation", v) for v in _values("WD_bizLocation", seen["WD_bizLocation"]))
+            if "WD_bizLocation" in seen
+            else None
+        ),
         matches=tuple(_match(name, seen[name]) for name in MATCH_ROLES if name in seen),
         event_ids=frozenset(_values("EQ_eventID", seen["EQ_eventID"])) if "EQ_eventID" in seen else None,
         error_declarations_only=_boolean("EXISTS_errorDeclaration", seen.get("EXISTS_errorDeclaration")),
+        filters=tuple(filters),
+        **_ordering(seen),
     )
     fingerprint = _fingerprint(params)
     token = seen.get("nextPageToken")
+    after, served = _decode_token(token, fingerprint) if token is not None else (None, 0)
     return Request(
         query=query,
         per_page=_per_page(seen.get("perPage")),
-        after=decode_token(token, fingerprint) if token is not None else None,
+        after=after,
         fingerprint=fingerprint,
+        served=served,
     )
+
+
+def _supported_text() -> str:
+    return ", ".join([*sorted(SUPPORTED), *epcis_filters.FAMILIES])
+
+
+def _filter(name: str, raw: str) -> Filter | None:
+    try:
+        return epcis_filters.parse(name, raw)
+    except InvalidInput as error:
+        raise QueryParameterError(error.detail, code=error.code) from None
+
+
+def _count(name: str, raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise _bad(f"{name}: {raw!r} is not a positive integer")
+    return int(text)
+
+
+def _ordering(seen: dict[str, str]) -> dict[str, Any]:
+    """orderBy, orderDirection (DESC by default, as the standard says), eventCountLimit and maxEventCount."""
+    order_by = seen.get("orderBy")
+    if order_by is not None and order_by.strip() not in ORDER_FIELDS:
+        if ":" in order_by or "#" in order_by:
+            raise QueryParameterError(
+                f"orderBy: ordering by the extension field {order_by!r} is not evaluated here; order by "
+                + " or ".join(ORDER_FIELDS),
+                code="unsupported_query_parameter",
+            )
+        raise _bad(f"orderBy: {order_by!r} is not {' or '.join(ORDER_FIELDS)} (nor an extension field name)")
+    direction = seen.get("orderDirection")
+    if direction is not None and direction.strip() not in ("ASC", "DESC"):
+        raise _bad(f"orderDirection: {direction!r} is not ASC or DESC")
+    limit = _count("eventCountLimit", seen.get("eventCountLimit"))
+    maximum = _count("maxEventCount", seen.get("maxEventCount"))
+    if limit is not None and maximum is not None:
+        raise _bad("eventCountLimit and maxEventCount are mutually exclusive; give one")
+    if limit is not None and order_by is None:
+        raise _bad("eventCountLimit needs orderBy: it keeps the first events of that order")
+    order = Order()
+    if order_by is not None:
+        order = Order(order_by.strip(), (direction or "DESC").strip() == "DESC")
+    return {"order": order, "event_count_limit": limit, "max_event_count": maximum}
 
 
 def _event_types(raw: str) -> frozenset[str]:

@@ -31,6 +31,7 @@ class DomainError(Exception):
 
     code: str = "error"
     title: str = "Request failed"
+    problem_type: str | None = None  # a standard's own problem type (EPCIS exceptions), else /problems/{code}
 
     def __init__(
         self, detail: str, *, code: str | None = None, alerts: Iterable[AlertDraft] = (), **extra: Any
@@ -48,6 +49,22 @@ class InvalidInput(DomainError):
 
     code = "invalid_input"
     title = "Invalid input"
+
+
+class QueryParameterError(InvalidInput):
+    """An EPCIS query parameter that is malformed or not evaluated here: the standard's QueryParameterException."""
+
+    code = "invalid_query_parameter"
+    title = "Invalid query parameter"
+    problem_type = "epcisException:QueryParameterException"
+
+
+class QueryTooLarge(DomainError):
+    """More events match an EPCIS query than its ``maxEventCount``: the standard's QueryTooLargeException."""
+
+    code = "query_too_large"
+    title = "Query result too large"
+    problem_type = "epcisException:QueryTooLargeException"
 
 
 class InvalidCode(InvalidInput):

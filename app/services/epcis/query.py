@@ -3,9 +3,12 @@
 Two sources answer one query: events captured through ``POST /epcis/capture`` (returned as their senders wrote
 them, plus ``recordTime`` and a server-set ``eventID``), and native custody events (``POST /v1/events``) exported as
 EPCIS 2.0 (:mod:`.export`), except those a captured event recorded (listed once, as captured). Both are merged in
-one order, ``recordTime`` then source then row id, and paged by keyset: the opaque ``nextPageToken`` carries the
-last position, so a page costs one indexed range read per source whatever page it is. The parameters, tokens and
-the answering document are pure: :mod:`app.domain.epcis_query`.
+one order, the ``orderBy`` time (``recordTime`` unless asked) then source then row id, ascending or descending, and
+paged by keyset: the opaque ``nextPageToken`` carries the last position, so a page costs one indexed range read
+per source whatever page it is. Parameters that read inside an event (quantities, sensor data, ILMD and extension
+fields...: :mod:`app.domain.epcis_filters`) are tested on the documents of the rows the indexed filters leave,
+read in chunks until the page is full. The parameters, tokens and the answering document are pure:
+:mod:`app.domain.epcis_query`.
 
 Visibility follows the unit history: a regulator or an admin sees every event; any other organisation sees the
 events it took part in (as actor, addressee or platform, or as the capturing organisation) and every event about
@@ -30,8 +33,10 @@ from app.domain.epcis_fields import EpcRole, RecordKind
 from app.domain.epcis_query import (
     PER_PAGE_MAX,
     Match,
+    Order,
     Position,
     Query,
+    Request,
     Source,
     encode_token,
     native_actions,
@@ -39,7 +44,7 @@ from app.domain.epcis_query import (
     parse_request,
     query_document,
 )
-from app.domain.errors import Forbidden, NotFound
+from app.domain.errors import Forbidden, NotFound, QueryTooLarge
 from app.domain.orgs import READS_EVERYTHING
 from app.services.epcis.export import native_documents
 from app.services.orgs import Principal
@@ -62,6 +67,10 @@ def _captured_filters(query: Query) -> list[ColumnElement[bool]]:
         where.append(ev.read_point.in_(sorted(query.read_points)))
     if query.biz_locations is not None:
         where.append(ev.biz_location.in_(sorted(i.canonical for i in query.biz_locations)))
+    if query.read_points_within is not None:
+        where.append(_within(ev.read_point, query.read_points_within))
+    if query.biz_locations_within is not None:
+        where.append(_within(ev.biz_location, {i.canonical for i in query.biz_locations_within}))
     if query.event_ids is not None:
         where.append(ev.event_id.in_(sorted(query.event_ids)))
     if query.error_declarations_only:
@@ -81,6 +90,16 @@ def _captured_filters(query: Query) -> list[ColumnElement[bool]]:
             wanted.append(EpcisEpc.gtin.in_(sorted(set(match.gtins))))
         where.append(ev.id.in_(select(EpcisEpc.epcis_event_id).where(EpcisEpc.role.in_(match.roles), or_(*wanted))))
     return where
+
+
+def _within(column: Any, locations: set[str] | frozenset[str]) -> ColumnElement[bool]:
+    """WD_: the location, or one inside it. The hierarchy Passport knows without master data is GS1's own: a
+    GLN with an extension (AI 254, ``.../414/{gln}/254/{ext}``) is a place within the GLN's location."""
+    found: list[ColumnElement[bool]] = [column.in_(sorted(locations))]
+    for location in sorted(locations):
+        if location.startswith("https://id.gs1.org/414/") and "/254/" not in location:
+            found.append(column.startswith(f"{location}/254/", autoescape=True))
+    return or_(*found)
 
 
 def _units_matching(match: Match) -> ColumnElement[bool] | None:
@@ -147,8 +166,10 @@ def _native_match(match: Match) -> ColumnElement[bool]:
 
 def _native_filters(query: Query, base_url: str) -> list[ColumnElement[bool]] | None:
     """The WHERE of the native source, or None when no native event can match."""
-    if query.read_points is not None or query.error_declarations_only:
+    if query.read_points is not None or query.read_points_within is not None or query.error_declarations_only:
         return None  # native events carry no readPoint and are never error declarations
+    if not query.natives_possible:
+        return None  # a filter on fields native events never carry (quantities, sensors, ILMD...)
     if any(not set(match.roles) & {EpcRole.EPC, EpcRole.CHILD, EpcRole.PARENT} for match in query.matches):
         return None  # MATCH_inputEPC / outputEPC / anyEPCClass: native events have none
     actions = native_actions(query)
@@ -160,6 +181,12 @@ def _native_filters(query: Query, base_url: str) -> list[ColumnElement[bool]] | 
     ]
     if query.biz_locations is not None:
         glns = sorted({i.gln for i in query.biz_locations if i.gln and i.canonical == canonical_gln_uri(i.gln)})
+        if not glns:
+            return None
+        where.append(Event.org_id.in_(select(Organisation.id).where(Organisation.gln.in_(glns))))
+    if query.biz_locations_within is not None:
+        # a native event's bizLocation is its organisation's GLN, never a sub-location
+        glns = sorted({i.gln for i in query.biz_locations_within if i.gln and i.canonical == canonical_gln_uri(i.gln)})
         if not glns:
             return None
         where.append(Event.org_id.in_(select(Organisation.id).where(Organisation.gln.in_(glns))))
@@ -245,23 +272,31 @@ def _native_visible(org_id: str) -> ColumnElement[bool]:
 # ------------------------------------------------------------------------------------------ the merged read
 
 
-def _after(column: Any, row_id: Any, source: Source, after: Position | None) -> list[ColumnElement[bool]]:
-    """Keyset condition for one source, whose rows all carry ``source`` in the (recordTime, source, id) order."""
+def _after(column: Any, row_id: Any, source: Source, after: Position | None, order: Order) -> list[Any]:
+    """Keyset condition for one source, whose rows all carry ``source`` in the (key, source, id) order,
+    ascending or descending as a whole."""
     if after is None:
         return []
+    if order.descending:
+        if source < after.source:
+            return [column <= after.key]
+        if source > after.source:
+            return [column < after.key]
+        return [or_(column < after.key, and_(column == after.key, row_id < after.row_id))]
     if source > after.source:
-        return [column >= after.record_time]
+        return [column >= after.key]
     if source < after.source:
-        return [column > after.record_time]
-    return [or_(column > after.record_time, and_(column == after.record_time, row_id > after.row_id))]
+        return [column > after.key]
+    return [or_(column > after.key, and_(column == after.key, row_id > after.row_id))]
 
 
-def _branch(record_time: Any, row_id: Any, source: Source, where: list[Any], limit: int) -> Any:
-    """One source's next ``limit`` positions, read in (recordTime, id) order from its index."""
+def _branch(key: Any, row_id: Any, source: Source, where: list[Any], limit: int, order: Order) -> Any:
+    """One source's next ``limit`` positions, read in (key, id) order from its index."""
+    ordering = (key.desc(), row_id.desc()) if order.descending else (key, row_id)
     return (
-        select(record_time.label("record_time"), literal(source, Integer).label("source"), row_id.label("row_id"))
+        select(key.label("key"), literal(source, Integer).label("source"), row_id.label("row_id"))
         .where(*where)
-        .order_by(record_time, row_id)
+        .order_by(*ordering)
         .limit(limit)
         .subquery()
     )
@@ -271,23 +306,26 @@ def _positions(
     session: Session, viewer: str | None, query: Query, base_url: str, after: Position | None, limit: int
 ) -> list[Position]:
     """The next ``limit`` positions of the merged order; ``viewer`` None sees every event."""
+    order = query.order
+    by_event_time = order.field == "eventTime"
     branches = []
     captured = _captured_filters(query)
     if viewer is not None:
         captured.append(_captured_visible(viewer))
-    captured += _after(EpcisEvent.record_time, EpcisEvent.id, Source.CAPTURED, after)
-    branches.append(_branch(EpcisEvent.record_time, EpcisEvent.id, Source.CAPTURED, captured, limit))
+    key = EpcisEvent.event_time if by_event_time else EpcisEvent.record_time
+    captured += _after(key, EpcisEvent.id, Source.CAPTURED, after, order)
+    branches.append(_branch(key, EpcisEvent.id, Source.CAPTURED, captured, limit, order))
     native = _native_filters(query, base_url)
     if native is not None:
         if viewer is not None:
             native.append(_native_visible(viewer))
-        native += _after(Event.recorded_at, Event.id, Source.NATIVE, after)
-        branches.append(_branch(Event.recorded_at, Event.id, Source.NATIVE, native, limit))
-    merged = union_all(*(select(b.c.record_time, b.c.source, b.c.row_id) for b in branches)).subquery()
+        key = Event.occurred_at if by_event_time else Event.recorded_at
+        native += _after(key, Event.id, Source.NATIVE, after, order)
+        branches.append(_branch(key, Event.id, Source.NATIVE, native, limit, order))
+    merged = union_all(*(select(b.c.key, b.c.source, b.c.row_id) for b in branches)).subquery()
+    columns = (merged.c.key, merged.c.source, merged.c.row_id)
     rows = session.execute(
-        select(merged.c.record_time, merged.c.source, merged.c.row_id)
-        .order_by(merged.c.record_time, merged.c.source, merged.c.row_id)
-        .limit(limit)
+        select(*columns).order_by(*(c.desc() for c in columns) if order.descending else columns).limit(limit)
     ).all()
     # The union's column loses the UTC type on some dialects: read times back through the model's type.
     return [Position(_as_utc(r[0]), Source(int(r[1])), int(r[2])) for r in rows]
@@ -305,15 +343,69 @@ class Page:
     next_token: str | None
 
 
+SCAN_CHUNK = 500  # rows read at a time when filters are tested on the events' documents
+
+
+def _matching(
+    session: Session, viewer: str | None, query: Query, base_url: str, after: Position | None, want: int
+) -> tuple[list[Position], list[dict[str, Any]], list[list[Any] | None]]:
+    """The next ``want`` events that pass every filter, with their documents. Without filters that read
+    inside events, one indexed read; with them, chunks of :data:`SCAN_CHUNK` rows until ``want`` pass."""
+    if not query.filters:
+        positions = _positions(session, viewer, query, base_url, after, want)
+        events, contexts = _documents(session, positions, base_url)
+        return positions, events, contexts
+    found: tuple[list[Position], list[dict[str, Any]], list[list[Any] | None]] = ([], [], [])
+    while len(found[0]) < want:
+        chunk = _positions(session, viewer, query, base_url, after, SCAN_CHUNK)
+        events, contexts = _documents(session, chunk, base_url)
+        for position, event, context in zip(chunk, events, contexts, strict=True):
+            if query.test(event):
+                found[0].append(position)
+                found[1].append(event)
+                found[2].append(context)
+                if len(found[0]) == want:
+                    break
+        if len(chunk) < SCAN_CHUNK:
+            break
+        after = chunk[-1]
+    return found
+
+
+def _check_size(session: Session, viewer: str | None, request: Request, base_url: str) -> None:
+    """maxEventCount: more matching events than that is the standard's QueryTooLargeException (counted over the
+    whole result, whatever page is asked)."""
+    maximum = request.query.max_event_count
+    if maximum is None:
+        return
+    positions, _, _ = _matching(session, viewer, request.query, base_url, None, maximum + 1)
+    if len(positions) > maximum:
+        raise QueryTooLarge(
+            f"more than maxEventCount={maximum} events match this query; narrow it or raise maxEventCount",
+            code="query_too_large",
+        )
+
+
 def query_events(
     session: Session, principal: Principal, params: Sequence[tuple[str, str]], *, base_url: str, now: datetime
 ) -> Page:
     request = parse_request(params)
-    positions = _positions(session, _viewer(principal), request.query, base_url, request.after, request.per_page + 1)
-    more = len(positions) > request.per_page
-    positions = positions[: request.per_page]
-    events, contexts = _documents(session, positions, base_url)
-    token = encode_token(positions[-1], request.fingerprint) if more and positions else None
+    viewer = _viewer(principal)
+    _check_size(session, viewer, request, base_url)
+    per_page = request.per_page
+    limit = request.query.event_count_limit
+    if limit is not None:
+        per_page = min(per_page, limit - request.served)
+    positions, events, contexts = (
+        _matching(session, viewer, request.query, base_url, request.after, per_page + 1)
+        if per_page > 0
+        else ([], [], [])
+    )
+    more = len(positions) > per_page
+    positions, events, contexts = positions[:per_page], events[:per_page], contexts[:per_page]
+    served = request.served + len(positions)
+    more = more and (limit is None or served < limit)
+    token = encode_token(positions[-1], request.fingerprint, served) if more and positions else None
     return Page(query_document(events, contexts, base_url=base_url, now=now), token)
 
 
