@@ -79,11 +79,11 @@ EventId = Annotated[int, EVENT.path(), AfterValidator(EVENT)]
 # Query values: paging cursors (the last id seen) and positions in the log.
 AlertCursor = Annotated[int | None, Query(ge=1, le=largest(Alert.id))]
 DeliveryCursor = Annotated[int | None, Query(ge=1, le=largest(WebhookDelivery.id))]
-VerificationCursor = Annotated[
-    int | None, Query(ge=1, le=largest(PartnerVerification.id), description="Paging: only ids below this (next_before)")
 RecallOrderCursor = Annotated[
     int | None, Query(ge=1, le=largest(RecallOrder.id), description="Paging: only ids above this (next_after)")
 ]
+VerificationCursor = Annotated[
+    int | None, Query(ge=1, le=largest(PartnerVerification.id), description="Paging: only ids below this (next_before)")
 ]
 CheckpointCursor = Annotated[int, Query(ge=0, le=largest(LogCheckpoint.id))]
 LogIndex = Annotated[int, Query(ge=0, le=largest(LogState.tree_size))]
