@@ -7,6 +7,7 @@ The food and industrial products with passports, their lots and their product- a
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from app.config import Settings
 from app.db.models import Batch, Licence, Organisation, Product
 from app.domain.identifiers import check_digit, digital_link_prefix
 from app.domain.sale_rules import Prescription
-from app.services import catalog, demo_cn, orgs, printing
+from app.services import catalog, demo_cn, orgs, printing, recalls
 from app.services.clock import today, utcnow
 from app.services.custody import EventIn, Policy, record_events
 from app.services.demo_passports import Code, load_passports
@@ -114,8 +115,9 @@ def load_demo(settings: Settings, *, qr_dir: str | None = None) -> str:
             family = demo_cn.register_family(session, who["maker"], utcnow())
             keys = [(org.name, org.role, key) for org, key in created.values()]
         otc = _issue(runtime, facts["otc"], 21)
-        rx = _issue(runtime, facts["rx"], 2)
+        rx = _issue(runtime, facts["rx"], 3)
         story = _journey(runtime, who, otc, rx)
+        story["relay"] = _recall_online_sale(runtime, who, rx[2])
         now = utcnow()
         policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
         demo_cn.journey(runtime.sessions.begin, who, family, policy, now.strftime("%Y%m%d%H%M%S%f"))
@@ -196,6 +198,63 @@ def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: li
     return {"pallet": pallet, "cases": (case_a, case_b), "resale_refusal": refused.code if refused else None}
 
 
+def _recall_online_sale(runtime: Runtime, who: dict[str, Principal], code: str) -> dict[str, object]:
+    """A unit sold online through the marketplace, then recalled: the recall is relayed to the marketplace as
+    one of its orders (docs/recall-relay.md)."""
+    now = utcnow()
+    order_ref = f"TM-{now.strftime('%Y%m%d%H%M%S%f')}-R"
+    script = [
+        ("maker", EventIn("ship", [code], None, to=who["online"].org_id, region="CN-31")),
+        ("online", EventIn("receive", [code], None, region="CN-44")),
+        (
+            "online",
+            EventIn(
+                "sell",
+                [code],
+                None,
+                channel="online",
+                platform=who["market"].org_id,
+                order_ref=order_ref,
+                region="CN-44",
+                prescription=Prescription(
+                    f"RX-{order_ref}", "Dr. Li, Guangzhou No.2 Hospital", now - timedelta(hours=1)
+                ),
+            ),
+        ),
+    ]
+    policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
+    with runtime.sessions.begin() as session:
+        for actor, event in script:
+            outcome = record_events(session, who[actor], [event], atomic=True, policy=policy)
+            if outcome.error is not None:
+                raise outcome.error
+    with runtime.sessions.begin() as session:
+        recall = recalls.create_recall(
+            session,
+            who["maker"],
+            gtin=PRODUCTS["rx"][0],
+            lots=[],
+            serials=[code.split("/21/")[1].split("?")[0]],
+            reason="capsules of this pack may be under-filled",
+            recall_class="II",
+            instructions="Do not take; the platform will arrange a refund.",
+        )
+        return {"recall_id": recall.id, "order_ref": order_ref}
+
+
+def _relay_lines(base: str, relay: object) -> list[str]:
+    assert isinstance(relay, dict)
+    recall, order = relay["recall_id"], relay["order_ref"]
+    key = "-H 'Authorization: Bearer <platform key>'"
+    body = json.dumps({"order_refs": [order]})
+    return [
+        f"Recall {recall} covers a pack sold online (order {order}): the marketplace was sent a signed",
+        "recall.orders webhook (if it registered an endpoint); it reads its orders and acknowledges them:",
+        f"  curl {key} {base}/v1/recalls/{recall}/orders",
+        f"  curl {key} -H 'Content-Type: application/json' -d '{body}' {base}/v1/recalls/{recall}/orders/ack",
+    ]
+
+
 def _report(
     settings: Settings,
     otc: list[str],
@@ -223,6 +282,8 @@ def _report(
         f"    {on_pallet}",
         "  still at the factory -> authentic, issued:",
         f"    {untouched}",
+        "",
+        *_relay_lines(base, story["relay"]),
         "",
         "Codes that must NOT pass:",
         f"  forged signature:  {untouched.split('8030=')[0]}8030={forged}",

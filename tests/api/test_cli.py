@@ -192,6 +192,17 @@ def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch, tm
         assert sold["sales"]["count"] >= 1 and sold["sales"]["region"] == "CN-11"
         assert (untouched["state"], untouched["sales"]["count"]) == ("in_supply_chain", 0)
 
+        # A pack sold online and recalled: the recall is relayed to the marketplace as its order (issue 20).
+        relay = next(line for line in lines if line.startswith("Recall ") and "sold online (order " in line)
+        recall_id, order_ref = relay.split()[1], relay.split("(order ")[1].split(")")[0]
+        market = {
+            "Authorization": f"Bearer {next(line.split()[-1] for line in lines if line.startswith('  platform '))}"
+        }
+        [order] = client.get(f"/v1/recalls/{recall_id}/orders", headers=market).json()["orders"]
+        assert order["order_ref"] == order_ref and len(order["units"]) == 1 and order["acknowledged_at"] is None
+        acked = client.post(f"/v1/recalls/{recall_id}/orders/ack", json={"order_refs": [order_ref]}, headers=market)
+        assert acked.status_code == 200 and acked.json()["online_orders"] == {"total": 1, "acknowledged": 1}
+
     qr = tmp_path / "qr"
     assert main(["demo", "--qr-dir", str(qr)]) == 0  # a second run reuses the demo organisations and products
     again = capsys.readouterr().out
