@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import jwt
 import pytest
 
 from app.domain.jws import b64url, sign_compact, sign_many, verify_compact
@@ -193,3 +196,35 @@ def test_what_a_receipt_s_sale_stands_as(event_id: int, steps: list[Step], expec
         "sales": expected[1],
         "sale_number": expected[2],
     }
+
+
+# ------------------------------------------------------------------------------------------------ the worked example
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "receipts.md"
+
+
+def test_the_documented_example_checks_with_pyjwt_and_fails_when_changed() -> None:
+    """docs/receipts.md's worked example, checked with PyJWT (an independent JOSE library) and the documented JWK."""
+    text = DOC.read_text()
+    [token] = re.findall(r"^eyJ[\w-]+\.[\w-]+\.[\w-]+$", text, flags=re.MULTILINE)
+    [key] = [json.loads(line) for line in text.splitlines() if line.startswith('{"kty": "OKP"')]
+    assert key["x"] == b64url(Signer(1, bytes(range(32))).public_bytes)  # the documented test key
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["EdDSA"])
+    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": "0001", "typ": RECEIPT_TYPE}
+    assert claims == {
+        "action": "sell",
+        "channel": "offline",
+        "event_id": 1042,
+        "gtin": "09506000134352",
+        "iss": "https://passport.example.cn",
+        "log_index": 5310,
+        "region": "CN-31",
+        "serial": "ABC123XYZ",
+        "sold_at": "2026-12-05T08:30:15+00:00",
+    }
+    assert f"{json.dumps(claims, separators=(',', ':'))}" in text  # the decoded payload shown is the signed one
+    assert read_receipt(token, {"0001": Signer(1, bytes(range(32))).public_bytes}).serial == "ABC123XYZ"
+    head, _, signature = token.split(".")
+    changed = b64url(json.dumps({**claims, "region": "CN-11"}).encode())
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(f"{head}.{changed}.{signature}", jwt.PyJWK(key).key, algorithms=["EdDSA"])
