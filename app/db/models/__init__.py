@@ -21,6 +21,7 @@ from app.db.models.scans import Scan
 from app.db.models.settlement import Settlement
 from app.db.models.units import Container, Containment, Unit
 from app.db.models.webhooks import WebhookDelivery, WebhookEndpoint
+from app.db.models.witnesses import LogCosignature, LogWitness
 
 __all__ = [
     "ALERT_OPEN",
@@ -45,9 +46,11 @@ __all__ = [
     "Issuance",
     "Licence",
     "LogCheckpoint",
+    "LogCosignature",
     "LogKey",
     "LogNode",
     "LogState",
+    "LogWitness",
     "LotCustody",
     "LotHop",
     "LotRecovery",
