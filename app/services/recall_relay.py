@@ -211,39 +211,51 @@ def _order_rows(
 ) -> dict[tuple[str, str], int]:
     """Create the orders relayed for the first time, and mark those relayed again as unacknowledged; (platform,
     order_ref) -> row id."""
-    known: dict[tuple[str, str], RecallOrder] = {}
+    known: dict[tuple[str, str], int] = {}
     for platform in sorted({p for p, _ in orders}):
         refs = sorted(ref for p, ref in orders if p == platform)
         for chunk in _chunks(refs):
-            for row in session.scalars(
-                select(RecallOrder).where(
+            rows = session.execute(
+                select(RecallOrder.id, RecallOrder.order_ref).where(
                     RecallOrder.recall_id == recall_id,
                     RecallOrder.platform_id == platform,
                     RecallOrder.order_ref.in_(chunk),
                 )
-            ):
-                known[(row.platform_id, row.order_ref)] = row
-    for key, row in known.items():
-        row.relayed_at = now
-        row.acknowledged_at = None
-        row.delivery_id = delivery_of.get(key)
-    new = [
-        RecallOrder(
-            recall_id=recall_id,
-            platform_id=order.platform,
-            order_ref=order.order_ref,
-            seller_id=order.seller,
-            sold_at=order.sold_at,
-            notified_at=now,
-            relayed_at=now,
-            delivery_id=delivery_of.get(key),
+            )
+            known.update(((platform, ref), row_id) for row_id, ref in rows)
+    if known:  # bulk UPDATE by primary key
+        session.execute(
+            update(RecallOrder),
+            [
+                {"id": row_id, "relayed_at": now, "acknowledged_at": None, "delivery_id": delivery_of.get(key)}
+                for key, row_id in sorted(known.items())
+            ],
         )
+    new = [
+        {
+            "recall_id": recall_id,
+            "platform_id": order.platform,
+            "order_ref": order.order_ref,
+            "seller_id": order.seller,
+            "sold_at": order.sold_at,
+            "notified_at": now,
+            "relayed_at": now,
+            "acknowledged_at": None,
+            "delivery_id": delivery_of.get(key),
+        }
         for key, order in sorted(orders.items())
         if key not in known
     ]
-    session.add_all(new)
-    session.flush()
-    return {key: row.id for key, row in known.items()} | {(r.platform_id, r.order_ref): r.id for r in new}
+    created = {}
+    for chunk in _chunks(new):
+        returned = session.execute(
+            insert(RecallOrder).returning(
+                RecallOrder.id, RecallOrder.platform_id, RecallOrder.order_ref, sort_by_parameter_order=True
+            ),
+            chunk,
+        )
+        created.update(((platform, ref), row_id) for row_id, platform, ref in returned)
+    return known | created
 
 
 # --- reading and acknowledging ---------------------------------------------------------------------------------
