@@ -109,7 +109,8 @@ def domain_problem(error: DomainError) -> JSONResponse:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc if part not in ("body", "query", "path"))
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc  # a body field may be named "query"
+    return ".".join(str(part) for part in parts)
 
 
 def _not_json(error: Any, body: Any) -> JSONResponse:

@@ -167,3 +167,10 @@ class IssuanceList(BaseModel):
 
 # The EPCIS 2.0 REST binding: every EPCIS answer names the versions of the standards it speaks.
 EPCIS_VERSION_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+
+
+class NamedQueryIn(Strict):
+    """``POST /epcis/queries``: a name and the query in the standard's JSON form (query-schema.json)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    query: dict[str, Any]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import Base
@@ -100,3 +100,17 @@ class EpcisEpc(Base):
 
 # The query merges native events into recordTime order: it pages them from this index, not a sort.
 Index("ix_event_recorded_at_id", Event.recorded_at, Event.id)
+
+
+class EpcisNamedQuery(Base):
+    """A named query (EPCIS 2.0 REST binding, ``POST /queries``): its parameters in the standard's JSON form,
+    kept per organisation; ``GET /epcis/queries/{name}/events`` runs it with the caller's visibility."""
+
+    __tablename__ = "epcis_named_query"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
