@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from app.api.routes_pages import COOKIE
 from app.db.models import RecallOrder, RecallOrderUnit, WebhookDelivery
-from app.services import webhooks
+from app.services import recall_relay, webhooks
 from tests.helpers import GTIN, Org, assert_problem, ok, post, race, serial, settings_for
 
 
@@ -380,3 +380,26 @@ def test_concurrent_extensions_and_acknowledgements_relay_and_count_each_order_o
     assert len(stamps) == 1  # every caller reads the one acknowledgement that stands
     trace = client.get(f"/v1/recalls/{recall['id']}/trace", headers=maker.headers).json()
     assert trace["online_orders"] == {"total": 5, "acknowledged": 2}
+
+
+def test_a_platform_with_many_orders_gets_them_in_several_deliveries(client, runtime, shop, monkeypatch):
+    s = shop
+    monkeypatch.setattr(recall_relay, "ORDERS_PER_DELIVERY", 2)
+    for i in range(5):
+        sell_online(client, s.seller, [s.codes[i]], s.market_a, f"A-{i}")
+    register(client, s.market_a, "https://market-a.example/hooks")
+    recall = recall_lot(client, s.maker, ["LOT42"])
+    sent = [m for m in deliver(runtime) if m.headers["Passport-Event"] == "recall.orders"]
+    bodies = [json.loads(m.body) for m in sent]
+    assert sorted(len(b["orders"]) for b in bodies) == [1, 2, 2]
+    listed = sorted(o["order_ref"] for b in bodies for o in b["orders"])
+    assert listed == [f"A-{i}" for i in range(5)]  # every order in exactly one delivery
+    with runtime.sessions() as session:
+        delivery_of = dict(
+            session.execute(
+                select(RecallOrder.order_ref, RecallOrder.delivery_id).where(RecallOrder.recall_id == recall["id"])
+            ).all()
+        )
+    by_delivery = {int(m.headers["Passport-Delivery"]): json.loads(m.body) for m in sent}
+    for ref, delivery_id in delivery_of.items():
+        assert ref in {o["order_ref"] for o in by_delivery[delivery_id]["orders"]}
