@@ -21,7 +21,7 @@ import asyncio
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
 from app.db.engine import WRITE_OPTIONS
-from app.db.partner_rows import insert_answers, lock_requester, unheld_since
+from app.db.partner_rows import ANSWER_COLUMNS, insert_answers, lock_requester, unheld_since
 from app.domain.alerts import SEVERITY, AlertType
 from app.domain.errors import RateLimited
 
@@ -57,7 +57,7 @@ class KeptAnswer:
     requested_at: datetime
 
 
-_COLUMNS = tuple(f.name for f in fields(KeptAnswer))
+assert tuple(f.name for f in fields(KeptAnswer)) == ANSWER_COLUMNS  # a row is the answer's fields, in order
 
 
 class KeepFailed(Exception):
@@ -67,7 +67,8 @@ class KeepFailed(Exception):
 @dataclass(eq=False, slots=True)
 class _Waiting:
     kept: KeptAnswer
-    future: Future[None]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
 
 
 class AnswerKeeper:
@@ -84,19 +85,17 @@ class AnswerKeeper:
         self.groups = 0  # transactions committed (fewer than answers under load), for tests and benchmarks
 
     async def keep(self, kept: KeptAnswer) -> None:
-        await asyncio.wrap_future(self.submit(kept))
-
-    def submit(self, kept: KeptAnswer) -> Future[None]:
-        """Queue an answer; the future is settled once it is kept or refused (usable from any thread)."""
-        future: Future[None] = Future()
+        """Returns once the answer is committed (on the event loop that called it)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the partner answer keeper is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="partner answer keeper", daemon=True)
                 self._thread.start()
-            self._queue.put(_Waiting(kept, future))
-        return future
+            self._queue.put(_Waiting(kept, loop, future))
+        await future  # a request cancelled meanwhile (its client gone) still has its signed answer kept
 
     def close(self) -> None:
         """Write every answer queued so far, then stop the writer thread."""
@@ -124,30 +123,30 @@ class AnswerKeeper:
                     stopping = True
                     break
                 group.append(waiting)
-            # A request cancelled before its answer was taken up is not kept (its answer was never sent).
-            self._settle([w for w in group if w.future.set_running_or_notify_cancel()])
+            self._settle(group)
 
     def _settle(self, group: list[_Waiting]) -> None:
-        if not group:
-            return
         try:
-            refused = self._write(group)
+            refused: dict[_Waiting, Exception] = dict(self._write(group))
         except Exception as error:
-            if len(group) > 1:
+            if len(group) > 1:  # written again one by one: one bad row fails only its own request
                 for waiting in group:
                     self._settle([waiting])
                 return
             logging.getLogger("passport").exception("a partner answer could not be kept")
             failure = KeepFailed(f"the partner answer could not be kept: {type(error).__name__}: {error}")
             failure.__cause__ = error
-            group[0].future.set_exception(failure)
-            return
-        self.groups += 1
+            refused = {group[0]: failure}
+        else:
+            self.groups += 1
+        by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[_Waiting, Exception | None]]] = defaultdict(list)
         for waiting in group:
-            if waiting in refused:
-                waiting.future.set_exception(refused[waiting])
-            else:
-                waiting.future.set_result(None)
+            by_loop[waiting.loop].append((waiting, refused.get(waiting)))
+        for loop, outcomes in by_loop.items():  # one wake-up of each loop for the whole group
+            try:
+                loop.call_soon_threadsafe(_resolve, outcomes)
+            except RuntimeError:  # its loop is closed: nobody waits any more
+                pass
 
     def _write(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
         limit = self.unheld_per_hour
@@ -169,7 +168,7 @@ class AnswerKeeper:
                             refused[waiting] = _refusal(limit)
                             continue
                         unheld[kept.requester_id] += 1
-                    rows.append({name: getattr(kept, name) for name in _COLUMNS})
+                    rows.append(tuple(getattr(kept, name) for name in ANSWER_COLUMNS))
                 insert_answers(conn, rows)
                 if refused:
                     with Session(bind=conn) as session:
@@ -177,6 +176,16 @@ class AnswerKeeper:
                             _alert(session, waiting.kept, limit)
                         session.flush()
         return refused
+
+
+def _resolve(outcomes: list[tuple[_Waiting, Exception | None]]) -> None:
+    for waiting, error in outcomes:
+        if waiting.future.done():
+            continue
+        if error is None:
+            waiting.future.set_result(None)
+        else:
+            waiting.future.set_exception(error)
 
 
 def _refusal(limit: int) -> RateLimited:

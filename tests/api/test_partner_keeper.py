@@ -1,0 +1,237 @@
+"""The partner answer keeper (app/services/partner_keeper.py): answers committed a group at a time, each request
+answered only once its row is kept, nothing lost at shutdown, one bad row failing only its own request, and the
+oracle guard holding exactly when requests race (in one process, across two, and over HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.db.models import Alert, PartnerVerification
+from app.domain.errors import RateLimited
+from app.main import create_app
+from app.services.clock import utcnow
+from app.services.partner_keeper import KeepFailed, KeptAnswer
+from app.services.runtime import Runtime
+from tests.helpers import BASE_URL, race, serving, settings_for
+
+
+def answer(requester_id: str, *, held: bool = True, gtin: str = "09506000134352") -> KeptAnswer:
+    correlation = str(uuid.uuid4())
+    return KeptAnswer(
+        requester_id=requester_id,
+        manufacturer_id=None,
+        gtin=gtin,
+        serial="S1",
+        unit_id=None,
+        context="statusCheck",
+        correlation_uuid=correlation,
+        verified=False,
+        held=held,
+        request={"path": "/01/x", "query": "", "error": None},
+        answer={"verified": False, "correlationUUID": correlation, "名": "对乙酰氨基酚"},
+        requested_at=utcnow(),
+    )
+
+
+def kept_rows(runtime: Runtime, correlations: list[str] | None = None) -> list[PartnerVerification]:
+    with runtime.sessions() as session:
+        query = select(PartnerVerification).order_by(PartnerVerification.id)
+        if correlations is not None:
+            query = query.where(PartnerVerification.correlation_uuid.in_(correlations))
+        return list(session.scalars(query))
+
+
+def oracle_alert_count(runtime: Runtime, requester_id: str) -> int:
+    with runtime.sessions() as session:
+        counts = session.scalars(
+            select(Alert.count).where(Alert.type == "verification_oracle", Alert.org_id == requester_id)
+        ).all()
+    return sum(counts)
+
+
+def test_each_answer_returns_once_its_row_is_committed_and_a_crowd_shares_transactions(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    answers = [answer(org.id) for _ in range(60)]
+    seen_committed: list[bool] = []
+
+    async def one(kept: KeptAnswer) -> None:
+        await keeper.keep(kept)
+        # read through another connection: the row must already be there, committed
+        seen_committed.append(len(kept_rows(runtime, [kept.correlation_uuid])) == 1)
+
+    async def crowd() -> None:
+        await asyncio.gather(*(one(kept) for kept in answers))
+
+    asyncio.run(crowd())
+    assert seen_committed == [True] * 60
+    rows = kept_rows(runtime)
+    assert [r.correlation_uuid for r in rows] == [k.correlation_uuid for k in answers]  # in arrival order
+    assert rows[0].answer == answers[0].answer and rows[0].request == answers[0].request  # JSON as given
+    assert rows[0].requested_at == answers[0].requested_at and rows[0].held is True and rows[0].verified is False
+    assert 1 <= keeper.groups < 60  # the crowd shared transactions
+
+
+def test_close_writes_every_queued_answer_and_refuses_new_ones(settings, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    runtime = Runtime.start(settings)
+    keeper = runtime.partner_desk.keeper
+    answers = [answer(org.id) for _ in range(30)]
+
+    async def queue_then_close() -> list[Any]:
+        tasks = [asyncio.create_task(keeper.keep(kept)) for kept in answers]
+        await asyncio.sleep(0)  # every task has queued its answer; few (if any) are written yet
+        keeper.close()  # as the server's shutdown does (Runtime.close): drains the queue, then stops the writer
+        with pytest.raises(RuntimeError, match="closed"):
+            await keeper.keep(answer(org.id))
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(queue_then_close())
+    finally:
+        runtime.close()
+    assert results == [None] * 30
+    check = Runtime.start(settings)
+    try:
+        assert len(kept_rows(check, [k.correlation_uuid for k in answers])) == 30
+    finally:
+        check.close()
+
+
+def test_a_row_the_database_refuses_fails_only_its_own_request(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    good = [answer(org.id) for _ in range(5)]
+    bad = answer("f" * 32)  # no such organisation: the foreign key refuses it
+
+    async def crowd() -> list[Any]:
+        return await asyncio.gather(*(keeper.keep(k) for k in [*good[:2], bad, *good[2:]]), return_exceptions=True)
+
+    results = asyncio.run(crowd())
+    assert results[:2] == [None, None] and results[3:] == [None, None, None]
+    assert isinstance(results[2], KeepFailed)
+    assert len(kept_rows(runtime, [k.correlation_uuid for k in good])) == 5
+    assert kept_rows(runtime, [bad.correlation_uuid]) == []
+
+
+def test_the_oracle_limit_holds_exactly_when_requests_race(settings, make_org):
+    prober = make_org("distributor", "drug_wholesale")
+    runtime = Runtime.start(settings.model_copy(update={"partner_unheld_per_hour": 5}))
+    try:
+        keeper = runtime.partner_desk.keeper
+        unheld = [answer(prober.id, held=False) for _ in range(40)]
+        held = [answer(prober.id, held=True) for _ in range(10)]
+
+        async def crowd() -> list[Any]:
+            return await asyncio.gather(*(keeper.keep(k) for k in [*unheld, *held]), return_exceptions=True)
+
+        results = asyncio.run(crowd())
+        assert sum(r is None for r in results[:40]) == 5
+        assert all(isinstance(r, RateLimited) and r.retry_after == 3600 for r in results[:40] if r is not None)
+        assert results[40:] == [None] * 10  # what it held is never limited
+        assert len(kept_rows(runtime, [k.correlation_uuid for k in unheld])) == 5
+        assert oracle_alert_count(runtime, prober.id) == 35  # one open alert counting every refusal
+    finally:
+        runtime.close()
+
+
+def test_an_hour_old_unheld_request_no_longer_counts(runtime, make_org):
+    prober = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    old = replace(answer(prober.id, held=False), requested_at=utcnow() - timedelta(hours=2))
+
+    async def ask(*answers: KeptAnswer) -> list[Any]:
+        return await asyncio.gather(*(keeper.keep(k) for k in answers), return_exceptions=True)
+
+    assert asyncio.run(ask(old, answer(prober.id, held=False))) == [None, None]
+    results = asyncio.run(ask(answer(prober.id, held=False), answer(prober.id, held=False)))
+    assert results[0] is None and isinstance(results[1], RateLimited)  # the old one is outside the hour
+
+
+def test_the_oracle_limit_holds_across_two_serving_processes(settings, make_org):
+    """Two runtimes (as two worker processes: their own engines and keeper threads) racing for one requester."""
+    prober = make_org("distributor", "drug_wholesale")
+    limited = settings.model_copy(update={"partner_unheld_per_hour": 7})
+    runtimes = [Runtime.start(limited), Runtime.start(limited)]
+    barrier = threading.Barrier(2)
+    results: list[list[Any]] = [[], []]
+
+    def worker(index: int) -> None:
+        keeper = runtimes[index].partner_desk.keeper
+
+        async def crowd() -> list[Any]:
+            return await asyncio.gather(
+                *(keeper.keep(answer(prober.id, held=False)) for _ in range(25)), return_exceptions=True
+            )
+
+        barrier.wait(timeout=30)
+        results[index] = asyncio.run(crowd())
+
+    try:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        outcomes = results[0] + results[1]
+        assert len(outcomes) == 50
+        assert sum(r is None for r in outcomes) == 7
+        assert all(isinstance(r, RateLimited) for r in outcomes if r is not None)
+        with runtimes[0].sessions() as session:
+            kept = session.scalar(
+                select(func.count())
+                .select_from(PartnerVerification)
+                .where(PartnerVerification.requester_id == prober.id)
+            )
+        assert kept == 7
+        assert oracle_alert_count(runtimes[0], prober.id) == 43
+    finally:
+        for runtime in runtimes:
+            runtime.close()
+
+
+def test_racing_partner_requests_over_http_get_exactly_the_limit(database_url, maker, batch, issue, make_org):
+    """A real server: 24 requests about units the prober never held, at once; 4 answered (and kept), 20 refused."""
+    settings = settings_for(database_url, partner_unheld_per_hour=4)
+    runtime = Runtime.start(settings)
+    prober = make_org("distributor", "drug_wholesale")
+    [code] = issue(batch["id"], 1)
+    path = code["uri"].replace(BASE_URL, "").split("&8030=")[0]
+
+    def ask(n: int) -> Any:
+        guess = path.replace(code["serial"], f"GUESS{n}")
+        request = urllib.request.Request(
+            f"{base}{guess}&linkType=gs1:verificationService&context=statusCheck",
+            headers=prober.headers,
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    try:
+        with serving(create_app(settings, runtime)) as base, ThreadPoolExecutor(24) as pool:
+            statuses = race(pool, [lambda n=n: ask(n) for n in range(24)])
+    finally:
+        runtime.close()
+    assert sorted(statuses) == [200] * 4 + [429] * 20
+    check = Runtime.start(settings)
+    try:
+        rows = [r for r in kept_rows(check) if r.requester_id == prober.id]
+        assert len(rows) == 4 and not any(r.held for r in rows)
+        assert oracle_alert_count(check, prober.id) == 20
+    finally:
+        check.close()
