@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.witness import WitnessError, parse_witness_list
+
 _RATE = re.compile(r"^(0|[1-9][0-9]*/(second|minute|hour))$")
 
 
@@ -60,6 +62,12 @@ class Settings(BaseSettings):
     clone_window_hours: float = Field(default=24.0, gt=0)
     # Verification between trading partners: requests about units the requester never held, per hour (oracle guard).
     partner_unheld_per_hour: int = Field(default=100, ge=1)
+    # Witnesses of the log (C2SP tlog-witness): "URL VERIFIERKEY" pairs separated by ";". Each new checkpoint is
+    # submitted to each, in the background; an answer is awaited this long, and a witness that did not cosign the
+    # newest checkpoint is tried again this often (docs/witnesses.md).
+    witnesses: str = ""
+    witness_timeout_seconds: float = Field(default=10.0, gt=0)
+    witness_retry_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("verify_rate_limit")
     @classmethod
@@ -67,6 +75,15 @@ class Settings(BaseSettings):
         value = value.strip()
         if not _RATE.match(value):
             raise ValueError("PASSPORT_VERIFY_RATE_LIMIT must be N/second, N/minute, N/hour or 0")
+        return value
+
+    @field_validator("witnesses")
+    @classmethod
+    def _witnesses(cls, value: str) -> str:
+        try:
+            parse_witness_list(value)
+        except WitnessError as error:
+            raise ValueError(f"PASSPORT_WITNESSES: {error}") from None
         return value
 
     @field_validator("trusted_proxies")

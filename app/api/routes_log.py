@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.ids import CheckpointCursor, LogIndex, LogSize
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS
-from app.services import log
+from app.services import log, witnessing
 
 router = APIRouter(tags=["log"], responses=PUBLIC_PROBLEMS)
 
@@ -25,7 +25,14 @@ def get_checkpoint(runtime: RuntimeDep) -> dict[str, object]:
     """The newest signed checkpoint; a new one is signed on demand if the log has grown since."""
     runtime.sign_checkpoint()  # its own writing transaction: signs and keeps one if the log grew
     with runtime.sessions() as session:
-        return log.checkpoint_view(log.latest_checkpoint(session))
+        return log.checkpoint_views(session, [log.latest_checkpoint(session)])[0]
+
+
+@router.get("/v1/log/witnesses")
+def list_witnesses(runtime: RuntimeDep, session: SessionDep) -> dict[str, object]:
+    """The witnesses of PASSPORT_WITNESSES and how each stands: the last size it cosigned, its status (pending,
+    cosigned, unreachable, refused) and, when the last submission failed, why (docs/witnesses.md)."""
+    return {"witnesses": witnessing.witness_views(session, runtime.witnessing.endpoints)}
 
 
 @router.get("/v1/log/checkpoints")
@@ -35,7 +42,7 @@ def list_checkpoints(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, object]:
     """Every checkpoint the service signed, oldest first (page with ``after`` = the last id seen)."""
-    return {"checkpoints": [log.checkpoint_view(c) for c in log.checkpoints(session, after, limit)]}
+    return {"checkpoints": log.checkpoint_views(session, log.checkpoints(session, after, limit))}
 
 
 @router.get("/v1/log/entries", responses=KEYED_PROBLEMS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from app.db.log import (
     tree_size,
 )
 from app.db.models import Event, LogCheckpoint, LogKey
+from app.db.witnesses import cosignature_lines
 from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
 from app.domain.errors import InvalidInput, NotFound
@@ -219,7 +221,9 @@ def latest_checkpoint(session: Session) -> LogCheckpoint:
     return checkpoint
 
 
-def checkpoint_view(checkpoint: LogCheckpoint) -> dict[str, object]:
+def checkpoint_view(checkpoint: LogCheckpoint, cosignatures: Sequence[tuple[str, str]] = ()) -> dict[str, object]:
+    """The checkpoint as served; ``cosignatures`` (witness name, tlog-cosignature line) follow the log's signature
+    in the note, as signed-note allows (docs/witnesses.md)."""
     signature_line = checkpoint.note.rstrip("\n").split("\n")[-1]
     return {
         "id": checkpoint.id,
@@ -228,8 +232,15 @@ def checkpoint_view(checkpoint: LogCheckpoint) -> dict[str, object]:
         "timestamp": checkpoint.created_at.isoformat(),
         "key_id": checkpoint.key_id,
         "signature": signature_line.split(" ")[-1],
-        "note": checkpoint.note,
+        "note": checkpoint.note + "".join(line for _, line in cosignatures),
+        "cosigned_by": [name for name, _ in cosignatures],
     }
+
+
+def checkpoint_views(session: Session, rows: Sequence[LogCheckpoint]) -> list[dict[str, object]]:
+    """The views of ``rows``, each with the witnesses' cosignatures it has."""
+    lines = cosignature_lines(session.connection(), [row.id for row in rows])
+    return [checkpoint_view(row, lines.get(row.id, ())) for row in rows]
 
 
 def checkpoints(session: Session, after_id: int, limit: int) -> list[LogCheckpoint]:
@@ -251,9 +262,9 @@ def export(session: Session) -> dict[str, object]:
             {"index": start + i, "leaf": _b64(leaf), "leaf_hash": _b64(h)}
             for i, (leaf, h) in enumerate(zip(found.leaves, found.hashes, strict=True))
         )
-    every = session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.id))
+    every = list(session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.id)))
     return {
         "log_key": log_key_view(current_log_key(session)),
-        "checkpoints": [checkpoint_view(c) for c in every],
+        "checkpoints": checkpoint_views(session, every),
         "entries": rows,
     }

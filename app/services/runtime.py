@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
+from app.domain.witness import parse_witness_list
 from app.services.clock import utcnow
 from app.services.epcis import jobs as capture_jobs
 from app.services.keys import KeyRing, load_master_key
@@ -20,6 +21,7 @@ from app.services.passport_scans import PassportScans
 from app.services.scans import ClonePolicy, ScanLog
 from app.services.signing_pool import SigningPool
 from app.services.verification import Verifier
+from app.services.witnessing import Witnessing
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Runtime:
     verifier: Verifier
     scans: ScanLog
     passport_scans: PassportScans
+    witnessing: Witnessing
     partner_desk: PartnerDesk
 
     @classmethod
@@ -46,6 +49,13 @@ class Runtime:
             window=timedelta(hours=settings.clone_window_hours),
         )
         capture_jobs.tend(sessions, utcnow())  # jobs left running by a process that died are marked at start
+        witnessing = Witnessing(
+            sessions,
+            parse_witness_list(settings.witnesses),
+            timeout=settings.witness_timeout_seconds,
+            retry=settings.witness_retry_seconds,
+        )
+        witnessing.start()  # one thread per witness (none without PASSPORT_WITNESSES)
         return cls(
             settings=settings,
             engine=engine,
@@ -60,6 +70,7 @@ class Runtime:
                 writer_url=settings.database_url if settings.scan_writer == "process" else None,
             ),
             passport_scans=PassportScans(engine),
+            witnessing=witnessing,
             partner_desk=PartnerDesk(
                 engine,
                 sessions,
@@ -73,12 +84,14 @@ class Runtime:
         with self.sessions.begin() as session:
             session.connection(execution_options=WRITE_OPTIONS)
             make_checkpoint(session, self.keyring.master_key)
+        self.witnessing.wake()  # after the commit: the witnesses' threads read the new checkpoint
 
     def tend_jobs(self) -> None:
         """Heartbeat this process's capture jobs and mark those whose worker died (see app.services.epcis.jobs)."""
         capture_jobs.tend(self.sessions, utcnow())
 
     def close(self) -> None:
+        self.witnessing.close()
         self.partner_desk.close()  # writes the partner answers still queued
         self.scans.close()
         self.pool.close()
