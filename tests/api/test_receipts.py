@@ -15,8 +15,9 @@ from typing import Any
 import jwt
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
-from app.db.models import Issuance
+from app.db.models import Event, Issuance
 from app.db.units import insert_units
 from app.domain import merkle
 from app.domain.jws import b64url, sign_compact
@@ -317,3 +318,30 @@ def test_a_till_prints_the_receipt_as_a_qr_code(client: Any, pharmacy: Org, stoc
 def test_the_receipt_routes_are_documented(client: Any) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/r/{token}", "/r/{token}/qr.png", "/r/{token}/qr.svg", "/v1/events/{event_id}/receipts"} <= set(paths)
+
+
+def test_a_sale_captured_through_epcis_has_its_receipts_for_the_seller(
+    client: Any, runtime: Runtime, pharmacy: Org, stock: list[str]
+) -> None:
+    serial = stock[0].split("/21/")[1].split("?")[0]
+    at = (utcnow() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    sale = {"type": "ObjectEvent", "eventTime": at, "eventTimeZoneOffset": "+08:00", "action": "OBSERVE",
+            "epcList": [f"urn:epc:id:sgtin:9506000.013435.{serial}"], "bizStep": "retail_selling",
+            "disposition": "retail_sold"}  # fmt: skip
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": at, "epcisBody": {"eventList": [sale]},
+    }  # fmt: skip
+    headers = {**pharmacy.headers, "Content-Type": "application/ld+json"}
+    captured = client.post("/epcis/capture", content=json.dumps(document).encode(), headers=headers)
+    assert captured.status_code == 202, captured.text
+    job = client.get(captured.headers["location"], headers=pharmacy.headers).json()
+    assert job["success"] is True and job["capturedCount"] == 1, job
+    with runtime.sessions() as session:
+        event_id = session.scalar(select(Event.id).where(Event.action == "sell"))
+    listed = client.get(f"/v1/events/{event_id}/receipts", headers=pharmacy.headers)
+    assert listed.status_code == 200, listed.text
+    [receipt] = listed.json()["receipts"]
+    claims = offline(client, receipt["token"])
+    assert (claims["serial"], claims["event_id"], claims["channel"]) == (serial, event_id, "offline")
+    assert check(client, receipt["token"])["state"]["standing"] == "sold_once"
