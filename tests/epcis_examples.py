@@ -16,3 +16,17 @@ def example_files() -> list[Path]:
 
 def example(name: str) -> Path:
     return next(p for p in example_files() if p.name == name)
+
+
+_XML = Path(__file__).resolve().parent / "data" / "epcis-xml"
+
+
+def xml_example_files() -> list[Path]:
+    """GS1's XML example documents (EPCIS 2.0 and 1.2), by name."""
+    files = sorted(_XML.glob("*.xml"), key=lambda p: p.name)
+    assert files, f"no EPCIS XML example documents in {_XML}"
+    return files
+
+
+def xml_example(name: str) -> Path:
+    return _XML / name

@@ -19,11 +19,12 @@ from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, problem_responses
 from app.api.schemas import EPCIS_VERSION_HEADERS
 from app.domain.errors import InvalidInput, UnsupportedMediaType
 from app.services.clock import utcnow
-from app.services.epcis import jobs, run
+from app.services.epcis import jobs, run, xml_in
 
 router = APIRouter(prefix="/epcis", tags=["epcis"], responses=PUBLIC_PROBLEMS)
 
 MEDIA_TYPES = ("application/json", "application/ld+json")
+XML_MEDIA_TYPES = ("application/xml", "text/xml")  # EPCIS 2.0 or 1.2 XML, read by app/services/epcis/xml_in.py
 
 # The body as the OpenAPI document describes it: the route reads it by hand and checks the whole document (header
 # and events) against the GS1 EPCIS 2.0 JSON Schema (app/services/epcis/schema/), which is too large to repeat here.
@@ -43,7 +44,19 @@ EPCIS_DOCUMENT_SCHEMA: dict[str, Any] = {
 _CAPTURE_BODY = {
     "requestBody": {
         "required": True,
-        "content": {media_type: {"schema": EPCIS_DOCUMENT_SCHEMA} for media_type in MEDIA_TYPES},
+        "content": {
+            **{media_type: {"schema": EPCIS_DOCUMENT_SCHEMA} for media_type in MEDIA_TYPES},
+            **{
+                media_type: {
+                    "schema": {
+                        "type": "string",
+                        "description": "An EPCIS 2.0 or 1.2 XML EPCISDocument or EPCISQueryDocument, checked "
+                        "against GS1's XML Schema of its version (no DTD, no entities).",
+                    }
+                }
+                for media_type in XML_MEDIA_TYPES
+            },
+        },
     }
 }
 
@@ -76,26 +89,28 @@ async def capture(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    """Capture an EPCISDocument or EPCISQueryDocument (JSON or JSON-LD)."""
+    """Capture an EPCISDocument or EPCISQueryDocument (JSON or JSON-LD; or XML, EPCIS 2.0 or 1.2)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in MEDIA_TYPES:
+    if media_type not in MEDIA_TYPES + XML_MEDIA_TYPES:
         raise UnsupportedMediaType(
-            f"send the document as application/json or application/ld+json, not {media_type or 'nothing'}"
+            "send the document as application/json, application/ld+json, application/xml or text/xml, "
+            f"not {media_type or 'nothing'}"
         )
     raw = await request.body()
+    xml = media_type in XML_MEDIA_TYPES
     if not raw:
-        raise InvalidInput("the body is empty: send an EPCIS document", code="invalid_json")
-    opened = await run_in_threadpool(
-        partial(
-            run.open_capture,
-            session,
-            principal,
-            raw,
-            request.headers.get("gs1-capture-error-behaviour"),
-            limit=runtime.settings.epcis_capture_limit,
-            now=utcnow(),
+        raise InvalidInput("the body is empty: send an EPCIS document", code="invalid_xml" if xml else "invalid_json")
+    behaviour = request.headers.get("gs1-capture-error-behaviour")
+    limit, now = runtime.settings.epcis_capture_limit, utcnow()
+    if xml:
+        document = await run_in_threadpool(xml_in.read_document, raw)
+        opened = await run_in_threadpool(
+            partial(run.open_document, session, principal, document, behaviour, limit=limit, now=now)
         )
-    )
+    else:
+        opened = await run_in_threadpool(
+            partial(run.open_capture, session, principal, raw, behaviour, limit=limit, now=now)
+        )
     view = jobs.job_view(opened.job)
     background.add_task(
         run.run_capture,
@@ -105,6 +120,7 @@ async def capture(
         opened.document,
         opened.events,
         partial(custody_policy, runtime.settings),
+        schema_checked=xml,
     )
     headers = _standard_headers(runtime)
     headers["Location"] = f"/epcis/capture/{opened.job.id}"

@@ -98,6 +98,13 @@ class Conflict(DomainError):
     title = "Refused by a rule"
 
 
+class NotAcceptable(DomainError):
+    """No representation the client accepts (an EPCIS version this service does not write)."""
+
+    code = "not_acceptable"
+    title = "Not acceptable"
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     title = "Payload too large"
