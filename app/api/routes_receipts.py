@@ -50,13 +50,7 @@ def _page_url(request: Request) -> str:
 
 def _check(runtime: Runtime, token: str) -> dict[str, Any]:
     keys = runtime.keyring.public_keys(missing=key_tag_of(token))
-    with runtime.sessions() as session, session.begin():
-        found = receipts.check_receipt(session, token, keys)
-    if found.needs_checkpoint:  # the sale is newer than every signed checkpoint: sign one, as the log does
-        runtime.sign_checkpoint()
-        with runtime.sessions() as session, session.begin():
-            found = receipts.check_receipt(session, token, keys)
-    return found.as_json()
+    return receipts.check_now(runtime.sessions, token, keys, runtime.sign_checkpoint).as_json()
 
 
 @router.get(

@@ -16,14 +16,17 @@ import jwt
 import pytest
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app.db.models import Event, Issuance
 from app.db.units import insert_units
 from app.domain import merkle
 from app.domain.jws import b64url, sign_compact
 from app.domain.signing import Signer
+from app.services import receipts
 from app.services.clock import utcnow
 from app.services.runtime import Runtime
+from app.web.receipt_pages import render_receipt
 from tests.helpers import BASE_URL, GTIN, JSON, Org, assert_problem, ok, post
 
 HTML = {"Accept": "text/html"}
@@ -345,3 +348,22 @@ def test_a_sale_captured_through_epcis_has_its_receipts_for_the_seller(
     claims = offline(client, receipt["token"])
     assert (claims["serial"], claims["event_id"], claims["channel"]) == (serial, event_id, "offline")
     assert check(client, receipt["token"])["state"]["standing"] == "sold_once"
+
+
+def test_a_busy_writer_costs_the_check_its_proof_not_the_answer(
+    client: Any, runtime: Runtime, pharmacy: Org, stock: list[str]
+) -> None:
+    token = sell(client, pharmacy, [stock[0]])["receipts"][0]["token"]
+
+    def busy() -> None:
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    keys = runtime.keyring.public_keys()
+    found = receipts.check_now(runtime.sessions, token, keys, busy)
+    assert found.invalid is None and found.state is not None and found.state.standing.value == "sold_once"
+    assert found.proof is None and found.needs_checkpoint
+    assert "The sale is logged; the next signed checkpoint will include it." in render_receipt(
+        found.as_json(), "en", "/r/x"
+    )
+    signed = receipts.check_now(runtime.sessions, token, keys, runtime.sign_checkpoint)
+    assert signed.proof is not None and signed.proof["included"] and signed.proof["leaf_matches"]
