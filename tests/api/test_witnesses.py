@@ -27,13 +27,16 @@ import httpx2 as httpx
 import nacl.signing
 import pytest
 
+from app.api.witness_app import create_witness_app
 from app.cli import main
 from app.db.models import LogKey
-from app.domain.checkpoint import checkpoint_body, sign_note
+from app.domain.checkpoint import ED25519, checkpoint_body, sign_note
 from app.domain.signing import open_private_key
+from app.domain.witness import parse_verifier_key
 from app.main import create_app
 from app.services.log import LOG_KEY_TAG
 from app.services.runtime import Runtime
+from app.services.witness import Witness, load_key_file, trusted_logs
 from tests.helpers import MASTER_KEY, free_port, serving, settings_for
 
 PASSPORT = str(Path(sys.executable).with_name("passport"))
@@ -66,6 +69,15 @@ def _witness(key_file: Path, log_key: str, port: int, log: Path) -> Iterator[str
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+@contextmanager
+def _witness_in_process(key_file: Path, log_key: str, state: Path) -> Iterator[str]:
+    """The same witness app in a thread of the test (for the tests about the service, not the witness process)."""
+    key, seed = load_key_file(key_file)
+    logs = trusted_logs([parse_verifier_key(log_key, ED25519)])
+    with serving(create_witness_app(Witness(key, seed, logs, state))) as url:
+        yield url
 
 
 @pytest.fixture
@@ -282,15 +294,14 @@ def test_a_witness_that_never_answers_does_not_hold_up_the_service(
     silent = socket.socket()  # accepts connections (the kernel does) and never answers
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
-    port = free_port()
     vkeys = [vkey for _, vkey in witness_keys]
     _journey(client, maker, batch, issue, make_org)
     try:
         with (
-            _witness(witness_keys[0][0], log_vkey, port, tmp_path / "samr.log"),
+            _witness_in_process(witness_keys[0][0], log_vkey, tmp_path / "samr.state") as samr_url,
             _service(
                 database_url,
-                [(f"http://127.0.0.1:{port}", vkeys[0]), (f"http://127.0.0.1:{silent.getsockname()[1]}", vkeys[1])],
+                [(samr_url, vkeys[0]), (f"http://127.0.0.1:{silent.getsockname()[1]}", vkeys[1])],
             ) as service,
         ):
             started = time.monotonic()
@@ -310,12 +321,11 @@ def test_a_witness_that_never_answers_does_not_hold_up_the_service(
 def test_the_auditor_refuses_a_tampered_cosignature_and_checks_export_files(
     tmp_path, database_url, client, maker, batch, issue, make_org, witness_keys, log_vkey, monkeypatch, capsys
 ):
-    port = free_port()
     vkey = witness_keys[0][1]
     _journey(client, maker, batch, issue, make_org)
     with (
-        _witness(witness_keys[0][0], log_vkey, port, tmp_path / "samr.log"),
-        _service(database_url, [(f"http://127.0.0.1:{port}", vkey)]) as service,
+        _witness_in_process(witness_keys[0][0], log_vkey, tmp_path / "samr.state") as samr_url,
+        _service(database_url, [(samr_url, vkey)]) as service,
     ):
         _until(lambda: _cosigned(service, 2, {DEPARTMENTS[0]}))
     monkeypatch.setenv("PASSPORT_DATABASE_URL", database_url)
