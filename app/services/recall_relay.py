@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -46,8 +46,7 @@ ORDERS_PER_DELIVERY = 500
 _CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class _Sold:
+class _Sold(NamedTuple):
     """A unit in scope now with an online buyer, and the sale that put it there."""
 
     unit_id: int
@@ -74,57 +73,46 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def _sold_units(conn: Connection, scope: Scope) -> dict[int, tuple[str, str, str]]:
-    """Unit id -> (gtin, lot, serial) of the units in scope whose custody status is sold."""
-    found: dict[int, tuple[str, str, str]] = {}
-    base = (
-        select(Unit.id, Unit.gtin, Batch.lot, Unit.serial)
-        .join(Batch, Batch.id == Unit.batch_id)
-        .where(Unit.gtin == scope.gtin, Unit.state == Status.SOLD.value)
-    )
-    for batch_ids in _chunks(list(scope.batch_ids)):
-        found.update((r.id, (r.gtin, r.lot, r.serial)) for r in conn.execute(base.where(Unit.batch_id.in_(batch_ids))))
-    for serials in _chunks(list(scope.serials)):
-        found.update((r.id, (r.gtin, r.lot, r.serial)) for r in conn.execute(base.where(Unit.serial.in_(serials))))
-    return found
-
-
 def online_buyers(conn: Connection, scope: Scope) -> list[_Sold]:
-    """The units in scope now with an online buyer, each with the online sale that stands (its latest)."""
-    units = _sold_units(conn, scope)
+    """The units in scope now with an online buyer, each with the online sale that stands (its latest).
+
+    One statement per chunk of lots or serials: the sold units of the scope (the unit index on gtin, lot and
+    state) with their standing sales (the event item index on unit)."""
+    sales = (
+        select(
+            Unit.id,
+            Batch.lot,
+            Unit.serial,
+            Event.id,
+            Event.channel,
+            Event.platform_id,
+            Event.org_id,
+            Event.order_ref,
+            Event.occurred_at,
+        )
+        .select_from(Unit)
+        .join(Batch, Batch.id == Unit.batch_id)
+        .join(EventItem, EventItem.unit_id == Unit.id)
+        .join(Event, Event.id == EventItem.event_id)
+        .where(
+            Unit.gtin == scope.gtin,
+            Unit.state == Status.SOLD.value,
+            Event.action == Action.SELL.value,
+            Event.undone_by_event_id.is_(None),
+        )
+    )
+    statements = [sales.where(Unit.batch_id.in_(chunk)) for chunk in _chunks(list(scope.batch_ids))]
+    statements += [sales.where(Unit.serial.in_(chunk)) for chunk in _chunks(list(scope.serials))]
     latest: dict[int, Any] = {}
-    for ids in _chunks(sorted(units)):
-        rows = conn.execute(
-            select(
-                EventItem.unit_id,
-                Event.id,
-                Event.channel,
-                Event.platform_id,
-                Event.org_id,
-                Event.order_ref,
-                Event.occurred_at,
-            )
-            .join(Event, Event.id == EventItem.event_id)
-            .where(
-                EventItem.unit_id.in_(ids),
-                Event.action == Action.SELL.value,
-                Event.undone_by_event_id.is_(None),
-            )
-        )
-        for row in rows:
-            if row.unit_id not in latest or row.id > latest[row.unit_id].id:
-                latest[row.unit_id] = row
+    for statement in statements:
+        for row in conn.execute(statement):
+            seen = latest.get(row[0])
+            if seen is None or row[3] > seen[3]:
+                latest[row[0]] = row
     return [
-        _Sold(
-            unit_id,
-            *units[unit_id],
-            platform=sale.platform_id or sale.org_id,
-            order_ref=sale.order_ref or f"event-{sale.id}",
-            seller=sale.org_id,
-            sold_at=sale.occurred_at,
-        )
-        for unit_id, sale in sorted(latest.items())
-        if sale.channel == "online"
+        _Sold(unit_id, scope.gtin, lot, serial, platform or seller, order_ref or f"event-{event_id}", seller, at)
+        for unit_id, (_, lot, serial, event_id, channel, platform, seller, order_ref, at) in sorted(latest.items())
+        if channel == "online"
     ]
 
 
@@ -193,7 +181,7 @@ def relay_orders(session: Session, recall: Recall) -> int:
     rows = _order_rows(session, recall.id, orders, delivery_of, now)
     for units in _chunks([sold for sold in fresh]):
         session.execute(
-            insert(RecallOrderUnit),
+            insert(RecallOrderUnit.__table__),  # Core: no ORM bookkeeping per row
             [
                 {"recall_id": recall.id, "order_id": rows[(s.platform, s.order_ref)], "unit_id": s.unit_id}
                 for s in units
@@ -246,15 +234,21 @@ def _order_rows(
         for key, order in sorted(orders.items())
         if key not in known
     ]
-    created = {}
+    created: dict[tuple[str, str], int] = {}
     for chunk in _chunks(new):
-        returned = session.execute(
-            insert(RecallOrder).returning(
-                RecallOrder.id, RecallOrder.platform_id, RecallOrder.order_ref, sort_by_parameter_order=True
-            ),
-            chunk,
-        )
-        created.update(((platform, ref), row_id) for row_id, platform, ref in returned)
+        # A plain executemany, then the ids read back by the unique key: INSERT ... RETURNING in parameter order
+        # runs one statement per row on SQLite.
+        session.execute(insert(RecallOrder.__table__), chunk)
+        for platform in sorted({row["platform_id"] for row in chunk}):
+            refs = [row["order_ref"] for row in chunk if row["platform_id"] == platform]
+            rows = session.execute(
+                select(RecallOrder.id, RecallOrder.order_ref).where(
+                    RecallOrder.recall_id == recall_id,
+                    RecallOrder.platform_id == platform,
+                    RecallOrder.order_ref.in_(refs),
+                )
+            )
+            created.update(((platform, ref), row_id) for row_id, ref in rows)
     return known | created
 
 
