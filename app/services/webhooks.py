@@ -10,6 +10,7 @@ Signature scheme, version 1 (the shape Stripe and Standard Webhooks use)::
     Content-Type: application/json
     Passport-Delivery: <delivery id>        the same on every retry of one delivery: deduplicate on it
     Passport-Event: recall.created          or recall.extended (an organisation the extension brought in)
+                                            or recall.orders (to a platform: app/services/recall_relay.py)
     Passport-Timestamp: <unix seconds>      when this attempt was made
     Passport-Signature: v1=<hex>            HMAC-SHA256(key=secret, message=f"{timestamp}.".encode() + body)
 
