@@ -6,8 +6,6 @@ scheme still gets the LMS answer shape (``verified: false``), never a problem do
 
 from __future__ import annotations
 
-import json
-
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -47,4 +45,4 @@ async def partner_answer(request: Request, path: str, query: str, token: str) ->
     asked = PartnerRequest(path, query, scan, context, correlation, error)
     verification = await runtime.verifier.verify(scan) if scan is not None else None
     body = await runtime.partner_desk.answer(token, asked, verification)
-    return Response(json.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})

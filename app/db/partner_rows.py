@@ -39,9 +39,9 @@ _REQUEST, _ANSWER, _AT = (ANSWER_COLUMNS.index(name) for name in ("request", "an
 
 
 def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert kept answers (values in ``ANSWER_COLUMNS`` order; ``request`` and ``answer`` dicts, ``requested_at``
-    an aware UTC datetime), in order, with one statement (COPY on PostgreSQL; below SQLAlchemy's per-row parameter
-    processing, which cost more than the insert itself)."""
+    """Insert kept answers (values in ``ANSWER_COLUMNS`` order; ``request`` a dict, ``answer`` JSON text, kept as
+    sent; ``requested_at`` an aware UTC datetime), in order, with one statement (COPY on PostgreSQL; below
+    SQLAlchemy's per-row parameter processing, which cost more than the insert itself)."""
     if not rows:
         return
     stored = _stored_at(conn)
@@ -49,10 +49,7 @@ def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         conn,
         "partner_verification",
         ANSWER_COLUMNS,
-        [
-            (*row[:_REQUEST], json.dumps(row[_REQUEST]), json.dumps(row[_ANSWER]), stored(row[_AT]), *row[_AT + 1 :])
-            for row in rows
-        ],
+        [(*row[:_REQUEST], json.dumps(row[_REQUEST]), row[_ANSWER], stored(row[_AT]), *row[_AT + 1 :]) for row in rows],
     )
 
 

@@ -11,7 +11,6 @@ keeper, which commits the answers that arrive together in one transaction and an
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -47,9 +46,9 @@ class PartnerDesk:
         self._signers: dict[int, CompactSigner] = {}
         self._opening = threading.Lock()
 
-    async def answer(self, token: str, request: PartnerRequest, verification: Verification | None) -> dict[str, Any]:
-        """The signed answer, once kept. Raises ``NotAuthenticated``, ``Forbidden`` (no licence) and
-        ``RateLimited`` (the oracle guard)."""
+    async def answer(self, token: str, request: PartnerRequest, verification: Verification | None) -> str:
+        """The signed answer's JSON text, once kept (the row holds these very bytes). Raises ``NotAuthenticated``,
+        ``Forbidden`` (no licence) and ``RateLimited`` (the oracle guard)."""
         scan = request.scan
         unit_id = verification.unit_id if verification is not None else None
         facts = await self._facts.fetch(hash_api_key(token), scan.gtin if scan else None, unit_id)

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from app.domain.errors import RateLimited
 
 ORACLE_WINDOW = timedelta(hours=1)
 MAX_GROUP = 500  # answers written in one transaction at most
+LINGER_S = 0.002  # how long the writer waits after the first answer of a group for others to join it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ class KeptAnswer:
     verified: bool
     held: bool
     request: dict[str, Any]
-    answer: dict[str, Any]
+    answer: str  # the answer's JSON text, as sent to the requester
     requested_at: datetime
 
 
@@ -113,6 +115,9 @@ class AnswerKeeper:
             first = self._queue.get()
             if first is None:
                 return
+            # Linger a moment for company: each wake-up of this thread costs the event loop a context switch (on a
+            # busy machine it can lose the CPU while holding the GIL), and a bigger group shares one transaction.
+            time.sleep(LINGER_S)
             group = [first]
             while len(group) < MAX_GROUP:
                 try:

@@ -10,6 +10,7 @@ tells a counterfeiter which serials exist.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,7 +138,7 @@ def answer_partner(
         verified=result.verified,
         held=held,
         request={"path": request.path, "query": request.query, "error": request.parse_error},
-        answer=body,
+        answer=json.dumps(body),
         requested_at=now,
     )
 

@@ -5,6 +5,7 @@ oracle guard holding exactly when requests race (in one process, across two, and
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -39,7 +40,7 @@ def answer(requester_id: str, *, held: bool = True, gtin: str = "09506000134352"
         verified=False,
         held=held,
         request={"path": "/01/x", "query": "", "error": None},
-        answer={"verified": False, "correlationUUID": correlation, "名": "对乙酰氨基酚"},
+        answer=json.dumps({"verified": False, "correlationUUID": correlation, "名": "对乙酰氨基酚"}),
         requested_at=utcnow(),
     )
 
@@ -78,7 +79,7 @@ def test_each_answer_returns_once_its_row_is_committed_and_a_crowd_shares_transa
     assert seen_committed == [True] * 60
     rows = kept_rows(runtime)
     assert [r.correlation_uuid for r in rows] == [k.correlation_uuid for k in answers]  # in arrival order
-    assert rows[0].answer == answers[0].answer and rows[0].request == answers[0].request  # JSON as given
+    assert rows[0].answer == json.loads(answers[0].answer) and rows[0].request == answers[0].request  # JSON as given
     assert rows[0].requested_at == answers[0].requested_at and rows[0].held is True and rows[0].verified is False
     assert 1 <= keeper.groups < 60  # the crowd shared transactions
 
