@@ -169,6 +169,12 @@ def cmd_log_checkpoint(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_key(settings: Settings, _args: argparse.Namespace) -> int:
+    with _database(settings) as sessions, sessions() as session:
+        print(log.log_key_view(log.current_log_key(session))["verifier_key"])
+    return 0
+
+
 def cmd_log_export(settings: Settings, args: argparse.Namespace) -> int:
     with _database(settings) as sessions:
         with sessions() as session:
@@ -434,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     log_parser = _subcommands(_command(sub, "log", "the tamper-evident log"), "log_command")
     _command(log_parser, "checkpoint", "sign a checkpoint of the current log now").set_defaults(func=cmd_log_checkpoint)
+    _command(log_parser, "key", "print the log's verifier key (what witnesses take as --log-key)").set_defaults(
+        func=cmd_log_key
+    )
     export = _command(log_parser, "export", "write the log key, checkpoints and entries to a file")
     export.add_argument("--out", required=True, metavar="FILE", help="the JSON file to write (required)")
     export.set_defaults(func=cmd_log_export)
