@@ -486,10 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     winit = _command(witness, "init", "create a witness key and print its verifier key (C2SP vkey, type 0x04)")
     winit.add_argument("--name", required=True, help="the witness's name, e.g. samr.example.gov.cn/witness (required)")
-    winit.add_argument("--key-file", required=True, metavar="FILE", help="where to write the key; never overwritten")
+    winit.add_argument(
+        "--key-file", required=True, metavar="FILE", help="where to write the key; never overwritten (required)"
+    )
     winit.set_defaults(func=cmd_witness_init)
     wserve = _command(witness, "serve", "serve POST /add-checkpoint for the logs given by --log-key")
-    wserve.add_argument("--key-file", required=True, metavar="FILE", help="the key `passport witness init` wrote")
+    wserve.add_argument(
+        "--key-file", required=True, metavar="FILE", help="the key `passport witness init` wrote (required)"
+    )
     wserve.add_argument(
         "--log-key",
         required=True,
@@ -501,7 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     wserve.add_argument("--port", type=int, required=True, help="TCP port to listen on (required)")
     wserve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     wserve.add_argument(
-        "--state", metavar="FILE", help="the SQLite file of the cosigned checkpoints (FILE.state beside the key file)"
+        "--state",
+        metavar="FILE",
+        help="the SQLite file of the cosigned checkpoints (the key file's name + .state unless given)",
     )
     wserve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="log level"
