@@ -187,17 +187,10 @@ def insert_container_lots(conn: Connection, levels: int, batch_id: int) -> None:
     )
 
 
-def insert_containment(conn: Connection, issuance_id: int, batch_id: int, event_id: int) -> None:
-    """Each code inside its package since the import's event: the intervals that histories and recall traces walk
-    up to the containers an event named (as packing writes them). The units are read back by their issuance."""
-    conn.execute(
-        text(
-            "INSERT INTO containment (unit_id, child_sscc, parent_sscc, packed_event_id, batch_id) "
-            "SELECT id, NULL, container_sscc, :event_id, :batch_id FROM unit "
-            "WHERE issuance_id = :issuance_id AND container_sscc IS NOT NULL"
-        ),
-        {"issuance_id": issuance_id, "batch_id": batch_id, "event_id": event_id},
-    )
+def insert_containment(conn: Connection, event_id: int) -> None:
+    """Each package inside its parent since the import's event: the intervals that histories and recall traces walk
+    up to the containers an event named (as packing writes them). The units get none: a unit in its import package
+    is read from its ``container_sscc`` until it leaves (``app.db.custody.in_import_package``)."""
     conn.execute(
         text(
             "INSERT INTO containment (unit_id, child_sscc, parent_sscc, packed_event_id, batch_id) "  # noqa: S608

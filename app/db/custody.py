@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, exists, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Container, Containment, Event, EventItem, Unit
+from app.db.models import Container, Containment, Event, EventItem, Issuance, Unit
 from app.db.pairs import pairs_in
 
 _CHUNK = 500
@@ -91,6 +92,30 @@ def close_containment(session: Session, *, event_id: int, unit_id: int | None = 
         else query.where(Containment.child_sscc == sscc)
     )
     session.execute(query.values(unpacked_event_id=event_id))
+
+
+def in_import_package(unit: Any = Unit) -> ColumnElement[bool]:
+    """The unit is still in the package an import of codes put it in: it has a container and no open containment
+    row. An import writes no containment row for its units (a million of them would cost as much as the units),
+    so such a unit's interval is (its ``container_sscc``, the import's event, open); the row is written, closed,
+    when the unit leaves (``close_import_containment``). Every reader of a unit's intervals adds this one. No event
+    before the import can name the package (its container was made by the import), so a reader may take the
+    interval's start as 0."""
+    open_row = exists().where(Containment.unit_id == unit.id, Containment.unpacked_event_id.is_(None))
+    return and_(unit.container_sscc.is_not(None), ~open_row)
+
+
+def close_import_containment(session: Session, *, event_id: int, sscc: str, unit_id: int | None = None) -> None:
+    """The containment rows of the units an import put in ``sscc`` that leave it at ``event_id`` (all of them,
+    or the one ``unit_id``), written closed: from the import's event to this one."""
+    units = select(Unit.id, null(), Unit.container_sscc, Issuance.event_id, literal(event_id), Unit.batch_id).join(
+        Issuance, Issuance.id == Unit.issuance_id
+    )
+    units = units.where(Unit.container_sscc == sscc, Issuance.event_id.is_not(None), in_import_package())
+    if unit_id is not None:
+        units = units.where(Unit.id == unit_id)
+    columns = ["unit_id", "child_sscc", "parent_sscc", "packed_event_id", "unpacked_event_id", "batch_id"]
+    session.execute(insert(Containment).from_select(columns, units))
 
 
 def latest_item(

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, literal, null, or_, select
 
-from app.db.models import Alert, Container, Containment, Event, EventItem, LogNode
+from app.db.custody import in_import_package
+from app.db.models import Alert, Container, Containment, Event, EventItem, LogNode, Unit
 
 _OPEN = 2**62  # an interval still open
 _COLUMNS = (
@@ -57,6 +58,10 @@ def _intervals(
     rows = conn.execute(
         select(Containment.parent_sscc, Containment.packed_event_id, Containment.unpacked_event_id).where(condition)
     ).all()
+    if unit_id is not None:  # still in the package an import put it in: an interval with no row (from 0: see there)
+        rows += conn.execute(
+            select(Unit.container_sscc, literal(0), null()).where(Unit.id == unit_id, in_import_package())
+        ).all()
     found: list[tuple[str, int, int]] = []
     for parent, packed, unpacked in rows:
         start, end = max(low, packed), min(high, unpacked or _OPEN)

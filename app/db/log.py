@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, RowMapping, select
 from sqlalchemy.orm import Session
 
+from app.db.custody import in_import_package
 from app.db.models import Batch, Containment, Event, EventItem, LogNode, LogState, PassportVersion, Product, Unit
 from app.db.pairs import pairs_in
 from app.domain.leaf import LeafEvent, LeafItem
@@ -138,6 +139,13 @@ def manufacturers_of(conn: Connection, events: list[LeafEvent]) -> dict[int, set
         links.update({sscc: [] for sscc in frontier})
         for parent, child, batch_id, packed, unpacked in rows:
             links[parent].append((child, batch_id, packed, unpacked))
+        # the lots of the units still in the packages an import put them in (no row; inside since the import)
+        for parent, batch_id in conn.execute(
+            select(Unit.container_sscc, Unit.batch_id)
+            .where(Unit.container_sscc.in_(frontier), in_import_package())
+            .distinct()
+        ):
+            links[parent].append((None, batch_id, 0, None))
         frontier = {row[1] for row in rows if row[1] is not None} - links.keys()
     batches = {b for children in links.values() for _, b, _, _ in children if b is not None}
     maker_of_batch: dict[int, str] = {}

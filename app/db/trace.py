@@ -155,7 +155,8 @@ def hops(conn: Connection, scope: Scope) -> list[tuple[str, str, int]]:
 
 
 # The events that moved these units, on their own or inside a container the event named: each unit's containment
-# intervals walked up the nesting to the container around it at the time. Fixed text; values are bound.
+# intervals walked up the nesting to the container around it at the time (a unit still in the package an import
+# put it in has no row: its container since 0, app.db.custody.in_import_package). Fixed text; values are bound.
 _MOVES = (
     text(
         """
@@ -163,6 +164,11 @@ _MOVES = (
         SELECT c.parent_sscc, c.packed_event_id, COALESCE(c.unpacked_event_id, :open), COUNT(*)
         FROM containment c WHERE c.unit_id IN :ids
         GROUP BY c.parent_sscc, c.packed_event_id, c.unpacked_event_id
+      UNION ALL
+        SELECT u.container_sscc, 0, :open, COUNT(*) FROM unit u
+        WHERE u.id IN :ids AND u.container_sscc IS NOT NULL AND NOT EXISTS
+            (SELECT 1 FROM containment o WHERE o.unit_id = u.id AND o.unpacked_event_id IS NULL)
+        GROUP BY u.container_sscc
     ),
     enclosure(n, gsscc, gstart, gend, sscc, start_id, end_id, depth) AS (
         SELECT n, sscc, start_id, end_id, sscc, start_id, end_id, 0 FROM intervals

@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from app.db.cases import case_leaves
+from app.db.custody import in_import_package
 from app.db.log import leaf_events, passport_leaves, tree_size
 from app.db.models import (
     Container,
     ContainerLot,
     Containment,
+    Issuance,
     LogNode,
     LotCustody,
     LotHop,
@@ -163,7 +165,8 @@ Registered = tuple[dict[str, str | None], list[tuple[str, int, str]]]
 
 def _imports(conn: Connection, event_ids: list[int]) -> dict[int, Registered]:
     """What each import registered, from the containment rows it recorded with its event: the packages with their
-    parents (a top-level package is only ever a parent) and the units with their lot and package."""
+    parents (a top-level package is only ever a parent) and the units with their lot and package (a unit that has
+    not left its package has no row: its issuance names the import's event, its container is the package)."""
     found: dict[int, Registered] = {}
     for start in range(0, len(event_ids), _CHUNK):
         chunk = event_ids[start : start + _CHUNK]
@@ -183,6 +186,17 @@ def _imports(conn: Connection, event_ids: list[int]) -> dict[int, Registered]:
             .order_by(Containment.id)
         )
         for event_id, gtin, serial, batch_id, parent in units:
+            containers, listed = found.setdefault(event_id, ({}, []))
+            containers.setdefault(parent, None)
+            listed.append((f"{gtin}/{serial}", int(batch_id), parent))
+        # the units still in the package the import put them in have no row yet: their issuance names the event
+        still = conn.execute(
+            select(Issuance.event_id, Unit.gtin, Unit.serial, Unit.batch_id, Unit.container_sscc)
+            .join(Unit, Unit.issuance_id == Issuance.id)
+            .where(Issuance.event_id.in_(chunk), in_import_package())
+            .order_by(Unit.id)
+        )
+        for event_id, gtin, serial, batch_id, parent in still:
             containers, listed = found.setdefault(event_id, ({}, []))
             containers.setdefault(parent, None)
             listed.append((f"{gtin}/{serial}", int(batch_id), parent))

@@ -235,7 +235,8 @@ def _register(session: Session, batch_id: int, gtin: str, product: Product, tota
     result = ImportResult(total, units, packages, levels, issuance.id)
     if packages:
         event = _packed(session, product.manufacturer_id, now, batch_id, result)
-        code_staging.insert_containment(conn, issuance.id, batch_id, event.id)
+        issuance.event_id = event.id  # the start of its units' intervals in their packages
+        code_staging.insert_containment(conn, event.id)
     return result
 
 

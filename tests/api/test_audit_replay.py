@@ -326,11 +326,17 @@ def test_imports_then_shipping_unpacking_and_selling_replay_clean(runtime, impor
     assert "9 events replayed, 9 units and 5 containers checked" in out, out
 
 
-IMPORT_EDITS: list[tuple[str, Edit, Callable[[dict[str, Any]], str]]] = [
+IMPORT_EDITS: list[tuple[str, Edit, Callable[[dict[str, Any]], str | list[str]]]] = [
     (
+        # A unit still in its import package has no containment row (the import writes none for units): the
+        # replay reads its package from the unit row itself, so the edit shows in the counts of the packages
+        # around it, which the replay rebuilds from the log's events.
         "an imported unit never moved, taken out of its case",
         lambda h: update(Unit).where(_unit(_code("W0"))).values(container_sscc=None),
-        lambda h: f"unit {GTIN}/W0 container: stored None, replayed '{h['inner']}'",
+        lambda h: [
+            f"container_lot sscc={h['pallet']} batch_id={h['lot']}: stored 2, replayed 1",
+            f"container_lot sscc={h['inner']} batch_id={h['lot']}: stored 2, replayed 1",
+        ],
     ),
     (
         "an imported unit never moved, marked sold",
@@ -375,4 +381,5 @@ def test_each_edit_of_an_imported_row_is_named(runtime, imports, maker, edit):
     history = {**imports, "pallet_holder": maker.id}
     with runtime.engine.begin() as conn:
         assert conn.execute(statement(history)).rowcount == 1
-    assert replay(runtime) == [expected(history)]
+    named = expected(history)
+    assert replay(runtime) == (named if isinstance(named, list) else [named])

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import Container, ContainerLot, Issuance, Unit
+from app.db import trace
+from app.db.models import Container, ContainerLot, Containment, Event, Issuance, Unit
 from tests.helpers import GTIN, assert_problem, ok, post, race, verify
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -201,3 +202,70 @@ def test_two_imports_of_the_same_codes_at_once_one_wins(client, runtime, maker, 
     assert sorted(r.status_code for r in responses) == [201, 409, 409]
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"code_taken"}
     assert counts(runtime)[:2] == (6, 3)
+
+
+def test_a_unit_gets_its_containment_row_only_when_it_leaves_its_package(client, runtime, maker, batch, make_org):
+    """The import writes containment rows for its packages only; a unit's row is written, closed from the import's
+    event, when it leaves its package (its package opened, or the unit taken out on its own). Histories, recall
+    traces, the audit replay and EPCIS visibility read the same intervals as when every unit had its row."""
+    assert imported(client, maker, batch, ndjson(family())).status_code == 201
+    with runtime.sessions() as session:
+        rows = session.execute(select(Containment.unit_id, Containment.child_sscc)).all()
+        issuance = session.scalars(select(Issuance)).one()
+        packed = session.get(Event, issuance.event_id)
+    assert [unit_id for unit_id, _ in rows] == [None, None] and len({child for _, child in rows}) == 2
+    assert packed is not None and packed.action == "pack" and packed.payload["import"]["units"] == 6
+
+    dist = make_org("distributor", "drug_wholesale", gln="0614141000005")
+    shop = make_org("retailer", "drug_retail")
+    ok(post(client, maker, {"action": "ship", "codes": [CASE], "to": dist.id}))
+    ok(post(client, dist, {"action": "receive", "codes": [CASE]}))
+    # no unit has a row yet: the manufacturer sees the distributor's receipt through the units in the case's boxes
+    listed = client.get("/epcis/events", headers=maker.headers).json()
+    seen = [e["passport:action"] for e in listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+    assert seen == ["pack", "ship", "receive"]
+    ok(post(client, dist, {"action": "unpack", "codes": [CASE]}))
+    ok(post(client, dist, {"action": "ship", "codes": [BOXES[0]], "to": shop.id}))
+    # a box of the distributor's: the shipment is the manufacturer's to see through the units still in it
+    listed = client.get("/epcis/events", headers=maker.headers).json()
+    seen = [e["passport:action"] for e in listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+    assert seen == ["pack", "ship", "receive", "unpack", "ship"]
+    ok(post(client, shop, {"action": "receive", "codes": [BOXES[0]]}))
+    opened = ok(post(client, shop, {"action": "unpack", "codes": [BOXES[0]]}))[0]["event_id"]
+    repacked = ok(post(client, dist, {"action": "pack", "codes": [unit("U10")], "container": "(00)106141411234567897"}))
+    pack_id = repacked[0]["event_id"]
+
+    with runtime.sessions() as session:
+        by_serial = dict(session.execute(select(Unit.serial, Unit.id)).all())
+        rows = session.execute(
+            select(Containment.unit_id, Containment.packed_event_id, Containment.unpacked_event_id).where(
+                Containment.unit_id.is_not(None)
+            )
+        ).all()
+    written = {(u, p, e) for u, p, e in rows}
+    assert written == {
+        *((by_serial[f"U0{i}"], packed.id, opened) for i in range(3)),  # their box opened: closed at the unpack
+        (by_serial["U10"], packed.id, pack_id),  # taken out of its box into a case of its own
+        (by_serial["U10"], pack_id, None),
+    }  # U11 and U12 are still in their box: no row
+
+    def actions(serial: str) -> list[str]:
+        history = client.get(f"/v1/units/{GTIN}/{serial}/history", headers=maker.headers).json()
+        return [e["action"] for e in history["events"]]
+
+    assert actions("U00") == ["ship", "receive", "ship", "receive"]  # the case's moves, then the box's
+    assert actions("U11") == ["ship", "receive"]  # still in its box, the case's moves
+    assert actions("U10") == ["ship", "receive", "pack"]
+
+    # A recall trace of two serials counts their shipments through the case and the box (the trace's own query).
+    with runtime.engine.connect() as conn:
+        shipped = trace.hops(conn, trace.scope_of(conn, GTIN, [], ["U00", "U11"]))
+    assert sorted(shipped) == sorted([(maker.id, dist.id, 2), (dist.id, shop.id, 1)])
+
+    # The manufacturer sees in EPCIS the distributor's moves of its units inside the case and the box.
+    listed = client.get("/epcis/events", headers=maker.headers).json()
+    seen = [e["passport:action"] for e in listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+    assert seen.count("receive") == 2 and "unpack" in seen
+    outsider = make_org("manufacturer", "drug_manufacturing")
+    listed = client.get("/epcis/events", headers=outsider.headers).json()
+    assert listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"] == []

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, LargeBinary, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import NEVER_REUSED_IDS, Base
-from app.db.types import UTCDateTime
+from app.db.types import BigID, UTCDateTime
 from app.domain.orgs import CATEGORIES
 
 
@@ -66,3 +66,6 @@ class Issuance(Base):
     key_tag: Mapped[int | None] = mapped_column(ForeignKey("signing_key.key_tag"))
     count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # An import of codes (app/services/code_import.py): its logged ``pack`` event, from which the units it put in
+    # packages are inside them (their containment rows are written only when they leave; see the migration 0019).
+    event_id: Mapped[int | None] = mapped_column(BigID, ForeignKey("event.id"))

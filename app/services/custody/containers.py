@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.db import lot_counters
-from app.db.custody import close_containment, container_chain
+from app.db.custody import close_containment, close_import_containment, container_chain
 from app.db.models import Container, Containment, Unit
 from app.domain.custody import Action, Custody, Refused, Status, apply
 from app.domain.errors import InvalidInput
@@ -39,6 +39,7 @@ def detach(rec: Recorder, subject: Subject, event_id: int) -> None:
     custody = custody_of(chain[-1], None)
     rec.tally.pack([c.sscc for c in chain], lots(rec, subject), -1)
     if subject.unit is not None:
+        close_import_containment(rec.session, event_id=event_id, sscc=subject.parent, unit_id=subject.unit.id)
         close_containment(rec.session, event_id=event_id, unit_id=subject.unit.id)
         subject.unit.container_sscc = None
     else:
@@ -98,6 +99,7 @@ def unpack(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) ->
     detach(rec, subject, occ.event.id)
     sscc = subject.container.sscc
     rec.tally.empty(sscc, lots(rec, subject))
+    close_import_containment(rec.session, event_id=occ.event.id, sscc=sscc)  # before the units leave it
     for unit in rec.session.scalars(select(Unit).where(Unit.container_sscc == sscc).with_for_update()):
         unit.container_sscc = None
         store(unit, before)

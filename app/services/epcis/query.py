@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, and_, exists, false, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from app.db.custody import in_import_package
 from app.db.models import Containment, EpcisEpc, EpcisEvent, Event, EventItem, Organisation, Product, Unit
 from app.domain.cn_code import CN_DRUG_ID_LENGTH
 from app.domain.code_import import CodeKind, container_key
@@ -236,7 +237,7 @@ def _captured_visible(org_id: str) -> ColumnElement[bool]:
 
 def _native_visible(org_id: str) -> ColumnElement[bool]:
     """The events an organisation took part in, and those that moved units of its products (named, or inside
-    a named container at the time, one or two levels deep)."""
+    a named container at the time, one or two levels deep, by a containment row or still in an import's package)."""
     inner, outer = aliased(Containment), aliased(Containment)
 
     def during(row: Any) -> ColumnElement[bool]:
@@ -264,6 +265,18 @@ def _native_visible(org_id: str) -> ColumnElement[bool]:
             inner.parent_sscc == outer.child_sscc,
             during(inner),
             Unit.id == inner.unit_id,
+            mine,
+        ),
+        # units still in the packages an import put them in have no containment row (inside since the import)
+        exists().where(
+            EventItem.event_id == Event.id, Unit.container_sscc == EventItem.container_sscc, in_import_package(), mine
+        ),
+        exists().where(
+            EventItem.event_id == Event.id,
+            outer.parent_sscc == EventItem.container_sscc,
+            during(outer),
+            Unit.container_sscc == outer.child_sscc,
+            in_import_package(),
             mine,
         ),
     )
