@@ -8,13 +8,14 @@ counted again from the rows, so the data stays what the service would have writt
 
 Then a regulator opens recalls of the whole lot, alternately with the relay (the service as it is) and without it
 (``recall_relay.relay_orders`` replaced by a no-op: the notices to holders only), each in its own committed
-transaction, ``--runs`` of each; the figure is the median time the relay adds, as a ratio of the median time to
-open the recall without it, measured in the same run. Every relayed recall must list every sold unit once, in the
-expected number of orders. Also timed: one platform reading a page of 1,000 of its orders, and acknowledging
-1,000 orders in one call (the largest body).
+transaction, ``--runs`` of each; the figures are the median time the relay adds, as a ratio of the median time to
+open the recall without it (measured in the same run), and the median time to open the recall with it, as a ratio of
+the recall trace's goal (1,000 ms at 1,000,000 units, scripts/bench_recall.py). Every relayed recall must list every
+sold unit once, in the expected number of orders. Also timed: one platform reading a page of 1,000 of its orders,
+and acknowledging 1,000 orders in one call (the largest body).
 
-Budget (ours; the issue sets none): relaying adds at most as much as opening the recall already costs
-(ratio <= 1.0) at 1,000,000 units.
+Goals (ours; the issue sets none): opening a recall of 1,000,000 units, relay included, within the trace's
+1,000 ms (ratio <= 1.0); and relaying adds at most as much as opening the recall already costs (ratio <= 1.0).
 
     .venv/bin/python scripts/bench_recall_relay.py [--sizes 100000,1000000] [--db sqlite|postgresql|both]
         [--runs 3] [--units-per-order 2]
@@ -166,6 +167,7 @@ def measure(
         "create_without_relay_ms": [round(t, 1) for t in without_ms],
         "relay_ms": round(w - wo, 1),
         "ratio": round((w - wo) / wo, 2),
+        "with_vs_goal": round(w / bench_recall.GOAL_MS, 2),
         "read_1000_orders_ms": round(statistics.median(page_ms), 1),
         "ack_1000_orders_ms": round(statistics.median(ack_ms), 1),
         "background_load_cores": round(load, 2),
@@ -219,7 +221,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp:
         rows = [run_one(kind, n, Path(tmp), args.runs, args.units_per_order) for kind in kinds for n in sizes]
     print()
-    print("Opening a recall of the whole lot: with the relay, and without it (medians of the runs)")
+    print("Opening a recall of the whole lot: with the relay, and without it (medians of the runs; load: cores busy")
+    print(
+        "with other work before the runs: "
+        + ", ".join(f"{r['db']} {r['units']:,}: {r['background_load_cores']}" for r in rows)
+        + ")"
+    )
     print(
         table(
             [
@@ -230,9 +237,10 @@ def main() -> int:
                 "without ms",
                 "with ms",
                 "relay ms",
-                "ratio",
-                "budget",
-                "met",
+                "relay / without",
+                "met (<= 1)",
+                "with / 1000 ms",
+                "met (<= 1)",
                 "read 1000 ms",
                 "ack 1000 ms",
             ],
@@ -246,8 +254,9 @@ def main() -> int:
                     round(statistics.median(r["create_with_relay_ms"]), 1),
                     r["relay_ms"],
                     r["ratio"],
-                    f"<= {RATIO_BUDGET}",
                     "yes" if r["ratio"] <= RATIO_BUDGET else "no",
+                    r["with_vs_goal"],
+                    "yes" if r["with_vs_goal"] <= RATIO_BUDGET else "no",
                     r["read_1000_orders_ms"],
                     r["ack_1000_orders_ms"],
                 ]
