@@ -26,17 +26,21 @@ from typing import Any
 import httpx2 as httpx
 import nacl.signing
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from sqlalchemy import update
 
 from app.api.witness_app import create_witness_app
 from app.cli import main
-from app.db.models import LogKey
+from app.db.models import LogKey, LogWitness
 from app.domain.checkpoint import ED25519, checkpoint_body, sign_note
 from app.domain.signing import open_private_key
-from app.domain.witness import parse_verifier_key
+from app.domain.witness import WitnessEndpoint, cosign, parse_signer_key, parse_verifier_key
 from app.main import create_app
 from app.services.log import LOG_KEY_TAG
 from app.services.runtime import Runtime
 from app.services.witness import Witness, load_key_file, trusted_logs
+from app.services.witnessing import Witnessing, witness_views
 from tests.helpers import MASTER_KEY, free_port, serving, settings_for
 
 PASSPORT = str(Path(sys.executable).with_name("passport"))
@@ -348,3 +352,71 @@ def test_the_auditor_refuses_a_tampered_cosignature_and_checks_export_files(
     assert main(["log", "verify", "--export", str(export), "--witness", other, "--quorum", "2"]) == 2
     assert "--quorum 2" in capsys.readouterr().err
     assert main(["log", "verify", "--export", str(export), "--witness", "nonsense"]) == 2
+
+
+class _Scripted:
+    """A witness that answers what the test says, recording what it was sent (a misbehaving or confused witness)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, str, str]] = []
+        self.received: list[bytes] = []
+
+    def app(self) -> Any:
+        app = FastAPI()
+
+        @app.post("/add-checkpoint")
+        async def add(request: Request) -> Response:
+            self.received.append(await request.body())
+            code, content_type, body = self.answers.pop(0)
+            return Response(body.encode(), status_code=code, headers={"Content-Type": content_type})
+
+        return app
+
+
+def test_the_service_stores_only_cosignatures_that_verify_and_reads_every_answer(
+    tmp_path, client, runtime, maker, batch, issue, make_org, witness_keys
+):
+    _journey(client, maker, batch, issue, make_org)
+    checkpoint = client.get("/v1/log/checkpoint").json()
+    body = checkpoint["note"][: checkpoint["note"].index("\n\n") + 1]
+    samr_key, samr_seed = parse_signer_key(witness_keys[0][0].read_text())
+    _, nmpa_seed = parse_signer_key(witness_keys[1][0].read_text())
+    scripted = _Scripted()
+    with serving(scripted.app()) as url:
+        endpoint = WitnessEndpoint(url, samr_key)
+        witnessing = Witnessing(runtime.sessions, [endpoint], timeout=2, retry=1)
+        other_body = body.replace(f"\n{checkpoint['tree_size']}\n", "\n99\n")
+        for answer, reason in (
+            ((200, "text/plain", cosign(body, samr_key.name, nmpa_seed, 5)), "holds no cosignature"),  # another key
+            ((200, "text/plain", cosign(other_body, samr_key.name, samr_seed, 5)), "bad cosignature"),  # another tree
+            ((200, "text/plain", "thanks\n"), "not signature lines"),
+            ((409, "text/x.tlog.size", "7\n"), "above this log's 2"),
+            ((409, "text/plain", "1\n"), "409 without a tree size"),
+            ((404, "text/plain", "unknown log\n"), "does not know this log's origin"),
+            ((403, "text/plain", "bad signature\n"), "does not trust this log's key"),
+        ):
+            scripted.answers.append(answer)
+            assert witnessing.submit(endpoint) == "refused"
+            standing = client.get("/v1/log/witnesses")  # this client's service has no witnesses configured
+            assert standing.json() == {"witnesses": []}
+            with runtime.sessions() as session:
+                view = witness_views(session, [endpoint])[0]
+            assert view["status"] == "refused" and reason in view["last_error"], (answer, view)
+            assert client.get("/v1/log/checkpoint").json()["note"] == checkpoint["note"]  # nothing stored
+        scripted.answers.append((503, "text/plain", "busy\n"))
+        assert witnessing.submit(endpoint) == "unreachable"
+
+        # A witness that lost its state answers 409 with 0: the service starts again from 0 at once.
+        scripted.answers += [
+            (409, "text/x.tlog.size", "0\n"),
+            (200, "text/plain", cosign(body, samr_key.name, samr_seed, 6)),
+        ]
+        with runtime.sessions.begin() as session:
+            session.execute(update(LogWitness).values(cosigned_size=2))
+        scripted.received.clear()
+        assert witnessing.submit(endpoint) == "cosigned"
+        assert [r.split(b"\n", 1)[0] for r in scripted.received] == [b"old 2", b"old 0"]
+        served = client.get("/v1/log/checkpoint").json()
+        assert served["cosigned_by"] == [samr_key.name] and served["note"].startswith(checkpoint["note"])
+        assert witnessing.submit(endpoint) is None  # cosigned already: nothing is sent
+        assert len(scripted.received) == 2
