@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db.models import Batch, Licence, Organisation, Product
 from app.domain.identifiers import check_digit, digital_link_prefix
+from app.domain.jws import b64url, b64url_decode, canonical_json
 from app.domain.sale_rules import Prescription
-from app.services import catalog, demo_cn, orgs, printing, recalls
+from app.services import catalog, demo_cn, orgs, printing, recalls, receipts
 from app.services.clock import today, utcnow
 from app.services.custody import EventIn, Policy, record_events
 from app.services.demo_passports import Code, load_passports
@@ -188,14 +189,25 @@ def _journey(runtime: Runtime, who: dict[str, Principal], otc: list[str], rx: li
         ),
     )
     policy = Policy(now=now, undo_window=timedelta(days=10), duplicate_window=timedelta(seconds=30))
+    sales: list[int] = []
     with runtime.sessions.begin() as session:
         for actor, event in script:
             outcome = record_events(session, who[actor], [event], atomic=True, policy=policy)
             if outcome.error is not None:
                 raise outcome.error
+            if event.action == "sell":
+                sales.extend(r.event_id for r in outcome.results if r.event_id is not None)
     with runtime.sessions.begin() as session:
         refused = record_events(session, who[resale[0]], [resale[1]], atomic=True, policy=policy).error
-    return {"pallet": pallet, "cases": (case_a, case_b), "resale_refusal": refused.code if refused else None}
+    with runtime.sessions.begin() as session:  # what each buyer keeps (docs/receipts.md)
+        signer = runtime.keyring.current_signer(session)
+        issued = receipts.receipts_for(session, sales, lambda: signer, runtime.settings.base_url)
+    return {
+        "pallet": pallet,
+        "cases": (case_a, case_b),
+        "resale_refusal": refused.code if refused else None,
+        "receipts": [issued[event_id][0]["token"] for event_id in sales],
+    }
 
 
 def _recall_online_sale(runtime: Runtime, who: dict[str, Principal], code: str) -> dict[str, object]:
@@ -255,6 +267,24 @@ def _relay_lines(base: str, relay: object) -> list[str]:
     ]
 
 
+def _receipt_lines(base: str, tokens: object) -> list[str]:
+    assert isinstance(tokens, list)
+    shop, online = tokens
+    head, payload, signature = shop.split(".")
+    moved = {**json.loads(b64url_decode(payload)), "region": "CN-31"}  # "sold in Shanghai", not Beijing
+    tampered = f"{head}.{b64url(canonical_json(moved))}.{signature}"
+    return [
+        "Sale receipts, one per unit sold, signed (docs/receipts.md): what the buyer keeps, or prints as a QR:",
+        "  the shop sale of the first pack above -> genuine receipt, sold once:",
+        f"    {base}/r/{shop}",
+        "  the online sale with a prescription -> genuine receipt, sold once:",
+        f"    {base}/r/{online}",
+        "  the shop receipt with its region changed -> not a valid receipt (bad_signature):",
+        f"    {base}/r/{tampered}",
+        f"  till QR: {base}/r/<token>/qr.png (or .svg); offline check: the public keys below and any JOSE library",
+    ]
+
+
 def _report(
     settings: Settings,
     otc: list[str],
@@ -284,6 +314,8 @@ def _report(
         f"    {untouched}",
         "",
         *_relay_lines(base, story["relay"]),
+        "",
+        *_receipt_lines(base, story["receipts"]),
         "",
         "Codes that must NOT pass:",
         f"  forged signature:  {untouched.split('8030=')[0]}8030={forged}",

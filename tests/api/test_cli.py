@@ -203,6 +203,15 @@ def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch, tm
         acked = client.post(f"/v1/recalls/{recall_id}/orders/ack", json={"order_refs": [order_ref]}, headers=market)
         assert acked.status_code == 200 and acked.json()["online_orders"] == {"total": 1, "acknowledged": 1}
 
+        # The buyers' receipts of the two sales, and one tampered with (docs/receipts.md).
+        receipts = [line.strip() for line in lines if line.strip().startswith("https://demo.test/r/")]
+        checked = [client.get(url.removeprefix("https://demo.test"), headers={"Accept": "application/json"}).json()
+                   for url in receipts]  # fmt: skip
+        assert [(c["valid"], (c["state"] or {}).get("standing"), c.get("reason")) for c in checked] == [
+            (True, "sold_once", None), (True, "sold_once", None), (False, None, "bad_signature"),
+        ]  # fmt: skip
+        assert [c["receipt"]["channel"] for c in checked[:2]] == ["offline", "online"]
+
     qr = tmp_path / "qr"
     assert main(["demo", "--qr-dir", str(qr)]) == 0  # a second run reuses the demo organisations and products
     again = capsys.readouterr().out
@@ -211,7 +220,7 @@ def test_demo_prints_urls_that_verify(env, capsys, database_url, monkeypatch, tm
     cn_files = [
         f"cn-{level}-{kind}" for level in ("box", "case", "unit") for kind in ("code128.png", "code128.svg", "qr.png")
     ]
-    assert sorted(p.name for p in qr.iterdir()) == cn_files + [f"code-{n:02d}.png" for n in range(1, 12)]
+    assert sorted(p.name for p in qr.iterdir()) == cn_files + [f"code-{n:02d}.png" for n in range(1, 15)]
     assert (qr / "code-05.png").read_bytes().startswith(b"\x89PNG")
     # the barcodes say the codes the report printed: Code 128 and QR, read back by a decoder
     unit = next(
