@@ -27,7 +27,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
@@ -84,6 +85,7 @@ class AnswerKeeper:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._conn: Connection | None = None  # the writer thread's own, kept: no pool checkout, ping or reset a group
         self.groups = 0  # transactions committed (fewer than answers under load), for tests and benchmarks
 
     async def keep(self, kept: KeptAnswer) -> None:
@@ -110,6 +112,14 @@ class AnswerKeeper:
             thread.join()
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _serve(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -153,11 +163,26 @@ class AnswerKeeper:
             except RuntimeError:  # its loop is closed: nobody waits any more
                 pass
 
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+            self._conn.execution_options(**WRITE_OPTIONS)
+        return self._conn
+
     def _write(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
+        for attempt in (1, 2):
+            try:
+                return self._write_once(group)
+            except DBAPIError as error:  # a connection found lost is replaced and the group written once more
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write_once(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
         limit = self.unheld_per_hour
         refused: dict[_Waiting, RateLimited] = {}
-        with self._engine.connect() as conn:
-            conn.execution_options(**WRITE_OPTIONS)
+        conn = self._connection()
+        try:
             with conn.begin():
                 counted = sorted({w.kept.requester_id for w in group if not w.kept.held})
                 unheld: dict[str, int] = {}
@@ -180,6 +205,11 @@ class AnswerKeeper:
                         for waiting in refused:
                             _alert(session, waiting.kept, limit)
                         session.flush()
+        except Exception:
+            if conn.invalidated or conn.closed:  # lost (the server restarted, say): the next group reconnects
+                conn.close()
+                self._conn = None
+            raise
         return refused
 
 

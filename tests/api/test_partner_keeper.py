@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.db.models import Alert, PartnerVerification
 from app.domain.errors import RateLimited
@@ -124,6 +124,20 @@ def test_a_row_the_database_refuses_fails_only_its_own_request(runtime, make_org
     assert isinstance(results[2], KeepFailed)
     assert len(kept_rows(runtime, [k.correlation_uuid for k in good])) == 5
     assert kept_rows(runtime, [bad.correlation_uuid]) == []
+
+
+@pytest.mark.postgres_only
+def test_a_lost_connection_is_replaced_and_the_answer_still_kept(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    first, second = answer(org.id), answer(org.id)
+    asyncio.run(keeper.keep(first))
+    backend = keeper._conn.connection.driver_connection.info.backend_pid  # the writer's kept connection
+    with runtime.engine.connect() as admin:
+        assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}) is True
+    asyncio.run(keeper.keep(second))  # no error: written on a new connection
+    assert len(kept_rows(runtime, [first.correlation_uuid, second.correlation_uuid])) == 2
+    assert keeper._conn.connection.driver_connection.info.backend_pid != backend
 
 
 def test_the_oracle_limit_holds_exactly_when_requests_race(settings, make_org):
