@@ -17,6 +17,7 @@ from app.db.bulk import copy_rows
 from app.db.types import UTCDateTime
 
 TABLE = "code_import_row"
+LOTS = "code_import_lot"
 COLUMNS = ("line", "key", "kind", "gtin", "serial", "parent", "pkey")
 
 
@@ -25,7 +26,7 @@ def create(conn: Connection) -> None:
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {TABLE} (line INTEGER NOT NULL, key VARCHAR(48) NOT NULL, kind VARCHAR(4) NOT NULL, "
         "gtin VARCHAR(14), serial VARCHAR(20), parent VARCHAR(48), ckey VARCHAR(18), pkey VARCHAR(18), "
-        "level INTEGER, pkg INTEGER NOT NULL DEFAULT 0, units INTEGER NOT NULL DEFAULT 0)"
+        "level INTEGER, pkg INTEGER NOT NULL DEFAULT 0)"
     )
 
 
@@ -169,22 +170,33 @@ def insert_units(conn: Connection, gtin: str, batch_id: int, issuance_id: int) -
 
 
 def insert_container_lots(conn: Connection, levels: int, batch_id: int) -> None:
-    """Units anywhere inside each package (its whole subtree), counted innermost level first."""
-    for level in reversed(range(levels)):
+    """Units anywhere inside each package (its whole subtree): the units directly in each package, then, innermost
+    level first, each package's total added to its parent's, all in a small table of partial counts beside the
+    staging table (which is never rewritten for it: on PostgreSQL every UPDATE writes a row version)."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {LOTS}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {LOTS} (sscc VARCHAR(18) NOT NULL, units INTEGER NOT NULL)")
+    conn.execute(
+        text(
+            f"INSERT INTO {LOTS} (sscc, units) SELECT pkey, COUNT(*) FROM {TABLE} "  # noqa: S608
+            "WHERE pkg = 0 AND pkey IS NOT NULL GROUP BY pkey"
+        )
+    )
+    for level in reversed(range(1, levels - 1)):  # the packages inside another, innermost first
         conn.execute(
             text(
-                f"UPDATE {TABLE} SET units = (SELECT COALESCE(SUM(CASE WHEN c.pkg = 0 THEN 1 ELSE c.units END), 0) "  # noqa: S608
-                f"FROM {TABLE} c WHERE c.parent = {TABLE}.key) WHERE pkg = 1 AND level = :level"
+                f"INSERT INTO {LOTS} (sscc, units) SELECT p.pkey, SUM(l.units) FROM {TABLE} p "  # noqa: S608
+                f"JOIN {LOTS} l ON l.sscc = p.ckey WHERE p.pkg = 1 AND p.level = :level GROUP BY p.pkey"
             ),
             {"level": level},
         )
     conn.execute(
         text(
             "INSERT INTO container_lot (sscc, batch_id, units) "  # noqa: S608
-            f"SELECT ckey, :batch_id, units FROM {TABLE} WHERE pkg = 1 AND units > 0"
+            f"SELECT sscc, :batch_id, SUM(units) FROM {LOTS} GROUP BY sscc HAVING SUM(units) > 0"
         ),
         {"batch_id": batch_id},
     )
+    conn.exec_driver_sql(f"DROP TABLE {LOTS}")
 
 
 def insert_containment(conn: Connection, event_id: int) -> None:
