@@ -20,7 +20,8 @@ from app.services.clock import utcnow
 from app.services.epcis import query as epcis_query
 from app.services.epcis import xml_out
 
-router = APIRouter(prefix="/epcis", tags=["epcis"], responses={**KEYED_PROBLEMS, **problem_responses(406)})
+# 400: the standard's QueryParameterException; 413 (in KEYED_PROBLEMS) also its QueryTooLargeException
+router = APIRouter(prefix="/epcis", tags=["epcis"], responses={**KEYED_PROBLEMS, **problem_responses(400, 406)})
 
 XML_MEDIA_TYPES = ("application/xml", "text/xml")
 XML_VERSIONS = {"": "2.0", "2": "2.0", "2.0": "2.0", "2.0.0": "2.0", "1.2": "1.2", "1.2.0": "1.2"}
