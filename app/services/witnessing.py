@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from app.services.log import consistency_proof
 
 logger = logging.getLogger("passport.witnesses")
 MAX_RESPONSE_BYTES = 65_536
+REPEAT_LOG_SECONDS = 600
 MAX_RESUBMISSIONS = 3  # 409s naming another old size, answered at once, before waiting for the next round
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # operator-given URLs: no proxy from the env
 
@@ -72,6 +74,7 @@ class Witnessing:
         self._stop = threading.Event()
         self._wake = [threading.Event() for _ in self.endpoints]
         self._threads: list[threading.Thread] = []
+        self._said: dict[str, tuple[tuple[str, int, str], float]] = {}  # witness -> (outcome logged, when)
 
     def start(self) -> None:
         for index, endpoint in enumerate(self.endpoints):
@@ -152,14 +155,23 @@ class Witnessing:
             old = answer.retry_from
         assert answer is not None
         self._record(witness_id, checkpoint_id, size, old, answer, cosigned, now or utcnow())
-        name = endpoint.key.name
+        self._log(endpoint, size, answer)
+        return answer.status
+
+    def _log(self, endpoint: WitnessEndpoint, size: int, answer: Answer) -> None:
+        """Each outcome once, and a failure that goes on again every REPEAT_LOG_SECONDS (not every retry)."""
+        name, now = endpoint.key.name, time.monotonic()
+        said = (answer.status, size, answer.reason)
+        last = self._said.get(name)
+        if last is not None and last[0] == said and now - last[1] < REPEAT_LOG_SECONDS:
+            return
+        self._said[name] = (said, now)
         if answer.status == WitnessStatus.COSIGNED:
             logger.info("witness %s cosigned the checkpoint of size %d", name, size)
         elif answer.status == WitnessStatus.REFUSED:
             logger.error("witness %s refused the checkpoint of size %d: %s", name, size, answer.reason)
         else:
-            logger.warning("witness %s: %s; retried in %g s", name, answer.reason, self.retry)
-        return answer.status
+            logger.warning("witness %s: %s; retried every %g s", name, answer.reason, self.retry)
 
     def _add_row(self, endpoint: WitnessEndpoint) -> LogWitness:
         try:
