@@ -20,6 +20,7 @@ from app.db.models import Batch, Licence, Organisation, Product
 from app.domain.identifiers import check_digit, digital_link_prefix
 from app.domain.jws import b64url, b64url_decode, canonical_json
 from app.domain.sale_rules import Prescription
+from app.domain.witness import parse_witness_list
 from app.services import catalog, demo_cn, orgs, printing, recalls, receipts
 from app.services.clock import today, utcnow
 from app.services.custody import EventIn, Policy, record_events
@@ -285,6 +286,24 @@ def _receipt_lines(base: str, tokens: object) -> list[str]:
     ]
 
 
+def _witness_lines(settings: Settings) -> list[str]:
+    """The log's witnesses (docs/witnesses.md): who cosigns, where to see them, how to require them."""
+    base = settings.base_url
+    witnesses = parse_witness_list(settings.witnesses)
+    if not witnesses:
+        return [
+            "The log's checkpoints are signed but not witnessed: scripts/witnesses runs three departments as",
+            "witnesses and prints the PASSPORT_WITNESSES to start the server with (docs/witnesses.md).",
+        ]
+    flags = " ".join(f"--witness '{w.key.text}'" for w in witnesses)
+    return [
+        f"The log's witnesses cosign each checkpoint ({', '.join(w.key.name for w in witnesses)}):",
+        f"  the checkpoint with their cosignatures: {base}/v1/log/checkpoint",
+        f"  how each stands:                        {base}/v1/log/witnesses",
+        f"  check the log, requiring all of them:   passport log verify --url {base} --api-key <regulator key> {flags}",
+    ]
+
+
 def _report(
     settings: Settings,
     otc: list[str],
@@ -316,6 +335,8 @@ def _report(
         *_relay_lines(base, story["relay"]),
         "",
         *_receipt_lines(base, story["receipts"]),
+        "",
+        *_witness_lines(settings),
         "",
         "Codes that must NOT pass:",
         f"  forged signature:  {untouched.split('8030=')[0]}8030={forged}",

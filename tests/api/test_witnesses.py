@@ -420,3 +420,16 @@ def test_the_service_stores_only_cosignatures_that_verify_and_reads_every_answer
         assert served["cosigned_by"] == [samr_key.name] and served["note"].startswith(checkpoint["note"])
         assert witnessing.submit(endpoint) is None  # cosigned already: nothing is sent
         assert len(scripted.received) == 2
+
+
+def test_the_demo_says_who_witnesses_the_log_and_how_to_require_them(witness_keys):
+    from app.services.demo import _witness_lines
+
+    vkeys = [vkey for _, vkey in witness_keys]
+    configured = settings_for(
+        "sqlite://", witnesses="; ".join(f"http://127.0.0.1:{7381 + i} {v}" for i, v in enumerate(vkeys))
+    )
+    lines = _witness_lines(configured)
+    assert lines[0] == f"The log's witnesses cosign each checkpoint ({', '.join(DEPARTMENTS)}):"
+    assert lines[-1].endswith(" ".join(f"--witness '{v}'" for v in vkeys))
+    assert "scripts/witnesses" in " ".join(_witness_lines(settings_for("sqlite://")))
