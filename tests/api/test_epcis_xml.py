@@ -563,3 +563,37 @@ def test_content_negotiation_and_versions(client, maker):
     assert json_anyway.status_code == 200  # there is no 1.2 JSON binding: JSON answers are 2.0, and say so
     assert json_anyway.headers["GS1-EPCIS-Version"] == "2.0.0"
     assert_problem(client.get("/epcis/events", headers={"Accept": "application/xml"}), 401, "missing_api_key")
+
+
+def test_an_xml_query_answer_captured_again_is_the_same_events(client, maker):
+    """A partner that relays Passport's XML answer (2.0 or 1.2) as a capture sends nothing new."""
+    job = capture_xml(client, maker, xml_example("mimasu-Example1.xml").read_bytes())
+    assert job["capturedCount"] == 2
+    for version in ("2.0", "1.2"):
+        answer = query_xml(client, maker, version=version if version == "1.2" else None)
+        again = capture_xml(client, maker, answer)
+        assert (again["success"], again["capturedCount"], again["duplicateCount"]) == (True, 0, 2), again
+
+
+def test_a_1_2_quantity_event_is_the_object_event_1_2_names_as_its_replacement():
+    document = (
+        b"<epcis:EPCISDocument xmlns:epcis='urn:epcglobal:epcis:xsd:1' schemaVersion='1.2' "
+        b"creationDate='2026-01-01T00:00:00Z'><EPCISBody><EventList><QuantityEvent>"
+        b"<eventTime>2026-01-01T10:00:00Z</eventTime><eventTimeZoneOffset>+01:00</eventTimeZoneOffset>"
+        b"<epcClass>urn:epc:idpat:sgtin:4012345.098765.*</epcClass><quantity>42</quantity>"
+        b"<bizStep>urn:epcglobal:cbv:bizstep:stocking</bizStep>"
+        b"<readPoint><id>urn:epc:id:sgln:4012345.00001.0</id></readPoint>"
+        b"</QuantityEvent></EventList></EPCISBody></epcis:EPCISDocument>"
+    )
+    [event] = xml_in.read_document(document)["epcisBody"]["eventList"]
+    assert event == {
+        "type": "ObjectEvent",
+        "eventTime": "2026-01-01T10:00:00Z",
+        "eventTimeZoneOffset": "+01:00",
+        "bizStep": "stocking",
+        "readPoint": {"id": "urn:epc:id:sgln:4012345.00001.0"},
+        "epcList": [],
+        "action": "OBSERVE",
+        "quantityList": [{"epcClass": "urn:epc:idpat:sgtin:4012345.098765.*", "quantity": 42}],
+    }
+    assert len(hashes_of(xml_in.read_document(document))) == 1
