@@ -23,6 +23,8 @@ import hashlib
 import nacl.signing
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_signatures, parse_checkpoint, sign_note, verifier_key
@@ -384,3 +386,18 @@ def test_a_witness_s_refusals_read_as_the_spec_means_them():
     assert read_refusal(404, "text/plain", b"", 0, 11).status == WitnessStatus.REFUSED
     assert read_refusal(503, "text/plain", b"busy", 0, 11).status == WitnessStatus.UNREACHABLE
     assert read_refusal(500, "text/plain", b"", 0, 11).status == WitnessStatus.UNREACHABLE
+
+
+@given(st.integers(1, 70), st.integers(0, 70), st.data())
+def test_any_growth_is_cosigned_and_any_rewritten_leaf_is_refused(first, extra, data):
+    second = first + extra
+    hashes = _leaves(second)
+    held = Witnessed(first, merkle.root_of(hashes[:first]))
+    proof = tuple(merkle.consistency_proof(first, second, _nodes(hashes))) if extra else ()
+    checkpoint = parse_checkpoint(checkpoint_body(LOG_NAME, second, merkle.root_of(hashes)))
+    assert decide(Submission(first, proof, ""), checkpoint, held) == Witnessed(second, merkle.root_of(hashes))
+    # The witness cosigned a history in which one leaf below ``first`` was different: the log's tree forks from it.
+    changed = data.draw(st.integers(0, first - 1))
+    forked = [*hashes[:changed], merkle.leaf_hash(b"other"), *hashes[changed + 1 : first]]
+    refused = _refusal(Submission(first, proof, ""), checkpoint, Witnessed(first, merkle.root_of(forked)))
+    assert refused.refusal == (Refusal.ROOT_MISMATCH if extra == 0 else Refusal.BAD_PROOF)
