@@ -128,6 +128,10 @@ def receipt_of(payload: Mapping[str, Any]) -> Receipt:
         raise bad("sold_at is not an ISO 8601 time") from None
     if sold_at.tzinfo is None:
         raise bad("sold_at has no UTC offset")
+    try:
+        sold_at = sold_at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC moment Python holds
+        raise bad("sold_at is out of range") from None
     return Receipt(
         gtin=gtin,
         serial=serial,

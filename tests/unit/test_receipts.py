@@ -141,6 +141,8 @@ DROP = object()
         ({"sold_at": "yesterday"}, "sold_at is not an ISO 8601 time"),
         ({"sold_at": 1764923415}, "sold_at is not an ISO 8601 time"),
         ({"sold_at": "2026-12-05T08:30:15"}, "sold_at has no UTC offset"),
+        ({"sold_at": "0001-01-01T00:00:00+01:00"}, "sold_at is out of range"),
+        ({"sold_at": "9999-12-31T23:59:59-23:59"}, "sold_at is out of range"),
     ],
 )
 def test_a_signed_payload_that_is_no_receipt_says_what_is_wrong(change: dict[str, object], says: str) -> None:
