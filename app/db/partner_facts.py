@@ -5,27 +5,22 @@ the organisation of the Bearer key and its licence grants, the product's manufac
 requester ever held the unit (named with it in an event, its holder or addressee now, or holder or addressee of units
 of its lot), and the tag of the current signing key. Through a session that was seven statements, a pooled
 connection and a transaction per request; here it is one statement: on SQLite a call on a kept driver connection on
-the event loop (WAL readers never wait for the writer), on PostgreSQL one round trip on an autocommit connection in
-a worker thread.
+the event loop (WAL readers never wait for the writer), on PostgreSQL one round trip on the event loop, on an
+autocommit connection of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
-from app.db.engine import make_read_engine
-from app.db.lookups import DirectLookups, PerLoop
-
-READER_THREADS = 4
-
+from app.db.engine import POSTGRES_OPTIONS, libpq_url
+from app.db.lookups import TIMEOUT_S, DirectLookups, PerLoop
 
 # The organisation's licence grants as one JSON array of [kind, valid_from, valid_until, revoked_at].
 _LICENCES_POSTGRESQL = (
@@ -117,36 +112,80 @@ class PartnerFactsLookups:
     """``await fetch(key_hash, gtin, unit_id)``: the facts, or None for an unknown or revoked key."""
 
     def __init__(self, engine: Engine) -> None:
-        self._sql = partner_facts_sql(engine.dialect.name)
-        self._direct: DirectLookups | None = None
-        self._reads: Engine | None = None
-        if engine.dialect.name == "sqlite":
-            self._direct = DirectLookups(engine, self._sql)
-        else:
-            self._reads = make_read_engine(engine, size=READER_THREADS, application_name="passport partner reads")
-            self._readers = PerLoop(lambda: anyio.CapacityLimiter(READER_THREADS))
+        sql = partner_facts_sql(engine.dialect.name)
+        self._lookups: DirectLookups | _OnLoopStatement = (
+            _OnLoopStatement(libpq_url(engine), sql)
+            if engine.dialect.name == "postgresql"
+            else DirectLookups(engine, sql)
+        )
 
     async def fetch(self, key_hash: str, gtin: str | None, unit_id: int | None) -> PartnerFacts | None:
-        params = (gtin, unit_id, key_hash)
-        if self._direct is not None:
-            raw = await self._direct.fetch(*params)
-        else:
-            raw = await anyio.to_thread.run_sync(self._fetch_reading, params, limiter=self._readers.get())
+        raw = await self._lookups.fetch(gtin, unit_id, key_hash)
         return partner_facts(raw) if raw is not None else None
 
-    def _fetch_reading(self, params: tuple[Any, ...]) -> Any:
-        assert self._reads is not None
+    def close(self) -> None:
+        self._lookups.close()
+
+
+@dataclass
+class _Connection:
+    connection: Any = None
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class _OnLoopStatement:
+    """PostgreSQL: the statement on the event loop, on one autocommit connection per loop (psycopg queues the
+    statements of concurrent requests on it); no worker thread, no pool. A connection found lost is replaced and the
+    statement sent once more."""
+
+    def __init__(self, url: str, sql: str) -> None:
+        self._url = url
+        self._sql = sql
+        self._loops = PerLoop(_Connection, _finish)
+
+    async def fetch(self, *params: Any) -> tuple[Any, ...] | None:
+        import psycopg
+
+        mine = self._loops.get()
         for attempt in (1, 2):
+            connection = await self._connected(mine)
             try:
-                with self._reads.connect() as conn:
-                    return conn.exec_driver_sql(self._sql, params).first()
-            except DBAPIError as error:  # a connection the server dropped (not pinged first): once more
-                if attempt == 2 or not error.connection_invalidated:
+                async with asyncio.timeout(TIMEOUT_S):
+                    cursor = await connection.execute(self._sql, params)
+                    row = await cursor.fetchone()
+                    return tuple(row) if row is not None else None
+            except TimeoutError:
+                _finish(mine)  # mid-statement: the connection's state is unknown; not retried
+                raise
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                if mine.connection is connection:
+                    mine.connection = None
+                    await connection.close()
+                if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _connected(self, mine: _Connection) -> Any:
+        import psycopg
+
+        async with mine.connecting:  # one connection per loop, however many requests find none
+            if mine.connection is None or mine.connection.closed:
+                mine.connection = await psycopg.AsyncConnection.connect(
+                    self._url,
+                    autocommit=True,
+                    options=POSTGRES_OPTIONS,
+                    application_name="passport partner reads",
+                    connect_timeout=TIMEOUT_S,
+                )
+            return mine.connection
+
     def close(self) -> None:
-        if self._direct is not None:
-            self._direct.close()
-        if self._reads is not None:
-            self._reads.dispose()
+        """Close every loop's connection (from any thread, once no lookup is under way)."""
+        self._loops.release_all()
+
+
+def _finish(mine: _Connection) -> None:
+    # libpq's own close: the connection's loop may be gone (see app.db.lookups).
+    if mine.connection is not None:
+        mine.connection.pgconn.finish()
+        mine.connection = None

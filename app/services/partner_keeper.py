@@ -12,7 +12,9 @@ writer lock or a per-requester advisory lock on PostgreSQL, so the limit holds e
 A request over the limit is not kept; it raises (or counts one more on) the requester's ``verification_oracle``
 alert in the same transaction, and its waiter gets ``RateLimited``.
 
-A group the database refuses is written again one answer at a time, so one bad row fails only its own request.
+The thread lingers a moment after waking so that a group forms, wakes each event loop once per group, and keeps
+its own connection (one found lost is replaced and the group written once more). A group the database refuses is
+written again one answer at a time, so one bad row fails only its own request.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from nacl.signing import VerifyKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.db.models import Alert, Event
 from app.main import create_app
@@ -225,3 +225,20 @@ def test_a_first_receipt_needs_no_return_verification(client, maker, batch, issu
     [code] = issue(batch["id"], 1)
     ok(post(client, maker, {"action": "ship", "codes": [code["uri"]], "to": dist.id}))
     ok(post(client, dist, {"action": "receive", "codes": [code["uri"]]}))
+
+
+@pytest.mark.postgres_only
+def test_a_lost_partner_read_connection_is_replaced(client, runtime, chain):
+    dist, codes = chain
+    uri = unsigned(codes[0]["uri"])
+    assert ask(client, dist, uri).status_code == 200
+    with runtime.engine.connect() as admin:
+        ended = admin.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'passport partner reads' AND datname = current_database()"
+            )
+        )
+    assert ended == 1  # one connection for the test client's event loop
+    again = ask(client, dist, uri)
+    assert again.status_code == 200 and again.json()["verified"] is True
