@@ -179,14 +179,16 @@ def relay_orders(session: Session, recall: Recall) -> int:
             for order in by_platform[platform][start : start + ORDERS_PER_DELIVERY]:
                 delivery_of[(platform, order.order_ref)] = delivery_id
     rows = _order_rows(session, recall.id, orders, delivery_of, now)
-    for units in _chunks([sold for sold in fresh]):
+    for units in _chunks(fresh):
+        # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues") on both databases;
+        # a plain executemany is one statement per row on PostgreSQL.
         session.execute(
-            insert(RecallOrderUnit.__table__),  # Core: no ORM bookkeeping per row
+            insert(RecallOrderUnit.__table__).returning(RecallOrderUnit.id),
             [
                 {"recall_id": recall.id, "order_id": rows[(s.platform, s.order_ref)], "unit_id": s.unit_id}
                 for s in units
             ],
-        )
+        ).all()
     return len(orders)
 
 
@@ -199,18 +201,11 @@ def _order_rows(
 ) -> dict[tuple[str, str], int]:
     """Create the orders relayed for the first time, and mark those relayed again as unacknowledged; (platform,
     order_ref) -> row id."""
-    known: dict[tuple[str, str], int] = {}
-    for platform in sorted({p for p, _ in orders}):
-        refs = sorted(ref for p, ref in orders if p == platform)
-        for chunk in _chunks(refs):
-            rows = session.execute(
-                select(RecallOrder.id, RecallOrder.order_ref).where(
-                    RecallOrder.recall_id == recall_id,
-                    RecallOrder.platform_id == platform,
-                    RecallOrder.order_ref.in_(chunk),
-                )
-            )
-            known.update(((platform, ref), row_id) for row_id, ref in rows)
+    # The recall's orders so far (none on its first relay), by the unique index's leading column.
+    existing = session.execute(
+        select(RecallOrder.id, RecallOrder.platform_id, RecallOrder.order_ref).where(RecallOrder.recall_id == recall_id)
+    )
+    known = {(platform, ref): row_id for row_id, platform, ref in existing if (platform, ref) in orders}
     if known:  # bulk UPDATE by primary key
         session.execute(
             update(RecallOrder),
@@ -236,19 +231,13 @@ def _order_rows(
     ]
     created: dict[tuple[str, str], int] = {}
     for chunk in _chunks(new):
-        # A plain executemany, then the ids read back by the unique key: INSERT ... RETURNING in parameter order
-        # runs one statement per row on SQLite.
-        session.execute(insert(RecallOrder.__table__), chunk)
-        for platform in sorted({row["platform_id"] for row in chunk}):
-            refs = [row["order_ref"] for row in chunk if row["platform_id"] == platform]
-            rows = session.execute(
-                select(RecallOrder.id, RecallOrder.order_ref).where(
-                    RecallOrder.recall_id == recall_id,
-                    RecallOrder.platform_id == platform,
-                    RecallOrder.order_ref.in_(refs),
-                )
-            )
-            created.update(((platform, ref), row_id) for row_id, ref in rows)
+        # Batched into multi-row INSERTs on both databases (see above); rows come back in any order, so each
+        # carries its key (in parameter order SQLite would go one row at a time).
+        returned = session.execute(
+            insert(RecallOrder.__table__).returning(RecallOrder.id, RecallOrder.platform_id, RecallOrder.order_ref),
+            chunk,
+        )
+        created.update(((platform, ref), row_id) for row_id, platform, ref in returned)
     return known | created
 
 
