@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from app.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from app.api.ids import EventId
-from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, domain_problem
+from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, domain_problem, problem_responses
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.receipts import key_tag_of
 from app.services import printing, receipts
@@ -55,7 +55,11 @@ def _check(runtime: Runtime, token: str) -> dict[str, Any]:
 
 @router.get(
     "/r/{token}",
-    responses={**PUBLIC_PROBLEMS, 200: {"description": _CHECK_DESCRIPTION, "content": {"text/html": {}}}},
+    responses={
+        **PUBLIC_PROBLEMS,
+        **problem_responses(429),
+        200: {"description": _CHECK_DESCRIPTION, "content": {"text/html": {}}},
+    },
 )
 async def check_receipt(request: Request, token: str) -> Response:
     """A buyer's receipt, checked: never a server error for a bad token (``valid: false`` with the reason)."""
