@@ -344,16 +344,29 @@ def orders_of(
     if after is not None:
         query = query.where(RecallOrder.id > after)
     orders = list(session.scalars(query.order_by(RecallOrder.id).limit(limit)))
-    units: dict[int, list[dict[str, str]]] = defaultdict(list)
+    # Two lookups by key, not one join: a planner that misjudges a freshly filled recall_order_unit would hash
+    # the whole unit table (seconds at a million units on PostgreSQL).
+    members: list[tuple[int, int]] = []
     for chunk in _chunks([o.id for o in orders]):
-        for order_id, gtin, lot, serial in session.execute(
-            select(RecallOrderUnit.order_id, Unit.gtin, Batch.lot, Unit.serial)
-            .join(Unit, Unit.id == RecallOrderUnit.unit_id)
+        members += [
+            (order_id, unit_id)
+            for order_id, unit_id in session.execute(
+                select(RecallOrderUnit.order_id, RecallOrderUnit.unit_id)
+                .where(RecallOrderUnit.order_id.in_(chunk))
+                .order_by(RecallOrderUnit.id)
+            )
+        ]
+    codes: dict[int, dict[str, str]] = {}
+    for chunk in _chunks(sorted({unit_id for _, unit_id in members})):
+        for unit_id, gtin, lot, serial in session.execute(
+            select(Unit.id, Unit.gtin, Batch.lot, Unit.serial)
             .join(Batch, Batch.id == Unit.batch_id)
-            .where(RecallOrderUnit.order_id.in_(chunk))
-            .order_by(RecallOrderUnit.id)
+            .where(Unit.id.in_(chunk))
         ):
-            units[order_id].append({"gtin": gtin, "lot": lot, "serial": serial})
+            codes[unit_id] = {"gtin": gtin, "lot": lot, "serial": serial}
+    units: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for order_id, unit_id in members:
+        units[order_id].append(codes[unit_id])
     return {
         "recall_id": recall_id,
         "orders": [
