@@ -114,6 +114,11 @@ def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
         ordered, n_ordered = walk(server.base, key, {"orderBy": "eventTime"})
         if not n_indexed == n_filtered == -(-events // 10) or n_ordered != events:
             raise RuntimeError(f"answers differ: {n_indexed}, {n_filtered}, {n_ordered}")
+        print(
+            f"  [{db}] EQ_bizStep {indexed:.2f} s, GE_example:temp {filtered:.2f} s "
+            f"(indexed / filter {indexed / filtered:.3f}), orderBy eventTime {ordered:.2f} s",
+            flush=True,
+        )
     except BaseException:
         print(f"\n--- server log ---\n{server.log_tail()}\n---", file=sys.stderr)
         raise
