@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.domain.alerts import AlertType
 from app.api.routes_pages import COOKIE
+from app.domain.alerts import AlertType
 from app.web.i18n import MESSAGES
 from tests.helpers import GTIN, Org, ok, post
 
