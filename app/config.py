@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Webhook endpoints on private, loopback or link-local addresses (receivers on an internal network); off, such
     # URLs are refused at registration and such addresses at delivery (server-side request forgery).
     webhook_private_addresses: bool = False
+    # EPCIS query subscriptions (POST /epcis/queries/{name}/subscriptions) are run this often: a stream pushes
+    # what was recorded since, a schedule runs when due; their deliveries go out at once (0 = not run here).
+    epcis_subscription_interval_seconds: float = Field(default=1.0, ge=0)
     # Addresses (IPs or CIDR networks, comma-separated) of the reverse proxies whose X-Forwarded-For and
     # X-Forwarded-Proto are believed; from any other peer they are ignored. Default none: the client is the peer.
     trusted_proxies: str = ""

@@ -24,6 +24,7 @@ from app.api import (
     routes_epcis,
     routes_epcis_queries,
     routes_epcis_query,
+    routes_epcis_subscriptions,
     routes_events,
     routes_home,
     routes_log,
@@ -42,6 +43,7 @@ from app.config import Settings
 from app.domain.errors import PayloadTooLarge
 from app.services import webhooks
 from app.services.epcis import jobs as capture_jobs
+from app.services.epcis import subscriptions as epcis_subscriptions
 from app.services.parent_watch import die_with_parent
 from app.services.runtime import Runtime
 
@@ -121,7 +123,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 asyncio.create_task(_every(settings.checkpoint_interval_seconds, runtime.sign_checkpoint, "checkpoint"))
             )
         stop_deliveries = threading.Event()
-        deliveries = None
+        deliveries = pushes = None
         if settings.webhook_interval_seconds:
             deliver = partial(
                 webhooks.deliver_due,
@@ -131,11 +133,24 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 keep_going=lambda: not stop_deliveries.is_set(),
             )
             deliveries = asyncio.create_task(_every(settings.webhook_interval_seconds, deliver, "webhook delivery"))
+        if settings.epcis_subscription_interval_seconds:
+            push = partial(
+                epcis_subscriptions.push_due,
+                runtime.sessions,
+                runtime.keyring.master_key,
+                base_url=settings.base_url,
+                deliver=bool(settings.webhook_interval_seconds),
+                allow_private=settings.webhook_private_addresses,
+                keep_going=lambda: not stop_deliveries.is_set(),
+            )
+            pushes = asyncio.create_task(_every(settings.epcis_subscription_interval_seconds, push, "subscriptions"))
         yield
-        if deliveries is not None:
+        senders = [task for task in (deliveries, pushes) if task is not None]
+        if senders:
             stop_deliveries.set()
-            deliveries.cancel()
-            await asyncio.wait([deliveries])  # an attempt under way finishes before the engine closes
+            for task in senders:
+                task.cancel()
+            await asyncio.wait(senders)  # an attempt under way finishes before the engine closes
         for task in tasks:
             task.cancel()
         await anyio.to_thread.run_sync(runtime.close)  # writes the scans still buffered
@@ -169,6 +184,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         routes_epcis,
         routes_epcis_query,
         routes_epcis_queries,
+        routes_epcis_subscriptions,
         routes_pages,
         routes_passports,
         routes_verifications,

@@ -24,6 +24,7 @@ from app.domain.errors import (
     QueryParameterError,
     QueryTooLarge,
     RateLimited,
+    SubscriptionError,
     UnsupportedMediaType,
 )
 
@@ -32,6 +33,7 @@ log = logging.getLogger("passport")
 STATUS: dict[type[DomainError], int] = {
     QueryParameterError: 400,  # EPCIS: QueryParameterException
     QueryTooLarge: 413,  # EPCIS: QueryTooLargeException
+    SubscriptionError: 400,  # EPCIS: SubscriptionControlsException
     InvalidInput: 422,
     NotAuthenticated: 401,
     Forbidden: 403,

@@ -38,7 +38,7 @@ def get_query(name: str, principal: PrincipalDep, session: SessionDep) -> JSONRe
 
 @router.delete("/{name}", status_code=204)
 def delete_query(name: str, principal: PrincipalDep, session: SessionDep) -> Response:
-    named.delete_query(session, principal, name)
+    named.delete_query(session, principal, name, now=utcnow())
     return Response(status_code=204, headers=EPCIS_VERSION_HEADERS)
 
 

@@ -61,7 +61,7 @@ _LIST_PARAMS = (
     "WD_readPoint",
     "WD_bizLocation",
 )
-_ORDER_PARAMS = ("orderBy", "orderDirection", "eventCountLimit", "maxEventCount")
+ORDER_PARAMS = ("orderBy", "orderDirection", "eventCountLimit", "maxEventCount")
 ORDER_FIELDS = ("eventTime", "recordTime")
 # MATCH_* parameter -> the roles of epcis_epc rows it looks at.
 MATCH_ROLES: dict[str, tuple[EpcRole, ...]] = {
@@ -76,7 +76,7 @@ SUPPORTED = frozenset(
     (
         *_TIME_PARAMS,
         *_LIST_PARAMS,
-        *_ORDER_PARAMS,
+        *ORDER_PARAMS,
         *MATCH_ROLES,
         *epcis_filters.FIXED_NAMES,
         "EQ_eventID",

@@ -59,6 +59,14 @@ class QueryParameterError(InvalidInput):
     problem_type = "epcisException:QueryParameterException"
 
 
+class SubscriptionError(InvalidInput):
+    """An EPCIS subscription request that cannot be kept: the standard's SubscriptionControlsException."""
+
+    code = "invalid_subscription"
+    title = "Invalid subscription"
+    problem_type = "epcisException:SubscriptionControlsException"
+
+
 class QueryTooLarge(DomainError):
     """More events match an EPCIS query than its ``maxEventCount``: the standard's QueryTooLargeException."""
 

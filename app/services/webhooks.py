@@ -11,6 +11,8 @@ Signature scheme, version 1 (the shape Stripe and Standard Webhooks use)::
     Passport-Delivery: <delivery id>        the same on every retry of one delivery: deduplicate on it
     Passport-Event: recall.created          or recall.extended (an organisation the extension brought in)
                                             or recall.orders (to a platform: app/services/recall_relay.py)
+                                            or epcis.subscription (an EPCISQueryDocument to a subscription's
+                                            dest, also signed in GS1-Signature; unsigned without signatureToken)
     Passport-Timestamp: <unix seconds>      when this attempt was made
     Passport-Signature: v1=<hex>            HMAC-SHA256(key=secret, message=f"{timestamp}.".encode() + body)
 
@@ -41,7 +43,15 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import WRITE_OPTIONS
-from app.db.models import Organisation, Product, Recall, RecallNotice, WebhookDelivery, WebhookEndpoint
+from app.db.models import (
+    EpcisSubscription,
+    Organisation,
+    Product,
+    Recall,
+    RecallNotice,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from app.db.trace import custody_counts, scope_of
 from app.domain.addresses import NotAnAddress, host_address, is_local_name, is_public
 from app.domain.custody import Status
@@ -52,6 +62,7 @@ from app.services.orgs import Principal
 from app.services.webhook_http import http_post
 
 MAX_ATTEMPTS = 8
+SUBSCRIPTION_EVENT = "epcis.subscription"  # an EPCIS query subscription's delivery (app.services.epcis.subscriptions)
 _FIRST_DELAY_SECONDS = 30  # after attempt n the next waits 30 s * 2**n: 1 min, 2 min ... about 2 h in all
 _MAX_DELAY_SECONDS = 6 * 3600
 
@@ -66,12 +77,13 @@ def _associated_data(org_id: str) -> bytes:
     return b"passport webhook secret " + org_id.encode()
 
 
-def _seal(master_key: bytes, org_id: str, secret: str) -> bytes:
+def seal(master_key: bytes, org_id: str, secret: str) -> bytes:
+    """A signing secret kept under the master key, bound to its organisation (also EPCIS subscriptions' tokens)."""
     nonce = secrets.token_bytes(12)
     return nonce + AESGCM(master_key).encrypt(nonce, secret.encode(), _associated_data(org_id))
 
 
-def _unseal(master_key: bytes, org_id: str, sealed: bytes) -> str:
+def unseal(master_key: bytes, org_id: str, sealed: bytes) -> str:
     return AESGCM(master_key).decrypt(sealed[:12], sealed[12:], _associated_data(org_id)).decode()
 
 
@@ -128,7 +140,7 @@ def register_endpoint(
     session.flush()
     secret = "whsec_" + secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint(
-        org_id=principal.org_id, url=url, sealed_secret=_seal(master_key, principal.org_id, secret), created_at=now
+        org_id=principal.org_id, url=url, sealed_secret=seal(master_key, principal.org_id, secret), created_at=now
     )
     session.add(endpoint)
     session.flush()
@@ -407,7 +419,7 @@ class _Attempt:
     delivery_id: int
     event_type: str
     url: str
-    secret: str
+    secret: str | None  # an EPCIS subscription may have no signatureToken: its deliveries go unsigned
     body: bytes
 
 
@@ -431,21 +443,28 @@ def _claim(sessions: sessionmaker[Session], master_key: bytes, delivery_id: int,
         )
         if delivery is None:
             return "skipped"  # another worker has it
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
-        assert endpoint is not None
-        if endpoint.disabled_at is not None or delivery.attempts >= MAX_ATTEMPTS:
+        url, secret, gone = _destination(session, master_key, delivery)
+        if gone is not None or delivery.attempts >= MAX_ATTEMPTS:
             delivery.status = "failed"
-            delivery.last_error = "endpoint disabled" if endpoint.disabled_at else "the last attempt never finished"
+            delivery.last_error = gone or "the last attempt never finished"
             return "failed"
         delivery.attempts += 1
         delivery.next_attempt_at = now + backoff(delivery.attempts)
-        return _Attempt(
-            delivery.id,
-            delivery.event_type,
-            endpoint.url,
-            _unseal(master_key, endpoint.org_id, endpoint.sealed_secret),
-            _body(delivery.payload),
-        )
+        return _Attempt(delivery.id, delivery.event_type, url, secret, _body(delivery.payload))
+
+
+def _destination(session: Session, master_key: bytes, delivery: WebhookDelivery) -> tuple[str, str | None, str | None]:
+    """Where a delivery goes and the secret it is signed with, or why it can no longer go anywhere."""
+    if delivery.subscription_id is not None:
+        subscription = session.get(EpcisSubscription, delivery.subscription_id)
+        assert subscription is not None
+        token = subscription.sealed_token
+        secret = unseal(master_key, subscription.org_id, token) if token is not None else None
+        return subscription.dest, secret, "subscription ended" if subscription.ended_at is not None else None
+    endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+    assert endpoint is not None
+    secret = unseal(master_key, endpoint.org_id, endpoint.sealed_secret)
+    return endpoint.url, secret, "endpoint disabled" if endpoint.disabled_at is not None else None
 
 
 def _send(post: HttpPost, attempt: _Attempt, now: datetime) -> tuple[int | None, str | None]:
@@ -456,8 +475,11 @@ def _send(post: HttpPost, attempt: _Attempt, now: datetime) -> tuple[int | None,
         "Passport-Delivery": str(attempt.delivery_id),
         "Passport-Event": attempt.event_type,
         "Passport-Timestamp": str(timestamp),
-        "Passport-Signature": signature(attempt.secret, timestamp, attempt.body),
     }
+    if attempt.secret is not None:
+        headers["Passport-Signature"] = signature(attempt.secret, timestamp, attempt.body)
+        if attempt.event_type == SUBSCRIPTION_EVENT:  # the EPCIS REST binding's header, same value
+            headers["GS1-Signature"] = headers["Passport-Signature"]
     try:
         status = post(attempt.url, attempt.body, headers)
     except Exception as error:  # the endpoint's failure, whatever it is, is this attempt's outcome

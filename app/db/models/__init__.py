@@ -9,7 +9,7 @@ from app.db.models.alerts import ALERT_OPEN, Alert
 from app.db.models.base import NEVER_REUSED_IDS, Base, metadata
 from app.db.models.cases import CaseChange, CaseNotice, CaseSubject, SuspectCase
 from app.db.models.catalog import Batch, Issuance, Product, SigningKey
-from app.db.models.epcis import EpcisCapture, EpcisEpc, EpcisEvent, EpcisNamedQuery
+from app.db.models.epcis import EpcisCapture, EpcisEpc, EpcisEvent, EpcisNamedQuery, EpcisSubscription
 from app.db.models.events import Event, EventItem, Prescription
 from app.db.models.log import LogCheckpoint, LogKey, LogNode, LogState
 from app.db.models.lots import ContainerLot, LotCustody, LotHop, LotRecovery, LotSale
@@ -42,6 +42,7 @@ __all__ = [
     "EpcisEpc",
     "EpcisEvent",
     "EpcisNamedQuery",
+    "EpcisSubscription",
     "Event",
     "EventItem",
     "Issuance",
@@ -65,11 +66,11 @@ __all__ = [
     "Product",
     "Recall",
     "RecallNotice",
+    "RecallOrder",
+    "RecallOrderUnit",
     "Scan",
     "Settlement",
     "SigningKey",
-    "RecallOrder",
-    "RecallOrderUnit",
     "SuspectCase",
     "Unit",
     "WebhookDelivery",

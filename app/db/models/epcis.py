@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import Base
@@ -114,3 +114,32 @@ class EpcisNamedQuery(Base):
     name: Mapped[str] = mapped_column(String(100))
     query: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EpcisSubscription(Base):
+    """A subscription to a named query (EPCIS 2.0 REST binding, ``POST /queries/{name}/subscriptions``): a
+    stream (``schedule`` null) or a schedule, pushed to ``dest`` as signed webhook deliveries
+    (``WebhookDelivery.subscription_id``). The query's parameters are copied here when subscribing; deleting the
+    named query ends its subscriptions. ``cursor_*`` is the merged query order's position of the last event
+    pushed (app.domain.epcis_query.Position); ``ended_at`` marks an unsubscribed row, kept for its deliveries."""
+
+    __tablename__ = "epcis_subscription"
+    __table_args__ = (Index("ix_epcis_subscription_org_id_query_name", "org_id", "query_name"),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(36), unique=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"))
+    query_name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[dict[str, object]] = mapped_column(JSON)
+    dest: Mapped[str] = mapped_column(String(2000))
+    sealed_token: Mapped[bytes | None] = mapped_column(LargeBinary(600))
+    schedule: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    report_if_empty: Mapped[bool] = mapped_column(Boolean)
+    initial_record_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    cursor_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cursor_source: Mapped[int | None] = mapped_column(Integer)
+    cursor_row: Mapped[int | None] = mapped_column(BigInteger)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -42,12 +42,15 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        CheckConstraint("(endpoint_id IS NULL) <> (subscription_id IS NULL)", name="one_destination"),
         Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
         NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoint.id"), index=True)
+    # an organisation's endpoint, or an EPCIS subscription's own destination: exactly one of the two
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_endpoint.id"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("epcis_subscription.id"), index=True)
     event_type: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")

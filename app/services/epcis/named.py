@@ -5,7 +5,7 @@ deletes it (for it the name does not exist), and running it reads with the calle
 ``GET /epcis/events`` with the same parameters would. The query travels in the standard's JSON form (arrays for
 several values, numbers, booleans, ``null`` for ``EXISTS_``); it is checked by the very parser the query string
 goes through (:func:`app.domain.epcis_query.parse_request`), so a name is only given to a query that can run.
-Subscriptions to named queries are not kept here (yet).
+Subscriptions to named queries live in :mod:`app.services.epcis.subscriptions`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import EpcisNamedQuery
+from app.db.models import EpcisNamedQuery, EpcisSubscription
 from app.domain.epcis_query import parse_request
 from app.domain.errors import Conflict, InvalidInput, NotFound, QueryParameterError
 from app.services.epcis.query import Page, query_events
@@ -102,8 +102,18 @@ def get_query(session: Session, principal: Principal, name: str) -> dict[str, An
     return _definition(_row(session, principal, name))
 
 
-def delete_query(session: Session, principal: Principal, name: str) -> None:
+def delete_query(session: Session, principal: Principal, name: str, *, now: datetime) -> None:
+    """Delete the query and end its subscriptions (the standard's "forcibly unsubscribes")."""
     row = _row(session, principal, name)
+    session.execute(
+        update(EpcisSubscription)
+        .where(
+            EpcisSubscription.org_id == principal.org_id,
+            EpcisSubscription.query_name == name,
+            EpcisSubscription.ended_at.is_(None),
+        )
+        .values(ended_at=now)
+    )
     session.execute(delete(EpcisNamedQuery).where(EpcisNamedQuery.id == row.id))
 
 

@@ -468,3 +468,23 @@ def _documents(
             events.append(native[p.row_id])
             contexts.append(None)
     return events, contexts
+
+
+def events_after(
+    session: Session,
+    principal: Principal,
+    params: Sequence[tuple[str, str]],
+    after: Position,
+    before: datetime,
+    *,
+    limit: int,
+    base_url: str,
+    now: datetime,
+) -> tuple[list[Position], dict[str, Any]]:
+    """Up to ``limit`` events the query matches, recorded after ``after`` and before ``before``, in the order
+    they were recorded and as the principal may see them, with their EPCISQueryDocument: what an EPCIS
+    subscription pushes next (its query holds no ordering parameter, so the order is recordTime ascending)."""
+    query = parse_request(params).query
+    positions, events, contexts = _matching(session, _viewer(principal), query, base_url, after, limit)
+    keep = next((i for i, position in enumerate(positions) if position.key >= before), len(positions))
+    return positions[:keep], query_document(events[:keep], contexts[:keep], base_url=base_url, now=now)
