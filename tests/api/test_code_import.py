@@ -3,6 +3,7 @@ refusals naming the line; package codes stand for everything inside them, as an 
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -204,6 +205,12 @@ def test_two_imports_of_the_same_codes_at_once_one_wins(client, runtime, maker, 
     assert counts(runtime)[:2] == (6, 3)
 
 
+def logged(client: Any, org: Any) -> set[int]:
+    """The events whose log entries ``org`` may read (the others are withheld as None)."""
+    body = client.get("/v1/log/entries", params={"start": 0, "end": 1000}, headers=org.headers).json()
+    return {json.loads(base64.b64decode(e))["event_id"] for e in body["entries"] if e is not None}
+
+
 def test_a_unit_gets_its_containment_row_only_when_it_leaves_its_package(client, runtime, maker, batch, make_org):
     """The import writes containment rows for its packages only; a unit's row is written, closed from the import's
     event, when it leaves its package (its package opened, or the unit taken out on its own). Histories, recall
@@ -219,11 +226,13 @@ def test_a_unit_gets_its_containment_row_only_when_it_leaves_its_package(client,
     dist = make_org("distributor", "drug_wholesale", gln="0614141000005")
     shop = make_org("retailer", "drug_retail")
     ok(post(client, maker, {"action": "ship", "codes": [CASE], "to": dist.id}))
-    ok(post(client, dist, {"action": "receive", "codes": [CASE]}))
+    received = ok(post(client, dist, {"action": "receive", "codes": [CASE]}))[0]["event_id"]
     # no unit has a row yet: the manufacturer sees the distributor's receipt through the units in the case's boxes
     listed = client.get("/epcis/events", headers=maker.headers).json()
     seen = [e["passport:action"] for e in listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
     assert seen == ["pack", "ship", "receive"]
+    # and reads it in the log, as the goods' maker; an organisation not party to it does not
+    assert received in logged(client, maker) and received not in logged(client, shop)
     ok(post(client, dist, {"action": "unpack", "codes": [CASE]}))
     ok(post(client, dist, {"action": "ship", "codes": [BOXES[0]], "to": shop.id}))
     # a box of the distributor's: the shipment is the manufacturer's to see through the units still in it
