@@ -163,6 +163,9 @@ def run_capture(
                 }
             )
         with session.begin():
+            # a writer from the start: a deferred transaction that reads the job and then writes fails at once on
+            # SQLite ("database is locked") when another writer committed meanwhile, and the job would never end
+            session.connection(execution_options=WRITE_OPTIONS)
             now = policy_for().now
             if outcome.rollback:  # rolled back with the document; in proceed mode written with the events
                 for error in outcome.refused:
