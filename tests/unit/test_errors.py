@@ -42,3 +42,10 @@ def test_rate_limited_says_when_to_come_back() -> None:
         30,
     )
     assert error.extra == {"retry_after": 30}
+
+
+def test_a_refusal_without_alerts_carries_an_empty_list_of_its_own() -> None:
+    first, second = InvalidInput("x"), InvalidInput("y")
+    assert first.alerts == [] and second.alerts == []
+    first.alerts.append(object())  # type: ignore[arg-type]
+    assert second.alerts == []
