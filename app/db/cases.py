@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, exists, or_, select
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, exists, select
 
 from app.db.models import CaseChange, CaseSubject
 
+_CHUNK = 500
 
-def under_investigation(conn: Connection, unit_id: int, batch_id: int) -> bool:
-    """An active case names the unit or its lot (the same test as verification's lookup)."""
-    named = select(CaseSubject.id).where(
-        CaseSubject.active.is_(True), or_(CaseSubject.unit_id == unit_id, CaseSubject.batch_id == batch_id)
+
+def units_under_investigation(conn: Connection, units: Iterable[tuple[int, int]]) -> set[int]:
+    """Of ``units`` (unit id, batch id), those an active case names, or names the lot of (the same test as
+    verification's lookup), for a whole event's units: one query for their lots and one per 500 units."""
+    wanted = list(units)
+    if not wanted:
+        return set()
+    active = CaseSubject.active.is_(True)
+    lots = set(
+        conn.scalars(select(CaseSubject.batch_id).where(active, CaseSubject.batch_id.in_({b for _, b in wanted})))
     )
-    return bool(conn.scalar(select(exists(named))))
+    named: set[int] = set()
+    ids = [unit_id for unit_id, _ in wanted]
+    for start in range(0, len(ids), _CHUNK):
+        named.update(
+            conn.scalars(
+                select(CaseSubject.unit_id).where(active, CaseSubject.unit_id.in_(ids[start : start + _CHUNK]))
+            )
+        )
+    return {unit_id for unit_id, batch_id in wanted if unit_id in named or batch_id in lots}
 
 
 def lot_under_investigation(conn: Connection, batch_id: int) -> bool:

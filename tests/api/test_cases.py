@@ -64,6 +64,22 @@ def test_a_handler_opens_a_case_its_units_verify_under_investigation_and_are_not
     ok(post(client, pharm, {"action": "sell", "codes": [codes[0]], "channel": "offline"}))
 
 
+def test_a_sale_of_many_units_is_refused_for_the_one_a_case_names_and_for_a_lot_in_a_case(client, maker, stocked):
+    """The units of a sale are looked up in the cases together (one query per event): the one named among clean
+    ones, in the middle of the list, refuses the whole sale; a case on the lot refuses a unit no case names."""
+    codes, pharm = stocked
+    assert _open(client, pharm, serials=[serial(codes[1])]).status_code == 201
+    refused = post(client, pharm, {"action": "sell", "codes": codes[:3], "channel": "offline"})
+    assert_problem(refused, 409, "under_investigation")
+    assert refused.json()["unit"] == codes[1]
+    ok(post(client, pharm, {"action": "sell", "codes": [codes[0]], "channel": "offline"}))
+
+    assert _open(client, maker, type="illegitimate", lots=["LOT42"]).status_code == 201
+    refused = post(client, pharm, {"action": "sell", "codes": [codes[2]], "channel": "offline"})
+    assert_problem(refused, 409, "under_investigation")
+    assert refused.json()["unit"] == codes[2]
+
+
 def test_a_lot_in_a_case_decided_illegitimate_stays_suspect(client, maker, stocked, make_org):
     codes, _ = stocked
     regulator = make_org("regulator")

@@ -220,6 +220,26 @@ def test_a_saleable_return_needs_a_positive_verification_or_an_override(client, 
     assert alert.org_id == dist.id and alert.serial == codes[1]["serial"] and alert.details["reason"] == reason
 
 
+def test_a_receipt_of_many_units_asks_the_verification_of_each_one_coming_back(client, maker, chain, make_org):
+    """The units of a receipt coming back are found together (one query per event), each still needing its own
+    positive verification; a unit the receiver never shipped needs none."""
+    dist, codes = chain
+    pharm = make_org("retailer", "drug_retail")
+    first, second, third = (c["uri"] for c in codes[:3])
+    ok(post(client, dist, {"action": "ship", "codes": [first, second], "to": pharm.id}))
+    ok(post(client, pharm, {"action": "receive", "codes": [first, second]}))
+    ok(post(client, pharm, {"action": "ship", "codes": [first, second], "to": dist.id}))  # both sent back
+    ok(post(client, dist, {"action": "ship", "codes": [third], "to": pharm.id}))
+
+    assert ask(client, dist, unsigned(first), "dscsaSaleableReturn").json()["verified"] is True
+    refused = post(client, dist, {"action": "receive", "codes": [first, second]})
+    assert_problem(refused, 409, "return_not_verified")
+    assert refused.json()["unit"] == second  # the first is verified; the second, coming back too, is not
+    assert ask(client, dist, unsigned(second), "dscsaSaleableReturn").json()["verified"] is True
+    ok(post(client, dist, {"action": "receive", "codes": [first, second]}))
+    ok(post(client, pharm, {"action": "receive", "codes": [third]}))  # pharm never shipped it: not a return
+
+
 def test_a_first_receipt_needs_no_return_verification(client, maker, batch, issue, make_org):
     dist = make_org("distributor", "drug_wholesale")
     [code] = issue(batch["id"], 1)

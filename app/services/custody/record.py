@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
-from app.db.cases import under_investigation
+from app.db.cases import units_under_investigation
 from app.db.custody import last_sale, latest_item, lock_everything
 from app.db.log import log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
@@ -41,7 +41,7 @@ from app.services.cn_codes import read_code
 from app.services.custody import containers
 from app.services.custody.licences import check_trade
 from app.services.custody.recorder import Occurrence, Recorder
-from app.services.custody.returns import check_return
+from app.services.custody.returns import check_return, shipped_before
 from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
 from app.services.custody.undo import undo
@@ -100,6 +100,11 @@ def _record(rec: Recorder, ev: EventIn) -> Result:
     check_fields(action, ev, lambda org_id: rec.org(org_id) is not None)
     subjects = resolve(rec.session, rec.actor, rec.locked_units, ev.codes)
     occ = Occurrence(rec.event_row(action, ev, occurred_at), action, ev, occurred_at)
+    loose = [s.unit for s in subjects if s.unit is not None]
+    if action is Action.RECEIVE:
+        rec.returning = shipped_before(rec, loose, occ.event.id)
+    elif action in SALE_ACTIONS:
+        rec.investigated = units_under_investigation(rec.session.connection(), [(u.id, u.batch_id) for u in loose])
     try:
         for subject in subjects:
             _apply(rec, occ, subject)
@@ -162,7 +167,7 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
     batch = rec.batch(unit.batch_id)
     if rec.recalls_of(unit.gtin, batch.lot, unit.serial):
         raise Refused("this unit is recalled and may not be sold or dispensed", code="recalled")
-    if under_investigation(rec.session.connection(), unit.id, unit.batch_id):
+    if unit.id in rec.investigated:
         raise Refused(
             "this unit is in an open suspect-product case and may not be sold or dispensed until it is cleared",
             code="under_investigation",

@@ -51,6 +51,10 @@ class Recorder:
         # Units whose standing sales of one kind change: (unit, sale event, +1 sold / -1 undone), counted once
         # the event's items are written (a unit already sold that way, an open pack dispensed again, is not new).
         self.sales: list[tuple[Unit, Event, int]] = []
+        # Of the units the event being recorded names loose, read for the whole event at once (not per unit):
+        # those coming back to a receiver that shipped them (receive), those an active case names (sale).
+        self.returning: set[int] = set()
+        self.investigated: set[int] = set()
 
     @property
     def actor(self) -> str:
@@ -98,6 +102,8 @@ class Recorder:
         """Forget the counted changes of the previous event."""
         self.tally.clear()
         self.sales = []
+        self.returning = set()
+        self.investigated = set()
 
     def event_row(self, action: Action, ev: EventIn, occurred_at: datetime) -> Event:
         me = self.org(self.actor)
