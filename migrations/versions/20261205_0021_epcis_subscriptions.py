@@ -19,6 +19,7 @@ depends_on = None
 
 _BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _TIME = sa.DateTime(timezone=True)
+_AUTOINCREMENT = {"sqlite_autoincrement": True}
 
 
 def upgrade() -> None:
@@ -46,7 +47,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("subscription_id", name=op.f("uq_epcis_subscription_subscription_id")),
     )
     op.create_index("ix_epcis_subscription_org_id_query_name", "epcis_subscription", ["org_id", "query_name"])
-    with op.batch_alter_table("webhook_delivery") as batch:
+    # SQLite rebuilds the table: keep its AUTOINCREMENT (delivery ids are never reused, migration 0011)
+    with op.batch_alter_table("webhook_delivery", table_kwargs=_AUTOINCREMENT) as batch:
         batch.alter_column("endpoint_id", existing_type=sa.Integer(), nullable=True)
         batch.add_column(sa.Column("subscription_id", _BIG, nullable=True))
         batch.create_foreign_key(
@@ -63,7 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DELETE FROM webhook_delivery WHERE subscription_id IS NOT NULL")
-    with op.batch_alter_table("webhook_delivery") as batch:
+    with op.batch_alter_table("webhook_delivery", table_kwargs=_AUTOINCREMENT) as batch:
         batch.drop_constraint(op.f("ck_webhook_delivery_one_destination"), type_="check")
         batch.drop_index(op.f("ix_webhook_delivery_subscription_id"))
         batch.drop_constraint(op.f("fk_webhook_delivery_subscription_id_epcis_subscription"), type_="foreignkey")
