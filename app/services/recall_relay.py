@@ -115,20 +115,6 @@ def online_buyers(conn: Connection, scope: Scope) -> list[_Sold]:
     ]
 
 
-def _recall_summary(recall: Recall, product: Product) -> dict[str, Any]:
-    return {
-        "id": recall.id,
-        "gtin": recall.gtin,
-        "product": product.name,
-        "lots": list(recall.lots),
-        "serials": list(recall.serials),
-        "class": recall.recall_class,
-        "reason": recall.reason,
-        "instructions": recall.instructions,
-        "created_at": recall.created_at.isoformat(),
-    }
-
-
 def _order_json(order: _Order) -> dict[str, Any]:
     return {
         "order_ref": order.order_ref,
@@ -166,7 +152,7 @@ def relay_orders(session: Session, recall: Recall) -> int:
         payloads = {
             platform: {
                 "type": EVENT_TYPE,
-                "recall": _recall_summary(recall, product),
+                "recall": webhooks.recall_summary(recall, product),
                 "platform": platform,
                 "orders": [_order_json(o) for o in listed[start : start + ORDERS_PER_DELIVERY]],
                 "acknowledge": f"/v1/recalls/{recall.id}/orders/ack",

@@ -188,23 +188,28 @@ def _recipients(session: Session, recall: Recall, manufacturer_id: str) -> dict[
     return {org: (on_hand[org], arriving[org]) for org in on_hand.keys() | arriving.keys()}
 
 
+def recall_summary(recall: Recall, product: Product) -> dict[str, Any]:
+    """The recall as every webhook about it names it (holders' notices here, platforms' orders in recall_relay)."""
+    return {
+        "id": recall.id,
+        "gtin": recall.gtin,
+        "product": product.name,
+        "lots": list(recall.lots),
+        "serials": list(recall.serials),
+        "class": recall.recall_class,
+        "reason": recall.reason,
+        "instructions": recall.instructions,
+        "created_at": recall.created_at.isoformat(),
+    }
+
+
 def _payload(
     recall: Recall, product: Product, event_type: str, org_id: str, units: tuple[int, int], now: datetime
 ) -> dict[str, Any]:
     on_hand, arriving = units
     return {
         "event": event_type,
-        "recall": {
-            "id": recall.id,
-            "gtin": recall.gtin,
-            "product": product.name,
-            "lots": list(recall.lots),
-            "serials": list(recall.serials),
-            "class": recall.recall_class,
-            "reason": recall.reason,
-            "instructions": recall.instructions,
-            "created_at": recall.created_at.isoformat(),
-        },
+        "recall": recall_summary(recall, product),
         "org": org_id,
         "units": on_hand + arriving,
         "units_in_transit_to_you": arriving,
