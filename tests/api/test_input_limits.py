@@ -306,4 +306,4 @@ def test_a_body_over_the_limit_is_too_large_with_or_without_length(small_limits,
 def test_an_epcis_page_token_nested_10000_deep_is_invalid(client, maker):
     token = base64.urlsafe_b64encode(b"[" * 10_000 + b"]" * 10_000).decode().rstrip("=")
     response = client.get(f"/epcis/events?nextPageToken={token}", headers=maker.headers)
-    assert "nextPageToken" in _problem(response, 422, "invalid_query_parameter")["detail"]
+    assert "nextPageToken" in _problem(response, 400, "invalid_query_parameter")["detail"]
