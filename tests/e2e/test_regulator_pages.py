@@ -94,10 +94,10 @@ def test_console_in_a_browser(chromium, server, client, recall_story):
     assert edges == {(hop["from"]["id"], hop["to"]["id"]): hop["units"] for hop in trace["hops"]}
     states = {s["data-state"]: int(s["data-count"]) for s in tab.all_attributes("#state-bars g.state")}
     assert states == trace["by_state"] == {"issued": 2, "in_supply_chain": 8, "sold": 2}
-    assert "12 units in scope" in tab.text("[data-total]")
+    assert "12 units in scope" in tab.text("p[data-total]")
     shots.append(tab.screenshot("regulator-trace-1280x800"))
     tab.goto(f"{server}/regulator/recalls/{recall_id}?lang=zh")
-    assert "召回范围内共 12 件" in tab.text("[data-total]")
+    assert "召回范围内共 12 件" in tab.text("p[data-total]")
     shots.append(tab.screenshot("regulator-trace-zh-1280x800"))
 
     # triage through the form: the real browser's Origin passes the CSRF check
