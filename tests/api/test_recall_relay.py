@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -186,7 +187,8 @@ def test_each_platform_gets_a_signed_webhook_of_its_own_orders_and_acknowledges_
     ).text
     assert 'data-figure="online_orders" data-total="3" data-acknowledged="2"' in page
     assert "Online orders relayed to platforms" in page and "3 notified, 2 acknowledged" in page
-    assert '<td>Market A</td><td class="n">3</td><td class="n">2</td><td class="n">2</td>' in page
+    row = re.search(r"<tr><td[^>]*>Market A</td>(.*?)</tr>", page)
+    assert row is not None and re.findall(r'<td class="n"[^>]*>(\d+)</td>', row.group(1)) == ["3", "2", "2"]
     zh = client.get(
         f"/regulator/recalls/{recall['id']}?lang=zh", headers={"Cookie": f"{COOKIE}={regulator.api_key}"}
     ).text
