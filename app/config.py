@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.witness import WitnessError, parse_witness_list
@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASSPORT_", extra="ignore")
 
     database_url: str = "sqlite:///./passport.db"
+    # Streaming standbys of the PostgreSQL primary (URLs, comma-separated) for public scans, recall traces, EPCIS
+    # queries and regulator pages; unset = everything reads the primary. A standby further behind the primary than
+    # max_replica_lag_seconds answers nothing until it catches up (docs/production.md, "Read replicas").
+    read_database_url: str = ""
+    max_replica_lag_seconds: float = Field(default=1.0, gt=0)
     base_url: str = "http://localhost:8000"
     # 32-byte AES key (base64) that seals the signing keys at rest; without it, a key file is used.
     master_key: str | None = None
@@ -71,6 +76,18 @@ class Settings(BaseSettings):
     witnesses: str = ""
     witness_timeout_seconds: float = Field(default=10.0, gt=0)
     witness_retry_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _read_replicas(self) -> Settings:
+        urls = [url.strip() for url in self.read_database_url.split(",") if url.strip()]
+        if urls and not self.database_url.startswith(("postgresql", "postgres")):
+            raise ValueError(
+                "PASSPORT_READ_DATABASE_URL needs a PostgreSQL PASSPORT_DATABASE_URL: read replicas are PostgreSQL "
+                "streaming standbys (unset it on SQLite)"
+            )
+        if any(not url.startswith(("postgresql", "postgres")) for url in urls):
+            raise ValueError("PASSPORT_READ_DATABASE_URL: PostgreSQL URLs (of streaming standbys), comma-separated")
+        return self
 
     @field_validator("verify_rate_limit")
     @classmethod
