@@ -1,4 +1,4 @@
-"""The ``passport`` command: init, serve, orgs, keys, log, webhooks, demo. It calls the same services as the API."""
+"""The ``passport`` command: init, serve, orgs, keys, log, webhooks, scans, demo. It calls the same services as the API."""
 
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db.engine import make_engine, make_sessionmaker, normalise_url
+from app.db import scan_partitions
+from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker, normalise_url
 from app.db.models import SigningKey
 from app.domain.errors import DomainError
 from app.domain.orgs import LICENCE_KINDS, ROLES, Role
 from app.domain.signing import kid
 from app.domain.witness import WitnessError
-from app.services import licences, log, orgs, webhooks
+from app.services import licences, log, nodes, orgs, webhooks
+from app.services.clock import utcnow
 from app.services.keys import (
     KeyRing,
     MasterKeyError,
@@ -264,6 +266,35 @@ def cmd_webhooks_deliver(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scans_partitions(settings: Settings, args: argparse.Namespace) -> int:
+    ahead = settings.scan_partitions_ahead if args.ahead is None else args.ahead
+    with _database(settings) as sessions:
+        created = nodes.tend_scan_partitions(sessions, ahead, utcnow())
+        with sessions() as session:
+            present = scan_partitions.partitions(session.connection())
+    print(json.dumps({"partitioned": bool(present), "created": created, "partitions": present}))
+    return 0
+
+
+def cmd_scans_prune(settings: Settings, args: argparse.Namespace) -> int:
+    months = settings.scan_retention_months if args.months is None else args.months
+    if months < 1:
+        print(
+            "passport scans prune: no retention set (PASSPORT_SCAN_RETENTION_MONTHS=0 keeps every scan); "
+            "give --months N or set it",
+            file=sys.stderr,
+        )
+        return 2
+    with _database(settings) as sessions, sessions.begin() as session:
+        pruned = scan_partitions.prune(session.connection(execution_options=WRITE_OPTIONS), utcnow(), months)
+    print(
+        json.dumps(
+            {"before": pruned.cutoff.isoformat(), "partitions_dropped": pruned.partitions, "rows_deleted": pruned.rows}
+        )
+    )
+    return 0
+
+
 class NotReady(RuntimeError):
     """The database or master key the settings name is not an initialised installation's: refuse, never guess."""
 
@@ -480,6 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
     deliver = _command(hooks, "deliver", "send the deliveries that are due now, once, and print the outcomes")
     deliver.add_argument("--limit", type=int, default=1000, help="most deliveries to send in this run")
     deliver.set_defaults(func=cmd_webhooks_deliver)
+
+    scans = _subcommands(_command(sub, "scans", "the scan log (early warning)"), "scans_command")
+    parts = _command(scans, "partitions", "create the coming months' scan log partitions (PostgreSQL) and list them")
+    parts.add_argument("--ahead", type=int, help="months after this one (default PASSPORT_SCAN_PARTITIONS_AHEAD)")
+    parts.set_defaults(func=cmd_scans_partitions)
+    prune = _command(scans, "prune", "remove scans older than the retention: whole month partitions on PostgreSQL")
+    prune.add_argument(
+        "--months", type=int, help="whole months kept before this one (default PASSPORT_SCAN_RETENTION_MONTHS)"
+    )
+    prune.set_defaults(func=cmd_scans_prune)
 
     witness = _subcommands(
         _command(sub, "witness", "a C2SP tlog-witness: cosign the checkpoints of logs it checked"), "witness_command"

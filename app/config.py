@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
+from app.db.engine import UNPREPARED, unprepared
 from app.domain.witness import WitnessError, parse_witness_list
 
 _RATE = re.compile(r"^(0|[1-9][0-9]*/(second|minute|hour))$")
@@ -68,6 +70,15 @@ class Settings(BaseSettings):
     clone_max_speed_kmh: float = Field(default=900.0, gt=0)
     clone_max_clients: int = Field(default=20, ge=1)
     clone_window_hours: float = Field(default=24.0, gt=0)
+    # The scan log (early warning only): scans older than this many whole months are removed by
+    # `passport scans prune` (0 = kept forever). On PostgreSQL the log is partitioned by month and the service
+    # keeps this many months' partitions created ahead (app/db/scan_partitions.py, docs/production.md).
+    scan_retention_months: int = Field(default=0, ge=0)
+    scan_partitions_ahead: int = Field(default=3, ge=1, le=24)
+    # "pgbouncer" when PASSPORT_DATABASE_URL points at PgBouncer in transaction pooling mode: no server-side
+    # prepared statements (psycopg prepares a query it ran 5 times; under PgBouncer < 1.21 the next transaction
+    # may land on a server connection that never saw it). "none": a direct connection (docs/production.md).
+    database_pooler: Literal["none", "pgbouncer"] = "none"
     # Verification between trading partners: requests about units the requester never held, per hour (oracle guard).
     partner_unheld_per_hour: int = Field(default=100, ge=1)
     # Witnesses of the log (C2SP tlog-witness): "URL VERIFIERKEY" pairs separated by ";". Each new checkpoint is
@@ -87,6 +98,21 @@ class Settings(BaseSettings):
             )
         if any(not url.startswith(("postgresql", "postgres")) for url in urls):
             raise ValueError("PASSPORT_READ_DATABASE_URL: PostgreSQL URLs (of streaming standbys), comma-separated")
+        return self
+
+    @model_validator(mode="after")
+    def _pooler(self) -> Settings:
+        """Behind PgBouncer the database URL carries ``prepare_threshold=none``, which every connection the service
+        makes honours (app/db/engine.py: SQLAlchemy's pools, the scan writer, the psycopg connections of lookups)."""
+        if self.database_pooler == "pgbouncer":
+            if not self.database_url.startswith(("postgresql", "postgres")):
+                raise ValueError("PASSPORT_DATABASE_POOLER=pgbouncer needs a PostgreSQL PASSPORT_DATABASE_URL")
+            if not unprepared(self.database_url):
+                self.database_url = (
+                    make_url(self.database_url)
+                    .update_query_dict({UNPREPARED: "none"})
+                    .render_as_string(hide_password=False)
+                )
         return self
 
     @field_validator("verify_rate_limit")

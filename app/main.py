@@ -120,8 +120,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         tasks.append(asyncio.create_task(_every(capture_jobs.HEARTBEAT_SECONDS, runtime.tend_jobs, "capture jobs")))
         if settings.checkpoint_interval_seconds:
             tasks.append(
-                asyncio.create_task(_every(settings.checkpoint_interval_seconds, runtime.sign_checkpoint, "checkpoint"))
+                asyncio.create_task(
+                    _every(settings.checkpoint_interval_seconds, runtime.sign_scheduled_checkpoint, "checkpoint")
+                )
             )
+        tasks.append(asyncio.create_task(_every(3600, runtime.tend_scan_partitions, "scan partitions")))
         stop_deliveries = threading.Event()
         deliveries = pushes = None
         if settings.webhook_interval_seconds:

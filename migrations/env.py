@@ -10,13 +10,16 @@ from sqlalchemy import event
 from app.config import Settings
 from app.db.engine import make_engine
 from app.db.models import metadata
+from app.db.scan_partitions import include_name
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or Settings().database_url
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True, include_name=include_name
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -24,7 +27,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=metadata, render_as_batch=True, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -35,7 +40,7 @@ def run_migrations_online() -> None:
         # any transaction, so on connecting), the changes in one transaction, then foreign_key_check before commit.
         event.listen(engine, "connect", _foreign_keys_off)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True, include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
             if engine.dialect.name == "sqlite":

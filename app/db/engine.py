@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -22,10 +22,36 @@ def normalise_url(url: str) -> str:
 POSTGRES_OPTIONS = "-c jit=off"
 
 
+# Behind PgBouncer in transaction pooling mode (PASSPORT_DATABASE_POOLER=pgbouncer, or ``prepare_threshold=none``
+# in the URL's query) every transaction may run on a different server connection: psycopg must never prepare a
+# statement on the server (it does once a query ran 5 times on a connection; PgBouncer < 1.21 does not carry
+# prepared statements across), and nothing may keep session state (advisory locks are transaction-level here).
+UNPREPARED = "prepare_threshold"
+
+
+def unprepared(url: str | URL) -> bool:
+    """Whether connections to ``url`` must not use server-side prepared statements (a pooler in front)."""
+    value = make_url(url).query.get(UNPREPARED) if isinstance(url, str) else url.query.get(UNPREPARED)
+    return isinstance(value, str) and value.lower() in ("none", "0", "off")
+
+
+def connect_kwargs(engine: Engine) -> dict[str, Any]:
+    """What every psycopg connection made below SQLAlchemy (``libpq_url``) passes to ``connect`` besides its own
+    options: no automatic prepared statements when a pooler is in front."""
+    return {"prepare_threshold": None} if unprepared(engine.url) else {}
+
+
 def libpq_url(engine: Engine) -> str:
     """The engine's PostgreSQL database as a libpq URL, for the few connections made below SQLAlchemy (with
-    ``options=POSTGRES_OPTIONS``)."""
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    ``options=POSTGRES_OPTIONS`` and ``**connect_kwargs(engine)``)."""
+    url = engine.url.set(drivername="postgresql").difference_update_query([UNPREPARED])
+    return url.render_as_string(hide_password=False)
+
+
+def _unprepared_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    # SQLAlchemy hands the URL's query to psycopg.connect as keywords: this one must be None, not a string.
+    cparams.pop(UNPREPARED, None)
+    cparams["prepare_threshold"] = None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -57,20 +83,28 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("connect_args", {"options": POSTGRES_OPTIONS})
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return _pooled(create_engine(url, pool_pre_ping=True, **kwargs))
+
+
+def _pooled(engine: Engine) -> Engine:
+    if unprepared(engine.url):
+        event.listen(engine, "do_connect", _unprepared_connect)
+    return engine
 
 
 def make_read_engine(engine: Engine, *, size: int = 10, application_name: str = "passport reads") -> Engine:
     """For short reads off the event loop on PostgreSQL: autocommit connections, so no BEGIN before a read, no
     rollback on return to the pool and no ping on checkout (three round trips a read did not need). A connection
     found lost is dropped by the pool; its caller retries (``DBAPIError.connection_invalidated``)."""
-    return create_engine(
-        engine.url,
-        isolation_level="AUTOCOMMIT",
-        pool_size=size,
-        max_overflow=0,
-        pool_reset_on_return=None,
-        connect_args={"options": POSTGRES_OPTIONS, "application_name": application_name},
+    return _pooled(
+        create_engine(
+            engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=size,
+            max_overflow=0,
+            pool_reset_on_return=None,
+            connect_args={"options": POSTGRES_OPTIONS, "application_name": application_name},
+        )
     )
 
 

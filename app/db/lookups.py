@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
-from app.db.engine import POSTGRES_OPTIONS, libpq_url
+from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 
 T = TypeVar("T")
@@ -133,6 +133,7 @@ class GroupedLookups:
 
     def __init__(self, engine: Engine, sql: str) -> None:
         self._url = libpq_url(engine)
+        self._pooled = connect_kwargs(engine)  # behind PgBouncer: no server-side prepared statements
         self._sql = sql
         self._loops = PerLoop(_OnLoop, _finish)
         self.statements = 0  # statements sent (fewer than codes under load), for tests
@@ -179,6 +180,7 @@ class GroupedLookups:
                     options=POSTGRES_OPTIONS,
                     application_name=APPLICATION_NAME,
                     connect_timeout=TIMEOUT_S,
+                    **self._pooled,
                 )
             self.statements += 1
             try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app.db.engine import POSTGRES_OPTIONS, libpq_url
+from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
 from app.db.lookups import TIMEOUT_S, DirectLookups, PerLoop
 
 # The organisation's licence grants as one JSON array of [kind, valid_from, valid_until, revoked_at].
@@ -114,7 +114,7 @@ class PartnerFactsLookups:
     def __init__(self, engine: Engine) -> None:
         sql = partner_facts_sql(engine.dialect.name)
         self._lookups: DirectLookups | _OnLoopStatement = (
-            _OnLoopStatement(libpq_url(engine), sql)
+            _OnLoopStatement(libpq_url(engine), sql, connect_kwargs(engine))
             if engine.dialect.name == "postgresql"
             else DirectLookups(engine, sql)
         )
@@ -138,8 +138,9 @@ class _OnLoopStatement:
     statements of concurrent requests on it); no worker thread, no pool. A connection found lost is replaced and the
     statement sent once more."""
 
-    def __init__(self, url: str, sql: str) -> None:
+    def __init__(self, url: str, sql: str, pooled: dict[str, Any]) -> None:
         self._url = url
+        self._pooled = pooled  # behind PgBouncer: no server-side prepared statements (app/db/engine.py)
         self._sql = sql
         self._loops = PerLoop(_Connection, _finish)
 
@@ -176,6 +177,7 @@ class _OnLoopStatement:
                     options=POSTGRES_OPTIONS,
                     application_name="passport partner reads",
                     connect_timeout=TIMEOUT_S,
+                    **self._pooled,
                 )
             return mine.connection
 

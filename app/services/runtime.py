@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
 from app.domain.witness import parse_witness_list
+from app.services import nodes
 from app.services.clock import utcnow
 from app.services.epcis import jobs as capture_jobs
 from app.services.keys import KeyRing, load_master_key
@@ -49,6 +50,7 @@ class Runtime:
             window=timedelta(hours=settings.clone_window_hours),
         )
         capture_jobs.tend(sessions, utcnow())  # jobs left running by a process that died are marked at start
+        nodes.tend_scan_partitions(sessions, settings.scan_partitions_ahead, utcnow())  # the coming months' scans
         witnessing = Witnessing(
             sessions,
             parse_witness_list(settings.witnesses),
@@ -83,8 +85,21 @@ class Runtime:
     def sign_checkpoint(self) -> None:
         with self.sessions.begin() as session:
             session.connection(execution_options=WRITE_OPTIONS)
+            nodes.serialise_signers(session)  # one signer at a time across API nodes
             make_checkpoint(session, self.keyring.master_key)
         self.witnessing.wake()  # after the commit: the witnesses' threads read the new checkpoint
+
+    def sign_scheduled_checkpoint(self) -> None:
+        """The interval's checkpoint, unless another API node signed one within the interval (app/services/nodes.py)."""
+        with self.sessions.begin() as session:
+            if not nodes.checkpoint_due(session, self.settings.checkpoint_interval_seconds, utcnow()):
+                return
+            make_checkpoint(session, self.keyring.master_key)
+        self.witnessing.wake()
+
+    def tend_scan_partitions(self) -> list[str]:
+        """Create the scan log's coming month partitions that are missing (PostgreSQL; at start and hourly)."""
+        return nodes.tend_scan_partitions(self.sessions, self.settings.scan_partitions_ahead, utcnow())
 
     def tend_jobs(self) -> None:
         """Heartbeat this process's capture jobs and mark those whose worker died (see app.services.epcis.jobs)."""
