@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import anyio
 from fastapi import FastAPI
@@ -39,6 +40,7 @@ from app.api import (
     routes_webhooks,
 )
 from app.api.ratelimit import VerifyLimiter
+from app.api.replica_reads import PrimarySecondLook
 from app.config import Settings
 from app.domain.errors import PayloadTooLarge
 from app.services import webhooks
@@ -196,9 +198,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        replicas = app.state.runtime.replicas
+        if replicas is None:
+            return {"status": "ok"}
+        # Each standby's lag bound (seconds of commits it may be missing) and whether it takes reads now.
+        return {"status": "ok", "max_replica_lag_seconds": replicas.max_lag, "replicas": replicas.status()}
 
+    # A standby's refusal of a GET is asked again on the primary (app/api/replica_reads.py).
+    app.add_middleware(PrimarySecondLook, enabled=app.state.runtime.replicas is not None)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

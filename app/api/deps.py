@@ -10,6 +10,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.api.replica_reads import replica_for
 from app.config import Settings
 from app.db.engine import WRITE_OPTIONS
 from app.domain.errors import NotAuthenticated
@@ -34,7 +35,9 @@ OWN_TRANSACTION_ROUTES = frozenset({"issue_codes"})
 
 def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     # scope="function" below: the commit runs before the response goes out, so a failed commit is never a 2xx.
-    with runtime.sessions() as session, session.begin():
+    replica = replica_for(request)  # a standby for the GETs that may read there (app/api/replica_reads.py)
+    sessions = replica.sessions if replica is not None else runtime.sessions
+    with sessions() as session, session.begin():
         route = request.scope.get("route")
         if request.method not in ("GET", "HEAD") and getattr(route, "name", None) not in OWN_TRANSACTION_ROUTES:
             # SQLite: a writing request takes the write lock at BEGIN and waits for it, instead of failing

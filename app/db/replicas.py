@@ -146,7 +146,9 @@ class ReadReplicas:
         if not self.replicas:
             return None
         now = time.monotonic()
-        fresh = [r for r in self.replicas if r.error is None and (lag := r.lag(now)) is not None and lag <= self.max_lag]
+        fresh = [
+            r for r in self.replicas if r.error is None and (lag := r.lag(now)) is not None and lag <= self.max_lag
+        ]
         if not fresh:
             return None
         return fresh[next(self._turn) % len(fresh)]
@@ -191,9 +193,9 @@ class ReadReplicas:
         try:
             if self._primary is None:
                 self._primary = self._connect(self._primary_url)
-                self._system_id = self._primary.execute(
-                    "SELECT system_identifier FROM pg_control_system()"
-                ).fetchone()[0]
+                self._system_id = self._primary.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[
+                    0
+                ]
             sampled = time.monotonic()
             position = self._primary.execute("SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn").fetchone()[0]
         except psycopg.Error as error:
@@ -238,7 +240,9 @@ class ReadReplicas:
                     return
             replayed = replica._connection.execute("SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn").fetchone()[0]
         except psycopg.Error as error:
-            replica.error = f"unreachable: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+            replica.error = (
+                f"unreachable: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"
+            )
             if replica._connection is not None:
                 replica._connection.close()
                 replica._connection = None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.engine import WRITE_OPTIONS, make_engine, make_sessionmaker
+from app.db.replicas import ReadReplicas, parse_read_urls
 from app.domain.witness import parse_witness_list
 from app.services import nodes
 from app.services.clock import utcnow
@@ -37,6 +38,8 @@ class Runtime:
     passport_scans: PassportScans
     witnessing: Witnessing
     partner_desk: PartnerDesk
+    # Streaming standbys for reads (PASSPORT_READ_DATABASE_URL), None without: see app.db.replicas.
+    replicas: ReadReplicas | None = None
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
@@ -58,13 +61,19 @@ class Runtime:
             retry=settings.witness_retry_seconds,
         )
         witnessing.start()  # one thread per witness (none without PASSPORT_WITNESSES)
+        replicas = None
+        if settings.read_database_url:
+            replicas = ReadReplicas(
+                engine, parse_read_urls(settings.read_database_url), settings.max_replica_lag_seconds
+            )
+            replicas.start()  # a thread measuring their lag; until it has, reads go to the primary
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             keyring=keyring,
             pool=SigningPool(settings.signing_workers),
-            verifier=Verifier(engine, keyring),
+            verifier=Verifier(engine, keyring, replicas),
             scans=ScanLog(
                 sessions,
                 hashlib.sha256(master_key + b"scan-clients").digest(),
@@ -80,6 +89,7 @@ class Runtime:
                 responder_url=settings.base_url,
                 unheld_per_hour=settings.partner_unheld_per_hour,
             ),
+            replicas=replicas,
         )
 
     def sign_checkpoint(self) -> None:
@@ -112,4 +122,6 @@ class Runtime:
         self.pool.close()
         self.verifier.close()
         self.passport_scans.close()
+        if self.replicas is not None:
+            self.replicas.close()
         self.engine.dispose()
