@@ -4,6 +4,8 @@ SQLite answers in-process, so a lookup there is a plain call on a kept driver co
 PostgreSQL is a round trip away: ``GroupedLookups`` asks it on the event loop, without blocking the loop, and puts
 the codes of the requests that arrive while a statement is in flight into the next one. Both answer
 ``await fetch(gtin, serial)`` with the row of ``app.db.units.lookup_sql`` or None; ``unit_lookups`` picks one.
+A touched unit's journey (``app.db.journeys``) is read the same way, by unit id, all its rows at once
+(``journey_lookups``). Both are made from the one engine the verifier is given: the source of their connections.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
-from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
+from app.db.engine import POSTGRES_OPTIONS, libpq_url
+from app.db.journeys import JOURNEYS_MANY_SQL, journey_sql
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 
 T = TypeVar("T")
@@ -57,14 +60,22 @@ def unit_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
     return DirectLookups(engine, lookup_sql(engine.dialect.name))
 
 
+def journey_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
+    """``await fetch(unit_id)``: every row of ``app.db.journeys`` for the unit (a list, maybe empty)."""
+    if engine.dialect.name == "postgresql":
+        return GroupedLookups(engine, JOURNEYS_MANY_SQL, all_rows=True)
+    return DirectLookups(engine, journey_sql(), all_rows=True)
+
+
 class DirectLookups:
     """SQLite: driver connections that only run the lookup, in autocommit, kept outside SQLAlchemy's pool (whose
     checkout and rollback on return cost a tenth of a scan). One that fails is dropped and the query runs once
-    more on a new one."""
+    more on a new one. ``all_rows``: ``fetch`` answers a list of every row (maybe empty), not the first or None."""
 
-    def __init__(self, engine: Engine, sql: str) -> None:
+    def __init__(self, engine: Engine, sql: str, *, all_rows: bool = False) -> None:
         self._engine = engine
         self._sql = sql
+        self._all_rows = all_rows
         self._idle: list[Any] = []  # list.append and list.pop are atomic: no lock needed
         self._lost = engine.dialect.loaded_dbapi.OperationalError
 
@@ -74,15 +85,21 @@ class DirectLookups:
         pooled.detach()  # ours from now on: closed by close(), never returned to the pool
         return driver
 
-    async def fetch(self, *params: Any) -> tuple[Any, ...] | None:
-        """The statement's first row for ``params`` (the unit lookup's: GTIN, serial), or None."""
+    async def fetch(self, *params: Any) -> Any:
+        """The statement's first row for ``params`` (the unit lookup's: GTIN, serial), or None (with ``all_rows``:
+        the list of its rows)."""
         for attempt in (1, 2):
             try:
                 conn = self._idle.pop()
             except IndexError:
                 conn = self._connect()
             try:
-                row = conn.execute(self._sql, params).fetchone()
+                cursor = conn.execute(self._sql, params)
+                if self._all_rows:
+                    rows = [tuple(r) for r in cursor.fetchall()]
+                    self._idle.append(conn)
+                    return rows
+                row = cursor.fetchone()
             except self._lost:
                 conn.close()
                 if attempt == 2:
@@ -102,7 +119,7 @@ class DirectLookups:
 
 APPLICATION_NAME = "passport lookups"  # how these connections show in pg_stat_activity
 TIMEOUT_S = 10  # to connect, and for a statement: a database that stops answering fails its scans, not hangs them
-Waiter = tuple[str, str, "asyncio.Future[Any]"]  # (gtin, serial, the requester's future)
+Waiter = tuple[tuple[Any, ...], "asyncio.Future[Any]"]  # (the key, e.g. (gtin, serial); the requester's future)
 
 
 @dataclass
@@ -125,25 +142,27 @@ class GroupedLookups:
     and while a statement is in flight the event loop serves other requests instead of waiting for the answer.
 
     ``sql`` takes an array of GTINs and one of serials and answers a row per code found, starting with the code.
-    A connection found lost is replaced and the statement sent once more; any other failure is raised to every
-    requester of that statement.
+    (Any key works the same way: one array per part of the key, each row starting with its key; ``all_rows``:
+    a key may have many rows, answered as a list, in the statement's order.) A connection found lost is replaced
+    and the statement sent once more; any other failure is raised to every requester of that statement.
     """
 
     MAX_CODES = 256
 
-    def __init__(self, engine: Engine, sql: str) -> None:
+    def __init__(self, engine: Engine, sql: str, *, all_rows: bool = False) -> None:
         self._url = libpq_url(engine)
-        self._pooled = connect_kwargs(engine)  # behind PgBouncer: no server-side prepared statements
         self._sql = sql
+        self._all_rows = all_rows
         self._loops = PerLoop(_OnLoop, _finish)
         self.statements = 0  # statements sent (fewer than codes under load), for tests
 
-    async def fetch(self, gtin: str, serial: str) -> tuple[Any, ...] | None:
-        """The row for one code (without the code), or None if it names no unit."""
+    async def fetch(self, *key: Any) -> Any:
+        """The row for one key, e.g. a code (without the key), or None if there is none (with ``all_rows``:
+        the list of its rows)."""
         loop = asyncio.get_running_loop()
         mine = self._loops.get()
         future: asyncio.Future[Any] = loop.create_future()
-        mine.waiting.append((gtin, serial, future))
+        mine.waiting.append((key, future))
         if mine.sender is None or mine.sender.done():  # done: cancelled before it ever ran
             mine.sender = loop.create_task(self._send(mine))
         result: tuple[Any, ...] | None = await future
@@ -155,13 +174,13 @@ class GroupedLookups:
                 batch = mine.waiting[: self.MAX_CODES]
                 del mine.waiting[: self.MAX_CODES]
                 try:
-                    found = await self._query(mine, [w[0] for w in batch], [w[1] for w in batch])
+                    found = await self._query(mine, [list(part) for part in zip(*(w[0] for w in batch), strict=True)])
                 except BaseException as error:
                     _fail(batch, error)
                     if not isinstance(error, Exception):
                         raise
                     continue
-                _answer(batch, found)
+                _answer(batch, found, [] if self._all_rows else None)
         except BaseException as error:  # cancelled with its loop: nobody may be left waiting
             _fail(mine.waiting, error)
             mine.waiting.clear()
@@ -169,7 +188,7 @@ class GroupedLookups:
         finally:
             mine.sender = None
 
-    async def _query(self, mine: _OnLoop, gtins: list[str], serials: list[str]) -> dict[tuple[str, str], Any]:
+    async def _query(self, mine: _OnLoop, keys: list[list[Any]]) -> dict[tuple[Any, ...], Any]:
         import psycopg
 
         for attempt in (1, 2):
@@ -180,13 +199,12 @@ class GroupedLookups:
                     options=POSTGRES_OPTIONS,
                     application_name=APPLICATION_NAME,
                     connect_timeout=TIMEOUT_S,
-                    **self._pooled,
                 )
             self.statements += 1
             try:
                 async with asyncio.timeout(TIMEOUT_S):
-                    cursor = await mine.connection.execute(self._sql, (gtins, serials))
-                    return {(row[0], row[1]): row[2:] for row in await cursor.fetchall()}
+                    cursor = await mine.connection.execute(self._sql, keys)
+                    return self._by_key(len(keys), await cursor.fetchall())
             except TimeoutError:
                 _finish(mine)  # mid-statement: the connection's state is unknown; not retried
                 raise
@@ -197,19 +215,27 @@ class GroupedLookups:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _by_key(self, width: int, rows: list[Any]) -> dict[tuple[Any, ...], Any]:
+        if not self._all_rows:
+            return {tuple(row[:width]): row[width:] for row in rows}
+        found: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for row in rows:
+            found.setdefault(tuple(row[:width]), []).append(tuple(row[width:]))
+        return found
+
     def close(self) -> None:
         """Close every loop's connection (from any thread, once no lookup is under way)."""
         self._loops.release_all()
 
 
-def _answer(batch: list[Waiter], found: dict[tuple[str, str], Any]) -> None:
-    for gtin, serial, future in batch:
+def _answer(batch: list[Waiter], found: dict[tuple[Any, ...], Any], missing: Any) -> None:
+    for key, future in batch:
         if not future.done():  # done: its request was cancelled meanwhile
-            future.set_result(found.get((gtin, serial)))
+            future.set_result(found.get(key, missing))
 
 
 def _fail(batch: list[Waiter], error: BaseException) -> None:
-    for _, _, future in batch:
+    for _, future in batch:
         if future.done():
             continue
         if isinstance(error, asyncio.CancelledError):

@@ -3,6 +3,10 @@ and the open alerts that make a scan of it suspect."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
 from app.domain.custody import Status
 
 # The step a consumer reads for each action (a sale says where it was sold: ``consumer_step``).
@@ -26,6 +30,17 @@ def consumer_step(action: str, channel: str | None) -> str | None:
     if action == "sell":
         return "sold_online" if channel == "online" else "sold_in_store"
     return CONSUMER_STEP.get(action)
+
+
+def consumer_steps(events: Iterable[tuple[str, str | None, datetime, str | None]]) -> list[dict[str, Any]]:
+    """The steps a consumer reads for a unit's events (action, channel, when, region), in the order given; the
+    caller leaves out undone events and undos."""
+    steps = []
+    for action, channel, at, region in events:
+        step = consumer_step(action, channel)
+        if step is not None:
+            steps.append({"step": step, "at": at.isoformat(), "region": region})
+    return steps
 
 
 def suspect_flags(status: str, *, repeat_sale: bool, clone: bool, investigated: bool = False) -> tuple[str, ...]:

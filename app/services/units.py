@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db.history import HistoryEvent, alert_types, outermost_container, unit_events
 from app.db.models import Batch, Issuance, Organisation, Product, Settlement, Unit
-from app.domain.consumer import consumer_step, suspect_flags
+from app.domain.consumer import consumer_steps, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import Forbidden, NotFound
 from app.domain.identifiers import validate_gtin
@@ -36,14 +36,12 @@ def issued_step(issued: tuple[Any, str | None]) -> list[dict[str, Any]]:
 
 def journey(conn: Connection, unit_id: int, issued: tuple[Any, str | None]) -> list[dict[str, Any]]:
     """The consumer's view of the path: steps, times and coarse regions; undone events left out."""
-    steps = issued_step(issued)
-    for event in unit_events(conn, unit_id):
-        if event.undone_by_event_id is not None or event.undoes_event_id is not None:
-            continue
-        step = consumer_step(event.action, event.channel)
-        if step is not None:
-            steps.append({"step": step, "at": event.occurred_at.isoformat(), "region": event.region})
-    return steps
+    standing = (
+        (e.action, e.channel, e.occurred_at, e.region)
+        for e in unit_events(conn, unit_id)
+        if e.undone_by_event_id is None and e.undoes_event_id is None
+    )
+    return issued_step(issued) + consumer_steps(standing)
 
 
 def suspect_reasons(conn: Connection, unit_id: int, status: str) -> list[str]:

@@ -2,12 +2,16 @@
 
 It goes below the ORM on purpose (one driver-level query on a connection of its own, no session; on PostgreSQL the
 codes of concurrent scans share one statement, see ``app.db.lookups``): a consumer scan must stay far under the
-EU's 300 ms even when thousands arrive each second.
+EU's 300 ms even when thousands arrive each second. A unit with a history (a sold pack: the scan consumers make
+most) adds one more driver-level statement for its journey and container-aware state (``app.db.journeys``); only
+a product with recalls, or a nesting too deep for that statement, is read the slow way, in a worker thread
+through ``app.services.units`` (the same answer, which tests compare).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -16,10 +20,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import make_read_engine
-from app.db.lookups import LookupFailed, PerLoop, unit_lookups
-from app.db.replicas import ReadReplicas, Replica
+from app.db.lookups import PerLoop, journey_lookups, unit_lookups
 from app.db.units import UnitRow, unit_row
-from app.domain.consumer import suspect_flags
+from app.domain.consumer import consumer_steps, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
@@ -78,14 +81,11 @@ class Verification:
 
 
 class Verifier:
-    def __init__(self, engine: Engine, keyring: KeyRing, replicas: ReadReplicas | None = None) -> None:
+    def __init__(self, engine: Engine, keyring: KeyRing) -> None:
         self._engine = engine
         self._keyring = keyring
         self._lookups = unit_lookups(engine)
-        # Standbys within the lag limit answer scans, each through a Verifier of its own; what one does not know
-        # (a code issued a moment ago), or fails to answer, is asked of the primary.
-        self._replicas = replicas
-        self._on_replica: dict[Replica, Verifier] = {}
+        self._journeys = journey_lookups(engine)
         # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
         self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
         # At most a few of those threads per event loop: more only contend for the GIL.
@@ -93,36 +93,24 @@ class Verifier:
 
     def close(self) -> None:
         self._lookups.close()
-        for verifier in self._on_replica.values():
-            verifier.close()
+        self._journeys.close()
         if self._reads is not self._engine:
             self._reads.dispose()
 
     async def verify(self, scan: UnitCode) -> Verification:
-        replica = self._replicas.pick() if self._replicas is not None else None
-        if replica is not None:
-            on_replica = self._on_replica.get(replica)
-            if on_replica is None:
-                on_replica = self._on_replica.setdefault(replica, Verifier(replica.engine, self._keyring))
-            try:
-                answer = await on_replica.verify_here(scan)
-            except (LookupFailed, DBAPIError):  # the standby failed: the primary answers
-                pass
-            else:
-                if answer.unit_id is not None:  # a code the standby does not know may be a moment old
-                    return answer
-        return await self.verify_here(scan)
-
-    async def verify_here(self, scan: UnitCode) -> Verification:
-        """The verification on this verifier's own database."""
         found = await self._lookups.fetch(scan.gtin, scan.serial)  # the one query that answers most scans
         row = unit_row(found) if found is not None else None
         if row is None or (row.untouched and not row.product_has_recalls):
             return self._decide(scan, row, None)
-        # The unit has a history, a container or recalls to read: several queries, off the event loop.
+        if not row.product_has_recalls:  # a history and a container state to read: one more statement
+            known = trail(await self._journeys.fetch(row.id), row)
+            if known is not None:
+                return self._decide(scan, row, None, known)
+        # Recalls to read (or a nesting too deep for that statement): several queries, off the event loop.
         return await anyio.to_thread.run_sync(self._decide_reading, scan, row, limiter=self._readers.get())
 
     def _decide_reading(self, scan: UnitCode, row: UnitRow) -> Verification:
+        """The slow, complete way: the unit's history, containers and recalls read through ``app.services``."""
         for attempt in (1, 2):
             try:
                 with self._reads.connect() as conn:
@@ -132,10 +120,21 @@ class Verifier:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _decide(self, scan: UnitCode, row: UnitRow | None, conn: Connection | None) -> Verification:
+    def _decide(
+        self,
+        scan: UnitCode,
+        row: UnitRow | None,
+        conn: Connection | None,
+        known: tuple[str, list[dict[str, Any]]] | None = None,
+    ) -> Verification:
+        """``conn``: read what the row does not say; ``known``: it was read already (the status and the journey
+        after issuance); neither: the row says everything (an untouched unit of a product without recalls)."""
         facts = state = recall = None
         if row is not None:
-            status = effective_custody(conn, row)[0] if conn is not None else row.state
+            if known is not None:
+                status = known[0]
+            else:
+                status = effective_custody(conn, row)[0] if conn is not None else row.state
             state = PUBLIC_STATE[Status(status)]
             flags = suspect_flags(
                 status,
@@ -158,5 +157,25 @@ class Verifier:
         if row is None or verdict.kind in NOT_OURS:
             return Verification(scan, verdict, None, unit_id=row.id if row is not None else None)
         issued = (row.issued_at, row.manufacturer_region)
-        steps = journey(conn, row.id, issued) if conn is not None and not row.untouched else issued_step(issued)
+        if known is not None:
+            steps = issued_step(issued) + known[1]
+        else:
+            steps = journey(conn, row.id, issued) if conn is not None and not row.untouched else issued_step(issued)
         return Verification(scan, verdict, row, state, tuple(steps), recall, row.id)
+
+
+def _moment(value: Any) -> datetime:
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: naive UTC text
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def trail(rows: list[tuple[Any, ...]], row: UnitRow) -> tuple[str, list[dict[str, Any]]] | None:
+    """(internal status, the consumer's steps after issuance) from the rows of ``app.db.journeys`` for the unit
+    of ``row``; None if they cannot say (its container nesting is too deep: the slow way reports that)."""
+    status = row.state
+    if rows and rows[0][0] == 0:
+        status = rows[0][1]
+        rows = rows[1:]
+    elif row.container_sscc is not None:
+        return None
+    return status, consumer_steps((action, channel, _moment(at), region) for _, action, channel, at, region in rows)

@@ -198,13 +198,29 @@ def test_a_lost_lookup_connection_is_replaced(client, runtime, batch, issue):
 
 
 @pytest.mark.postgres_only
-def test_a_lost_history_read_connection_is_replaced(client, runtime, maker, make_org, batch, issue):
-    """A unit with a history is read on connections that are not pinged first: one the server dropped is
-    replaced, and the scan still answers."""
+def test_a_lost_journey_connection_is_replaced(client, runtime, maker, make_org, batch, issue):
+    """A unit with a history reads its journey on the lookups' own kind of connection (not pinged first): one
+    the server dropped is replaced, and the scan still answers."""
     uri = issue(batch["id"], 1)[0]["uri"]
     dist = make_org("distributor", "drug_wholesale")
     ok(post_events(client, maker, {"action": "ship", "codes": [uri], "to": dist.id}))
     assert scan(client, uri)["state"] == "in_supply_chain"
+    assert _terminate(runtime, APPLICATION_NAME) >= 2  # the unit lookup's connection and the journey's
+    body = scan(client, uri)
+    assert body["state"] == "in_supply_chain" and [s["step"] for s in body["journey"]] == ["issued", "shipped"]
+
+
+@pytest.mark.postgres_only
+def test_a_lost_history_read_connection_is_replaced(client, runtime, maker, make_org, batch, issue):
+    """A unit of a product with recalls is read in a worker thread on connections that are not pinged first:
+    one the server dropped is replaced, and the scan still answers."""
+    uri, other = (code["uri"] for code in issue(batch["id"], 2))
+    dist = make_org("distributor", "drug_wholesale")
+    ok(post_events(client, maker, {"action": "ship", "codes": [uri], "to": dist.id}))
+    recall = {"gtin": GTIN, "serials": [other.split("/21/")[1].split("?")[0]], "reason": "misprint", "class": "III"}
+    assert client.post("/v1/recalls", json=recall, headers=maker.headers).status_code == 201
+    assert scan(client, uri)["state"] == "in_supply_chain"
     assert _terminate(runtime, "passport reads") >= 1
     body = scan(client, uri)
     assert body["state"] == "in_supply_chain" and [s["step"] for s in body["journey"]] == ["issued", "shipped"]
+    assert body["verdict"] == "authentic" and body["recall"] is None

@@ -1,0 +1,71 @@
+"""A touched unit's consumer journey and container-aware state, in one statement below the ORM.
+
+The same answer as ``app.db.history.unit_events`` (the events that named the unit, and those that moved a
+container while the unit was inside it, containers followed through their nested containment intervals) and
+``outermost_container``, asked in one round trip: a sold pack's scan reads it right after the unit lookup, on the
+lookup's own kind of connection (``app.db.lookups.journey_lookups``), with no session, no thread and no SQL
+compiled per scan. Profile of a sold-pack scan before it: the six SQLAlchemy statements of the history and the
+worker-thread hop were ~3/4 of the scan's CPU (docs/benchmarks.md).
+
+Rows, in order: at most one ``(0, state, None, None, None)``, the state of the outermost container around the
+unit (none: the unit is loose, or its nesting is deeper than ``MAX_NESTING`` — the caller then reads it the slow
+way, which says so); then ``(1, action, channel, occurred_at, region)`` for each event of its history that was
+neither undone nor an undo, ordered as the history is (by when it happened, then by id). On PostgreSQL the unit
+ids come as an array and every row starts with its unit's id (``app.db.lookups.GroupedLookups``).
+"""
+
+from __future__ import annotations
+
+MAX_NESTING = 32  # as app.db.history.outermost_container
+_OPEN = 2**62  # an interval still open (app.db.history)
+
+
+def _sql(units: str, greatest: str, least: str, *, with_unit: bool) -> str:
+    hi = f"COALESCE(c.unpacked_event_id, {_OPEN})"
+    lo = f"{greatest}(iv.lo, c.packed_event_id)"
+    top = f"{least}(iv.hi, {hi})"
+    key = "t.u, " if with_unit else ""
+    # Fixed text only; the unit ids are the one bound parameter (in ``units``).
+    return (
+        "WITH RECURSIVE k(u) AS (" + units + "), "  # noqa: S608
+        # The containers around the unit, each with the events (lo, hi) it was inside them, exclusive: its own
+        # containment rows, the package an import put it in (no row until it leaves: from 0, open), then theirs.
+        "iv(u, sscc, lo, hi) AS ("
+        "SELECT c.unit_id, CAST(c.parent_sscc AS TEXT), CAST(c.packed_event_id AS BIGINT), "
+        f"CAST({hi} AS BIGINT) FROM k JOIN containment c ON c.unit_id = k.u WHERE c.packed_event_id < {hi} "
+        "UNION ALL "
+        f"SELECT un.id, CAST(un.container_sscc AS TEXT), CAST(0 AS BIGINT), CAST({_OPEN} AS BIGINT) "
+        "FROM k JOIN unit un ON un.id = k.u WHERE un.container_sscc IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM containment o WHERE o.unit_id = un.id AND o.unpacked_event_id IS NULL) "
+        "UNION ALL "
+        f"SELECT iv.u, CAST(c.parent_sscc AS TEXT), CAST({lo} AS BIGINT), CAST({top} AS BIGINT) "
+        f"FROM iv JOIN containment c ON c.child_sscc = iv.sscc WHERE {lo} < {top}), "
+        "items(u, event_id) AS ("
+        "SELECT k.u, ei.event_id FROM k JOIN event_item ei ON ei.unit_id = k.u "
+        "UNION "
+        "SELECT iv.u, ei.event_id FROM iv JOIN event_item ei ON ei.container_sscc = iv.sscc "
+        "AND ei.event_id > iv.lo AND ei.event_id < iv.hi), "
+        # The outermost container: its state is the unit's (app.services.units.effective_custody).
+        "up(u, parent, state, depth) AS ("
+        "SELECT k.u, CAST(c.parent_sscc AS TEXT), CAST(c.state AS TEXT), 1 "
+        "FROM k JOIN unit un ON un.id = k.u JOIN container c ON c.sscc = un.container_sscc "
+        "UNION ALL "
+        "SELECT up.u, CAST(c.parent_sscc AS TEXT), CAST(c.state AS TEXT), up.depth + 1 "
+        f"FROM up JOIN container c ON c.sscc = up.parent WHERE up.depth < {MAX_NESTING}) "
+        f"SELECT {key}t.kind, t.action, t.channel, t.occurred_at, t.region FROM ("
+        "SELECT up.u AS u, 0 AS kind, up.state AS action, NULL AS channel, NULL AS occurred_at, NULL AS region, "
+        "0 AS id FROM up WHERE up.parent IS NULL "
+        "UNION ALL "
+        "SELECT items.u, 1, e.action, e.channel, e.occurred_at, e.region, e.id FROM items "
+        "JOIN event e ON e.id = items.event_id WHERE e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL"
+        ") t ORDER BY t.u, t.kind, t.occurred_at, t.id"
+    )
+
+
+def journey_sql() -> str:
+    """SQLite: one unit id (``?``); its rows, without the id."""
+    return _sql("SELECT ?", "MAX", "MIN", with_unit=False)
+
+
+# PostgreSQL: an array of unit ids; each row starts with its unit's id.
+JOURNEYS_MANY_SQL = _sql("SELECT unnest(%s::bigint[])", "GREATEST", "LEAST", with_unit=True)
