@@ -1,0 +1,121 @@
+"""The partner answer's facts (app/db/partner_facts.py): on PostgreSQL the requests that arrive together are asked in
+one statement (``GroupedFacts``), and each gets exactly what the statement for it alone answers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import select
+
+from app.db.engine import libpq_url
+from app.db.lookups import LookupFailed
+from app.db.models import Unit
+from app.db.partner_facts import GroupedFacts, partner_facts_sql
+from app.services.orgs import hash_api_key
+from tests.helpers import GTIN, ok, post
+
+UNKNOWN_KEY = hash_api_key("pp_no-such-key")
+
+
+@pytest.fixture
+def facts(runtime):
+    grouped = GroupedFacts(libpq_url(runtime.engine), {})
+    yield grouped
+    grouped.close()
+
+
+def unit_ids(runtime, codes: list[dict[str, Any]]) -> list[int]:
+    with runtime.sessions() as session:
+        by_serial = {
+            serial: id_ for serial, id_ in session.execute(select(Unit.serial, Unit.id).where(Unit.gtin == GTIN))
+        }
+    return [by_serial[code["uri"].split("/21/")[1].split("?")[0]] for code in codes]
+
+
+def alone(runtime, key_hash: str, gtin: str | None, unit_id: int | None) -> tuple[Any, ...] | None:
+    with psycopg.connect(libpq_url(runtime.engine)) as conn:
+        row = conn.execute(partner_facts_sql("postgresql"), (gtin, unit_id, key_hash)).fetchone()
+    return tuple(row) if row is not None else None
+
+
+@pytest.mark.postgres_only
+def test_requests_asked_together_get_what_each_would_get_alone(runtime, client, maker, batch, issue, make_org, facts):
+    dist = make_org("distributor", "drug_wholesale")
+    pharm = make_org("retailer", "drug_retail")
+    stranger = make_org("retailer", "drug_retail")
+    codes = issue(batch["id"], 3)
+    first, second = codes[0]["uri"], codes[1]["uri"]
+    ok(post(client, maker, {"action": "ship", "codes": [first, second], "to": dist.id}))
+    ok(post(client, dist, {"action": "receive", "codes": [first, second]}))
+    ok(post(client, dist, {"action": "ship", "codes": [first], "to": pharm.id}))
+    ok(post(client, pharm, {"action": "receive", "codes": [first]}))  # dist is named with it in events only now
+    one, two, three = unit_ids(runtime, codes)
+    key = {org.id: hash_api_key(org.api_key) for org in (maker, dist, pharm, stranger)}
+    asked = [
+        (key[dist.id], GTIN, one),  # held: named in its events
+        (key[pharm.id], GTIN, one),  # held: holds it
+        (key[pharm.id], GTIN, two),  # never had that unit, nor units of its lot but this one: lot custody
+        (key[stranger.id], GTIN, three),  # never held anything
+        (UNKNOWN_KEY, GTIN, one),  # no such key: no row
+        (key[maker.id], None, None),  # a malformed code: no product, no unit
+        (key[dist.id], "09506000000000", None),  # a GTIN nobody registered
+        (key[dist.id], GTIN, one),  # the same request twice in one statement
+    ]
+
+    async def ask_all() -> list[Any]:
+        return await asyncio.gather(*(facts.fetch(*request) for request in asked))
+
+    answers = asyncio.run(ask_all())
+    assert facts.statements == 1  # all eight arrived before the statement went out
+    assert answers == [alone(runtime, *request) for request in asked]
+    held = [answer[-1] if answer is not None else None for answer in answers]
+    assert held == [1, 1, 1, 0, None, 0, 0, 1]
+    assert answers[0][0] == dist.id and answers[3][0] == stranger.id and answers[5][0] == maker.id
+    assert answers[5][4] is None and answers[6][4] is None  # no product
+    assert answers[0][4] == maker.id and answers[0][7] == "drug_otc"
+
+
+@pytest.mark.postgres_only
+def test_a_revoked_key_gets_no_facts_beside_a_valid_one(runtime, client, maker, make_org, facts):
+    dist = make_org("distributor", "drug_wholesale")
+    with psycopg.connect(libpq_url(runtime.engine), autocommit=True) as conn:
+        conn.execute("UPDATE api_key SET revoked_at = now() WHERE key_hash = %s", (hash_api_key(dist.api_key),))
+
+    async def ask_both() -> list[Any]:
+        return await asyncio.gather(
+            facts.fetch(hash_api_key(dist.api_key), GTIN, None), facts.fetch(hash_api_key(maker.api_key), GTIN, None)
+        )
+
+    revoked, valid = asyncio.run(ask_both())
+    assert revoked is None
+    assert valid is not None and valid[0] == maker.id
+
+
+@pytest.mark.postgres_only
+def test_a_failed_statement_fails_its_own_requests_and_the_next_ones_are_answered(runtime, maker, facts):
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        # A unit id out of bigint's range fails the whole statement (22003 numeric_value_out_of_range).
+        failing = [asyncio.ensure_future(facts.fetch(hash_api_key(maker.api_key), GTIN, u)) for u in (1, 2**70, 3)]
+        first = await asyncio.gather(*failing, return_exceptions=True)
+        after = await asyncio.gather(*(facts.fetch(hash_api_key(maker.api_key), None, None) for _ in range(3)))
+        return first, after
+
+    first, after = asyncio.run(scenario())
+    assert all(isinstance(answer, LookupFailed) for answer in first), first
+    assert len({id(answer) for answer in first}) == 3  # each requester raises an exception of its own
+    assert [answer[0] for answer in after] == [maker.id] * 3
+
+
+@pytest.mark.postgres_only
+def test_a_cancelled_request_does_not_stall_the_others(runtime, maker, facts):
+    async def scenario() -> list[Any]:
+        tasks = [asyncio.ensure_future(facts.fetch(hash_api_key(maker.api_key), None, None)) for _ in range(5)]
+        await asyncio.sleep(0)  # all five are waiting for their statement
+        tasks[1].cancel()
+        done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=10)
+        return [type(answer).__name__ if isinstance(answer, BaseException) else answer[0] for answer in done]
+
+    assert asyncio.run(scenario()) == [maker.id, "CancelledError", maker.id, maker.id, maker.id]
