@@ -20,7 +20,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import make_read_engine
-from app.db.lookups import PerLoop, journey_lookups, unit_lookups
+from app.db.lookups import LookupFailed, PerLoop, journey_lookups, unit_lookups
+from app.db.replicas import ReadReplicas, Replica
 from app.db.units import UnitRow, unit_row
 from app.domain.consumer import consumer_steps, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
@@ -81,10 +82,14 @@ class Verification:
 
 
 class Verifier:
-    def __init__(self, engine: Engine, keyring: KeyRing) -> None:
+    def __init__(self, engine: Engine, keyring: KeyRing, replicas: ReadReplicas | None = None) -> None:
         self._engine = engine
         self._keyring = keyring
         self._lookups = unit_lookups(engine)
+        # Standbys within the lag limit answer scans, each through a Verifier of its own; what one does not know
+        # (a code issued a moment ago), or fails to answer, is asked of the primary.
+        self._replicas = replicas
+        self._on_replica: dict[Replica, Verifier] = {}
         self._journeys = journey_lookups(engine)
         # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
         self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
@@ -93,11 +98,29 @@ class Verifier:
 
     def close(self) -> None:
         self._lookups.close()
+        for verifier in self._on_replica.values():
+            verifier.close()
         self._journeys.close()
         if self._reads is not self._engine:
             self._reads.dispose()
 
     async def verify(self, scan: UnitCode) -> Verification:
+        replica = self._replicas.pick() if self._replicas is not None else None
+        if replica is not None:
+            on_replica = self._on_replica.get(replica)
+            if on_replica is None:
+                on_replica = self._on_replica.setdefault(replica, Verifier(replica.engine, self._keyring))
+            try:
+                answer = await on_replica.verify_here(scan)
+            except (LookupFailed, DBAPIError):  # the standby failed: the primary answers
+                pass
+            else:
+                if answer.unit_id is not None:  # a code the standby does not know may be a moment old
+                    return answer
+        return await self.verify_here(scan)
+
+    async def verify_here(self, scan: UnitCode) -> Verification:
+        """The verification on this verifier's own database."""
         found = await self._lookups.fetch(scan.gtin, scan.serial)  # the one query that answers most scans
         row = unit_row(found) if found is not None else None
         if row is None or (row.untouched and not row.product_has_recalls):
