@@ -24,9 +24,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,11 +126,131 @@ def scalar(database_url: str, sql: str) -> Any:
         return conn.execute(sql).fetchone()[0]
 
 
+class Profile:
+    """``py-spy record`` attached to the server for one step (``--profile DIR``); nothing when DIR is None."""
+
+    def __init__(self, directory: Path | None, pid: int, name: str) -> None:
+        self.directory, self.pid, self.name = directory, pid, name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Profile:
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            out = self.directory / f"{self.name}.txt"
+            argv = [
+                bc._venv_bin("py-spy"),
+                "record",
+                "--subprocesses",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+            ]
+            self.proc = subprocess.Popen([*argv, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # attached before the step starts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=60)
+            summarise(self.directory / f"{self.name}.txt")  # type: ignore[operator]
+
+
+def summarise(path: Path, top: int = 15) -> None:
+    """The functions of app/ with the most samples on the stack (inclusive) and at the top of it (self)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        total += count
+        frames = stack.split(";")
+        for frame in set(frames):
+            if "app/" in frame or "(app" in frame:
+                inclusive[frame] = inclusive.get(frame, 0) + count
+        leaf = frames[-1]
+        own[leaf] = own.get(leaf, 0) + count
+    print(f"  profile {path.name}: {total} samples")
+    for title, table in (("inclusive (app/)", inclusive), ("self", own)):
+        print(f"    {title}:")
+        for frame, count in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"      {100 * count / max(total, 1):5.1f} %  {frame}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # One database
 
 
-def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, quiet_wait: float) -> dict[str, Any]:
+def raw_limit(database_url: str, gtin: str, serials_like: str) -> dict[str, Any]:
+    """The same row changes as one bulk hop, as plain SQL in one transaction: every unit row of the list updated
+    (state, holder, to, previous; by id, one driver-level executemany) and one event_item row written per unit
+    (executemany on SQLite, COPY on PostgreSQL), committed. The rows are given back their values afterwards
+    (the items deleted), untimed."""
+    select_units = (
+        "SELECT u.id, u.state, u.holder_id, u.to_id, u.previous FROM unit u JOIN batch b ON b.id = u.batch_id "
+        f"WHERE u.gtin = '{gtin}' AND b.lot = '{serials_like}' ORDER BY u.id"
+    )
+    item = '{"status": "held", "holder": "x", "to": null, "previous": null}'
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+        try:
+            rows = conn.execute(select_units).fetchall()
+            event_id = conn.execute("SELECT max(id) FROM event").fetchone()[0]
+            start, cpu = time.perf_counter(), time.process_time()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE unit SET state = ?, holder_id = ?, to_id = ?, previous = ? WHERE id = ?",
+                [(s, h, t, p, i) for i, s, h, t, p in rows],
+            )
+            conn.executemany(
+                "INSERT INTO event_item (event_id, unit_id, container_sscc, before, after) VALUES (?, ?, NULL, ?, ?)",
+                [(event_id, i, item, item) for i, *_ in rows],
+            )
+            conn.execute("COMMIT")
+            seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu
+            conn.execute("DELETE FROM event_item WHERE event_id = ? AND before = ?", (event_id, item))
+        finally:
+            conn.close()
+    else:
+        with bc.pg_connect(database_url) as conn:
+            rows = conn.execute(select_units).fetchall()
+            event_id = conn.execute("SELECT max(id) FROM event").fetchone()[0]
+            conn.commit()
+            backends = bc.CpuMeter(lambda: bc.postgres_pids(PG_NAME))
+            backends.start()
+            start, cpu = time.perf_counter(), time.process_time()
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "UPDATE unit SET state = %s, holder_id = %s, to_id = %s, previous = %s WHERE id = %s",
+                    [(s, h, t, p, i) for i, s, h, t, p in rows],
+                )
+                with cur.copy("COPY event_item (event_id, unit_id, before, after) FROM STDIN") as copy:
+                    for i, *_ in rows:
+                        copy.write_row((event_id, i, item, item))
+            conn.commit()
+            seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu + backends.stop()
+            conn.execute("DELETE FROM event_item WHERE event_id = %s AND before::text = %s", (event_id, item))
+            conn.commit()
+    return {
+        "units": len(rows),
+        "seconds": round(seconds, 3),
+        "unit_hops_per_s": round(len(rows) / seconds),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "unit_hops_per_cpu_s": round(len(rows) / max(cpu_seconds, 0.001)),
+    }
+
+
+def run_db(
+    db: str, units: int, pallet_units: int, reps: int, workdir: Path, quiet_wait: float, profile: Path | None = None
+) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
     log = workdir / f"server-{db}.log"
@@ -167,10 +290,19 @@ def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, qui
             ("sell", "pharmacy (offline)", pharm["api_key"], {"channel": "offline"}),
         ]
         bulk_rows = []
+        # The service's CPU (server and, on PostgreSQL, the database's backends) beside the wall clock: on a shared
+        # machine the wall clock measures the other workloads too.
+        meter = bc.CpuMeter(
+            lambda: [server.pid, *bc.children(server.pid), *(bc.postgres_pids(PG_NAME) if db == "postgresql" else [])]
+        )
         for action, who, key, fields in steps:
             quiet = bc.wait_for_quiet(quiet_wait)
             jiffies = bc.cpu_jiffies()
-            row = bulk(base, key, action, bulk_codes, **fields)
+            meter.start()
+            with Profile(profile, server.pid, f"{db}-{action}-{len(bulk_rows)}"):
+                row = bulk(base, key, action, bulk_codes, **fields)
+            row["cpu_seconds"] = round(meter.stop(), 3)
+            row["unit_hops_per_cpu_s"] = round(units / row["cpu_seconds"])
             row["who"] = who
             row["background_load_before_cores"] = round(quiet, 2)
             row["machine_busy_cores"] = round(bc.busy_cores(jiffies, bc.cpu_jiffies(), row["seconds"]), 2)
@@ -182,6 +314,17 @@ def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, qui
         sold = scalar(url, f"SELECT count(*) FROM unit WHERE state = 'sold' AND holder_id = '{pharm['id']}'")
         if sold != units:
             raise RuntimeError(f"{sold} units sold in the database, expected {units}")
+        bc.wait_for_quiet(quiet_wait)
+        raw = raw_limit(url, gtin, "BULK")
+        for row in bulk_rows:
+            row["raw_unit_hops_per_s"] = raw["unit_hops_per_s"]
+            row["raw_unit_hops_per_cpu_s"] = raw["unit_hops_per_cpu_s"]
+            row["ratio_to_raw"] = round(row["unit_hops_per_s"] / raw["unit_hops_per_s"], 3)
+            row["cpu_ratio_to_raw"] = round(row["unit_hops_per_cpu_s"] / raw["unit_hops_per_cpu_s"], 3)
+        print(
+            f"  raw limit (executemany/COPY, one transaction): {bc.fmt_int(raw['unit_hops_per_s'])} unit-hops/s, "
+            f"{bc.fmt_int(raw['unit_hops_per_cpu_s'])} per CPU-second"
+        )
 
         # 2. Pallet hop vs single-unit hop.
         case_size = pallet_units // CASES
@@ -190,19 +333,27 @@ def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, qui
         print(
             f"[{db}] packing {pallet_units:,} units into {CASES} cases of {case_size:,} and one pallet ...", flush=True
         )
-        t0 = time.perf_counter()
-        post_events(
-            base,
-            mkey,
-            [
-                {"action": "pack", "codes": pallet_codes[i * case_size : (i + 1) * case_size], "container": f"(00){c}"}
-                for i, c in enumerate(cases)
-            ],
-        )
-        post_events(
-            base, mkey, [{"action": "pack", "codes": [f"(00){c}" for c in cases], "container": f"(00){pallet}"}]
-        )
-        pack_seconds = time.perf_counter() - t0
+        bc.wait_for_quiet(quiet_wait)
+        meter.start()
+        with Profile(profile, server.pid, f"{db}-pack"):
+            t0 = time.perf_counter()
+            post_events(
+                base,
+                mkey,
+                [
+                    {
+                        "action": "pack",
+                        "codes": pallet_codes[i * case_size : (i + 1) * case_size],
+                        "container": f"(00){c}",
+                    }
+                    for i, c in enumerate(cases)
+                ],
+            )
+            post_events(
+                base, mkey, [{"action": "pack", "codes": [f"(00){c}" for c in cases], "container": f"(00){pallet}"}]
+            )
+            pack_seconds = time.perf_counter() - t0
+        pack_cpu = meter.stop()
         in_pallet = scalar(
             url,
             "SELECT count(*) FROM unit u JOIN container c ON c.sscc = u.container_sscc "
@@ -253,6 +404,9 @@ def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, qui
             "case_size": case_size,
             "sscc": pallet,
             "pack_seconds": round(pack_seconds, 3),
+            "pack_units_per_s": round(pallet_units / pack_seconds),
+            "pack_cpu_seconds": round(pack_cpu, 3),
+            "pack_units_per_cpu_s": round(pallet_units / max(pack_cpu, 0.001)),
             "reps": reps,
             "pallet_hop_seconds": [round(s, 4) for s in pallet_hops],
             "single_hop_seconds": [round(s, 4) for s in unit_hops],
@@ -262,7 +416,9 @@ def run_db(db: str, units: int, pallet_units: int, reps: int, workdir: Path, qui
             "goal": "pallet hop < 5x single-unit hop",
             "goal_met": pallet_median < 5 * unit_median,
         },
+        "raw": raw,
         "background_load_before_cores": round(background, 2),
+        "load_average": list(os.getloadavg()),
         "db_bytes": db_bytes,
     }
 
@@ -285,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         help="wait up to this many seconds for other load on the machine to end (default 60)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="record each bulk step and the packing with py-spy into this directory"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories (SQLite file, logs)")
     parser.add_argument(
@@ -311,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     for db in dbs:
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-custody-{db}-"))
         try:
-            runs.append(run_db(db, args.units, args.pallet_units, args.reps, workdir, args.quiet_wait))
+            runs.append(run_db(db, args.units, args.pallet_units, args.reps, workdir, args.quiet_wait, args.profile))
         finally:
             if args.keep:
                 print(f"  kept {workdir}")
@@ -336,18 +495,44 @@ def main(argv: list[str] | None = None) -> int:
                     str(b["requests"]),
                     f"{b['seconds']:.2f}",
                     bc.fmt_int(b["unit_hops_per_s"]),
+                    bc.fmt_int(b["raw_unit_hops_per_s"]),
+                    f"{b['ratio_to_raw']:.3f}",
+                    f"{b['cpu_seconds']:.2f}",
+                    bc.fmt_int(b["unit_hops_per_cpu_s"]),
+                    bc.fmt_int(b["raw_unit_hops_per_cpu_s"]),
+                    f"{b['cpu_ratio_to_raw']:.3f}",
                     f"{b['background_load_before_cores']:.2f}",
                     f"{b['machine_busy_cores']:.2f}",
                 ]
             )
     print(
         bc.table(
-            ["db", "action", "by", "units", "requests", "seconds", "unit-hops/s", "load before", "busy cores"], rows
+            [
+                "db",
+                "action",
+                "by",
+                "units",
+                "requests",
+                "seconds",
+                "unit-hops/s",
+                "raw limit",
+                "ratio",
+                "CPU s",
+                "per CPU-s",
+                "raw per CPU-s",
+                "CPU ratio",
+                "load before",
+                "busy cores",
+            ],
+            rows,
         )
     )
     print(
         "'load before' = cores busy with other work just before the step; 'busy cores' = the whole machine during "
-        "the step (this benchmark's server, client and PostgreSQL included)"
+        "the step (this benchmark's server, client and PostgreSQL included); 'raw limit' = the same row changes "
+        "(unit rows updated, one event_item per unit) as plain executemany (SQLite) / executemany + COPY "
+        "(PostgreSQL) in one transaction; 'CPU s' = the service's CPU for the step (server, PostgreSQL backends), "
+        "'CPU ratio' = unit-hops per CPU-second against the raw limit's"
     )
 
     print(f"\nPallet hop vs single-unit hop (ship + receive, down a chain of distributors, median of {args.reps})")
@@ -359,13 +544,30 @@ def main(argv: list[str] | None = None) -> int:
                 r["db"],
                 f"{p['units']:,} in {p['cases']} cases",
                 f"{p['pack_seconds']:.2f}",
+                bc.fmt_int(p["pack_units_per_s"]),
+                bc.fmt_int(p["pack_units_per_cpu_s"]),
                 f"{p['pallet_hop_median_ms']:.1f}",
                 f"{p['single_hop_median_ms']:.1f}",
                 f"{p['ratio']:.2f}x",
                 "yes" if p["goal_met"] else "NO",
             ]
         )
-    print(bc.table(["db", "pallet", "pack s", "pallet hop ms", "single hop ms", "ratio", "< 5x"], rows))
+    print(
+        bc.table(
+            [
+                "db",
+                "pallet",
+                "pack s",
+                "packed units/s",
+                "per CPU-s",
+                "pallet hop ms",
+                "single hop ms",
+                "ratio",
+                "< 5x",
+            ],
+            rows,
+        )
+    )
 
     path = bc.write_result(
         "custody",

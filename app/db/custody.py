@@ -5,13 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, insert, literal, null, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    and_,
+    any_,
+    exists,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.db.models import Container, Containment, Event, EventItem, Issuance, Unit
 from app.db.pairs import pairs_in
 
 _CHUNK = 500
+_SET_CHUNK = 5_000  # below SQLite's 32,766 bound parameters
 
 
 def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Unit]:
@@ -82,6 +96,25 @@ def container_chain(session: Session, sscc: str) -> list[Container]:
         chain.append(container)
         current = container.parent_sscc
     return chain
+
+
+def set_custody(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
+    """The same custody columns on many unit rows (ids ascending, already locked): one statement per 5,000
+    rows, an array on PostgreSQL, a list of ids on SQLite."""
+    _set_units(conn, ids, values)
+
+
+def set_container(conn: Connection, ids: list[int], sscc: str) -> None:
+    """Many loose unit rows (locked) go into one container."""
+    _set_units(conn, ids, {"container_sscc": sscc})
+
+
+def _set_units(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
+    pg = conn.dialect.name == "postgresql"
+    for start in range(0, len(ids), _SET_CHUNK):
+        chunk = ids[start : start + _SET_CHUNK]
+        where = Unit.id == any_(literal(chunk, ARRAY(BigInteger))) if pg else Unit.id.in_(chunk)
+        conn.execute(update(Unit).where(where).values(values).execution_options(synchronize_session=False))
 
 
 def close_containment(session: Session, *, event_id: int, unit_id: int | None = None, sscc: str | None = None) -> None:

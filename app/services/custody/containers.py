@@ -56,18 +56,22 @@ def pack(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> C
     if not isinstance(code, ContainerCode):
         raise InvalidInput("'container' must be an SSCC: (00){sscc} or https://host/00/{sscc}", code="invalid_sscc")
     occ.event.container_sscc = code.sscc
-    target = rec.session.get(Container, code.sscc)
     chain: list[Container]
+    # The bulk lane packs only loose units: a chain already read in this event stays as it is.
+    target = rec.chains[code.sscc][0] if rec.bulk and code.sscc in rec.chains else rec.session.get(Container, code.sscc)
     if target is None:
         target = Container(sscc=code.sscc, state=Status.HELD.value, holder_id=rec.actor, created_at=rec.policy.now)
         rec.session.add(target)
         rec.session.flush()
         chain = [target]
+    elif rec.bulk and code.sscc in rec.chains:
+        chain = rec.chains[code.sscc]
     else:
         chain = container_chain(rec.session, code.sscc)
         apply(custody_of(chain[-1], None), Action.PACK, rec.actor)
         if subject.container is not None and subject.container.sscc in {c.sscc for c in chain}:
             raise Refused(f"container {code.sscc} cannot go inside itself", code="container_cycle")
+    rec.chains[code.sscc] = chain
     if subject.parent == code.sscc:
         raise Refused(f"{subject.text} is already in container {code.sscc}", code="already_packed")
     after = apply(before, Action.PACK, rec.actor)
@@ -75,6 +79,10 @@ def pack(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> C
     moved = lots(rec, subject)
     rec.tally.pack([c.sscc for c in chain], moved, 1)
     rec.tally.move(moved, counter_key(before), counter_key(custody_of(chain[-1], None)))  # the outermost one's
+    if rec.bulk:
+        assert subject.unit is not None
+        rec.stage_packing(subject.unit, occ.event, code.sscc)
+        return after
     if subject.unit is not None:
         subject.unit.container_sscc = code.sscc
     else:

@@ -35,8 +35,13 @@ def check_trade(rec: Recorder, occ: Occurrence, subject: Subject, before: Custod
     action = occ.action
     if action not in (Action.SHIP, Action.RECEIVE, *SALE_ACTIONS) or not _is_drug(rec, subject):
         return
+    # What the licences decide depends on the event and the two parties only: decided once per pair in a list.
+    passed = ("trade", before.holder, after.to)
+    if passed in rec.passed:
+        return
     if action in SALE_ACTIONS:
         _check_seller(rec, occ, subject)
+        rec.passed.add(passed)
         return
     parties = [(Party.SENDER, rec.actor), (Party.RECEIVER, after.to)]
     if action is Action.RECEIVE:
@@ -51,6 +56,7 @@ def check_trade(rec: Recorder, occ: Occurrence, subject: Subject, before: Custod
             refusal.extra.update(party=party.value, org=org.id)
             refusal.alerts.append(_alert(AlertType.UNLICENSED_TRADE, rec, occ, subject, refusal))
             raise refusal
+    rec.passed.add(passed)
 
 
 def _check_seller(rec: Recorder, occ: Occurrence, subject: Subject) -> None:

@@ -34,7 +34,7 @@ from app.domain.event_rules import (
     check_takes,
     parse_action,
 )
-from app.domain.identifiers import UnitCode
+from app.domain.identifiers import ContainerCode, UnitCode
 from app.domain.licences import valid_kinds
 from app.domain.sale_rules import Sale, check_sale
 from app.services.cn_codes import read_code
@@ -98,8 +98,9 @@ def _record(rec: Recorder, ev: EventIn) -> Result:
             code="codes_required",
         )
     check_fields(action, ev, lambda org_id: rec.org(org_id) is not None)
-    subjects = resolve(rec.session, rec.actor, rec.locked_units, ev.codes)
+    subjects = resolve(rec.session, rec.actor, rec.locked_units, ev.codes, rec.codes)
     occ = Occurrence(rec.event_row(action, ev, occurred_at), action, ev, occurred_at)
+    rec.bulk = _bulk_lane(action, ev, subjects)
     loose = [s.unit for s in subjects if s.unit is not None]
     if action is Action.RECEIVE:
         rec.returning = shipped_before(rec, loose, occ.event.id)
@@ -109,9 +110,21 @@ def _record(rec: Recorder, ev: EventIn) -> Result:
         for subject in subjects:
             _apply(rec, occ, subject)
     except Refused:
+        if rec.bulk:  # the items so far, as the ORM's autoflush writes them on the other lane
+            rec.write_staged_items(occ.event)
         _maybe_duplicate(rec, action, subjects, occurred_at)
         raise
     return _accepted(rec, occ.event)
+
+
+def _bulk_lane(action: Action, ev: EventIn, subjects: list[Subject]) -> bool:
+    """An event naming loose units only (none in a container), with no settlement, is recorded by the bulk lane:
+    the same rules decide, unit by unit in list order (a decision repeated for units of the same record and
+    lot), but nothing is written per unit: the rows change set-based when the event is logged
+    (``Recorder.write_staged``). Unpacking names containers; undo has its own path."""
+    if action in (Action.UNPACK, Action.UNDO) or ev.settlement is not None:
+        return False
+    return all(s.unit is not None and s.unit.container_sscc is None for s in subjects)
 
 
 def _accepted(rec: Recorder, event: Event) -> Result:
@@ -129,6 +142,10 @@ def _apply(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
         refusal.detail = f"{subject.text}: {refusal.detail}"
         refusal.alerts.extend(_alerts_for(rec, refusal, occ.action, subject))
         raise
+    if rec.bulk:
+        assert subject.unit is not None
+        rec.stage_item(subject.unit, before, after)
+        return
     sscc = subject.container.sscc if subject.container is not None else None
     rec.add_item(occ.event, subject.unit, sscc, before.to_json(), after.to_json())
 
@@ -144,7 +161,11 @@ def _move(rec: Recorder, occ: Occurrence, subject: Subject, before: Custody) -> 
     if occ.action in SALE_ACTIONS:
         _check_sale(rec, occ, subject)
     containers.detach(rec, subject, occ.event.id)
-    store(subject.row, after)
+    if rec.bulk:
+        assert subject.unit is not None
+        rec.stage_custody(subject.unit, after)
+    else:
+        store(subject.row, after)
     lots = containers.lots(rec, subject)
     rec.tally.move(lots, counter_key(before), counter_key(after))
     if occ.action is Action.SHIP:
@@ -172,6 +193,10 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
             "this unit is in an open suspect-product case and may not be sold or dispensed until it is cleared",
             code="under_investigation",
         )
+    # Without a prescription the sale rules read nothing of the unit but its product and lot.
+    passed = ("sale", unit.gtin, unit.batch_id) if ev.prescription is None else None
+    if passed is not None and passed in rec.passed:
+        return
     recorded = rec.session.get(Prescription, ev.prescription.id) if ev.prescription is not None else None
     used = recorded is not None and recorded.event_id != occ.event.id
     check_sale(
@@ -198,6 +223,8 @@ def _check_sale(rec: Recorder, occ: Occurrence, subject: Subject) -> None:
             )
         )
         rec.session.flush()
+    if passed is not None:
+        rec.passed.add(passed)
 
 
 def _maybe_duplicate(rec: Recorder, action: Action, subjects: list[Subject], occurred_at: datetime) -> None:
@@ -279,15 +306,20 @@ def _record_one(session: Session, rec: Recorder, ev: EventIn) -> Result:
         result = _record(rec, ev)
     except _Duplicate as duplicate:
         savepoint.rollback()
+        rec.forget_written()
         return Result(ResultStatus.DUPLICATE, duplicate.event_id, log_index=duplicate.log_index)
     except BaseException:
         savepoint.rollback()
+        rec.forget_written()
         raise
     savepoint.commit()
     return result
 
 
-def _lock_rows(session: Session, events: list[EventIn]) -> dict[tuple[str, str], Unit]:
+def _lock_rows(
+    session: Session, events: list[EventIn], known: dict[str, UnitCode | ContainerCode]
+) -> dict[tuple[str, str], Unit]:
+    """Lock the rows the events may change; ``known`` is given every code read (so it is not read again)."""
     unit_keys: list[tuple[str, str]] = []
     ssccs: list[str] = []
     for ev in events:
@@ -296,6 +328,7 @@ def _lock_rows(session: Session, events: list[EventIn]) -> dict[tuple[str, str],
                 code = read_code(session, text)
             except DomainError:
                 continue  # reported when the event is recorded
+            known[text] = code
             if isinstance(code, UnitCode):
                 unit_keys.append(code.key)
             else:
@@ -315,7 +348,7 @@ def record_events(
     """``locked``: the units a caller already locked with ``lock_everything`` for these events (EPCIS capture
     locks a whole document's rows at once); otherwise they are locked here."""
     rec = Recorder(session, principal, policy)
-    rec.locked_units = locked if locked is not None else _lock_rows(session, events)
+    rec.locked_units = locked if locked is not None else _lock_rows(session, events, rec.codes)
     if atomic:
         results: list[Result] = []
         savepoint = session.begin_nested()
@@ -324,6 +357,7 @@ def record_events(
                 results.append(_record_one(session, rec, ev))
         except DomainError as error:
             savepoint.rollback()
+            rec.forget_written()
             if len(events) > 1:
                 error.extra.setdefault("index", len(results))
             write_alerts(session, principal, error, policy.now)

@@ -3,17 +3,22 @@ counters' changes), and the writing of an accepted event: its row, its items, it
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import lot_counters
+from app.db.bulk import copy_rows
+from app.db.custody import set_container, set_custody
 from app.db.lot_counters import Tally
-from app.db.models import Batch, Event, EventItem, Organisation, Product, Unit
+from app.db.models import Batch, Container, Event, EventItem, Organisation, Product, Unit
 from app.domain.custody import Action, Custody
 from app.domain.event_rules import EventIn, Policy, payload, sale_channel
+from app.domain.identifiers import ContainerCode, UnitCode
 from app.domain.leaf import LeafEvent, LeafItem
 from app.domain.licences import LicenceTerm
 from app.domain.recall import RecallScope
@@ -47,6 +52,7 @@ class Recorder:
         self._recalls: dict[str, list[RecallScope]] = {}
         self._leaf_items: list[LeafItem] = []
         self.locked_units: dict[tuple[str, str], Unit] = {}
+        self.codes: dict[str, UnitCode | ContainerCode] = {}  # the codes of the request, read once
         self.tally = Tally()  # the lot counters' changes of the event being recorded
         # Units whose standing sales of one kind change: (unit, sale event, +1 sold / -1 undone), counted once
         # the event's items are written (a unit already sold that way, an open pack dispensed again, is not new).
@@ -55,6 +61,19 @@ class Recorder:
         # those coming back to a receiver that shipped them (receive), those an active case names (sale).
         self.returning: set[int] = set()
         self.investigated: set[int] = set()
+        # The bulk lane (an event naming loose units only, see record.py): the unit rows' changes are staged here
+        # and written set-based when the event is logged, one UPDATE per distinct record after (not per unit),
+        # the event's items and containment rows by COPY / executemany. ``passed``: what the rules accepted for
+        # this event, keyed by everything the rule reads, so a list repeats a decision, not the rule's queries.
+        self.bulk = False
+        self.passed: set[tuple[Any, ...]] = set()
+        self._staged_custody: dict[Custody, list[Unit]] = {}
+        self._staged_packing: dict[str, list[Unit]] = {}
+        self._staged_items: list[tuple[int | None, str | None, str, str]] = []
+        self._staged_links: list[tuple[int, str, int, int]] = []
+        self._json: dict[Custody, tuple[dict[str, Any], str]] = {}
+        self.chains: dict[str, list[Container]] = {}  # bulk lane: the containers packed into, with their parents
+        self._written: list[Unit] = []  # unit objects given their new values as committed state (see forget_written)
 
     @property
     def actor(self) -> str:
@@ -104,6 +123,16 @@ class Recorder:
         self.sales = []
         self.returning = set()
         self.investigated = set()
+        self.bulk = False
+        self.passed = set()
+        self.chains = {}
+        self._drop_staged()
+
+    def _drop_staged(self) -> None:
+        self._staged_custody = {}
+        self._staged_packing = {}
+        self._staged_items = []
+        self._staged_links = []
 
     def event_row(self, action: Action, ev: EventIn, occurred_at: datetime) -> Event:
         me = self.org(self.actor)
@@ -143,10 +172,80 @@ class Recorder:
             LeafItem(f"{unit.gtin}/{unit.serial}" if unit is not None else None, sscc, before, after)
         )
 
+    def _record_json(self, custody: Custody) -> tuple[dict[str, Any], str]:
+        found = self._json.get(custody)
+        if found is None:
+            data = custody.to_json()
+            found = self._json[custody] = (data, json.dumps(data))
+        return found
+
+    def stage_custody(self, unit: Unit, after: Custody) -> None:
+        """Bulk lane: the unit's row will hold ``after`` (as ``store`` would set it)."""
+        self._staged_custody.setdefault(after, []).append(unit)
+
+    def stage_packing(self, unit: Unit, event: Event, sscc: str) -> None:
+        """Bulk lane: the loose unit goes into container ``sscc`` (its containment row opens at ``event``)."""
+        self._staged_packing.setdefault(sscc, []).append(unit)
+        self._staged_links.append((unit.id, sscc, event.id, unit.batch_id))
+
+    def stage_item(self, unit: Unit, before: Custody, after: Custody) -> None:
+        """Bulk lane: the event's item for a loose unit, and its leaf item (``add_item`` for the bulk lane)."""
+        before_data, before_text = self._record_json(before)
+        after_data, after_text = self._record_json(after)
+        self._staged_items.append((unit.id, None, before_text, after_text))
+        self._leaf_items.append(LeafItem(f"{unit.gtin}/{unit.serial}", None, before_data, after_data))
+
+    def write_staged(self, event: Event) -> None:
+        """Write what the bulk lane staged, set-based; the loaded unit objects are given the same values as
+        committed state (nothing left for the ORM to flush, and later events of the request read them)."""
+        conn = self.session.connection()
+        for after, units in self._staged_custody.items():
+            values = {
+                "state": after.status.value,
+                "holder_id": after.holder,
+                "to_id": after.to,
+                "previous": after.previous.value if after.previous else None,
+            }
+            set_custody(conn, sorted(u.id for u in units), values)
+            for unit in units:
+                for key, value in values.items():
+                    set_committed_value(unit, key, value)
+            self._written.extend(units)
+        for sscc, units in self._staged_packing.items():
+            set_container(conn, sorted(u.id for u in units), sscc)
+            for unit in units:
+                set_committed_value(unit, "container_sscc", sscc)
+            self._written.extend(units)
+        copy_rows(
+            conn,
+            "containment",
+            ("unit_id", "parent_sscc", "packed_event_id", "batch_id"),
+            self._staged_links,
+        )
+        self.write_staged_items(event)
+        self._drop_staged()
+
+    def write_staged_items(self, event: Event) -> None:
+        copy_rows(
+            self.session.connection(),
+            "event_item",
+            ("event_id", "unit_id", "container_sscc", "before", "after"),
+            [(event.id, *item) for item in self._staged_items],
+        )
+        self._staged_items = []
+
+    def forget_written(self) -> None:
+        """After a rollback: the unit objects the bulk lane wrote reload their rows when next read (the ORM
+        expires only the objects it flushed itself)."""
+        for unit in self._written:
+            self.session.expire(unit)
+        self._written = []
+
     def logged(self, event: Event) -> int:
         """Append the accepted event to the Merkle log, from what this request just wrote; then write the lot
         counters (holding the log's size row by then: see app/db/lot_counters.py). The event's log index."""
         self.session.flush()
+        self.write_staged(event)
         self._count_sales()
         leaf = LeafEvent(
             event_id=event.id,

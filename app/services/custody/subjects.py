@@ -73,10 +73,21 @@ def effective_custody(session: Session, subject: Subject, manufacturer: str | No
     return custody_of(subject.row, manufacturer)
 
 
-def resolve(session: Session, actor: str, locked: dict[tuple[str, str], Unit], codes: list[str]) -> list[Subject]:
-    """The subjects of ``codes`` in order; ``locked``: units already loaded (and locked) for this request."""
+def resolve(
+    session: Session,
+    actor: str,
+    locked: dict[tuple[str, str], Unit],
+    codes: list[str],
+    known: dict[str, UnitCode | ContainerCode] | None = None,
+) -> list[Subject]:
+    """The subjects of ``codes`` in order; ``locked``: units already loaded (and locked) for this request;
+    ``known``: codes already read for this request (by the locking), not read again."""
     parsed: list[tuple[str, UnitCode | ContainerCode]] = []
     for text in codes:
+        code = known.get(text) if known is not None else None
+        if code is not None:
+            parsed.append((text, code))
+            continue
         try:
             parsed.append((text, read_code(session, text)))
         except InvalidInput as error:

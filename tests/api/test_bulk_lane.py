@@ -1,0 +1,154 @@
+"""The bulk lane (app/services/custody/record.py): an event naming loose units only is decided unit by unit as
+before, but written set-based when it is logged. What it writes must be what the per-unit lane wrote: the rows,
+the items, the containment rows, the lot counters (recounted from scratch), one leaf per event; and what it
+refuses, it refuses naming the first offending unit in the list, with nothing written."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.db.models import Containment, Event, EventItem, Unit
+from tests.api.test_custody_journey import snapshot
+from tests.api.test_lot_counters import assert_counted, sscc
+from tests.helpers import assert_problem, ok, post
+
+
+def _units(runtime, ids: list[int]) -> list[tuple[str, str | None, str | None, str | None]]:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(Unit.state, Unit.holder_id, Unit.to_id, Unit.container_sscc)
+            .where(Unit.id.in_(ids))
+            .order_by(Unit.id)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def _items(runtime, event_id: int) -> list[tuple[int, dict, dict]]:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(EventItem.unit_id, EventItem.before, EventItem.after)
+            .where(EventItem.event_id == event_id)
+            .order_by(EventItem.id)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def _ids(runtime, codes: list[dict]) -> list[int]:
+    with runtime.sessions() as session:
+        by_serial = dict(session.execute(select(Unit.serial, Unit.id)).all())
+    return [by_serial[c["serial"]] for c in codes]
+
+
+def test_a_bulk_ship_writes_every_row_item_and_counter(client, runtime, maker, batch, issue, make_org):
+    dist = make_org("distributor", "drug_wholesale")
+    codes = issue(batch["id"], 40)
+    ids = _ids(runtime, codes)
+    [result] = ok(post(client, maker, {"action": "ship", "codes": [c["uri"] for c in codes], "to": dist.id}))
+    assert result["status"] == "accepted" and isinstance(result["log_index"], int)
+    assert _units(runtime, ids) == [("in_transit", maker.id, dist.id, None)] * 40
+    items = _items(runtime, result["event_id"])
+    assert [i[0] for i in items] == ids  # one item per unit, in the order the list named them
+    assert {(str(b), str(a)) for _, b, a in items} == {
+        (
+            str({"status": "issued", "holder": maker.id, "to": None, "previous": None}),
+            str({"status": "in_transit", "holder": maker.id, "to": dist.id, "previous": None}),
+        )
+    }
+    assert_counted(runtime, "bulk ship")
+    ok(post(client, dist, {"action": "receive", "codes": [c["uri"] for c in reversed(codes)]}))
+    assert _units(runtime, ids) == [("held", dist.id, None, None)] * 40
+    assert_counted(runtime, "bulk receive")
+
+
+def test_lock_then_unlock_in_one_request_reads_what_the_first_event_wrote(client, runtime, maker, batch, issue):
+    codes = issue(batch["id"], 30)
+    uris = [c["uri"] for c in codes]
+    ids = _ids(runtime, codes)
+    body = {"events": [{"action": "lock", "codes": uris}, {"action": "unlock", "codes": uris}]}
+    locked, unlocked = ok(post(client, maker, body))
+    assert _units(runtime, ids) == [("issued", maker.id, None, None)] * 30
+    assert {(b["status"], a["status"], a["previous"]) for _, b, a in _items(runtime, locked["event_id"])} == {
+        ("issued", "locked", "issued")
+    }
+    assert {(b["status"], a["status"]) for _, b, a in _items(runtime, unlocked["event_id"])} == {("locked", "issued")}
+    assert_counted(runtime, "lock + unlock")
+
+
+def test_a_list_with_units_of_several_records_is_refused_at_the_first_offender(
+    client, runtime, maker, batch, issue, make_org
+):
+    dist = make_org("distributor", "drug_wholesale")
+    codes = [c["uri"] for c in issue(batch["id"], 12)]
+    ok(post(client, maker, {"action": "ship", "codes": [codes[5], codes[9]], "to": dist.id}))
+    before = snapshot(runtime)
+    problem = assert_problem(post(client, maker, {"action": "ship", "codes": codes, "to": dist.id}), 409, "in_transit")
+    assert problem["unit"] == codes[5]
+    assert snapshot(runtime) == before
+    # The same list without the two: every one of the other ten moves, in one event.
+    rest = [c for i, c in enumerate(codes) if i not in (5, 9)]
+    [result] = ok(post(client, maker, {"action": "ship", "codes": rest, "to": dist.id}))
+    assert len(_items(runtime, result["event_id"])) == 10
+    assert_counted(runtime, "ship of the rest")
+
+
+def test_a_refused_event_of_a_non_atomic_list_leaves_the_units_as_the_accepted_ones_left_them(
+    client, runtime, maker, batch, issue, make_org
+):
+    dist = make_org("distributor", "drug_wholesale")
+    codes = issue(batch["id"], 20)
+    uris = [c["uri"] for c in codes]
+    body = {
+        "atomic": False,
+        "events": [
+            {"action": "lock", "codes": uris},
+            {"action": "ship", "codes": uris, "to": dist.id},  # refused: locked
+            {"action": "unlock", "codes": uris},
+        ],
+    }
+    results = ok(post(client, maker, body))
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+    assert results[1]["problem"]["code"] == "locked" and results[1]["problem"]["unit"] == uris[0]
+    assert _units(runtime, _ids(runtime, codes)) == [("issued", maker.id, None, None)] * 20
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 2
+    assert_counted(runtime, "lock, refused ship, unlock")
+
+
+def test_packing_loose_units_writes_their_containment_and_counters(client, runtime, maker, batch, issue, make_org):
+    dist = make_org("distributor", "drug_wholesale")
+    codes = issue(batch["id"], 25)
+    ids = _ids(runtime, codes)
+    case_a, case_b, pallet = (sscc(n)[4:] for n in (11, 12, 13))
+    body = {
+        "events": [
+            {"action": "pack", "codes": [c["uri"] for c in codes[:15]], "container": f"(00){case_a}"},
+            {"action": "pack", "codes": [c["uri"] for c in codes[15:]], "container": f"(00){case_b}"},
+            {"action": "pack", "codes": [f"(00){case_a}", f"(00){case_b}"], "container": f"(00){pallet}"},
+        ]
+    }
+    ok(post(client, maker, body))
+    assert [r[3] for r in _units(runtime, ids)] == [case_a] * 15 + [case_b] * 10
+    with runtime.sessions() as session:
+        links = session.execute(
+            select(Containment.unit_id, Containment.parent_sscc, Containment.batch_id, Containment.unpacked_event_id)
+            .where(Containment.unit_id.is_not(None))
+            .order_by(Containment.unit_id)
+        ).all()
+    assert [tuple(link) for link in links] == [
+        (i, case_a if n < 15 else case_b, batch["id"], None) for n, i in enumerate(ids)
+    ]
+    assert_counted(runtime, "bulk pack")
+    # Packing one more into a case already holding units (its chain read once for the event) and moving the pallet.
+    more = issue(batch["id"], 3)
+    ok(post(client, maker, {"action": "pack", "codes": [c["uri"] for c in more], "container": f"(00){case_a}"}))
+    ok(post(client, maker, {"action": "ship", "codes": [f"(00){pallet}"], "to": dist.id}))
+    ok(post(client, dist, {"action": "receive", "codes": [f"(00){pallet}"]}))
+    assert_counted(runtime, "pack into a case inside a pallet, pallet hop")
+    # A list naming a unit someone else holds is refused naming that unit; the new case is not made either.
+    loose = [c["uri"] for c in issue(batch["id"], 3)]
+    ok(post(client, maker, {"action": "ship", "codes": [loose[2]], "to": dist.id}))
+    ok(post(client, dist, {"action": "receive", "codes": [loose[2]]}))
+    before = snapshot(runtime)
+    refused = post(client, maker, {"action": "pack", "codes": loose, "container": sscc(14)})
+    assert assert_problem(refused, 409, "not_custodian")["unit"] == loose[2]
+    assert snapshot(runtime) == before
