@@ -145,28 +145,26 @@ class Rule:
     refused: str | None = None  # the code for a status not in ``moves``; ``None``: the status's own code
 
 
-def _from(statuses: frozenset[Status] | tuple[Status, ...], to: Status | Target) -> dict[Status, Status | Target]:
-    return dict.fromkeys(sorted(statuses), to)
-
-
 S = Status
 RULES: dict[Action, Rule] = {
-    Action.PACK: Rule(_from(ON_HAND, SAME)),
-    Action.UNPACK: Rule(_from(ON_HAND, SAME), takes=Takes.CONTAINERS),
-    Action.SHIP: Rule(_from(ON_HAND, S.IN_TRANSIT), needs_destination=True),
+    Action.PACK: Rule({S.HELD: SAME, S.ISSUED: SAME, S.RETURNED: SAME}),
+    Action.UNPACK: Rule({S.HELD: SAME, S.ISSUED: SAME, S.RETURNED: SAME}, takes=Takes.CONTAINERS),
+    Action.SHIP: Rule({S.HELD: S.IN_TRANSIT, S.ISSUED: S.IN_TRANSIT, S.RETURNED: S.IN_TRANSIT}, needs_destination=True),
     Action.RECEIVE: Rule({S.IN_TRANSIT: S.HELD}, by=Actor.ADDRESSEE, refused="not_in_transit"),
     Action.SELL: Rule({S.ISSUED: S.SOLD, S.HELD: S.SOLD}, takes=Takes.UNITS, undoable=True),
     # A split pack is dispensed in parts by its holder: it stays open.
     Action.DISPENSE: Rule({S.HELD: S.DISPENSED, S.OPEN: SAME}, takes=Takes.UNITS, undoable=True),
     Action.OPEN: Rule({S.HELD: S.OPEN}, takes=Takes.UNITS),
-    Action.RETURN: Rule(_from(CONSUMER_HELD, S.RETURNED), takes=Takes.UNITS, refused="not_sold"),
-    Action.DESTROY: Rule(_from((*ON_HAND, S.OPEN, S.LOCKED), S.DESTROYED)),
+    Action.RETURN: Rule({S.DISPENSED: S.RETURNED, S.SOLD: S.RETURNED}, takes=Takes.UNITS, refused="not_sold"),
+    Action.DESTROY: Rule(dict.fromkeys((S.HELD, S.ISSUED, S.LOCKED, S.OPEN, S.RETURNED), S.DESTROYED)),
     Action.RECYCLE: Rule(
-        _from((*ON_HAND, S.OPEN, *CONSUMER_HELD), S.RECYCLED), anyone_when=CONSUMER_HELD, takes=Takes.UNITS
+        dict.fromkeys((S.DISPENSED, S.HELD, S.ISSUED, S.OPEN, S.RETURNED, S.SOLD), S.RECYCLED),
+        anyone_when=CONSUMER_HELD,
+        takes=Takes.UNITS,
     ),
-    Action.LOCK: Rule(_from((*ON_HAND, S.OPEN), S.LOCKED), undoable=True),
+    Action.LOCK: Rule(dict.fromkeys((S.HELD, S.ISSUED, S.OPEN, S.RETURNED), S.LOCKED), undoable=True),
     Action.UNLOCK: Rule({S.LOCKED: PREVIOUS}, refused="not_locked"),
-    Action.REPORT_STOLEN: Rule(_from((*ON_HAND, S.OPEN, S.LOCKED, S.IN_TRANSIT), S.STOLEN)),
+    Action.REPORT_STOLEN: Rule(dict.fromkeys((S.HELD, S.IN_TRANSIT, S.ISSUED, S.LOCKED, S.OPEN, S.RETURNED), S.STOLEN)),
     Action.EXPORT: Rule({S.ISSUED: S.EXPORTED, S.HELD: S.EXPORTED}, undoable=True),
 }
 del S
