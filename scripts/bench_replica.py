@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     elapsed = time.perf_counter() - t0
                     after = server.cpu()
                     writes = count_writes(pair) - writes_before
+                    server_cpu = after["server"] + after["children"] - before["server"] - before["children"]
                     phase = {
                         "round": round_,
                         "reads_on": mode,
@@ -220,9 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                         "p99_ms": stats.get("p99_ms"),
                         "non_2xx": stats["non_2xx"],
                         "writes_per_s": round(writes / elapsed, 1),
-                        "server_cpu_cores": round(
-                            (after["server"] + after["children"] - before["server"] - before["children"]) / elapsed, 2
-                        ),
+                        "server_cpu_cores": round(server_cpu / elapsed, 2),
+                        "server_cpu_us_per_scan": round(server_cpu / max(stats.get("requests", 1), 1) * 1e6),
                         "primary_cpu_cores": round(meters["primary"].stop() / elapsed, 2),
                         "standby_cpu_cores": round(meters["standby"].stop() / elapsed, 2),
                         "background_load_before_cores": round(background, 2),
@@ -268,8 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     results["summary"] = summary
     print(
         bc.table(
-            ["reads on", "scans/s (mean)", "primary CPU cores"],
-            [[mode, f"{summary['scans_per_s'][mode]:,}", summary["primary_cpu_cores"][mode]] for mode in mean],
+            ["reads on", "scans/s (mean)", "server CPU us/scan", "primary CPU cores"],
+            [
+                [
+                    mode,
+                    f"{summary['scans_per_s'][mode]:,}",
+                    summary["server_cpu_us_per_scan"][mode],
+                    summary["primary_cpu_cores"][mode],
+                ]
+                for mode in mean
+            ],
         )
     )
     print(f"ratio standby / primary (scans/s, same run): {summary['ratio_standby_over_primary']}")

@@ -20,6 +20,9 @@ from app.db.replicas import Replica
 
 # Route templates (FastAPI's ``route.path``) whose GETs may read on a standby.
 READ_PREFIXES = ("/v1/units/", "/v1/recalls", "/epcis/events", "/epcis/queries/{name}/events", "/regulator")
+# The request paths that may reach them: every other GET (the public scans: their verifier asks the primary
+# itself) passes the second look's wrapping by.
+PATH_PREFIXES = ("/v1/units/", "/v1/recalls", "/epcis/", "/regulator")
 STATE = "passport.reads"  # the scope key: {"replica": name of the standby used or None, "primary": forced}
 
 
@@ -48,7 +51,12 @@ class PrimarySecondLook:
         self.second_looks = 0  # requests answered by the primary after a standby's refusal, for tests and metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.enabled or scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if (
+            not self.enabled
+            or scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or not scope["path"].startswith(PATH_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         state: dict[str, Any] = {"replica": None, "primary": False}
