@@ -1,4 +1,4 @@
-"""The ``passport`` command: init, serve, orgs, keys, log, webhooks, scans, demo. It calls the same services as the API."""
+"""The ``passport`` command: init, serve, orgs, keys, log, webhooks, scans, demo; the same services as the API."""
 
 from __future__ import annotations
 
@@ -514,11 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     scans = _subcommands(_command(sub, "scans", "the scan log (early warning)"), "scans_command")
     parts = _command(scans, "partitions", "create the coming months' scan log partitions (PostgreSQL) and list them")
-    parts.add_argument("--ahead", type=int, help="months after this one (default PASSPORT_SCAN_PARTITIONS_AHEAD)")
+    parts.add_argument("--ahead", type=int, help="months after this one; PASSPORT_SCAN_PARTITIONS_AHEAD unless given")
     parts.set_defaults(func=cmd_scans_partitions)
     prune = _command(scans, "prune", "remove scans older than the retention: whole month partitions on PostgreSQL")
     prune.add_argument(
-        "--months", type=int, help="whole months kept before this one (default PASSPORT_SCAN_RETENTION_MONTHS)"
+        "--months", type=int, help="whole months kept before this one; PASSPORT_SCAN_RETENTION_MONTHS unless given"
     )
     prune.set_defaults(func=cmd_scans_prune)
 

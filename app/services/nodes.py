@@ -32,8 +32,9 @@ SKIP_SHARE = 0.9
 
 
 def serialise_signers(session: Session) -> None:
-    """Wait for any other node signing a checkpoint; held until this transaction ends."""
-    conn = session.connection(execution_options=WRITE_OPTIONS)
+    """Wait for any other node signing a checkpoint; held until this transaction ends (a writing transaction:
+    on SQLite its ``BEGIN IMMEDIATE`` already queues the signers)."""
+    conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text(CHECKPOINT_LOCK))
 
@@ -41,6 +42,7 @@ def serialise_signers(session: Session) -> None:
 def checkpoint_due(session: Session, interval_seconds: float, now: datetime) -> bool:
     """Whether this node's scheduled checkpoint is due: no checkpoint signed (by any node) within the interval.
     Takes the signers' lock first, so the answer holds until the transaction ends."""
+    session.connection(execution_options=WRITE_OPTIONS)
     serialise_signers(session)
     newest = session.scalar(select(LogCheckpoint.created_at).order_by(LogCheckpoint.id.desc()).limit(1))
     return newest is None or newest <= now - timedelta(seconds=interval_seconds * SKIP_SHARE)

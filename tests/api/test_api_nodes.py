@@ -24,12 +24,12 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from app.db.engine import make_engine, make_sessionmaker
 from app.db.models import EpcisEvent, Event, EventItem, LogCheckpoint, WebhookDelivery
 from app.services import orgs
-from tests.conftest import _pg_admin, _pg_url
 from tests.helpers import GTIN, Org, race
 from tests.subprocess_server import passport_serve
 
@@ -37,6 +37,20 @@ pytestmark = pytest.mark.postgres_only
 CHECKPOINT_INTERVAL = 2
 RATE = 4  # scans a minute per client, counted across both nodes
 REDIS_URL = "redis://127.0.0.1:6379/11"
+PG_ADMIN_URL = os.environ.get("PASSPORT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin(sql: str) -> None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def _pg_url(name: str) -> str:
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 @dataclass
