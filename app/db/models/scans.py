@@ -12,7 +12,11 @@ from app.db.types import BigID, UTCDateTime
 
 
 class Scan(Base):
-    """A verification scan, kept for early warning (clones, unknown codes). Recorded in batches, off the hot path."""
+    """A verification scan, kept for early warning (clones, unknown codes). Recorded in batches, off the hot path.
+
+    On PostgreSQL the table is partitioned by month of ``scanned_at`` and its primary key is ``(id, scanned_at)``
+    (a partitioned table's key must hold the partition key); ``id`` alone is still unique, from one sequence.
+    Partitions and retention: app/db/scan_partitions.py (migration 0022)."""
 
     __tablename__ = "scan"
     # The client is in the index so the flush counts a unit's distinct clients without reading the table.
