@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         "primary_cpu_cores": {
             mode: round(sum(p["primary_cpu_cores"] for p in ps) / len(ps), 2) for mode, ps in on.items()
         },
+        "server_cpu_us_per_scan": {
+            mode: round(sum(p["server_cpu_us_per_scan"] for p in ps) / len(ps)) for mode, ps in on.items()
+        },
         "visible_lag_ms": {"p50": percentile(visible, 50), "p99": percentile(visible, 99), "n": len(visible)},
         "reported_lag_ms": {"p50": percentile(reported, 50), "p99": percentile(reported, 99), "n": len(reported)},
         "write_rate_per_s": args.write_rate,
