@@ -68,6 +68,8 @@ def refusal(name: str, raw: str) -> InvalidInput:
         ("GT_quantity_KGM", "heavy", "GT_quantity_KGM: 'heavy' is not a number"),
         ("EQ_quantity", "1|two", "EQ_quantity: 'two' is not a number"),
         ("GE_value_CEL", "warm", "GE_value_CEL: 'warm' is not a number"),
+        ("GE_value_CEL", "1|2", "GE_value_CEL: '1|2' is not a number"),  # one value only
+        ("EQ_value_CEL", "1|", "EQ_value_CEL: empty value in '1|' (several values are separated by '|')"),
         ("EQ_value_CEL", "1|warm", "EQ_value_CEL: 'warm' is not a number"),
         ("GE_time", "yesterday", "GE_time: 'yesterday' is not an RFC 3339 date-time with an offset"),
         (
@@ -98,6 +100,30 @@ def refusal(name: str, raw: str) -> InvalidInput:
 def test_refusals_name_the_parameter_and_say_why(name, raw, detail):
     refused = refusal(name, raw)
     assert refused.detail == detail
+    assert refused.code == "invalid_query_parameter"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "EQ_transformationID",
+        "EQ_correctiveEventID",
+        "EQ_errorReason",
+        "EQ_persistentDisposition_unset",
+        "EQ_type",
+        "EQ_deviceID",
+        "EQ_stringValue",
+        "EQ_hexBinaryValue",
+        "EQ_bizTransaction_po",
+        "EQ_destination_owning_party",
+        "MATCH_inputEPCClass",
+        "EQ_quantity_KGM",
+        "EQ_INNER_ILMD_example:f",
+    ],
+)
+def test_an_empty_value_is_refused_by_every_name_that_takes_several(name):
+    refused = refusal(name, "x|")
+    assert refused.detail == f"{name}: empty value in 'x|' (several values are separated by '|')"
     assert refused.code == "invalid_query_parameter"
 
 
@@ -356,6 +382,7 @@ def test_classes_match_by_canonical_form_or_by_gtin_pattern_in_their_lists_only(
     assert not holds("MATCH_inputEPCClass", lgtin, event)
     assert not holds("MATCH_epcClass", lgtin, event)
     other = {"quantityList": [{"epcClass": "urn:epc:class:lgtin:4012345.012346.998877"}]}
+    assert not holds("MATCH_epcClass", lgtin, {"quantityList": [{"epcClass": "urn:epc:id:sgtin:1.2.3"}]})  # no id
     assert not holds("MATCH_epcClass", f"{lgtin}|urn:epc:idpat:sgtin:4012345.012345.*", other)
 
 
