@@ -11,7 +11,8 @@ Rows, in order: at most one ``(0, state, None, None, None)``, the state of the o
 unit (none: the unit is loose, or its nesting is deeper than ``MAX_NESTING`` — the caller then reads it the slow
 way, which says so); then ``(1, action, channel, occurred_at, region)`` for each event of its history that was
 neither undone nor an undo, ordered as the history is (by when it happened, then by id). On PostgreSQL the unit
-ids come as an array and every row starts with its unit's id (``app.db.lookups.GroupedLookups``).
+ids come as an array and every row starts with its unit's id (``app.db.lookups.GroupedLookups``). On SQLite a
+unit never in a container is answered by a simpler statement first (``LOOSE_SQL``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,19 @@ def _sql(units: str, greatest: str, least: str, *, with_unit: bool) -> str:
         "JOIN event e ON e.id = items.event_id WHERE e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL"
         ") t ORDER BY t.u, t.kind, t.occurred_at, t.id"
     )
+
+
+# SQLite, first: a unit never in a container (most sold packs) needs only the events that named it, about half
+# the full statement's cost. One unit id (``?1``); a first row of kind 2 says it was in a container once: then the
+# full statement answers. Rows as the full statement's, with the event id after them (for the order).
+LOOSE_SQL = (
+    "SELECT 2, NULL, NULL, NULL, NULL, 0 WHERE EXISTS (SELECT 1 FROM containment c WHERE c.unit_id = ?1) "
+    "OR EXISTS (SELECT 1 FROM unit un WHERE un.id = ?1 AND un.container_sscc IS NOT NULL) "
+    "UNION ALL "
+    "SELECT 1, e.action, e.channel, e.occurred_at, e.region, e.id FROM event e "
+    "WHERE e.id IN (SELECT ei.event_id FROM event_item ei WHERE ei.unit_id = ?1) "
+    "AND e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL ORDER BY 1 DESC, 4, 6"
+)
 
 
 def journey_sql() -> str:

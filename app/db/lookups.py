@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Engine
 
 from app.db.engine import POSTGRES_OPTIONS, libpq_url
-from app.db.journeys import JOURNEYS_MANY_SQL, journey_sql
+from app.db.journeys import JOURNEYS_MANY_SQL, LOOSE_SQL, journey_sql
 from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 
 T = TypeVar("T")
@@ -60,11 +60,29 @@ def unit_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
     return DirectLookups(engine, lookup_sql(engine.dialect.name))
 
 
-def journey_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
+def journey_lookups(engine: Engine) -> DirectJourneys | GroupedLookups:
     """``await fetch(unit_id)``: every row of ``app.db.journeys`` for the unit (a list, maybe empty)."""
     if engine.dialect.name == "postgresql":
         return GroupedLookups(engine, JOURNEYS_MANY_SQL, all_rows=True)
-    return DirectLookups(engine, journey_sql(), all_rows=True)
+    return DirectJourneys(engine)
+
+
+class DirectJourneys:
+    """SQLite: a unit never in a container answered by ``LOOSE_SQL``, any other by the full statement."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._loose = DirectLookups(engine, LOOSE_SQL, all_rows=True)
+        self._full = DirectLookups(engine, journey_sql(), all_rows=True)
+
+    async def fetch(self, unit_id: int) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self._loose.fetch(unit_id)
+        if rows and rows[0][0] == 2:  # in a container once: the intervals and the outermost container count
+            rows = await self._full.fetch(unit_id)
+        return rows
+
+    def close(self) -> None:
+        self._loose.close()
+        self._full.close()
 
 
 class DirectLookups:

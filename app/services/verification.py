@@ -23,7 +23,7 @@ from app.db.engine import make_read_engine
 from app.db.lookups import LookupFailed, PerLoop, journey_lookups, unit_lookups
 from app.db.replicas import ReadReplicas, Replica
 from app.db.units import UnitRow, unit_row
-from app.domain.consumer import consumer_steps, suspect_flags
+from app.domain.consumer import consumer_step, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
@@ -187,9 +187,14 @@ class Verifier:
         return Verification(scan, verdict, row, state, tuple(steps), recall, row.id)
 
 
-def _moment(value: Any) -> datetime:
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: naive UTC text
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+def _iso(value: Any) -> str:
+    """An event's time as ``datetime.isoformat`` writes the aware UTC datetime the ORM would read."""
+    if isinstance(value, str):  # SQLite: naive UTC text, as SQLAlchemy writes it: "YYYY-MM-DD HH:MM:SS.ffffff"
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return value[:10] + "T" + (value[11:19] if value.endswith(".000000") else value[11:]) + "+00:00"
+        value = datetime.fromisoformat(value)
+    at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return at.isoformat()
 
 
 def trail(rows: list[tuple[Any, ...]], row: UnitRow) -> tuple[str, list[dict[str, Any]]] | None:
@@ -201,4 +206,9 @@ def trail(rows: list[tuple[Any, ...]], row: UnitRow) -> tuple[str, list[dict[str
         rows = rows[1:]
     elif row.container_sscc is not None:
         return None
-    return status, consumer_steps((action, channel, _moment(at), region) for _, action, channel, at, region in rows)
+    steps = []
+    for _, action, channel, at, region, *_ in rows:
+        step = consumer_step(action, channel)
+        if step is not None:
+            steps.append({"step": step, "at": _iso(at), "region": region})
+    return status, steps

@@ -1,0 +1,27 @@
+"""The sold-pack scan writes an event's time from the driver's value as the ORM's aware datetime would print."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from app.services.verification import _iso
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 5, 11, 58, 32, 492390, tzinfo=UTC),
+        datetime(2026, 12, 5, 11, 58, 32, tzinfo=UTC),  # no microseconds: isoformat leaves them out
+        datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    ],
+)
+def test_sqlite_text_and_postgresql_datetimes_print_as_the_orm_reads_them(moment):
+    expected = moment.isoformat()
+    as_sqlalchemy_stores_it = moment.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    as_sqlite3_adapts_it = moment.replace(tzinfo=None).isoformat(" ")  # no ".000000" when there are none
+    assert _iso(as_sqlalchemy_stores_it) == expected
+    assert _iso(as_sqlite3_adapts_it) == expected
+    assert _iso(moment.astimezone(timezone(timedelta(hours=8)))) == expected  # psycopg, another session zone
+    assert _iso(moment.replace(tzinfo=None)) == expected
