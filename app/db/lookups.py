@@ -17,9 +17,9 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
-from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
-from app.db.journeys import JOURNEYS_MANY_SQL, LOOSE_SQL, journey_sql
-from app.db.units import LOOKUP_MANY_SQL, lookup_sql
+from app.db.engine import POSTGRES_OPTIONS, libpq_url
+from app.db.journeys import JOURNEYS_MANY_SQL, LOOKUP_WITH_JOURNEY_MANY_SQL, LOOSE_SQL, journey_sql
+from app.db.units import lookup_sql
 
 T = TypeVar("T")
 
@@ -55,16 +55,36 @@ class LookupFailed(Exception):
 
 
 def unit_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
+    """PostgreSQL: the row carries a touched unit's journey as its last column (``journey_in_lookup``)."""
     if engine.dialect.name == "postgresql":
-        return GroupedLookups(engine, LOOKUP_MANY_SQL)
+        return GroupedLookups(engine, LOOKUP_WITH_JOURNEY_MANY_SQL)
     return DirectLookups(engine, lookup_sql(engine.dialect.name))
 
 
-def journey_lookups(engine: Engine) -> DirectJourneys | GroupedLookups:
+def journey_in_lookup(engine: Engine) -> bool:
+    """Whether ``unit_lookups``' row ends with the unit's journey (PostgreSQL: one round trip for both)."""
+    return engine.dialect.name == "postgresql"
+
+
+def journey_lookups(engine: Engine) -> DirectJourneys | GroupedJourneys:
     """``await fetch(unit_id)``: every row of ``app.db.journeys`` for the unit (a list, maybe empty)."""
     if engine.dialect.name == "postgresql":
-        return GroupedLookups(engine, JOURNEYS_MANY_SQL, all_rows=True)
+        return GroupedJourneys(engine)
     return DirectJourneys(engine)
+
+
+class GroupedJourneys:
+    """PostgreSQL: the journey alone by unit id (the verifier has it from the lookup; this is for other readers)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._lookups = GroupedLookups(engine, JOURNEYS_MANY_SQL)
+
+    async def fetch(self, unit_id: int) -> list[Any]:
+        found = await self._lookups.fetch(unit_id)
+        return list(found[0] or []) if found is not None else []
+
+    def close(self) -> None:
+        self._lookups.close()
 
 
 class DirectJourneys:
@@ -169,7 +189,6 @@ class GroupedLookups:
 
     def __init__(self, engine: Engine, sql: str, *, all_rows: bool = False) -> None:
         self._url = libpq_url(engine)
-        self._pooled = connect_kwargs(engine)  # behind PgBouncer: no server-side prepared statements
         self._sql = sql
         self._all_rows = all_rows
         self._loops = PerLoop(_OnLoop, _finish)
@@ -218,7 +237,6 @@ class GroupedLookups:
                     options=POSTGRES_OPTIONS,
                     application_name=APPLICATION_NAME,
                     connect_timeout=TIMEOUT_S,
-                    **self._pooled,
                 )
             self.statements += 1
             try:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import make_read_engine
-from app.db.lookups import LookupFailed, PerLoop, journey_lookups, unit_lookups
+from app.db.lookups import LookupFailed, PerLoop, journey_in_lookup, journey_lookups, unit_lookups
 from app.db.replicas import ReadReplicas, Replica
 from app.db.units import UnitRow, unit_row
 from app.domain.consumer import consumer_step, suspect_flags
@@ -91,6 +91,7 @@ class Verifier:
         self._replicas = replicas
         self._on_replica: dict[Replica, Verifier] = {}
         self._journeys = journey_lookups(engine)
+        self._journey_in_lookup = journey_in_lookup(engine)
         # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
         self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
         # At most a few of those threads per event loop: more only contend for the GIL.
@@ -122,11 +123,14 @@ class Verifier:
     async def verify_here(self, scan: UnitCode) -> Verification:
         """The verification on this verifier's own database."""
         found = await self._lookups.fetch(scan.gtin, scan.serial)  # the one query that answers most scans
+        journey = None
+        if found is not None and self._journey_in_lookup:
+            found, journey = found[:-1], found[-1] or []
         row = unit_row(found) if found is not None else None
         if row is None or (row.untouched and not row.product_has_recalls):
             return self._decide(scan, row, None)
-        if not row.product_has_recalls:  # a history and a container state to read: one more statement
-            known = trail(await self._journeys.fetch(row.id), row)
+        if not row.product_has_recalls:  # a history and a container state: from the lookup, or one more statement
+            known = trail(journey if journey is not None else await self._journeys.fetch(row.id), row)
             if known is not None:
                 return self._decide(scan, row, None, known)
         # Recalls to read (or a nesting too deep for that statement): several queries, off the event loop.
