@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
-from app.db.engine import POSTGRES_OPTIONS, libpq_url
+from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
 from app.db.journeys import JOURNEYS_MANY_SQL, LOOKUP_WITH_JOURNEY_MANY_SQL, LOOSE_SQL, journey_sql
 from app.db.units import lookup_sql
 
@@ -189,6 +189,7 @@ class GroupedLookups:
 
     def __init__(self, engine: Engine, sql: str, *, all_rows: bool = False) -> None:
         self._url = libpq_url(engine)
+        self._pooled = connect_kwargs(engine)  # behind PgBouncer: no server-side prepared statements
         self._sql = sql
         self._all_rows = all_rows
         self._loops = PerLoop(_OnLoop, _finish)
@@ -237,6 +238,7 @@ class GroupedLookups:
                     options=POSTGRES_OPTIONS,
                     application_name=APPLICATION_NAME,
                     connect_timeout=TIMEOUT_S,
+                    **self._pooled,
                 )
             self.statements += 1
             try:
