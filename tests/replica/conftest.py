@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +36,10 @@ def standby_pair() -> Iterator[StandbyPair]:
             pytest.fail(message + " and PASSPORT_REQUIRE_POSTGRES=1", pytrace=False)
         pytest.skip(message + ": the read-replica tests skipped")
     pair = StandbyPair(bin_dir)
+    # A SIGTERM (a CI timeout, `kill`) ends the session through its finalizers too, so the servers are stopped.
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         pair.start()
         with pair.primary("postgres") as conn:
@@ -42,6 +48,12 @@ def standby_pair() -> Iterator[StandbyPair]:
         yield pair
     finally:
         pair.stop()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @pytest.fixture
