@@ -68,6 +68,7 @@ def refusal(name: str, raw: str) -> InvalidInput:
         ("GT_quantity_KGM", "heavy", "GT_quantity_KGM: 'heavy' is not a number"),
         ("EQ_quantity", "1|two", "EQ_quantity: 'two' is not a number"),
         ("GE_value_CEL", "warm", "GE_value_CEL: 'warm' is not a number"),
+        ("GT_example:f", "1|2", "GT_example:f: '1|2' is neither a number nor an RFC 3339 date-time with an offset"),
         ("GE_value_CEL", "1|2", "GE_value_CEL: '1|2' is not a number"),  # one value only
         ("EQ_value_CEL", "1|", "EQ_value_CEL: empty value in '1|' (several values are separated by '|')"),
         ("EQ_value_CEL", "1|warm", "EQ_value_CEL: 'warm' is not a number"),
@@ -175,6 +176,7 @@ def test_times_compare_as_instants_whatever_their_case_and_offset():
 
 def test_text_values_match_text_only():
     assert holds("EQ_example:f", "a|b", {"example:f": "b"})
+    assert holds("EQ_example:f", "a|5", {"example:f": 5})  # a number is no text, but the next value is a number
     assert not holds("EQ_example:f", "a", {"example:f": ["A", None, {"x": "a"}]})
 
 
