@@ -141,6 +141,7 @@ class Profile:
                 bc._venv_bin("py-spy"),
                 "record",
                 "--subprocesses",
+                "--native",
                 "--pid",
                 str(self.pid),
                 "--rate",

@@ -32,12 +32,18 @@ def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     """Units by (gtin, serial), locked FOR UPDATE in ascending id order across the whole set (PostgreSQL;
     SQLite serialises writers), so any two requests take their unit locks in the same order."""
     wanted = sorted(set(keys))
+    if session.get_bind().dialect.name != "postgresql":  # no row locks to order: read the rows in one pass
+        found: dict[tuple[str, str], Unit] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = session.scalars(select(Unit).where(pairs_in(Unit.gtin, Unit.serial, wanted[start : start + _CHUNK])))
+            found.update({(u.gtin, u.serial): u for u in rows})
+        return found
     ids: list[int] = []
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         ids.extend(session.scalars(select(Unit.id).where(pairs_in(Unit.gtin, Unit.serial, chunk))))
     ids.sort()
-    found: dict[tuple[str, str], Unit] = {}
+    found = {}
     for start in range(0, len(ids), _CHUNK):
         rows = session.scalars(
             select(Unit).where(Unit.id.in_(ids[start : start + _CHUNK])).order_by(Unit.id).with_for_update()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from urllib.parse import quote
 
 from app.domain.errors import InvalidCode
@@ -58,6 +59,7 @@ _QUALIFIER_ORDER = ("22", "10", "21")
 _DATE_AIS = frozenset({"11", "15", "16", "17"})
 
 
+@lru_cache(maxsize=4096)  # a list of 10,000 codes names a handful of GTINs: each is summed once
 def check_digit(body: str) -> str:
     """GS1 mod-10 check digit of the digits before it (weights 3,1,3,... from the right)."""
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))

@@ -8,9 +8,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.db.models import Containment, Event, EventItem, Unit
-from tests.api.test_custody_journey import snapshot
-from tests.api.test_lot_counters import assert_counted, sscc
-from tests.helpers import assert_problem, ok, post
+from tests.helpers import assert_counted, assert_problem, ok, post, snapshot, sscc
 
 
 def _units(runtime, ids: list[int]) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import Alert, Container, Containment, Event, EventItem, Prescription, Unit
-from tests.helpers import GTIN, SSCC_CASE_1, SSCC_CASE_2, SSCC_PALLET, assert_problem, ok, post, verify
+from app.db.models import Alert, Event, EventItem, Unit
+from tests.helpers import GTIN, SSCC_CASE_1, SSCC_CASE_2, SSCC_PALLET, assert_problem, ok, post, snapshot, verify
 
 
 @pytest.fixture
@@ -22,14 +22,6 @@ def parties(make_org):
         "regulator": make_org("regulator"),
         "stranger": make_org("retailer", "drug_retail"),
     }
-
-
-def snapshot(runtime) -> tuple[int, ...]:
-    with runtime.sessions() as session:
-        return tuple(
-            session.scalar(select(func.count()).select_from(m))
-            for m in (Event, EventItem, Container, Containment, Prescription)
-        ) + tuple(session.execute(select(Unit.state, Unit.holder_id, Unit.container_sscc).order_by(Unit.id)).all())
 
 
 def test_offline_journey_and_resale(client, runtime, maker, batch, issue, parties):

@@ -12,158 +12,19 @@ from __future__ import annotations
 
 import importlib.util
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.db.models import (
-    Batch,
-    Container,
-    ContainerLot,
-    Containment,
-    Event,
-    EventItem,
-    Issuance,
-    LotCustody,
-    LotHop,
-    LotRecovery,
-    LotSale,
-    Product,
     Recall,
     Unit,
 )
-from app.domain.identifiers import check_digit
-from tests.helpers import GTIN, assert_problem, ok, post, poster, race, serial
+from tests.helpers import GTIN, assert_counted, assert_problem, counters, ok, post, poster, race, recount, serial, sscc
 
 MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "20261123_0007_lot_counters.py"
-
-
-def sscc(n: int) -> str:
-    body = f"0614141{n:010d}"
-    return "(00)" + body + check_digit(body)
-
-
-# ------------------------------------------------------------------------------------------------- the recount
-
-
-def _inside_at(links: list[tuple[Any, str, int, int | None]], thing: Any, t: int) -> str | None:
-    """The container a unit id or an SSCC was in just before event ``t`` finished (intervals are open)."""
-    for child, parent, packed, unpacked in links:
-        if child == thing and packed < t and (unpacked is None or unpacked > t):
-            return parent
-    return None
-
-
-def recount(conn, unit_ids: set[int] | None = None, since: datetime | None = None) -> dict[str, Counter]:
-    """Every counter counted from the rows (optionally for some units only, recovery since a time)."""
-    makers = dict(conn.execute(select(Product.gtin, Product.manufacturer_id)).all())
-    containers = {
-        c.sscc: c
-        for c in conn.execute(
-            select(Container.sscc, Container.parent_sscc, Container.state, Container.holder_id, Container.to_id)
-        ).all()
-    }
-    units = [
-        u
-        for u in conn.execute(
-            select(Unit.id, Unit.gtin, Unit.batch_id, Unit.state, Unit.holder_id, Unit.to_id, Unit.container_sscc)
-        ).all()
-        if unit_ids is None or u.id in unit_ids
-    ]
-    lot_of = {u.id: u.batch_id for u in units}
-    out: dict[str, Counter] = {k: Counter() for k in ("custody", "contents", "hops", "sales", "recovery")}
-    for u in units:
-        if u.container_sscc is None:
-            out["custody"][(u.batch_id, u.state, u.holder_id or makers[u.gtin], u.to_id or "")] += 1
-            continue
-        current = containers[u.container_sscc]
-        while True:
-            out["contents"][(current.sscc, u.batch_id)] += 1
-            if current.parent_sscc is None:
-                break
-            current = containers[current.parent_sscc]
-        out["custody"][(u.batch_id, current.state, current.holder_id or "", current.to_id or "")] += 1
-
-    items = conn.execute(
-        select(
-            Event.id,
-            Event.action,
-            Event.org_id,
-            Event.to_id,
-            Event.channel,
-            Event.platform_id,
-            Event.undone_by_event_id,
-            Event.recorded_at,
-            EventItem.unit_id,
-            EventItem.container_sscc,
-        )
-        .join(EventItem, EventItem.event_id == Event.id)
-        .order_by(Event.id, EventItem.id)
-    ).all()
-    sold: set[tuple[int, int, str, str, str]] = set()
-    links = [
-        (c.unit_id if c.unit_id is not None else c.child_sscc, c.parent_sscc, c.packed_event_id, c.unpacked_event_id)
-        for c in conn.execute(select(Containment)).all()
-    ]
-    for item in items:
-        if item.action in ("sell", "dispense") and item.undone_by_event_id is None and item.unit_id in lot_of:
-            sold.add((item.unit_id, lot_of[item.unit_id], item.action, item.channel or "", item.platform_id or ""))
-        if item.action not in ("ship", "return", "destroy", "recycle"):
-            continue
-        if item.unit_id is not None:
-            moved = [item.unit_id] if item.unit_id in lot_of else []
-        else:
-            moved = []
-            for unit_id in lot_of:
-                where = _inside_at(links, unit_id, item.id)
-                while where is not None and where != item.container_sscc:
-                    where = _inside_at(links, where, item.id)
-                if where == item.container_sscc:
-                    moved.append(unit_id)
-        for unit_id in moved:
-            if item.action == "ship":
-                out["hops"][(lot_of[unit_id], item.org_id, item.to_id)] += 1
-            elif since is None or item.recorded_at >= since:
-                out["recovery"][(lot_of[unit_id], item.action)] += 1
-    for _, batch_id, action, channel, platform in sold:
-        out["sales"][(batch_id, action, channel, platform)] += 1
-    return out
-
-
-def counters(conn) -> dict[str, Counter]:
-    tables = {
-        "custody": (LotCustody, ("batch_id", "state", "holder_id", "to_id")),
-        "contents": (ContainerLot, ("sscc", "batch_id")),
-        "hops": (LotHop, ("batch_id", "from_id", "to_id")),
-        "sales": (LotSale, ("batch_id", "action", "channel", "platform_id")),
-        "recovery": (LotRecovery, ("batch_id", "action")),
-    }
-    out: dict[str, Counter] = {}
-    for name, (model, keys) in tables.items():
-        columns = [getattr(model, k) for k in keys]
-        rows = conn.execute(select(*columns, model.units)).all()
-        out[name] = Counter({tuple(r[:-1]): r[-1] for r in rows if r[-1]})
-    # Issued units are read from the issuances: lot_custody holds only what events changed.
-    for batch_id, maker, n in conn.execute(
-        select(Issuance.batch_id, Product.manufacturer_id, func.sum(Issuance.count))
-        .join(Batch, Batch.id == Issuance.batch_id)
-        .join(Product, Product.gtin == Batch.gtin)
-        .group_by(Issuance.batch_id, Product.manufacturer_id)
-    ):
-        out["custody"][(batch_id, "issued", maker, "")] += n
-    out["custody"] = Counter({k: n for k, n in out["custody"].items() if n})
-    return out
-
-
-def assert_counted(runtime, step: str) -> dict[str, Counter]:
-    with runtime.engine.connect() as conn:
-        kept, counted = counters(conn), recount(conn)
-    for name in counted:
-        assert kept[name] == counted[name], f"after {step}: {name} kept {dict(kept[name])} != {dict(counted[name])}"
-    return kept
 
 
 def backfill(conn) -> None:
