@@ -37,13 +37,17 @@ def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     # scope="function" below: the commit runs before the response goes out, so a failed commit is never a 2xx.
     replica = replica_for(request)  # a standby for the GETs that may read there (app/api/replica_reads.py)
     sessions = replica.sessions if replica is not None else runtime.sessions
-    with sessions() as session, session.begin():
+    # A route may commit its writes early and read on in a new transaction (app.services.log.publish: an event's
+    # log index is known once its leaf is integrated, after its commit); the last transaction commits here. An
+    # exception rolls back whatever is not committed (closing the session does).
+    with sessions() as session:
         route = request.scope.get("route")
         if request.method not in ("GET", "HEAD") and getattr(route, "name", None) not in OWN_TRANSACTION_ROUTES:
             # SQLite: a writing request takes the write lock at BEGIN and waits for it, instead of failing
             # with "database is locked" when it first writes after another writer got in.
             session.connection(execution_options=WRITE_OPTIONS)
         yield session
+        session.commit()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

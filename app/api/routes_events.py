@@ -17,7 +17,7 @@ from app.api.schemas import JsonOnly, Region, Strict, json_body
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
 from app.domain.settlement import SettlementIn
-from app.services import orgs, receipts, units
+from app.services import log, orgs, receipts, units
 from app.services.custody import EventIn, record_events
 
 router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
@@ -124,6 +124,11 @@ def post_events(
         return domain_problem(outcome.error)  # alerts it raised are committed with the request
     results = [r.as_json() for r in outcome.results]
     recorded = [r["event_id"] for r in results if r["event_id"] is not None]
+    # PostgreSQL: commit, then the events' leaves get their indices (app/services/log.py, docs/log.md#sequencing)
+    indices = log.publish(session, [r["event_id"] for r in results if r["log_index"] is None and r["event_id"]])
+    for result in results:
+        if result["event_id"] in indices:
+            result["log_index"] = indices[result["event_id"]]
     signer = functools.partial(runtime.keyring.current_signer, session)
     issued = receipts.receipts_for(session, recorded, signer, runtime.settings.base_url)
     for result in results:  # a sale's units each get a signed receipt (docs/receipts.md), a replayed sale too

@@ -109,7 +109,16 @@ def make_read_engine(engine: Engine, *, size: int = 10, application_name: str = 
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "after_commit", _integrate_log)
+    return sessions
+
+
+def _integrate_log(session: Session) -> None:
+    # A commit that left Merkle-log leaves pending (PostgreSQL) integrates them: app/db/log.py, app/services/log.py
+    from app.db.log import integrate_after_commit
+
+    integrate_after_commit(session)
 
 
 WRITE_OPTIONS = {"sqlite_immediate": True}

@@ -1,16 +1,32 @@
-"""Merkle log storage: stored subtree hashes, the size row, and events rebuilt as canonical leaves."""
+"""Merkle log storage: stored subtree hashes, the size row, pending leaves, and events rebuilt as canonical leaves."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, RowMapping, select
+from sqlalchemy import Connection, Engine, RowMapping, select
 from sqlalchemy.orm import Session
 
 from app.db.custody import in_import_package
-from app.db.models import Batch, Containment, Event, EventItem, LogNode, LogState, PassportVersion, Product, Unit
+from app.db.lot_counters import merge_deltas
+from app.db.models import (
+    Batch,
+    Containment,
+    Event,
+    EventItem,
+    LogNode,
+    LogState,
+    PassportVersion,
+    Product,
+    Unit,
+)
 from app.db.pairs import pairs_in
+from app.domain import merkle
 from app.domain.leaf import LeafEvent, LeafItem
+
+logger = logging.getLogger("passport")
+PENDING = "log_pending"  # session.info key: the transaction left leaves pending (PostgreSQL)
 
 # The append path runs once per event: plain driver SQL, no statement compilation.
 _TAKE_INDEX = "UPDATE log_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size"
@@ -18,6 +34,49 @@ _STORE = {
     "sqlite": 'INSERT INTO log_node (level, "index", hash, event_id) VALUES (?, ?, ?, ?)',
     "postgresql": 'INSERT INTO log_node (level, "index", hash, event_id) VALUES (%s, %s, %s, %s)',
 }
+
+
+_LOCK_SIZE = "SELECT tree_size FROM log_state WHERE id = 1 FOR UPDATE"
+_SET_SIZE = {
+    "sqlite": "UPDATE log_state SET tree_size = ? WHERE id = 1",
+    "postgresql": "UPDATE log_state SET tree_size = %s WHERE id = 1",
+}
+_ADD_PENDING = {
+    "sqlite": "INSERT INTO log_pending (hash, event_id) VALUES (?, ?)",
+    "postgresql": "INSERT INTO log_pending (hash, event_id) VALUES (%s, %s)",
+}
+_PENDING = "SELECT id, hash, event_id FROM log_pending ORDER BY id"
+_DROP_PENDING = {
+    "sqlite": "DELETE FROM log_pending WHERE id <= ?",
+    "postgresql": "DELETE FROM log_pending WHERE id = ANY(%s)",
+}
+
+
+def add_pending(conn: Connection, leaf_hash: bytes, event_id: int | None) -> None:
+    """A leaf without an index yet: it commits with its event, and the sequencer integrates it later."""
+    conn.exec_driver_sql(_ADD_PENDING[conn.dialect.name], (leaf_hash, event_id))
+
+
+def lock_size(conn: Connection) -> int:
+    """The log's size, its row locked until the transaction ends: one sequencer at a time (on SQLite the
+    transaction already holds the database's write lock)."""
+    sql = _LOCK_SIZE if conn.dialect.name == "postgresql" else _LOCK_SIZE.removesuffix(" FOR UPDATE")
+    return int(conn.exec_driver_sql(sql).scalar_one())
+
+
+def set_size(conn: Connection, size: int) -> None:
+    conn.exec_driver_sql(_SET_SIZE[conn.dialect.name], (size,))
+
+
+def take_pending(conn: Connection) -> list[tuple[bytes, int | None]]:
+    """Every pending leaf this transaction sees (committed ones, on PostgreSQL), in ``id`` order, removed from the
+    pending table. Call with the size row locked."""
+    rows = conn.exec_driver_sql(_PENDING).all()
+    if not rows:
+        return []
+    ids = [int(r[0]) for r in rows]
+    conn.exec_driver_sql(_DROP_PENDING[conn.dialect.name], (max(ids) if conn.dialect.name == "sqlite" else ids,))
+    return [(bytes(h), e) for _, h, e in rows]
 
 
 def take_index(session: Session) -> int:
@@ -48,11 +107,16 @@ def fetch_nodes(conn: Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple
 
 def store_nodes(session: Session, entries: list[tuple[tuple[int, int], bytes]], event_id: int | None) -> None:
     """Store newly complete subtrees; the leaf (level 0) carries the id of its event."""
-    conn = session.connection()
-    conn.exec_driver_sql(
-        _STORE[conn.dialect.name],
+    insert_nodes(
+        session.connection(),
         [(level, index, value, event_id if level == 0 else None) for (level, index), value in entries],
     )
+
+
+def insert_nodes(conn: Connection, rows: list[tuple[int, int, bytes, int | None]]) -> None:
+    """(level, index, hash, event id of a leaf or None) rows, in one executemany."""
+    if rows:
+        conn.exec_driver_sql(_STORE[conn.dialect.name], rows)
 
 
 def leaf_hashes(conn: Connection, start: int, end: int) -> list[bytes]:
@@ -183,3 +247,49 @@ def passport_leaves(conn: Connection, start: int, end: int) -> dict[int, tuple[b
         )
     )
     return {int(index): (bytes(leaf), org) for index, leaf, org in rows}
+
+
+# ------------------------------------------------------------------------------------------------ sequencing
+
+
+def integrate_locked(conn: Connection, own: list[tuple[bytes, int | None]] | None = None) -> int:
+    """Lock the size row, merge the lot counters' deltas, and give the pending leaves (then ``own``) the next
+    indices; the last index of the log then (-1 when empty)."""
+    size = lock_size(conn)
+    merge_deltas(conn)  # the lot counters' changes of the same events, in the same batch
+    leaves = take_pending(conn) + (own or [])
+    if not leaves:
+        return size - 1
+    wanted = set().union(*(merkle.completed_inputs(size + i) for i in range(len(leaves))))
+    # the left siblings inside the log as it was are stored; those completed by this batch are computed below
+    stored = {(level, index) for level, index in wanted if (index + 1) << level <= size}
+    known = fetch_nodes(conn, stored) if stored else {}
+    rows: list[tuple[int, int, bytes, int | None]] = []
+    for offset, (leaf_hash, event_id) in enumerate(leaves):
+        completed = merkle.completed_nodes(size + offset, leaf_hash, known)
+        known.update(completed)
+        rows.extend((level, index, value, event_id if level == 0 else None) for (level, index), value in completed)
+    insert_nodes(conn, rows)
+    set_size(conn, size + len(leaves))
+    return size + len(leaves) - 1
+
+
+def integrate(engine: Engine) -> int:
+    """Integrate every committed pending leaf, in a transaction of its own; how many leaves the log has then.
+    Waits while another integration holds the size row, and then usually finds its leaves integrated by it."""
+    with engine.begin() as conn:
+        if conn.dialect.name != "postgresql":
+            return tree_size(conn)  # nothing is ever pending on SQLite
+        return integrate_locked(conn) + 1
+
+
+def integrate_after_commit(session: Session) -> None:
+    """``after_commit`` hook for every session: a transaction that committed pending leaves and did not ``publish``
+    them (an EPCIS capture, an import, the CLI) integrates them before its caller goes on. A failure is logged, not
+    raised (the caller's writes are committed): the leaves wait for the next integration."""
+    if session.in_nested_transaction() or not session.info.pop(PENDING, False):
+        return  # a savepoint's commit, or nothing pending
+    try:
+        integrate(session.get_bind())  # type: ignore[arg-type]
+    except Exception:
+        logger.exception("log: integrating pending leaves after a commit failed; they wait for the next integration")

@@ -1,9 +1,15 @@
 """Per-lot custody counters, changed in the transaction of every custody change, read by recall traces.
 
 An event collects its changes in a ``Tally`` (units of each lot moved between custody records, into and out of
-containers, shipped, sold, recovered) and writes them once it is in the log: one upsert per table, rows in key
-order. By then the event holds the log's size row, which every event takes (PostgreSQL; SQLite serialises all
-writers), so two events never wait on each other's counter rows in opposite orders.
+containers, shipped, sold, recovered) and writes them once, after its leaf: on SQLite (one writer at a time) one
+upsert per table, rows in key order. On PostgreSQL the lot-level tables (custody, hops, sales, recovery) would be
+the next hot row, every event on a lot updating the same few rows and holding them until it commits: there the
+event inserts its changes as ``lot_delta`` rows instead, and the log's sequencer, which runs right after the
+event commits, adds all committed deltas to their rows in one batch, in key order, under its own lock, and
+deletes them (``merge_deltas``). The readers here add the deltas not merged yet, so a count is exact at any
+moment; a reader elsewhere that only asks whether a row exists (passports, cases) sees it once merged, before the
+event's request has answered. Units per container (``container_lot``) are upserted directly on both databases:
+a container's rows are written by the event that moves the container, which holds the container's row anyway.
 
 Custody keys are (status, holder, to) with the holder resolved (a unit never moved is its manufacturer's) and
 '' for no addressee. Moving a container moves ``container_lot``'s counts of its subtree: O(lots in it).
@@ -21,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.models import (
@@ -31,6 +37,7 @@ from app.db.models import (
     EventItem,
     Issuance,
     LotCustody,
+    LotDelta,
     LotHop,
     LotRecovery,
     LotSale,
@@ -42,6 +49,16 @@ RECOVERY_ACTIONS = ("return", "destroy", "recycle")
 _CHUNK = 500
 
 CustodyKey = tuple[str, str, str]  # (status, holder, to)
+
+# lot_delta.kind -> the counter table and its key columns (batch_id first; a, b, c the others, '' past the end)
+KINDS: dict[int, tuple[Table, tuple[str, ...]]] = {
+    1: (LotCustody.__table__, ("batch_id", "state", "holder_id", "to_id")),  # type: ignore[dict-item]
+    2: (LotHop.__table__, ("batch_id", "from_id", "to_id")),  # type: ignore[dict-item]
+    3: (LotSale.__table__, ("batch_id", "action", "channel", "platform_id")),  # type: ignore[dict-item]
+    4: (LotRecovery.__table__, ("batch_id", "action")),  # type: ignore[dict-item]
+}
+CUSTODY, HOPS, SALES, RECOVERY = 1, 2, 3, 4
+_ADD_DELTAS = "INSERT INTO lot_delta (kind, batch_id, a, b, c, units) VALUES (%s, %s, %s, %s, %s, %s)"
 
 
 @dataclass
@@ -93,11 +110,21 @@ class Tally:
             self.recovery[(batch_id, action)] += n
 
     def flush(self, conn: Connection) -> None:
-        _upsert(conn, LotCustody.__table__, ("batch_id", "state", "holder_id", "to_id"), self.custody)  # type: ignore[arg-type]
+        lot_level = {CUSTODY: self.custody, HOPS: self.hops, SALES: self.sales, RECOVERY: self.recovery}
+        if conn.dialect.name == "postgresql":
+            rows = [
+                (kind, key[0], *(*key[1:], "", "", "")[:3], n)
+                for kind, deltas in lot_level.items()
+                for key, n in sorted(deltas.items())
+                if n
+            ]
+            if rows:
+                conn.exec_driver_sql(_ADD_DELTAS, rows)
+        else:
+            for kind, deltas in lot_level.items():
+                table, keys = KINDS[kind]
+                _upsert(conn, table, keys, deltas)
         _upsert(conn, ContainerLot.__table__, ("sscc", "batch_id"), self.contents)  # type: ignore[arg-type]
-        _upsert(conn, LotHop.__table__, ("batch_id", "from_id", "to_id"), self.hops)  # type: ignore[arg-type]
-        _upsert(conn, LotSale.__table__, ("batch_id", "action", "channel", "platform_id"), self.sales)  # type: ignore[arg-type]
-        _upsert(conn, LotRecovery.__table__, ("batch_id", "action"), self.recovery)  # type: ignore[arg-type]
         if self.emptied:
             conn.execute(
                 delete(ContainerLot).where(ContainerLot.sscc.in_(sorted(self.emptied)), ContainerLot.units == 0)
@@ -115,6 +142,42 @@ def _upsert(conn: Connection, table: Table, keys: tuple[str, ...], deltas: Mappi
     conn.execute(
         statement.on_conflict_do_update(index_elements=keys, set_={"units": table.c.units + statement.excluded.units})
     )
+
+
+def merge_deltas(conn: Connection) -> int:
+    """Add every delta this transaction sees (committed ones) to its counter row, one upsert per table in key
+    order, and delete them; how many there were. The log's sequencer calls it holding the log's size row, so one
+    merge runs at a time and no event ever waits on a lot's counter row (app/services/log.py)."""
+    rows = conn.execute(
+        select(LotDelta.id, LotDelta.kind, LotDelta.batch_id, LotDelta.a, LotDelta.b, LotDelta.c, LotDelta.units)
+    ).all()
+    if not rows:
+        return 0
+    sums: dict[int, dict[tuple[Any, ...], int]] = {kind: defaultdict(int) for kind in KINDS}
+    for _id, kind, batch_id, a, b, c, n in rows:
+        width = len(KINDS[kind][1]) - 1
+        sums[kind][(batch_id, *(a, b, c)[:width])] += n
+    for kind, deltas in sums.items():
+        table, keys = KINDS[kind]
+        _upsert(conn, table, keys, deltas)
+    ids = [r[0] for r in rows]
+    for start in range(0, len(ids), 10_000):
+        conn.execute(delete(LotDelta).where(LotDelta.id.in_(ids[start : start + 10_000])))
+    return len(rows)
+
+
+def _with_deltas(kind: int, batch_ids: list[int], columns: tuple[str, ...]) -> Any:
+    """The counter rows of the lots with the deltas not merged yet, as one subquery of ``columns`` and units."""
+    table, keys = KINDS[kind]
+    stored = select(*(table.c[name] for name in columns), table.c.units).where(table.c.batch_id.in_(batch_ids))
+    delta_columns = {
+        name: (LotDelta.batch_id if name == "batch_id" else getattr(LotDelta, "abc"[keys.index(name) - 1]))
+        for name in columns
+    }
+    pending = select(*(delta_columns[name].label(name) for name in columns), LotDelta.units.label("units")).where(
+        LotDelta.kind == kind, LotDelta.batch_id.in_(batch_ids)
+    )
+    return union_all(stored, pending).subquery()
 
 
 def container_lots(conn: Connection, sscc: str) -> dict[int, int]:
@@ -160,10 +223,9 @@ def with_standing_sale(
 def custody(conn: Connection, batch_ids: list[int]) -> list[tuple[str, str, str | None, int]]:
     """(status, holder, to or None, units) of the lots, with the units of their issuances at the manufacturer."""
     counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    q = _with_deltas(CUSTODY, batch_ids, ("state", "holder_id", "to_id"))
     rows = conn.execute(
-        select(LotCustody.state, LotCustody.holder_id, LotCustody.to_id, func.sum(LotCustody.units))
-        .where(LotCustody.batch_id.in_(batch_ids))
-        .group_by(LotCustody.state, LotCustody.holder_id, LotCustody.to_id)
+        select(q.c.state, q.c.holder_id, q.c.to_id, func.sum(q.c.units)).group_by(q.c.state, q.c.holder_id, q.c.to_id)
     )
     for state, holder, to, n in rows:
         counts[(state, holder, to)] += int(n)
@@ -181,29 +243,26 @@ def custody(conn: Connection, batch_ids: list[int]) -> list[tuple[str, str, str 
 
 def sales(conn: Connection, batch_ids: list[int]) -> list[tuple[str, str | None, str | None, int]]:
     """(action, channel, platform, units) of the standing sales and dispensings of the lots."""
+    q = _with_deltas(SALES, batch_ids, ("action", "channel", "platform_id"))
     rows = conn.execute(
-        select(LotSale.action, LotSale.channel, LotSale.platform_id, func.sum(LotSale.units))
-        .where(LotSale.batch_id.in_(batch_ids))
-        .group_by(LotSale.action, LotSale.channel, LotSale.platform_id)
+        select(q.c.action, q.c.channel, q.c.platform_id, func.sum(q.c.units)).group_by(
+            q.c.action, q.c.channel, q.c.platform_id
+        )
     )
     return [(a, c or None, p or None, int(n)) for a, c, p, n in rows if n]
 
 
 def hops(conn: Connection, batch_ids: list[int]) -> list[tuple[str, str, int]]:
-    rows = conn.execute(
-        select(LotHop.from_id, LotHop.to_id, func.sum(LotHop.units))
-        .where(LotHop.batch_id.in_(batch_ids))
-        .group_by(LotHop.from_id, LotHop.to_id)
-    )
+    q = _with_deltas(HOPS, batch_ids, ("from_id", "to_id"))
+    rows = conn.execute(select(q.c.from_id, q.c.to_id, func.sum(q.c.units)).group_by(q.c.from_id, q.c.to_id))
     return [(f, t, int(n)) for f, t, n in rows if n]
 
 
 def recovery(conn: Connection, batch_ids: list[int]) -> dict[int, dict[str, int]]:
     """Units of each lot ever returned, destroyed or recycled, by action."""
     found: dict[int, dict[str, int]] = {}
-    rows = conn.execute(
-        select(LotRecovery.batch_id, LotRecovery.action, LotRecovery.units).where(LotRecovery.batch_id.in_(batch_ids))
-    )
+    q = _with_deltas(RECOVERY, batch_ids, ("batch_id", "action"))
+    rows = conn.execute(select(q.c.batch_id, q.c.action, func.sum(q.c.units)).group_by(q.c.batch_id, q.c.action))
     for batch_id, action, n in rows:
         found.setdefault(int(batch_id), {})[action] = int(n)
     return found

@@ -4,9 +4,17 @@ The tree is public (checkpoints, leaf hashes, proofs); an event's content is not
 only to whoever may read that event (see ``readable``) and only its hash to anyone else, so a reader can still
 rebuild the whole tree and check every checkpoint and proof (see passport_schema/log-privacy.md).
 
-Appends run inside the event's own transaction (a rolled-back event leaves no leaf) under a lock on the
-one-row log size, so leaf indices stay dense and unique with concurrent writers. Only the hashes of complete
-subtrees are stored: a proof reads O(log n) of them, whatever the size of the log.
+Sequencing. A leaf is written in its event's own transaction (a rolled-back event leaves no leaf). On SQLite, which
+runs one writer at a time anyway, the append takes the next index there and then. On PostgreSQL an event's leaf
+commits *pending* (``log_pending``: its hash and event, no index), so concurrent events do not queue behind one
+row; right after the commit the request integrates: it locks the one-row log size, gives ALL committed pending
+leaves the next dense indices in ``id`` order, stores the completed subtree hashes, and commits. A request whose
+leaf another request's batch already integrated finds nothing pending once it has the lock and returns (group
+commit: one leader, its followers). A crash between the two commits leaves the leaf pending for the next
+integration (the next request that integrates, the service's start, ``passport log checkpoint``). Leaves that
+must know their index inside their own transaction (passport versions and case changes keep it in their rows)
+integrate there, under the size row's lock until they commit, as every append did before. Only the hashes of
+complete subtrees are stored: a proof reads O(log n) of them, whatever the size of the log.
 """
 
 from __future__ import annotations
@@ -23,7 +31,11 @@ from sqlalchemy.orm import Session
 
 from app.db.cases import case_leaves
 from app.db.log import (
+    PENDING,
+    add_pending,
     fetch_nodes,
+    integrate,
+    integrate_locked,
     leaf_events,
     leaf_hashes,
     manufacturers_of,
@@ -32,7 +44,7 @@ from app.db.log import (
     take_index,
     tree_size,
 )
-from app.db.models import Event, LogCheckpoint, LogKey
+from app.db.models import Event, LogCheckpoint, LogKey, LogNode
 from app.db.witnesses import cosignature_lines
 from app.domain import merkle
 from app.domain.checkpoint import checkpoint_body, note_key_id, sign_note, verifier_key
@@ -52,23 +64,64 @@ def log_origin(base_url: str) -> str:
     return f"{parts.netloc}{parts.path.rstrip('/')}/log"
 
 
-def append(session: Session, leaf: LeafEvent, event: Event) -> int:
-    """Add the event as the next leaf; return its index. Must run in the event's transaction.
+def append(session: Session, leaf: LeafEvent, event: Event) -> int | None:
+    """Add the event as a leaf, in the event's transaction. Its index on SQLite; None on PostgreSQL, where the leaf
+    is pending until the transaction commits and integrates (``publish``; read the index then: app.db.log
+    ``log_index_of``).
 
     ``leaf`` is built by the caller from what it just wrote; the entries endpoint rebuilds the same bytes from
     the event table (and the auditor checks that they still agree)."""
-    return append_bytes(session, leaf_bytes(leaf), event.id)
+    data = leaf_bytes(leaf)
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return append_bytes(session, data, event.id)
+    add_pending(conn, merkle.leaf_hash(data), event.id)
+    session.info[PENDING] = True
+    return None
 
 
 def append_bytes(session: Session, data: bytes, event_id: int | None) -> int:
-    """Add ``data`` as the next leaf; return its index. ``event_id`` is None for a leaf that is not an event
-    (a passport version, which keeps its own bytes and index: app/services/passports.py)."""
+    """Add ``data`` as the next leaf now, in the caller's transaction; return its index. The log's size row stays
+    locked until that transaction ends. ``event_id`` is None for a leaf that is not an event (a passport version
+    or a case change, which keep their own bytes and index: app/services/passport_versions.py, cases.py)."""
     leaf_hash = merkle.leaf_hash(data)
-    index = take_index(session)
-    inputs = merkle.completed_inputs(index)
-    nodes = fetch_nodes(session.connection(), inputs) if inputs else {}
-    store_nodes(session, merkle.completed_nodes(index, leaf_hash, nodes), event_id)
-    return index
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        index = take_index(session)
+        inputs = merkle.completed_inputs(index)
+        nodes = fetch_nodes(conn, inputs) if inputs else {}
+        store_nodes(session, merkle.completed_nodes(index, leaf_hash, nodes), event_id)
+        return index
+    return integrate_locked(conn, [(leaf_hash, event_id)])
+
+
+def publish(session: Session, event_ids: list[int]) -> dict[int, int]:
+    """After a request's writes, the log indices of these events. If the writes left leaves pending, commit them
+    and integrate (the request leads a batch or finds its leaves already in another's); the session then reads on
+    in a new transaction. An event of another request, committed but not integrated yet (a duplicate sent twice at
+    once), is integrated too. An integration that fails raises, with the events committed: their leaves wait for the
+    next integration."""
+    if session.info.pop(PENDING, False):
+        session.commit()
+        integrate(session.get_bind())  # type: ignore[arg-type]
+    found = indices_of(session, event_ids)
+    if len(found) < len(set(event_ids)) and session.get_bind().dialect.name == "postgresql":
+        integrate(session.get_bind())  # type: ignore[arg-type]
+        found = indices_of(session, event_ids)
+    return found
+
+
+def indices_of(session: Session, event_ids: list[int]) -> dict[int, int]:
+    """The log indices of these events' leaves (those integrated)."""
+    found: dict[int, int] = {}
+    for start in range(0, len(event_ids), 500):
+        rows = session.execute(
+            select(LogNode.event_id, LogNode.index).where(
+                LogNode.level == 0, LogNode.event_id.in_(event_ids[start : start + 500])
+            )
+        )
+        found.update({int(e): int(i) for e, i in rows})
+    return found
 
 
 def root_hash(conn: Connection, size: int) -> bytes:
@@ -188,9 +241,10 @@ def _newest_checkpoint(session: Session) -> LogCheckpoint | None:
 
 
 def make_checkpoint(session: Session, master_key: bytes, now: datetime | None = None) -> LogCheckpoint:
-    """Sign the current tree head, unless the newest kept checkpoint already covers it."""
+    """Sign the current tree head, unless the newest kept checkpoint already covers it. Leaves left pending (by a
+    process that stopped between an event's commit and its integration) are integrated first."""
     conn = session.connection()
-    size = tree_size(conn)
+    size = integrate_locked(conn) + 1 if conn.dialect.name == "postgresql" else tree_size(conn)
     latest = _newest_checkpoint(session)
     if latest is not None and latest.tree_size >= size:
         return latest

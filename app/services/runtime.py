@@ -17,7 +17,7 @@ from app.services import nodes
 from app.services.clock import utcnow
 from app.services.epcis import jobs as capture_jobs
 from app.services.keys import KeyRing, load_master_key
-from app.services.log import make_checkpoint
+from app.services.log import integrate, make_checkpoint
 from app.services.partner_desk import PartnerDesk
 from app.services.passport_scans import PassportScans
 from app.services.scans import ClonePolicy, ScanLog
@@ -54,6 +54,7 @@ class Runtime:
         )
         capture_jobs.tend(sessions, utcnow())  # jobs left running by a process that died are marked at start
         nodes.tend_scan_partitions(sessions, settings.scan_partitions_ahead, utcnow())  # the coming months' scans
+        integrate(engine)  # leaves a process left pending (stopped between an event's commit and its integration)
         witnessing = Witnessing(
             sessions,
             parse_witness_list(settings.witnesses),
@@ -80,7 +81,7 @@ class Runtime:
                 policy,
                 writer_url=settings.database_url if settings.scan_writer == "process" else None,
             ),
-            passport_scans=PassportScans(engine),
+            passport_scans=PassportScans(engine, replicas),
             witnessing=witnessing,
             partner_desk=PartnerDesk(
                 engine,

@@ -21,7 +21,7 @@ from app.db.models import Alert, Event, EventItem, Issuance, Unit
 from app.domain.custody import Custody, Status
 from app.domain.errors import AlertDraft
 from app.domain.orgs import Role
-from app.services import catalog, orgs
+from app.services import catalog, log, orgs
 from app.services.custody import EventIn, Outcome, Policy, record_events
 from app.services.orgs import Principal
 from tests.helpers import GTIN, SSCC_CASE_1
@@ -45,7 +45,17 @@ class World:
 
     def record(self, who: Principal, *events: EventIn, atomic: bool = True, policy: Policy = POLICY) -> Outcome:
         with self.sessions.begin() as session:
-            return record_events(session, who, list(events), atomic=atomic, policy=policy)
+            outcome = record_events(session, who, list(events), atomic=atomic, policy=policy)
+        # On PostgreSQL a leaf is pending until its transaction commits and the sequencer gives it its index (the
+        # commit's hook here, as for any session: docs/log.md#sequencing); on SQLite the result has it already.
+        unknown = [r.event_id for r in outcome.results if r.event_id is not None and r.log_index is None]
+        with self.sessions() as session:
+            found = log.indices_of(session, unknown)
+        assert set(found) == set(unknown)  # every accepted event is in the log once its transaction committed
+        for result in outcome.results:
+            if result.event_id in found:
+                result.log_index = found[result.event_id]
+        return outcome
 
     def stock(self, serial: str) -> None:
         """The maker ships the unit to the shop, which receives it."""

@@ -11,8 +11,8 @@ from app.db.models.cases import CaseChange, CaseNotice, CaseSubject, SuspectCase
 from app.db.models.catalog import Batch, Issuance, Product, SigningKey
 from app.db.models.epcis import EpcisCapture, EpcisEpc, EpcisEvent, EpcisNamedQuery, EpcisSubscription
 from app.db.models.events import Event, EventItem, Prescription
-from app.db.models.log import LogCheckpoint, LogKey, LogNode, LogState
-from app.db.models.lots import ContainerLot, LotCustody, LotHop, LotRecovery, LotSale
+from app.db.models.log import LogCheckpoint, LogKey, LogNode, LogPending, LogState
+from app.db.models.lots import ContainerLot, LotCustody, LotDelta, LotHop, LotRecovery, LotSale
 from app.db.models.orgs import ApiKey, Licence, Organisation
 from app.db.models.partners import PartnerVerification
 from app.db.models.passport import Document, DocumentUpload, Passport, PassportDocumentRef, PassportVersion
@@ -51,9 +51,11 @@ __all__ = [
     "LogCosignature",
     "LogKey",
     "LogNode",
+    "LogPending",
     "LogState",
     "LogWitness",
     "LotCustody",
+    "LotDelta",
     "LotHop",
     "LotRecovery",
     "LotSale",

@@ -22,8 +22,20 @@ class LogNode(Base):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), unique=True)  # leaves only
 
 
+class LogPending(Base):
+    """A leaf committed with its event but not yet given an index (PostgreSQL: see app/services/log.py). The
+    sequencer moves pending leaves into ``log_node`` in batches, in ``id`` order, and deletes them."""
+
+    __tablename__ = "log_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"), unique=True)
+
+
 class LogState(Base):
-    """One row: the size of the log. Locked by each append, which keeps leaf indices dense and unique."""
+    """One row: the size of the log. Locked by the sequencer (and by each append on SQLite, which serialises
+    writers anyway), which keeps leaf indices dense and unique."""
 
     __tablename__ = "log_state"
 

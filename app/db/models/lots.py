@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import Base
@@ -64,4 +64,22 @@ class LotRecovery(Base):
 
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), primary_key=True)
     action: Mapped[str] = mapped_column(String(20), primary_key=True)
+    units: Mapped[int] = mapped_column(Integer)
+
+
+class LotDelta(Base):
+    """A change to one lot-level counter row (custody, hops, sales, recovery), written by an event on PostgreSQL
+    instead of updating the row, so that concurrent events on one lot do not queue behind it. The log's sequencer
+    adds the deltas to their rows in batches and deletes them (app/db/lot_counters.py ``merge_deltas``); readers
+    of the counters in app/db/lot_counters.py add the ones not merged yet. ``kind`` names the table (``KINDS``
+    there); ``a``, ``b``, ``c`` are its key columns after ``batch_id`` ('' when it has fewer)."""
+
+    __tablename__ = "lot_delta"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    a: Mapped[str] = mapped_column(String(32))
+    b: Mapped[str] = mapped_column(String(32))
+    c: Mapped[str] = mapped_column(String(32))
     units: Mapped[int] = mapped_column(Integer)
