@@ -16,11 +16,14 @@ from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db.cases import lot_under_investigation
+from app.db.lookups import LookupFailed
 from app.db.models import Batch, Organisation, Product
 from app.db.passport_lookups import VersionIds, leaves, passport_lookups, product_lookups, product_row
+from app.db.replicas import ReadReplicas, Replica
 from app.domain.identifiers import ProductCode
 from app.domain.passport import Tier
 from app.domain.recall import RecallScope, most_severe
@@ -110,17 +113,45 @@ def unit_passport(
 class PassportScans:
     """Anonymous product, lot and unit-passport scans, answered on the event loop (see the module's docstring)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, replicas: ReadReplicas | None = None) -> None:
         self._engine = engine
         self._products = product_lookups(engine)
         self._passports = passport_lookups(engine)
+        # Standbys within the lag limit answer first, each through a PassportScans of its own; a product, lot or
+        # passport one does not know (made a moment ago), or a failure, is asked of the primary.
+        self._replicas = replicas
+        self._on_replica: dict[Replica, PassportScans] = {}
 
     def close(self) -> None:
         self._products.close()
         self._passports.close()
+        for scans in self._on_replica.values():
+            scans.close()
+
+    def _standby(self) -> PassportScans | None:
+        replica = self._replicas.pick() if self._replicas is not None else None
+        if replica is None:
+            return None
+        mine = self._on_replica.get(replica)
+        if mine is None:
+            mine = self._on_replica.setdefault(replica, PassportScans(replica.engine))
+        return mine
 
     async def scan_product(self, scan: ProductCode, today: date) -> ProductScan | None:
         """An anonymous product or lot scan, or None when the product has recalls (``scan_product`` reads them)."""
+        standby = self._standby()
+        if standby is not None:
+            try:
+                answer = await standby.scan_product_here(scan, today)
+            except (LookupFailed, DBAPIError):  # the standby failed: the primary answers
+                pass
+            else:
+                if answer is None or (answer.product is not None and (scan.lot is None or answer.lot_expires_on)):
+                    return answer  # None: recalls to read, in a session on the primary
+        return await self.scan_product_here(scan, today)
+
+    async def scan_product_here(self, scan: ProductCode, today: date) -> ProductScan | None:
+        """``scan_product`` on this instance's own database."""
         found = await self._products.fetch(scan.gtin, scan.lot or "")
         if found is None:
             verdict = product_verdict(product_known=False, lot=None, lot_expires_on=None, recalled=False, today=today)
@@ -143,6 +174,18 @@ class PassportScans:
 
     async def unit_passport(self, gtin: str, serial: str, today: date) -> dict[str, Any] | None:
         """The public passport of a unit (the product's, its lot's and its own, merged), None without one."""
+        standby = self._standby()
+        if standby is not None:
+            try:
+                answer = await standby.unit_passport_here(gtin, serial, today)
+            except (LookupFailed, DBAPIError):
+                answer = None
+            if answer is not None:
+                return answer
+        return await self.unit_passport_here(gtin, serial, today)
+
+    async def unit_passport_here(self, gtin: str, serial: str, today: date) -> dict[str, Any] | None:
+        """``unit_passport`` on this instance's own database."""
         found = await self._passports.fetch(gtin, serial)
         if found is None:
             return None

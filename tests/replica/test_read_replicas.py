@@ -107,6 +107,15 @@ def test_scans_and_reads_are_served_by_the_standby(
     (on_replica,) = runtime.verifier._on_replica.values()
     assert on_replica._lookups.statements >= len(codes) * 3
 
+    # Product and lot scans too (their one-statement lookups).
+    primary_products = runtime.passport_scans._products.statements
+    for path in (f"/01/{GTIN}", f"/01/{GTIN}/10/LOT42") * 2:
+        answer = client.get(path, headers=JSON)
+        assert answer.status_code == 200 and answer.json()["verdict"] == "registered", answer.text
+    assert runtime.passport_scans._products.statements == primary_products
+    (products_on_replica,) = runtime.passport_scans._on_replica.values()
+    assert products_on_replica._products.statements >= 4
+
     gtin, number = GTIN, serial(sold)
     assert client.get(f"/v1/units/{gtin}/{number}", headers=maker.headers).status_code == 200
     assert client.get("/epcis/events", headers={**maker.headers, **JSON}).status_code == 200
@@ -153,6 +162,21 @@ def test_under_lag_a_new_code_is_found_and_refusals_are_the_primarys(
     assert on_replica._lookups.statements > asked  # the standby was asked first ...
     assert runtime.verifier._lookups.statements > primary_lookups  # ... and the primary after it
     assert client.get(f"/v1/units/{GTIN}/{serial(new)}", headers=maker.headers).status_code == 200
+
+    # A lot registered meanwhile is not an unknown lot: the standby is asked, then the primary.
+    lot = client.post(
+        "/v1/batches",
+        json={"gtin": GTIN, "lot": "LOT43", "manufactured_on": "2026-01-01", "expires_on": "2099-01-01"},
+        headers=maker.headers,
+    )
+    assert lot.status_code == 201, lot.text
+    assert on_standby(standby_pair, database, "SELECT count(*) FROM batch WHERE lot = %s", "LOT43") == 0
+    primary_products = runtime.passport_scans._products.statements
+    answer = client.get(f"/01/{GTIN}/10/LOT43", headers=JSON).json()
+    assert answer["verdict"] == "registered" and answer["expires_on"] == "2099-01-01"
+    (products_on_replica,) = runtime.passport_scans._on_replica.values()
+    assert products_on_replica._products.statements >= 1
+    assert runtime.passport_scans._products.statements > primary_products
 
     # A sale refused on the primary's state, not the standby's (where the pack is still unsold).
     sell(client, maker, pharmacy, old)
