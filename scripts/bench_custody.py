@@ -11,6 +11,10 @@ product and three batches through the API, and the units issued through the API 
    ``{"events": [{"action": "ship", "codes": [...], "to": ...}, ...]}``. Each action is timed from the first byte
    sent to the last byte of the answer; unit-hops/s = N / seconds. Every result must say "accepted", and the
    database must hold N sold units at the end.
+   Beside each step: the service's CPU (server, and PostgreSQL's backends) and the raw limit, measured in the same
+   run after the steps: the same row changes as plain SQL in one transaction (every unit row of the list updated,
+   one event_item row per unit; executemany on SQLite, executemany + COPY on PostgreSQL), with the ratios.
+   ``--profile DIR`` records each step and the packing with py-spy and prints where the server's time went.
 2. Pallet hop vs single-unit hop: the manufacturer packs 10,000 units into 10 cases of 1,000 and the cases into one
    pallet (valid SSCCs). One hop = ship + receive of the pallet alone (``(00){sscc}``), or of one loose unit; the
    pallet and the unit travel together down a chain of distributors, the two kinds of hop interleaved,
