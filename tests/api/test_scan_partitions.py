@@ -16,7 +16,7 @@ from app.db.models import Scan, metadata
 from app.db.scan_log import insert_scans
 from app.db.scan_partitions import add_months, month_start, partition_name
 from app.services.clock import utcnow
-from tests.helpers import GTIN
+from tests.helpers import GTIN, ok, post
 
 NOW = utcnow()
 
@@ -36,8 +36,13 @@ def _scans_at(runtime) -> list[datetime]:
         return list(session.scalars(select(Scan.scanned_at).order_by(Scan.scanned_at)))
 
 
-def test_prune_removes_only_scans_past_the_retention(runtime, batch, issue, monkeypatch, capsys, settings):
-    issue(batch["id"], 3)  # units, events and log leaves that must all survive
+def test_prune_removes_only_scans_past_the_retention(
+    client, maker, make_org, runtime, batch, issue, monkeypatch, capsys, settings
+):
+    codes = [c["uri"] for c in issue(batch["id"], 3)]  # units, events and log leaves that must all survive
+    ok(post(client, maker, {"action": "ship", "codes": codes, "to": make_org("distributor", "drug_wholesale").id}))
+    passport = client.put(f"/v1/products/{GTIN}/passport", json={"composition": "v1"}, headers=maker.headers)
+    assert passport.status_code == 201, passport.text
     with runtime.sessions() as session:
         unit_id = session.scalar(text("SELECT min(id) FROM unit"))
     this_month = month_start(NOW)
@@ -58,6 +63,9 @@ def test_prune_removes_only_scans_past_the_retention(runtime, batch, issue, monk
             assert conn.scalar(text("SELECT count(*) FROM scan_default")) == 1
             assert conn.scalar(text(f"SELECT count(*) FROM {partition_name(add_months(this_month, -14))}")) == 1
     before = _counts(runtime)
+    assert {t: before[t] > 0 for t in ("event", "log_node", "passport", "passport_version", "unit")} == dict.fromkeys(
+        ("event", "log_node", "passport", "passport_version", "unit"), True
+    )
 
     monkeypatch.setenv("PASSPORT_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("PASSPORT_MASTER_KEY", settings.master_key)
