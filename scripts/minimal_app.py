@@ -1,4 +1,5 @@
-"""The floor for bench_verify.py: a minimal FastAPI app doing one lookup in Passport's ``unit`` table.
+"""The floor for bench_verify.py: a minimal FastAPI app doing one lookup in Passport's ``unit`` table; and for
+bench_single_events.py: ``POST /rows`` inserts one row per request (its own transaction) in a table of its own.
 
 Same URL shape as the public verification route (``/01/{gtin}/10/{lot}/21/{serial}``, query ignored) so the very
 same sample of scanned codes can be replayed against it. The ``async def`` endpoint runs on the event loop and does a
@@ -37,7 +38,24 @@ def _connect(url: str) -> Callable[[str, str], Any]:
     return lambda gtin, serial: pg.execute(pg_sql, (gtin, serial)).fetchone()
 
 
+def _inserter(url: str) -> Callable[[int], Any]:
+    """One INSERT per call, committed on its own, with the pragmas Passport's SQLite connections use."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.split("///", 1)[1], check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("CREATE TABLE IF NOT EXISTS minimal_row (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        return lambda n: conn.execute("INSERT INTO minimal_row (n) VALUES (?)", (n,))
+    import psycopg
+
+    pg = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True)
+    pg.execute("CREATE TABLE IF NOT EXISTS minimal_row (id BIGSERIAL PRIMARY KEY, n INTEGER NOT NULL)")
+    return lambda n: pg.execute("INSERT INTO minimal_row (n) VALUES (%s)", (n,))
+
+
 lookup = _connect(DATABASE_URL)
+insert = _inserter(DATABASE_URL)
 app = FastAPI(title="minimal lookup")
 
 
@@ -54,3 +72,9 @@ async def unit(gtin: str, lot: str, serial: str) -> Response:
     return Response(
         json.dumps({"found": True, "gtin": gtin, "serial": serial, "state": row[0]}), media_type="application/json"
     )
+
+
+@app.post("/rows", status_code=201)
+async def add_row(body: dict[str, int]) -> dict[str, bool]:
+    insert(int(body.get("n", 0)))
+    return {"ok": True}

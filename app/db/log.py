@@ -36,7 +36,10 @@ _STORE = {
 }
 
 
-_LOCK_SIZE = "SELECT tree_size FROM log_state WHERE id = 1 FOR UPDATE"
+# The sequencer's lock on PostgreSQL: transaction-level, so an integration that finds nothing to do commits without
+# having written anything (a row lock would write the row, and its commit would wait for the WAL's flush).
+_SEQUENCER_LOCK = "SELECT pg_advisory_xact_lock(16019, 3)"
+_SIZE = "SELECT tree_size FROM log_state WHERE id = 1"
 _SET_SIZE = {
     "sqlite": "UPDATE log_state SET tree_size = ? WHERE id = 1",
     "postgresql": "UPDATE log_state SET tree_size = %s WHERE id = 1",
@@ -58,10 +61,11 @@ def add_pending(conn: Connection, leaf_hash: bytes, event_id: int | None) -> Non
 
 
 def lock_size(conn: Connection) -> int:
-    """The log's size, its row locked until the transaction ends: one sequencer at a time (on SQLite the
-    transaction already holds the database's write lock)."""
-    sql = _LOCK_SIZE if conn.dialect.name == "postgresql" else _LOCK_SIZE.removesuffix(" FOR UPDATE")
-    return int(conn.exec_driver_sql(sql).scalar_one())
+    """The log's size, with the sequencer's lock held until the transaction ends: one sequencer at a time (on
+    SQLite the transaction already holds the database's write lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_SEQUENCER_LOCK)
+    return int(conn.exec_driver_sql(_SIZE).scalar_one())
 
 
 def set_size(conn: Connection, size: int) -> None:
@@ -70,7 +74,7 @@ def set_size(conn: Connection, size: int) -> None:
 
 def take_pending(conn: Connection) -> list[tuple[bytes, int | None]]:
     """Every pending leaf this transaction sees (committed ones, on PostgreSQL), in ``id`` order, removed from the
-    pending table. Call with the size row locked."""
+    pending table. Call holding the sequencer's lock (``lock_size``)."""
     rows = conn.exec_driver_sql(_PENDING).all()
     if not rows:
         return []
@@ -253,7 +257,7 @@ def passport_leaves(conn: Connection, start: int, end: int) -> dict[int, tuple[b
 
 
 def integrate_locked(conn: Connection, own: list[tuple[bytes, int | None]] | None = None) -> int:
-    """Lock the size row, merge the lot counters' deltas, and give the pending leaves (then ``own``) the next
+    """Take the sequencer's lock, merge the lot counters' deltas, and give the pending leaves (then ``own``) the next
     indices; the last index of the log then (-1 when empty)."""
     size = lock_size(conn)
     merge_deltas(conn)  # the lot counters' changes of the same events, in the same batch
@@ -276,7 +280,7 @@ def integrate_locked(conn: Connection, own: list[tuple[bytes, int | None]] | Non
 
 def integrate(engine: Engine) -> int:
     """Integrate every committed pending leaf, in a transaction of its own; how many leaves the log has then.
-    Waits while another integration holds the size row, and then usually finds its leaves integrated by it."""
+    Waits while another integration holds the sequencer's lock, and then usually finds nothing left to do."""
     with engine.begin() as conn:
         if conn.dialect.name != "postgresql":
             return tree_size(conn)  # nothing is ever pending on SQLite

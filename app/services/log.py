@@ -4,16 +4,16 @@ The tree is public (checkpoints, leaf hashes, proofs); an event's content is not
 only to whoever may read that event (see ``readable``) and only its hash to anyone else, so a reader can still
 rebuild the whole tree and check every checkpoint and proof (see passport_schema/log-privacy.md).
 
-Sequencing. A leaf is written in its event's own transaction (a rolled-back event leaves no leaf). On SQLite, which
-runs one writer at a time anyway, the append takes the next index there and then. On PostgreSQL an event's leaf
-commits *pending* (``log_pending``: its hash and event, no index), so concurrent events do not queue behind one
-row; right after the commit the request integrates: it locks the one-row log size, gives ALL committed pending
-leaves the next dense indices in ``id`` order, stores the completed subtree hashes, and commits. A request whose
-leaf another request's batch already integrated finds nothing pending once it has the lock and returns (group
-commit: one leader, its followers). A crash between the two commits leaves the leaf pending for the next
-integration (the next request that integrates, the service's start, ``passport log checkpoint``). Leaves that
-must know their index inside their own transaction (passport versions and case changes keep it in their rows)
-integrate there, under the size row's lock until they commit, as every append did before. Only the hashes of
+Sequencing (docs/log.md#sequencing). A leaf is written in its event's own transaction (a rolled-back event leaves
+no leaf). On SQLite, which runs one writer at a time anyway, the append takes the next index there and then. On
+PostgreSQL an event's leaf commits *pending* (``log_pending``: its hash and event, no index), so concurrent events
+do not queue behind one row; right after the commit the request integrates: it takes the sequencer's lock (a
+transaction-level advisory lock), gives ALL committed pending leaves the next dense indices in ``id`` order, stores
+the completed subtree hashes, and commits. A request whose leaf another request's batch already integrated finds
+it done, or finds nothing pending once it has the lock (group commit: one leader, its followers). A crash between
+the two commits leaves the leaf pending for the next integration (the next request that integrates, the service's
+start, a checkpoint). Leaves that must know their index inside their own transaction (passport versions and case
+changes keep it in their rows) integrate there, holding the sequencer's lock until they commit. Only the hashes of
 complete subtrees are stored: a proof reads O(log n) of them, whatever the size of the log.
 """
 
@@ -81,9 +81,10 @@ def append(session: Session, leaf: LeafEvent, event: Event) -> int | None:
 
 
 def append_bytes(session: Session, data: bytes, event_id: int | None) -> int:
-    """Add ``data`` as the next leaf now, in the caller's transaction; return its index. The log's size row stays
-    locked until that transaction ends. ``event_id`` is None for a leaf that is not an event (a passport version
-    or a case change, which keep their own bytes and index: app/services/passport_versions.py, cases.py)."""
+    """Add ``data`` as the next leaf now, in the caller's transaction; return its index. The sequencer's lock (the
+    size row on SQLite) is held until that transaction ends. ``event_id`` is None for a leaf that is not an event
+    (a passport version or a case change, which keep their own bytes and index: app/services/passport_versions.py,
+    cases.py)."""
     leaf_hash = merkle.leaf_hash(data)
     conn = session.connection()
     if conn.dialect.name != "postgresql":
@@ -97,14 +98,13 @@ def append_bytes(session: Session, data: bytes, event_id: int | None) -> int:
 
 def publish(session: Session, event_ids: list[int]) -> dict[int, int]:
     """After a request's writes, the log indices of these events. If the writes left leaves pending, commit them
-    and integrate (the request leads a batch or finds its leaves already in another's); the session then reads on
-    in a new transaction. An event of another request, committed but not integrated yet (a duplicate sent twice at
-    once), is integrated too. An integration that fails raises, with the events committed: their leaves wait for the
-    next integration."""
+    (the session then reads on in a new transaction); if any of the events has no index yet, integrate: the request
+    leads a batch, or waits for the sequencer's lock while another integrates and finds its leaves done. An event of
+    another request, committed but not integrated yet (a duplicate sent twice at once), is integrated the same way.
+    An integration that fails raises, with the events committed: their leaves wait for the next integration."""
     if session.info.pop(PENDING, False):
         session.commit()
-        integrate(session.get_bind())  # type: ignore[arg-type]
-    found = indices_of(session, event_ids)
+    found = indices_of(session, event_ids)  # already integrated by another request's batch: nothing to do
     if len(found) < len(set(event_ids)) and session.get_bind().dialect.name == "postgresql":
         integrate(session.get_bind())  # type: ignore[arg-type]
         found = indices_of(session, event_ids)

@@ -1,0 +1,225 @@
+"""Benchmark one event per request (a till, a scanner gun), and the log's sequencing under concurrent writers.
+
+For each database: a manufacturer ships single units to a distributor, one ``POST /v1/events`` per unit, first from
+one client, then from 8 concurrent clients, each for --seconds; then the same against the floor, a minimal FastAPI
+endpoint that inserts one row per request in its own transaction in the same database (scripts/minimal_app.py,
+``POST /rows``), with 1 and 8 clients. Both servers run one process. Printed, with ratios measured in this run:
+
+- single event (1 client) / minimal insert (1 client)      goal >= 0.5 (issue 17, "one event per request")
+- single events, 8 clients / 1 client (PostgreSQL)          goal >= 2.0 (issue 17, "no hot row")
+
+Afterwards the log is checked where the database is: leaf indices dense 0..n-1, one leaf per event, none pending.
+
+    .venv/bin/python scripts/bench_single_events.py [--db sqlite|postgresql|both] [--seconds 8] [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+import bench_common as bc
+from bench_custody import Profile, create_org, issue_all
+
+PG_NAME = "bench_single_events"
+CLIENTS = 8
+
+
+def scalar(database_url: str, sql: str) -> Any:
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split("///", 1)[1])
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    with bc.pg_connect(database_url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def drive(clients: int, seconds: float, one: Any) -> dict[str, Any]:
+    """``clients`` threads call ``one()`` until ``seconds`` are over; requests per second over the whole run."""
+    done = [0] * clients
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        try:
+            while time.perf_counter() < stop:
+                one()
+                done[i] += 1
+        except Exception as error:  # the run is void; say why
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} clients failed, first: {errors[0]}")
+    return {"clients": clients, "requests": sum(done), "seconds": round(elapsed, 2), "per_s": sum(done) / elapsed}
+
+
+def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | None) -> dict[str, Any]:
+    url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
+    env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
+    server = bc.passport_server(
+        f"passport serve ({db})",
+        env,
+        workdir,
+        workdir / f"server-{db}.log",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    )
+    minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
+    port = bc.free_port()
+    minimal = bc.Server(
+        "minimal",
+        [
+            bc._venv_bin("uvicorn"),
+            "--app-dir",
+            str(Path(__file__).parent),
+            "minimal_app:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        minimal_env,
+        workdir,
+        port,
+        workdir / f"minimal-{db}.log",
+    )
+    try:
+        bc.run_passport(["init"], env, workdir)
+        server.start()
+        base = server.base
+        maker = bc.create_manufacturer(env, workdir)
+        dist = create_org(env, workdir, "Bench Distribution", "distributor", "drug_wholesale")
+        mkey = maker["api_key"]
+        gtin = bc.gtin_with_check("0950600013435")
+        bc.api_ok(
+            base, "POST", "/v1/products", {"gtin": gtin, "name": "Bench Paracetamol", "category": "drug_otc"}, mkey
+        )
+        print(f"[{db}] issuing {units:,} units ...", flush=True)
+        codes = iter(issue_all(base, mkey, bc.create_batch(base, mkey, gtin, "SINGLE"), units))
+        lock = threading.Lock()
+
+        def ship_one() -> None:
+            with lock:
+                code = next(codes)
+            status, body = bc.api(
+                base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": dist["id"]}, mkey
+            )
+            if status != 201 or body["results"][0]["status"] != "accepted" or body["results"][0]["log_index"] is None:
+                raise RuntimeError(f"ship -> {status}: {str(body)[:300]}")
+
+        for _ in range(20):  # warm-up
+            ship_one()
+        rows: dict[str, dict[str, Any]] = {}
+        for clients in (1, CLIENTS):
+            bc.wait_for_quiet(5)
+            with Profile(profile, server.pid, f"{db}-events-{clients}"):
+                rows[f"events_{clients}"] = drive(clients, seconds, ship_one)
+            print(f"  single events, {clients} client(s): {rows[f'events_{clients}']['per_s']:.0f}/s", flush=True)
+        leaves = scalar(url, "SELECT count(*) FROM log_node WHERE level = 0")
+        top = scalar(url, 'SELECT coalesce(max("index"), -1) FROM log_node WHERE level = 0')
+        events = scalar(url, "SELECT count(*) FROM event")
+        logged = scalar(url, "SELECT count(DISTINCT event_id) FROM log_node WHERE level = 0 AND event_id IS NOT NULL")
+        size = scalar(url, "SELECT tree_size FROM log_state")
+        if not leaves == top + 1 == size or logged != events:
+            raise RuntimeError(f"log not dense: {leaves} leaves, top {top}, size {size}, {logged} of {events} events")
+        server.stop()
+
+        minimal.start()
+        post = lambda: bc.api_ok(minimal.base, "POST", "/rows", {"n": 1})  # noqa: E731
+        for _ in range(20):
+            post()
+        for clients in (1, CLIENTS):
+            bc.wait_for_quiet(5)
+            rows[f"minimal_{clients}"] = drive(clients, seconds, post)
+            print(f"  minimal insert, {clients} client(s): {rows[f'minimal_{clients}']['per_s']:.0f}/s", flush=True)
+    except BaseException:
+        print(f"\n--- server log ---\n{server.log_tail()}\n---", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+        minimal.stop()
+        if db == "postgresql":
+            bc.pg_drop(PG_NAME)
+    for row in rows.values():
+        row["per_s"] = round(row["per_s"], 1)
+    return {
+        "db": db,
+        **rows,
+        "log_leaves": leaves,
+        "single_vs_minimal": round(rows["events_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
+        "clients_8_vs_1": round(rows["events_8"]["per_s"] / rows["events_1"]["per_s"], 3),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per measured step (default 8)")
+    parser.add_argument("--units", type=int, default=20_000, help="units issued for the events (default 20000)")
+    parser.add_argument("--profile", type=Path, help="py-spy the server during each events step into DIR")
+    args = parser.parse_args(argv)
+    bc.interruptible()
+    info = bc.machine()
+    print(bc.machine_line(info))
+    results = []
+    for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
+        with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
+            results.append(run_db(db, args.seconds, args.units, Path(tmp), args.profile))
+    table = [
+        [
+            r["db"],
+            f"{r['events_1']['per_s']:.0f}",
+            f"{r['events_8']['per_s']:.0f}",
+            f"{r['minimal_1']['per_s']:.0f}",
+            f"{r['minimal_8']['per_s']:.0f}",
+            f"{r['single_vs_minimal']:.2f}",
+            "yes" if r["single_vs_minimal"] >= 0.5 else "no",
+            f"{r['clients_8_vs_1']:.2f}",
+            ("yes" if r["clients_8_vs_1"] >= 2 else "no") if r["db"] == "postgresql" else "-",
+        ]
+        for r in results
+    ]
+    headers = [
+        "db",
+        "events/s 1",
+        "events/s 8",
+        "minimal/s 1",
+        "minimal/s 8",
+        "1 vs minimal",
+        ">= 0.5",
+        "8 vs 1",
+        ">= 2 (PG)",
+    ]
+    print(bc.table(headers, table))
+    print(f"load average after: {os.getloadavg()}")
+    path = bc.write_result("single_events", {"machine": info, "code": bc.code_version(), "results": results})
+    print(f"written to {path}")
+    print(json.dumps(results)[:0], end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
