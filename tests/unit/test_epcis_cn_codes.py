@@ -18,6 +18,10 @@ def test_the_uri_of_a_code_is_its_scan_path_on_this_service(base):
     assert cn_code_uri(base, CODE) == f"https://passport.example/cn/{CODE}"
 
 
+def test_only_the_trailing_slash_of_the_base_is_cut():
+    assert cn_code_uri("https://example.com/BOX/", CODE) == f"https://example.com/BOX/cn/{CODE}"
+
+
 @pytest.mark.parametrize(
     "uri",
     [
