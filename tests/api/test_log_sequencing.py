@@ -13,8 +13,7 @@ from app.cli import main
 from app.db import lot_counters
 from app.db.models import Event, LogNode, LogPending, LogState, LotCustody, LotDelta
 from app.services.runtime import Runtime
-from tests.api.test_lot_counters import assert_counted
-from tests.helpers import poster, race
+from tests.helpers import assert_counted, poster, race
 
 
 def _log_rows(runtime: Runtime) -> tuple[int, list[tuple[int, int | None]], int, int]:
