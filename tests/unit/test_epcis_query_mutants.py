@@ -124,3 +124,37 @@ def test_the_count_refusals_say_why():
     assert _refused([("eventCountLimit", "2")]).detail == (
         "eventCountLimit needs orderBy: it keeps the first events of that order"
     )
+
+
+def test_without_a_token_nothing_was_served():
+    request = parse_request(PARAMS)
+    assert (request.after, request.served) == (None, 0)
+
+
+def test_an_extension_field_named_by_a_fragment_is_unsupported_too():
+    assert _refused([("orderBy", "weight#kg")]).code == "unsupported_query_parameter"
+
+
+# ------------------------------------------------------------------------------------------ WD_ (within)
+
+
+def test_within_parameters_read_their_own_locations_in_any_form():
+    query = parse_request(
+        [
+            ("WD_readPoint", "urn:epc:id:sgln:0614141.00777.0 | https://id.gs1.org/414/0614141000012"),
+            ("WD_bizLocation", "urn:epc:id:sgln:0614141.00888.0"),
+        ]
+    ).query
+    assert query.read_points_within == {"https://id.gs1.org/414/0614141007776", "https://id.gs1.org/414/0614141000012"}
+    assert [i.gln for i in query.biz_locations_within] == ["0614141008889"]
+    assert (query.read_points, query.biz_locations) == (None, None)
+    assert parse_request([]).query.read_points_within is None
+    assert parse_request([]).query.biz_locations_within is None
+
+
+@pytest.mark.parametrize("name", ["WD_readPoint", "WD_bizLocation"])
+def test_within_parameters_name_themselves_when_refused(name):
+    assert _refused([(name, "a|")]).detail == f"{name}: empty value in 'a|' (several values are separated by '|')"
+    assert _refused([(name, "urn:epc:id:sgln:1.2.3")]).detail == (
+        f"{name}: urn:epc:id:sgln:1.2.3: company prefix and location reference must have 12 digits together"
+    )
