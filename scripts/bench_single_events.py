@@ -3,7 +3,9 @@
 For each database: a manufacturer ships single units to a distributor, one ``POST /v1/events`` per unit, first from
 one client, then from 8 concurrent clients, each for --seconds; then the same against the floor, a minimal FastAPI
 endpoint that inserts one row per request in its own transaction in the same database (scripts/minimal_app.py,
-``POST /rows``), with 1 and 8 clients. Both servers run one process. Printed, with ratios measured in this run:
+``POST /rows``), with 1 and 8 clients. The minimal server runs one process, Passport ``--workers`` (default 1: one
+process, whose GIL bounds what 8 clients can gain from a CPU-bound request path). Printed, with ratios measured
+in this run:
 
 - single event (1 client) / minimal insert (1 client)      goal >= 0.5 (issue 17, "one event per request")
 - single events, 8 clients / 1 client (PostgreSQL)          goal >= 2.0 (issue 17, "no hot row")
@@ -73,7 +75,7 @@ def drive(clients: int, seconds: float, one: Any) -> dict[str, Any]:
     return {"clients": clients, "requests": sum(done), "seconds": round(elapsed, 2), "per_s": sum(done) / elapsed}
 
 
-def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | None) -> dict[str, Any]:
+def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | None, workers: int) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
     server = bc.passport_server(
@@ -84,6 +86,7 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         "--no-access-log",
         "--log-level",
         "warning",
+        workers=workers,
     )
     minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
     port = bc.free_port()
@@ -166,6 +169,7 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         row["per_s"] = round(row["per_s"], 1)
     return {
         "db": db,
+        "workers": workers,
         **rows,
         "log_leaves": leaves,
         "single_vs_minimal": round(rows["events_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
@@ -179,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per measured step (default 8)")
     parser.add_argument("--units", type=int, default=20_000, help="units issued for the events (default 20000)")
+    parser.add_argument("--workers", type=int, default=1, help="passport serve --workers (default 1)")
     parser.add_argument("--profile", type=Path, help="py-spy the server during each events step into DIR")
     args = parser.parse_args(argv)
     bc.interruptible()
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
-            results.append(run_db(db, args.seconds, args.units, Path(tmp), args.profile))
+            results.append(run_db(db, args.seconds, args.units, Path(tmp), args.profile, args.workers))
     table = [
         [
             r["db"],
