@@ -187,11 +187,21 @@ class GroupedLookups:
 
     MAX_CODES = 256
 
-    def __init__(self, engine: Engine, sql: str, *, all_rows: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sql: str,
+        *,
+        all_rows: bool = False,
+        what: str = "the unit lookup",
+        application_name: str = APPLICATION_NAME,
+    ) -> None:
         self._url = libpq_url(engine)
         self._pooled = connect_kwargs(engine)  # behind PgBouncer: no server-side prepared statements
         self._sql = sql
         self._all_rows = all_rows
+        self._what = what  # names the statement in a requester's LookupFailed
+        self._application_name = application_name
         self._loops = PerLoop(_OnLoop, _finish)
         self.statements = 0  # statements sent (fewer than codes under load), for tests
 
@@ -215,13 +225,13 @@ class GroupedLookups:
                 try:
                     found = await self._query(mine, [list(part) for part in zip(*(w[0] for w in batch), strict=True)])
                 except BaseException as error:
-                    _fail(batch, error)
+                    _fail(batch, error, self._what)
                     if not isinstance(error, Exception):
                         raise
                     continue
                 _answer(batch, found, [] if self._all_rows else None)
         except BaseException as error:  # cancelled with its loop: nobody may be left waiting
-            _fail(mine.waiting, error)
+            _fail(mine.waiting, error, self._what)
             mine.waiting.clear()
             raise
         finally:
@@ -236,7 +246,7 @@ class GroupedLookups:
                     self._url,
                     autocommit=True,
                     options=POSTGRES_OPTIONS,
-                    application_name=APPLICATION_NAME,
+                    application_name=self._application_name,
                     connect_timeout=TIMEOUT_S,
                     **self._pooled,
                 )
@@ -274,14 +284,14 @@ def _answer(batch: list[Waiter], found: dict[tuple[Any, ...], Any], missing: Any
             future.set_result(found.get(key, missing))
 
 
-def _fail(batch: list[Waiter], error: BaseException) -> None:
+def _fail(batch: list[Waiter], error: BaseException, what: str) -> None:
     for _, future in batch:
         if future.done():
             continue
         if isinstance(error, asyncio.CancelledError):
             future.cancel()
         else:  # an exception of its own for each requester (a raised exception gathers its traceback)
-            failure = LookupFailed(f"the unit lookup failed: {type(error).__name__}: {error}")
+            failure = LookupFailed(f"{what} failed: {type(error).__name__}: {error}")
             failure.__cause__ = error
             future.set_exception(failure)
 

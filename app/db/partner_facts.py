@@ -6,22 +6,20 @@ requester ever held the unit (named with it in an event, its holder or addressee
 of its lot), and the tag of the current signing key. Through a session that was seven statements, a pooled
 connection and a transaction per request; here it is one statement: on SQLite a call on a kept driver connection on
 the event loop (WAL readers never wait for the writer); on PostgreSQL one statement on the event loop for all the
-requests that arrive together (``GroupedFacts``, as the public scan's unit lookup), on an autocommit connection of
+requests that arrive together (``GroupedLookups``, as the public scan's unit lookup), on an autocommit connection of
 its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
-from app.db.lookups import TIMEOUT_S, DirectLookups, LookupFailed, PerLoop
+from app.db.lookups import DirectLookups, GroupedLookups
 
 # The organisation's licence grants as one JSON array of [kind, valid_from, valid_until, revoked_at].
 _LICENCES_POSTGRESQL = (
@@ -62,13 +60,14 @@ LEFT JOIN unit u ON u.id = {p}
 WHERE k.key_hash = {p} AND k.revoked_at IS NULL"""  # noqa: S608 - no value is formatted in
 
 
-# PostgreSQL, the requests that arrive together in one statement: three arrays (the keys' hashes, the GTINs, the
-# units; NULL where none), a row per request whose key is known and not revoked, starting with its place (from 1).
+# PostgreSQL, the requests that arrive together in one statement (``GroupedLookups``): three arrays (the keys'
+# hashes, the GTINs, the units; NULL where none), a row per request whose key is known and not revoked, starting with
+# its key (hash, GTIN, unit), as GroupedLookups matches rows to requesters.
 PARTNER_FACTS_MANY_SQL = f"""
-SELECT r.n, o.id, o.name, o.role, ({_LICENCES_POSTGRESQL} WHERE l.org_id = o.id),
+SELECT r.key_hash, r.gtin, r.unit_id, o.id, o.name, o.role, ({_LICENCES_POSTGRESQL} WHERE l.org_id = o.id),
        p.manufacturer_id, m.name, m.gln, p.category, s.key_tag,
        {_HELD}
-FROM unnest(%s::text[], %s::text[], %s::bigint[]) WITH ORDINALITY AS r (key_hash, gtin, unit_id, n)
+FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS r (key_hash, gtin, unit_id)
 JOIN api_key k ON k.key_hash = r.key_hash AND k.revoked_at IS NULL
 JOIN organisation o ON o.id = k.org_id
 LEFT JOIN product p ON p.gtin = r.gtin
@@ -129,18 +128,27 @@ def partner_facts(raw: Any) -> PartnerFacts:
     )
 
 
+def grouped_facts(engine: Engine) -> GroupedLookups:
+    """PostgreSQL: the facts of the partner requests that arrive together, in one statement on the event loop.
+    Profiled under load (docs/partner-verification.md), one statement per request cost the event loop ~270 us of
+    psycopg's work per answer (more than the unit lookup, the signature and the answer together) and PostgreSQL
+    ~220 us of CPU; a statement's cost is mostly its own, not its rows'."""
+    return GroupedLookups(
+        engine, PARTNER_FACTS_MANY_SQL, what="the partner facts lookup", application_name="passport partner reads"
+    )
+
+
 class PartnerFactsLookups:
     """``await fetch(key_hash, gtin, unit_id)``: the facts, or None for an unknown or revoked key."""
 
     def __init__(self, engine: Engine) -> None:
-        self._lookups: DirectLookups | GroupedFacts = (
-            GroupedFacts(libpq_url(engine), connect_kwargs(engine))
-            if engine.dialect.name == "postgresql"
-            else DirectLookups(engine, partner_facts_sql(engine.dialect.name))
+        self._grouped = engine.dialect.name == "postgresql"
+        self._lookups: DirectLookups | GroupedLookups = (
+            grouped_facts(engine) if self._grouped else DirectLookups(engine, partner_facts_sql(engine.dialect.name))
         )
 
     async def fetch(self, key_hash: str, gtin: str | None, unit_id: int | None) -> PartnerFacts | None:
-        if isinstance(self._lookups, GroupedFacts):
+        if self._grouped:
             raw = await self._lookups.fetch(key_hash, gtin, unit_id)
         else:
             raw = await self._lookups.fetch(gtin, unit_id, key_hash)
@@ -148,116 +156,3 @@ class PartnerFactsLookups:
 
     def close(self) -> None:
         self._lookups.close()
-
-
-_Waiter = tuple[str, "str | None", "int | None", "asyncio.Future[Any]"]  # key hash, GTIN, unit; the requester's
-
-
-@dataclass
-class _OnLoop:
-    connection: Any = None
-    waiting: list[_Waiter] = field(default_factory=list)
-    sender: asyncio.Task[None] | None = None
-
-
-class GroupedFacts:
-    """PostgreSQL: the facts of the partner requests that arrive together, in one statement on the event loop
-    (``PARTNER_FACTS_MANY_SQL``), on one autocommit connection per loop, as ``GroupedLookups`` does for the unit
-    lookup. The first request goes out at once; those that arrive while a statement is in flight go together in the
-    next one (up to ``MAX_REQUESTS``). Profiled under load (docs/partner-verification.md), one statement per request
-    cost the event loop ~270 us of psycopg's work per answer (more than the unit lookup, the signature and the answer
-    together) and PostgreSQL ~220 us of CPU; a statement's cost is mostly its own, not its rows'. A connection found
-    lost is replaced and the statement sent once more; any other failure is raised to every requester of that
-    statement."""
-
-    MAX_REQUESTS = 256
-
-    def __init__(self, url: str, pooled: dict[str, Any]) -> None:
-        self._url = url
-        self._pooled = pooled  # behind PgBouncer: no server-side prepared statements (app/db/engine.py)
-        self._loops = PerLoop(_OnLoop, _finish)
-        self.statements = 0  # statements sent (fewer than requests under load), for tests
-
-    async def fetch(self, key_hash: str, gtin: str | None, unit_id: int | None) -> tuple[Any, ...] | None:
-        loop = asyncio.get_running_loop()
-        mine = self._loops.get()
-        future: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
-        mine.waiting.append((key_hash, gtin, unit_id, future))
-        if mine.sender is None or mine.sender.done():  # done: cancelled before it ever ran
-            mine.sender = loop.create_task(self._send(mine))
-        return await future
-
-    async def _send(self, mine: _OnLoop) -> None:
-        try:
-            while mine.waiting:
-                batch = mine.waiting[: self.MAX_REQUESTS]
-                del mine.waiting[: self.MAX_REQUESTS]
-                try:
-                    found = await self._query(mine, batch)
-                except Exception as error:
-                    _fail(batch, error)
-                    continue
-                except BaseException as error:
-                    _fail(batch, error)
-                    raise
-                for n, (*_, future) in enumerate(batch, 1):
-                    if not future.done():  # done: its request was cancelled meanwhile
-                        future.set_result(found.get(n))
-        except BaseException as error:  # cancelled with its loop: nobody may be left waiting
-            _fail(mine.waiting, error)
-            mine.waiting.clear()
-            raise
-        finally:
-            mine.sender = None
-
-    async def _query(self, mine: _OnLoop, batch: list[_Waiter]) -> dict[int, tuple[Any, ...]]:
-        import psycopg
-
-        params = ([w[0] for w in batch], [w[1] for w in batch], [w[2] for w in batch])
-        for attempt in (1, 2):
-            if mine.connection is None or mine.connection.closed:
-                mine.connection = await psycopg.AsyncConnection.connect(
-                    self._url,
-                    autocommit=True,
-                    options=POSTGRES_OPTIONS,
-                    application_name="passport partner reads",
-                    connect_timeout=TIMEOUT_S,
-                    **self._pooled,
-                )
-            self.statements += 1
-            try:
-                async with asyncio.timeout(TIMEOUT_S):
-                    cursor = await mine.connection.execute(PARTNER_FACTS_MANY_SQL, params)
-                    return {row[0]: tuple(row[1:]) for row in await cursor.fetchall()}
-            except TimeoutError:
-                _finish(mine)  # mid-statement: the connection's state is unknown; not retried
-                raise
-            except (psycopg.OperationalError, psycopg.InterfaceError):
-                await mine.connection.close()
-                mine.connection = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def close(self) -> None:
-        """Close every loop's connection (from any thread, once no lookup is under way)."""
-        self._loops.release_all()
-
-
-def _fail(batch: list[_Waiter], error: BaseException) -> None:
-    for *_, future in batch:
-        if future.done():
-            continue
-        if isinstance(error, asyncio.CancelledError):
-            future.cancel()
-        else:  # an exception of its own for each requester (a raised exception gathers its traceback)
-            failure = LookupFailed(f"the partner facts lookup failed: {type(error).__name__}: {error}")
-            failure.__cause__ = error
-            future.set_exception(failure)
-
-
-def _finish(mine: _OnLoop) -> None:
-    # libpq's own close: the connection's loop may be gone (see app.db.lookups).
-    if mine.connection is not None:
-        mine.connection.pgconn.finish()
-        mine.connection = None

@@ -1,5 +1,6 @@
 """The partner answer's facts (app/db/partner_facts.py): on PostgreSQL the requests that arrive together are asked in
-one statement (``GroupedFacts``), and each gets exactly what the statement for it alone answers."""
+one statement (``grouped_facts``: the public scan's ``GroupedLookups`` with the partner statement), and each gets
+exactly what the statement for it alone answers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from app.db.engine import libpq_url
 from app.db.lookups import LookupFailed
 from app.db.models import Unit
-from app.db.partner_facts import GroupedFacts, partner_facts_sql
+from app.db.partner_facts import grouped_facts, partner_facts_sql
 from app.services.orgs import hash_api_key
 from tests.helpers import GTIN, ok, post
 
@@ -22,7 +23,7 @@ UNKNOWN_KEY = hash_api_key("pp_no-such-key")
 
 @pytest.fixture
 def facts(runtime):
-    grouped = GroupedFacts(libpq_url(runtime.engine), {})
+    grouped = grouped_facts(runtime.engine)
     yield grouped
     grouped.close()
 
