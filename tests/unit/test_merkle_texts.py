@@ -1,0 +1,21 @@
+"""The texts of two Merkle refusals (app/domain/merkle.py) that mutation testing found unpinned (issue 21, session E)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.domain.merkle import ProofError, completed_nodes, verify_consistency
+
+HASH = bytes(32)
+
+
+def test_a_negative_leaf_index_is_named():
+    with pytest.raises(ValueError) as refused:
+        completed_nodes(-1, HASH, {})
+    assert str(refused.value) == "leaf index -1 is negative"
+
+
+def test_a_consistency_proof_from_an_empty_tree_is_refused_citing_rfc_9162():
+    with pytest.raises(ProofError) as refused:
+        verify_consistency(0, 3, HASH, HASH, [])
+    assert str(refused.value) == "a consistency proof from tree size 0 is refused: RFC 9162 needs 0 < first"
