@@ -110,15 +110,23 @@ def make_read_engine(engine: Engine, *, size: int = 10, application_name: str = 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     sessions = sessionmaker(engine, expire_on_commit=False)
-    event.listen(sessions, "after_commit", _integrate_log)
+    event.listen(sessions, "after_commit", _log_committed)
+    event.listen(sessions, "after_transaction_end", _integrate_log)
     return sessions
 
 
-def _integrate_log(session: Session) -> None:
-    # A commit that left Merkle-log leaves pending (PostgreSQL) integrates them: app/db/log.py, app/services/log.py
+# A commit that left Merkle-log leaves pending (PostgreSQL) integrates them once its transaction has ended and its
+# connection is back in the pool: app/db/log.py, app/services/log.py
+def _log_committed(session: Session) -> None:
     from app.db.log import integrate_after_commit
 
     integrate_after_commit(session)
+
+
+def _integrate_log(session: Session, transaction: Any) -> None:
+    from app.db.log import integrate_after_end
+
+    integrate_after_end(session, transaction)
 
 
 WRITE_OPTIONS = {"sqlite_immediate": True}

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, Engine, RowMapping, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db.custody import in_import_package
 from app.db.lot_counters import merge_deltas
@@ -27,6 +27,7 @@ from app.domain.leaf import LeafEvent, LeafItem
 
 logger = logging.getLogger("passport")
 PENDING = "log_pending"  # session.info key: the transaction left leaves pending (PostgreSQL)
+_COMMITTED_PENDING = "log_committed_pending"  # session.info key: ... and has committed them; integrate at its end
 
 # The append path runs once per event: plain driver SQL, no statement compilation.
 _TAKE_INDEX = "UPDATE log_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size"
@@ -289,10 +290,19 @@ def integrate(engine: Engine) -> int:
 
 def integrate_after_commit(session: Session) -> None:
     """``after_commit`` hook for every session: a transaction that committed pending leaves and did not ``publish``
-    them (an EPCIS capture, an import, the CLI) integrates them before its caller goes on. A failure is logged, not
-    raised (the caller's writes are committed): the leaves wait for the next integration."""
-    if session.in_nested_transaction() or not session.info.pop(PENDING, False):
-        return  # a savepoint's commit, or nothing pending
+    them (an EPCIS capture, an import, the CLI) is marked, and integrates them once it has ended
+    (``integrate_after_end``), before its caller goes on."""
+    if not session.in_nested_transaction() and session.info.pop(PENDING, False):
+        session.info[_COMMITTED_PENDING] = True  # a savepoint's commit commits nothing yet
+
+
+def integrate_after_end(session: Session, transaction: SessionTransaction) -> None:
+    """``after_transaction_end`` hook: the integration the commit asked for, now that the session has given its
+    connection back to the pool (integrating inside ``after_commit`` took a second connection while still holding
+    the first: requests committing at once could each hold one and wait for another, exhausting the pool). A
+    failure is logged, not raised (the caller's writes are committed): the leaves wait for the next integration."""
+    if transaction.parent is not None or not session.info.pop(_COMMITTED_PENDING, False):
+        return
     try:
         integrate(session.get_bind())  # type: ignore[arg-type]
     except Exception:

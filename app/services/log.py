@@ -106,6 +106,9 @@ def publish(session: Session, event_ids: list[int]) -> dict[int, int]:
         session.commit()
     found = indices_of(session, event_ids)  # already integrated by another request's batch: nothing to do
     if len(found) < len(set(event_ids)) and session.get_bind().dialect.name == "postgresql":
+        # the session's connection goes back to the pool first: requests that each held one while waiting for
+        # another (the integration's) could exhaust the pool between them
+        session.commit()
         integrate(session.get_bind())  # type: ignore[arg-type]
         found = indices_of(session, event_ids)
     return found

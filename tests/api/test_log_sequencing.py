@@ -150,3 +150,29 @@ def test_a_passport_leaf_integrates_pending_leaves_before_its_own(runtime, clien
         assert log_service.append_bytes(session, b"a leaf of its own", None) == 1
     size, leaves, _events, pending = _log_rows(runtime)
     assert (size, pending, [i for i, _ in leaves]) == (2, 0, [0, 1])
+
+
+@pytest.mark.postgres_only
+def test_a_commit_with_pending_leaves_integrates_on_a_pool_of_one_connection(runtime, client, maker, batch, issue):
+    """The integration after a commit takes a connection of its own: it must do so once the session has given its
+    connection back, or requests committing together could each hold one and wait for another until the pool is
+    exhausted. With a pool of one connection, integrating while still holding it would time out (and be logged)."""
+    from app.db.engine import make_engine, make_sessionmaker
+    from app.db.log import PENDING, add_pending
+    from app.domain import merkle
+
+    issue(batch["id"], 1)  # something in the database; the leaf below stands for an EPCIS capture's or an import's
+    size_before = _log_rows(runtime)[0]
+    engine = make_engine(
+        runtime.engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0, pool_timeout=2
+    )
+    try:
+        with make_sessionmaker(engine)() as session:
+            add_pending(session.connection(), merkle.leaf_hash(b"a leaf committed pending"), None)
+            session.info[PENDING] = True
+            session.commit()
+            assert engine.pool.checkedout() == 0  # the integration ran, and gave its connection back too
+    finally:
+        engine.dispose()
+    size, _, _, pending = _log_rows(runtime)
+    assert (size, pending) == (size_before + 1, 0)
