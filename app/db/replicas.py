@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import POSTGRES_OPTIONS, make_engine, make_read_engine, make_sessionmaker, normalise_url
+from app.db.engine import POSTGRES_OPTIONS, UNPREPARED, make_engine, make_read_engine, make_sessionmaker, normalise_url
 
 INTERVAL_S = 0.2  # how often positions are compared
 RETRY_S = 2.0  # a standby that failed is connected again this often
@@ -51,7 +51,13 @@ def describe(url: str) -> str:
 
 
 def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A libpq URL for psycopg, without the service's own ``prepare_threshold`` parameter (which libpq refuses)."""
+    return (
+        make_url(url)
+        .set(drivername="postgresql")
+        .difference_update_query([UNPREPARED])
+        .render_as_string(hide_password=False)
+    )
 
 
 @dataclass(eq=False)
@@ -272,4 +278,5 @@ class ReadReplicas:
             connect_timeout=TIMEOUT_S,
             options=f"{POSTGRES_OPTIONS} -c statement_timeout={TIMEOUT_S * 1000}",
             application_name=APPLICATION_NAME,
+            prepare_threshold=None,  # a few tiny statements: nothing to gain, and safe behind PgBouncer
         )
