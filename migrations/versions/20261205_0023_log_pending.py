@@ -44,5 +44,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Rows here are events without their leaf yet, or counter changes not merged: dropping them would lose both.
+    bind = op.get_bind()
+    count = sa.select(sa.func.count())
+    waiting = {t: bind.execute(count.select_from(sa.table(t))).scalar_one() for t in ("log_pending", "lot_delta")}
+    if any(waiting.values()):
+        raise RuntimeError(
+            f"cannot downgrade past 0023 while the log has work waiting ({waiting}): run `passport log checkpoint`"
+            " (it integrates pending leaves and merges the counters' changes) with no service writing, then retry"
+        )
     op.drop_table("lot_delta")
     op.drop_table("log_pending")

@@ -176,3 +176,27 @@ def test_a_commit_with_pending_leaves_integrates_on_a_pool_of_one_connection(run
         engine.dispose()
     size, _, _, pending = _log_rows(runtime)
     assert (size, pending) == (size_before + 1, 0)
+
+
+@pytest.mark.postgres_only
+def test_a_downgrade_past_the_pending_tables_is_refused_while_they_hold_work(
+    runtime, client, maker, batch, issue, make_org, monkeypatch
+):
+    from alembic import command
+
+    from app.cli import alembic_config
+
+    dist = make_org("distributor", "drug_wholesale")
+    code = issue(batch["id"], 1)[0]["uri"]
+    monkeypatch.setattr(log_service, "integrate", lambda _engine: 1 / 0)
+    assert _ship(client, maker, code, dist.id).status_code == 500  # committed, its leaf and deltas left waiting
+    monkeypatch.undo()
+    url = runtime.engine.url.render_as_string(hide_password=False)
+    runtime.engine.dispose()
+    with pytest.raises(RuntimeError, match="cannot downgrade past 0023 while the log has work waiting"):
+        command.downgrade(alembic_config(url), "0022")
+    assert _log_rows(runtime)[3] == 1 and _deltas(runtime) > 0  # nothing lost
+    runtime.sign_checkpoint()  # integrates
+    runtime.engine.dispose()
+    command.downgrade(alembic_config(url), "0022")
+    command.upgrade(alembic_config(url), "head")
