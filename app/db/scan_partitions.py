@@ -109,6 +109,8 @@ def create_month(conn: Connection, month: datetime) -> None:
     a range the default partition still holds rows of)."""
     name, low, high = partition_name(month), month.isoformat(), add_months(month, 1).isoformat()
     conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    # no scan may land in the default partition between the move and the attach (which would then refuse)
+    conn.exec_driver_sql(f"LOCK TABLE {DEFAULT_PARTITION} IN SHARE ROW EXCLUSIVE MODE")
     conn.exec_driver_sql(
         f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE scanned_at >= '{low}' AND scanned_at < '{high}' "  # noqa: S608 - our values
         f"RETURNING *) INSERT INTO {name} SELECT * FROM moved"
