@@ -1,4 +1,5 @@
-"""Dependency aliases. A request is one transaction, committed before the response is sent."""
+"""Dependency aliases. A request is one transaction, committed before the response is sent (except that POST
+/v1/events on PostgreSQL commits its events first and reads their log indices after: app/services/log.py publish)."""
 
 from __future__ import annotations
 

@@ -85,8 +85,9 @@ def take_pending(conn: Connection) -> list[tuple[bytes, int | None]]:
 
 
 def take_index(session: Session) -> int:
-    """Reserve the next leaf index. The UPDATE locks the one size row until the transaction ends, which keeps
-    indices dense and unique across concurrent writers (and a rollback gives the index back)."""
+    """Reserve the next leaf index (SQLite, where writers run one at a time; PostgreSQL integrates pending leaves
+    instead, see ``integrate_locked``). The UPDATE locks the one size row until the transaction ends, which keeps
+    indices dense and unique (and a rollback gives the index back)."""
     return int(session.connection().exec_driver_sql(_TAKE_INDEX).scalar_one()) - 1
 
 

@@ -146,8 +146,9 @@ def _upsert(conn: Connection, table: Table, keys: tuple[str, ...], deltas: Mappi
 
 def merge_deltas(conn: Connection) -> int:
     """Add every delta this transaction sees (committed ones) to its counter row, one upsert per table in key
-    order, and delete them; how many there were. The log's sequencer calls it holding the log's size row, so one
-    merge runs at a time and no event ever waits on a lot's counter row (app/services/log.py)."""
+    order, and delete them; how many there were. The log's sequencer calls it holding its lock (a
+    transaction-level advisory lock on PostgreSQL), so one merge runs at a time and no event ever waits on a lot's
+    counter row (app/services/log.py)."""
     rows = conn.execute(
         select(LotDelta.id, LotDelta.kind, LotDelta.batch_id, LotDelta.a, LotDelta.b, LotDelta.c, LotDelta.units)
     ).all()

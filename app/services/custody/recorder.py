@@ -241,9 +241,11 @@ class Recorder:
             self.session.expire(unit)
         self._written = []
 
-    def logged(self, event: Event) -> int:
+    def logged(self, event: Event) -> int | None:
         """Append the accepted event to the Merkle log, from what this request just wrote; then write the lot
-        counters (holding the log's size row by then: see app/db/lot_counters.py). The event's log index."""
+        counters (app/db/lot_counters.py). The event's log index on SQLite (which appends in the event's
+        transaction, holding the log's size row); None on PostgreSQL, where the leaf and the counters' changes
+        commit pending and the index is known once the sequencer has integrated them (app/services/log.py)."""
         self.session.flush()
         self.write_staged(event)
         self._count_sales()
