@@ -16,6 +16,7 @@ from app.db.models import (
     Event,
     EventItem,
     LogNode,
+    LogPending,
     LogState,
     PassportVersion,
     Product,
@@ -161,6 +162,21 @@ def leaf_events(conn: Connection, start: int, end: int) -> list[tuple[int, LeafE
     ]
     items = _leaf_items(conn, [r["id"] for r in rows])
     return [(r["log_index"], _leaf(r, items[r["id"]])) for r in rows]
+
+
+def pending_leaf_events(conn: Connection) -> list[tuple[bytes, LeafEvent]]:
+    """The events whose leaves are pending (committed, not integrated yet: PostgreSQL), in the order the sequencer
+    gives them indices, each with the hash its leaf committed to, as they stand in the event table now."""
+    rows = [
+        row._mapping
+        for row in conn.execute(
+            select(Event.__table__, LogPending.hash.label("pending_hash"))
+            .join(LogPending, LogPending.event_id == Event.id)
+            .order_by(LogPending.id)
+        )
+    ]
+    items = _leaf_items(conn, [r["id"] for r in rows])
+    return [(bytes(r["pending_hash"]), _leaf(r, items[r["id"]])) for r in rows]
 
 
 def _leaf(row: RowMapping, items: list[LeafItem]) -> LeafEvent:

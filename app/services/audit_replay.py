@@ -2,8 +2,9 @@
 
 Reads, in one snapshot (REPEATABLE READ on PostgreSQL; one read transaction on SQLite), the log's leaves a page
 at a time, checks that each event as it stands still hashes to the leaf the log committed to, feeds the leaves to
-``app.domain.replay.Replay``, then streams the unit and container tables and reads the five lot counter tables,
-naming every stored value that is not the replayed one. Nothing is written.
+``app.domain.replay.Replay`` (then the events committed but not integrated yet, as the log's next leaves: a live
+PostgreSQL primary always has a few), then streams the unit and container tables and reads the five lot counter
+tables (with their unmerged changes), naming every stored value that is not the replayed one. Nothing is written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy import Connection, Engine, select
 
 from app.db.cases import case_leaves
 from app.db.custody import in_import_package
-from app.db.log import leaf_events, passport_leaves, tree_size
+from app.db.log import leaf_events, passport_leaves, pending_leaf_events, tree_size
+from app.db.lot_counters import KINDS
 from app.db.models import (
     Container,
     ContainerLot,
@@ -24,6 +26,7 @@ from app.db.models import (
     Issuance,
     LogNode,
     LotCustody,
+    LotDelta,
     LotHop,
     LotRecovery,
     LotSale,
@@ -32,7 +35,7 @@ from app.db.models import (
 )
 from app.db.pairs import pairs_in
 from app.domain import merkle
-from app.domain.leaf import leaf_bytes, leaf_document
+from app.domain.leaf import LeafEvent, leaf_bytes, leaf_document
 from app.domain.replay import (
     COUNTER_KEYS,
     CounterKey,
@@ -107,6 +110,10 @@ def replay(conn: Connection, *, progress: Progress | None = None, page: int = PA
         report.differences.extend(_replay_page(conn, state, start, end))
         if progress is not None:
             progress("events", end, size)
+    # Events committed but not integrated yet (a live PostgreSQL primary, between an event's commit and its batch):
+    # they changed units and counters in this snapshot, so they are replayed too, as the log's next leaves.
+    pending = [(size + n, leaf, leaf_hash) for n, (leaf_hash, leaf) in enumerate(pending_leaf_events(conn))]
+    report.differences.extend(_replay_leaves(conn, state, pending))
     report.events = state.events
     report.differences.extend(state.breaks)
     report.units = _compare_units(conn, state, report.differences, progress)
@@ -139,9 +146,16 @@ def _replay_page(conn: Connection, state: Replay, start: int, end: int) -> list[
     for index in range(start, end):
         if index not in present:
             found.append(Difference(f"leaf {index}", "no event", "an event", stored_label="log"))
+    found.extend(_replay_leaves(conn, state, [(index, leaf, bytes(hashes[index])) for index, leaf in events]))
+    return found
+
+
+def _replay_leaves(conn: Connection, state: Replay, leaves: list[tuple[int, LeafEvent, bytes]]) -> list[Difference]:
+    """Check each event against the hash its leaf committed to, then feed it to the replay, in index order."""
+    found: list[Difference] = []
     documents = []
-    for index, leaf in events:
-        if merkle.leaf_hash(leaf_bytes(leaf)) != bytes(hashes[index]):
+    for index, leaf, leaf_hash in leaves:
+        if merkle.leaf_hash(leaf_bytes(leaf)) != leaf_hash:
             found.append(
                 Difference(f"leaf {index} (event {leaf.event_id})", "edited since logged", "as logged", "event rows")
             )
@@ -305,4 +319,15 @@ def _stored_counts(conn: Connection, table: str, model: Any) -> dict[CounterKey,
     for row in conn.execute(select(*columns, model.units)):
         if row[-1]:
             counts[tuple(row[:-1])] = int(row[-1])
+    # with the changes not merged yet (PostgreSQL: events write deltas, the sequencer merges them in batches)
+    kind = next((kind for kind, (counter, _) in KINDS.items() if counter.name == table), None)
+    if kind is not None:
+        deltas = select(LotDelta.batch_id, LotDelta.a, LotDelta.b, LotDelta.c, LotDelta.units).where(
+            LotDelta.kind == kind
+        )
+        for *key, units in conn.execute(deltas):
+            name = tuple(key[: len(columns)])
+            counts[name] = counts.get(name, 0) + int(units)
+            if not counts[name]:
+                del counts[name]
     return counts

@@ -200,3 +200,35 @@ def test_a_downgrade_past_the_pending_tables_is_refused_while_they_hold_work(
     runtime.engine.dispose()
     command.downgrade(alembic_config(url), "0022")
     command.upgrade(alembic_config(url), "head")
+
+
+@pytest.mark.postgres_only
+def test_the_audit_replay_of_a_snapshot_with_events_still_pending_agrees(
+    runtime, client, maker, batch, issue, make_org, monkeypatch
+):
+    """On a live primary a snapshot can hold events committed but not integrated yet (their leaves pending, their
+    counter changes unmerged): the replay counts them as the log's next leaves, and still names an edit of one."""
+    from sqlalchemy import update
+
+    from app.services.audit_replay import replay
+
+    dist = make_org("distributor", "drug_wholesale")
+    first, second = (c["uri"] for c in issue(batch["id"], 2))
+    assert _ship(client, maker, first, dist.id).status_code == 201
+    monkeypatch.setattr(log_service, "integrate", lambda _engine: 1 / 0)
+    assert _ship(client, maker, second, dist.id).status_code == 500  # committed; leaf and deltas wait
+    monkeypatch.undo()
+    assert _log_rows(runtime)[3] == 1 and _deltas(runtime) > 0
+
+    def audit() -> list[str]:
+        with runtime.engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+            report = replay(conn)
+        assert report.events == 2
+        return [d.text() for d in report.differences]
+
+    assert audit() == []
+    stranded = next(e for e in _all_events(runtime) if e not in {leaf[1] for leaf in _log_rows(runtime)[1]})
+    with runtime.engine.begin() as conn:
+        conn.execute(update(Event).where(Event.id == stranded).values(region="CN-65"))
+    found = audit()
+    assert len(found) == 1 and f"leaf 1 (event {stranded}): event rows 'edited since logged'" in found[0], found
