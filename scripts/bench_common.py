@@ -319,16 +319,19 @@ def count_units(database_url: str, batch_id: int | None = None) -> int:
 
 
 def count_rows(database_url: str, table: str, where: str | None = None) -> int:
-    sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+    return int(scalar(database_url, f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")))
+
+
+def scalar(database_url: str, sql: str) -> Any:
+    """The first column of the first row of ``sql``, on either database."""
     if database_url.startswith("sqlite"):
-        path = database_url.split("///", 1)[1]
-        conn = sqlite3.connect(path)
+        conn = sqlite3.connect(database_url.split("///", 1)[1])
         try:
-            return int(conn.execute(sql).fetchone()[0])
+            return conn.execute(sql).fetchone()[0]
         finally:
             conn.close()
     with pg_connect(database_url) as conn:
-        return int(conn.execute(sql).fetchone()[0])
+        return conn.execute(sql).fetchone()[0]
 
 
 def empty_table(database_url: str, table: str) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -36,17 +35,6 @@ from bench_custody import Profile, create_org, issue_all
 
 PG_NAME = "bench_single_events"
 CLIENTS = 8
-
-
-def scalar(database_url: str, sql: str) -> Any:
-    if database_url.startswith("sqlite"):
-        conn = sqlite3.connect(database_url.split("///", 1)[1])
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    with bc.pg_connect(database_url) as conn:
-        return conn.execute(sql).fetchone()[0]
 
 
 def drive(clients: int, seconds: float, one: Any) -> dict[str, Any]:
@@ -140,11 +128,13 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
             with Profile(profile, server.pid, f"{db}-events-{clients}"):
                 rows[f"events_{clients}"] = drive(clients, seconds, ship_one)
             print(f"  single events, {clients} client(s): {rows[f'events_{clients}']['per_s']:.0f}/s", flush=True)
-        leaves = scalar(url, "SELECT count(*) FROM log_node WHERE level = 0")
-        top = scalar(url, 'SELECT coalesce(max("index"), -1) FROM log_node WHERE level = 0')
-        events = scalar(url, "SELECT count(*) FROM event")
-        logged = scalar(url, "SELECT count(DISTINCT event_id) FROM log_node WHERE level = 0 AND event_id IS NOT NULL")
-        size = scalar(url, "SELECT tree_size FROM log_state")
+        leaves = bc.scalar(url, "SELECT count(*) FROM log_node WHERE level = 0")
+        top = bc.scalar(url, 'SELECT coalesce(max("index"), -1) FROM log_node WHERE level = 0')
+        events = bc.scalar(url, "SELECT count(*) FROM event")
+        logged = bc.scalar(
+            url, "SELECT count(DISTINCT event_id) FROM log_node WHERE level = 0 AND event_id IS NOT NULL"
+        )
+        size = bc.scalar(url, "SELECT tree_size FROM log_state")
         if not leaves == top + 1 == size or logged != events:
             raise RuntimeError(f"log not dense: {leaves} leaves, top {top}, size {size}, {logged} of {events} events")
         server.stop()
