@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
@@ -73,13 +74,21 @@ class Signer:
 def sign_serials(
     private_bytes: bytes, key_tag: int, gtin: str, lot: str, expiry: str, serials: Sequence[str]
 ) -> list[str]:
-    """Sign a run of serials of one batch; a plain function so a process pool can run it."""
-    sign = Ed25519PrivateKey.from_private_bytes(private_bytes).sign
+    """Sign a run of serials of one batch; a plain function so a process pool can run it.
+
+    Bulk signing uses libsodium (PyNaCl's bindings): 16.9 µs a signature against OpenSSL's 29.4 on the benchmark
+    machine (docs/benchmarks.md, Issuance). Ed25519 is deterministic, so both give the same bytes; the tests check
+    this against ``Signer.sign`` (OpenSSL) for every run they sign.
+    """
+    _, secret = crypto_sign_seed_keypair(private_bytes)  # libsodium's 64-byte key: seed || public key
     tag = key_tag.to_bytes(2, "big")
     head = f"01{gtin}21".encode()
     tail = f"{GS}10{lot}{GS}17{expiry}".encode()
     encode = base64.urlsafe_b64encode
-    return [encode(tag + sign(head + s.encode() + tail))[:SIGNATURE_CHARS].decode() for s in serials]
+    sign = crypto_sign  # returns signature (64 bytes) || message
+    return [
+        encode(tag + sign(head + s.encode() + tail, secret)[:64])[:SIGNATURE_CHARS].decode() for s in serials
+    ]
 
 
 def public_key_bytes(private_bytes: bytes) -> bytes:
