@@ -58,7 +58,8 @@ class Issuance(Base):
     """One request for codes: which batch, which key signed them, how many."""
 
     __tablename__ = "issuance"
-    __table_args__ = (NEVER_REUSED_IDS,)
+    # (id, batch_id) is unique because id is: the target of the units' key (issuance_id, batch_id).
+    __table_args__ = (UniqueConstraint("id", "batch_id"), NEVER_REUSED_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import Base
@@ -17,6 +17,10 @@ class Unit(Base):
     __tablename__ = "unit"
     __table_args__ = (
         UniqueConstraint("gtin", "serial"),
+        # One key for both columns (migration 0024): the unit's issuance, and that this issuance is of the unit's
+        # batch (through the issuance's own key, the batch exists). PostgreSQL checks a key per row it inserts,
+        # so two keys cost issuance twice the checks of one.
+        ForeignKeyConstraint(["issuance_id", "batch_id"], ["issuance.id", "issuance.batch_id"]),
         Index("ix_unit_issuance_id_id", "issuance_id", "id"),
         # Recall traces count a lot's units by custody and container from this index alone.
         Index(
@@ -27,8 +31,8 @@ class Unit(Base):
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
     gtin: Mapped[str] = mapped_column(String(14))
     serial: Mapped[str] = mapped_column(String(20))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
-    issuance_id: Mapped[int] = mapped_column(ForeignKey("issuance.id"))
+    batch_id: Mapped[int] = mapped_column(Integer)  # the issuance's batch: see the key (issuance_id, batch_id)
+    issuance_id: Mapped[int] = mapped_column(Integer)
     # Custody of a loose unit (see app/domain/custody.py). Inside a container, the outermost container's
     # record applies and these columns are only brought up to date when the unit is taken out.
     state: Mapped[str] = mapped_column(String(20), server_default="issued")
