@@ -86,9 +86,7 @@ def sign_serials(
     tail = f"{GS}10{lot}{GS}17{expiry}".encode()
     encode = base64.urlsafe_b64encode
     sign = crypto_sign  # returns signature (64 bytes) || message
-    return [
-        encode(tag + sign(head + s.encode() + tail, secret)[:64])[:SIGNATURE_CHARS].decode() for s in serials
-    ]
+    return [encode(tag + sign(head + s.encode() + tail, secret)[:64])[:SIGNATURE_CHARS].decode() for s in serials]
 
 
 def public_key_bytes(private_bytes: bytes) -> bytes:
