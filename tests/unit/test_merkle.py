@@ -273,7 +273,13 @@ def test_completed_nodes_reads_exactly_its_listed_inputs():
 # Inclusion.
 
 
-@pytest.mark.parametrize("size", range(1, MEDIUM + 1))
+def sizes(first: int, last: int) -> list:
+    """Tree sizes ``first`` to ``last``; those above 32 leaves are marked ``large_tree`` (deselected by mutation runs,
+    whose mutants test_merkle_small_trees.py kills on trees of up to 17 leaves; see docs/mutation-testing.md)."""
+    return [pytest.param(size, marks=pytest.mark.large_tree) if size > 32 else size for size in range(first, last + 1)]
+
+
+@pytest.mark.parametrize("size", sizes(1, MEDIUM))
 def test_inclusion_proofs_for_every_leaf_verify_and_tampering_fails(size):
     store, root = STORES[size], ROOTS[size]
     for index in range(size):
@@ -299,6 +305,7 @@ def test_inclusion_proofs_equal_the_rfc_path():
             assert inclusion_proof(index, size, STORES[size]) == rfc_path(index, LEAVES[:size])
 
 
+@pytest.mark.large_tree
 @settings(max_examples=150, deadline=None)
 @given(leaf_positions(LARGE))
 def test_inclusion_in_large_trees(case):
@@ -343,7 +350,7 @@ def test_inclusion_proofs_are_not_built_for_leaves_outside_the_tree(index, size)
 # Consistency.
 
 
-@pytest.mark.parametrize("second", range(1, SMALL + 1))
+@pytest.mark.parametrize("second", sizes(1, SMALL))
 def test_consistency_proofs_for_every_pair_verify_and_tampering_fails(second):
     store, second_root = STORES[second], ROOTS[second]
     for first in range(1, second + 1):
@@ -372,6 +379,7 @@ def test_consistency_proofs_for_every_pair_verify_and_tampering_fails(second):
                 verify_consistency(first, second, second_root, first_root, proof)
 
 
+@pytest.mark.large_tree
 @settings(max_examples=150, deadline=None)
 @given(st.integers(1, LARGE).flatmap(lambda second: st.tuples(st.integers(1, second), st.just(second))))
 def test_consistency_in_large_trees(case):
