@@ -1,13 +1,14 @@
-"""Everything a partner answer needs from the database, in one statement below the ORM.
+"""What a partner answer needs from the database besides the unit lookup, in one statement below the ORM.
 
 A trading partner's verification (app/services/partner_desk.py) needs, besides the unit lookup of the public scan:
-the organisation of the Bearer key and its licence grants, the product's manufacturer and category, whether the
-requester ever held the unit (named with it in an event, its holder or addressee now, or holder or addressee of units
-of its lot), and the tag of the current signing key. Through a session that was seven statements, a pooled
-connection and a transaction per request; here it is one statement: on SQLite a call on a kept driver connection on
-the event loop (WAL readers never wait for the writer); on PostgreSQL one statement on the event loop for all the
-requests that arrive together (``GroupedLookups``, as the public scan's unit lookup), on an autocommit connection of
-its own.
+the organisation of the Bearer key and its licence grants, the product's manufacturer and category, and the tag of
+the current signing key. None of it depends on the unit, so the desk keeps what this statement answers for a key and
+a GTIN for a couple of seconds (``PASSPORT_PARTNER_FACTS_SECONDS``) and runs it about once per key, GTIN and that
+interval, not once per answer. Whether the requester ever held the unit is decided where its row is written, in the
+keeper's transaction (``app.db.partner_rows.held_pairs``). On SQLite the statement is a call on a kept driver
+connection on the event loop (WAL readers never wait for the writer); on PostgreSQL one statement on the event loop
+for all the requests that arrive together (``GroupedLookups``, as the public scan's unit lookup), on an autocommit
+connection of its own.
 """
 
 from __future__ import annotations
@@ -31,48 +32,33 @@ _LICENCES_SQLITE = (
 )
 
 
-# Whether the requester (``o``) ever had the unit (``u``): named with it in an event, its holder or addressee now,
-# or holder or addressee of units of its lot.
-_HELD = """CASE WHEN u.id IS NOT NULL AND (
-            u.holder_id = o.id OR u.to_id = o.id
-            OR EXISTS (SELECT 1 FROM event_item i JOIN event e ON e.id = i.event_id
-                       WHERE i.unit_id = u.id AND (e.org_id = o.id OR e.to_id = o.id))
-            OR EXISTS (SELECT 1 FROM lot_custody c
-                       WHERE c.batch_id = u.batch_id AND (c.holder_id = o.id OR c.to_id = o.id)))
-            THEN 1 ELSE 0 END"""
-
-
 def partner_facts_sql(dialect: str) -> str:
-    """Parameters: the GTIN asked about (or NULL), the unit the code names (or NULL), the API key's hash. One row
-    when the key is known and not revoked, else none."""
+    """Parameters: the GTIN asked about (or NULL), the API key's hash. One row when the key is known and not revoked,
+    else none."""
     p = "%s" if dialect == "postgresql" else "?"
     licences = _LICENCES_POSTGRESQL if dialect == "postgresql" else _LICENCES_SQLITE
     return f"""
 SELECT o.id, o.name, o.role, ({licences} WHERE l.org_id = o.id),
        p.manufacturer_id, m.name, m.gln, p.category,
-       (SELECT max(s.key_tag) FROM signing_key s WHERE s.retired_at IS NULL),
-       {_HELD}
+       (SELECT max(s.key_tag) FROM signing_key s WHERE s.retired_at IS NULL)
 FROM api_key k
 JOIN organisation o ON o.id = k.org_id
 LEFT JOIN product p ON p.gtin = {p}
 LEFT JOIN organisation m ON m.id = p.manufacturer_id
-LEFT JOIN unit u ON u.id = {p}
 WHERE k.key_hash = {p} AND k.revoked_at IS NULL"""  # noqa: S608 - no value is formatted in
 
 
-# PostgreSQL, the requests that arrive together in one statement (``GroupedLookups``): three arrays (the keys'
-# hashes, the GTINs, the units; NULL where none), a row per request whose key is known and not revoked, starting with
-# its key (hash, GTIN, unit), as GroupedLookups matches rows to requesters.
+# PostgreSQL, the requests that arrive together in one statement (``GroupedLookups``): two arrays (the keys' hashes,
+# the GTINs; NULL where none), a row per request whose key is known and not revoked, starting with its key (hash,
+# GTIN), as GroupedLookups matches rows to requesters.
 PARTNER_FACTS_MANY_SQL = f"""
-SELECT r.key_hash, r.gtin, r.unit_id, o.id, o.name, o.role, ({_LICENCES_POSTGRESQL} WHERE l.org_id = o.id),
-       p.manufacturer_id, m.name, m.gln, p.category, s.key_tag,
-       {_HELD}
-FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS r (key_hash, gtin, unit_id)
+SELECT r.key_hash, r.gtin, o.id, o.name, o.role, ({_LICENCES_POSTGRESQL} WHERE l.org_id = o.id),
+       p.manufacturer_id, m.name, m.gln, p.category, s.key_tag
+FROM unnest(%s::text[], %s::text[]) AS r (key_hash, gtin)
 JOIN api_key k ON k.key_hash = r.key_hash AND k.revoked_at IS NULL
 JOIN organisation o ON o.id = k.org_id
 LEFT JOIN product p ON p.gtin = r.gtin
 LEFT JOIN organisation m ON m.id = p.manufacturer_id
-LEFT JOIN unit u ON u.id = r.unit_id
 CROSS JOIN (SELECT max(key_tag) AS key_tag FROM signing_key WHERE retired_at IS NULL) s"""  # noqa: S608
 
 
@@ -100,7 +86,6 @@ class PartnerFacts:
     licences: tuple[LicenceRow, ...]
     product: ProductRow | None  # None: no product of that GTIN (or no GTIN asked)
     key_tag: int | None  # the current signing key; None: none (a deployment error)
-    held_unit: bool  # the requester ever had the unit the code names (False when it names none)
 
 
 def _day(value: Any) -> date | None:
@@ -115,7 +100,7 @@ def _moment(value: Any) -> datetime | None:
 
 
 def partner_facts(raw: Any) -> PartnerFacts:
-    org_id, org_name, role, licences, maker_id, maker_name, maker_gln, category, key_tag, held = raw
+    org_id, org_name, role, licences, maker_id, maker_name, maker_gln, category, key_tag = raw
     terms = json.loads(licences) if isinstance(licences, str) else licences
     return PartnerFacts(
         org_id,
@@ -124,7 +109,6 @@ def partner_facts(raw: Any) -> PartnerFacts:
         tuple(LicenceRow(kind, _day(start), _day(end), _moment(revoked)) for kind, start, end, revoked in terms),
         ProductRow(maker_id, maker_name, maker_gln, category) if maker_id is not None else None,
         key_tag,
-        bool(held),
     )
 
 
@@ -139,7 +123,7 @@ def grouped_facts(engine: Engine) -> GroupedLookups:
 
 
 class PartnerFactsLookups:
-    """``await fetch(key_hash, gtin, unit_id)``: the facts, or None for an unknown or revoked key."""
+    """``await fetch(key_hash, gtin)``: the facts, or None for an unknown or revoked key."""
 
     def __init__(self, engine: Engine) -> None:
         self._grouped = engine.dialect.name == "postgresql"
@@ -147,11 +131,11 @@ class PartnerFactsLookups:
             grouped_facts(engine) if self._grouped else DirectLookups(engine, partner_facts_sql(engine.dialect.name))
         )
 
-    async def fetch(self, key_hash: str, gtin: str | None, unit_id: int | None) -> PartnerFacts | None:
+    async def fetch(self, key_hash: str, gtin: str | None) -> PartnerFacts | None:
         if self._grouped:
-            raw = await self._lookups.fetch(key_hash, gtin, unit_id)
+            raw = await self._lookups.fetch(key_hash, gtin)
         else:
-            raw = await self._lookups.fetch(gtin, unit_id, key_hash)
+            raw = await self._lookups.fetch(gtin, key_hash)
         return partner_facts(raw) if raw is not None else None
 
     def close(self) -> None:

@@ -84,3 +84,36 @@ def unheld_since(conn: Connection, requester_id: str, since: datetime) -> int:
         )
         or 0
     )
+
+
+# Whether the requester ever had the unit: named with it in an event (as actor or addressee), its holder or addressee
+# now, or holder or addressee of units of its lot (``lot_custody``: a pallet received counts for what was on it).
+_HELD = """
+JOIN unit u ON u.id = r.unit_id
+WHERE u.holder_id = r.org_id OR u.to_id = r.org_id
+   OR EXISTS (SELECT 1 FROM event_item i JOIN event e ON e.id = i.event_id
+              WHERE i.unit_id = u.id AND (e.org_id = r.org_id OR e.to_id = r.org_id))
+   OR EXISTS (SELECT 1 FROM lot_custody c
+              WHERE c.batch_id = u.batch_id AND (c.holder_id = r.org_id OR c.to_id = r.org_id))"""
+_HELD_POSTGRESQL = (
+    "SELECT r.org_id, r.unit_id FROM unnest(%s::text[], %s::bigint[]) AS r (org_id, unit_id)"  # noqa: S608 - no value
+    f"{_HELD}"
+)
+_HELD_SQLITE = (
+    "SELECT r.org_id, r.unit_id FROM (SELECT json_extract(j.value, '$[0]') AS org_id, "  # noqa: S608 - no value
+    f"json_extract(j.value, '$[1]') AS unit_id FROM json_each(?) j) r{_HELD}"
+)
+
+
+def held_pairs(conn: Connection, pairs: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Of the (organisation, unit) pairs, those where the organisation ever had the unit: one statement for a whole
+    group of kept answers, in the keeper's transaction (so it sees the custody the oracle guard's count sees)."""
+    if not pairs:
+        return set()
+    ordered = sorted(pairs)
+    if conn.dialect.name == "postgresql":
+        params: tuple[Any, ...] = ([org for org, _ in ordered], [unit for _, unit in ordered])
+        rows = conn.exec_driver_sql(_HELD_POSTGRESQL, params)
+    else:
+        rows = conn.exec_driver_sql(_HELD_SQLITE, (json.dumps(ordered),))
+    return {(org, int(unit)) for org, unit in rows}

@@ -1,22 +1,30 @@
-"""The partner answer's path in a serving process: one lookup, the answer signed, the row kept, nothing else.
+"""The partner answer's path in a serving process: the public scan's lookup, the answer signed, the row kept.
 
 Profiled under load (docs/partner-verification.md), a partner answer through an ORM session cost ten times the
 public scan: a pooled connection, ``BEGIN IMMEDIATE`` (SQLite's writer lock, held by each request while it read,
-signed and inserted), seven statements and a commit, in one of forty worker threads. Here the reads are one
-statement beside the public scan's lookup (``app.db.partner_facts``), the signing key is opened once per key tag
-(the statement names the current tag, so a rotation applies at the next request), and the row is written by the
-keeper, which commits the answers that arrive together in one transaction and answers each once it is kept.
+signed and inserted), seven statements and a commit, in one of forty worker threads. Here the requester's facts (its
+organisation and licences, the product's manufacturer, the current signing key's tag: ``app.db.partner_facts``) are
+read once per key and GTIN and kept ``facts_seconds`` (``PASSPORT_PARTNER_FACTS_SECONDS``, 2 s by default), so an
+answer usually needs no statement besides the public scan's lookup: a key revoked, a licence granted, revoked or
+lapsed, or a signing key rotated applies to this process's answers at most that long after it is committed (the
+licences' validity dates are checked against the time of each answer). A key unknown to the database is never kept,
+so a new key works at once. The signing key is opened once per key tag; the row is written by the keeper, which
+decides whether the requester ever had the unit, commits the answers that arrive together in one transaction and
+answers each once it is kept.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio.to_thread
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.partner_facts import PartnerFactsLookups
+from app.db.partner_facts import PartnerFacts, PartnerFactsLookups
 from app.domain.errors import NotAuthenticated
 from app.domain.jws import CompactSigner
 from app.domain.licences import LicenceTerm, valid_kinds
@@ -26,6 +34,16 @@ from app.services.orgs import Principal, hash_api_key
 from app.services.partner_keeper import AnswerKeeper
 from app.services.partner_verification import JWS_TYPE, PartnerRequest, answer_partner
 from app.services.verification import Verification
+
+FACTS_SECONDS = 2.0  # how long a key's and a GTIN's facts are kept (PASSPORT_PARTNER_FACTS_SECONDS)
+MAX_KNOWN = 10_000  # (key, GTIN) pairs kept at most
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    facts: PartnerFacts
+    terms: tuple[LicenceTerm, ...]  # the organisation's licence grants; which stand is decided at each answer
+    until: float  # monotonic seconds
 
 
 class PartnerDesk:
@@ -37,6 +55,8 @@ class PartnerDesk:
         *,
         responder_url: str,
         unheld_per_hour: int,
+        facts_seconds: float = FACTS_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
         self._keyring = keyring
@@ -45,27 +65,26 @@ class PartnerDesk:
         self.keeper = AnswerKeeper(engine, unheld_per_hour=unheld_per_hour)
         self._signers: dict[int, CompactSigner] = {}
         self._opening = threading.Lock()
+        self._facts_seconds = facts_seconds
+        self.clock = clock  # monotonic seconds; tests move it
+        self._known: dict[tuple[str, str | None], _Known] = {}  # (key hash, GTIN): facts read, until when
 
     async def answer(self, token: str, request: PartnerRequest, verification: Verification | None) -> str:
         """The signed answer's JSON text, once kept (the row holds these very bytes). Raises ``NotAuthenticated``,
         ``Forbidden`` (no licence) and ``RateLimited`` (the oracle guard)."""
         scan = request.scan
-        unit_id = verification.unit_id if verification is not None else None
-        facts = await self._facts.fetch(hash_api_key(token), scan.gtin if scan else None, unit_id)
-        if facts is None:
-            raise NotAuthenticated("the API key is unknown or revoked", code="invalid_api_key")
+        known = await self._known_facts(hash_api_key(token), scan.gtin if scan else None)
+        facts = known.facts
         if facts.key_tag is None:
             raise MasterKeyError("no active signing key: run `passport init`")
         now = utcnow()
-        terms = [LicenceTerm(t.kind, t.valid_from, t.valid_until, t.revoked_at) for t in facts.licences]
-        principal = Principal(facts.org_id, facts.org_name, facts.role, valid_kinds(terms, now))
+        principal = Principal(facts.org_id, facts.org_name, facts.role, valid_kinds(known.terms, now))
         signer = self._signers.get(facts.key_tag)
         if signer is None:
             signer = await anyio.to_thread.run_sync(self._open, facts.key_tag)
         kept = answer_partner(
             principal=principal,
             product=facts.product,
-            held_unit=facts.held_unit,
             request=request,
             verification=verification,
             signer=signer,
@@ -74,6 +93,24 @@ class PartnerDesk:
         )
         await self.keeper.keep(kept)
         return kept.answer
+
+    async def _known_facts(self, key_hash: str, gtin: str | None) -> _Known:
+        """The facts of a key and a GTIN, read at most ``facts_seconds`` ago. Raises ``NotAuthenticated``."""
+        now = self.clock()
+        known = self._known.get((key_hash, gtin))
+        if known is not None and now < known.until:
+            return known
+        facts = await self._facts.fetch(key_hash, gtin)
+        if facts is None:
+            self._known.pop((key_hash, gtin), None)
+            raise NotAuthenticated("the API key is unknown or revoked", code="invalid_api_key")
+        terms = tuple(LicenceTerm(t.kind, t.valid_from, t.valid_until, t.revoked_at) for t in facts.licences)
+        known = _Known(facts, terms, now + self._facts_seconds)
+        if self._facts_seconds > 0:
+            if len(self._known) >= MAX_KNOWN:  # many keys and GTINs: start again rather than grow
+                self._known.clear()
+            self._known[(key_hash, gtin)] = known
+        return known
 
     def _open(self, key_tag: int) -> CompactSigner:
         with self._opening:

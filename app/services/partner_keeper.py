@@ -6,6 +6,8 @@ and nothing waits in memory to be lost when the process stops. The answers that 
 written go together in the next one: one transaction (on SQLite one ``BEGIN IMMEDIATE``, the writer lock taken once
 per group, not per request) and one multi-row insert for the lot.
 
+Whether the requester ever had the unit (``held``; the desk settles it alone for the manufacturer, a regulator, or a
+code that names no unit) is read here too, one statement for the group, in the transaction that counts and writes.
 The oracle guard is decided here, in that transaction: requests about units the requester never held are counted
 from the kept rows of the last hour (every serving process sees the same count, no Redis needed), under SQLite's
 writer lock or a per-requester advisory lock on PostgreSQL, so the limit holds exactly however many requests race.
@@ -35,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
 from app.db.engine import WRITE_OPTIONS
-from app.db.partner_rows import ANSWER_COLUMNS, insert_answers, lock_requester, unheld_since
+from app.db.partner_rows import ANSWER_COLUMNS, held_pairs, insert_answers, lock_requester, unheld_since
 from app.domain.alerts import SEVERITY, AlertType
 from app.domain.errors import RateLimited
 
@@ -56,13 +58,14 @@ class KeptAnswer:
     context: str
     correlation_uuid: str
     verified: bool
-    held: bool
+    held: bool | None  # None: decided where the row is written (whether the requester ever had the unit, ``unit_id``)
     request: dict[str, Any]
     answer: str  # the answer's JSON text, as sent to the requester
     requested_at: datetime
 
 
 assert tuple(f.name for f in fields(KeptAnswer)) == ANSWER_COLUMNS  # a row is the answer's fields, in order
+_HELD = ANSWER_COLUMNS.index("held")
 
 
 class KeepFailed(Exception):
@@ -186,21 +189,29 @@ class AnswerKeeper:
         conn = self._connection()
         try:
             with conn.begin():
-                counted = sorted({w.kept.requester_id for w in group if not w.kept.held})
+                asked = {(w.kept.requester_id, w.kept.unit_id) for w in group if w.kept.held is None}
+                had = held_pairs(conn, {(org, unit) for org, unit in asked if unit is not None})
+                held = [
+                    w.kept.held if w.kept.held is not None else (w.kept.requester_id, w.kept.unit_id) in had
+                    for w in group
+                ]
+                counted = sorted({w.kept.requester_id for w, h in zip(group, held, strict=True) if not h})
                 unheld: dict[str, int] = {}
                 for requester in counted:  # in one order everywhere: two processes' groups cannot deadlock
                     lock_requester(conn, requester)
                     since = min(w.kept.requested_at for w in group if w.kept.requester_id == requester)
                     unheld[requester] = unheld_since(conn, requester, since - ORACLE_WINDOW)
                 rows = []
-                for waiting in group:
+                for waiting, is_held in zip(group, held, strict=True):
                     kept = waiting.kept
-                    if not kept.held:
+                    if not is_held:
                         if unheld[kept.requester_id] >= limit:
                             refused[waiting] = _refusal(limit)
                             continue
                         unheld[kept.requester_id] += 1
-                    rows.append(tuple(getattr(kept, name) for name in ANSWER_COLUMNS))
+                    row = [getattr(kept, name) for name in ANSWER_COLUMNS]
+                    row[_HELD] = is_held
+                    rows.append(row)
                 insert_answers(conn, rows)
                 if refused:
                     with Session(bind=conn) as session:

@@ -87,25 +87,30 @@ def answer_partner(
     *,
     principal: Principal,
     product: ProductRow | None,
-    held_unit: bool,
     request: PartnerRequest,
     verification: Verification | None,
     signer: CompactSigner,
     now: datetime,
     responder_url: str,
 ) -> KeptAnswer:
-    """The signed answer and the row that keeps it. ``held_unit``: the requester ever had the unit the code names.
-    Raises ``Forbidden`` when a drug is asked about without a licence valid today (nothing is kept then); the oracle
-    guard is the keeper's (app/services/partner_keeper.py), decided where the row is written."""
+    """The signed answer and the row that keeps it. Raises ``Forbidden`` when a drug is asked about without a licence
+    valid today (nothing is kept then). The oracle guard is the keeper's (app/services/partner_keeper.py), decided
+    where the row is written, and so is whether the requester ever had the unit, when its role and the product do
+    not settle it (``held`` None)."""
     scan = request.scan
     if product is not None and product.category in DRUG_CATEGORIES:
         if principal.role not in READS_EVERYTHING and not principal.licences:
             raise Forbidden(
                 "verifying a drug needs a licence valid today; your organisation holds none", code="licence_required"
             )
-    held = product is not None and (
-        principal.org_id == product.manufacturer_id or principal.role in READS_EVERYTHING or held_unit
-    )
+    unit_id = verification.unit_id if verification is not None else None
+    held: bool | None
+    if product is None:
+        held = False
+    elif principal.org_id == product.manufacturer_id or principal.role in READS_EVERYTHING:
+        held = True
+    else:
+        held = None if unit_id is not None else False
     result = _facts_answer(verification, request.context)
     body: dict[str, Any] = {
         **result.fields(),
@@ -132,7 +137,7 @@ def answer_partner(
         manufacturer_id=product.manufacturer_id if product else None,
         gtin=scan.gtin if scan else None,
         serial=scan.serial[:20] if scan else None,
-        unit_id=verification.unit_id if verification is not None else None,
+        unit_id=unit_id,
         context=request.context.value,
         correlation_uuid=request.correlation_uuid,
         verified=result.verified,

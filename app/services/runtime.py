@@ -89,6 +89,7 @@ class Runtime:
                 keyring,
                 responder_url=settings.base_url,
                 unheld_per_hour=settings.partner_unheld_per_hour,
+                facts_seconds=settings.partner_facts_seconds,
             ),
             replicas=replicas,
         )

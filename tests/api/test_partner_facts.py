@@ -1,6 +1,7 @@
 """The partner answer's facts (app/db/partner_facts.py): on PostgreSQL the requests that arrive together are asked in
 one statement (``grouped_facts``: the public scan's ``GroupedLookups`` with the partner statement), and each gets
-exactly what the statement for it alone answers."""
+exactly what the statement for it alone answers. Whether a requester ever had a unit (app/db/partner_rows.py
+``held_pairs``) is decided in the keeper's transaction, a group at a time."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.db.engine import libpq_url
 from app.db.lookups import LookupFailed
 from app.db.models import Unit
 from app.db.partner_facts import grouped_facts, partner_facts_sql
+from app.db.partner_rows import held_pairs
 from app.services.orgs import hash_api_key
 from tests.helpers import GTIN, ok, post
 
@@ -36,14 +38,41 @@ def unit_ids(runtime, codes: list[dict[str, Any]]) -> list[int]:
     return [by_serial[code["uri"].split("/21/")[1].split("?")[0]] for code in codes]
 
 
-def alone(runtime, key_hash: str, gtin: str | None, unit_id: int | None) -> tuple[Any, ...] | None:
+def alone(runtime, key_hash: str, gtin: str | None) -> tuple[Any, ...] | None:
     with psycopg.connect(libpq_url(runtime.engine)) as conn:
-        row = conn.execute(partner_facts_sql("postgresql"), (gtin, unit_id, key_hash)).fetchone()
+        row = conn.execute(partner_facts_sql("postgresql"), (gtin, key_hash)).fetchone()
     return tuple(row) if row is not None else None
 
 
 @pytest.mark.postgres_only
-def test_requests_asked_together_get_what_each_would_get_alone(runtime, client, maker, batch, issue, make_org, facts):
+def test_requests_asked_together_get_what_each_would_get_alone(runtime, maker, batch, make_org, facts):
+    dist = make_org("distributor", "drug_wholesale")
+    pharm = make_org("retailer", "drug_retail")
+    key = {org.id: hash_api_key(org.api_key) for org in (maker, dist, pharm)}
+    asked = [
+        (key[dist.id], GTIN),
+        (key[pharm.id], GTIN),
+        (UNKNOWN_KEY, GTIN),  # no such key: no row
+        (key[maker.id], None),  # a malformed code: no product
+        (key[dist.id], "09506000000000"),  # a GTIN nobody registered
+        (key[dist.id], GTIN),  # the same request twice in one statement
+    ]
+
+    async def ask_all() -> list[Any]:
+        return await asyncio.gather(*(facts.fetch(*request) for request in asked))
+
+    answers = asyncio.run(ask_all())
+    assert facts.statements == 1  # all six arrived before the statement went out
+    assert answers == [alone(runtime, *request) for request in asked]
+    assert [answer[0] if answer is not None else None for answer in answers] == [
+        dist.id, pharm.id, None, maker.id, dist.id, dist.id
+    ]  # fmt: skip
+    assert answers[3][4] is None and answers[4][4] is None  # no product
+    assert answers[0][4] == maker.id and answers[0][7] == "drug_otc"
+    assert [grant[0] for grant in answers[1][3]] == ["drug_retail"]  # the licence grants, as one JSON array
+
+
+def test_held_is_whether_the_requester_ever_had_the_unit(runtime, client, maker, batch, issue, make_org):
     dist = make_org("distributor", "drug_wholesale")
     pharm = make_org("retailer", "drug_retail")
     stranger = make_org("retailer", "drug_retail")
@@ -54,29 +83,10 @@ def test_requests_asked_together_get_what_each_would_get_alone(runtime, client, 
     ok(post(client, dist, {"action": "ship", "codes": [first], "to": pharm.id}))
     ok(post(client, pharm, {"action": "receive", "codes": [first]}))  # dist is named with it in events only now
     one, two, three = unit_ids(runtime, codes)
-    key = {org.id: hash_api_key(org.api_key) for org in (maker, dist, pharm, stranger)}
-    asked = [
-        (key[dist.id], GTIN, one),  # held: named in its events
-        (key[pharm.id], GTIN, one),  # held: holds it
-        (key[pharm.id], GTIN, two),  # never had that unit, nor units of its lot but this one: lot custody
-        (key[stranger.id], GTIN, three),  # never held anything
-        (UNKNOWN_KEY, GTIN, one),  # no such key: no row
-        (key[maker.id], None, None),  # a malformed code: no product, no unit
-        (key[dist.id], "09506000000000", None),  # a GTIN nobody registered
-        (key[dist.id], GTIN, one),  # the same request twice in one statement
-    ]
-
-    async def ask_all() -> list[Any]:
-        return await asyncio.gather(*(facts.fetch(*request) for request in asked))
-
-    answers = asyncio.run(ask_all())
-    assert facts.statements == 1  # all eight arrived before the statement went out
-    assert answers == [alone(runtime, *request) for request in asked]
-    held = [answer[-1] if answer is not None else None for answer in answers]
-    assert held == [1, 1, 1, 0, None, 0, 0, 1]
-    assert answers[0][0] == dist.id and answers[3][0] == stranger.id and answers[5][0] == maker.id
-    assert answers[5][4] is None and answers[6][4] is None  # no product
-    assert answers[0][4] == maker.id and answers[0][7] == "drug_otc"
+    with runtime.engine.connect() as conn:
+        held = held_pairs(conn, {(dist.id, one), (pharm.id, one), (pharm.id, two), (stranger.id, three)})
+    # dist: named in its events; pharm: holds one, and held units of its lot (lot custody); stranger: nothing
+    assert held == {(dist.id, one), (pharm.id, one), (pharm.id, two)}
 
 
 @pytest.mark.postgres_only
@@ -87,7 +97,7 @@ def test_a_revoked_key_gets_no_facts_beside_a_valid_one(runtime, client, maker, 
 
     async def ask_both() -> list[Any]:
         return await asyncio.gather(
-            facts.fetch(hash_api_key(dist.api_key), GTIN, None), facts.fetch(hash_api_key(maker.api_key), GTIN, None)
+            facts.fetch(hash_api_key(dist.api_key), GTIN), facts.fetch(hash_api_key(maker.api_key), GTIN)
         )
 
     revoked, valid = asyncio.run(ask_both())
@@ -98,10 +108,10 @@ def test_a_revoked_key_gets_no_facts_beside_a_valid_one(runtime, client, maker, 
 @pytest.mark.postgres_only
 def test_a_failed_statement_fails_its_own_requests_and_the_next_ones_are_answered(runtime, maker, facts):
     async def scenario() -> tuple[list[Any], list[Any]]:
-        # A unit id out of bigint's range fails the whole statement (22003 numeric_value_out_of_range).
-        failing = [asyncio.ensure_future(facts.fetch(hash_api_key(maker.api_key), GTIN, u)) for u in (1, 2**70, 3)]
+        # A NUL in a text parameter fails the whole statement (PostgreSQL's text cannot hold it).
+        failing = [asyncio.ensure_future(facts.fetch(hash_api_key(maker.api_key), g)) for g in (GTIN, "0\x00", None)]
         first = await asyncio.gather(*failing, return_exceptions=True)
-        after = await asyncio.gather(*(facts.fetch(hash_api_key(maker.api_key), None, None) for _ in range(3)))
+        after = await asyncio.gather(*(facts.fetch(hash_api_key(maker.api_key), None) for _ in range(3)))
         return first, after
 
     first, after = asyncio.run(scenario())
@@ -113,7 +123,7 @@ def test_a_failed_statement_fails_its_own_requests_and_the_next_ones_are_answere
 @pytest.mark.postgres_only
 def test_a_cancelled_request_does_not_stall_the_others(runtime, maker, facts):
     async def scenario() -> list[Any]:
-        tasks = [asyncio.ensure_future(facts.fetch(hash_api_key(maker.api_key), None, None)) for _ in range(5)]
+        tasks = [asyncio.ensure_future(facts.fetch(hash_api_key(maker.api_key), None)) for _ in range(5)]
         await asyncio.sleep(0)  # all five are waiting for their statement
         tasks[1].cancel()
         done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from typing import Any
 
@@ -260,5 +261,78 @@ def test_a_lost_partner_read_connection_is_replaced(client, runtime, chain):
             )
         )
     assert ended == 1  # one connection for the test client's event loop
+    runtime.partner_desk.clock = lambda: time.monotonic() + 3600  # the facts kept have expired: read again
     again = ask(client, dist, uri)
     assert again.status_code == 200 and again.json()["verified"] is True
+
+
+class Clock:
+    """The partner desk's monotonic clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def kid_of(body: dict[str, Any]) -> str:
+    return str(json.loads(b64(body["signature"].split(".")[0]))["kid"])
+
+
+def test_a_revoked_licence_or_key_and_a_new_signing_key_apply_once_the_kept_facts_expire(
+    client, runtime, settings, chain, make_org
+):
+    """A serving process keeps a key's facts (organisation, licences, product, current signing key) for
+    ``partner_facts_seconds``: what changes meanwhile applies to its answers once they expire, not later."""
+    dist, codes = chain
+    uri = unsigned(codes[0]["uri"])
+    clock = Clock()
+    runtime.partner_desk.clock = clock
+    kept_for = settings.partner_facts_seconds
+    assert kept_for > 0
+    first = ask(client, dist, uri)
+    assert first.status_code == 200
+    regulator, admin = make_org("regulator"), make_org("admin")
+    [licence] = client.get(f"/v1/orgs/{dist.id}/licences", headers=dist.headers).json()["licences"]
+    assert client.post(f"/v1/licences/{licence['id']}/revoke", headers=regulator.headers).status_code == 200
+    rotated = client.post("/v1/admin/signing-keys", headers=admin.headers)
+    assert rotated.status_code == 201 and rotated.json()["kid"] != kid_of(first.json())
+
+    clock.now += kept_for * 0.9  # within the interval: the facts read before
+    within = ask(client, dist, uri)
+    assert within.status_code == 200 and kid_of(within.json()) == kid_of(first.json())
+    clock.now += kept_for * 0.1  # expired: the licence revoked applies
+    assert_problem(ask(client, dist, uri), 403, "licence_required")
+
+    granted = client.post(f"/v1/orgs/{dist.id}/licences", json={"kind": "drug_wholesale"}, headers=regulator.headers)
+    assert granted.status_code == 201, granted.text
+    assert_problem(ask(client, dist, uri), 403, "licence_required")  # the refusal's facts are kept too
+    clock.now += kept_for
+    again = ask(client, dist, uri)
+    assert again.status_code == 200 and kid_of(again.json()) == rotated.json()["kid"]  # the new signing key
+    check_offline(client, again.json())
+
+    with runtime.sessions.begin() as session:
+        session.execute(text("UPDATE api_key SET revoked_at = CURRENT_TIMESTAMP WHERE org_id = :org"), {"org": dist.id})
+    assert ask(client, dist, uri).status_code == 200  # within the interval
+    clock.now += kept_for
+    assert_problem(ask(client, dist, uri), 401, "invalid_api_key")
+    clock.now -= 3 * kept_for  # an unknown or revoked key is never kept: refused at once, whatever the clock says
+    assert_problem(ask(client, dist, uri), 401, "invalid_api_key")
+
+
+def test_without_kept_facts_every_answer_reads_them(database_url, maker, chain):
+    settings = settings_for(database_url, partner_facts_seconds=0)
+    runtime = Runtime.start(settings)
+    try:
+        with TestClient(create_app(settings, runtime)) as client:
+            dist, codes = chain
+            uri = unsigned(codes[0]["uri"])
+            assert ask(client, dist, uri).status_code == 200
+            with runtime.sessions.begin() as session:
+                revoke = text("UPDATE api_key SET revoked_at = CURRENT_TIMESTAMP WHERE org_id = :org")
+                session.execute(revoke, {"org": dist.id})
+            assert_problem(ask(client, dist, uri), 401, "invalid_api_key")
+    finally:
+        runtime.close()
