@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import (
-    ARRAY,
-    BigInteger,
     ColumnElement,
     Connection,
     and_,
-    any_,
     exists,
     insert,
     literal,
@@ -25,7 +24,6 @@ from app.db.models import Container, Containment, Event, EventItem, Issuance, Un
 from app.db.pairs import pairs_in
 
 _CHUNK = 500
-_SET_CHUNK = 5_000  # below SQLite's 32,766 bound parameters
 
 
 def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Unit]:
@@ -52,17 +50,89 @@ def load_units(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[
     return found
 
 
+@dataclass(slots=True, eq=False)
+class UnitRow:
+    """A unit's row read as a plain tuple, not an ORM object (``lock_unit_rows``): a list of 10,000 codes is
+    decided on these, and the bulk lane writes their changes set-based (app/services/custody/recorder.py)."""
+
+    id: int
+    gtin: str
+    serial: str
+    batch_id: int
+    issuance_id: int
+    state: str
+    holder_id: str | None
+    to_id: str | None
+    previous: str | None
+    container_sscc: str | None
+
+
+_ROW_COLUMNS = "id, gtin, serial, batch_id, issuance_id, state, holder_id, to_id, previous, container_sscc"
+
+
+def unit_rows(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], UnitRow]:
+    """``load_units`` as plain rows: one statement per GTIN on SQLite (the serials as a JSON array, each found by
+    the (gtin, serial) index); on PostgreSQL the ids of all the codes, then every row locked FOR UPDATE in
+    ascending id order by one statement."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        by_gtin: dict[str, list[str]] = {}
+        for gtin, serial in wanted:
+            by_gtin.setdefault(gtin, []).append(serial)
+        rows: list[Any] = []
+        for gtin, serials in by_gtin.items():
+            rows.extend(
+                conn.exec_driver_sql(
+                    f"SELECT {_ROW_COLUMNS} FROM unit WHERE gtin = ? "  # noqa: S608 - fixed column names
+                    "AND serial IN (SELECT value FROM json_each(?))",
+                    (gtin, json.dumps(serials)),
+                )
+            )
+    else:
+        ids = conn.exec_driver_sql(
+            "SELECT u.id FROM unnest(%s::text[], %s::text[]) AS k(gtin, serial) "
+            "JOIN unit u ON u.gtin = k.gtin AND u.serial = k.serial",
+            ([k[0] for k in wanted], [k[1] for k in wanted]),
+        ).scalars()
+        rows = list(
+            conn.exec_driver_sql(
+                f"SELECT {_ROW_COLUMNS} FROM unit WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+                (sorted(ids),),
+            )
+        )
+    return {(row[1], row[2]): UnitRow(*row) for row in rows}
+
+
 def lock_everything(
     session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]
 ) -> dict[tuple[str, str], Unit]:
     """Lock, up front and in one global order (units by id, then containers by SSCC), every row a request may
     change: the units named, the units directly inside containers named, and every container around any of
     them or named. Later row locks in the request are then already held, so two requests cannot deadlock."""
+    return _lock_everything(session, load_units(session, unit_keys), ssccs)
+
+
+def lock_unit_rows(
+    session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]
+) -> dict[tuple[str, str], UnitRow]:
+    """``lock_everything``, the named units read as plain rows (``UnitRow``)."""
+    return _lock_everything(session, unit_rows(session, unit_keys), ssccs)
+
+
+_Units = TypeVar("_Units", dict[tuple[str, str], Unit], dict[tuple[str, str], UnitRow])
+
+
+def _lock_everything(session: Session, units: _Units, ssccs: Iterable[str]) -> _Units:
+    """The named units are locked (``units``); then the units inside the containers named, and the containers."""
     named = set(ssccs)
-    inside = session.scalars(select(Unit.id).where(Unit.container_sscc.in_(sorted(named)))).all() if named else []
-    units = load_units(session, unit_keys)
-    if inside:
-        session.scalars(select(Unit.id).where(Unit.id.in_(sorted(inside))).order_by(Unit.id).with_for_update()).all()
+    if named and session.get_bind().dialect.name == "postgresql":  # SQLite has no row locks to take
+        inside = session.scalars(select(Unit.id).where(Unit.container_sscc.in_(sorted(named)))).all()
+        if inside:
+            locking = select(Unit.id).where(Unit.id.in_(sorted(inside))).order_by(Unit.id).with_for_update()
+            session.scalars(locking).all()
     containers = named | {u.container_sscc for u in units.values() if u.container_sscc}
     if named:
         containers |= set(session.scalars(select(Container.sscc).where(Container.parent_sscc.in_(sorted(named)))))
@@ -105,8 +175,8 @@ def container_chain(session: Session, sscc: str) -> list[Container]:
 
 
 def set_custody(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
-    """The same custody columns on many unit rows (ids ascending, already locked): one statement per 5,000
-    rows, an array on PostgreSQL, a list of ids on SQLite."""
+    """The same custody columns on many unit rows (ids ascending, already locked): one statement, the ids as an
+    array on PostgreSQL, a JSON array on SQLite."""
     _set_units(conn, ids, values)
 
 
@@ -115,12 +185,43 @@ def set_container(conn: Connection, ids: list[int], sscc: str) -> None:
     _set_units(conn, ids, {"container_sscc": sscc})
 
 
+_SETTABLE = frozenset({"state", "holder_id", "to_id", "previous", "container_sscc"})
+
+
 def _set_units(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
-    pg = conn.dialect.name == "postgresql"
-    for start in range(0, len(ids), _SET_CHUNK):
-        chunk = ids[start : start + _SET_CHUNK]
-        where = Unit.id == any_(literal(chunk, ARRAY(BigInteger))) if pg else Unit.id.in_(chunk)
-        conn.execute(update(Unit).where(where).values(values).execution_options(synchronize_session=False))
+    if not ids:
+        return
+    names = sorted(values)
+    assert _SETTABLE.issuperset(names)  # column names are written into the statement
+    if conn.dialect.name == "postgresql":
+        assignments = ", ".join(f"{name} = %s" for name in names)
+        sql = f"UPDATE unit SET {assignments} WHERE id = ANY(%s)"  # noqa: S608 - fixed column names
+        conn.exec_driver_sql(sql, (*(values[n] for n in names), ids))
+        return
+    assignments = ", ".join(f"{name} = ?" for name in names)
+    sql = f"UPDATE unit SET {assignments} WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608
+    conn.exec_driver_sql(sql, (*(values[n] for n in names), json.dumps(ids)))
+
+
+def ids_param(conn: Connection, column: str, ids: list[int]) -> tuple[str, Any]:
+    """``{column}`` is one of ``ids``, as SQL and its one parameter: an array on PostgreSQL, a JSON array on SQLite
+    (one statement, however many ids, none compiled per id)."""
+    if conn.dialect.name == "postgresql":
+        return f"{column} = ANY(%s)", ids
+    return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(ids)  # noqa: S608 - a column name
+
+
+def shipped_by(conn: Connection, ids: list[int], org_id: str, other_than: int) -> set[int]:
+    """Of the units ``ids``, those that ``org_id`` shipped (named directly) in an event other than ``other_than``."""
+    if not ids:
+        return set()
+    where, param = ids_param(conn, "ei.unit_id", ids)
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    sql = (
+        "SELECT DISTINCT ei.unit_id FROM event_item ei JOIN event e ON e.id = ei.event_id "  # noqa: S608
+        f"WHERE {where} AND e.id <> {mark} AND e.org_id = {mark} AND e.action = 'ship'"
+    )
+    return {int(u) for u in conn.exec_driver_sql(sql, (param, other_than, org_id)).scalars()}
 
 
 def close_containment(session: Session, *, event_id: int, unit_id: int | None = None, sscc: str | None = None) -> None:

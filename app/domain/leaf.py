@@ -8,8 +8,9 @@ Items are in the order the event recorded them; a unit is named ``{gtin}/{serial
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,5 +71,37 @@ def leaf_document(event: LeafEvent) -> dict[str, Any]:
     }
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_PLAIN = re.compile(r"[0-9A-Za-z/]*")  # a unit's name or an SSCC written as JSON as it is, between quotes
+
+
 def leaf_bytes(event: LeafEvent) -> bytes:
-    return json.dumps(leaf_document(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """``leaf_document`` as canonical JSON. The same bytes as dumping the document whole, made faster for an event
+    of 10,000 items: an item's records before and after are the same few dictionaries (one per record), each
+    dumped once, and the items are spliced in at the place of their key ("items" sorts after "event_id")."""
+    fields = leaf_document(replace(event, items=()))
+    del fields["items"]
+    head = _dumps({k: v for k, v in fields.items() if k < "items"})
+    tail = _dumps({k: v for k, v in fields.items() if k > "items"})
+    dumped: dict[int, str] = {}  # id of a record's dictionary -> its JSON (the items hold them for this call)
+
+    def record(data: dict[str, Any]) -> str:
+        text = dumped.get(id(data))
+        if text is None:
+            text = dumped[id(data)] = _dumps(data)
+        return text
+
+    def name(value: str | None) -> str:
+        if value is None:
+            return "null"
+        return f'"{value}"' if _PLAIN.fullmatch(value) else _dumps(value)
+
+    items = ",".join(
+        f'{{"after":{record(i.after)},"before":{record(i.before)},"container":{name(i.container)},'
+        f'"unit":{name(i.unit)}}}'
+        for i in event.items
+    )
+    return f'{head[:-1]},"items":[{items}],{tail[1:]}'.encode()

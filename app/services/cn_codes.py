@@ -14,6 +14,7 @@ from app.db.cn_codes import gtin_by_cn_drug_id
 from app.db.models import Alert, Event, EventItem, Product, Unit
 from app.domain.alerts import AlertType
 from app.domain.cn_code import CN_DRUG_ID_LENGTH, CnCode, looks_like_cn_code, near_cn_codes, parse_cn_code
+from app.domain.code_reader import CodeReader
 from app.domain.custody import SALE_ACTIONS
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import ContainerCode, ParsedCode, UnitCode, digital_link, parse_code
@@ -21,11 +22,12 @@ from app.domain.identifiers import ContainerCode, ParsedCode, UnitCode, digital_
 _CACHE_KEY = "cn_drug_ids"  # session.info: drug id -> GTIN, for the codes of one request (a prefix never moves)
 
 
-def read_code(session: Session, text: str) -> ParsedCode:
-    """Any code an event or a scan may name: a 20-digit code (as its GS1 unit), else any GS1 form."""
+def read_code(session: Session, text: str, reader: CodeReader | None = None) -> ParsedCode:
+    """Any code an event or a scan may name: a 20-digit code (as its GS1 unit), else any GS1 form. ``reader``:
+    the request's ``CodeReader`` (a list's repeated Digital Link prefix checked once; the same answers)."""
     if looks_like_cn_code(text):
         return unit_code(session, read_cn_code(session, text))
-    return parse_code(text)
+    return reader.parse(text) if reader is not None else parse_code(text)
 
 
 def read_cn_code(session: Session, text: str) -> CnCode:

@@ -150,3 +150,58 @@ def test_packing_loose_units_writes_their_containment_and_counters(client, runti
     refused = post(client, maker, {"action": "pack", "codes": loose, "container": sscc(14)})
     assert assert_problem(refused, 409, "not_custodian")["unit"] == loose[2]
     assert snapshot(runtime) == before
+
+
+def test_units_of_two_lots_interleaved_are_decided_by_kind_and_written_in_list_order(
+    client, runtime, maker, product, batch, issue, make_org
+):
+    dist = make_org("distributor", "drug_wholesale")
+    other = client.post("/v1/batches", json={**_batch_body(batch), "lot": "LOT43"}, headers=maker.headers)
+    assert other.status_code == 201, other.text
+    first, second = issue(batch["id"], 6), issue(other.json()["id"], 6)
+    codes = [c for pair in zip(first, second, strict=True) for c in pair]  # lot 42, lot 43, lot 42, ...
+    ids = _ids(runtime, codes)
+    ok(post(client, maker, {"action": "ship", "codes": [codes[7]["uri"]], "to": dist.id}))  # a lot-43 unit, away
+    before = snapshot(runtime)
+    # Kinds in order of first appearance: (lot 42, held), (lot 43, held), (lot 43, in transit) at index 7: refused
+    # there although units of the accepted kinds come after it.
+    refused = post(client, maker, {"action": "lock", "codes": [c["uri"] for c in codes]})
+    assert assert_problem(refused, 409, "in_transit")["unit"] == codes[7]["uri"]
+    assert snapshot(runtime) == before
+    rest = [c for i, c in enumerate(codes) if i != 7]
+    [result] = ok(post(client, maker, {"action": "lock", "codes": [c["uri"] for c in rest]}))
+    assert [i[0] for i in _items(runtime, result["event_id"])] == [i for n, i in enumerate(ids) if n != 7]
+    assert_counted(runtime, "a lock of two lots interleaved")
+
+
+def test_one_request_packing_unpacking_and_shipping_the_same_units_reads_each_events_result(
+    client, runtime, maker, batch, issue, make_org
+):
+    """The bulk lane decides on the rows as the request read them; the per-unit lane (unpacking) changes the units'
+    ORM objects: the third event must see what the second left, not the rows as first read."""
+    dist = make_org("distributor", "drug_wholesale")
+    codes = issue(batch["id"], 8)
+    uris = [c["uri"] for c in codes]
+    ids = _ids(runtime, codes)
+    case = sscc(21)[4:]
+    body = {
+        "events": [
+            {"action": "pack", "codes": uris, "container": f"(00){case}"},
+            {"action": "unpack", "codes": [f"(00){case}"]},
+            {"action": "ship", "codes": uris, "to": dist.id},
+        ]
+    }
+    *_, shipped = ok(post(client, maker, body))
+    assert _units(runtime, ids) == [("in_transit", maker.id, dist.id, None)] * 8
+    # unpacking gave each unit the case's record (held by the packer): the shipment moved them from there
+    assert {(b["status"], a["status"]) for _, b, a in _items(runtime, shipped["event_id"])} == {("held", "in_transit")}
+    assert_counted(runtime, "pack, unpack, ship in one request")
+    # And back the other way round: a bulk event after the per-unit lane took the units as ORM objects.
+    body = {"events": [{"action": "receive", "codes": uris}, {"action": "lock", "codes": uris}]}
+    ok(post(client, dist, body))
+    assert _units(runtime, ids) == [("locked", dist.id, None, None)] * 8
+    assert_counted(runtime, "receive, lock in one request")
+
+
+def _batch_body(batch: dict) -> dict:
+    return {k: batch[k] for k in ("gtin", "lot", "manufactured_on", "expires_on") if k in batch}

@@ -131,7 +131,9 @@ def locks_unit_in_a_long_list(serial: str, unit_id: int) -> Callable[[str, Any],
     """A statement locking this unit (named by serial or by id) among more than a handful of others."""
 
     def match(statement: str, parameters: Any) -> bool:
-        values = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
+        given = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
+        # one value per parameter, or the ids as one array parameter (app/db/custody.py's unit_rows)
+        values = [v for p in given for v in (p if isinstance(p, list) else [p])]
         return "FROM unit" in statement and len(values) > 10 and (serial in values or unit_id in values)
 
     return match

@@ -20,9 +20,10 @@ from app.services.custody.subjects import Subject, counter_key, custody_of, stor
 
 
 def lots(rec: Recorder, subject: Subject) -> dict[int, int]:
-    """Units of each lot the subject stands for: a unit its own, a container everything inside it."""
+    """Units of each lot the subject stands for: a unit its own (with the units decided alike on the bulk lane,
+    all of its lot), a container everything inside it."""
     if subject.unit is not None:
-        return {subject.unit.batch_id: 1}
+        return {subject.unit.batch_id: len(rec.units_alike(subject.unit))}
     assert subject.container is not None
     sscc = subject.container.sscc
     found = lot_counters.container_lots(rec.session.connection(), sscc)

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import lot_counters
 from app.db.bulk import copy_rows
-from app.db.custody import set_container, set_custody
+from app.db.custody import UnitRow, set_container, set_custody
 from app.db.lot_counters import Tally
 from app.db.models import Batch, Container, Event, EventItem, Organisation, Product, Unit
 from app.domain.custody import Action, Custody
@@ -51,7 +52,9 @@ class Recorder:
         self._licences: dict[str, list[LicenceTerm]] = {}
         self._recalls: dict[str, list[RecallScope]] = {}
         self._leaf_items: list[LeafItem] = []
-        self.locked_units: dict[tuple[str, str], Unit] = {}
+        # The units the request locked, by code: plain rows (``UnitRow``) until an event on the per-unit lane takes
+        # them as ORM objects (``unit_objects``), or ORM objects a caller locked (EPCIS capture).
+        self.locked_units: dict[tuple[str, str], Unit | UnitRow] = {}
         self.codes: dict[str, UnitCode | ContainerCode] = {}  # the codes of the request, read once
         self.tally = Tally()  # the lot counters' changes of the event being recorded
         # Units whose standing sales of one kind change: (unit, sale event, +1 sold / -1 undone), counted once
@@ -67,13 +70,18 @@ class Recorder:
         # this event, keyed by everything the rule reads, so a list repeats a decision, not the rule's queries.
         self.bulk = False
         self.passed: set[tuple[Any, ...]] = set()
-        self._staged_custody: dict[Custody, list[Unit]] = {}
-        self._staged_packing: dict[str, list[Unit]] = {}
+        self._staged_custody: dict[Custody, list[Unit | UnitRow]] = {}
+        self._staged_packing: dict[str, list[Unit | UnitRow]] = {}
         self._staged_items: list[tuple[int | None, str | None, str, str]] = []
         self._staged_links: list[tuple[int, str, int, int]] = []
         self._json: dict[Custody, tuple[dict[str, Any], str]] = {}
         self.chains: dict[str, list[Container]] = {}  # bulk lane: the containers packed into, with their parents
-        self._written: list[Unit] = []  # unit objects given their new values as committed state (see forget_written)
+        # Bulk lane: the units decided together with the one being decided (itself first), as everything the rules
+        # read of them is the same (record.py, ``_decide_list``); what the decision stages is staged for them all.
+        self.alike: list[Unit | UnitRow] = []
+        # Units the bulk lane wrote: ORM objects given their new values as committed state, and plain rows given
+        # them (see forget_written).
+        self._written: list[Unit | UnitRow] = []
 
     @property
     def actor(self) -> str:
@@ -96,9 +104,16 @@ class Recorder:
         return self._batches[batch_id]
 
     def recalls_of(self, gtin: str, lot: str, serial: str) -> list[RecallScope]:
+        return [scope for scope in self._recall_scopes(gtin) if scope.covers(lot, serial)]
+
+    def has_recalls(self, gtin: str) -> bool:
+        """Any recall of the product (a scope may name serials: then each unit is judged by itself)."""
+        return bool(self._recall_scopes(gtin))
+
+    def _recall_scopes(self, gtin: str) -> list[RecallScope]:
         if gtin not in self._recalls:
             self._recalls[gtin] = scopes_for(self.session.connection(), gtin)
-        return [scope for scope in self._recalls[gtin] if scope.covers(lot, serial)]
+        return self._recalls[gtin]
 
     def org(self, org_id: str) -> Organisation | None:
         if org_id not in self._orgs:
@@ -126,6 +141,7 @@ class Recorder:
         self.bulk = False
         self.passed = set()
         self.chains = {}
+        self.alike = []
         self._drop_staged()
 
     def _drop_staged(self) -> None:
@@ -179,26 +195,61 @@ class Recorder:
             found = self._json[custody] = (data, json.dumps(data))
         return found
 
-    def stage_custody(self, unit: Unit, after: Custody) -> None:
-        """Bulk lane: the unit's row will hold ``after`` (as ``store`` would set it)."""
-        self._staged_custody.setdefault(after, []).append(unit)
+    def units_alike(self, unit: Unit | UnitRow) -> list[Unit | UnitRow]:
+        """The unit, and on the bulk lane the units decided with it."""
+        return self.alike if self.alike else [unit]
 
-    def stage_packing(self, unit: Unit, event: Event, sscc: str) -> None:
-        """Bulk lane: the loose unit goes into container ``sscc`` (its containment row opens at ``event``)."""
-        self._staged_packing.setdefault(sscc, []).append(unit)
-        self._staged_links.append((unit.id, sscc, event.id, unit.batch_id))
+    def stage_custody(self, unit: Unit | UnitRow, after: Custody) -> None:
+        """Bulk lane: the unit's row (and its alike's) will hold ``after`` (as ``store`` would set it)."""
+        self._staged_custody.setdefault(after, []).extend(self.units_alike(unit))
 
-    def stage_item(self, unit: Unit, before: Custody, after: Custody) -> None:
-        """Bulk lane: the event's item for a loose unit, and its leaf item (``add_item`` for the bulk lane)."""
-        before_data, before_text = self._record_json(before)
-        after_data, after_text = self._record_json(after)
-        self._staged_items.append((unit.id, None, before_text, after_text))
-        self._leaf_items.append(LeafItem(f"{unit.gtin}/{unit.serial}", None, before_data, after_data))
+    def stage_packing(self, unit: Unit | UnitRow, event: Event, sscc: str) -> None:
+        """Bulk lane: the loose unit (and its alike) go into container ``sscc`` (containment rows open at ``event``)."""
+        units = self.units_alike(unit)
+        self._staged_packing.setdefault(sscc, []).extend(units)
+        self._staged_links.extend((u.id, sscc, event.id, u.batch_id) for u in units)
+
+    def unit_objects(self, subjects: list[Subject], *, orm: bool) -> None:
+        """Before an event is decided, its subjects' units as the lane needs them. ``orm`` (the per-unit lane):
+        ORM objects, read afresh (the bulk lane may have changed the rows), kept for the rest of the request.
+        Otherwise (the bulk lane): plain rows, except units an ORM object already stands for in the session
+        (changed by an earlier event of the request, or read by undo or unpacking): that object, flushed."""
+        rows = [s for s in subjects if isinstance(s.unit, UnitRow)]
+        if not rows:
+            return
+        ids = sorted({s.unit.id for s in rows if s.unit is not None})
+        if orm:
+            objects: dict[int, Unit] = {}
+            for start in range(0, len(ids), 500):
+                query = select(Unit).where(Unit.id.in_(ids[start : start + 500]))
+                objects.update((u.id, u) for u in self.session.scalars(query.execution_options(populate_existing=True)))
+        else:
+            present = _unit_ids_in(self.session).intersection(ids)
+            if not present:
+                return
+            self.session.flush()
+            objects = {i: u for i in present if (u := self.session.get(Unit, i)) is not None}
+        for subject in rows:
+            unit = subject.unit
+            assert unit is not None
+            if unit.id in objects:
+                subject.unit = self.locked_units[(unit.gtin, unit.serial)] = objects[unit.id]
+
+    def stage_items(self, units: list[Any], kind_of: list[int], decided: list[tuple[Custody, Custody]]) -> None:
+        """Bulk lane: the event's items and leaf items for loose ``units`` in order (``add_item`` for the bulk lane),
+        the records before and after of the i-th being ``decided[kind_of[i]]`` (each kind's JSON made once)."""
+        texts = [(*self._record_json(before), *self._record_json(after)) for before, after in decided]
+        items, leaves = self._staged_items, self._leaf_items
+        for unit, kind in zip(units, kind_of, strict=False):
+            before_data, before_text, after_data, after_text = texts[kind]
+            items.append((unit.id, None, before_text, after_text))
+            leaves.append(LeafItem(f"{unit.gtin}/{unit.serial}", None, before_data, after_data))
 
     def write_staged(self, event: Event) -> None:
-        """Write what the bulk lane staged, set-based; the loaded unit objects are given the same values as
-        committed state (nothing left for the ORM to flush, and later events of the request read them)."""
+        """Write what the bulk lane staged, set-based; the units it decided on are given the same values (an ORM
+        object as committed state: nothing left for the ORM to flush), as later events of the request read them."""
         conn = self.session.connection()
+        others = _unit_ids_in(self.session)  # ORM objects of these rows the bulk lane did not decide on: none so far
         for after, units in self._staged_custody.items():
             values = {
                 "state": after.status.value,
@@ -208,13 +259,12 @@ class Recorder:
             }
             set_custody(conn, sorted(u.id for u in units), values)
             for unit in units:
-                for key, value in values.items():
-                    set_committed_value(unit, key, value)
+                _give(self.session, unit, values, others)
             self._written.extend(units)
         for sscc, units in self._staged_packing.items():
             set_container(conn, sorted(u.id for u in units), sscc)
             for unit in units:
-                set_committed_value(unit, "container_sscc", sscc)
+                _give(self.session, unit, {"container_sscc": sscc}, others)
             self._written.extend(units)
         copy_rows(
             conn,
@@ -236,10 +286,23 @@ class Recorder:
 
     def forget_written(self) -> None:
         """After a rollback: the unit objects the bulk lane wrote reload their rows when next read (the ORM
-        expires only the objects it flushed itself)."""
+        expires only the objects it flushed itself), and its plain rows are read again."""
+        rows = {u.id: u for u in self._written if isinstance(u, UnitRow)}
         for unit in self._written:
-            self.session.expire(unit)
+            if not isinstance(unit, UnitRow):
+                self.session.expire(unit)
         self._written = []
+        ids = sorted(rows)
+        for start in range(0, len(ids), 500):
+            fresh = self.session.execute(
+                select(Unit.id, Unit.state, Unit.holder_id, Unit.to_id, Unit.previous, Unit.container_sscc).where(
+                    Unit.id.in_(ids[start : start + 500])
+                )
+            )
+            for unit_id, state, holder_id, to_id, previous, container_sscc in fresh:
+                row = rows[unit_id]
+                row.state, row.holder_id, row.to_id = state, holder_id, to_id
+                row.previous, row.container_sscc = previous, container_sscc
 
     def logged(self, event: Event) -> int | None:
         """Append the accepted event to the Merkle log, from what this request just wrote; then write the lot
@@ -288,3 +351,22 @@ class Recorder:
             for unit in units:
                 if unit.id not in standing:
                     self.tally.sale(unit.batch_id, sale.action, sale.channel, sale.platform_id, sign)
+
+
+def _unit_ids_in(session: Session) -> set[int]:
+    """The ids of the units the session holds ORM objects of."""
+    return {key[1][0] for key in list(session.identity_map.keys()) if key[0] is Unit}
+
+
+def _give(session: Session, unit: Unit | UnitRow, values: dict[str, Any], others: set[int]) -> None:
+    """A unit's row was written with ``values``: the same on what stands for it in the request."""
+    if isinstance(unit, UnitRow):
+        for key, value in values.items():
+            setattr(unit, key, value)
+        if unit.id not in others:
+            return
+        orm = session.get(Unit, unit.id)  # an ORM object of the same row, read by some other path: keep it true
+        assert orm is not None
+        unit = orm
+    for key, value in values.items():
+        set_committed_value(unit, key, value)

@@ -5,43 +5,24 @@ event's payload and raises a ``return_override`` alert)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from app.db.alerts import raise_alert
-from app.db.models import Event, EventItem, Unit
+from app.db.custody import UnitRow, shipped_by
+from app.db.models import Unit
 from app.domain.alerts import SEVERITY, AlertType
-from app.domain.custody import Action, Refused
+from app.domain.custody import Refused
 from app.domain.orgs import DRUG_CATEGORIES
 from app.domain.partner_verification import RETURN_WINDOW
 from app.services.custody.recorder import Occurrence, Recorder
 from app.services.partner_verification import verified_for_return
 
-_CHUNK = 500
+
+def shipped_before(rec: Recorder, units: list[Unit | UnitRow], event_id: int) -> set[int]:
+    """Of ``units``, those the receiver shipped earlier (named directly), i.e. that are coming back: one query for
+    a whole event's units."""
+    return shipped_by(rec.session.connection(), sorted({unit.id for unit in units}), rec.actor, event_id)
 
 
-def shipped_before(rec: Recorder, units: list[Unit], event_id: int) -> set[int]:
-    """Of ``units``, those the receiver shipped earlier (named directly), i.e. that are coming back: one query per
-    500 units, for a whole event's units."""
-    ids = sorted({unit.id for unit in units})
-    found: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        found.update(
-            rec.session.scalars(
-                select(EventItem.unit_id)
-                .join(Event, Event.id == EventItem.event_id)
-                .where(
-                    EventItem.unit_id.in_(ids[start : start + _CHUNK]),
-                    Event.id != event_id,
-                    Event.org_id == rec.actor,
-                    Event.action == Action.SHIP.value,
-                )
-                .distinct()
-            )
-        )
-    return found
-
-
-def check_return(rec: Recorder, occ: Occurrence, unit: Unit) -> None:
+def check_return(rec: Recorder, occ: Occurrence, unit: Unit | UnitRow) -> None:
     """``rec.returning``: the event's units ``shipped_before`` (computed once per receive event)."""
     if rec.product(unit.gtin).category not in DRUG_CATEGORIES or unit.id not in rec.returning:
         return

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.custody import container_chain, load_containers, load_units
+from app.db.custody import UnitRow, container_chain, load_containers, load_units
 from app.db.lot_counters import NONE, CustodyKey
 from app.db.models import Container, Product, Unit
 from app.domain.code_import import CodeKind, parse_import_code
@@ -24,14 +24,15 @@ from app.services.cn_codes import read_code
 
 @dataclass
 class Subject:
-    """A unit or a container an event names, with the text that named it."""
+    """A unit or a container an event names, with the text that named it. A unit is an ORM object or, as the
+    request locked it, a plain ``UnitRow`` (the bulk lane decides on those; ``Recorder.unit_objects``)."""
 
     text: str
-    unit: Unit | None = None
+    unit: Unit | UnitRow | None = None
     container: Container | None = None
 
     @property
-    def row(self) -> Unit | Container:
+    def row(self) -> Unit | UnitRow | Container:
         row = self.unit if self.unit is not None else self.container
         assert row is not None
         return row
@@ -44,7 +45,7 @@ class Subject:
         return self.container.parent_sscc
 
 
-def custody_of(row: Unit | Container, manufacturer: str | None) -> Custody:
+def custody_of(row: Unit | UnitRow | Container, manufacturer: str | None) -> Custody:
     """A row's own record (a unit never moved is held by its manufacturer)."""
     return Custody(
         Status(row.state),
@@ -76,7 +77,7 @@ def effective_custody(session: Session, subject: Subject, manufacturer: str | No
 def resolve(
     session: Session,
     actor: str,
-    locked: dict[tuple[str, str], Unit],
+    locked: dict[tuple[str, str], Unit | UnitRow],
     codes: list[str],
     known: dict[str, UnitCode | ContainerCode] | None = None,
 ) -> list[Subject]:
@@ -96,7 +97,7 @@ def resolve(
                 raise type(error)(f"code {text!r}: {error.detail}", code=error.code, **error.extra) from None
             parsed.append((text, package))
     keys = [c.key for _, c in parsed if isinstance(c, UnitCode)]
-    units = {k: locked[k] for k in keys if k in locked}
+    units: dict[tuple[str, str], Unit | UnitRow] = {k: locked[k] for k in keys if k in locked}
     units.update(load_units(session, [k for k in keys if k not in units]))
     # A GTIN + serial that is no unit may be an imported package code (a container, as an SSCC is).
     packages = {
