@@ -10,14 +10,21 @@ worker-thread hop were ~3/4 of the scan's CPU (docs/benchmarks.md).
 Rows, in order: at most one ``(0, state, None, None, None)``, the state of the outermost container around the
 unit (none: the unit is loose, or its nesting is deeper than ``MAX_NESTING`` — the caller then reads it the slow
 way, which says so); then ``(1, action, channel, occurred_at, region)`` for each event of its history that was
-neither undone nor an undo, ordered as the history is (by when it happened, then by id). On PostgreSQL the
-unit lookup itself carries them, as a JSON array in its last column (``LOOKUP_WITH_JOURNEY_MANY_SQL``). On
-SQLite a unit never in a container is answered by a simpler statement first (``LOOSE_SQL``).
+neither undone nor an undo, ordered as the history is (by when it happened, then by id). On both databases
+the unit lookup itself carries them, as a JSON array in its last column (``journey_column``: PostgreSQL's
+``LOOKUP_WITH_JOURNEY_MANY_SQL``, SQLite's ``LOOKUP_WITH_JOURNEY_SQL``), so a sold pack's scan is one statement
+like a fresh code's; on SQLite a unit never in a container gets a simpler subquery there (the events that named
+it). The statements by unit id below (``journey_sql``, ``LOOSE_SQL``, ``JOURNEYS_MANY_SQL``) answer the same
+rows for other readers and for tests.
 """
 
 from __future__ import annotations
 
-from app.db.units import LOOKUP_MANY_SQL
+import json
+from operator import itemgetter
+from typing import Any
+
+from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 
 MAX_NESTING = 32  # as app.db.history.outermost_container
 _OPEN = 2**62  # an interval still open (app.db.history)
@@ -115,6 +122,55 @@ def _column() -> str:
         "AND ei.event_id > iv.lo AND ei.event_id < iv.hi) "
         "AND e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL) t) END"
     )
+
+
+# The consumer's journey as SQLite's lookup carries it: NULL for an untouched unit (a fresh code pays nothing
+# more); the events that named a unit never in a container (most sold packs: no recursive part to plan or run);
+# the full statement's rows for any other. A JSON array of [kind, action, channel, at, region, event id], times as
+# SQLite stores them ("YYYY-MM-DD HH:MM:SS.ffffff" UTC text), in no particular order: SQLite before 3.44 has no
+# ORDER BY inside an aggregate, so ``sqlite_journey`` sorts the decoded rows (in C: ~1 us for a sold pack's five,
+# where an ordered subquery cost SQLite ~3 us more).
+_SQLITE_HI = f"COALESCE(c.unpacked_event_id, {_OPEN})"
+_SQLITE_LO = "MAX(iv.lo, c.packed_event_id)"
+_SQLITE_TOP = f"MIN(iv.hi, {_SQLITE_HI})"
+_STANDING = "e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL"
+SQLITE_JOURNEY_COLUMN = (
+    "CASE WHEN u.state = 'issued' AND u.holder_id IS NULL AND u.container_sscc IS NULL THEN NULL "  # noqa: S608
+    "WHEN u.container_sscc IS NULL AND NOT EXISTS (SELECT 1 FROM containment c WHERE c.unit_id = u.id) THEN ("
+    "SELECT json_group_array(json_array(1, e.action, e.channel, e.occurred_at, e.region, e.id)) FROM event e "
+    f"WHERE e.id IN (SELECT ei.event_id FROM event_item ei WHERE ei.unit_id = u.id) AND {_STANDING}) "
+    "ELSE ("
+    "WITH RECURSIVE iv(sscc, lo, hi) AS ("
+    f"SELECT c.parent_sscc, c.packed_event_id, {_SQLITE_HI} FROM containment c "
+    f"WHERE c.unit_id = u.id AND c.packed_event_id < {_SQLITE_HI} "
+    f"UNION ALL SELECT u.container_sscc, 0, {_OPEN} WHERE u.container_sscc IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM containment o WHERE o.unit_id = u.id AND o.unpacked_event_id IS NULL) "
+    f"UNION ALL SELECT c.parent_sscc, {_SQLITE_LO}, {_SQLITE_TOP} "
+    f"FROM iv JOIN containment c ON c.child_sscc = iv.sscc WHERE {_SQLITE_LO} < {_SQLITE_TOP}), "
+    "up(parent, state, depth) AS ("
+    "SELECT c.parent_sscc, c.state, 1 FROM container c WHERE c.sscc = u.container_sscc "
+    "UNION ALL SELECT c.parent_sscc, c.state, up.depth + 1 "
+    f"FROM up JOIN container c ON c.sscc = up.parent WHERE up.depth < {MAX_NESTING}) "
+    "SELECT json_group_array(json_array(t.kind, t.action, t.channel, t.occurred_at, t.region, t.id)) FROM ("
+    "SELECT 0 AS kind, up.state AS action, NULL AS channel, NULL AS occurred_at, NULL AS region, 0 AS id "
+    "FROM up WHERE up.parent IS NULL "
+    "UNION ALL SELECT 1, e.action, e.channel, e.occurred_at, e.region, e.id FROM event e "
+    "WHERE e.id IN (SELECT ei.event_id FROM event_item ei WHERE ei.unit_id = u.id "
+    "UNION SELECT ei.event_id FROM iv JOIN event_item ei ON ei.container_sscc = iv.sscc "
+    f"AND ei.event_id > iv.lo AND ei.event_id < iv.hi) AND {_STANDING}) t) END"
+)
+# SQLite: the one-code unit lookup (app.db.units.lookup_sql) with the journey as its last column (JSON text).
+LOOKUP_WITH_JOURNEY_SQL = lookup_sql("sqlite").replace(" FROM unit u ", f", {SQLITE_JOURNEY_COLUMN} FROM unit u ", 1)
+_ORDER = itemgetter(0, 3, 5)  # kind (the container state first), when, event id: the history's order
+
+
+def sqlite_journey(column: str | None) -> list[list[Any]]:
+    """The rows of SQLite's journey column (JSON text, or NULL for an untouched unit), in the history's order."""
+    if column is None:
+        return []
+    rows: list[list[Any]] = json.loads(column)
+    rows.sort(key=_ORDER)
+    return rows
 
 
 JOURNEY_COLUMN = _column()

@@ -4,8 +4,9 @@ SQLite answers in-process, so a lookup there is a plain call on a kept driver co
 PostgreSQL is a round trip away: ``GroupedLookups`` asks it on the event loop, without blocking the loop, and puts
 the codes of the requests that arrive while a statement is in flight into the next one. Both answer
 ``await fetch(gtin, serial)`` with the row of ``app.db.units.lookup_sql`` or None; ``unit_lookups`` picks one.
-A touched unit's journey (``app.db.journeys``) is read the same way, by unit id, all its rows at once
-(``journey_lookups``). Both are made from the one engine the verifier is given: the source of their connections.
+The row ends with a touched unit's journey (``app.db.journeys``), which ``journey_rows`` decodes: a sold pack costs
+one statement like a fresh code. Other readers ask for a journey alone by unit id (``journey_lookups``). All are
+made from the one engine the verifier is given: the source of their connections.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Engine
 
 from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
-from app.db.journeys import JOURNEYS_MANY_SQL, LOOKUP_WITH_JOURNEY_MANY_SQL, LOOSE_SQL, journey_sql
-from app.db.units import lookup_sql
+from app.db.journeys import (
+    JOURNEYS_MANY_SQL,
+    LOOKUP_WITH_JOURNEY_MANY_SQL,
+    LOOKUP_WITH_JOURNEY_SQL,
+    LOOSE_SQL,
+    journey_sql,
+    sqlite_journey,
+)
 
 T = TypeVar("T")
 
@@ -55,15 +62,19 @@ class LookupFailed(Exception):
 
 
 def unit_lookups(engine: Engine) -> DirectLookups | GroupedLookups:
-    """PostgreSQL: the row carries a touched unit's journey as its last column (``journey_in_lookup``)."""
+    """The row carries the unit's journey as its last column (``journey_rows`` decodes it)."""
     if engine.dialect.name == "postgresql":
         return GroupedLookups(engine, LOOKUP_WITH_JOURNEY_MANY_SQL)
-    return DirectLookups(engine, lookup_sql(engine.dialect.name))
+    return DirectLookups(engine, LOOKUP_WITH_JOURNEY_SQL)
 
 
-def journey_in_lookup(engine: Engine) -> bool:
-    """Whether ``unit_lookups``' row ends with the unit's journey (PostgreSQL: one round trip for both)."""
-    return engine.dialect.name == "postgresql"
+def _postgresql_journey(column: list[Any] | None) -> list[Any]:
+    return column or []  # psycopg decodes JSON; NULL for an untouched unit
+
+
+def journey_rows(engine: Engine) -> Callable[[Any], list[Any]]:
+    """The rows of ``app.db.journeys`` (a list, maybe empty) from the last column of a ``unit_lookups`` row."""
+    return _postgresql_journey if engine.dialect.name == "postgresql" else sqlite_journey
 
 
 def journey_lookups(engine: Engine) -> DirectJourneys | GroupedJourneys:

@@ -3,8 +3,8 @@
 It goes below the ORM on purpose (one driver-level query on a connection of its own, no session; on PostgreSQL the
 codes of concurrent scans share one statement, see ``app.db.lookups``): a consumer scan must stay far under the
 EU's 300 ms even when thousands arrive each second. A unit with a history (a sold pack: the scan consumers make
-most) adds one more driver-level statement for its journey and container-aware state (``app.db.journeys``); only
-a product with recalls, or a nesting too deep for that statement, is read the slow way, in a worker thread
+most) has its journey and container-aware state in the same statement, as its last column (``app.db.journeys``);
+only a product with recalls, or a nesting too deep for that statement, is read the slow way, in a worker thread
 through ``app.services.units`` (the same answer, which tests compare).
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.db.engine import make_read_engine
-from app.db.lookups import LookupFailed, PerLoop, journey_in_lookup, journey_lookups, unit_lookups
+from app.db.lookups import LookupFailed, PerLoop, journey_rows, unit_lookups
 from app.db.replicas import ReadReplicas, Replica
 from app.db.units import UnitRow, unit_row
 from app.domain.consumer import consumer_step, suspect_flags
@@ -90,8 +90,7 @@ class Verifier:
         # (a code issued a moment ago), or fails to answer, is asked of the primary.
         self._replicas = replicas
         self._on_replica: dict[Replica, Verifier] = {}
-        self._journeys = journey_lookups(engine)
-        self._journey_in_lookup = journey_in_lookup(engine)
+        self._journey_rows = journey_rows(engine)  # decodes the lookup row's last column
         # A unit's history is read in a worker thread; on PostgreSQL on connections that hold no transaction.
         self._reads = make_read_engine(engine) if engine.dialect.name == "postgresql" else engine
         # At most a few of those threads per event loop: more only contend for the GIL.
@@ -101,7 +100,6 @@ class Verifier:
         self._lookups.close()
         for verifier in self._on_replica.values():
             verifier.close()
-        self._journeys.close()
         if self._reads is not self._engine:
             self._reads.dispose()
 
@@ -123,14 +121,11 @@ class Verifier:
     async def verify_here(self, scan: UnitCode) -> Verification:
         """The verification on this verifier's own database."""
         found = await self._lookups.fetch(scan.gtin, scan.serial)  # the one query that answers most scans
-        journey = None
-        if found is not None and self._journey_in_lookup:
-            found, journey = found[:-1], found[-1] or []
-        row = unit_row(found) if found is not None else None
+        row = unit_row(found[:-1]) if found is not None else None  # the journey last
         if row is None or (row.untouched and not row.product_has_recalls):
             return self._decide(scan, row, None)
-        if not row.product_has_recalls:  # a history and a container state: from the lookup, or one more statement
-            known = trail(journey if journey is not None else await self._journeys.fetch(row.id), row)
+        if not row.product_has_recalls:  # a history and a container state: the lookup's last column
+            known = trail(self._journey_rows(found[-1]), row)
             if known is not None:
                 return self._decide(scan, row, None, known)
         # Recalls to read (or a nesting too deep for that statement): several queries, off the event loop.

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.db.lookups import journey_in_lookup, journey_lookups
+from app.db.lookups import journey_lookups, journey_rows
 from app.db.units import unit_row
 from app.domain.identifiers import parse_scan_path
 from app.services.verification import trail
@@ -30,9 +30,12 @@ def _scan(uri: str) -> Any:
     return parse_scan_path(parts.path, parts.query)
 
 
+async def _found(runtime: Any, scan: Any) -> Any:
+    return await runtime.verifier._lookups.fetch(scan.gtin, scan.serial)
+
+
 async def _row(runtime: Any, scan: Any) -> Any:
-    found = await runtime.verifier._lookups.fetch(scan.gtin, scan.serial)
-    return unit_row(found[:-1] if journey_in_lookup(runtime.engine) else found)  # PostgreSQL: the journey last
+    return unit_row((await _found(runtime, scan))[:-1])  # the journey last
 
 
 async def _compare(runtime: Any, uris: list[str]) -> dict[str, int]:
@@ -44,11 +47,14 @@ async def _compare(runtime: Any, uris: list[str]) -> dict[str, int]:
         for uri in uris:
             scan = _scan(uri)
             answer = await verifier.verify(scan)
-            row = await _row(runtime, scan)
+            found = await _found(runtime, scan)
+            row = unit_row(found[:-1])
             slow = verifier._decide_reading(scan, row)  # the complete computation (the path before issue 17)
             assert answer.as_json() == slow.as_json(), uri
             assert (answer.state, answer.journey, answer.verdict) == (slow.state, slow.journey, slow.verdict)
+            in_lookup = trail(journey_rows(runtime.engine)(found[-1]), row)  # the column the scan reads
             known = trail(await journeys.fetch(row.id), row) if not row.untouched else None
+            assert in_lookup == (known if not row.untouched else (row.state, [])), uri  # = the statements by id
             if row.product_has_recalls or known is None:
                 taken["slow"] += 1
                 continue

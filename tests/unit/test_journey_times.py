@@ -25,3 +25,19 @@ def test_sqlite_text_and_postgresql_datetimes_print_as_the_orm_reads_them(moment
     assert _iso(as_sqlite3_adapts_it) == expected
     assert _iso(moment.astimezone(timezone(timedelta(hours=8)))) == expected  # psycopg, another session zone
     assert _iso(moment.replace(tzinfo=None)) == expected
+
+
+def test_sqlite_journey_puts_the_rows_in_the_history_order():
+    """SQLite's lookup column aggregates the rows in no promised order: the container state first, then by when
+    each event happened, then by its id (a late event, sent after others, still sorts by when it happened)."""
+    from app.db.journeys import sqlite_journey
+
+    column = (
+        '[[1,"sell","offline","2026-12-05 10:00:00.000000","CN-31",9],'
+        '[1,"receive",null,"2026-12-05 09:00:00.000000","CN-31",4],'
+        '[0,"sold",null,null,null,0],'
+        '[1,"ship",null,"2026-12-05 09:00:00.000000","CN-31",3]]'
+    )
+    assert [row[5] for row in sqlite_journey(column)] == [0, 3, 4, 9]
+    assert sqlite_journey(None) == []  # an untouched unit
+    assert sqlite_journey("[]") == []
