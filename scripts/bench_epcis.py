@@ -222,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         default="2.0",
         help="also capture the journey as EPCIS XML of this version, beside JSON (default 2.0)",
     )
+    parser.add_argument("--source", help="run another source tree (e.g. a git archive of HEAD) as the service")
     args = parser.parse_args(argv)
+    if args.source:
+        bc.use_source(args.source)
     behaviours = args.behaviour or ["rollback", "proceed"]
     bc.interruptible()
     info = bc.machine()

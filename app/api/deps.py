@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from app.services.orgs import Principal, authenticate
 from app.services.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: no worker thread for an attribute read
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -34,8 +35,9 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 OWN_TRANSACTION_ROUTES = frozenset({"issue_codes"})
 
 
-def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
-    # scope="function" below: the commit runs before the response goes out, so a failed commit is never a 2xx.
+@contextmanager
+def request_session(request: Request, runtime: Runtime) -> Iterator[Session]:
+    """The request's session (``get_session``; ``POST /v1/events`` opens it itself, app/api/routes_events.py)."""
     replica = replica_for(request)  # a standby for the GETs that may read there (app/api/replica_reads.py)
     sessions = replica.sessions if replica is not None else runtime.sessions
     # A route may commit its writes early and read on in a new transaction (app.services.log.publish: an event's
@@ -47,6 +49,12 @@ def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
             # SQLite: a writing request takes the write lock at BEGIN and waits for it, instead of failing
             # with "database is locked" when it first writes after another writer got in.
             session.connection(execution_options=WRITE_OPTIONS)
+        yield session
+
+
+def get_session(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
+    # scope="function" below: the commit runs before the response goes out, so a failed commit is never a 2xx.
+    with request_session(request, runtime) as session:
         yield session
         session.commit()
 
@@ -63,6 +71,11 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_schem
 
 
 def get_principal(request: Request, session: SessionDep, _declared: BearerDep) -> Principal:
+    return principal_of(request, session)
+
+
+def principal_of(request: Request, session: Session) -> Principal:
+    """The organisation whose API key the request carries (``get_principal``)."""
     header = request.headers.get("authorization")
     if not header:
         raise NotAuthenticated("send Authorization: Bearer <api key>", code="missing_api_key")

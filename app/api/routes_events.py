@@ -6,19 +6,24 @@ import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import PrincipalDep, RuntimeDep, SessionDep, custody_policy
+from app.api.deps import BearerDep, PrincipalDep, SessionDep, custody_policy, principal_of, request_session
 from app.api.ids import EventRef
 from app.api.problems import KEYED_PROBLEMS, domain_problem
 from app.api.schemas import JsonOnly, Region, Strict, json_body
+from app.domain.custody import SALE_ACTIONS, Action
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
 from app.domain.settlement import SettlementIn
 from app.services import log, orgs, receipts, units
 from app.services.custody import EventIn, record_events
+from app.services.orgs import Principal
+from app.services.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["custody"], responses=KEYED_PROBLEMS, dependencies=[JsonOnly])
 
@@ -91,6 +96,7 @@ class EventListBody(Strict):
     atomic: bool = True
 
 
+_NOT_SALES = frozenset(a.value for a in Action) - {a.value for a in SALE_ACTIONS}
 _single = TypeAdapter(EventBody)
 _many = TypeAdapter(EventListBody)
 
@@ -102,10 +108,24 @@ def _validation_problem(error: ValidationError) -> InvalidInput:
 
 
 @router.post("/events", status_code=201, openapi_extra=json_body(EventBody | EventListBody))
-def post_events(
-    principal: PrincipalDep, session: SessionDep, runtime: RuntimeDep, body: Annotated[Any, Body()]
-) -> Response:
+async def post_events(request: Request, _declared: BearerDep, body: Annotated[Any, Body()]) -> Response:
     """One event object, or ``{"events": [...], "atomic": true|false}`` (up to 1,000 events)."""
+    # The busiest write (a till, a scanner gun posts one event per request): the session, the key and the events
+    # run in one worker thread. As dependencies (SessionDep, PrincipalDep) they took three more thread hops and
+    # FastAPI's dependency solving, most of a single event's CPU (docs/benchmarks.md). Same rules: the request's
+    # session (deps.request_session), committed before the response goes out; a failed commit is never a 2xx.
+    return await run_in_threadpool(_post_events, request, body)
+
+
+def _post_events(request: Request, body: Any) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    with request_session(request, runtime) as session:
+        response = _record(principal_of(request, session), session, runtime, body)
+        session.commit()
+    return response
+
+
+def _record(principal: Principal, session: Session, runtime: Runtime, body: Any) -> Response:
     try:
         if isinstance(body, dict) and "events" in body:
             parsed = _many.validate_python(body)
@@ -123,14 +143,20 @@ def post_events(
     if outcome.error is not None:
         return domain_problem(outcome.error)  # alerts it raised are committed with the request
     results = [r.as_json() for r in outcome.results]
-    recorded = [r["event_id"] for r in results if r["event_id"] is not None]
     # PostgreSQL: commit, then the events' leaves get their indices (app/services/log.py, docs/log.md#sequencing)
     indices = log.publish(session, [r["event_id"] for r in results if r["log_index"] is None and r["event_id"]])
     for result in results:
         if result["event_id"] in indices:
             result["log_index"] = indices[result["event_id"]]
     signer = functools.partial(runtime.keyring.current_signer, session)
-    issued = receipts.receipts_for(session, recorded, signer, runtime.settings.base_url)
+    # only a sale or a dispensing has receipts: an accepted event of another action needs no query (a duplicate
+    # may replay a sale whatever this body says, so it is always looked up)
+    may_sign = [
+        r["event_id"]
+        for e, r in zip(events, results, strict=True)
+        if r["event_id"] is not None and (r["status"] != "accepted" or e.action not in _NOT_SALES)
+    ]
+    issued = receipts.receipts_for(session, may_sign, signer, runtime.settings.base_url) if may_sign else {}
     for result in results:  # a sale's units each get a signed receipt (docs/receipts.md), a replayed sale too
         if result["event_id"] in issued:
             result["receipts"] = issued[result["event_id"]]

@@ -36,7 +36,7 @@ def json_body(body_type: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:  # async: a header check needs no worker thread
     """A body sent without ``Content-Type: application/json`` is refused with a 415 that says so.
 
     Without this, FastAPI reads such a body as text and answers a puzzling 422 "Input should be a valid dictionary".

@@ -110,13 +110,21 @@ def make_read_engine(engine: Engine, *, size: int = 10, application_name: str = 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "before_commit", _log_committing)
     event.listen(sessions, "after_commit", _log_committed)
     event.listen(sessions, "after_transaction_end", _integrate_log)
     return sessions
 
 
-# A commit that left Merkle-log leaves pending (PostgreSQL) integrates them once its transaction has ended and its
-# connection is back in the pool: app/db/log.py, app/services/log.py
+# A commit that leaves Merkle-log leaves pending (PostgreSQL) integrates them in its own transaction when the
+# sequencer is free, else once its transaction has ended and its connection is back in the pool: app/db/log.py,
+# app/services/log.py
+def _log_committing(session: Session) -> None:
+    from app.db.log import integrate_before_commit
+
+    integrate_before_commit(session)
+
+
 def _log_committed(session: Session) -> None:
     from app.db.log import integrate_after_commit
 

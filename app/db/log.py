@@ -41,6 +41,7 @@ _STORE = {
 # The sequencer's lock on PostgreSQL: transaction-level, so an integration that finds nothing to do commits without
 # having written anything (a row lock would write the row, and its commit would wait for the WAL's flush).
 _SEQUENCER_LOCK = "SELECT pg_advisory_xact_lock(16019, 3)"
+_TRY_SEQUENCER_LOCK = "SELECT pg_try_advisory_xact_lock(16019, 3)"
 _SIZE = "SELECT tree_size FROM log_state WHERE id = 1"
 _SET_SIZE = {
     "sqlite": "UPDATE log_state SET tree_size = ? WHERE id = 1",
@@ -51,6 +52,7 @@ _ADD_PENDING = {
     "postgresql": "INSERT INTO log_pending (hash, event_id) VALUES (%s, %s)",
 }
 _PENDING = "SELECT id, hash, event_id FROM log_pending ORDER BY id"
+_TAKE_PENDING = "DELETE FROM log_pending RETURNING id, hash, event_id"
 _DROP_PENDING = {
     "sqlite": "DELETE FROM log_pending WHERE id <= ?",
     "postgresql": "DELETE FROM log_pending WHERE id = ANY(%s)",
@@ -77,6 +79,9 @@ def set_size(conn: Connection, size: int) -> None:
 def take_pending(conn: Connection) -> list[tuple[bytes, int | None]]:
     """Every pending leaf this transaction sees (committed ones, on PostgreSQL), in ``id`` order, removed from the
     pending table. Call holding the sequencer's lock (``lock_size``)."""
+    if conn.dialect.name == "postgresql":  # one round trip: the rows this statement deletes are those it sees
+        taken = sorted(conn.exec_driver_sql(_TAKE_PENDING).all())
+        return [(bytes(h), e) for _, h, e in taken]
     rows = conn.exec_driver_sql(_PENDING).all()
     if not rows:
         return []
@@ -277,23 +282,50 @@ def passport_leaves(conn: Connection, start: int, end: int) -> dict[int, tuple[b
 def integrate_locked(conn: Connection, own: list[tuple[bytes, int | None]] | None = None) -> int:
     """Take the sequencer's lock, merge the lot counters' deltas, and give the pending leaves (then ``own``) the next
     indices; the last index of the log then (-1 when empty)."""
-    size = lock_size(conn)
+    return _integrate(conn, lock_size(conn), own)[0]
+
+
+def _integrate(
+    conn: Connection, size: int, own: list[tuple[bytes, int | None]] | None = None
+) -> tuple[int, dict[int, int]]:
+    """With the sequencer's lock held and the log's ``size`` read: merge the deltas and integrate the pending leaves
+    (then ``own``); the last index then, and the index given to each event's leaf."""
     merge_deltas(conn)  # the lot counters' changes of the same events, in the same batch
     leaves = take_pending(conn) + (own or [])
     if not leaves:
-        return size - 1
+        return size - 1, {}
     wanted = set().union(*(merkle.completed_inputs(size + i) for i in range(len(leaves))))
     # the left siblings inside the log as it was are stored; those completed by this batch are computed below
     stored = {(level, index) for level, index in wanted if (index + 1) << level <= size}
     known = fetch_nodes(conn, stored) if stored else {}
     rows: list[tuple[int, int, bytes, int | None]] = []
+    placed: dict[int, int] = {}
     for offset, (leaf_hash, event_id) in enumerate(leaves):
         completed = merkle.completed_nodes(size + offset, leaf_hash, known)
         known.update(completed)
         rows.extend((level, index, value, event_id if level == 0 else None) for (level, index), value in completed)
+        if event_id is not None:
+            placed[event_id] = size + offset
     insert_nodes(conn, rows)
     set_size(conn, size + len(leaves))
-    return size + len(leaves) - 1
+    return size + len(leaves) - 1, placed
+
+
+def integrate_here(session: Session) -> dict[int, int] | None:
+    """PostgreSQL, a transaction that left leaves pending, before it commits: if no integration holds the
+    sequencer's lock, take it (without waiting) and integrate now, in this transaction: its own pending leaves
+    with every committed one, so its one commit publishes them (one commit where the batch takes two, and no
+    second transaction). The index given to each event's leaf; None, with nothing done, when another integration
+    holds the lock (under concurrency): the leaves then commit pending and the batch integrates them. The lock is
+    held until the commit, taken last (after every row lock of the request) and never waited for."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or not session.info.get(PENDING):
+        return None
+    if not conn.exec_driver_sql(_TRY_SEQUENCER_LOCK).scalar():
+        return None
+    placed = _integrate(conn, int(conn.exec_driver_sql(_SIZE).scalar_one()))[1]
+    session.info.pop(PENDING, None)
+    return placed
 
 
 def integrate(engine: Engine) -> int:
@@ -303,6 +335,16 @@ def integrate(engine: Engine) -> int:
         if conn.dialect.name != "postgresql":
             return tree_size(conn)  # nothing is ever pending on SQLite
         return integrate_locked(conn) + 1
+
+
+def integrate_before_commit(session: Session) -> None:
+    """``before_commit`` hook for every session: a transaction that leaves leaves pending (an EPCIS capture, an
+    import, the CLI) integrates them itself when the sequencer is free (``integrate_here``); otherwise they commit
+    pending and ``integrate_after_end`` waits for the sequencer once the transaction has ended."""
+    if session.in_nested_transaction() or not session.info.get(PENDING):
+        return
+    session.flush()
+    integrate_here(session)
 
 
 def integrate_after_commit(session: Session) -> None:

@@ -22,13 +22,13 @@ EPCIS, thus never hold a counter row.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Row, Table, delete, func, select, union_all
 
 from app.db.models import (
     Batch,
@@ -58,6 +58,7 @@ KINDS: dict[int, tuple[Table, tuple[str, ...]]] = {
     4: (LotRecovery.__table__, ("batch_id", "action")),  # type: ignore[dict-item]
 }
 CUSTODY, HOPS, SALES, RECOVERY = 1, 2, 3, 4
+_TAKE_DELTAS = "DELETE FROM lot_delta RETURNING id, kind, batch_id, a, b, c, units"
 _ADD_DELTAS = "INSERT INTO lot_delta (kind, batch_id, a, b, c, units) VALUES (%s, %s, %s, %s, %s, %s)"
 
 
@@ -133,14 +134,21 @@ class Tally:
 
 
 def _upsert(conn: Connection, table: Table, keys: tuple[str, ...], deltas: Mapping[tuple[Any, ...], int]) -> None:
-    """Add the deltas to the rows (created at the delta when missing), in key order, in one statement."""
-    rows = [dict(zip(keys, key, strict=True), units=n) for key, n in sorted(deltas.items()) if n]
-    if not rows:
-        return
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(rows)
-    conn.execute(
-        statement.on_conflict_do_update(index_elements=keys, set_={"units": table.c.units + statement.excluded.units})
+    """Add the deltas to the rows (created at the delta when missing), in key order, in one executemany of plain
+    driver SQL (once per event: no statement to compile)."""
+    rows = [(*key, n) for key, n in sorted(deltas.items()) if n]
+    if rows:
+        conn.exec_driver_sql(_upsert_sql(table.name, keys, conn.dialect.name), rows)
+
+
+@functools.cache
+def _upsert_sql(table: str, keys: tuple[str, ...], dialect: str) -> str:
+    mark = "%s" if dialect == "postgresql" else "?"
+    columns = ", ".join((*keys, "units"))
+    # the table and its key columns are this module's constants (KINDS, ContainerLot's), never input
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({', '.join([mark] * (len(keys) + 1))}) "  # noqa: S608
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET units = {table}.units + excluded.units"
     )
 
 
@@ -149,11 +157,25 @@ def merge_deltas(conn: Connection) -> int:
     order, and delete them; how many there were. The log's sequencer calls it holding its lock (a
     transaction-level advisory lock on PostgreSQL), so one merge runs at a time and no event ever waits on a lot's
     counter row (app/services/log.py)."""
+    if conn.dialect.name == "postgresql":  # one round trip: the rows this statement deletes are those it sees
+        rows = conn.exec_driver_sql(_TAKE_DELTAS).all()
+        _merge(conn, rows)
+        return len(rows)
     rows = conn.execute(
         select(LotDelta.id, LotDelta.kind, LotDelta.batch_id, LotDelta.a, LotDelta.b, LotDelta.c, LotDelta.units)
     ).all()
     if not rows:
         return 0
+    _merge(conn, rows)
+    ids = [r[0] for r in rows]
+    for start in range(0, len(ids), 10_000):
+        conn.execute(delete(LotDelta).where(LotDelta.id.in_(ids[start : start + 10_000])))
+    return len(rows)
+
+
+def _merge(conn: Connection, rows: Sequence[Row[Any]]) -> None:
+    if not rows:
+        return
     sums: dict[int, dict[tuple[Any, ...], int]] = {kind: defaultdict(int) for kind in KINDS}
     for _id, kind, batch_id, a, b, c, n in rows:
         width = len(KINDS[kind][1]) - 1
@@ -161,10 +183,6 @@ def merge_deltas(conn: Connection) -> int:
     for kind, deltas in sums.items():
         table, keys = KINDS[kind]
         _upsert(conn, table, keys, deltas)
-    ids = [r[0] for r in rows]
-    for start in range(0, len(ids), 10_000):
-        conn.execute(delete(LotDelta).where(LotDelta.id.in_(ids[start : start + 10_000])))
-    return len(rows)
 
 
 def _with_deltas(kind: int, batch_ids: list[int], columns: tuple[str, ...]) -> Any:

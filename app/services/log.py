@@ -35,6 +35,7 @@ from app.db.log import (
     add_pending,
     fetch_nodes,
     integrate,
+    integrate_here,
     integrate_locked,
     leaf_events,
     leaf_hashes,
@@ -98,19 +99,28 @@ def append_bytes(session: Session, data: bytes, event_id: int | None) -> int:
 
 def publish(session: Session, event_ids: list[int]) -> dict[int, int]:
     """After a request's writes, the log indices of these events. If the writes left leaves pending, commit them
-    (the session then reads on in a new transaction); if any of the events has no index yet, integrate: the request
-    leads a batch, or waits for the sequencer's lock while another integrates and finds its leaves done. An event of
-    another request, committed but not integrated yet (a duplicate sent twice at once), is integrated the same way.
-    An integration that fails raises, with the events committed: their leaves wait for the next integration."""
-    if session.info.pop(PENDING, False):
+    (the session then reads on in a new transaction): when the sequencer is free the transaction integrates them
+    itself before its commit (``integrate_here``: one commit, the indices known at once); otherwise, if any of the
+    events has no index yet, integrate after the commit: the request leads a batch, or waits for the sequencer's
+    lock while another integrates and finds its leaves done. An event of another request, committed but not
+    integrated yet (a duplicate sent twice at once), is integrated the same way. An integration that fails after
+    the commit raises, with the events committed: their leaves wait for the next integration."""
+    found: dict[int, int] = {}
+    if session.info.get(PENDING):
+        placed = integrate_here(session)
+        if placed is not None:
+            found = {e: placed[e] for e in event_ids if e in placed}
+        session.info.pop(PENDING, None)
         session.commit()
-    found = indices_of(session, event_ids)  # already integrated by another request's batch: nothing to do
+    missing = [e for e in event_ids if e not in found]
+    if missing:  # already integrated by another request's batch (a duplicate): nothing to do
+        found.update(indices_of(session, missing))
     if len(found) < len(set(event_ids)) and session.get_bind().dialect.name == "postgresql":
         # the session's connection goes back to the pool first: requests that each held one while waiting for
         # another (the integration's) could exhaust the pool between them
         session.commit()
         integrate(session.get_bind())  # type: ignore[arg-type]
-        found = indices_of(session, event_ids)
+        found.update(indices_of(session, [e for e in event_ids if e not in found]))
     return found
 
 

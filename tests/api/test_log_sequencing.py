@@ -5,6 +5,8 @@ next request, by the service's start, and by a checkpoint, in that order of the 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import func, select
 
@@ -31,6 +33,12 @@ def _log_rows(runtime: Runtime) -> tuple[int, list[tuple[int, int | None]], int,
 def _deltas(runtime: Runtime) -> int:
     with runtime.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(LotDelta)))
+
+
+def _strand(monkeypatch, integration) -> None:
+    """The sequencer busy when the event commits (its leaf goes pending), then ``integration`` in its place."""
+    monkeypatch.setattr(log_service, "integrate_here", lambda _session: None)
+    monkeypatch.setattr(log_service, "integrate", integration)
 
 
 def _ship(client, org, code: str, to: str):
@@ -78,7 +86,7 @@ def test_a_leaf_left_pending_is_integrated_by_the_next_request(
     def crash(_engine):
         raise RuntimeError("the process stopped between the event's commit and its integration")
 
-    monkeypatch.setattr(log_service, "integrate", crash)
+    _strand(monkeypatch, crash)
     assert _ship(client, maker, second, dist.id).status_code == 500
     monkeypatch.undo()
     size, leaves, events, pending = _log_rows(runtime)
@@ -104,6 +112,52 @@ def test_a_leaf_left_pending_is_integrated_by_the_next_request(
     assert (retry["status"], retry["event_id"], retry["log_index"]) == ("duplicate", stranded, 1)
 
 
+@pytest.mark.postgres_only
+def test_with_the_sequencer_free_an_event_integrates_before_its_own_commit(
+    client, runtime, maker, batch, issue, make_org, monkeypatch
+):
+    """One client: nothing else integrates, so the event's transaction takes the sequencer's lock itself and its one
+    commit publishes the leaf, the counters merged; no integration runs after it (one that did would crash here)."""
+    dist = make_org("distributor", "drug_wholesale")
+    codes = [c["uri"] for c in issue(batch["id"], 2)]
+
+    def after_commit(_engine):
+        raise AssertionError("integrated after the commit although the sequencer was free")
+
+    monkeypatch.setattr(log_service, "integrate", after_commit)
+    results = [_ship(client, maker, code, dist.id).json()["results"][0] for code in codes]
+    assert [r["log_index"] for r in results] == [0, 1]
+    size, leaves, _events, pending = _log_rows(runtime)
+    assert (size, pending, leaves) == (2, 0, [(0, results[0]["event_id"]), (1, results[1]["event_id"])])
+    assert _deltas(runtime) == 0
+    assert_counted(runtime, "single events integrated in their own transactions")
+
+
+@pytest.mark.postgres_only
+def test_with_the_sequencer_held_an_event_commits_pending_and_waits_for_its_batch(
+    client, runtime, maker, batch, issue, make_org, pool
+):
+    """Another integration holds the sequencer's lock: the event does not wait for it inside its transaction (no
+    hot row): it commits its leaf pending and its counter changes as deltas, then waits for the lock and integrates
+    them once it is released."""
+    dist = make_org("distributor", "drug_wholesale")
+    code = issue(batch["id"], 1)[0]["uri"]
+    with runtime.engine.connect() as holder:
+        holder.exec_driver_sql("SELECT pg_advisory_xact_lock(16019, 3)")
+        answer = pool.submit(_ship, client, maker, code, dist.id)
+        deadline = time.monotonic() + 30
+        while _log_rows(runtime)[3] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        size, leaves, events, pending = _log_rows(runtime)
+        assert (size, leaves, events, pending) == (0, [], 1, 1)  # committed, pending behind the held lock
+        assert _deltas(runtime) > 0 and not answer.done()
+        holder.rollback()  # the other integration ends
+    result = answer.result(timeout=30).json()["results"][0]
+    assert result["log_index"] == 0
+    assert _log_rows(runtime)[0::3] == (1, 0) and _deltas(runtime) == 0
+    assert_counted(runtime, "an event integrated once the sequencer was released")
+
+
 def _all_events(runtime: Runtime) -> list[int]:
     with runtime.sessions() as session:
         return list(session.scalars(select(Event.id).order_by(Event.id)))
@@ -115,7 +169,7 @@ def test_a_leaf_left_pending_is_integrated_at_start_and_by_a_checkpoint(
 ):
     dist = make_org("distributor", "drug_wholesale")
     codes = [c["uri"] for c in issue(batch["id"], 2)]
-    monkeypatch.setattr(log_service, "integrate", lambda _engine: 1 / 0)
+    _strand(monkeypatch, lambda _engine: 1 / 0)
     assert _ship(client, maker, codes[0], dist.id).status_code == 500
     monkeypatch.undo()
     assert _log_rows(runtime)[0::3] == (0, 1)
@@ -125,7 +179,7 @@ def test_a_leaf_left_pending_is_integrated_at_start_and_by_a_checkpoint(
     finally:
         restarted.close()
 
-    monkeypatch.setattr(log_service, "integrate", lambda _engine: 1 / 0)
+    _strand(monkeypatch, lambda _engine: 1 / 0)
     assert _ship(client, maker, codes[1], dist.id).status_code == 500
     monkeypatch.undo()
     assert _log_rows(runtime)[0::3] == (1, 1)
@@ -153,13 +207,22 @@ def test_a_passport_leaf_integrates_pending_leaves_before_its_own(runtime, clien
 
 
 @pytest.mark.postgres_only
-def test_a_commit_with_pending_leaves_integrates_on_a_pool_of_one_connection(runtime, client, maker, batch, issue):
-    """The integration after a commit takes a connection of its own: it must do so once the session has given its
-    connection back, or requests committing together could each hold one and wait for another until the pool is
-    exhausted. With a pool of one connection, integrating while still holding it would time out (and be logged)."""
+@pytest.mark.parametrize("sequencer", ["free", "busy"])
+def test_a_commit_with_pending_leaves_integrates_on_a_pool_of_one_connection(
+    runtime, client, maker, batch, issue, monkeypatch, sequencer
+):
+    """A commit that leaves leaves pending (an EPCIS capture, an import) integrates them in its own transaction when
+    the sequencer is free; when it is busy, after the commit, on a connection of its own: it must take it once the
+    session has given its connection back, or requests committing together could each hold one and wait for another
+    until the pool is exhausted. With a pool of one connection, integrating while still holding it would time out
+    (and be logged)."""
+    from app.db import log as db_log
     from app.db.engine import make_engine, make_sessionmaker
     from app.db.log import PENDING, add_pending
     from app.domain import merkle
+
+    if sequencer == "busy":
+        monkeypatch.setattr(db_log, "integrate_here", lambda _session: None)
 
     issue(batch["id"], 1)  # something in the database; the leaf below stands for an EPCIS capture's or an import's
     size_before = _log_rows(runtime)[0]
@@ -188,7 +251,7 @@ def test_a_downgrade_past_the_pending_tables_is_refused_while_they_hold_work(
 
     dist = make_org("distributor", "drug_wholesale")
     code = issue(batch["id"], 1)[0]["uri"]
-    monkeypatch.setattr(log_service, "integrate", lambda _engine: 1 / 0)
+    _strand(monkeypatch, lambda _engine: 1 / 0)
     assert _ship(client, maker, code, dist.id).status_code == 500  # committed, its leaf and deltas left waiting
     monkeypatch.undo()
     url = runtime.engine.url.render_as_string(hide_password=False)
@@ -215,7 +278,7 @@ def test_the_audit_replay_of_a_snapshot_with_events_still_pending_agrees(
     dist = make_org("distributor", "drug_wholesale")
     first, second = (c["uri"] for c in issue(batch["id"], 2))
     assert _ship(client, maker, first, dist.id).status_code == 201
-    monkeypatch.setattr(log_service, "integrate", lambda _engine: 1 / 0)
+    _strand(monkeypatch, lambda _engine: 1 / 0)
     assert _ship(client, maker, second, dist.id).status_code == 500  # committed; leaf and deltas wait
     monkeypatch.undo()
     assert _log_rows(runtime)[3] == 1 and _deltas(runtime) > 0
