@@ -58,7 +58,11 @@ class CompactSigner:
         self._secret = crypto_sign_seed_keypair(signer.private_bytes)[1]  # libsodium's 64 bytes: seed || public key
 
     def sign(self, payload: Mapping[str, Any]) -> str:
-        signing_input = f"{self._head}.{b64url(canonical_json(payload))}"
+        return self.sign_text(canonical_json(payload))
+
+    def sign_text(self, payload: bytes) -> str:
+        """The JWS of a payload already in canonical JSON (``canonical_json``)."""
+        signing_input = f"{self._head}.{b64url(payload)}"
         signed = crypto_sign(signing_input.encode("ascii"), self._secret)  # signature (64 bytes) || message
         return f"{signing_input}.{b64url(signed[:64])}"
 

@@ -10,7 +10,6 @@ tells a counterfeiter which serials exist.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from app.db.models import PartnerVerification
 from app.db.partner_facts import ProductRow
 from app.domain.errors import Forbidden, InvalidInput
 from app.domain.identifiers import UnitCode
-from app.domain.jws import CompactSigner
+from app.domain.jws import CompactSigner, canonical_json
 from app.domain.orgs import DRUG_CATEGORIES, READS_EVERYTHING, Role
 from app.domain.partner_verification import (
     MALFORMED,
@@ -131,7 +130,11 @@ def answer_partner(
         "correlationUUID": request.correlation_uuid,
         "verificationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    body["signature"] = signer.sign(body)
+    # The answer's text is the signed payload's own canonical JSON with the signature added as its last member: one
+    # encoding, not two (a partner compares the payload, not the text: docs/partner-verification.md).
+    payload = canonical_json(body)
+    signature = signer.sign_text(payload)
+    text = f'{payload[:-1].decode()},"signature":"{signature}"}}'
     return KeptAnswer(
         requester_id=principal.org_id,
         manufacturer_id=product.manufacturer_id if product else None,
@@ -143,7 +146,7 @@ def answer_partner(
         verified=result.verified,
         held=held,
         request={"path": request.path, "query": request.query, "error": request.parse_error},
-        answer=json.dumps(body),
+        answer=text,
         requested_at=now,
     )
 
