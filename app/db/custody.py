@@ -89,7 +89,7 @@ def unit_rows(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
                     f"SELECT {_ROW_COLUMNS} FROM unit WHERE gtin = ? "  # noqa: S608 - fixed column names
                     "AND serial IN (SELECT value FROM json_each(?))",
                     (gtin, json.dumps(serials)),
-                )
+                ).all()
             )
     else:
         ids = conn.exec_driver_sql(
@@ -97,12 +97,10 @@ def unit_rows(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
             "JOIN unit u ON u.gtin = k.gtin AND u.serial = k.serial",
             ([k[0] for k in wanted], [k[1] for k in wanted]),
         ).scalars()
-        rows = list(
-            conn.exec_driver_sql(
-                f"SELECT {_ROW_COLUMNS} FROM unit WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
-                (sorted(ids),),
-            )
-        )
+        rows = conn.exec_driver_sql(
+            f"SELECT {_ROW_COLUMNS} FROM unit WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
+            (sorted(ids),),
+        ).all()
     return {(row[1], row[2]): UnitRow(*row) for row in rows}
 
 
@@ -129,10 +127,9 @@ def _lock_everything(session: Session, units: _Units, ssccs: Iterable[str]) -> _
     """The named units are locked (``units``); then the units inside the containers named, and the containers."""
     named = set(ssccs)
     if named and session.get_bind().dialect.name == "postgresql":  # SQLite has no row locks to take
-        inside = session.scalars(select(Unit.id).where(Unit.container_sscc.in_(sorted(named)))).all()
-        if inside:
-            locking = select(Unit.id).where(Unit.id.in_(sorted(inside))).order_by(Unit.id).with_for_update()
-            session.scalars(locking).all()
+        session.connection().exec_driver_sql(  # in ascending id order; the SSCCs as one array, not one per parameter
+            "SELECT id FROM unit WHERE container_sscc = ANY(%s) ORDER BY id FOR UPDATE", (sorted(named),)
+        ).all()
     containers = named | {u.container_sscc for u in units.values() if u.container_sscc}
     if named:
         containers |= set(session.scalars(select(Container.sscc).where(Container.parent_sscc.in_(sorted(named)))))

@@ -22,6 +22,7 @@ _SHAPE: Final = re.compile(r"(https?://[^/?#\s]+/(?:[^?#\s]*/)?)21/([0-9A-Za-z]{
 _STAND_IN: Final = "A"  # a serial every prefix accepts as AI 21
 _EXPIRY: Final = re.compile(r"[0-9]{6}")
 _SIGNATURE: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{AIS['8030'].max_len}}}")  # AI 8030: URI-safe base64
+_USUAL_QUERY: Final = re.compile(rf"17=({_EXPIRY.pattern})&8030=({_SIGNATURE.pattern})")
 
 
 class CodeReader:
@@ -32,21 +33,37 @@ class CodeReader:
         self._dates: set[str] = set()  # expiry dates (YYMMDD) checked
 
     def parse(self, text: str) -> ParsedCode:
+        code = self.fast(text)
+        return code if code is not None else parse_code(text)  # every other form, and every refusal, in full
+
+    def fast(self, text: str) -> UnitCode | None:
+        """The code, if ``text`` has the list's common shape and a checked prefix (an http(s) URI, so never a
+        20-digit code either); None means: parse it in full."""
         match = _SHAPE.fullmatch(text)
-        if match is not None:
-            prefix, serial, query = match.groups()
-            base = self._prefix(prefix)
-            if base is not None:
-                attributes = self._attributes(query) if query else {}
-                if attributes is not None:
-                    return UnitCode(
-                        gtin=base.gtin,
-                        serial=serial,
-                        lot=base.lot,
-                        expiry=attributes.get("17"),
-                        signature=attributes.get("8030"),
-                    )
-        return parse_code(text)  # every other form, and every refusal, in full
+        if match is None:
+            return None
+        prefix, serial, query = match.groups()
+        base = self._prefix(prefix)
+        if base is None:
+            return None
+        if not query:
+            return UnitCode(gtin=base.gtin, serial=serial, lot=base.lot)
+        usual = _USUAL_QUERY.fullmatch(query)
+        if usual is not None:  # our own codes' query: "17={expiry}&8030={signature}"
+            expiry, signature = usual.groups()
+            if not self._date_ok(expiry):
+                return None
+            return UnitCode(gtin=base.gtin, serial=serial, lot=base.lot, expiry=expiry, signature=signature)
+        attributes = self._attributes(query)
+        if attributes is None:
+            return None
+        return UnitCode(
+            gtin=base.gtin,
+            serial=serial,
+            lot=base.lot,
+            expiry=attributes.get("17"),
+            signature=attributes.get("8030"),
+        )
 
     def _prefix(self, prefix: str) -> UnitCode | None:
         if prefix in self._prefixes:

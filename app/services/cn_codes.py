@@ -25,6 +25,8 @@ _CACHE_KEY = "cn_drug_ids"  # session.info: drug id -> GTIN, for the codes of on
 def read_code(session: Session, text: str, reader: CodeReader | None = None) -> ParsedCode:
     """Any code an event or a scan may name: a 20-digit code (as its GS1 unit), else any GS1 form. ``reader``:
     the request's ``CodeReader`` (a list's repeated Digital Link prefix checked once; the same answers)."""
+    if reader is not None and (code := reader.fast(text)) is not None:  # a Digital Link: not a 20-digit code
+        return code
     if looks_like_cn_code(text):
         return unit_code(session, read_cn_code(session, text))
     return reader.parse(text) if reader is not None else parse_code(text)

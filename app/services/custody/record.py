@@ -132,7 +132,7 @@ def _decide_list(rec: Recorder, occ: Occurrence, subjects: list[Subject]) -> Non
     alone. Units are decided in the order each kind first appears, so the first refusal names the first offending
     unit of the list, as deciding them one by one would; the event's items are staged in list order."""
     numbers: dict[tuple[Any, ...], int] = {}
-    kind_of = [numbers.setdefault(_kind(rec, occ, s), len(numbers)) for s in subjects]  # kinds numbered 0, 1, ...
+    kind_of = [numbers.setdefault(key, len(numbers)) for key in _kinds(rec, occ, subjects)]  # numbered 0, 1, ...
     kinds: list[list[Subject]] = [[] for _ in numbers]
     for kind, subject in zip(kind_of, subjects, strict=True):
         kinds[kind].append(subject)
@@ -151,18 +151,20 @@ def _decide_list(rec: Recorder, occ: Occurrence, subjects: list[Subject]) -> Non
     rec.stage_items([s.unit for s in subjects], kind_of, decided)
 
 
-def _kind(rec: Recorder, occ: Occurrence, subject: Subject) -> tuple[Any, ...]:
-    """What the custody table and the rules read of a loose unit on the bulk lane; its id when a rule reads the
-    unit by itself."""
-    unit = subject.unit
-    assert unit is not None
-    if (
-        unit.id in rec.returning
-        or unit.id in rec.investigated
-        or (occ.action in SALE_ACTIONS and rec.has_recalls(unit.gtin))
-    ):
-        return ("unit", unit.id)
-    return (unit.gtin, unit.batch_id, unit.state, unit.holder_id, unit.to_id, unit.previous, unit.container_sscc)
+def _kinds(rec: Recorder, occ: Occurrence, subjects: list[Subject]) -> list[tuple[Any, ...]]:
+    """For each loose unit on the bulk lane, what the custody table and the rules read of it; its id when a rule
+    reads the unit by itself."""
+    alone = rec.returning | rec.investigated
+    sale = occ.action in SALE_ACTIONS
+    kinds: list[tuple[Any, ...]] = []
+    for subject in subjects:
+        u = subject.unit
+        assert u is not None
+        if (alone and u.id in alone) or (sale and rec.has_recalls(u.gtin)):
+            kinds.append(("unit", u.id))
+        else:
+            kinds.append((u.gtin, u.batch_id, u.state, u.holder_id, u.to_id, u.previous, u.container_sscc))
+    return kinds
 
 
 def _bulk_lane(action: Action, ev: EventIn, subjects: list[Subject]) -> bool:

@@ -258,8 +258,12 @@ class Recorder:
                 "previous": after.previous.value if after.previous else None,
             }
             set_custody(conn, sorted(u.id for u in units), values)
+            state, holder, to, previous = values["state"], values["holder_id"], values["to_id"], values["previous"]
             for unit in units:
-                _give(self.session, unit, values, others)
+                if type(unit) is UnitRow and unit.id not in others:  # the common case, without a call
+                    unit.state, unit.holder_id, unit.to_id, unit.previous = state, holder, to, previous
+                else:
+                    _give(self.session, unit, values, others)
             self._written.extend(units)
         for sscc, units in self._staged_packing.items():
             set_container(conn, sorted(u.id for u in units), sscc)
