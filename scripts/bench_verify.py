@@ -152,12 +152,14 @@ def paired(
             before, t0 = server.cpu(), time.perf_counter()
             stats, _ = run_wrk(wrk, server.base, script, files[name], args.pair_duration, args.connections)
             elapsed, after = time.perf_counter() - t0, server.cpu()
-            cpu = (after["server"] - before["server"]) + (after["children"] - before["children"])
+            writer = after["children"] - before["children"]  # the scan writer (and uvicorn's workers, if any)
+            cpu = (after["server"] - before["server"]) + writer
             found[name] = {
                 "requests_per_s": stats["requests_per_s"],
                 "p99_ms": stats.get("p99_ms"),
                 "non_2xx": stats["non_2xx"],
                 "server_cpu_us_per_request": round(cpu / max(stats.get("requests", 1), 1) * 1e6),
+                "children_cpu_us_per_request": round(writer / max(stats.get("requests", 1), 1) * 1e6),
                 "server_cpu_cores": round(cpu / elapsed, 2),
             }
         fresh, sold = found["fresh"], found["sold"]
