@@ -7,8 +7,10 @@ check and says more: the unit's issuance exists *and* is of the unit's batch (th
 issuance's own key). ``issuance (id, batch_id)`` gets the unique constraint the key needs (trivially true: ``id``
 is the primary key).
 
-PostgreSQL: the key is added NOT VALID and then validated, so the check of the existing rows does not hold a lock
-that stops writes to ``unit``. SQLite: no ALTER of constraints, so ``unit`` and ``issuance`` are rebuilt (batch
+PostgreSQL: the key is added NOT VALID (from then on it checks every new row), the changes so far are committed,
+and the existing rows are validated in a transaction of their own, which takes only a SHARE UPDATE EXCLUSIVE lock
+on ``unit``: reads and writes go on during the scan. (Inside the migration's transaction, the ACCESS EXCLUSIVE
+lock of dropping the old keys would be held through the whole scan.) SQLite: no ALTER of constraints, so ``unit`` and ``issuance`` are rebuilt (batch
 mode, foreign keys are off during migrations), partial indexes set aside and created again from their own SQL.
 Both refuse to run when a stored unit's batch is not its issuance's batch (nothing the service writes does that).
 
@@ -51,7 +53,13 @@ def _check_units_match_their_issuance() -> None:
         raise RuntimeError(f"unit {found[0]} has another batch than its issuance: fix it before this migration")
 
 
-def _rebuild(table: str, change, **table_kwargs) -> None:  # type: ignore[no-untyped-def]
+# issuance.event_id's key was added with its column (ALTER TABLE ADD COLUMN), which SQLite keeps inline and
+# SQLAlchemy reflects without its name: the rebuild is told the column as it was, name included.
+def _issuance_event() -> sa.Column:
+    return sa.Column("event_id", sa.Integer, sa.ForeignKey("event.id", name="fk_issuance_event_id_event"))
+
+
+def _rebuild(table: str, change, reflect_args=(), **table_kwargs) -> None:  # type: ignore[no-untyped-def]
     """Rebuild an SQLite table through batch mode, its partial indexes set aside and created again as they were."""
     conn = op.get_bind()
     partial = conn.execute(
@@ -62,7 +70,9 @@ def _rebuild(table: str, change, **table_kwargs) -> None:  # type: ignore[no-unt
     ).all()
     for name, _ in partial:
         op.drop_index(name, table_name=table)
-    with op.batch_alter_table(table, recreate="always", table_kwargs=table_kwargs) as batch:
+    with op.batch_alter_table(
+        table, recreate="always", reflect_args=list(reflect_args), table_kwargs=table_kwargs
+    ) as batch:
         change(batch)
     for _, sql in partial:
         op.execute(sql)
@@ -74,6 +84,7 @@ def upgrade() -> None:
         _rebuild(
             "issuance",
             lambda batch: batch.create_unique_constraint(UQ, ["id", "batch_id"]),
+            reflect_args=[_issuance_event()],
             sqlite_autoincrement=True,
         )
 
@@ -91,7 +102,8 @@ def upgrade() -> None:
         f"ALTER TABLE unit ADD CONSTRAINT {COMPOSITE} FOREIGN KEY (issuance_id, batch_id) "
         "REFERENCES issuance (id, batch_id) NOT VALID"
     )
-    op.execute(f"ALTER TABLE unit VALIDATE CONSTRAINT {COMPOSITE}")
+    with op.get_context().autocommit_block():
+        op.execute(f"ALTER TABLE unit VALIDATE CONSTRAINT {COMPOSITE}")
 
 
 def downgrade() -> None:
@@ -103,7 +115,12 @@ def downgrade() -> None:
             batch.create_foreign_key(ISSUANCE, "issuance", ["issuance_id"], ["id"])
 
         _rebuild("unit", unit)
-        _rebuild("issuance", lambda batch: batch.drop_constraint(UQ, type_="unique"), sqlite_autoincrement=True)
+        _rebuild(
+            "issuance",
+            lambda batch: batch.drop_constraint(UQ, type_="unique"),
+            reflect_args=[_issuance_event()],
+            sqlite_autoincrement=True,
+        )
         return
     op.drop_constraint(COMPOSITE, "unit", type_="foreignkey")
     op.create_foreign_key(BATCH, "unit", "batch", ["batch_id"], ["id"])

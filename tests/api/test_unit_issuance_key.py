@@ -4,6 +4,7 @@ did (an unknown issuance) and also a unit whose batch is not its issuance's batc
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -81,6 +82,29 @@ def _unit_keys(url: str) -> list[tuple[tuple[str, ...], str, tuple[str, ...]]]:
     )
 
 
+def _key_names(url: str) -> set[tuple[str, str | None]]:
+    """Every foreign key of unit and issuance by name: a rebuild must not drop one or lose its name (a later
+    migration drops keys by name)."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name != "sqlite":
+            inspector = sa.inspect(engine)
+            return {(t, k["name"]) for t in ("unit", "issuance") for k in inspector.get_foreign_keys(t)}
+        # SQLAlchemy reflects a key declared with its column (CONSTRAINT x REFERENCES ...) without its name: read
+        # the tables' own SQL
+        with engine.connect() as conn:
+            tables = conn.execute(
+                sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ('unit', 'issuance')")
+            ).all()
+        return {
+            (table, name)
+            for table, sql in tables
+            for name in re.findall(r"CONSTRAINT (\w+) (?:FOREIGN KEY|REFERENCES)", sql)
+        }
+    finally:
+        engine.dispose()
+
+
 def _partial_index_sql(conn: sa.Connection) -> str:
     if conn.dialect.name == "sqlite":
         query = "SELECT sql FROM sqlite_master WHERE name = 'ix_unit_container_sscc'"
@@ -101,12 +125,20 @@ def test_0024_one_key_keeps_the_rows_and_refuses_a_unit_of_another_batch(empty_d
     command.upgrade(alembic_config(url), "0023")
     _seed_at_0023(url)
     assert _unit_keys(url) == [(("batch_id",), "batch", ("id",)), (("issuance_id",), "issuance", ("id",))]
+    names_before = _key_names(url)
+    assert ("issuance", "fk_issuance_event_id_event") in names_before
     command.upgrade(alembic_config(url), "head")
 
     assert _unit_keys(url) == [(("issuance_id", "batch_id"), "issuance", ("id", "batch_id"))]
+    assert _key_names(url) == names_before - {("unit", "fk_unit_batch_id_batch")}
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # added NOT VALID, then validated in a transaction of its own
+                validated = conn.execute(
+                    sa.text("SELECT convalidated FROM pg_constraint WHERE conname = 'fk_unit_issuance_id_issuance'")
+                ).scalar_one()
+                assert validated is True
             rows = conn.execute(
                 sa.text("SELECT serial, batch_id, issuance_id, container_sscc FROM unit ORDER BY serial")
             ).all()
@@ -127,6 +159,7 @@ def test_0024_one_key_keeps_the_rows_and_refuses_a_unit_of_another_batch(empty_d
 
     command.downgrade(alembic_config(url), "0023")
     assert _unit_keys(url) == [(("batch_id",), "batch", ("id",)), (("issuance_id",), "issuance", ("id",))]
+    assert _key_names(url) == names_before
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
