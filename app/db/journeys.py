@@ -2,10 +2,9 @@
 
 The same answer as ``app.db.history.unit_events`` (the events that named the unit, and those that moved a
 container while the unit was inside it, containers followed through their nested containment intervals) and
-``outermost_container``, asked in one round trip: a sold pack's scan reads it right after the unit lookup, on the
-lookup's own kind of connection (``app.db.lookups.journey_lookups``), with no session, no thread and no SQL
-compiled per scan. Profile of a sold-pack scan before it: the six SQLAlchemy statements of the history and the
-worker-thread hop were ~3/4 of the scan's CPU (docs/benchmarks.md).
+``outermost_container``, in the unit lookup's own statement: a sold pack's scan reads it with no session, no
+thread and no SQL compiled per scan. Profile of a sold-pack scan before it: the six SQLAlchemy statements of the
+history and the worker-thread hop were ~3/4 of the scan's CPU (docs/benchmarks.md).
 
 Rows, in order: at most one ``(0, state, None, None, None)``, the state of the outermost container around the
 unit (none: the unit is loose, or its nesting is deeper than ``MAX_NESTING`` — the caller then reads it the slow
@@ -14,8 +13,7 @@ neither undone nor an undo, ordered as the history is (by when it happened, then
 the unit lookup itself carries them, as a JSON array in its last column (``journey_column``: PostgreSQL's
 ``LOOKUP_WITH_JOURNEY_MANY_SQL``, SQLite's ``LOOKUP_WITH_JOURNEY_SQL``), so a sold pack's scan is one statement
 like a fresh code's; on SQLite a unit never in a container gets a simpler subquery there (the events that named
-it). The statements by unit id below (``journey_sql``, ``LOOSE_SQL``, ``JOURNEYS_MANY_SQL``) answer the same
-rows for other readers and for tests.
+it). tests/api/test_journey_fast_path.py checks the column against the full computation over random journeys.
 """
 
 from __future__ import annotations
@@ -28,66 +26,6 @@ from app.db.units import LOOKUP_MANY_SQL, lookup_sql
 
 MAX_NESTING = 32  # as app.db.history.outermost_container
 _OPEN = 2**62  # an interval still open (app.db.history)
-
-
-def _sql(units: str, greatest: str, least: str, *, with_unit: bool) -> str:
-    hi = f"COALESCE(c.unpacked_event_id, {_OPEN})"
-    lo = f"{greatest}(iv.lo, c.packed_event_id)"
-    top = f"{least}(iv.hi, {hi})"
-    key = "t.u, " if with_unit else ""
-    # Fixed text only; the unit ids are the one bound parameter (in ``units``).
-    return (
-        "WITH RECURSIVE k(u) AS (" + units + "), "  # noqa: S608
-        # The containers around the unit, each with the events (lo, hi) it was inside them, exclusive: its own
-        # containment rows, the package an import put it in (no row until it leaves: from 0, open), then theirs.
-        "iv(u, sscc, lo, hi) AS ("
-        "SELECT c.unit_id, CAST(c.parent_sscc AS TEXT), CAST(c.packed_event_id AS BIGINT), "
-        f"CAST({hi} AS BIGINT) FROM k JOIN containment c ON c.unit_id = k.u WHERE c.packed_event_id < {hi} "
-        "UNION ALL "
-        f"SELECT un.id, CAST(un.container_sscc AS TEXT), CAST(0 AS BIGINT), CAST({_OPEN} AS BIGINT) "
-        "FROM k JOIN unit un ON un.id = k.u WHERE un.container_sscc IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM containment o WHERE o.unit_id = un.id AND o.unpacked_event_id IS NULL) "
-        "UNION ALL "
-        f"SELECT iv.u, CAST(c.parent_sscc AS TEXT), CAST({lo} AS BIGINT), CAST({top} AS BIGINT) "
-        f"FROM iv JOIN containment c ON c.child_sscc = iv.sscc WHERE {lo} < {top}), "
-        "items(u, event_id) AS ("
-        "SELECT k.u, ei.event_id FROM k JOIN event_item ei ON ei.unit_id = k.u "
-        "UNION "
-        "SELECT iv.u, ei.event_id FROM iv JOIN event_item ei ON ei.container_sscc = iv.sscc "
-        "AND ei.event_id > iv.lo AND ei.event_id < iv.hi), "
-        # The outermost container: its state is the unit's (app.services.units.effective_custody).
-        "up(u, parent, state, depth) AS ("
-        "SELECT k.u, CAST(c.parent_sscc AS TEXT), CAST(c.state AS TEXT), 1 "
-        "FROM k JOIN unit un ON un.id = k.u JOIN container c ON c.sscc = un.container_sscc "
-        "UNION ALL "
-        "SELECT up.u, CAST(c.parent_sscc AS TEXT), CAST(c.state AS TEXT), up.depth + 1 "
-        f"FROM up JOIN container c ON c.sscc = up.parent WHERE up.depth < {MAX_NESTING}) "
-        f"SELECT {key}t.kind, t.action, t.channel, t.occurred_at, t.region FROM ("
-        "SELECT up.u AS u, 0 AS kind, up.state AS action, NULL AS channel, NULL AS occurred_at, NULL AS region, "
-        "0 AS id FROM up WHERE up.parent IS NULL "
-        "UNION ALL "
-        "SELECT items.u, 1, e.action, e.channel, e.occurred_at, e.region, e.id FROM items "
-        "JOIN event e ON e.id = items.event_id WHERE e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL"
-        ") t ORDER BY t.u, t.kind, t.occurred_at, t.id"
-    )
-
-
-# SQLite, first: a unit never in a container (most sold packs) needs only the events that named it, about half
-# the full statement's cost. One unit id (``?1``); a first row of kind 2 says it was in a container once: then the
-# full statement answers. Rows as the full statement's, with the event id after them (for the order).
-LOOSE_SQL = (
-    "SELECT 2, NULL, NULL, NULL, NULL, 0 WHERE EXISTS (SELECT 1 FROM containment c WHERE c.unit_id = ?1) "
-    "OR EXISTS (SELECT 1 FROM unit un WHERE un.id = ?1 AND un.container_sscc IS NOT NULL) "
-    "UNION ALL "
-    "SELECT 1, e.action, e.channel, e.occurred_at, e.region, e.id FROM event e "
-    "WHERE e.id IN (SELECT ei.event_id FROM event_item ei WHERE ei.unit_id = ?1) "
-    "AND e.undone_by_event_id IS NULL AND e.undoes_event_id IS NULL ORDER BY 1 DESC, 4, 6"
-)
-
-
-def journey_sql() -> str:
-    """SQLite: one unit id (``?``); its rows, without the id."""
-    return _sql("SELECT ?", "MAX", "MIN", with_unit=False)
 
 
 def _column() -> str:
@@ -161,6 +99,7 @@ SQLITE_JOURNEY_COLUMN = (
 )
 # SQLite: the one-code unit lookup (app.db.units.lookup_sql) with the journey as its last column (JSON text).
 LOOKUP_WITH_JOURNEY_SQL = lookup_sql("sqlite").replace(" FROM unit u ", f", {SQLITE_JOURNEY_COLUMN} FROM unit u ", 1)
+assert LOOKUP_WITH_JOURNEY_SQL != lookup_sql("sqlite"), "the lookup's FROM changed: the journey column went missing"
 _ORDER = itemgetter(0, 3, 5)  # kind (the container state first), when, event id: the history's order
 
 
@@ -176,5 +115,4 @@ def sqlite_journey(column: str | None) -> list[list[Any]]:
 JOURNEY_COLUMN = _column()
 # PostgreSQL: the grouped unit lookup (app.db.units.LOOKUP_MANY_SQL) with the journey as its last column.
 LOOKUP_WITH_JOURNEY_MANY_SQL = LOOKUP_MANY_SQL.replace(" FROM unnest(", f", {JOURNEY_COLUMN} FROM unnest(", 1)
-# PostgreSQL: the journey alone, by unit id (an array); a row per unit found: (id, the JSON array or NULL).
-JOURNEYS_MANY_SQL = f"SELECT u.id, {JOURNEY_COLUMN} FROM unnest(%s::bigint[]) AS k(id) JOIN unit u ON u.id = k.id"  # noqa: S608
+assert LOOKUP_WITH_JOURNEY_MANY_SQL != LOOKUP_MANY_SQL, "the lookup's FROM changed: the journey column went missing"

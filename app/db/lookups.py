@@ -5,8 +5,8 @@ PostgreSQL is a round trip away: ``GroupedLookups`` asks it on the event loop, w
 the codes of the requests that arrive while a statement is in flight into the next one. Both answer
 ``await fetch(gtin, serial)`` with the row of ``app.db.units.lookup_sql`` or None; ``unit_lookups`` picks one.
 The row ends with a touched unit's journey (``app.db.journeys``), which ``journey_rows`` decodes: a sold pack costs
-one statement like a fresh code. Other readers ask for a journey alone by unit id (``journey_lookups``). All are
-made from the one engine the verifier is given: the source of their connections.
+one statement like a fresh code. All are made from the one engine the verifier is given: the source of their
+connections.
 """
 
 from __future__ import annotations
@@ -19,14 +19,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Engine
 
 from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
-from app.db.journeys import (
-    JOURNEYS_MANY_SQL,
-    LOOKUP_WITH_JOURNEY_MANY_SQL,
-    LOOKUP_WITH_JOURNEY_SQL,
-    LOOSE_SQL,
-    journey_sql,
-    sqlite_journey,
-)
+from app.db.journeys import LOOKUP_WITH_JOURNEY_MANY_SQL, LOOKUP_WITH_JOURNEY_SQL, sqlite_journey
 
 T = TypeVar("T")
 
@@ -75,45 +68,6 @@ def _postgresql_journey(column: list[Any] | None) -> list[Any]:
 def journey_rows(engine: Engine) -> Callable[[Any], list[Any]]:
     """The rows of ``app.db.journeys`` (a list, maybe empty) from the last column of a ``unit_lookups`` row."""
     return _postgresql_journey if engine.dialect.name == "postgresql" else sqlite_journey
-
-
-def journey_lookups(engine: Engine) -> DirectJourneys | GroupedJourneys:
-    """``await fetch(unit_id)``: every row of ``app.db.journeys`` for the unit (a list, maybe empty)."""
-    if engine.dialect.name == "postgresql":
-        return GroupedJourneys(engine)
-    return DirectJourneys(engine)
-
-
-class GroupedJourneys:
-    """PostgreSQL: the journey alone by unit id (the verifier has it from the lookup; this is for other readers)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._lookups = GroupedLookups(engine, JOURNEYS_MANY_SQL)
-
-    async def fetch(self, unit_id: int) -> list[Any]:
-        found = await self._lookups.fetch(unit_id)
-        return list(found[0] or []) if found is not None else []
-
-    def close(self) -> None:
-        self._lookups.close()
-
-
-class DirectJourneys:
-    """SQLite: a unit never in a container answered by ``LOOSE_SQL``, any other by the full statement."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._loose = DirectLookups(engine, LOOSE_SQL, all_rows=True)
-        self._full = DirectLookups(engine, journey_sql(), all_rows=True)
-
-    async def fetch(self, unit_id: int) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = await self._loose.fetch(unit_id)
-        if rows and rows[0][0] == 2:  # in a container once: the intervals and the outermost container count
-            rows = await self._full.fetch(unit_id)
-        return rows
-
-    def close(self) -> None:
-        self._loose.close()
-        self._full.close()
 
 
 class DirectLookups:

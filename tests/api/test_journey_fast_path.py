@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.db.lookups import journey_lookups, journey_rows
+from app.db.lookups import journey_rows
 from app.db.units import unit_row
 from app.domain.identifiers import parse_scan_path
 from app.services.verification import trail
@@ -34,34 +34,26 @@ async def _found(runtime: Any, scan: Any) -> Any:
     return await runtime.verifier._lookups.fetch(scan.gtin, scan.serial)
 
 
-async def _row(runtime: Any, scan: Any) -> Any:
-    return unit_row((await _found(runtime, scan))[:-1])  # the journey last
-
-
 async def _compare(runtime: Any, uris: list[str]) -> dict[str, int]:
     """Every unit answered both ways; the same JSON, state and journey. Returns how many took each way."""
     verifier = runtime.verifier
-    journeys = journey_lookups(runtime.engine)
     taken = {"fast": 0, "slow": 0}
-    try:
-        for uri in uris:
-            scan = _scan(uri)
-            answer = await verifier.verify(scan)
-            found = await _found(runtime, scan)
-            row = unit_row(found[:-1])
-            slow = verifier._decide_reading(scan, row)  # the complete computation (the path before issue 17)
-            assert answer.as_json() == slow.as_json(), uri
-            assert (answer.state, answer.journey, answer.verdict) == (slow.state, slow.journey, slow.verdict)
-            in_lookup = trail(journey_rows(runtime.engine)(found[-1]), row)  # the column the scan reads
-            known = trail(await journeys.fetch(row.id), row) if not row.untouched else None
-            assert in_lookup == (known if not row.untouched else (row.state, [])), uri  # = the statements by id
-            if row.product_has_recalls or known is None:
-                taken["slow"] += 1
-                continue
-            taken["fast"] += 1
-            assert list(slow.journey[1:]) == known[1]
-    finally:
-        journeys.close()
+    for uri in uris:
+        scan = _scan(uri)
+        answer = await verifier.verify(scan)
+        found = await _found(runtime, scan)
+        row = unit_row(found[:-1])
+        slow = verifier._decide_reading(scan, row)  # the complete computation (the path before issue 17)
+        assert answer.as_json() == slow.as_json(), uri
+        assert (answer.state, answer.journey, answer.verdict) == (slow.state, slow.journey, slow.verdict)
+        in_lookup = trail(journey_rows(runtime.engine)(found[-1]), row)  # the column the scan reads
+        if row.untouched:
+            assert in_lookup == (row.state, []), uri
+        if row.product_has_recalls or row.untouched or in_lookup is None:
+            taken["slow"] += 1
+            continue
+        taken["fast"] += 1
+        assert list(slow.journey[1:]) == in_lookup[1], uri
     return taken
 
 
@@ -171,12 +163,8 @@ def test_nesting_too_deep_for_the_statement_takes_the_slow_way(runtime, batch, i
         )
 
     async def read() -> Any:
-        journeys = journey_lookups(runtime.engine)
-        try:
-            row = await _row(runtime, scan)
-            return trail(await journeys.fetch(row.id), row)
-        finally:
-            journeys.close()
+        found = await _found(runtime, scan)
+        return trail(journey_rows(runtime.engine)(found[-1]), unit_row(found[:-1]))
 
     assert asyncio.run(read()) is None
     with pytest.raises(RuntimeError, match="deeper than 32"):
