@@ -317,10 +317,12 @@ def integrate_here(session: Session) -> dict[int, int] | None:
     with every committed one, so its one commit publishes them (one commit where the batch takes two, and no
     second transaction). The index given to each event's leaf; None, with nothing done, when another integration
     holds the lock (under concurrency): the leaves then commit pending and the batch integrates them. The lock is
-    held until the commit, taken last (after every row lock of the request) and never waited for."""
+    held until the commit, taken last (after every row lock of the request: the session is flushed first, so no
+    unflushed change takes a row lock after it) and never waited for."""
     conn = session.connection()
     if conn.dialect.name != "postgresql" or not session.info.get(PENDING):
         return None
+    session.flush()
     if not conn.exec_driver_sql(_TRY_SEQUENCER_LOCK).scalar():
         return None
     placed = _integrate(conn, int(conn.exec_driver_sql(_SIZE).scalar_one()))[1]
@@ -343,7 +345,6 @@ def integrate_before_commit(session: Session) -> None:
     pending and ``integrate_after_end`` waits for the sequencer once the transaction has ended."""
     if session.in_nested_transaction() or not session.info.get(PENDING):
         return
-    session.flush()
     integrate_here(session)
 
 
