@@ -110,6 +110,8 @@ def lock_everything(
     """Lock, up front and in one global order (units by id, then containers by SSCC), every row a request may
     change: the units named, the units directly inside containers named, and every container around any of
     them or named. Later row locks in the request are then already held, so two requests cannot deadlock."""
+    unit_keys, ssccs = sorted(set(unit_keys)), sorted(set(ssccs))
+    _lock_units_and_contents(session, unit_keys, ssccs)
     return _lock_everything(session, load_units(session, unit_keys), ssccs)
 
 
@@ -117,22 +119,34 @@ def lock_unit_rows(
     session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]
 ) -> dict[tuple[str, str], UnitRow]:
     """``lock_everything``, the named units read as plain rows (``UnitRow``)."""
+    unit_keys, ssccs = sorted(set(unit_keys)), sorted(set(ssccs))
+    _lock_units_and_contents(session, unit_keys, ssccs)
     return _lock_everything(session, unit_rows(session, unit_keys), ssccs)
 
 
 _Units = TypeVar("_Units", dict[tuple[str, str], Unit], dict[tuple[str, str], UnitRow])
 
 
-def _lock_everything(session: Session, units: _Units, ssccs: Iterable[str]) -> _Units:
-    """The named units are locked (``units``); then the units inside the containers named, and the containers."""
-    named = set(ssccs)
-    if named and session.get_bind().dialect.name == "postgresql":  # SQLite has no row locks to take
-        session.connection().exec_driver_sql(  # in ascending id order; the SSCCs as one array, not one per parameter
-            "SELECT id FROM unit WHERE container_sscc = ANY(%s) ORDER BY id FOR UPDATE", (sorted(named),)
-        ).all()
-    containers = named | {u.container_sscc for u in units.values() if u.container_sscc}
+def _lock_units_and_contents(session: Session, unit_keys: list[tuple[str, str]], ssccs: list[str]) -> None:
+    """PostgreSQL, when containers are named: the named units and the units directly inside those containers,
+    locked by one statement in ascending id order, so the two sets are one order (locked set by set, a request
+    shipping unit 5 and a case holding unit 3 would take 5 then 3, against another taking 3 then 5). The rows
+    are read after, their locks already held. SQLite has no row locks to take."""
+    if not ssccs or session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection().exec_driver_sql(
+        "SELECT u.id FROM unit u WHERE u.container_sscc = ANY(%s) OR u.id IN (SELECT x.id FROM "
+        "unnest(%s::text[], %s::text[]) AS k(gtin, serial) JOIN unit x ON x.gtin = k.gtin AND x.serial = k.serial) "
+        "ORDER BY u.id FOR UPDATE",
+        (ssccs, [k[0] for k in unit_keys], [k[1] for k in unit_keys]),
+    ).all()
+
+
+def _lock_everything(session: Session, units: _Units, named: list[str]) -> _Units:
+    """The named units and those inside the containers named are locked; then the containers."""
+    containers = set(named) | {u.container_sscc for u in units.values() if u.container_sscc}
     if named:
-        containers |= set(session.scalars(select(Container.sscc).where(Container.parent_sscc.in_(sorted(named)))))
+        containers |= set(session.scalars(select(Container.sscc).where(Container.parent_sscc.in_(named))))
     frontier = set(containers)
     while frontier:
         parents = set(

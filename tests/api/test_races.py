@@ -519,6 +519,47 @@ def test_a_long_list_and_a_short_one_sharing_units_do_not_deadlock(runtime, http
 
 
 @pytest.mark.postgres_only
+def test_a_unit_and_a_case_shipped_while_their_units_are_sold_do_not_deadlock(
+    client, runtime, http, pool, lock_hold, parties, stock
+):
+    """A shipment naming a loose unit x and a case holding unit y, id(y) < id(x), against a sale of [y, x].
+
+    Locked set by set (the named units, then the units inside the named containers), the shipment took x, then y,
+    while the sale took y, then x: a deadlock. The sale is sent once the shipment holds x's lock, and the hold
+    keeps it holding until the sale waits for a lock. Correct: the shipment wins (both units leave in transit)
+    and the sale is refused; never a 500."""
+    pharm, dist = parties["pharmacy"], parties["distributor"]
+    clients = [http(), http()]
+    y, x = sorted(stock(2), key=lambda uri: unit_row(runtime, uri).id)
+    x_row = unit_row(runtime, x)
+    case = new_sscc()
+    ok(
+        client.post(
+            "/v1/events", json={"action": "pack", "codes": [y], "container": f"(00){case}"}, headers=pharm.headers
+        )
+    )
+    ship = {"action": "ship", "codes": [x, f"(00){case}"], "to": dist.id}
+    sell = {"action": "sell", "codes": [y, x], "channel": "offline"}
+
+    def locks_x(statement: str, parameters: Any) -> bool:
+        given = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
+        values = [v for p in given for v in (p if isinstance(p, list) else [p])]
+        return "FROM unit" in statement and (x_row.serial in values or x_row.id in values)
+
+    lock_hold.arm(locks_x)
+    shipped, sold = race(pool, [poster(clients[0], pharm, ship), lock_hold.then(poster(clients[1], pharm, sell))])
+    lock_hold.arm(None)
+    where = describe([shipped, sold])
+    assert (shipped.status_code, sold.status_code) == (201, 409), where
+    assert (unit_row(runtime, x).state, unit_row(runtime, x).to_id) == ("in_transit", dist.id)
+    assert unit_row(runtime, y).container_sscc == case  # not sold: it travels in its case
+    with runtime.sessions() as session:
+        case_row = session.get(Container, case)
+        assert (case_row.state, case_row.to_id) == ("in_transit", dist.id)
+    assert (lock_hold.contended, lock_hold.uncontended) == (1, 0)
+
+
+@pytest.mark.postgres_only
 def test_unpacking_a_case_while_selling_from_it_does_not_deadlock(
     client, runtime, http, pool, lock_hold, parties, stock
 ):
