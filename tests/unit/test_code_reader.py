@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.domain.code_reader import CodeReader
 from app.domain.errors import DomainError
-from app.domain.identifiers import UnitCode, digital_link, parse_code
+from app.domain.identifiers import AIS, UnitCode, digital_link, parse_code
 from tests.strategies import BASES, unit_codes
 
 GOOD = (
@@ -99,3 +99,89 @@ def test_generated_codes_and_their_cuts_read_alike(codes: list[UnitCode], base: 
         text = digital_link(base, code)
         for variant in (text, text[:cut] + text[cut + 1 :]):
             assert answer(reader.parse, variant) == answer(parse_code, variant)
+
+
+# The fast path itself: the tests above hold whether or not it is taken (``parse_code`` answers the same), so these
+# pin which texts it takes, what it answers for them, and that a list's prefix and dates are checked only once.
+
+SERIAL = "A7K2M9Q4R6T8"
+QUERY = "17=271231&8030=MEUCIQDx-_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
+PREFIX = "https://id.example.com/01/09506000134352/10/LOT%2F1/"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD,  # our own codes' query
+        f"{PREFIX}21/{SERIAL}?8030=MEUCIQDx-_abc&17=271231",  # the same, in the other order
+        f"{PREFIX}21/{SERIAL}?17=271231",  # expiry only
+        f"{PREFIX}21/{SERIAL}?8030=MEUCIQDx",  # signature only
+        f"{PREFIX}21/{SERIAL}",  # no query
+        f"{PREFIX}21/{SERIAL}?",  # an empty query
+        f"{PREFIX}21/{'Z' * 20}?{QUERY}",  # the longest serial
+        f"{PREFIX}21/1?{QUERY}",  # the shortest
+        "http://localhost:8000/01/09506000134352/21/S1?17=280200",  # no lot; day 00
+        f"https://id.example.com/01/09506000134352/21/{SERIAL}?17=271231&8030=" + "M" * AIS["8030"].max_len,
+    ],
+)
+def test_the_fast_path_takes_the_usual_shapes_and_reads_them_as_the_full_parse(text: str) -> None:
+    reader = CodeReader()
+    fast = reader.fast(text)
+    assert fast is not None, text
+    assert fast == parse_code(text)
+    assert reader.fast(text) == fast  # again, from the kept prefix
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GOOD.upper(),  # an upper-case scheme and host: parse_code's to judge
+        GOOD + "#frag",
+        GOOD.replace(f"/21/{SERIAL}", "/21/A%2F7"),  # a percent-encoded serial
+        GOOD.replace(f"/21/{SERIAL}", "/21/" + "Z" * 21),  # longer than AI 21
+        GOOD + "&10=LOT",  # another parameter
+        GOOD + "&17=271231",  # a parameter twice
+        GOOD.replace("?", "?8030=AB&"),
+        GOOD.replace("17=271231", "17=271232"),  # not a date
+        GOOD.replace("17=271231", "17=2712"),
+        f"{PREFIX}21/{SERIAL}?8030=MEUC&17=271300",  # not a date, the other order
+        f"{PREFIX}21/{SERIAL}?17",  # a name without a value
+        f"{PREFIX}21/{SERIAL}?8030=+",  # outside base64url
+        GOOD.replace("8030=MEUC", "8030=" + "M" * 91),  # longer than AI 8030
+        GOOD.replace("09506000134352", "09506000134353"),  # the prefix is refused in full
+        f" {GOOD}",
+        "(01)09506000134352(21)A7K2M9Q4R6T8",  # an element string
+        "01234567890123456789",  # a 20-digit drug code
+        "ftp://id.example.com/01/09506000134352/21/A7K2",
+    ],
+)
+def test_the_fast_path_hands_every_other_shape_to_the_full_parse(text: str) -> None:
+    reader = warm_reader(GOOD)
+    assert reader.fast(text) is None, text
+
+
+def test_a_lists_prefix_and_its_dates_are_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.domain.code_reader as module
+
+    full: list[str] = []
+    dates: list[str] = []
+    real_parse, real_date = module.parse_code, module.yymmdd_to_date
+    monkeypatch.setattr(module, "parse_code", lambda text: full.append(text) or real_parse(text))
+    monkeypatch.setattr(module, "yymmdd_to_date", lambda value: dates.append(value) or real_date(value))
+    reader = CodeReader()
+    serials = [f"S{i}" for i in range(50)]
+    codes = [reader.parse(f"{PREFIX}21/{serial}?{QUERY}") for serial in serials]
+    assert [c.serial for c in codes] == serials
+    assert full == [f"{PREFIX}21/A"]  # the prefix, parsed once with a stand-in serial; no code in full
+    assert dates == ["271231"]
+    # A refused prefix is remembered as refused: its codes go to the full parse, the prefix is not parsed again.
+    bad = PREFIX.replace("09506000134352", "09506000134353")
+    for serial in serials[:3]:
+        with pytest.raises(DomainError):
+            reader.parse(f"{bad}21/{serial}?{QUERY}")
+    assert full[1:] == [f"{bad}21/A"] + [f"{bad}21/{s}?{QUERY}" for s in serials[:3]]
+    # A bad date is never kept as checked: each code carrying it is parsed in full, and refused.
+    for serial in serials[:2]:
+        with pytest.raises(DomainError):
+            reader.parse(f"{PREFIX}21/{serial}?17=271232&8030=AB")
+    assert dates[1:] == ["271232", "271232"]
