@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 
 from app.domain.errors import InvalidInput
@@ -46,9 +46,10 @@ def sign_compact(payload: Mapping[str, Any], signer: Signer, *, typ: str = "JOSE
 
 class CompactSigner:
     """``sign_compact`` with one key, its key expanded and its header encoded once: for a process that signs many
-    answers with the same key (a partner answer each). It signs with libsodium (PyNaCl's bindings, as bulk signing
-    does, app/domain/signing.py ``sign_serials``): 19 µs a signature against OpenSSL's 40-60 on the benchmark machine.
-    Ed25519 is deterministic, so both give the same bytes; the tests check it against ``sign_compact`` (OpenSSL)."""
+    tokens with the same key (a partner answer each, a bulk sale's receipts). It signs with libsodium (PyNaCl's
+    bindings, as bulk signing does, app/domain/signing.py ``sign_serials``): 19 µs a signature against OpenSSL's
+    40-60 on the benchmark machine. Ed25519 is deterministic, so both give the same bytes; the tests check the
+    tokens against OpenSSL's signatures."""
 
     __slots__ = ("_head", "_secret", "key_tag")
 
@@ -68,15 +69,10 @@ class CompactSigner:
 
 
 def sign_many(payloads: Iterable[Mapping[str, Any]], signer: Signer, *, typ: str = "JOSE") -> list[str]:
-    """``sign_compact`` of each payload with one key object and one encoded header (a bulk sale signs thousands:
+    """``sign_compact`` of each payload with one expanded key and one encoded header (a bulk sale signs thousands:
     opening the key costs as much as a signature)."""
-    head = b64url(canonical_json({"alg": "EdDSA", "kid": kid(signer.key_tag), "typ": typ}))
-    sign = Ed25519PrivateKey.from_private_bytes(signer.private_bytes).sign
-    tokens = []
-    for payload in payloads:
-        signing_input = f"{head}.{b64url(canonical_json(payload))}"
-        tokens.append(f"{signing_input}.{b64url(sign(signing_input.encode('ascii')))}")
-    return tokens
+    sign = CompactSigner(signer, typ=typ).sign
+    return [sign(payload) for payload in payloads]
 
 
 def verify_compact(token: str, public_keys: Mapping[str, bytes], *, typ: str | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.domain.jws import b64url, sign_compact, sign_many, verify_compact
 from app.domain.receipts import (
@@ -81,6 +82,17 @@ def test_sign_many_is_sign_compact_of_each() -> None:
     payloads = [{"n": n} for n in range(5)]
     assert sign_many(payloads, SIGNER, typ="x") == [sign_compact(p, SIGNER, typ="x") for p in payloads]
     assert sign_many([], SIGNER) == []
+
+
+def test_sign_many_signs_as_openssl_does() -> None:
+    """libsodium signs (jws.CompactSigner); Ed25519 is deterministic, so OpenSSL's signature of the same signing
+    input, through the cryptography package, is the same bytes."""
+    key = Ed25519PrivateKey.from_private_bytes(SIGNER.private_bytes)
+    payloads = [RECEIPT.claims(), {"n": 1, "ü": "中"}, {}]
+    for token in sign_many(payloads, SIGNER, typ=RECEIPT_TYPE):
+        head, body, signature = token.split(".")
+        assert signature == b64url(key.sign(f"{head}.{body}".encode("ascii")))
+        assert json.loads(base64.urlsafe_b64decode(body + "==")) in payloads
 
 
 def test_every_refusal_has_its_reason() -> None:
