@@ -279,12 +279,17 @@ def test_inclusion_verification_accepts_exactly_what_the_reference_accepts():
             probes += [(LEAVES[m], m, size, proof, ROOTS[size]) for size in range(N + 1) if size != n]
             probes += [(LEAVES[m], m, size, proof, ROOTS[n]) for size in (n - 1, n + 1, 2 * n) if size != n]
             probes += [(flip(LEAVES[m]), m, n, proof, ROOTS[n]), (LEAVES[m], m, n, proof, flip(ROOTS[n], 31))]
-            for leaf, index, size, candidate, root in probes:
-                if ref_accepts_inclusion(leaf, index, size, candidate, root):
-                    verify_inclusion(leaf, index, size, candidate, root)
-                else:
-                    with pytest.raises(ProofError):
-                        verify_inclusion(leaf, index, size, candidate, root)
+            for probe in probes:
+                agree(ref_accepts_inclusion, verify_inclusion, probe)
+
+
+def agree(reference, verify, args) -> None:  # type: ignore[no-untyped-def]
+    """``verify`` accepts ``args`` exactly when the reference does, and otherwise refuses them with ProofError."""
+    if reference(*args):
+        verify(*args)
+    else:
+        with pytest.raises(ProofError):
+            verify(*args)
 
 
 # Consistency.
@@ -313,12 +318,8 @@ def test_consistency_verification_accepts_exactly_what_the_reference_accepts():
             probes += [(m, second, ROOTS[m], ROOTS[n], proof) for second in (m - 1, n + 1, 2 * n) if second != n]
             probes += [(m, n, ROOTS[n], ROOTS[m], proof), (m, n, flip(ROOTS[m], 31), ROOTS[n], proof)]
             probes += [(m, n, ROOTS[m], flip(ROOTS[n], 31), proof)]
-            for first, second, first_root, second_root, candidate in probes:
-                if ref_accepts_consistency(first, second, first_root, second_root, candidate):
-                    verify_consistency(first, second, first_root, second_root, candidate)
-                else:
-                    with pytest.raises(ProofError):
-                        verify_consistency(first, second, first_root, second_root, candidate)
+            for probe in probes:
+                agree(ref_accepts_consistency, verify_consistency, probe)
 
 
 # Every refusal, in full.
