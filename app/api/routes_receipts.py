@@ -15,7 +15,7 @@ from app.api.ids import EventId
 from app.api.problems import KEYED_PROBLEMS, PUBLIC_PROBLEMS, domain_problem, problem_responses
 from app.domain.errors import DomainError, InvalidInput
 from app.domain.receipts import key_tag_of
-from app.services import printing, receipts
+from app.services import log, printing, receipts
 from app.services.runtime import Runtime
 from app.web.pages import choose_language, render_verification
 from app.web.receipt_pages import render_receipt
@@ -123,5 +123,7 @@ def get_event_receipts(
     """The receipts of one of the caller's sales or dispensings, however it was recorded (an EPCIS capture's
     sale, a till asking again): the same tokens the sale's answer carried, while the signing key is the same."""
     signer = runtime.keyring.current_signer(session)
-    issued = receipts.event_receipts(session, principal, event_id, signer, runtime.settings.base_url)
+    issued = receipts.event_receipts(
+        session, principal, event_id, signer, runtime.settings.base_url, lambda: log.integrate(runtime.engine)
+    )
     return {"event_id": event_id, "receipts": issued}

@@ -104,14 +104,27 @@ def _code(receipt: Receipt) -> str:
 
 
 def event_receipts(
-    session: Session, principal: Principal, event_id: int, signer: Signer, issuer: str
+    session: Session,
+    principal: Principal,
+    event_id: int,
+    signer: Signer,
+    issuer: str,
+    integrate: Callable[[], object],
 ) -> list[dict[str, str]]:
-    """The receipts of one of the caller's own sales (whichever way it was recorded: API, EPCIS capture, demo)."""
+    """The receipts of one of the caller's own sales (whichever way it was recorded: API, EPCIS capture, demo).
+
+    A receipt names the sale's log index, so a sale whose leaf is still pending (committed, not integrated: a
+    failure between the two on PostgreSQL, docs/log.md) is integrated first with ``integrate`` (the log's
+    ``integrate``, its own transaction), after this session has given its connection back: an integration never
+    holds two connections."""
     event = session.get(Event, event_id)
     if event is None or event.org_id != principal.org_id:
         raise NotFound(f"no sale {event_id} of yours", code="event_not_found")
     if event.action not in _SALES:
         raise NotFound(f"event {event_id} is a {event.action}, not a sale or dispensing", code="not_a_sale")
+    if session.scalar(select(LogNode.index).where(LogNode.event_id == event_id, LogNode.level == 0)) is None:
+        session.rollback()  # nothing written: the read transaction ends and its connection goes back to the pool
+        integrate()
     return receipts_for(session, [event_id], lambda: signer, issuer).get(event_id, [])
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from app.db.models import Event, Issuance
+from app.db.models import Event, Issuance, LogNode, LogPending
 from app.db.units import insert_units
 from app.domain import merkle
 from app.domain.jws import b64url, sign_compact
@@ -367,3 +367,33 @@ def test_a_busy_writer_costs_the_check_its_proof_not_the_answer(
     )
     signed = receipts.check_now(runtime.sessions, token, keys, runtime.sign_checkpoint)
     assert signed.proof is not None and signed.proof["included"] and signed.proof["leaf_matches"]
+
+
+@pytest.mark.postgres_only
+def test_a_sale_left_pending_in_the_log_gets_its_receipts_once_integrated(
+    client: Any, runtime: Runtime, pharmacy: Org, stock: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure between a sale's commit and its integration leaves its leaf pending (docs/log.md): the seller asking
+    for the receipts then gets them, the leaf integrated first, instead of an empty list."""
+    import app.services.log as log_service
+
+    def crash(_engine: Any) -> int:
+        raise RuntimeError("the process stopped between the commit and the integration")
+
+    monkeypatch.setattr(log_service, "integrate_here", lambda _session: None)
+    monkeypatch.setattr(log_service, "integrate", crash)
+    failed = post(client, pharmacy, {"action": "sell", "codes": [stock[0]], "channel": "offline"})
+    assert failed.status_code == 500
+    monkeypatch.undo()
+    with runtime.sessions() as session:
+        event_id = session.scalar(select(Event.id).where(Event.action == "sell"))
+        assert session.scalar(select(LogPending.id).where(LogPending.event_id == event_id)) is not None
+    listed = client.get(f"/v1/events/{event_id}/receipts", headers=pharmacy.headers)
+    assert listed.status_code == 200, listed.text
+    [receipt] = listed.json()["receipts"]
+    claims = offline(client, receipt["token"])
+    with runtime.sessions() as session:
+        assert session.scalar(select(LogPending.id)) is None
+        index = session.scalar(select(LogNode.index).where(LogNode.event_id == event_id, LogNode.level == 0))
+    assert (claims["event_id"], claims["log_index"]) == (event_id, index)
+    assert check(client, receipt["token"])["state"]["standing"] == "sold_once"
