@@ -25,6 +25,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,8 +76,18 @@ def load(
     pg_meter.start()
     cpu_before, t0 = server.cpu(), time.perf_counter()
     jiffies = bc.cpu_jiffies()
+    spy = None
+    if args.profile:  # py-spy beside the measured load (its sampling costs the machine CPU: compare within a run)
+        out = Path(args.profile) / f"{name.strip().replace(' ', '_')}-{time.strftime('%H%M%S')}.txt"
+        spy = subprocess.Popen(
+            [bc._venv_bin("py-spy"), "record", "--pid", str(server.pid), "--subprocesses", "--threads", "--format",
+             "raw", "--rate", "200", "--duration", str(args.duration), "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     stats, raw = bc.run_wrk(wrk, server.base, script, paths, args.duration, args.connections, script_args=script_args)
     elapsed = time.perf_counter() - t0
+    if spy is not None:
+        spy.wait()
     pg_cpu = pg_meter.stop()
     cpu_after = server.cpu()
     server_cpu = sum(cpu_after.values()) - sum(cpu_before.values())
@@ -190,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-wait", type=float, default=30.0, help="wait this long at most for a quieter machine")
     parser.add_argument("--source", metavar="DIR", help="run the service from this source tree")
     parser.add_argument("--output", metavar="NAME", help="write bench-results/NAME.json")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy (raw, --threads) of the server under each load")
     args = parser.parse_args(argv)
     if args.units < 10 or args.duration < 1 or args.connections < 2 or args.rounds < 1 or args.lots < 1:
         parser.error("--units >= 10, --duration >= 1, --connections >= 2, --rounds >= 1, --lots >= 1")

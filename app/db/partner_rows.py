@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -41,16 +43,30 @@ _REQUEST, _ANSWER, _AT = (ANSWER_COLUMNS.index(name) for name in ("request", "an
 def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     """Insert kept answers (values in ``ANSWER_COLUMNS`` order; ``request`` a dict, ``answer`` JSON text, kept as
     sent; ``requested_at`` an aware UTC datetime), in order, with one statement (COPY on PostgreSQL; below
-    SQLAlchemy's per-row parameter processing, which cost more than the insert itself)."""
+    SQLAlchemy's per-row parameter processing, which cost more than the insert itself). On SQLite one multi-row
+    ``INSERT ... VALUES (...), (...)``, not an ``executemany``: the driver releases and takes back the GIL around
+    each step, so a row each was a GIL hand-over each between the keeper's thread and the event loop."""
     if not rows:
         return
     stored = _stored_at(conn)
-    copy_rows(
-        conn,
-        "partner_verification",
-        ANSWER_COLUMNS,
-        [(*row[:_REQUEST], json.dumps(row[_REQUEST]), row[_ANSWER], stored(row[_AT]), *row[_AT + 1 :]) for row in rows],
-    )
+    values = [
+        (*row[:_REQUEST], json.dumps(row[_REQUEST]), row[_ANSWER], stored(row[_AT]), *row[_AT + 1 :]) for row in rows
+    ]
+    if conn.dialect.name == "postgresql":
+        copy_rows(conn, "partner_verification", ANSWER_COLUMNS, values)
+        return
+    for start in range(0, len(values), _SQLITE_ROWS):
+        chunk = values[start : start + _SQLITE_ROWS]
+        conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(chain.from_iterable(chunk)))
+
+
+_SQLITE_ROWS = 500  # rows per statement: 6,000 parameters, below SQLite's 32,766
+
+
+@lru_cache(maxsize=64)
+def _sqlite_insert(count: int) -> str:
+    row = f"({', '.join('?' for _ in ANSWER_COLUMNS)})"
+    return f"INSERT INTO partner_verification ({', '.join(ANSWER_COLUMNS)}) VALUES {', '.join([row] * count)}"  # noqa: S608
 
 
 def _stored_at(conn: Connection) -> Any:
@@ -101,8 +117,9 @@ _HELD_POSTGRESQL = (
     "SELECT r.org_id, r.unit_id FROM unnest(%s::text[], %s::bigint[]) AS r (org_id, unit_id)"  # noqa: S608 - no value
     f"{_HELD}"
 )
+# SQLite: the pairs as one JSON array in one row (one step of the statement: the driver hands the GIL over at each).
 _HELD_SQLITE = (
-    "SELECT r.org_id, r.unit_id FROM (SELECT json_extract(j.value, '$[0]') AS org_id, "  # noqa: S608 - no value
+    "SELECT json_group_array(json_array(r.org_id, r.unit_id)) FROM (SELECT json_extract(j.value, '$[0]') AS org_id, "  # noqa: S608
     f"json_extract(j.value, '$[1]') AS unit_id FROM json_each(?) j) r{_HELD}"
 )
 
@@ -117,5 +134,5 @@ def held_pairs(conn: Connection, pairs: set[tuple[str, int]]) -> set[tuple[str, 
         params: tuple[Any, ...] = ([org for org, _ in ordered], [unit for _, unit in ordered])
         rows = conn.exec_driver_sql(_HELD_POSTGRESQL, params)
     else:
-        rows = conn.exec_driver_sql(_HELD_SQLITE, (json.dumps(ordered),))
+        rows = json.loads(conn.exec_driver_sql(_HELD_SQLITE, (json.dumps(ordered),)).scalar_one())
     return {(org, int(unit)) for org, unit in rows}

@@ -32,7 +32,7 @@ from app.services.clock import utcnow
 from app.services.keys import KeyRing, MasterKeyError
 from app.services.orgs import Principal, hash_api_key
 from app.services.partner_keeper import AnswerKeeper
-from app.services.partner_verification import JWS_TYPE, PartnerRequest, answer_partner
+from app.services.partner_verification import JWS_TYPE, PartnerRequest, answer_partner, parties_json
 from app.services.verification import Verification
 
 FACTS_SECONDS = 2.0  # how long a key's and a GTIN's facts are kept (PASSPORT_PARTNER_FACTS_SECONDS)
@@ -43,6 +43,7 @@ MAX_KNOWN = 10_000  # (key, GTIN) pairs kept at most
 class _Known:
     facts: PartnerFacts
     terms: tuple[LicenceTerm, ...]  # the organisation's licence grants; which stand is decided at each answer
+    parties: str  # the answer's requester and responder members (partner_verification.parties_json)
     until: float  # monotonic seconds
 
 
@@ -90,6 +91,7 @@ class PartnerDesk:
             signer=signer,
             now=now,
             responder_url=self._responder_url,
+            parties=known.parties,
         )
         await self.keeper.keep(kept)
         return kept.answer
@@ -105,7 +107,8 @@ class PartnerDesk:
             self._known.pop((key_hash, gtin), None)
             raise NotAuthenticated("the API key is unknown or revoked", code="invalid_api_key")
         terms = tuple(LicenceTerm(t.kind, t.valid_from, t.valid_until, t.revoked_at) for t in facts.licences)
-        known = _Known(facts, terms, now + self._facts_seconds)
+        parties = parties_json(facts.org_id, facts.org_name, facts.product, self._responder_url)
+        known = _Known(facts, terms, parties, now + self._facts_seconds)
         if self._facts_seconds > 0:
             if len(self._known) >= MAX_KNOWN:  # many keys and GTINs: start again rather than grow
                 self._known.clear()
