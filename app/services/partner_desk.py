@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -39,12 +40,29 @@ FACTS_SECONDS = 2.0  # how long a key's and a GTIN's facts are kept (PASSPORT_PA
 MAX_KNOWN = 10_000  # (key, GTIN) pairs kept at most
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Known:
     facts: PartnerFacts
     terms: tuple[LicenceTerm, ...]  # the organisation's licence grants; which stand is decided at each answer
     parties: str  # the answer's requester and responder members (partner_verification.parties_json)
     until: float  # monotonic seconds
+    principal: Principal | None = None  # with the licences standing at each answer's time until principal_until
+    principal_until: datetime | None = None
+
+
+def _principal(known: _Known, now: datetime) -> Principal:
+    """The requester with the licences that stand at ``now``. Which stand changes only at a UTC midnight (the terms'
+    days) or at a revocation's moment, so the set is made again only when one of those has passed."""
+    principal, until = known.principal, known.principal_until
+    if principal is not None and until is not None and now < until:
+        return principal
+    facts = known.facts
+    principal = Principal(facts.org_id, facts.org_name, facts.role, valid_kinds(known.terms, now))
+    day = now.astimezone(UTC).date()
+    midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    revoked = [t.revoked_at for t in known.terms if t.revoked_at is not None and t.revoked_at > now]
+    known.principal, known.principal_until = principal, min([midnight, *revoked])
+    return principal
 
 
 class PartnerDesk:
@@ -79,7 +97,7 @@ class PartnerDesk:
         if facts.key_tag is None:
             raise MasterKeyError("no active signing key: run `passport init`")
         now = utcnow()
-        principal = Principal(facts.org_id, facts.org_name, facts.role, valid_kinds(known.terms, now))
+        principal = _principal(known, now)
         signer = self._signers.get(facts.key_tag)
         if signer is None:
             signer = await anyio.to_thread.run_sync(self._open, facts.key_tag)

@@ -124,3 +124,30 @@ def test_new_correlation_uuids_are_random_version_4_uuids_in_canonical_form():
     assert len({text[14] for text in made}) == 1 and len({text[0] for text in made}) == 16
     assert uuid.UUID(correlation_of(None)).version == 4
     assert correlation_of("6F1C2A9E3B4D4C6E9A1B2F3E4D5C6B7A") == "6f1c2a9e-3b4d-4c6e-9a1b-2f3e4d5c6b7a"
+
+
+def test_the_desk_makes_the_requesters_licences_again_at_midnight_and_at_a_revocation():
+    """The desk keeps the requester with the licences standing (app/services/partner_desk.py ``_principal``) only
+    until the next UTC midnight or revocation: each answer still gets the licences standing at its own time."""
+    from datetime import date, timedelta
+
+    from app.db.partner_facts import PartnerFacts
+    from app.domain.licences import LicenceTerm
+    from app.services.partner_desk import _Known, _principal
+
+    facts = PartnerFacts("o" * 32, "Wholesaler", "distributor", (), None, 1)
+    at = datetime(2026, 12, 5, 11, 0, tzinfo=UTC)
+    revoked = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    terms = (
+        LicenceTerm("drug_wholesale", date(2026, 1, 1), date(2026, 12, 5)),  # its last day
+        LicenceTerm("drug_retail", date(2026, 12, 6)),  # from tomorrow
+        LicenceTerm("drug_import", date(2026, 1, 1), None, revoked),  # revoked at noon
+    )
+    known = _Known(facts, terms, "", 0.0)
+    first = _principal(known, at)
+    assert first.licences == {"drug_wholesale", "drug_import"} and first.org_id == facts.org_id
+    assert _principal(known, revoked - timedelta(microseconds=1)) is first  # nothing changed: the same one
+    assert _principal(known, revoked).licences == {"drug_wholesale"}
+    assert _principal(known, datetime(2026, 12, 5, 23, 59, 59, tzinfo=UTC)).licences == {"drug_wholesale"}
+    assert _principal(known, datetime(2026, 12, 6, 0, 0, tzinfo=UTC)).licences == {"drug_retail"}
+    assert _principal(known, datetime(2026, 12, 6, 1, 0, tzinfo=UTC)).licences == {"drug_retail"}
