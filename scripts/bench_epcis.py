@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -114,7 +115,36 @@ def capture(base: str, key: str, document: dict[str, Any] | bytes, behaviour: st
     return time.perf_counter() - start, job
 
 
-def run_db(db: str, events: int, behaviours: list[str], workdir: Path, xml: str) -> dict[str, Any]:
+class _Profile:
+    """``py-spy record`` of the server while a step runs (``--profile DIR``): collapsed stacks per step
+    (``DIR/{db}-{step}.txt``), for flamegraph tools or a grep. A no-op without ``--profile``."""
+
+    def __init__(self, directory: Path | None, pid: int, name: str) -> None:
+        self.directory, self.pid, self.name = directory, pid, name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> _Profile:
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            out = self.directory / f"{self.name}.txt"
+            argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(self.pid), "--subprocesses"]
+            self.proc = subprocess.Popen(
+                [*argv, "--format", "raw", "--rate", "200", "--nonblocking", "--output", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)  # py-spy attaches
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(2)  # SIGINT: py-spy writes its file and exits
+            self.proc.wait(60)
+
+
+def run_db(
+    db: str, events: int, behaviours: list[str], workdir: Path, xml: str, profile: Path | None = None
+) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
     log = workdir / f"server-{db}.log"
@@ -140,7 +170,8 @@ def run_db(db: str, events: int, behaviours: list[str], workdir: Path, xml: str)
         for behaviour in behaviours:
             uris = issue_all(base, key, bc.create_batch(base, key, gtin, f"EPCIS-{behaviour}"), events)
             bc.wait_for_quiet(30)
-            seconds, job = capture(base, key, epcis_document(uris), behaviour)
+            with _Profile(profile, server.pid, f"{db}-epcis-{behaviour}"):
+                seconds, job = capture(base, key, epcis_document(uris), behaviour)
             if not job["success"] or job["capturedCount"] != events:
                 raise RuntimeError(f"capture job failed: {str(job)[:600]}")
             epcis_seconds[behaviour] = seconds
@@ -159,11 +190,12 @@ def run_db(db: str, events: int, behaviours: list[str], workdir: Path, xml: str)
             )
 
         bc.wait_for_quiet(30)
-        start = time.perf_counter()
-        for i in range(0, events, NATIVE_CHUNK):
-            chunk = native_uris[i : i + NATIVE_CHUNK]
-            post_events(base, key, [{"action": "ship", "codes": [u], "to": dist["id"]} for u in chunk])
-        seconds_native = time.perf_counter() - start
+        with _Profile(profile, server.pid, f"{db}-native"):
+            start = time.perf_counter()
+            for i in range(0, events, NATIVE_CHUNK):
+                chunk = native_uris[i : i + NATIVE_CHUNK]
+                post_events(base, key, [{"action": "ship", "codes": [u], "to": dist["id"]} for u in chunk])
+            seconds_native = time.perf_counter() - start
         print(
             f"  native          {events:,} events in {seconds_native:7.2f} s  {events / seconds_native:8.0f} events/s"
         )
@@ -222,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         default="2.0",
         help="also capture the journey as EPCIS XML of this version, beside JSON (default 2.0)",
     )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy record the server during each step into DIR (collapsed stacks)"
+    )
     parser.add_argument("--source", help="run another source tree (e.g. a git archive of HEAD) as the service")
     args = parser.parse_args(argv)
     if args.source:
@@ -233,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory(prefix=f"bench-epcis-{db}-") as tmp:
-            rows.append(run_db(db, args.events, behaviours, Path(tmp), args.xml))
+            rows.append(run_db(db, args.events, behaviours, Path(tmp), args.xml, args.profile))
     print()
     print(
         bc.table(

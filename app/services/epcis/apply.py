@@ -6,14 +6,23 @@
 issued as the manufacturer's externally serialised units; a recalled disposition opens a recall, or, sent by a
 holder, locks the units. Identifiers or parties unknown here make the event *external*: kept, queryable, flagged
 in ``notes``, changing no custody. The transaction and its savepoints belong to :mod:`.run`.
+
+Most events of a large document are plain moves (a shipment, a receipt, a sale of units Passport knows): those
+take the *batch lane*. :meth:`EventCapture.plan` turns such an event into the ``/v1/events`` event it stands for
+without writing anything, and :meth:`EventCapture.record_planned` records a run of them with one
+``record_events`` list (one recorder: its organisation, licence and product lookups once) and stores their EPCIS
+rows with one insert per table. Any other event (commissioning, a recall, packing, an error declaration, an event
+seen before, one whose identifiers or parties are unknown here, one that would be refused) is captured alone by
+:meth:`EventCapture.capture`, as before; :mod:`.run` falls back to it, event by event, when a batch fails.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.custody import load_containers, load_units
@@ -41,6 +50,29 @@ from app.services.orgs import Principal
 from app.services.recalls import create_recall
 
 UnitKey = tuple[str, str]
+_IN_LIST = 500  # keys per IN (...) of a lookup
+
+
+@dataclass(slots=True)
+class Planned:
+    """An event of the batch lane: what :meth:`EventCapture.plan` read of it, and the native event it stands for."""
+
+    index: int  # in the document
+    event: dict[str, Any]
+    event_hash: str
+    event_id: str
+    ids: list[Role]
+    native: EventIn
+
+
+@dataclass(slots=True)
+class Stored:
+    """What a captured event became (for the job's warnings)."""
+
+    index: int
+    event_id: str
+    custody: CustodyOutcome
+    notes: list[str]
 
 
 class EventCapture:
@@ -58,6 +90,10 @@ class EventCapture:
         self.unit_ids: dict[UnitKey, int] = {}
         # The units of this transaction's events, locked up front (see run._lock_rows).
         self.locked_units = locked
+        # The CBV hashes and eventIDs (kind event) that the batch lane must leave to :meth:`capture`: stored before
+        # this transaction (read by :meth:`prefetch`) or met in it (see :meth:`plan`).
+        self._hashes: set[str] = set()
+        self._ids: set[str] = set()
         # What the last captured event became, for the job's warnings.
         self.event_id = ""
         self.custody = CustodyOutcome.NONE
@@ -118,44 +154,150 @@ class EventCapture:
         custody, native_id = self._apply(event, meaning, ids, notes)
         if kind is RecordKind.ERROR_DECLARATION:
             notes.append("error declaration: kept beside the event it declares wrong; custody is unchanged")
+        row = EpcisEvent(**self._row(event, event_hash, event_id, kind, custody, native_id, notes, context))
+        self.session.add(row)
+        self.session.flush()
+        self.session.add_all(EpcisEpc(**values) for values in self._epc_rows(row.id, ids))
+        self.event_id, self.custody, self.notes = event_id, custody, notes
+        return True
+
+    def _row(
+        self,
+        event: dict[str, Any],
+        event_hash: str,
+        event_id: str,
+        kind: RecordKind,
+        custody: CustodyOutcome,
+        native_id: int | None,
+        notes: list[str],
+        context: list[Any] | None,
+    ) -> dict[str, Any]:
+        """The stored event's column values."""
         document = dict(event)
         document["eventID"] = event_id
         document["recordTime"] = self.policy.now.isoformat().replace("+00:00", "Z")
-        row = EpcisEvent(
-            event_id=event_id,
-            event_hash=event_hash,
-            kind=kind,
-            type=event["type"],
-            action=event.get("action"),
-            biz_step=bare_word(event.get("bizStep")),
-            disposition=bare_word(event.get("disposition")),
-            event_time=fields.to_utc(event["eventTime"]),
-            record_time=self.policy.now,
-            read_point=fields.location(event, "readPoint"),
-            biz_location=fields.location(event, "bizLocation"),
-            org_id=self.principal.org_id,
-            capture_id=self.job.id,
-            native_event_id=native_id,
-            custody=custody,
-            notes=notes,
-            document=document,
-            context=context,
-        )
-        self.session.add(row)
-        self.session.flush()
+        return {
+            "event_id": event_id,
+            "event_hash": event_hash,
+            "kind": kind,
+            "type": event["type"],
+            "action": event.get("action"),
+            "biz_step": bare_word(event.get("bizStep")),
+            "disposition": bare_word(event.get("disposition")),
+            "event_time": fields.to_utc(event["eventTime"]),
+            "record_time": self.policy.now,
+            "read_point": fields.location(event, "readPoint"),
+            "biz_location": fields.location(event, "bizLocation"),
+            "org_id": self.principal.org_id,
+            "capture_id": self.job.id,
+            "native_event_id": native_id,
+            "custody": custody,
+            "notes": notes,
+            "document": document,
+            "context": context,
+        }
+
+    def _epc_rows(self, row_id: int, ids: list[Role]) -> list[dict[str, Any]]:
+        """The column values of the identifier rows of stored event ``row_id``."""
         units = self._unit_ids([key for _, i in ids if (key := i.unit_key) is not None])
-        self.session.add_all(
-            EpcisEpc(
-                epcis_event_id=row.id,
-                role=role,
-                epc=ident.canonical,
-                gtin=ident.gtin,
-                unit_id=units.get(ident.unit_key) if ident.unit_key is not None else None,
-            )
+        return [
+            {
+                "epcis_event_id": row_id,
+                "role": role,
+                "epc": ident.canonical,
+                "gtin": ident.gtin,
+                "unit_id": units.get(ident.unit_key) if ident.unit_key is not None else None,
+            }
             for role, ident in ids
+        ]
+
+    # ----------------------------------------------------------------------------------------- batch lane
+
+    def prefetch(self, events: list[tuple[dict[str, Any], str]]) -> None:
+        """Read once, for the (event, CBV hash) pairs of a transaction, which of their hashes and eventIDs are
+        already stored (kind event): those events go to :meth:`capture`, which tells a duplicate from a reused
+        eventID as before."""
+        hashes = sorted({event_hash for _, event_hash in events})
+        ids = sorted({event.get("eventID") or event_hash for event, event_hash in events})
+        for column, keys in ((EpcisEvent.event_hash, hashes), (EpcisEvent.event_id, ids)):
+            for start in range(0, len(keys), _IN_LIST):
+                found = self.session.execute(
+                    select(EpcisEvent.event_hash, EpcisEvent.event_id).where(
+                        EpcisEvent.kind == RecordKind.EVENT, column.in_(keys[start : start + _IN_LIST])
+                    )
+                )
+                for event_hash, event_id in found:
+                    self._hashes.add(event_hash)
+                    self._ids.add(event_id)
+
+    def plan(self, index: int, event: dict[str, Any], event_hash: str) -> Planned | None:
+        """The event as the batch lane records it, read but not written: an event (not an error declaration)
+        never stored nor met before in this transaction (by hash or eventID), whose custody meaning is an
+        action other than packing and unpacking that moves identifiers and parties all known here, with
+        nothing to note. None for any other event: :meth:`capture` it alone. Raises the DomainError that
+        :meth:`capture` would raise before writing anything (the caller captures the event alone to report
+        it). Every event planned or not is met: a later one with its hash or eventID is not planned."""
+        kind = fields.record_kind(event)
+        event_id = event.get("eventID") or event_hash
+        met = event_hash in self._hashes or event_id in self._ids
+        self._hashes.add(event_hash)
+        self._ids.add(event_id)
+        if met or kind is not RecordKind.EVENT:
+            return None
+        meaning = custody_meaning(event)
+        if meaning.action is None or meaning.action in (Action.PACK, Action.UNPACK):
+            return None
+        ids = cn.resolve(self.session, fields.identifiers(event))
+        fields.check_lengths(event, event_id, ids)
+        notes: list[str] = []
+        native = self._native(event, meaning.action, ids, notes)
+        if notes or not isinstance(native, EventIn):
+            return None
+        return Planned(index, event, event_hash, event_id, ids, native)
+
+    def record_planned(self, planned: list[Planned], context: list[Any] | None) -> list[Stored]:
+        """Record the planned events as one ``record_events`` list (all or nothing), then store them and their
+        identifiers with one insert per table. Raises the list's DomainError (or the store's SQLAlchemyError):
+        the caller rolls back its savepoint and captures the events one by one."""
+        outcome = record_events(
+            self.session,
+            self.principal,
+            [p.native for p in planned],
+            atomic=True,
+            policy=self.policy,
+            locked=self.locked_units,
         )
-        self.event_id, self.custody, self.notes = event_id, custody, notes
-        return True
+        if outcome.error is not None:
+            raise outcome.error
+        rows: list[dict[str, Any]] = []
+        stored: list[Stored] = []
+        for p, result in zip(planned, outcome.results, strict=True):
+            notes: list[str] = []
+            custody, native_id = CustodyOutcome.APPLIED, result.event_id
+            if result.status is ResultStatus.DUPLICATE:
+                notes.append(f"the custody change was already recorded as event {result.event_id}")
+                custody, native_id = CustodyOutcome.NONE, None
+            rows.append(
+                self._row(p.event, p.event_hash, p.event_id, RecordKind.EVENT, custody, native_id, notes, context)
+            )
+            stored.append(Stored(p.index, p.event_id, custody, notes))
+        row_ids = self.session.scalars(
+            insert(EpcisEvent).returning(EpcisEvent.id, sort_by_parameter_order=True), rows
+        ).all()
+        epcs = [values for row_id, p in zip(row_ids, planned, strict=True) for values in self._epc_rows(row_id, p.ids)]
+        if epcs:
+            self.session.execute(insert(EpcisEpc), epcs)
+        return stored
+
+    def forget(self, planned: list[Planned]) -> None:
+        """After a batch's savepoint was rolled back: its units' objects reload their rows when next read (the
+        recorder gave them their new values as committed state), and the unit ids seen are forgotten."""
+        self.unit_ids.clear()
+        for p in planned:
+            for _, ident in p.ids:
+                unit = self.locked_units.get(ident.unit_key) if ident.unit_key is not None else None
+                if unit is not None and unit in self.session:
+                    self.session.expire(unit)
 
     def _apply(
         self, event: dict[str, Any], meaning: Meaning, ids: list[Role], notes: list[str]
@@ -291,6 +433,25 @@ class EventCapture:
     def _act(
         self, event: dict[str, Any], action: Action, ids: list[Role], notes: list[str]
     ) -> tuple[CustodyOutcome, int | None]:
+        native = self._native(event, action, ids, notes)
+        if not isinstance(native, EventIn):
+            return native, None
+        outcome = record_events(
+            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self.locked_units
+        )
+        if outcome.error is not None:
+            raise outcome.error
+        result = outcome.results[0]
+        if result.status is ResultStatus.DUPLICATE:
+            notes.append(f"the custody change was already recorded as event {result.event_id}")
+            return CustodyOutcome.NONE, None
+        return CustodyOutcome.APPLIED, result.event_id
+
+    def _native(
+        self, event: dict[str, Any], action: Action, ids: list[Role], notes: list[str]
+    ) -> EventIn | CustodyOutcome:
+        """The ``/v1/events`` event an action stands for; or, when it moves nothing known here, what the event
+        is (noted in ``notes``). Reads, writes nothing; raises the event's DomainError."""
         parent: Identifier | None = None
         if action in (Action.PACK, Action.UNPACK):
             parent = next((i for role, i in ids if role is EpcRole.PARENT), None)
@@ -298,7 +459,7 @@ class EventCapture:
                 raise InvalidInput("an aggregation needs parentID", code="parent_required")
             if parent.sscc is None:
                 notes.append(f"parent {parent.canonical} is not an SSCC: Passport tracks cases and pallets by SSCC")
-                return CustodyOutcome.EXTERNAL, None
+                return CustodyOutcome.EXTERNAL
             children = [i for role, i in ids if role is EpcRole.CHILD]
             if action is Action.UNPACK and children:
                 self._check_whole_unpack(parent.sscc, children)
@@ -307,13 +468,13 @@ class EventCapture:
             subjects = [i for role, i in ids if role is EpcRole.EPC]
         if not subjects:
             notes.append("no instance-level identifiers: nothing to move")
-            return CustodyOutcome.NONE, None
+            return CustodyOutcome.NONE
         unknown = self._unknown(subjects)
         if unknown:
             notes.append("identifiers never issued or commissioned here, left out: " + ", ".join(unknown[:20]))
             subjects = [i for i in subjects if i.canonical not in set(unknown)]
             if not subjects:
-                return CustodyOutcome.EXTERNAL, None
+                return CustodyOutcome.EXTERNAL
         to = None
         if action is Action.SHIP:
             to, named = self._party(event, "destinationList")
@@ -325,8 +486,8 @@ class EventCapture:
                         code="destination_required",
                     )
                 notes.append(f"destination {named} is no organisation here: kept as external history")
-                return CustodyOutcome.EXTERNAL, None
-        native = EventIn(
+                return CustodyOutcome.EXTERNAL
+        return EventIn(
             action=action.value,
             codes=[_code(i) for i in subjects],
             occurred_at=fields.to_utc(event["eventTime"]),
@@ -338,16 +499,6 @@ class EventCapture:
             order_ref=fields.extension_text(event, "orderRef"),
             prescription=fields.prescription(event),
         )
-        outcome = record_events(
-            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self.locked_units
-        )
-        if outcome.error is not None:
-            raise outcome.error
-        result = outcome.results[0]
-        if result.status is ResultStatus.DUPLICATE:
-            notes.append(f"the custody change was already recorded as event {result.event_id}")
-            return CustodyOutcome.NONE, None
-        return CustodyOutcome.APPLIED, result.event_id
 
     def _check_whole_unpack(self, sscc: str, children: list[Identifier]) -> None:
         """An AggregationEvent DELETE naming children must name all of them: Passport empties a container as a

@@ -38,7 +38,7 @@ from app.domain.epcis_fields import ErrorBehaviour
 from app.domain.errors import Conflict, DomainError, InvalidInput, PayloadTooLarge
 from app.services.custody import Policy, write_alerts
 from app.services.epcis import cn, jobs
-from app.services.epcis.apply import EventCapture, UnitKey
+from app.services.epcis.apply import EventCapture, Planned, UnitKey
 from app.services.epcis.capture_schema import schema_problem
 from app.services.epcis.hash import event_hashes
 from app.services.orgs import Principal
@@ -46,6 +46,7 @@ from app.services.orgs import Principal
 log = logging.getLogger("passport")
 
 PROCEED_CHUNK = 200  # events per transaction when the sender asked to proceed past errors
+BATCH = 100  # events of the batch lane per record_events list (and savepoint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,50 +202,106 @@ def _capture_events(
     step = max(len(events), 1) if out.rollback else PROCEED_CHUNK
     for start in range(0, len(events), step):
         chunk = range(start, min(start + step, len(events)))
-        counts = {"captured": 0, "duplicates": 0}
-        warnings: list[dict[str, Any]] = []
         with session.begin():
             session.connection(execution_options=WRITE_OPTIONS)
             job = session.get(EpcisCapture, job_id)
             assert job is not None
             policy = policy_for()
             locked = _lock_rows(session, [events[i] for i in chunk if hashes[i]])
-            worker = EventCapture(session, principal, policy, job, locked)
-            for index in chunk:
-                event, event_hash = events[index], hashes[index]
-                if event_hash is None:
-                    continue
-                savepoint = session.begin_nested()
-                try:
-                    captured = worker.capture(event, event_hash, context)
-                except (DomainError, SQLAlchemyError) as failure:
-                    savepoint.rollback()
-                    worker.unit_ids.clear()
-                    if isinstance(failure, IntegrityError) and worker.is_duplicate(event, event_hash):
-                        counts["duplicates"] += 1  # the same event, captured meanwhile by another job
-                        continue
-                    error = failure if isinstance(failure, DomainError) else _storage_error(failure, job_id)
-                    out.errors.append(fields.event_problem(error, index, event))
-                    out.refused.append(error)
-                    if out.rollback:
-                        raise _RolledBack from None
-                    write_alerts(session, principal, error, policy.now)
-                    job.success = False
-                    continue
-                savepoint.commit()
-                counts["captured" if captured else "duplicates"] += 1
-                if captured and worker.notes:
-                    warnings.append(
-                        {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
-                    )
+            run = _Chunk(session, principal, job, policy, out, EventCapture(session, principal, policy, job, locked))
+            run.capture([(i, events[i], h) for i in chunk if (h := hashes[i]) is not None], context)
             if not out.rollback:  # what the job says if it is interrupted later: what this chunk committed
-                job.captured = out.captured + counts["captured"]
-                job.duplicates = out.duplicates + counts["duplicates"]
+                job.captured = out.captured + run.counts["captured"]
+                job.duplicates = out.duplicates + run.counts["duplicates"]
                 job.errors = _in_order(out.errors, len(events))
-                job.warnings = (out.warnings + warnings)[: jobs.MAX_WARNINGS]
-        out.captured += counts["captured"]
-        out.duplicates += counts["duplicates"]
-        out.warnings += warnings[: jobs.MAX_WARNINGS - len(out.warnings)]
+                job.warnings = (out.warnings + run.warnings)[: jobs.MAX_WARNINGS]
+        out.captured += run.counts["captured"]
+        out.duplicates += run.counts["duplicates"]
+        out.warnings += run.warnings[: jobs.MAX_WARNINGS - len(out.warnings)]
+
+
+class _Chunk:
+    """The events of one transaction: consecutive events of the batch lane (:meth:`.EventCapture.plan`) are
+    recorded together, up to :data:`BATCH` at a time, in one savepoint; any other event alone in its own, as is
+    every event of a batch that fails (so an error names its event, ``proceed`` keeps the good ones and
+    ``rollback`` rejects the document at its first error, exactly as one event at a time would)."""
+
+    def __init__(
+        self,
+        session: Session,
+        principal: Principal,
+        job: EpcisCapture,
+        policy: Policy,
+        out: _Outcome,
+        worker: EventCapture,
+    ) -> None:
+        self.session, self.principal, self.job, self.policy = session, principal, job, policy
+        self.out, self.worker = out, worker
+        self.counts = {"captured": 0, "duplicates": 0}
+        self.warnings: list[dict[str, Any]] = []
+
+    def capture(self, items: list[tuple[int, dict[str, Any], str]], context: list[Any] | None) -> None:
+        self.worker.prefetch([(event, event_hash) for _, event, event_hash in items])
+        pending: list[Planned] = []
+        for index, event, event_hash in items:
+            try:
+                planned = self.worker.plan(index, event, event_hash)
+            except DomainError:
+                planned = None  # captured alone below, which reports it
+            if planned is not None:
+                pending.append(planned)
+                if len(pending) >= BATCH:
+                    self._batch(pending, context)
+                    pending = []
+                continue
+            self._batch(pending, context)
+            pending = []
+            self._one(index, event, event_hash, context)
+        self._batch(pending, context)
+
+    def _batch(self, planned: list[Planned], context: list[Any] | None) -> None:
+        if not planned:
+            return
+        savepoint = self.session.begin_nested()
+        try:
+            stored = self.worker.record_planned(planned, context)
+        except (DomainError, SQLAlchemyError):
+            savepoint.rollback()
+            self.worker.forget(planned)
+            for p in planned:  # one by one: the failing event's error, the others captured (proceed)
+                self._one(p.index, p.event, p.event_hash, context)
+            return
+        savepoint.commit()
+        self.counts["captured"] += len(stored)  # a custody change recorded before is a note, not a duplicate
+        for s in stored:
+            if s.notes:
+                self.warnings.append({"index": s.index, "eventID": s.event_id, "custody": s.custody, "notes": s.notes})
+
+    def _one(self, index: int, event: dict[str, Any], event_hash: str, context: list[Any] | None) -> None:
+        session, worker, out, counts = self.session, self.worker, self.out, self.counts
+        savepoint = session.begin_nested()
+        try:
+            captured = worker.capture(event, event_hash, context)
+        except (DomainError, SQLAlchemyError) as failure:
+            savepoint.rollback()
+            worker.unit_ids.clear()
+            if isinstance(failure, IntegrityError) and worker.is_duplicate(event, event_hash):
+                counts["duplicates"] += 1  # the same event, captured meanwhile by another job
+                return
+            error = failure if isinstance(failure, DomainError) else _storage_error(failure, self.job.id)
+            out.errors.append(fields.event_problem(error, index, event))
+            out.refused.append(error)
+            if out.rollback:
+                raise _RolledBack from None
+            write_alerts(session, self.principal, error, self.policy.now)
+            self.job.success = False
+            return
+        savepoint.commit()
+        counts["captured" if captured else "duplicates"] += 1
+        if captured and worker.notes:
+            self.warnings.append(
+                {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
+            )
 
 
 def _in_order(errors: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
