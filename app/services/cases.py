@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -24,6 +25,7 @@ from app.db.models import (
     CaseSubject,
     Event,
     EventItem,
+    Issuance,
     LotCustody,
     LotHop,
     Organisation,
@@ -453,9 +455,16 @@ def _timing(change: CaseChange, told: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _lots_units(session: Session, batch_ids: Sequence[int] | Select[tuple[int]]) -> ColumnElement[bool]:
+    """Units of these lots, found through their issuances (``ix_unit_issuance_id_id``; a unit's issuance is of its
+    lot, by the key (issuance_id, batch_id)): PostgreSQL's custody index leaves out untouched units (migration 0025)."""
+    issuances = session.scalars(select(Issuance.id).where(Issuance.batch_id.in_(batch_ids))).all()
+    return Unit.issuance_id.in_(issuances)
+
+
 def _unit_count(session: Session, case: SuspectCase) -> dict[str, int]:
     subjects = select(CaseSubject.batch_id).where(CaseSubject.case_id == case.id, CaseSubject.batch_id.is_not(None))
-    in_lots = session.scalar(select(func.count()).select_from(Unit).where(Unit.batch_id.in_(subjects))) or 0
+    in_lots = session.scalar(select(func.count()).select_from(Unit).where(_lots_units(session, subjects))) or 0
     return {"lots": len(case.lots), "serials": len(case.serials), "in_lots": int(in_lots)}
 
 
@@ -473,13 +482,15 @@ def quarantine(session: Session, principal: Principal, case_id: int, *, policy: 
     batch_ids = [b for b, _ in rows if b is not None]
     unit_ids = [u for _, u in rows if u is not None]
     mine = Unit.holder_id == principal.org_id
+    in_lots = Unit.batch_id.in_(batch_ids)  # held units: the custody index (holder_id = org implies its predicate)
     if product.manufacturer_id == principal.org_id:
         mine = or_(mine, Unit.holder_id.is_(None))
+        in_lots = _lots_units(session, batch_ids)  # also untouched units, which only the issuances' index has
     serials = list(
         session.scalars(
             select(Unit.serial)
             .where(
-                or_(Unit.batch_id.in_(batch_ids), Unit.id.in_(unit_ids)),
+                or_(in_lots, Unit.id.in_(unit_ids)),
                 Unit.gtin == case.gtin,
                 mine,
                 Unit.container_sscc.is_(None),

@@ -127,7 +127,7 @@ def test_0024_one_key_keeps_the_rows_and_refuses_a_unit_of_another_batch(empty_d
     assert _unit_keys(url) == [(("batch_id",), "batch", ("id",)), (("issuance_id",), "issuance", ("id",))]
     names_before = _key_names(url)
     assert ("issuance", "fk_issuance_event_id_event") in names_before
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "0024")
 
     assert _unit_keys(url) == [(("issuance_id", "batch_id"), "issuance", ("id", "batch_id"))]
     assert _key_names(url) == names_before - {("unit", "fk_unit_batch_id_batch")}
@@ -169,7 +169,7 @@ def test_0024_one_key_keeps_the_rows_and_refuses_a_unit_of_another_batch(empty_d
             _insert_unit(conn, "S8", 1, 99)  # the two keys are back
     finally:
         engine.dispose()
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "0024")
     assert _unit_keys(url) == [(("issuance_id", "batch_id"), "issuance", ("id", "batch_id"))]
 
 
@@ -178,4 +178,4 @@ def test_0024_refuses_to_run_over_a_unit_of_another_batch_than_its_issuance(empt
     command.upgrade(alembic_config(url), "0023")
     _seed_at_0023(url, mismatched=True)
     with pytest.raises(RuntimeError, match="another batch than its issuance"):
-        command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(url), "0024")

@@ -1,0 +1,258 @@
+"""Issuance writes nothing a custody column needs: the three keys of ``unit``'s custody columns become triggers that
+fire only when a column is set, and PostgreSQL's custody index leaves out units custody never touched (issue 17).
+
+Every issued unit has ``holder_id``, ``to_id`` and ``container_sscc`` NULL, yet PostgreSQL queues and runs the
+foreign-key trigger of each of the three keys for every inserted row (it skips them only on UPDATE), and every
+row also goes into ``ix_unit_gtin_batch_id_state_custody``. Measured with COPY into a scratch copy of the schema
+(docs/benchmarks.md, Issuance): the three triggers ~1.5-2 µs of the backend's CPU per row, the index entry ~1.5-2.
+
+The same guarantees, by triggers (both databases: the models and the schema stay one):
+- a unit's holder and ``to`` are organisations, its container a container: checked on INSERT (only when one of
+  the three is set, the trigger's WHEN: nothing is queued for an issued unit) and on UPDATE of a column that
+  changes to a non-NULL value (as the key's own trigger: an unchanged value is not checked again). PostgreSQL
+  locks the referenced row FOR KEY SHARE, as the key does, so that it cannot be deleted or re-keyed until the
+  unit's transaction ends;
+- an organisation or a container a unit names cannot be deleted or change its key (nor, on PostgreSQL, be
+  truncated away). Under REPEATABLE READ PostgreSQL's key would see rows committed after the snapshot (its
+  cross-check snapshot), which a trigger cannot: there, deleting or re-keying an organisation or a container is
+  refused outright (the service never does either; its writes run in READ COMMITTED, where the check sees them,
+  and SERIALIZABLE's predicate locks catch the race).
+Violations raise SQLSTATE 23503 (foreign_key_violation) on PostgreSQL, an SQLite constraint error on SQLite:
+an IntegrityError, as before, and the message names the key the column used to have.
+
+PostgreSQL: the custody index becomes partial, ``WHERE state <> 'issued' OR holder_id IS NOT NULL OR to_id IS NOT
+NULL OR container_sscc IS NOT NULL`` (units custody never touched are not in it); built CONCURRENTLY beside the old
+one, which is then dropped. Every query that used it names a state other than ``issued`` or a holder
+(``holder_id = :org``), which implies the predicate, and keeps its plan; the two that also wanted untouched units
+(a case's unit count and a manufacturer's quarantine, app/services/cases.py) read a lot's units through its
+issuances (``ix_unit_issuance_id_id``). SQLite keeps the full index: its planner proves a partial index's OR
+predicate from no query, and SQLite issuance does not need it.
+
+Revision ID: 0025
+Revises: 0024
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0025"
+down_revision = "0024"
+branch_labels = None
+depends_on = None
+
+KEYS = {  # column -> (key name, referenced table, referenced column)
+    "holder_id": ("fk_unit_holder_id_organisation", "organisation", "id"),
+    "to_id": ("fk_unit_to_id_organisation", "organisation", "id"),
+    "container_sscc": ("fk_unit_container_sscc_container", "container", "sscc"),
+}
+CUSTODY_INDEX = "ix_unit_gtin_batch_id_state_custody"
+CUSTODY_COLUMNS = "gtin, batch_id, state, container_sscc, holder_id, to_id"
+TOUCHED = "state <> 'issued' OR holder_id IS NOT NULL OR to_id IS NOT NULL OR container_sscc IS NOT NULL"
+
+# --- PostgreSQL ------------------------------------------------------------------------------------------------
+
+_PG_CHECK = "\n".join(
+    f"""  IF NEW.{column} IS NOT NULL AND (TG_OP = 'INSERT' OR NEW.{column} IS DISTINCT FROM OLD.{column}) THEN
+    PERFORM 1 FROM ONLY {table} x WHERE x.{ref} = NEW.{column} FOR KEY SHARE OF x;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'insert or update on table "unit" violates foreign key constraint "{name}"'
+        USING ERRCODE = 'foreign_key_violation', CONSTRAINT = '{name}', TABLE = 'unit',
+              DETAIL = format('Key ({column})=(%s) is not present in table "{table}".', NEW.{column});
+    END IF;
+  END IF;"""
+    for column, (name, table, ref) in KEYS.items()
+)
+
+_PG_SET = " OR ".join(f"NEW.{c} IS NOT NULL" for c in KEYS)
+_PG_CHANGED = " OR ".join(f"(NEW.{c} IS NOT NULL AND NEW.{c} IS DISTINCT FROM OLD.{c})" for c in KEYS)
+
+_PG_REFERENCED = {  # referenced table -> (its key column, the unit columns naming it)
+    "organisation": ("id", ["holder_id", "to_id"]),
+    "container": ("sscc", ["container_sscc"]),
+}
+
+
+def _pg_referenced_function(table: str) -> str:
+    key, columns = _PG_REFERENCED[table]
+    named = " OR ".join(f"u.{c} = OLD.{key}" for c in columns)
+    anything = " OR ".join(f"u.{c} IS NOT NULL" for c in columns)
+    missing = " OR ".join(
+        f"(u.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{key} = u.{c}))"  # noqa: S608
+        for c in columns
+    )
+    return f"""CREATE OR REPLACE FUNCTION {table}_unit_refs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    IF EXISTS (SELECT 1 FROM unit u WHERE ({anything}) AND ({missing})) THEN
+      RAISE EXCEPTION 'truncate of table "{table}" leaves units naming its rows'
+        USING ERRCODE = 'foreign_key_violation', TABLE = 'unit';
+    END IF;
+    RETURN NULL;
+  END IF;
+  IF current_setting('transaction_isolation') = 'repeatable read' THEN
+    RAISE EXCEPTION 'a row of "{table}" is deleted or re-keyed only under READ COMMITTED or SERIALIZABLE'
+      USING ERRCODE = 'foreign_key_violation', HINT = 'units reference it by triggers (migration 0025)';
+  END IF;
+  IF EXISTS (SELECT 1 FROM unit u WHERE {named}) THEN
+    RAISE EXCEPTION 'update or delete on table "{table}" violates a foreign key of table "unit"'
+      USING ERRCODE = 'foreign_key_violation', TABLE = 'unit',
+            DETAIL = format('Key ({key})=(%s) is still referenced from table "unit".', OLD.{key});
+  END IF;
+  RETURN NULL;
+END $$"""  # noqa: S608 (constants of this module only)
+
+
+def _pg_upgrade() -> None:
+    for name, _, _ in KEYS.values():
+        op.execute(f"ALTER TABLE unit DROP CONSTRAINT IF EXISTS {name}")  # IF EXISTS: re-run after a failed index step
+    op.execute(
+        f"CREATE OR REPLACE FUNCTION unit_custody_refs() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{_PG_CHECK}\n  RETURN NULL;\nEND $$"
+    )
+    # AFTER ROW, as a key's own trigger: run at the end of the statement, so a row changed twice is checked as it ends.
+    _pg_drop_triggers()
+    op.execute(
+        f"CREATE TRIGGER unit_custody_refs_insert AFTER INSERT ON unit FOR EACH ROW WHEN ({_PG_SET}) "
+        "EXECUTE FUNCTION unit_custody_refs()"
+    )
+    op.execute(
+        f"CREATE TRIGGER unit_custody_refs_update AFTER UPDATE OF {', '.join(KEYS)} ON unit FOR EACH ROW "
+        f"WHEN ({_PG_CHANGED}) EXECUTE FUNCTION unit_custody_refs()"
+    )
+    for table, (key, _) in _PG_REFERENCED.items():
+        op.execute(_pg_referenced_function(table))
+        op.execute(
+            f"CREATE TRIGGER {table}_unit_refs_delete AFTER DELETE ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION {table}_unit_refs()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_unit_refs_update AFTER UPDATE OF {key} ON {table} FOR EACH ROW "
+            f"WHEN (OLD.{key} IS DISTINCT FROM NEW.{key}) EXECUTE FUNCTION {table}_unit_refs()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_unit_refs_truncate AFTER TRUNCATE ON {table} FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {table}_unit_refs()"
+        )
+    # The index outside the transaction: built CONCURRENTLY (writes go on), then swapped for the old one.
+    with op.get_context().autocommit_block():
+        _pg_swap_custody_index(f"WHERE {TOUCHED}")
+
+
+def _pg_swap_custody_index(where: str) -> None:
+    new = f"{CUSTODY_INDEX}_new"
+    op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {new}")  # left invalid by an interrupted run
+    op.execute(f"CREATE INDEX CONCURRENTLY {new} ON unit ({CUSTODY_COLUMNS}) {where}")
+    op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {CUSTODY_INDEX}")
+    op.execute(f"ALTER INDEX {new} RENAME TO {CUSTODY_INDEX}")
+
+
+def _pg_drop_triggers() -> None:
+    for table in _PG_REFERENCED:
+        for event in ("delete", "update", "truncate"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_unit_refs_{event} ON {table}")
+    op.execute("DROP TRIGGER IF EXISTS unit_custody_refs_insert ON unit")
+    op.execute("DROP TRIGGER IF EXISTS unit_custody_refs_update ON unit")
+
+
+def _pg_downgrade() -> None:
+    with op.get_context().autocommit_block():
+        _pg_swap_custody_index("")
+    _pg_drop_triggers()
+    for table in _PG_REFERENCED:
+        op.execute(f"DROP FUNCTION {table}_unit_refs()")
+    op.execute("DROP FUNCTION unit_custody_refs()")
+    for column, (name, table, ref) in KEYS.items():
+        op.execute(
+            f"ALTER TABLE unit ADD CONSTRAINT {name} FOREIGN KEY ({column}) REFERENCES {table} ({ref}) NOT VALID"
+        )
+    with op.get_context().autocommit_block():
+        for name, _, _ in KEYS.values():
+            op.execute(f"ALTER TABLE unit VALIDATE CONSTRAINT {name}")
+
+
+# --- SQLite ----------------------------------------------------------------------------------------------------
+
+_SQLITE_MISSING = " OR ".join(
+    f"(NEW.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} WHERE {ref} = NEW.{column}))"  # noqa: S608
+    for column, (_, table, ref) in KEYS.items()
+)
+_SQLITE_CHANGED_MISSING = " OR ".join(
+    f"(NEW.{column} IS NOT NULL AND NEW.{column} IS NOT OLD.{column} "  # noqa: S608
+    f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE {ref} = NEW.{column}))"
+    for column, (_, table, ref) in KEYS.items()
+)
+_SQLITE_TRIGGERS = {
+    "unit_custody_refs_insert": f"BEFORE INSERT ON unit WHEN {_SQLITE_MISSING}",
+    "unit_custody_refs_update": f"BEFORE UPDATE OF {', '.join(KEYS)} ON unit WHEN {_SQLITE_CHANGED_MISSING}",
+    "organisation_unit_refs_delete": (
+        "BEFORE DELETE ON organisation WHEN EXISTS (SELECT 1 FROM unit WHERE holder_id = OLD.id OR to_id = OLD.id)"
+    ),
+    "organisation_unit_refs_update": (
+        "BEFORE UPDATE OF id ON organisation WHEN OLD.id IS NOT NEW.id "
+        "AND EXISTS (SELECT 1 FROM unit WHERE holder_id = OLD.id OR to_id = OLD.id)"
+    ),
+    "container_unit_refs_delete": (
+        "BEFORE DELETE ON container WHEN EXISTS (SELECT 1 FROM unit WHERE container_sscc = OLD.sscc)"
+    ),
+    "container_unit_refs_update": (
+        "BEFORE UPDATE OF sscc ON container WHEN OLD.sscc IS NOT NEW.sscc "
+        "AND EXISTS (SELECT 1 FROM unit WHERE container_sscc = OLD.sscc)"
+    ),
+}
+
+
+def _sqlite_rebuild_unit(change) -> None:  # type: ignore[no-untyped-def]
+    """Rebuild ``unit`` through batch mode, its partial indexes set aside and created again as they were."""
+    import sqlalchemy as sa
+
+    partial = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'unit' AND sql LIKE '% WHERE %'"
+            )
+        )
+        .all()
+    )
+    for name, _ in partial:
+        op.drop_index(name, table_name="unit")
+    with op.batch_alter_table("unit", recreate="always") as batch:
+        change(batch)
+    for _, sql in partial:
+        op.execute(sql)
+
+
+def _sqlite_upgrade() -> None:
+    def unit(batch) -> None:  # type: ignore[no-untyped-def]
+        for name, _, _ in KEYS.values():
+            batch.drop_constraint(name, type_="foreignkey")
+
+    _sqlite_rebuild_unit(unit)
+    for name, body in _SQLITE_TRIGGERS.items():
+        op.execute(f"CREATE TRIGGER {name} {body} BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END")
+
+
+def _sqlite_downgrade() -> None:
+    for name in _SQLITE_TRIGGERS:
+        op.execute(f"DROP TRIGGER {name}")
+
+    def unit(batch) -> None:  # type: ignore[no-untyped-def]
+        for column, (name, table, ref) in KEYS.items():
+            batch.create_foreign_key(name, table, [column], [ref])
+
+    _sqlite_rebuild_unit(unit)
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_upgrade()
+    else:
+        _pg_upgrade()
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_downgrade()
+    else:
+        _pg_downgrade()

@@ -1,0 +1,226 @@
+"""Migration 0025: a unit's holder, ``to`` and container are checked by triggers in place of foreign keys (which
+PostgreSQL ran for every issued unit, all three NULL), and PostgreSQL's custody index leaves out untouched units.
+The triggers refuse what the keys refused, on both databases: a unit naming an organisation or a container that
+does not exist (insert or update), and deleting, re-keying or (PostgreSQL) truncating away one that a unit names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app.cli import alembic_config
+from app.db.engine import make_engine
+from tests.helpers import GTIN
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+SSCC = "000000000000000017"
+OTHER_SSCC = "000000000000000024"
+KEYS = {"fk_unit_holder_id_organisation", "fk_unit_to_id_organisation", "fk_unit_container_sscc_container"}
+
+
+def _seed(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        run = conn.execute
+        for org, role in (("m1", "manufacturer"), ("d1", "distributor"), ("d2", "distributor")):
+            run(
+                sa.text("INSERT INTO organisation (id, name, role, created_at) VALUES (:o, :o, :r, :t)"),
+                {"o": org, "r": role, "t": T0},
+            )
+        run(
+            sa.text(
+                "INSERT INTO product (gtin, name, category, manufacturer_id, created_at) "
+                "VALUES (:g, 'P', 'drug_rx', 'm1', :t)"
+            ),
+            {"g": GTIN, "t": T0},
+        )
+        run(
+            sa.text(
+                "INSERT INTO batch (id, gtin, lot, manufactured_on, expires_on, created_at) "
+                "VALUES (1, :g, 'L1', '2026-01-01', '2028-01-01', :t)"
+            ),
+            {"g": GTIN, "t": T0},
+        )
+        run(sa.text("INSERT INTO issuance (id, batch_id, count, created_at) VALUES (1, 1, 9, :t)"), {"t": T0})
+        for sscc in (SSCC, OTHER_SSCC):
+            run(
+                sa.text("INSERT INTO container (sscc, state, created_at) VALUES (:s, 'issued', :t)"),
+                {"s": sscc, "t": T0},
+            )
+
+
+def _insert_unit(engine: sa.Engine, serial: str, **custody: str) -> None:
+    columns = ["gtin", "serial", "batch_id", "issuance_id", *custody]
+    values = {"gtin": GTIN, "serial": serial, "batch_id": 1, "issuance_id": 1, **custody}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(f"INSERT INTO unit ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+            values,
+        )
+
+
+def _execute(engine: sa.Engine, sql: str, **params: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), params)
+
+
+def _unit_keys(engine: sa.Engine) -> set[str]:
+    if engine.dialect.name == "sqlite":  # keys declared inline are reflected without their names: the table's SQL
+        with engine.connect() as conn:
+            sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'unit'")).scalar_one()
+        return {name for name in KEYS if name in sql}
+    return {k["name"] for k in sa.inspect(engine).get_foreign_keys("unit")} & KEYS
+
+
+def _assert_refuses_what_the_keys_refused(engine: sa.Engine) -> None:
+    _insert_unit(engine, "A1")  # as issued: nothing set, nothing to check
+    _insert_unit(engine, "A2", holder_id="d1", to_id="d2", container_sscc=SSCC)
+    for serial, custody in [
+        ("B1", {"holder_id": "nobody"}),
+        ("B2", {"to_id": "nobody"}),
+        ("B3", {"container_sscc": "000000000000000000"}),
+        ("B4", {"holder_id": "d1", "to_id": "d2", "container_sscc": "000000000000000000"}),
+    ]:
+        with pytest.raises(IntegrityError):
+            _insert_unit(engine, serial, **custody)
+    for column, value in [("holder_id", "nobody"), ("to_id", "nobody"), ("container_sscc", "000000000000000000")]:
+        with pytest.raises(IntegrityError):
+            _execute(engine, f"UPDATE unit SET {column} = :v WHERE serial = 'A1'", v=value)
+    # changes to values that exist, and to NULL, are accepted; a row's other columns change freely
+    _execute(
+        engine, "UPDATE unit SET holder_id = 'd2', to_id = NULL, container_sscc = :s WHERE serial = 'A1'", s=OTHER_SSCC
+    )
+    _execute(engine, "UPDATE unit SET state = 'held', holder_id = holder_id WHERE serial = 'A2'")
+
+    # the referenced side: what a unit names stays, and keeps its key
+    for sql in [
+        "DELETE FROM organisation WHERE id = 'd1'",  # A2's holder
+        "DELETE FROM organisation WHERE id = 'd2'",  # A1's holder, A2's to
+        "UPDATE organisation SET id = 'd9' WHERE id = 'd1'",
+        f"DELETE FROM container WHERE sscc = '{SSCC}'",
+        f"UPDATE container SET sscc = '000000000000000031' WHERE sscc = '{OTHER_SSCC}'",
+    ]:
+        with pytest.raises(IntegrityError):
+            _execute(engine, sql)
+    _execute(engine, "UPDATE organisation SET name = 'renamed' WHERE id = 'd1'")  # not its key: no check
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT serial, holder_id, to_id, container_sscc FROM unit ORDER BY serial")).all()
+    assert [tuple(r) for r in rows] == [("A1", "d2", None, OTHER_SSCC), ("A2", "d1", "d2", SSCC)]
+    # once no unit names them, they go
+    _execute(engine, "UPDATE unit SET holder_id = NULL, to_id = NULL, container_sscc = NULL")
+    _execute(engine, "DELETE FROM organisation WHERE id = 'd2'")
+    _execute(engine, f"DELETE FROM container WHERE sscc = '{SSCC}'")
+
+
+def test_custody_columns_are_checked_both_ways(database_url):
+    engine = make_engine(database_url)
+    try:
+        _seed(engine)
+        assert _unit_keys(engine) == set()  # no key left to fire for an issued unit
+        _assert_refuses_what_the_keys_refused(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_postgresql_locks_the_named_row_and_refuses_what_a_key_would_have_caught(database_url):
+    engine = make_engine(database_url)
+    try:
+        _seed(engine)
+        # a unit's insert holds the organisation it names (FOR KEY SHARE) until it ends: a delete must wait
+        with engine.connect() as first:
+            first.begin()
+            first.execute(
+                sa.text(
+                    "INSERT INTO unit (gtin, serial, batch_id, issuance_id, holder_id) VALUES (:g, 'C1', 1, 1, 'd1')"
+                ),
+                {"g": GTIN},
+            )
+            with pytest.raises(OperationalError, match="lock"), engine.begin() as second:
+                second.execute(sa.text("SET LOCAL lock_timeout = '100ms'"))
+                second.execute(sa.text("DELETE FROM organisation WHERE id = 'd1'"))
+            first.commit()
+        with pytest.raises(IntegrityError):  # and once the unit is committed, the delete is refused
+            _execute(engine, "DELETE FROM organisation WHERE id = 'd1'")
+        # REPEATABLE READ cannot see units committed after its snapshot: deleting there is refused outright
+        with (
+            pytest.raises(IntegrityError, match="READ COMMITTED or SERIALIZABLE"),
+            engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn,
+            conn.begin(),
+        ):
+            conn.execute(sa.text("DELETE FROM organisation WHERE id = 'd2'"))
+        # TRUNCATE ... CASCADE no longer reaches unit through a key: the trigger refuses to leave it dangling
+        _execute(engine, "UPDATE unit SET container_sscc = :s WHERE serial = 'C1'", s=SSCC)
+        with pytest.raises(IntegrityError):
+            _execute(engine, "TRUNCATE container CASCADE")
+        with engine.connect() as conn:
+            indexdef = conn.execute(
+                sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_unit_gtin_batch_id_state_custody'")
+            ).scalar_one()
+        assert "WHERE" in indexdef and "holder_id IS NOT NULL" in indexdef
+    finally:
+        engine.dispose()
+
+
+def test_0025_keeps_the_rows_and_downgrades_to_the_keys(empty_database_url):
+    url = empty_database_url
+    command.upgrade(alembic_config(url), "0024")
+    engine = make_engine(url)
+    try:
+        _seed(engine)
+        assert _unit_keys(engine) == KEYS
+        _insert_unit(engine, "S1", holder_id="d1", container_sscc=SSCC)
+        _insert_unit(engine, "S2")
+    finally:
+        engine.dispose()
+    command.upgrade(alembic_config(url), "0025")
+    engine = make_engine(url)
+    try:
+        assert _unit_keys(engine) == set()
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT serial, holder_id, container_sscc FROM unit ORDER BY serial")).all()
+        assert [tuple(r) for r in rows] == [("S1", "d1", SSCC), ("S2", None, None)]
+        with pytest.raises(IntegrityError):
+            _insert_unit(engine, "S3", holder_id="nobody")
+        with pytest.raises(IntegrityError):
+            _execute(engine, "DELETE FROM organisation WHERE id = 'd1'")
+    finally:
+        engine.dispose()
+    command.downgrade(alembic_config(url), "0024")
+    engine = make_engine(url)
+    try:
+        assert _unit_keys(engine) == KEYS
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT COUNT(*) FROM unit")).scalar_one() == 2
+            if conn.dialect.name == "postgresql":
+                validated = conn.execute(
+                    sa.text("SELECT bool_and(convalidated) FROM pg_constraint WHERE conname LIKE 'fk_unit_%'")
+                ).scalar_one()
+                assert validated is True
+                indexdef = conn.execute(
+                    sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_unit_gtin_batch_id_state_custody'")
+                ).scalar_one()
+                assert "WHERE" not in indexdef
+            triggers = conn.execute(
+                sa.text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                    if conn.dialect.name == "sqlite"
+                    else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                )
+            ).scalars()
+            assert not [t for t in triggers if "unit_refs" in t or "custody_refs" in t]
+        with pytest.raises(IntegrityError):  # the keys refuse it again
+            _insert_unit(engine, "S3", holder_id="nobody")
+    finally:
+        engine.dispose()
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    try:
+        assert _unit_keys(engine) == set()
+        with pytest.raises(IntegrityError):
+            _insert_unit(engine, "S3", to_id="nobody")
+    finally:
+        engine.dispose()
