@@ -23,7 +23,7 @@ from app.db.engine import make_read_engine
 from app.db.lookups import LookupFailed, PerLoop, journey_rows, unit_lookups
 from app.db.replicas import ReadReplicas, Replica
 from app.db.units import UnitRow, unit_row
-from app.domain.consumer import consumer_step, suspect_flags
+from app.domain.consumer import CONSUMER_STEP, consumer_step, suspect_flags
 from app.domain.custody import PUBLIC_STATE, Status
 from app.domain.errors import InvalidCode
 from app.domain.identifiers import UnitCode
@@ -206,8 +206,15 @@ def trail(rows: list[tuple[Any, ...]], row: UnitRow) -> tuple[str, list[dict[str
     elif row.container_sscc is not None:
         return None
     steps = []
-    for _, action, channel, at, region, *_ in rows:
-        step = consumer_step(action, channel)
-        if step is not None:
-            steps.append({"step": step, "at": _iso(at), "region": region})
+    for row_ in rows:
+        action, at = row_[1], row_[3]
+        step = CONSUMER_STEP.get(action) if action != "sell" else consumer_step(action, row_[2])
+        if step is None:
+            continue
+        # ``_iso`` inlined for SQLite's stored form, the common case (a sold pack: ~2 of its ~6 us in this loop)
+        if at.__class__ is str and len(at) == 26 and at[10] == " " and at[19] == ".":
+            at = f"{at[:10]}T{at[11:19] if at.endswith('.000000') else at[11:]}+00:00"
+        else:
+            at = _iso(at)
+        steps.append({"step": step, "at": at, "region": row_[4]})
     return status, steps

@@ -41,3 +41,34 @@ def test_sqlite_journey_puts_the_rows_in_the_history_order():
     assert [row[5] for row in sqlite_journey(column)] == [0, 3, 4, 9]
     assert sqlite_journey(None) == []  # an untouched unit
     assert sqlite_journey("[]") == []
+
+
+def test_trail_names_the_steps_and_writes_the_times_as_the_orm_would():
+    """``trail`` writes SQLite's stored form itself (its fast path) and any other value through ``_iso``: the same
+    text as the ORM's aware datetime for each; packing is not shown; a sale says where it was sold."""
+    from app.domain.consumer import consumer_step
+    from app.services.verification import trail
+
+    class Row:
+        state, container_sscc = "sold", None
+
+    at = datetime(2026, 12, 5, 9, 0, 0, 120000, tzinfo=UTC)
+    whole = datetime(2026, 12, 5, 10, 0, 0, tzinfo=UTC)
+    rows = [
+        [1, "ship", None, at.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"), "CN-31", 1],
+        [1, "pack", None, "2026-12-05 09:30:00.000000", "CN-31", 2],
+        [1, "receive", None, whole.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f"), None, 3],
+        [1, "ship", None, whole.replace(tzinfo=None).isoformat(" "), "CN-31", 4],  # sqlite3's form: 19 characters
+        [1, "sell", "online", at.astimezone(timezone(timedelta(hours=8))), "CN-31", 5],  # psycopg's datetime
+        [1, "sell", None, "2026-12-05T11:00:00.5", "CN-31", 6],
+    ]
+    status, steps = trail(rows, Row())  # type: ignore[arg-type]
+    assert status == "sold"
+    assert steps == [
+        {"step": "shipped", "at": at.isoformat(), "region": "CN-31"},
+        {"step": "received", "at": whole.isoformat(), "region": None},
+        {"step": "shipped", "at": whole.isoformat(), "region": "CN-31"},
+        {"step": consumer_step("sell", "online"), "at": at.isoformat(), "region": "CN-31"},
+        {"step": consumer_step("sell", None), "at": "2026-12-05T11:00:00.500000+00:00", "region": "CN-31"},
+    ]
+    assert trail([[0, "held", None, None, None, 0], *rows[:1]], Row())[0] == "held"  # inside a container: its state
