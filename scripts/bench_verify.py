@@ -14,6 +14,12 @@
    sold p99 < 50 ms, server CPU per sold scan <= 1.3 x a fresh one).
 3. The same load against scripts/minimal_app.py (FastAPI + uvicorn, the same number of workers, no access log; one
    indexed SELECT on the same ``unit`` table in an ``async def``), with the same paths.
+4. ``--pairs N``: N rounds of fresh codes, sold packs (on one service) and the minimal app, ``--pair-duration`` s
+   each, interleaved (the order turned each round) so a shared machine's swings hit all three alike; per target the
+   client's (wrk's) CPU, the service's, PostgreSQL's and the rest of the machine's in the same seconds; medians and
+   ranges over the rounds. The minimal app's p99 in the same rounds says whether p99 < 50 ms is within the
+   machine's reach at all: with 64 connections, the mean latency is 64 / req/s (Little's law), so a p99 under
+   50 ms needs well over 1,280 req/s, i.e. the server's share of the cores times 1 / its CPU per request.
 
 Prints a table, the ratio service/minimal (goal >= 0.5) and p99 (goal < 50 ms), and the scans the service recorded
 for early warning against the requests it served; writes bench-results/bench_verify.json (or
@@ -139,50 +145,83 @@ def load(
 
 
 def paired(
-    server: bc.Server, wrk: str, script: Path, files: dict[str, Path], args: argparse.Namespace
+    server: bc.Server,
+    wrk: str,
+    script: Path,
+    files: dict[str, Path],
+    args: argparse.Namespace,
+    minimal: bc.Server | None = None,
+    pg_name: str | None = None,
 ) -> list[dict[str, Any]]:
-    """``--pairs N``: on one running server, N rounds of fresh codes then sold packs, ``--pair-duration`` s each,
-    so each pair's two targets meet nearly the same neighbours on a shared machine. Per round: req/s, p99 and the
-    server's CPU per scan of each, and their ratios (sold / fresh)."""
+    """``--pairs N``: on one running server, N rounds of fresh codes and sold packs (and, given ``minimal``, the
+    minimal app on its own server beside it, idle meanwhile), ``--pair-duration`` s each, the order turned by one
+    each round, so the targets of a round meet nearly the same neighbours on a shared machine and none is always
+    first. Per target: req/s, p50/p99, the server's CPU per scan, the client's (wrk's) CPU and the machine's busy
+    cores in the same seconds; per round the ratios sold / fresh."""
+    targets = {"fresh": server, "sold": server}
+    if minimal is not None:
+        targets["minimal"] = minimal
+        run_wrk(wrk, minimal.base, script, files["minimal"], args.warmup, args.connections)
     run_wrk(wrk, server.base, script, files["fresh"], args.warmup, args.connections)  # this server saw sold only
+    names = list(targets)
     rounds = []
     for index in range(args.pairs):
         found: dict[str, dict[str, Any]] = {}
-        for name in ("fresh", "sold"):
-            before, t0 = server.cpu(), time.perf_counter()
-            stats, _ = run_wrk(wrk, server.base, script, files[name], args.pair_duration, args.connections)
-            elapsed, after = time.perf_counter() - t0, server.cpu()
+        order = names[index % len(names) :] + names[: index % len(names)]
+        for name in order:
+            target = targets[name]
+            db_meter = bc.CpuMeter(lambda: bc.postgres_pids(pg_name) if pg_name else [])
+            db_meter.start()
+            before, t0, jiffies, own_before = target.cpu(), time.perf_counter(), bc.cpu_jiffies(), os.times()
+            stats, _ = run_wrk(wrk, target.base, script, files[name], args.pair_duration, args.connections)
+            elapsed, after, own_after = time.perf_counter() - t0, target.cpu(), os.times()
+            busy, db_cpu = bc.busy_cores(jiffies, bc.cpu_jiffies(), elapsed), db_meter.stop()
             writer = after["children"] - before["children"]  # the scan writer (and uvicorn's workers, if any)
             cpu = (after["server"] - before["server"]) + writer
+            client = (own_after.children_user + own_after.children_system) - (
+                own_before.children_user + own_before.children_system
+            )
             found[name] = {
                 "requests_per_s": stats["requests_per_s"],
+                "p50_ms": stats.get("p50_ms"),
                 "p99_ms": stats.get("p99_ms"),
                 "non_2xx": stats["non_2xx"],
                 "server_cpu_us_per_request": round(cpu / max(stats.get("requests", 1), 1) * 1e6),
                 "children_cpu_us_per_request": round(writer / max(stats.get("requests", 1), 1) * 1e6),
                 "server_cpu_cores": round(cpu / elapsed, 2),
+                "wrk_cpu_cores": round(client / elapsed, 2),
+                "postgresql_cpu_cores": round(db_cpu / elapsed, 2),
+                "machine_busy_cores": round(busy, 2),
+                "other_load_cores": round(max(busy - (cpu + client + db_cpu) / elapsed, 0.0), 2),
+                "load_average": os.getloadavg()[0],
             }
         fresh, sold = found["fresh"], found["sold"]
         row = {
-            "fresh": fresh,
-            "sold": sold,
+            **found,
+            "order": order,
             "throughput_ratio": round(sold["requests_per_s"] / max(fresh["requests_per_s"], 1e-9), 3),
             "cpu_ratio": round(sold["server_cpu_us_per_request"] / max(fresh["server_cpu_us_per_request"], 1), 3),
             "load_average": os.getloadavg()[0],
         }
         rounds.append(row)
+        line = "; ".join(
+            f"{name} {found[name]['requests_per_s']:,.0f} req/s p99 {found[name].get('p99_ms', 0):.1f} ms "
+            f"{found[name]['server_cpu_us_per_request']} us (server {found[name]['server_cpu_cores']:.2f}, "
+            f"wrk {found[name]['wrk_cpu_cores']:.2f}, other {found[name]['other_load_cores']:.2f} cores)"
+            for name in order
+        )
         print(
-            f"  pair {index + 1}: fresh {fresh['requests_per_s']:,.0f} req/s p99 {fresh.get('p99_ms', 0):.1f} ms "
-            f"{fresh['server_cpu_us_per_request']} us; sold {sold['requests_per_s']:,.0f} req/s p99 "
-            f"{sold.get('p99_ms', 0):.1f} ms {sold['server_cpu_us_per_request']} us; ratios "
-            f"{row['throughput_ratio']:.2f} / {row['cpu_ratio']:.2f} (load average {row['load_average']:.1f})",
+            f"  round {index + 1}: {line}; sold/fresh {row['throughput_ratio']:.2f} / CPU "
+            f"{row['cpu_ratio']:.2f} (load average {row['load_average']:.1f})",
             flush=True,
         )
     return rounds
 
 
-def _p99s(pairs: list[dict[str, Any]], name: str) -> str:
-    return ", ".join(f"{r[name].get('p99_ms', 0):.0f}" for r in pairs)
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def fill(
@@ -285,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="then N rounds of fresh codes and sold packs back to back on one server (--pair-duration s each), "
-        "ratios per round: less exposed to a shared machine's swings than the separate targets (default 0)",
+        help="then N rounds of fresh codes and sold packs on one server and the minimal app, interleaved "
+        "(--pair-duration s each, the order turned each round), with the client's CPU and the machine's load per "
+        "target, ratios per round: less exposed to a shared machine's swings than the separate targets (default 0)",
     )
     parser.add_argument("--pair-duration", type=int, default=8, help="seconds per target in --pairs (default 8)")
     parser.add_argument("--sample", type=int, default=20_000, help="URIs kept for replay (default 20000)")
@@ -386,37 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         service.stop()  # writes the scans still buffered
         results["service"]["scans_recorded"] = bc.count_rows(url, "scan") - scans_before
 
-        if history_file is not None:
-            print("loading passport serve with the units that have a history ...", flush=True)
-            history = bc.passport_server(
-                "passport serve (history)",
-                env,
-                workdir,
-                workdir / "server-verify-history.log",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                workers=args.workers,
-            )
-            servers.append(history)
-            results["history"] = load(
-                "service, sold units",
-                history,
-                wrk,
-                script,
-                history_file,
-                history_file.read_text().split(),
-                args,
-                True,
-                args.quiet_wait,
-                pg_name if args.db == "postgresql" else None,
-            )
-            if args.pairs:
-                print(f"{args.pairs} pairs of fresh codes then sold packs on one server ...", flush=True)
-                results["pairs"] = paired(history, wrk, script, {"fresh": paths_file, "sold": history_file}, args)
-            history.stop()
-
-        # 3. The minimal app on the same database and the same paths.
+        # 3. The minimal app on the same database and the same paths (beside the sold packs' rounds too).
         port = bc.free_port()
         minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
         minimal = bc.Server(
@@ -444,6 +454,46 @@ def main(argv: list[str] | None = None) -> int:
             workdir / "minimal.log",
         )
         servers.append(minimal)
+
+        if history_file is not None:
+            print("loading passport serve with the units that have a history ...", flush=True)
+            history = bc.passport_server(
+                "passport serve (history)",
+                env,
+                workdir,
+                workdir / "server-verify-history.log",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                workers=args.workers,
+            )
+            servers.append(history)
+            results["history"] = load(
+                "service, sold units",
+                history,
+                wrk,
+                script,
+                history_file,
+                history_file.read_text().split(),
+                args,
+                True,
+                args.quiet_wait,
+                pg_name if args.db == "postgresql" else None,
+            )
+            if args.pairs:
+                print(
+                    f"{args.pairs} rounds of fresh codes, sold packs (one server) and the minimal app, interleaved ...",
+                    flush=True,
+                )
+                minimal.start()
+                check_responses(minimal.base, random.sample(paths, 5), False)
+                files = {"fresh": paths_file, "sold": history_file, "minimal": paths_file}
+                results["pairs"] = paired(
+                    history, wrk, script, files, args, minimal, pg_name if args.db == "postgresql" else None
+                )
+                minimal.stop()
+            history.stop()
+
         print("loading minimal_app with wrk ...", flush=True)
         results["minimal"] = load(
             "minimal",
@@ -559,17 +609,37 @@ def main(argv: list[str] | None = None) -> int:
     if pairs:
         tr = sorted(r["throughput_ratio"] for r in pairs)
         cr = sorted(r["cpu_ratio"] for r in pairs)
-        sold_goals["pairs"] = {
-            "throughput_ratio_median": tr[len(tr) // 2],
-            "cpu_ratio_median": cr[len(cr) // 2],
-            "rounds": pairs,
+        summary: dict[str, Any] = {
+            "throughput_ratio_median": _median(tr),
+            "cpu_ratio_median": _median(cr),
+            "throughput_ratio_range": [tr[0], tr[-1]],
+            "cpu_ratio_range": [cr[0], cr[-1]],
+            "load_average_range": [min(r["load_average"] for r in pairs), max(r["load_average"] for r in pairs)],
         }
+        for name in ("fresh", "sold", "minimal"):
+            if name not in pairs[0]:
+                continue
+            for field in ("p99_ms", "requests_per_s", "wrk_cpu_cores", "server_cpu_cores", "other_load_cores"):
+                values = [r[name][field] or 0 for r in pairs]
+                summary[f"{name}_{field}"] = {"median": _median(values), "min": min(values), "max": max(values)}
+        summary["rounds"] = pairs
+        sold_goals["pairs"] = summary
         print(
-            f"pairs ({len(pairs)} x {args.pair_duration} s each, one server): sold/fresh throughput median "
-            f"{tr[len(tr) // 2]:.2f} (range {tr[0]:.2f}-{tr[-1]:.2f}), server CPU per scan median "
-            f"{cr[len(cr) // 2]:.2f} (range {cr[0]:.2f}-{cr[-1]:.2f}); sold p99 "
-            f"{_p99s(pairs, 'sold')} ms against fresh {_p99s(pairs, 'fresh')} ms"
+            f"rounds ({len(pairs)} x {args.pair_duration} s per target, interleaved): sold/fresh throughput median "
+            f"{_median(tr):.2f} (range {tr[0]:.2f}-{tr[-1]:.2f}), server CPU per scan median "
+            f"{_median(cr):.2f} (range {cr[0]:.2f}-{cr[-1]:.2f}); load average "
+            f"{summary['load_average_range'][0]:.1f}-{summary['load_average_range'][1]:.1f}"
         )
+        for name in ("fresh", "sold", "minimal"):
+            if f"{name}_p99_ms" not in summary:
+                continue
+            p99, wrk_cores = summary[f"{name}_p99_ms"], summary[f"{name}_wrk_cpu_cores"]
+            server_cores, other = summary[f"{name}_server_cpu_cores"], summary[f"{name}_other_load_cores"]
+            print(
+                f"  {name:8s} p99 median {p99['median']:.0f} ms (range {p99['min']:.0f}-{p99['max']:.0f}; goal < 50 "
+                f"ms); wrk {wrk_cores['median']:.2f} cores, server {server_cores['median']:.2f}, other load "
+                f"{other['median']:.2f} (medians) of 2"
+            )
     print("'other load' = cores busy with processes that are not the server, wrk or PostgreSQL (a shared machine)")
     print(
         f"early warning: {svc['scans_recorded']:,} scans recorded for {svc['requests_with_warmup']:,} requests served "
