@@ -149,6 +149,16 @@ def _delete_before(table: str) -> TextClause:
     )
 
 
+# The keys of unit's custody columns: SQLite keeps them, PostgreSQL checks the same by triggers that fire only when
+# a column is set (migration 0025). The models, which describe both databases, declare neither.
+SQLITE_ONLY_KEYS = frozenset(
+    {"fk_unit_holder_id_organisation", "fk_unit_to_id_organisation", "fk_unit_container_sscc_container"}
+)
+
+
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
-    """Alembic's ``include_name`` hook: the scan log's partitions are not tables of the models."""
+    """Alembic's ``include_name`` hook: the scan log's partitions are not tables of the models, nor SQLite's keys
+    of unit's custody columns keys of the models (``SQLITE_ONLY_KEYS``)."""
+    if type_ == "foreign_key_constraint":
+        return name not in SQLITE_ONLY_KEYS
     return not (type_ == "table" and name is not None and is_partition_name(name))

@@ -1,32 +1,34 @@
-"""Issuance writes nothing a custody column needs: the three keys of ``unit``'s custody columns become triggers that
-fire only when a column is set, and PostgreSQL's custody index leaves out units custody never touched (issue 17).
+"""PostgreSQL: the three keys of ``unit``'s custody columns become triggers that fire only when a column is set, and
+the custody index leaves out units custody never touched (issue 17). SQLite: nothing changes.
 
 Every issued unit has ``holder_id``, ``to_id`` and ``container_sscc`` NULL, yet PostgreSQL queues and runs the
 foreign-key trigger of each of the three keys for every inserted row (it skips them only on UPDATE), and every
-row also goes into ``ix_unit_gtin_batch_id_state_custody``. Measured with COPY into a scratch copy of the schema
+row also goes into ``ix_unit_gtin_batch_id_state_custody``. COPY into a scratch copy of the schema
 (docs/benchmarks.md, Issuance): the three triggers ~1.5-2 µs of the backend's CPU per row, the index entry ~1.5-2.
 
-The same guarantees, by triggers (both databases: the models and the schema stay one):
+The same guarantees, by triggers:
 - a unit's holder and ``to`` are organisations, its container a container: checked on INSERT (only when one of
   the three is set, the trigger's WHEN: nothing is queued for an issued unit) and on UPDATE of a column that
-  changes to a non-NULL value (as the key's own trigger: an unchanged value is not checked again). PostgreSQL
-  locks the referenced row FOR KEY SHARE, as the key does, so that it cannot be deleted or re-keyed until the
-  unit's transaction ends;
-- an organisation or a container a unit names cannot be deleted or change its key (nor, on PostgreSQL, be
-  truncated away). Under REPEATABLE READ PostgreSQL's key would see rows committed after the snapshot (its
-  cross-check snapshot), which a trigger cannot: there, deleting or re-keying an organisation or a container is
-  refused outright (the service never does either; its writes run in READ COMMITTED, where the check sees them,
-  and SERIALIZABLE's predicate locks catch the race).
-Violations raise SQLSTATE 23503 (foreign_key_violation) on PostgreSQL, an SQLite constraint error on SQLite:
-an IntegrityError, as before, and the message names the key the column used to have.
+  changes to a non-NULL value (as the key's own trigger: an unchanged value is not checked again). The referenced
+  row is locked FOR KEY SHARE, as the key does, so that it cannot be deleted or re-keyed until the unit's
+  transaction ends;
+- an organisation or a container a unit names cannot be deleted, change its key, or be truncated away. Under
+  REPEATABLE READ the key would see rows committed after the snapshot (its cross-check snapshot), which a trigger
+  cannot: there, deleting or re-keying an organisation or a container is refused outright (the service never does
+  either; its writes run in READ COMMITTED, where the check sees them, and SERIALIZABLE's predicate locks catch
+  the race).
+Violations raise SQLSTATE 23503 (foreign_key_violation), an IntegrityError as before, naming the key.
 
-PostgreSQL: the custody index becomes partial, ``WHERE state <> 'issued' OR holder_id IS NOT NULL OR to_id IS NOT
-NULL OR container_sscc IS NOT NULL`` (units custody never touched are not in it); built CONCURRENTLY beside the old
-one, which is then dropped. Every query that used it names a state other than ``issued`` or a holder
-(``holder_id = :org``), which implies the predicate, and keeps its plan; the two that also wanted untouched units
-(a case's unit count and a manufacturer's quarantine, app/services/cases.py) read a lot's units through its
-issuances (``ix_unit_issuance_id_id``). SQLite keeps the full index: its planner proves a partial index's OR
-predicate from no query, and SQLite issuance does not need it.
+The custody index becomes partial, ``WHERE state <> 'issued' OR holder_id IS NOT NULL OR to_id IS NOT NULL OR
+container_sscc IS NOT NULL``, built CONCURRENTLY beside the old one, which is then dropped. Every query that used it
+names a state other than ``issued`` or a holder (``holder_id = :org``), which implies the predicate, and keeps its
+plan; the two that also wanted untouched units (a case's unit count and a manufacturer's quarantine,
+app/services/cases.py) read a lot's units through its issuances (``ix_unit_issuance_id_id``).
+
+SQLite keeps its keys and its full index: a key on a NULL column costs SQLite nothing, whereas the same checks as
+triggers cost ~3.5 µs a row (SQLite runs a trigger's program for every row, WHEN included: 5.2-6.4 against
+7.8-10.1 µs per row for 200,000 rows); its planner would prove this partial index's OR predicate from no query.
+The models declare neither the keys nor the triggers (app/db/scan_partitions.SQLITE_ONLY_KEYS).
 
 Revision ID: 0025
 Revises: 0024
@@ -171,88 +173,11 @@ def _pg_downgrade() -> None:
             op.execute(f"ALTER TABLE unit VALIDATE CONSTRAINT {name}")
 
 
-# --- SQLite ----------------------------------------------------------------------------------------------------
-
-_SQLITE_MISSING = " OR ".join(
-    f"(NEW.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} WHERE {ref} = NEW.{column}))"  # noqa: S608
-    for column, (_, table, ref) in KEYS.items()
-)
-_SQLITE_CHANGED_MISSING = " OR ".join(
-    f"(NEW.{column} IS NOT NULL AND NEW.{column} IS NOT OLD.{column} "  # noqa: S608
-    f"AND NOT EXISTS (SELECT 1 FROM {table} WHERE {ref} = NEW.{column}))"
-    for column, (_, table, ref) in KEYS.items()
-)
-_SQLITE_TRIGGERS = {
-    "unit_custody_refs_insert": f"BEFORE INSERT ON unit WHEN {_SQLITE_MISSING}",
-    "unit_custody_refs_update": f"BEFORE UPDATE OF {', '.join(KEYS)} ON unit WHEN {_SQLITE_CHANGED_MISSING}",
-    "organisation_unit_refs_delete": (
-        "BEFORE DELETE ON organisation WHEN EXISTS (SELECT 1 FROM unit WHERE holder_id = OLD.id OR to_id = OLD.id)"
-    ),
-    "organisation_unit_refs_update": (
-        "BEFORE UPDATE OF id ON organisation WHEN OLD.id IS NOT NEW.id "
-        "AND EXISTS (SELECT 1 FROM unit WHERE holder_id = OLD.id OR to_id = OLD.id)"
-    ),
-    "container_unit_refs_delete": (
-        "BEFORE DELETE ON container WHEN EXISTS (SELECT 1 FROM unit WHERE container_sscc = OLD.sscc)"
-    ),
-    "container_unit_refs_update": (
-        "BEFORE UPDATE OF sscc ON container WHEN OLD.sscc IS NOT NEW.sscc "
-        "AND EXISTS (SELECT 1 FROM unit WHERE container_sscc = OLD.sscc)"
-    ),
-}
-
-
-def _sqlite_rebuild_unit(change) -> None:  # type: ignore[no-untyped-def]
-    """Rebuild ``unit`` through batch mode, its partial indexes set aside and created again as they were."""
-    import sqlalchemy as sa
-
-    partial = (
-        op.get_bind()
-        .execute(
-            sa.text(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'unit' AND sql LIKE '% WHERE %'"
-            )
-        )
-        .all()
-    )
-    for name, _ in partial:
-        op.drop_index(name, table_name="unit")
-    with op.batch_alter_table("unit", recreate="always") as batch:
-        change(batch)
-    for _, sql in partial:
-        op.execute(sql)
-
-
-def _sqlite_upgrade() -> None:
-    def unit(batch) -> None:  # type: ignore[no-untyped-def]
-        for name, _, _ in KEYS.values():
-            batch.drop_constraint(name, type_="foreignkey")
-
-    _sqlite_rebuild_unit(unit)
-    for name, body in _SQLITE_TRIGGERS.items():
-        op.execute(f"CREATE TRIGGER {name} {body} BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END")
-
-
-def _sqlite_downgrade() -> None:
-    for name in _SQLITE_TRIGGERS:
-        op.execute(f"DROP TRIGGER {name}")
-
-    def unit(batch) -> None:  # type: ignore[no-untyped-def]
-        for column, (name, table, ref) in KEYS.items():
-            batch.create_foreign_key(name, table, [column], [ref])
-
-    _sqlite_rebuild_unit(unit)
-
-
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        _sqlite_upgrade()
-    else:
+    if op.get_bind().dialect.name == "postgresql":
         _pg_upgrade()
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        _sqlite_downgrade()
-    else:
+    if op.get_bind().dialect.name == "postgresql":
         _pg_downgrade()
