@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
-from app.db.custody import load_containers, load_units
+from app.db.custody import UnitRow, load_containers, load_units, unit_rows
 from app.db.models import Batch, Container, EpcisCapture, EpcisEpc, EpcisEvent, Issuance, Organisation, Product, Unit
 from app.db.units import insert_units
 from app.domain import epcis_fields as fields
@@ -79,7 +79,12 @@ class EventCapture:
     """Captures the events of one transaction of a job, one at a time (each in a savepoint :mod:`.run` opens)."""
 
     def __init__(
-        self, session: Session, principal: Principal, policy: Policy, job: EpcisCapture, locked: dict[UnitKey, Unit]
+        self,
+        session: Session,
+        principal: Principal,
+        policy: Policy,
+        job: EpcisCapture,
+        locked: dict[UnitKey, Unit | UnitRow],
     ) -> None:
         self.session = session
         self.principal = principal
@@ -88,7 +93,9 @@ class EventCapture:
         self._orgs_by_gln: dict[str, str | None] = {}
         # Ids of units seen to exist (for the identifier rows); forgotten when an event is rolled back.
         self.unit_ids: dict[UnitKey, int] = {}
-        # The units of this transaction's events, locked up front (see run._lock_rows).
+        # The units of this transaction's events, locked up front as plain rows (see run._lock_rows), as a
+        # /v1/events list locks its own: the recorder decides and writes them without the ORM (an ORM object
+        # stands for a row only where some event needed one, e.g. commissioning or packing).
         self.locked_units = locked
         # The CBV hashes and eventIDs (kind event) that the batch lane must leave to :meth:`capture`: stored before
         # this transaction (read by :meth:`prefetch`) or met in it (see :meth:`plan`).
@@ -265,7 +272,7 @@ class EventCapture:
             [p.native for p in planned],
             atomic=True,
             policy=self.policy,
-            locked=self.locked_units,
+            locked=self._locked(),
         )
         if outcome.error is not None:
             raise outcome.error
@@ -289,15 +296,21 @@ class EventCapture:
             self.session.execute(insert(EpcisEpc), epcs)
         return stored
 
-    def forget(self, planned: list[Planned]) -> None:
-        """After a batch's savepoint was rolled back: its units' objects reload their rows when next read (the
-        recorder gave them their new values as committed state), and the unit ids seen are forgotten."""
+    def _locked(self) -> dict[UnitKey, Unit]:
+        # record_events takes plain rows (``UnitRow``) as its own /v1/events lists do (its Recorder keeps
+        # ``Unit | UnitRow``), though its parameter names only ORM units
+        return cast(dict[UnitKey, Unit], self.locked_units)
+
+    def forget(self, keys: list[UnitKey]) -> None:
+        """After a savepoint was rolled back: the unit ids seen are forgotten, and the units of ``keys`` read
+        again (the recorder gave their rows, or their ORM objects as committed state, the values it wrote)."""
         self.unit_ids.clear()
-        for p in planned:
-            for _, ident in p.ids:
-                unit = self.locked_units.get(ident.unit_key) if ident.unit_key is not None else None
-                if unit is not None and unit in self.session:
-                    self.session.expire(unit)
+        rows = [key for key in keys if isinstance(self.locked_units.get(key), UnitRow)]
+        for key in keys:
+            unit = self.locked_units.get(key)
+            if isinstance(unit, Unit) and unit in self.session:
+                self.session.expire(unit)
+        self.locked_units.update(unit_rows(self.session, rows))
 
     def _apply(
         self, event: dict[str, Any], meaning: Meaning, ids: list[Role], notes: list[str]
@@ -437,7 +450,7 @@ class EventCapture:
         if not isinstance(native, EventIn):
             return native, None
         outcome = record_events(
-            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self.locked_units
+            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self._locked()
         )
         if outcome.error is not None:
             raise outcome.error
@@ -522,7 +535,7 @@ class EventCapture:
 
     def _unknown(self, idents: list[Identifier]) -> list[str]:
         unit_keys = [key for i in idents if (key := i.unit_key) is not None]
-        units = {k: self.locked_units[k] for k in unit_keys if k in self.locked_units}
+        units: dict[UnitKey, Unit | UnitRow] = {k: self.locked_units[k] for k in unit_keys if k in self.locked_units}
         units.update(load_units(self.session, [k for k in unit_keys if k not in units]))
         self.unit_ids.update((key, unit.id) for key, unit in units.items())
         containers = load_containers(self.session, [i.sscc for i in idents if i.sscc])

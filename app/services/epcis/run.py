@@ -16,11 +16,12 @@ With ``GS1-Capture-Error-Behaviour: rollback`` (the default) one error rejects t
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import secrets
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.custody import lock_everything
+from app.db.custody import UnitRow, lock_unit_rows
 from app.db.engine import WRITE_OPTIONS
 from app.db.models import EpcisCapture, Unit
 from app.domain import epcis_fields as fields
@@ -105,13 +106,14 @@ def open_document(
 # ------------------------------------------------------------------------------------------ running a job
 
 
-def _lock_rows(session: Session, events: list[Any]) -> dict[UnitKey, Unit]:
+def _lock_rows(session: Session, events: list[Any]) -> dict[UnitKey, Unit | UnitRow]:
     """Lock, before the first event of a transaction appends to the log, every unit and container its events
     name, in the global order of ``lock_everything``: a later event must not wait for a row while holding the
-    log, or it could deadlock against an ordinary /v1/events request (PostgreSQL)."""
+    log, or it could deadlock against an ordinary /v1/events request (PostgreSQL). The units are read as plain
+    rows, as a /v1/events list reads its own."""
     unit_keys, ssccs = fields.lock_keys(events)
     cn_units, cn_packages = cn.lock_keys(session, events)
-    return lock_everything(session, unit_keys + cn_units, ssccs + cn_packages)
+    return dict(lock_unit_rows(session, unit_keys + cn_units, ssccs + cn_packages))
 
 
 _RUNNING = threading.BoundedSemaphore(2)  # capture jobs at once in one process; the others wait their turn
@@ -143,7 +145,7 @@ def run_capture(
     :data:`PROCEED_CHUNK` events, so a long document does not hold SQLite's write lock from start to end and
     the job shows its progress. Runs after the 202 has gone out; whatever happens, the job ends."""
     outcome = _Outcome()
-    with _RUNNING, sessions() as session:
+    with _RUNNING, _collector_paused(), sessions() as session:
         try:
             _capture_events(session, principal, job_id, document, events, policy_for, outcome, schema_checked)
         except _RolledBack:
@@ -180,6 +182,33 @@ def run_capture(
             job.captured = outcome.captured
             job.duplicates = outcome.duplicates
             job.finished_at = now
+
+
+# A capture holds its document (thousands of event dicts) and makes tens of thousands of short-lived objects per
+# thousand events (rows, codes, records, ORM states), none of them cyclic garbage worth collecting before the job
+# ends; Python's collector, walking them all again and again, made every step of a capture slower (the same
+# reason ``record_events`` pauses it for a list of 1,000 codes). It pauses while jobs run (process-wide, counted:
+# it runs again when the last one ends, and is left alone if someone else turned it off).
+_paused = 0
+_paused_lock = threading.Lock()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    global _paused
+    with _paused_lock:
+        pause = _paused > 0 or gc.isenabled()
+        if pause:
+            _paused += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if pause:
+            with _paused_lock:
+                _paused -= 1
+                if _paused == 0:
+                    gc.enable()
 
 
 def _capture_events(
@@ -267,7 +296,7 @@ class _Chunk:
             stored = self.worker.record_planned(planned, context)
         except (DomainError, SQLAlchemyError):
             savepoint.rollback()
-            self.worker.forget(planned)
+            self.worker.forget([key for p in planned for _, ident in p.ids if (key := ident.unit_key) is not None])
             for p in planned:  # one by one: the failing event's error, the others captured (proceed)
                 self._one(p.index, p.event, p.event_hash, context)
             return
@@ -284,7 +313,7 @@ class _Chunk:
             captured = worker.capture(event, event_hash, context)
         except (DomainError, SQLAlchemyError) as failure:
             savepoint.rollback()
-            worker.unit_ids.clear()
+            worker.forget(fields.lock_keys([event])[0])
             if isinstance(failure, IntegrityError) and worker.is_duplicate(event, event_hash):
                 counts["duplicates"] += 1  # the same event, captured meanwhile by another job
                 return
