@@ -11,6 +11,10 @@ in this run:
   the same by the servers' CPU time per request (minimal's / the event's), which other load disturbs less
 - single events, 8 clients / 1 client (PostgreSQL)          goal >= 2.0 (issue 17, "no hot row")
 
+Then the floor of any event-recording request here: the same route with the same key, a body the validation
+refuses after authentication (middleware, routing, the worker thread, the session, the key's lookups, a problem
+answer; no custody rules, rows or log), 1 client, its rate and CPU per request against the minimal insert's.
+
 Afterwards the log is checked where the database is: leaf indices dense 0..n-1, one leaf per event, none pending.
 
     .venv/bin/python scripts/bench_single_events.py [--db sqlite|postgresql|both] [--seconds 8] [--profile DIR]
@@ -143,6 +147,21 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
                 f"  single events, {clients} client(s): {row['per_s']:.0f}/s, CPU {row['server_cpu_ms']} ms each",
                 flush=True,
             )
+
+        # The floor of any event-recording request in this service: the same route, key and session, a body the
+        # validation refuses after authentication (no custody rules, no rows, no log): middleware, routing, the
+        # worker thread, BEGIN, the key's two lookups, a problem answer.
+        def refused_one() -> None:
+            status, _ = bc.api(base, "POST", "/v1/events", {"action": ""}, mkey)
+            if status not in (400, 422):
+                raise RuntimeError(f"floor request -> {status}")
+
+        for _ in range(20):
+            refused_one()
+        bc.wait_for_quiet(5)
+        rows["floor_1"] = metered(server.pid, 1, seconds, refused_one)
+        row = rows["floor_1"]
+        print(f"  floor (a refused body), 1 client: {row['per_s']:.0f}/s, CPU {row['server_cpu_ms']} ms", flush=True)
         leaves = bc.scalar(url, "SELECT count(*) FROM log_node WHERE level = 0")
         top = bc.scalar(url, 'SELECT coalesce(max("index"), -1) FROM log_node WHERE level = 0')
         events = bc.scalar(url, "SELECT count(*) FROM event")
@@ -184,6 +203,8 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         "single_vs_minimal": round(rows["events_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
         "single_vs_minimal_by_cpu": round(rows["minimal_1"]["server_cpu_ms"] / rows["events_1"]["server_cpu_ms"], 3),
         "clients_8_vs_1": round(rows["events_8"]["per_s"] / rows["events_1"]["per_s"], 3),
+        "floor_vs_minimal": round(rows["floor_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
+        "floor_vs_minimal_by_cpu": round(rows["minimal_1"]["server_cpu_ms"] / rows["floor_1"]["server_cpu_ms"], 3),
         "load_average": list(os.getloadavg()),
     }
 
@@ -219,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['single_vs_minimal_by_cpu']:.2f}",
             f"{r['clients_8_vs_1']:.2f}",
             ("yes" if r["clients_8_vs_1"] >= 2 else "no") if r["db"] == "postgresql" else "-",
+            f"{r['floor_1']['server_cpu_ms']:.2f}",
+            f"{r['floor_vs_minimal']:.2f} / {r['floor_vs_minimal_by_cpu']:.2f}",
         ]
         for r in results
     ]
@@ -234,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         "by CPU",
         "8 vs 1",
         ">= 2 (PG)",
+        "floor CPU ms",
+        "floor vs minimal (rate / CPU)",
     ]
     print(bc.table(headers, table))
     print(f"load average after: {os.getloadavg()}")

@@ -139,7 +139,9 @@ def _record(principal: Principal, session: Session, runtime: Runtime, body: Any)
         raise InvalidInput(f"at most {5 * MAX_CODES_PER_EVENT} codes per request; got {total}", code="too_many_codes")
     policy = custody_policy(runtime.settings)
     glns = orgs.ids_by_gln(session, (e.to for e in events if e.to and orgs.is_gln(e.to)))
-    outcome = record_events(session, principal, [e.to_domain(glns) for e in events], atomic=atomic, policy=policy)
+    outcome = record_events(
+        session, principal, [e.to_domain(glns) for e in events], atomic=atomic, policy=policy, alone=True
+    )
     if outcome.error is not None:
         return domain_problem(outcome.error)  # alerts it raised are committed with the request
     results = [r.as_json() for r in outcome.results]

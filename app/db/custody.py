@@ -73,7 +73,7 @@ _ROW_COLUMNS = "id, gtin, serial, batch_id, issuance_id, state, holder_id, to_id
 def unit_rows(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], UnitRow]:
     """``load_units`` as plain rows: one statement per GTIN on SQLite (the serials as a JSON array, each found by
     the (gtin, serial) index); on PostgreSQL the ids of all the codes, then every row locked FOR UPDATE in
-    ascending id order by one statement."""
+    ascending id order by one statement (a single code: its row, locked by one statement)."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
@@ -91,6 +91,11 @@ def unit_rows(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[s
                     (gtin, json.dumps(serials)),
                 ).all()
             )
+    elif len(wanted) == 1:  # one unit (a till, a scanner): one row to lock, so no order to keep; one statement
+        rows = conn.exec_driver_sql(
+            f"SELECT {_ROW_COLUMNS} FROM unit WHERE gtin = %s AND serial = %s FOR UPDATE",  # noqa: S608
+            wanted[0],
+        ).all()
     else:
         ids = conn.exec_driver_sql(
             "SELECT u.id FROM unnest(%s::text[], %s::text[]) AS k(gtin, serial) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -9,7 +10,7 @@ from sqlalchemy import Connection, Engine, RowMapping, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db.custody import in_import_package
-from app.db.lot_counters import merge_deltas
+from app.db.lot_counters import merge_deltas, merging_ctes
 from app.db.models import (
     Batch,
     Containment,
@@ -282,7 +283,79 @@ def passport_leaves(conn: Connection, start: int, end: int) -> dict[int, tuple[b
 def integrate_locked(conn: Connection, own: list[tuple[bytes, int | None]] | None = None) -> int:
     """Take the sequencer's lock, merge the lot counters' deltas, and give the pending leaves (then ``own``) the next
     indices; the last index of the log then (-1 when empty)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_SEQUENCER_LOCK)
+        return _integrate_pg(conn, own)[0]
     return _integrate(conn, lock_size(conn), own)[0]
+
+
+@functools.cache
+def _taking_sql() -> str:
+    """PostgreSQL, the sequencer's lock held: one statement merges the lot counters' deltas, takes the pending leaves
+    and reads the log's size and the stored right edge of the tree (the complete subtree ending at each 1 bit of the
+    size: every stored node an append to it reads, ``merkle.completed_inputs``). Rows: (0, size, -, -), then
+    (1, pending id, event id, hash) per leaf, (2, level, index, hash) per edge node. The statement starts after the
+    lock is taken, so it sees every integration committed before (READ COMMITTED: a snapshot per statement)."""
+    return (
+        f"WITH {merging_ctes()},\n"  # noqa: S608 - the counters' constants (app/db/lot_counters.py), never input
+        "taken_leaves AS (DELETE FROM log_pending RETURNING id, hash, event_id),\n"
+        "size AS (SELECT tree_size FROM log_state WHERE id = 1),\n"
+        "edge AS (SELECT l AS level, (size.tree_size >> l) - 1 AS idx FROM size, generate_series(0, 62) AS l "
+        "WHERE (size.tree_size >> l) & 1 = 1)\n"
+        "SELECT 0, tree_size, NULL::bigint, NULL::bytea FROM size\n"
+        "UNION ALL SELECT 1, id, event_id, hash FROM taken_leaves\n"
+        'UNION ALL SELECT 2, n.level, n."index", n.hash FROM edge JOIN log_node n '
+        'ON n.level = edge.level AND n."index" = edge.idx'
+    )
+
+
+# PostgreSQL: the completed nodes and the new size in one statement
+_STORE_AND_SIZE = (
+    'WITH stored AS (INSERT INTO log_node (level, "index", hash, event_id) '
+    "SELECT * FROM unnest(%s::int[], %s::bigint[], %s::bytea[], %s::bigint[])) "
+    "UPDATE log_state SET tree_size = %s WHERE id = 1"
+)
+
+
+def _integrate_pg(conn: Connection, own: list[tuple[bytes, int | None]] | None = None) -> tuple[int, dict[int, int]]:
+    """``_integrate`` on PostgreSQL in two round trips (it took seven): the sequencer's lock held, merge the deltas
+    and take the pending leaves and what the append reads in one statement (``_taking_sql``), then store the
+    completed nodes and the new size in another."""
+    size = 0
+    pending: list[tuple[int, bytes, int | None]] = []
+    known: dict[tuple[int, int], bytes] = {}
+    for tag, a, b, value in conn.exec_driver_sql(_taking_sql()):
+        if tag == 0:
+            size = int(a)
+        elif tag == 1:
+            pending.append((int(a), bytes(value), b))
+        else:
+            known[(int(a), int(b))] = bytes(value)
+    leaves = [(h, e) for _, h, e in sorted(pending)] + (own or [])
+    if not leaves:
+        return size - 1, {}
+    rows, placed = _appended(size, leaves, known)
+    conn.exec_driver_sql(
+        _STORE_AND_SIZE,
+        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows], size + len(leaves)),
+    )
+    return size + len(leaves) - 1, placed
+
+
+def _appended(
+    size: int, leaves: list[tuple[bytes, int | None]], known: dict[tuple[int, int], bytes]
+) -> tuple[list[tuple[int, int, bytes, int | None]], dict[int, int]]:
+    """The nodes completed by appending ``leaves`` to a log of ``size`` (``known`` holding the stored ones they
+    read), and the index given to each event's leaf."""
+    rows: list[tuple[int, int, bytes, int | None]] = []
+    placed: dict[int, int] = {}
+    for offset, (leaf_hash, event_id) in enumerate(leaves):
+        completed = merkle.completed_nodes(size + offset, leaf_hash, known)
+        known.update(completed)
+        rows.extend((level, index, value, event_id if level == 0 else None) for (level, index), value in completed)
+        if event_id is not None:
+            placed[event_id] = size + offset
+    return rows, placed
 
 
 def _integrate(
@@ -298,14 +371,7 @@ def _integrate(
     # the left siblings inside the log as it was are stored; those completed by this batch are computed below
     stored = {(level, index) for level, index in wanted if (index + 1) << level <= size}
     known = fetch_nodes(conn, stored) if stored else {}
-    rows: list[tuple[int, int, bytes, int | None]] = []
-    placed: dict[int, int] = {}
-    for offset, (leaf_hash, event_id) in enumerate(leaves):
-        completed = merkle.completed_nodes(size + offset, leaf_hash, known)
-        known.update(completed)
-        rows.extend((level, index, value, event_id if level == 0 else None) for (level, index), value in completed)
-        if event_id is not None:
-            placed[event_id] = size + offset
+    rows, placed = _appended(size, leaves, known)
     insert_nodes(conn, rows)
     set_size(conn, size + len(leaves))
     return size + len(leaves) - 1, placed
@@ -325,7 +391,7 @@ def integrate_here(session: Session) -> dict[int, int] | None:
     session.flush()
     if not conn.exec_driver_sql(_TRY_SEQUENCER_LOCK).scalar():
         return None
-    placed = _integrate(conn, int(conn.exec_driver_sql(_SIZE).scalar_one()))[1]
+    placed = _integrate_pg(conn)[1]
     session.info.pop(PENDING, None)
     return placed
 

@@ -173,6 +173,24 @@ def merge_deltas(conn: Connection) -> int:
     return len(rows)
 
 
+@functools.cache
+def merging_ctes() -> str:
+    """PostgreSQL: what ``merge_deltas`` does, as common table expressions for the log's one integrating statement
+    (app/db/log.py): take every delta the statement sees, add their sums per key to the rows, in key order (a key
+    whose deltas cancel out writes nothing). Built from ``KINDS``, this module's constants, never from input."""
+    parts = ["taken_deltas AS (DELETE FROM lot_delta RETURNING kind, batch_id, a, b, c, units)"]
+    for kind, (table, keys) in sorted(KINDS.items()):
+        source = ", ".join(("batch_id", *"abc"[: len(keys) - 1]))
+        columns = ", ".join(keys)
+        parts.append(
+            f"merged_{kind} AS (INSERT INTO {table.name} ({columns}, units) "  # noqa: S608
+            f"SELECT {source}, sum(units) FROM taken_deltas WHERE kind = {kind} GROUP BY {source} "
+            f"HAVING sum(units) <> 0 ORDER BY {source} "
+            f"ON CONFLICT ({columns}) DO UPDATE SET units = {table.name}.units + excluded.units)"
+        )
+    return ",\n".join(parts)
+
+
 def _merge(conn: Connection, rows: Sequence[Row[Any]]) -> None:
     if not rows:
         return

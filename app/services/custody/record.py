@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from app.db.alerts import raise_alert
 from app.db.cases import units_under_investigation
 from app.db.custody import UnitRow, last_sale, latest_item, lock_unit_rows
-from app.db.log import log_index_of
+from app.db.engine import WRITE_OPTIONS
+from app.db.log import PENDING, log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
 from app.db.models import Event, Organisation, Prescription, Unit
 from app.domain.alerts import SEVERITY, AlertType
@@ -366,6 +367,42 @@ def _record_one(session: Session, rec: Recorder, ev: EventIn) -> Result:
     return result
 
 
+def _record_alone(session: Session, rec: Recorder, ev: EventIn, *, savepoint: bool) -> Outcome:
+    """One event, all or nothing (a till's, a scanner's request): ``_record_one`` inside an atomic list's savepoint,
+    with one savepoint serving as both (a duplicate or a refusal rolls back the same writes either way). Without
+    ``savepoint`` (the transaction holds nothing of the caller's, ``record_events``' ``alone``) no savepoint at all:
+    a duplicate or a refusal rolls back the transaction, the next one taking SQLite's write lock again at its
+    start, as the request's did (deps.request_session), and the refusal's alerts are written there."""
+    nested = session.begin_nested() if savepoint else None
+
+    def undo() -> None:
+        if nested is not None:
+            nested.rollback()
+            rec.forget_written()
+        else:
+            session.rollback()
+            session.info.pop(PENDING, None)
+            session.connection(execution_options=WRITE_OPTIONS)
+
+    try:
+        result = _record(rec, ev)
+    except _Duplicate as duplicate:
+        undo()
+        return Outcome([Result(ResultStatus.DUPLICATE, duplicate.event_id, log_index=duplicate.log_index)])
+    except DomainError as error:
+        undo()
+        write_alerts(session, rec.principal, error, rec.policy.now)
+        return Outcome(results=[], error=error)
+    except BaseException:
+        if nested is not None:
+            nested.rollback()
+            rec.forget_written()
+        raise
+    if nested is not None:
+        nested.commit()
+    return Outcome([result])
+
+
 def _lock_rows(
     session: Session, events: list[EventIn], known: dict[str, UnitCode | ContainerCode]
 ) -> dict[tuple[str, str], Unit | UnitRow]:
@@ -395,11 +432,14 @@ def record_events(
     atomic: bool,
     policy: Policy,
     locked: dict[tuple[str, str], Unit] | None = None,
+    alone: bool = False,
 ) -> Outcome:
     """``locked``: the units a caller already locked with ``lock_everything`` for these events (EPCIS capture
-    locks a whole document's rows at once); otherwise they are locked here."""
+    locks a whole document's rows at once); otherwise they are locked here. ``alone``: the caller's transaction
+    has only read so far (``POST /v1/events``), so an atomic request needs no savepoint: refused, the whole
+    transaction is rolled back and its alerts are written in the next one (``_record_alone``)."""
     with _collector_paused(sum(len(ev.codes) for ev in events) >= _PAUSE_GC_FROM):
-        return _record_events(session, principal, events, atomic=atomic, policy=policy, locked=locked)
+        return _record_events(session, principal, events, atomic=atomic, policy=policy, locked=locked, alone=alone)
 
 
 # A list of thousands of codes makes tens of thousands of short-lived objects (rows, codes, records), none of them
@@ -440,9 +480,14 @@ def _record_events(
     atomic: bool,
     policy: Policy,
     locked: dict[tuple[str, str], Unit] | None,
+    alone: bool = False,
 ) -> Outcome:
     rec = Recorder(session, principal, policy)
     rec.locked_units = locked if locked is not None else _lock_rows(session, events, rec.codes)
+    # the organisations the events name and their licences, in one statement (not two lookups each, per event)
+    rec.know_orgs([principal.org_id, *(o for ev in events for o in (ev.to, ev.platform) if o)])
+    if atomic and len(events) == 1:
+        return _record_alone(session, rec, events[0], savepoint=not alone)
     if atomic:
         results: list[Result] = []
         savepoint = session.begin_nested()

@@ -1,0 +1,141 @@
+"""The single-event request's path (issue 17, "one event per request"; docs/benchmarks.md): one ``POST /v1/events``
+with one event runs without a savepoint, reads the organisations it names and their licences in one statement,
+and on PostgreSQL integrates the log in two statements after the sequencer's lock; a refusal or a duplicate rolls
+the whole transaction back and the request goes on in a new one (its alert kept, SQLite's write lock taken again)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, func, select
+
+import app.services.log as log_service
+from app.db.models import Alert, Event, LogNode, LogPending, LogState, LotCustody, LotDelta, Unit
+from tests.helpers import assert_counted, assert_problem, ok, post, serial
+
+
+@contextmanager
+def _statements(runtime) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(runtime.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", record)
+
+
+def _log(runtime) -> tuple[int, list[tuple[int, int | None]], int]:
+    with runtime.sessions() as session:
+        size = session.scalar(select(LogState.tree_size))
+        leaves = session.execute(
+            select(LogNode.index, LogNode.event_id).where(LogNode.level == 0).order_by(LogNode.index)
+        ).all()
+        pending = session.scalar(select(func.count()).select_from(LogPending))
+    return int(size), [(int(i), e) for i, e in leaves], int(pending)
+
+
+def _ship(client, org, code: str, to: str):
+    return post(client, org, {"action": "ship", "codes": [code], "to": to})
+
+
+def test_a_single_event_takes_no_savepoint_and_reads_its_organisations_once(
+    client, runtime, maker, batch, issue, make_org
+):
+    dist = make_org("distributor", "drug_wholesale")
+    first, second = (c["uri"] for c in issue(batch["id"], 2))
+    ok(_ship(client, maker, first, dist.id))  # warm: nothing cached across requests is what is counted
+    with _statements(runtime) as seen:
+        result = ok(_ship(client, maker, second, dist.id))[0]
+    assert result["status"] == "accepted" and result["log_index"] == 1
+    assert not [s for s in seen if "SAVEPOINT" in s.upper()], seen
+    org_reads = [s for s in seen if s.startswith("SELECT") and "FROM organisation" in s]
+    licence_reads = [s for s in seen if s.startswith("SELECT") and "licence" in s]
+    # the key's lookup, then the actor and the receiver with their licences in one statement (were four more)
+    assert len(org_reads) == 2, org_reads
+    assert len(licence_reads) == 2 and "LEFT OUTER JOIN licence" in licence_reads[1], licence_reads
+    if runtime.engine.dialect.name == "postgresql":
+        after_lock = seen[next(i for i, s in enumerate(seen) if "pg_try_advisory_xact_lock" in s) + 1 :]
+        assert len(after_lock) == 2, after_lock  # merge, take, read; then store and size (were eight)
+        assert len([s for s in seen if "FROM unit" in s and "FOR UPDATE" in s]) == 1
+    assert _log(runtime) == (2, [(0, _log(runtime)[1][0][1]), (1, result["event_id"])], 0)
+    assert_counted(runtime, "two single shipments")
+
+
+def test_a_refused_single_event_is_rolled_back_and_keeps_its_alert(client, runtime, maker, batch, issue, make_org):
+    unlicensed = make_org("distributor")
+    dist = make_org("distributor", "drug_wholesale")
+    code, other = (c["uri"] for c in issue(batch["id"], 2))
+    with _statements(runtime) as seen:
+        problem = assert_problem(_ship(client, maker, code, unlicensed.id), 409, "licence_required")
+    assert problem["alert_id"] and not [s for s in seen if "SAVEPOINT" in s.upper()]
+    if runtime.engine.dialect.name == "sqlite":  # the alert's transaction took the write lock at its start
+        assert [s for s in seen if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN IMMEDIATE"], seen
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+        alert = session.get(Alert, problem["alert_id"])
+        assert alert is not None and alert.type == "unlicensed_trade" and alert.org_id == maker.id
+        assert session.scalar(select(Unit.state).where(Unit.serial == serial(code))) == "issued"
+    assert _log(runtime) == (0, [], 0)
+    # the next request records normally, the refused one left nothing behind (no leaf, no delta, no counter)
+    result = ok(_ship(client, maker, other, dist.id))[0]
+    assert (result["status"], result["log_index"]) == ("accepted", 0)
+    assert_counted(runtime, "a refused single event, then an accepted one")
+
+
+def test_a_single_event_repeated_at_once_is_the_duplicate_of_the_first(
+    client, runtime, maker, batch, issue, make_org
+):
+    """The repeat is refused by the custody table (already in transit), rolled back as a whole, and answered as
+    the first event, with its log index; nothing is written twice."""
+    dist = make_org("distributor", "drug_wholesale")
+    (code,) = (c["uri"] for c in issue(batch["id"], 1))
+    first = ok(_ship(client, maker, code, dist.id))[0]
+    again = ok(_ship(client, maker, code, dist.id))[0]
+    assert (again["status"], again["event_id"], again["log_index"]) == ("duplicate", first["event_id"], 0)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
+    assert _log(runtime) == (1, [(0, first["event_id"])], 0)
+    assert_counted(runtime, "a single event and its repeat")
+
+
+@pytest.mark.postgres_only
+def test_one_integrating_statement_merges_every_kind_of_delta_and_writes_no_cancelled_key(
+    client, runtime, maker, batch, issue, make_org, monkeypatch
+):
+    """Events whose leaves and deltas were left pending (the sequencer busy at each commit): shipments, receipts,
+    a sale, a destruction, and a lock undone (its custody deltas cancel out). The next request's
+    integration merges them all in its one statement: counters as recounted from the events, no row written for
+    the cancelled key, the pending leaves first in the log, dense."""
+    dist = make_org("distributor", "drug_wholesale")
+    shop = make_org("retailer", "drug_retail")
+    codes = [c["uri"] for c in issue(batch["id"], 5)]
+    monkeypatch.setattr(log_service, "integrate_here", lambda _session: None)
+    monkeypatch.setattr(log_service, "integrate", lambda _engine: 0)
+    ok(post(client, maker, {"action": "ship", "codes": codes[:3], "to": dist.id}))
+    ok(post(client, dist, {"action": "receive", "codes": codes[:3]}))
+    ok(post(client, dist, {"action": "ship", "codes": codes[:1], "to": shop.id}))
+    ok(post(client, shop, {"action": "receive", "codes": codes[:1]}))
+    ok(post(client, shop, {"action": "sell", "codes": codes[:1], "channel": "offline"}))
+    ok(post(client, dist, {"action": "destroy", "codes": codes[1:2]}))
+    undone = ok(post(client, maker, {"action": "lock", "codes": codes[3:4]}))[0]["event_id"]
+    ok(post(client, maker, {"action": "undo", "event_id": undone}))
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(LotDelta)) > 0
+    size, leaves, pending = _log(runtime)
+    assert (size, leaves, pending) == (0, [], 8)
+    monkeypatch.undo()
+    last = ok(_ship(client, maker, codes[4], dist.id))[0]
+    assert last["log_index"] == 8
+    size, leaves, pending = _log(runtime)
+    assert (size, pending) == (9, 0) and [i for i, _ in leaves] == list(range(9))
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(LotDelta)) == 0
+        cancelled = select(LotCustody.units).where(LotCustody.state == "locked")
+        assert session.scalar(cancelled) is None  # the undone lock's +1 and -1 met in the merge: no row
+    assert_counted(runtime, "eight stranded events of every kind merged by one integration")
