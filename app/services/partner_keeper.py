@@ -49,6 +49,7 @@ ORACLE_WINDOW = timedelta(hours=1)
 MAX_GROUP = 500  # a loop's batch is handed over at this many; the writer adds batches to a group up to this many
 LINGER_S = 0.002  # how long a loop gathers answers for a batch, again while they keep joining
 MAX_LINGER_S = 0.010  # ... up to this long after the first
+WRITERS_POSTGRESQL = 2  # writer threads (each with its connection) on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +102,14 @@ class AnswerKeeper:
         self.unheld_per_hour = unheld_per_hour
         self._queue: queue.SimpleQueue[list[_Waiting] | None] = queue.SimpleQueue()  # a batch of a loop each
         self._batches: dict[asyncio.AbstractEventLoop, _Batch] = {}  # answers gathering on each event loop
-        self._thread: threading.Thread | None = None
+        # PostgreSQL: two writer threads, so that one group is written while the other's commit waits (its round
+        # trips and the WAL flush were most of a group's 16-20 ms under load); the oracle guard's advisory locks
+        # serialise their counts as they do two processes'. SQLite: one (its writers queue for one lock).
+        self._writers = WRITERS_POSTGRESQL if engine.dialect.name == "postgresql" else 1
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._conn: Connection | None = None  # the writer thread's own, kept: no pool checkout, ping or reset a group
+        self._conns: dict[int, Connection] = {}  # each writer thread's own, kept: no pool checkout, ping or reset
         self.groups = 0  # transactions committed (fewer than answers under load), for tests and benchmarks
 
     async def keep(self, kept: KeptAnswer) -> None:
@@ -114,9 +119,11 @@ class AnswerKeeper:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the partner answer keeper is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="partner answer keeper", daemon=True)
-                self._thread.start()
+            if not self._threads:
+                for n in range(self._writers):
+                    thread = threading.Thread(target=self._run, name=f"partner answer keeper {n + 1}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
             batch = self._batches.get(loop)
             if batch is None:
                 batch = self._batches[loop] = _Batch([], 1, time.monotonic() + MAX_LINGER_S)
@@ -140,25 +147,25 @@ class AnswerKeeper:
             self._queue.put(batch.waiting)
 
     def close(self) -> None:
-        """Write every answer queued so far, then stop the writer thread."""
+        """Write every answer queued so far, then stop the writer threads."""
         with self._lock:
             self._closed = True
-            thread = self._thread
+            threads = list(self._threads)
             for batch in self._batches.values():  # gathered on a loop, not handed over yet
                 self._queue.put(batch.waiting)
             self._batches.clear()
-            if thread is not None:
-                self._queue.put(None)
-        if thread is not None:
+            for _ in threads:
+                self._queue.put(None)  # one each: a thread stops at the first it takes
+        for thread in threads:
             thread.join()
 
     def _run(self) -> None:
         try:
             self._serve()
         finally:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            conn = self._conns.pop(threading.get_ident(), None)
+            if conn is not None:
+                conn.close()
 
     def _serve(self) -> None:
         stopping = False
@@ -193,7 +200,8 @@ class AnswerKeeper:
             failure.__cause__ = error
             refused = {group[0]: failure}
         else:
-            self.groups += 1
+            with self._lock:
+                self.groups += 1
         by_loop: defaultdict[asyncio.AbstractEventLoop, list[tuple[_Waiting, Exception | None]]] = defaultdict(list)
         for waiting in group:
             by_loop[waiting.loop].append((waiting, refused.get(waiting)))
@@ -204,10 +212,11 @@ class AnswerKeeper:
                 pass
 
     def _connection(self) -> Connection:
-        if self._conn is None:
-            self._conn = self._engine.connect()
-            self._conn.execution_options(**WRITE_OPTIONS)
-        return self._conn
+        conn = self._conns.get(threading.get_ident())
+        if conn is None:
+            conn = self._conns[threading.get_ident()] = self._engine.connect()
+            conn.execution_options(**WRITE_OPTIONS)
+        return conn
 
     def _write(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
         for attempt in (1, 2):
@@ -255,7 +264,7 @@ class AnswerKeeper:
         except Exception:
             if conn.invalidated or conn.closed:  # lost (the server restarted, say): the next group reconnects
                 conn.close()
-                self._conn = None
+                self._conns.pop(threading.get_ident(), None)
             raise
         return refused
 

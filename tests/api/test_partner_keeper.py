@@ -132,12 +132,17 @@ def test_a_lost_connection_is_replaced_and_the_answer_still_kept(runtime, make_o
     keeper = runtime.partner_desk.keeper
     first, second = answer(org.id), answer(org.id)
     asyncio.run(keeper.keep(first))
-    backend = keeper._conn.connection.driver_connection.info.backend_pid  # the writer's kept connection
+    backends = {c.connection.driver_connection.info.backend_pid for c in keeper._conns.values()}  # the writers' kept
+    assert len(backends) == 1  # only the writer thread that wrote the first answer has connected
     with runtime.engine.connect() as admin:
-        assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}) is True
-    asyncio.run(keeper.keep(second))  # no error: written on a new connection
+        for backend in backends:
+            assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}) is True
+    # Each writer thread in turn: whichever takes the answer, its connection was lost or is new.
+    for kept in [second, *(answer(org.id) for _ in range(3))]:
+        asyncio.run(keeper.keep(kept))  # no error: written on a new connection
     assert len(kept_rows(runtime, [first.correlation_uuid, second.correlation_uuid])) == 2
-    assert keeper._conn.connection.driver_connection.info.backend_pid != backend
+    now = {c.connection.driver_connection.info.backend_pid for c in keeper._conns.values()}
+    assert now and not now & backends
 
 
 def test_the_oracle_limit_holds_exactly_when_requests_race(settings, make_org):
