@@ -5,7 +5,7 @@ SQLite keeps its keys. Both refuse the same: a unit naming an organisation or a 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.cli import alembic_config
 from app.db.engine import make_engine
-from tests.helpers import GTIN
+from tests.helpers import GTIN, ok, post
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SSCC = "000000000000000017"
@@ -228,3 +228,32 @@ def test_0025_keeps_the_rows_and_downgrades_to_the_keys(empty_database_url):
             _insert_unit(engine, "S3", to_id="nobody")
     finally:
         engine.dispose()
+
+
+def test_a_lot_case_counts_every_unit_of_its_lots_through_their_issuances(client, maker, batch, issue, make_org):
+    """A case's unit count reads a lot's units through its issuances (PostgreSQL's custody index leaves out the
+    untouched ones): units never moved and units moved both count, in every issuance of the lot, and only its lot."""
+    codes = [c["uri"] for c in issue(batch["id"], 3)] + [c["uri"] for c in issue(batch["id"], 2)]
+    today = date.today()
+    other = client.post(
+        "/v1/batches",
+        json={
+            "gtin": GTIN,
+            "lot": "LOT43",
+            "manufactured_on": (today - timedelta(days=10)).isoformat(),
+            "expires_on": (today + timedelta(days=700)).isoformat(),
+        },
+        headers=maker.headers,
+    ).json()
+    issue(other["id"], 4)
+    pharm = make_org("retailer", "drug_retail")
+    ok(post(client, maker, {"action": "ship", "codes": codes[:2], "to": pharm.id}))
+    ok(post(client, pharm, {"action": "receive", "codes": codes[:1]}))
+    opened = client.post("/v1/cases", json={"type": "suspect", "gtin": GTIN, "lots": ["LOT42"]}, headers=maker.headers)
+    assert opened.status_code == 201, opened.text
+    case = client.get(f"/v1/cases/{opened.json()['id']}", headers=maker.headers).json()
+    assert case["units"] == {"lots": 1, "serials": 0, "in_lots": 5}
+    both = client.post(
+        "/v1/cases", json={"type": "suspect", "gtin": GTIN, "lots": ["LOT42", "LOT43"]}, headers=maker.headers
+    ).json()
+    assert client.get(f"/v1/cases/{both['id']}", headers=maker.headers).json()["units"]["in_lots"] == 9
