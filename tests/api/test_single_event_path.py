@@ -88,9 +88,7 @@ def test_a_refused_single_event_is_rolled_back_and_keeps_its_alert(client, runti
     assert_counted(runtime, "a refused single event, then an accepted one")
 
 
-def test_a_single_event_repeated_at_once_is_the_duplicate_of_the_first(
-    client, runtime, maker, batch, issue, make_org
-):
+def test_a_single_event_repeated_at_once_is_the_duplicate_of_the_first(client, runtime, maker, batch, issue, make_org):
     """The repeat is refused by the custody table (already in transit), rolled back as a whole, and answered as
     the first event, with its log index; nothing is written twice."""
     dist = make_org("distributor", "drug_wholesale")
