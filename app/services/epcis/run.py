@@ -2,8 +2,9 @@
 
 A capture is a job. :func:`open_capture` checks what can be checked at once (JSON, document type, contexts, the
 limits, the document's header against the schema) and records the job; :func:`run_capture` then works through
-the events, each in a savepoint of a transaction of its own (one for the whole document under ``rollback``, one
-per :data:`PROCEED_CHUNK` events under ``proceed``):
+the events in transactions (one for the whole document under ``rollback``, one per :data:`PROCEED_CHUNK` events
+under ``proceed``), runs of plain moves :data:`BATCH` at a time in one savepoint and every other event (and every
+event of a batch that fails) alone in its own (see :class:`_Chunk`):
 
 - validated against GS1's JSON schema (an invalid event is an error naming the event and the JSON path);
 - identified by its CBV 2.0 hash, so the same event sent twice is kept once (``duplicates``);
