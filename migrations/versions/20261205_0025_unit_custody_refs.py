@@ -13,10 +13,10 @@ The same guarantees, by triggers:
   row is locked FOR KEY SHARE, as the key does, so that it cannot be deleted or re-keyed until the unit's
   transaction ends;
 - an organisation or a container a unit names cannot be deleted, change its key, or be truncated away. Under
-  REPEATABLE READ the key would see rows committed after the snapshot (its cross-check snapshot), which a trigger
-  cannot: there, deleting or re-keying an organisation or a container is refused outright (the service never does
-  either; its writes run in READ COMMITTED, where the check sees them, and SERIALIZABLE's predicate locks catch
-  the race).
+  REPEATABLE READ or SERIALIZABLE the key would see rows committed after the snapshot (its cross-check snapshot),
+  which a trigger cannot (and SERIALIZABLE's predicate locks catch nothing when the unit's writer runs in READ
+  COMMITTED, as the service's do): there, deleting or re-keying an organisation or a container is refused outright
+  (the service never does either; its writes run in READ COMMITTED, where the check sees every committed unit).
 Violations raise SQLSTATE 23503 (foreign_key_violation), an IntegrityError as before, naming the key.
 
 The custody index becomes partial, ``WHERE state <> 'issued' OR holder_id IS NOT NULL OR to_id IS NOT NULL OR
@@ -93,8 +93,8 @@ BEGIN
     END IF;
     RETURN NULL;
   END IF;
-  IF current_setting('transaction_isolation') = 'repeatable read' THEN
-    RAISE EXCEPTION 'a row of "{table}" is deleted or re-keyed only under READ COMMITTED or SERIALIZABLE'
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'a row of "{table}" is deleted or re-keyed only under READ COMMITTED'
       USING ERRCODE = 'foreign_key_violation', HINT = 'units reference it by triggers (migration 0025)';
   END IF;
   IF EXISTS (SELECT 1 FROM unit u WHERE {named}) THEN
