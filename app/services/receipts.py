@@ -122,10 +122,12 @@ def event_receipts(
         raise NotFound(f"no sale {event_id} of yours", code="event_not_found")
     if event.action not in _SALES:
         raise NotFound(f"event {event_id} is a {event.action}, not a sale or dispensing", code="not_a_sale")
-    if session.scalar(select(LogNode.index).where(LogNode.event_id == event_id, LogNode.level == 0)) is None:
+    issued = receipts_for(session, [event_id], lambda: signer, issuer).get(event_id, [])
+    if not issued:  # a sale has units: none found beside its leaf, so the leaf is still pending
         session.rollback()  # nothing written: the read transaction ends and its connection goes back to the pool
         integrate()
-    return receipts_for(session, [event_id], lambda: signer, issuer).get(event_id, [])
+        issued = receipts_for(session, [event_id], lambda: signer, issuer).get(event_id, [])
+    return issued
 
 
 # ------------------------------------------------------------------------------------------------ checking
