@@ -17,9 +17,10 @@ alert in the same transaction, and its waiter gets ``RateLimited``.
 Each event loop gathers its answers for a moment before it hands them to the thread as one batch (it lingers 2 ms
 after the first, again while more keep arriving, up to 10 ms), so that a group forms without waking the thread for
 each answer or linger step: every wake-up of another thread in the serving process takes the GIL from the event
-loop. The thread writes what was handed over while it wrote the last group as one group, wakes each event loop once
-per group, and keeps its own connection (one found lost is replaced and the group written once more). A group the
-database refuses is written again one answer at a time, so one bad row fails only its own request.
+loop. The thread writes what was handed over while it wrote the last group as one group (of at most MAX_GROUP
+answers: a batch that does not fit is split, its rest written next), wakes each event loop once per group, and keeps
+its own connection (one found lost is replaced and the group written once more). A group the database refuses is
+written again one answer at a time, so one bad row fails only its own request.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from app.domain.alerts import SEVERITY, AlertType
 from app.domain.errors import RateLimited
 
 ORACLE_WINDOW = timedelta(hours=1)
-MAX_GROUP = 500  # a loop's batch is handed over at this many; the writer adds batches to a group up to this many
+MAX_GROUP = 500  # answers in one group (transaction) at most; a loop's batch is handed over at this many too
 LINGER_S = 0.002  # how long a loop gathers answers for a batch, again while they keep joining
 MAX_LINGER_S = 0.010  # ... up to this long after the first
 WRITERS_POSTGRESQL = 2  # writer threads (each with its connection) on PostgreSQL
@@ -168,15 +169,23 @@ class AnswerKeeper:
                 conn.close()
 
     def _serve(self) -> None:
+        carry: list[_Waiting] = []  # what did not fit in the last group: the first of the next one
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
+        while True:
+            if carry:
+                first = carry
+            elif stopping:
                 return
+            else:
+                taken = self._queue.get()
+                if taken is None:
+                    return
+                first = taken
             # What the loops handed over while the last group was written joins this one: the thread wakes once
-            # per group (each wake-up takes the GIL from the event loop), not once per answer or linger step.
-            group = list(first)
-            while len(group) < MAX_GROUP:
+            # per group (each wake-up takes the GIL from the event loop), not once per answer or linger step. A
+            # group holds at most MAX_GROUP answers: a batch that does not fit is split, its rest written next.
+            group, carry = first[:MAX_GROUP], first[MAX_GROUP:]
+            while not carry and not stopping and len(group) < MAX_GROUP:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -184,7 +193,9 @@ class AnswerKeeper:
                 if more is None:
                     stopping = True
                     break
-                group.extend(more)
+                room = MAX_GROUP - len(group)
+                group.extend(more[:room])
+                carry = more[room:]
             self._settle(group)
 
     def _settle(self, group: list[_Waiting]) -> None:

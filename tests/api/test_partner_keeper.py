@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,8 +22,9 @@ from sqlalchemy import func, select, text
 from app.db.models import Alert, PartnerVerification
 from app.domain.errors import RateLimited
 from app.main import create_app
+from app.services import partner_keeper
 from app.services.clock import utcnow
-from app.services.partner_keeper import KeepFailed, KeptAnswer
+from app.services.partner_keeper import AnswerKeeper, KeepFailed, KeptAnswer
 from app.services.runtime import Runtime
 from tests.helpers import BASE_URL, race, serving, settings_for
 
@@ -59,6 +61,81 @@ def oracle_alert_count(runtime: Runtime, requester_id: str) -> int:
             select(Alert.count).where(Alert.type == "verification_oracle", Alert.org_id == requester_id)
         ).all()
     return sum(counts)
+
+
+class Writers:
+    """Stands in the keeper's writer threads' way (wraps ``_write``): records which thread took each group and its
+    size, holds every group while ``gate`` is shut, and, after ``meet(n)``, holds the next n groups until n writer
+    threads hold one each, so that the test, not the scheduler, decides which writer takes which batch."""
+
+    def __init__(self, keeper: AnswerKeeper) -> None:
+        self.groups: list[tuple[int, int]] = []  # (writer thread, answers), in the order the writers took them
+        self.gate = threading.Event()
+        self.gate.set()
+        self._lock = threading.Lock()
+        self._barrier: threading.Barrier | None = None
+        self._meeting = 0
+        inner = keeper._write
+
+        def write(group: list[Any]) -> Any:
+            with self._lock:
+                self.groups.append((threading.get_ident(), len(group)))
+                barrier = self._barrier if self._meeting > 0 else None
+                self._meeting -= 1
+            if barrier is not None:
+                barrier.wait(timeout=60)
+            assert self.gate.wait(timeout=60)
+            return inner(group)
+
+        keeper._write = write  # type: ignore[method-assign]
+
+    def meet(self, count: int) -> None:
+        with self._lock:
+            self._barrier, self._meeting = threading.Barrier(count), count
+
+
+def on_a_loop(keeper: AnswerKeeper, answers: list[KeptAnswer]) -> tuple[threading.Thread, list[Any]]:
+    """Keep the answers from an event loop of their own, in a thread (as one batch: they all join before its
+    linger ends); the outcomes are in the list once the thread is joined."""
+    outcomes: list[Any] = []
+
+    def run() -> None:
+        async def crowd() -> list[Any]:
+            return await asyncio.gather(*(keeper.keep(k) for k in answers), return_exceptions=True)
+
+        outcomes.extend(asyncio.run(crowd()))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcomes
+
+
+def wait_until(condition: Any) -> None:
+    """Wait for the writer threads to reach a state (no timing asserted: the deadline only stops a hang)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "the keeper's writers never got there"
+        time.sleep(0.001)
+
+
+def one_batch_on_each_writer(keeper: AnswerKeeper, writers: Writers, batches: list[list[KeptAnswer]]) -> list[Any]:
+    """Hand the first batches over one at a time, each once the last was taken, while the writers that took them
+    wait for each other: every writer thread takes one of them and they write at the same moment. The other
+    batches follow at once. Returns every outcome, in the batches' order."""
+    count = keeper._writers
+    assert len(batches) >= count
+    writers.meet(count)
+    started = len(writers.groups)
+    running = []
+    for index, batch in enumerate(batches):
+        running.append(on_a_loop(keeper, batch))
+        if index < count:
+            wait_until(lambda index=index: len(writers.groups) > started + index)
+    outcomes: list[Any] = []
+    for thread, results in running:
+        thread.join(120)
+        outcomes.extend(results)
+    return outcomes
 
 
 def test_each_answer_returns_once_its_row_is_committed_and_a_crowd_shares_transactions(runtime, make_org):
@@ -128,21 +205,56 @@ def test_a_row_the_database_refuses_fails_only_its_own_request(runtime, make_org
 
 @pytest.mark.postgres_only
 def test_a_lost_connection_is_replaced_and_the_answer_still_kept(runtime, make_org):
+    """Every writer thread connects (one answer each, handed to each in turn), every connection is killed, and every
+    writer is given an answer again: each finds its connection lost, replaces it and keeps the answer."""
     org = make_org("distributor", "drug_wholesale")
     keeper = runtime.partner_desk.keeper
-    first, second = answer(org.id), answer(org.id)
-    asyncio.run(keeper.keep(first))
+    writers = Writers(keeper)
+    first = [[answer(org.id)] for _ in range(keeper._writers)]
+    assert one_batch_on_each_writer(keeper, writers, first) == [None] * keeper._writers
+    assert len({thread for thread, _ in writers.groups}) == keeper._writers
     backends = {c.connection.driver_connection.info.backend_pid for c in keeper._conns.values()}  # the writers' kept
-    assert len(backends) == 1  # only the writer thread that wrote the first answer has connected
+    assert len(backends) == keeper._writers == 2
     with runtime.engine.connect() as admin:
         for backend in backends:
             assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend}) is True
-    # Each writer thread in turn: whichever takes the answer, its connection was lost or is new.
-    for kept in [second, *(answer(org.id) for _ in range(3))]:
-        asyncio.run(keeper.keep(kept))  # no error: written on a new connection
-    assert len(kept_rows(runtime, [first.correlation_uuid, second.correlation_uuid])) == 2
+    second = [[answer(org.id)] for _ in range(keeper._writers)]
+    taken = len(writers.groups)
+    assert one_batch_on_each_writer(keeper, writers, second) == [None] * keeper._writers  # no error: reconnected
+    assert {thread for thread, _ in writers.groups[taken:]} == set(keeper._conns)  # each writer wrote one again
+    correlations = [k.correlation_uuid for batch in first + second for k in batch]
+    assert len(kept_rows(runtime, correlations)) == 2 * keeper._writers
     now = {c.connection.driver_connection.info.backend_pid for c in keeper._conns.values()}
-    assert now and not now & backends
+    assert len(now) == keeper._writers and not now & backends
+
+
+def test_a_group_never_holds_more_than_max_group_answers(runtime, make_org, monkeypatch):
+    """Batches pile up while every writer is held; then a group takes what fits of them (an oversized batch split,
+    its rest written next) and never more than MAX_GROUP answers."""
+    monkeypatch.setattr(partner_keeper, "MAX_GROUP", 7)
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    writers = Writers(keeper)
+    writers.gate.clear()
+    running = []
+    for index in range(keeper._writers):  # one answer for each writer: all of them held at the gate
+        running.append(on_a_loop(keeper, [answer(org.id)]))
+        wait_until(lambda index=index: len(writers.groups) == index + 1)
+    sizes = [5, 5, 20, 4, 6]
+    answers = [[answer(org.id) for _ in range(size)] for size in sizes]
+    for batch in answers:
+        running.append(on_a_loop(keeper, batch))
+    wait_until(lambda: keeper._queue.qsize() == len(sizes))  # handed over, none taken
+    writers.gate.set()
+    outcomes = []
+    for thread, results in running:
+        thread.join(120)
+        outcomes.extend(results)
+    assert outcomes == [None] * (keeper._writers + sum(sizes))
+    written = [size for _, size in writers.groups]
+    assert sum(written) == keeper._writers + sum(sizes)
+    assert max(written) == 7  # batches were joined up to the cap, and no further
+    assert len(kept_rows(runtime, [k.correlation_uuid for batch in answers for k in batch])) == sum(sizes)
 
 
 def test_the_oracle_limit_holds_exactly_when_requests_race(settings, make_org):
@@ -164,6 +276,28 @@ def test_the_oracle_limit_holds_exactly_when_requests_race(settings, make_org):
         assert oracle_alert_count(runtime, prober.id) == 35  # one open alert counting every refusal
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize("loops", [2, 4])
+def test_the_oracle_limit_holds_exactly_when_event_loops_race_on_every_writer(runtime, make_org, loops):
+    """Batches from several event loops (threads), one taken by each writer thread (two on PostgreSQL, each in its
+    own transaction, competing for the requester's advisory lock; one on SQLite), written at the same moment."""
+    prober = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 5
+    writers = Writers(keeper)
+    batches = [[answer(prober.id, held=False) for _ in range(48 // loops)] + [answer(prober.id)] for _ in range(loops)]
+    outcomes = one_batch_on_each_writer(keeper, writers, batches)
+    assert len({thread for thread, _ in writers.groups}) == keeper._writers  # every writer wrote groups
+    unheld = [r for batch in batches for r in batch if not r.held]
+    results = dict(zip([k.correlation_uuid for batch in batches for k in batch], outcomes, strict=True))
+    assert [results[k.correlation_uuid] for batch in batches for k in batch if k.held] == [None] * loops
+    refused = [results[k.correlation_uuid] for k in unheld if results[k.correlation_uuid] is not None]
+    assert len(refused) == len(unheld) - 5
+    assert all(isinstance(r, RateLimited) and r.retry_after == 3600 for r in refused)
+    kept = kept_rows(runtime, [k.correlation_uuid for k in unheld])
+    assert len(kept) == 5 and all(results[row.correlation_uuid] is None for row in kept)
+    assert oracle_alert_count(runtime, prober.id) == len(unheld) - 5  # one open alert counting every refusal
 
 
 def test_an_hour_old_unheld_request_no_longer_counts(runtime, make_org):
