@@ -207,14 +207,9 @@ def trail(rows: list[tuple[Any, ...]], row: UnitRow) -> tuple[str, list[dict[str
         return None
     steps = []
     for row_ in rows:
-        action, at = row_[1], row_[3]
+        action = row_[1]
         step = CONSUMER_STEP.get(action) if action != "sell" else consumer_step(action, row_[2])
         if step is None:
             continue
-        # ``_iso`` inlined for SQLite's stored form, the common case (a sold pack: ~2 of its ~6 us in this loop)
-        if at.__class__ is str and len(at) == 26 and at[10] == " " and at[19] == ".":
-            at = f"{at[:10]}T{at[11:19] if at.endswith('.000000') else at[11:]}+00:00"
-        else:
-            at = _iso(at)
-        steps.append({"step": step, "at": at, "region": row_[4]})
+        steps.append({"step": step, "at": _iso(row_[3]), "region": row_[4]})
     return status, steps
