@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Container, EpcisEpc, Unit
 from app.domain.code_import import CodeKind, container_key
+from app.services.epcis.apply import EventCapture
 from tests.helpers import BASE_URL, GTIN
 
 JSON = {"Accept": "application/json"}
@@ -90,6 +92,34 @@ def test_a_20_digit_code_in_an_epclist_names_the_unit_of_its_product(client, run
     scan = client.get(f"/01/{GTIN}/21/{CODES[0]}", headers=JSON).json()
     assert (scan["verdict"], scan["state"], scan["signature"]) == ("authentic", "in_supply_chain", "absent")
     assert client.get(f"/01/{GTIN}/21/{CODES[1]}", headers=JSON).json()["state"] == "issued"
+
+
+def test_a_20_digit_unit_is_read_again_when_its_event_was_captured_meanwhile(
+    client, maker, cn_product, make_org, monkeypatch
+):
+    """An event recorded, then refused a store by a unique constraint (another job captured it meanwhile): its
+    savepoint is rolled back, and the unit the recorder changed in memory, named by its 20-digit code, is read
+    again, so the next event of the same transaction decides on what is stored (not on the rolled-back shipment)."""
+    assert capture(client, maker, commissioning(CODES))["success"] is True
+    _, ship = ship_to_distributor(make_org)
+    again = {**ship, "eventTime": at(3)}
+    real_epc_rows = EventCapture._epc_rows
+    raced: list[int] = []
+
+    def epc_rows(self: EventCapture, row_id: int, ids: Any) -> Any:
+        if not raced:
+            raced.append(row_id)
+            raise IntegrityError("INSERT INTO epcis_event", {}, Exception("duplicate key: captured by another job"))
+        return real_epc_rows(self, row_id, ids)
+
+    monkeypatch.setattr(EventCapture, "plan", lambda self, index, event, event_hash: None)  # each one alone
+    monkeypatch.setattr(EventCapture, "_epc_rows", epc_rows)
+    monkeypatch.setattr(EventCapture, "is_duplicate", lambda self, event, h: event["eventTime"] == ship["eventTime"])
+    job = capture(client, maker, ship, again)
+    assert raced
+    assert (job["success"], job["capturedCount"], job["duplicateCount"], job["errors"]) == (True, 1, 1, [])
+    scan = client.get(f"/01/{GTIN}/21/{CODES[0]}", headers=JSON).json()
+    assert scan["state"] == "in_supply_chain"
 
 
 def test_malformed_and_unknown_20_digit_codes(client, runtime, maker, cn_product):

@@ -7,10 +7,7 @@ happened, each in its own savepoint, with a result apiece. A refusal that the ru
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,6 +47,7 @@ from app.services.custody.returns import check_return, shipped_before
 from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
 from app.services.custody.undo import undo
+from app.services.gc_pause import collector_paused
 from app.services.orgs import Principal
 
 
@@ -431,45 +429,22 @@ def record_events(
     *,
     atomic: bool,
     policy: Policy,
-    locked: dict[tuple[str, str], Unit] | None = None,
+    locked: dict[tuple[str, str], Unit | UnitRow] | None = None,
     alone: bool = False,
 ) -> Outcome:
-    """``locked``: the units a caller already locked with ``lock_everything`` for these events (EPCIS capture
-    locks a whole document's rows at once); otherwise they are locked here. ``alone``: the caller's transaction
+    """``locked``: the units a caller already locked for these events, ORM objects (``lock_everything``) or plain
+    rows (``lock_unit_rows``: EPCIS capture locks a whole document's rows at once); otherwise they are locked here,
+    and the recorder puts the ORM objects it takes for a unit in their place. ``alone``: the caller's transaction
     has only read so far (``POST /v1/events``), so an atomic request needs no savepoint: refused, the whole
     transaction is rolled back and its alerts are written in the next one (``_record_alone``)."""
-    with _collector_paused(sum(len(ev.codes) for ev in events) >= _PAUSE_GC_FROM):
+    with collector_paused(sum(len(ev.codes) for ev in events) >= _PAUSE_GC_FROM):
         return _record_events(session, principal, events, atomic=atomic, policy=policy, locked=locked, alone=alone)
 
 
 # A list of thousands of codes makes tens of thousands of short-lived objects (rows, codes, records), none of them
 # cyclic garbage worth collecting before the request ends, and Python's collector ran 8-20 % of a 10,000-unit
-# request walking them. It pauses for such a request (process-wide, counted: it runs again when the last one ends).
+# request walking them. It pauses for such a request (app/services/gc_pause.py: process-wide, counted).
 _PAUSE_GC_FROM = 1_000
-_paused = 0
-_paused_lock = threading.Lock()
-
-
-@contextmanager
-def _collector_paused(pause: bool) -> Iterator[None]:
-    global _paused
-    if not pause:
-        yield
-        return
-    with _paused_lock:
-        if _paused == 0 and not gc.isenabled():  # someone else turned it off: leave it be
-            pause = False
-        else:
-            _paused += 1
-            gc.disable()
-    try:
-        yield
-    finally:
-        if pause:
-            with _paused_lock:
-                _paused -= 1
-                if _paused == 0:
-                    gc.enable()
 
 
 def _record_events(
@@ -479,7 +454,7 @@ def _record_events(
     *,
     atomic: bool,
     policy: Policy,
-    locked: dict[tuple[str, str], Unit] | None,
+    locked: dict[tuple[str, str], Unit | UnitRow] | None,
     alone: bool = False,
 ) -> Outcome:
     rec = Recorder(session, principal, policy)

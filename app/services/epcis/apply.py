@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
@@ -272,7 +272,7 @@ class EventCapture:
             [p.native for p in planned],
             atomic=True,
             policy=self.policy,
-            locked=self._locked(),
+            locked=self.locked_units,
         )
         if outcome.error is not None:
             raise outcome.error
@@ -295,11 +295,6 @@ class EventCapture:
         if epcs:
             self.session.execute(insert(EpcisEpc), epcs)
         return stored
-
-    def _locked(self) -> dict[UnitKey, Unit]:
-        # record_events takes plain rows (``UnitRow``) as its own /v1/events lists do (its Recorder keeps
-        # ``Unit | UnitRow``), though its parameter names only ORM units
-        return cast(dict[UnitKey, Unit], self.locked_units)
 
     def forget(self, keys: list[UnitKey]) -> None:
         """After a savepoint was rolled back: the unit ids seen are forgotten, and the units of ``keys`` read
@@ -450,7 +445,7 @@ class EventCapture:
         if not isinstance(native, EventIn):
             return native, None
         outcome = record_events(
-            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self._locked()
+            self.session, self.principal, [native], atomic=True, policy=self.policy, locked=self.locked_units
         )
         if outcome.error is not None:
             raise outcome.error

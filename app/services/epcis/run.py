@@ -17,12 +17,11 @@ With ``GS1-Capture-Error-Behaviour: rollback`` (the default) one error rejects t
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +42,7 @@ from app.services.epcis import cn, jobs
 from app.services.epcis.apply import EventCapture, Planned, UnitKey
 from app.services.epcis.capture_schema import schema_problem
 from app.services.epcis.hash import event_hashes
+from app.services.gc_pause import collector_paused
 from app.services.orgs import Principal
 
 log = logging.getLogger("passport")
@@ -127,7 +127,8 @@ class _Outcome:
     duplicates: int = 0
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     warnings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    refused: list[DomainError] = dataclasses.field(default_factory=list)  # their alerts outlive a rolled-back document
+    # the refusals and their problems in ``errors``: their alerts outlive a rolled-back document
+    refused: list[tuple[DomainError, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
 
 def run_capture(
@@ -146,7 +147,7 @@ def run_capture(
     :data:`PROCEED_CHUNK` events, so a long document does not hold SQLite's write lock from start to end and
     the job shows its progress. Runs after the 202 has gone out; whatever happens, the job ends."""
     outcome = _Outcome()
-    with _RUNNING, _collector_paused(), sessions() as session:
+    with _RUNNING, sessions() as session:
         try:
             _capture_events(session, principal, job_id, document, events, policy_for, outcome, schema_checked)
         except _RolledBack:
@@ -172,8 +173,10 @@ def run_capture(
             session.connection(execution_options=WRITE_OPTIONS)
             now = policy_for().now
             if outcome.rollback:  # rolled back with the document; in proceed mode written with the events
-                for error in outcome.refused:
+                for error, problem in outcome.refused:
                     write_alerts(session, principal, error, now)
+                    if "alert_id" in error.extra:
+                        problem["alert_id"] = error.extra["alert_id"]
             job = session.get(EpcisCapture, job_id)
             assert job is not None
             job.running = False
@@ -183,33 +186,6 @@ def run_capture(
             job.captured = outcome.captured
             job.duplicates = outcome.duplicates
             job.finished_at = now
-
-
-# A capture holds its document (thousands of event dicts) and makes tens of thousands of short-lived objects per
-# thousand events (rows, codes, records, ORM states), none of them cyclic garbage worth collecting before the job
-# ends; Python's collector, walking them all again and again, made every step of a capture slower (the same
-# reason ``record_events`` pauses it for a list of 1,000 codes). It pauses while jobs run (process-wide, counted:
-# it runs again when the last one ends, and is left alone if someone else turned it off).
-_paused = 0
-_paused_lock = threading.Lock()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    global _paused
-    with _paused_lock:
-        pause = _paused > 0 or gc.isenabled()
-        if pause:
-            _paused += 1
-            gc.disable()
-    try:
-        yield
-    finally:
-        if pause:
-            with _paused_lock:
-                _paused -= 1
-                if _paused == 0:
-                    gc.enable()
 
 
 def _capture_events(
@@ -225,14 +201,19 @@ def _capture_events(
     with session.begin():
         behaviour = session.scalar(select(EpcisCapture.error_behaviour).where(EpcisCapture.id == job_id))
     out.rollback = behaviour != ErrorBehaviour.PROCEED
-    hashes = _prepare(document, events, out.errors, schema_checked)  # CPU only: before any write lock is taken
+    with collector_paused():  # CPU only: before any write lock is taken
+        hashes = _prepare(document, events, out.errors, schema_checked)
     if out.errors and out.rollback:
         return
     context = fields.inline_context(document)
     step = max(len(events), 1) if out.rollback else PROCEED_CHUNK
     for start in range(0, len(events), step):
         chunk = range(start, min(start + step, len(events)))
-        with session.begin():
+        # A transaction makes tens of thousands of short-lived objects per thousand events (rows, codes, records,
+        # ORM states), none of them cyclic garbage worth collecting before it ends; the collector, walking them
+        # (and the document) again and again, made every step slower. Paused per transaction, not for the whole
+        # job, so the cyclic garbage of other requests does not pile up for minutes while a proceed job runs.
+        with collector_paused(), session.begin():
             session.connection(execution_options=WRITE_OPTIONS)
             job = session.get(EpcisCapture, job_id)
             assert job is not None
@@ -297,6 +278,9 @@ class _Chunk:
             stored = self.worker.record_planned(planned, context)
         except (DomainError, SQLAlchemyError):
             savepoint.rollback()
+            # read again even after a refused list, although record_events read what it wrote itself: its failing
+            # event's savepoint reads the rows of the events before it while their writes still stand, and the
+            # list's rollback then finds nothing left to read (test_rollback_rejects_everything_and_proceed_...)
             self.worker.forget([key for p in planned for _, ident in p.ids if (key := ident.unit_key) is not None])
             for p in planned:  # one by one: the failing event's error, the others captured (proceed)
                 self._one(p.index, p.event, p.event_hash, context)
@@ -314,16 +298,21 @@ class _Chunk:
             captured = worker.capture(event, event_hash, context)
         except (DomainError, SQLAlchemyError) as failure:
             savepoint.rollback()
-            worker.forget(fields.lock_keys([event])[0])
+            worker.forget(_event_unit_keys(session, event))  # as _lock_rows read them: GS1 and 20-digit codes
             if isinstance(failure, IntegrityError) and worker.is_duplicate(event, event_hash):
                 counts["duplicates"] += 1  # the same event, captured meanwhile by another job
                 return
             error = failure if isinstance(failure, DomainError) else _storage_error(failure, self.job.id)
-            out.errors.append(fields.event_problem(error, index, event))
-            out.refused.append(error)
-            if out.rollback:
+            # an alert written for the refusal inside the savepoint (record_events writes them after its own
+            # rollback) was rolled back with it: its id names nothing; the alerts are written again below
+            error.extra.pop("alert_id", None)
+            if out.rollback:  # the alerts are written when the job ends, the problem given their id then
+                problem = fields.event_problem(error, index, event)
+                out.errors.append(problem)
+                out.refused.append((error, problem))
                 raise _RolledBack from None
             write_alerts(session, self.principal, error, self.policy.now)
+            out.errors.append(fields.event_problem(error, index, event))
             self.job.success = False
             return
         savepoint.commit()
@@ -332,6 +321,11 @@ class _Chunk:
             self.warnings.append(
                 {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
             )
+
+
+def _event_unit_keys(session: Session, event: dict[str, Any]) -> list[UnitKey]:
+    """The units an event names, as :func:`_lock_rows` locked them: by GS1 code and by 20-digit code."""
+    return fields.lock_keys([event])[0] + cn.lock_keys(session, [event])[0]
 
 
 def _in_order(errors: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
