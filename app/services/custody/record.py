@@ -392,9 +392,8 @@ def _record_alone(session: Session, rec: Recorder, ev: EventIn, *, savepoint: bo
         write_alerts(session, rec.principal, error, rec.policy.now)
         return Outcome(results=[], error=error)
     except BaseException:
-        if nested is not None:
-            nested.rollback()
-            rec.forget_written()
+        if nested is not None:  # the transaction itself is the caller's to end
+            undo()
         raise
     if nested is not None:
         nested.commit()

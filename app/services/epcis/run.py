@@ -288,8 +288,7 @@ class _Chunk:
         savepoint.commit()
         self.counts["captured"] += len(stored)  # a custody change recorded before is a note, not a duplicate
         for s in stored:
-            if s.notes:
-                self.warnings.append({"index": s.index, "eventID": s.event_id, "custody": s.custody, "notes": s.notes})
+            self._warn(s.index, s.event_id, s.custody, s.notes)
 
     def _one(self, index: int, event: dict[str, Any], event_hash: str, context: list[Any] | None) -> None:
         session, worker, out, counts = self.session, self.worker, self.out, self.counts
@@ -317,10 +316,13 @@ class _Chunk:
             return
         savepoint.commit()
         counts["captured" if captured else "duplicates"] += 1
-        if captured and worker.notes:
-            self.warnings.append(
-                {"index": index, "eventID": worker.event_id, "custody": worker.custody, "notes": worker.notes}
-            )
+        if captured:
+            self._warn(index, worker.event_id, worker.custody, worker.notes)
+
+    def _warn(self, index: int, event_id: Any, custody: Any, notes: list[str]) -> None:
+        """A captured event's notes, if it has any, as the job's warning."""
+        if notes:
+            self.warnings.append({"index": index, "eventID": event_id, "custody": custody, "notes": notes})
 
 
 def _event_unit_keys(session: Session, event: dict[str, Any]) -> list[UnitKey]:
