@@ -1,0 +1,344 @@
+"""The hash adapter's shortcuts (:mod:`app.services.epcis.hash_expansion`, the remembered value canonicalisation,
+the ISO timestamp reader, no deep copy) against GS1's reference library run as it ships: the same set of
+vocabulary IRIs as the whole-document JSON-LD expansion, the same pre-hash string for every event, byte for byte,
+over every GS1 example document and over generated documents."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import dateutil.parser
+import pytest
+from epcis_event_hash_generator import hash_generator, json_to_py
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from pyld import jsonld
+
+from app.domain.epcis import EPCIS_CONTEXT_URLS
+from app.domain.errors import InvalidInput
+from app.services.epcis import hash as adapter
+from app.services.epcis import hash_expansion
+from tests.epcis_examples import example_files
+from tests.unit.test_epcis_hash import _as_capture_document
+
+EPCIS = EPCIS_CONTEXT_URLS[0]
+NS = "http://ns.example.com/epcis/"
+
+
+def _prepared(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as the adapter hands it to the library (standard context first, plain prefixes, ms times)."""
+    return adapter._milliseconds(adapter._hashable(copy.deepcopy(document)))
+
+
+def _reference_pre_hashes(document: dict[str, Any]) -> list[str]:
+    """The library as it ships, on the prepared document: whole-document expansion, deep copy, its own value and
+    timestamp canonicalisation."""
+    doc = _prepared(document)
+    json_to_py._namespaces = {}
+    previous = jsonld.get_document_loader()
+    jsonld.set_document_loader(adapter._offline_loader)
+    try:
+        assert hash_generator._canonize_value is adapter._reference_canonize_value
+        assert hash_generator._fix_time_stamp_format is adapter._reference_fix_time_stamp_format
+        return list(hash_generator.derive_prehashes_from_events(json_to_py.event_list_from_epcis_document_json(doc)))
+    finally:
+        jsonld.set_document_loader(previous)
+
+
+def _reference_vocabulary(document: dict[str, Any]) -> set[str]:
+    previous = jsonld.get_document_loader()
+    jsonld.set_document_loader(adapter._offline_loader)
+    try:
+        values: list[str] = []
+        json_to_py._find_expanded_values(jsonld.expand(_prepared(document)), values)
+    finally:
+        jsonld.set_document_loader(previous)
+    return {v for v in values if v.startswith(hash_expansion.VOCABULARIES)}
+
+
+def _ours_vocabulary(document: dict[str, Any]) -> set[str] | None:
+    previous = jsonld.get_document_loader()
+    jsonld.set_document_loader(adapter._offline_loader)
+    try:
+        return hash_expansion.vocabulary_iris(
+            _prepared(document), EPCIS, adapter._standard_context(), adapter._expansion_rules()
+        )
+    finally:
+        jsonld.set_document_loader(previous)
+
+
+def _assert_same(document: dict[str, Any], *, shortcut: bool = True) -> None:
+    ours = adapter.pre_hash_strings(copy.deepcopy(document))
+    assert ours == _reference_pre_hashes(document)
+    vocabulary = _ours_vocabulary(document)
+    if shortcut:
+        assert vocabulary == _reference_vocabulary(document)
+    else:
+        assert vocabulary is None
+
+
+def test_the_shipped_context_is_read_as_the_shortcut_assumes():
+    assert adapter._expansion_rules() is True
+    standard = copy.deepcopy(adapter._standard_context())
+    standard["eventTime"] = {"@id": "epcis:eventTime", "@type": "@vocab"}
+    assert hash_expansion.rules_hold(standard) is False
+    standard = copy.deepcopy(adapter._standard_context())
+    standard["epcList"] = {**standard["epcList"], "@context": {"urn": "https://example.com/"}}
+    assert hash_expansion.rules_hold(standard) is False
+
+
+@pytest.mark.parametrize("path", example_files(), ids=[p.name for p in example_files()])
+def test_every_gs1_example_has_the_references_pre_hash_strings(path):
+    document = _as_capture_document(json.loads(path.read_text()))
+    if "EPCISQueryDocument" in path.name or "cbvmda" in path.read_text():  # redefine protected terms: see hash.py
+        document["@context"] = [c for c in document["@context"] if not isinstance(c, dict)] + [
+            {k: v for k, v in c.items() if k not in adapter._protected_terms()}
+            for c in document["@context"]
+            if isinstance(c, dict)
+        ]
+    _assert_same(document)
+
+
+def test_a_bare_value_is_written_as_the_iri_another_event_expands_to():
+    """The library's document-wide heuristic: ``"shipping"`` in an extension field becomes the BizStep IRI
+    because another event's bizStep expands to it; the shortcut must see that bizStep."""
+    first = _event(**{"example:note": "shipping"})
+    del first["bizStep"]
+    second = _event(epcList=["urn:epc:id:sgtin:0614141.107346.2018"])
+    document = _document([first, second], {"example": NS})
+    alone = _document([copy.deepcopy(first)], {"example": NS})
+    assert adapter.pre_hash_strings(document)[0] != adapter.pre_hash_strings(alone)[0]
+    assert "example.com/epcis/}note=https://ref.gs1.org/cbv/BizStep-shipping" in adapter.pre_hash_strings(document)[0]
+    _assert_same(document)
+    _assert_same(alone)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"id": "urn:uuid:1"},  # a second alias of @id beside eventID
+        {"@type": "ObjectEvent"},
+        {"baseURL": "https://example.com/"},
+    ],
+)
+def test_keywords_in_an_event_go_to_the_whole_expansion(extra):
+    document = _document([_event(eventID="urn:uuid:2", **extra)])
+    assert _ours_vocabulary(document) is None
+    try:
+        expected: Any = _reference_pre_hashes(document)
+    except jsonld.JsonLdError:
+        expected = jsonld.JsonLdError
+    if expected is jsonld.JsonLdError:
+        with pytest.raises(InvalidInput, match="JSON-LD"):
+            adapter.pre_hash_strings(document)
+    else:
+        assert adapter.pre_hash_strings(document) == expected
+
+
+def test_an_event_that_is_not_an_object_goes_to_the_whole_expansion():
+    document = _document([_event(), "not an event"])
+    assert _ours_vocabulary(document) is None
+
+
+# ---- generated documents -------------------------------------------------------------------------------------
+
+_IRI_VALUES = st.sampled_from(
+    [
+        "urn:epc:id:sgtin:0614141.107346.2017",
+        "urn:epc:id:sgtin:0614141.107346.2018",
+        "urn:epc:id:sscc:0614141.1234567890",
+        "urn:epc:id:sgln:0614141.00888.0",
+        "urn:epc:id:pgln:0614141.00000",
+        "urn:epc:class:lgtin:4012345.012345.998877",
+        "urn:epc:idpat:sgtin:4012345.012345.*",
+        "https://id.gs1.org/01/09520123456788/21/12345",
+        "https://id.gs1.org/414/9520123456788",
+        "https://ref.gs1.org/cbv/BizStep-shipping",
+        "https://gs1.org/voc/MeasurementType-Temperature",
+        "cbv:BizStep-receiving",
+        "gs1:MeasurementType-Humidity",
+        "example:thing",
+        "epcis:whatever",
+        "urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+        "ni:///sha-256;abc?ver=CBV2.0",
+        "_:blank",
+        "shipping",
+        "in_transit",
+        "relative/path",
+        "has space:x",
+        "",
+    ]
+)
+_VOCAB_VALUES = st.sampled_from(
+    [
+        "shipping",
+        "receiving",
+        "in_transit",
+        "active",
+        "owning_party",
+        "possessing_party",
+        "po",
+        "inv",
+        "urn:epcglobal:cbv:bizstep:shipping",
+        "urn:epcglobal:cbv:disp:in_transit",
+        "https://ref.gs1.org/cbv/BizStep-shipping",
+        "https://ref.gs1.org/cbv/Disp-in_progress",
+        "cbv:Disp-active",
+        "example:custom",
+        "https://example.com/step",
+        "unknown_term",
+    ]
+)
+_TEXT = st.one_of(
+    st.text(alphabet="abc:/-_.0123456789 ", max_size=12),
+    _VOCAB_VALUES,
+    _IRI_VALUES,
+)
+_NUMBER = st.one_of(st.integers(-1000, 10**6), st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def _times(draw: st.DrawFn) -> str:
+    moment = draw(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)))
+    digits = draw(st.sampled_from([0, 1, 2, 3, 4, 6, 7]))
+    offset = draw(st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-08:00", "+14:00"]))
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if digits:
+        text += "." + f"{moment.microsecond:06d}{draw(st.integers(0, 9))}"[:digits]
+    return text + offset
+
+
+def _entries(kind: str, key: str) -> st.SearchStrategy[list[dict[str, Any]]]:
+    return st.lists(st.fixed_dictionaries({"type": _VOCAB_VALUES, key: _IRI_VALUES}), max_size=2)
+
+
+_QUANTITY = st.fixed_dictionaries(
+    {"epcClass": _IRI_VALUES},
+    optional={"quantity": st.one_of(_NUMBER, st.sampled_from(["5", "x"])), "uom": st.sampled_from(["KGM", "CEL"])},
+)
+_EXTENSION = st.recursive(
+    st.one_of(_TEXT, _NUMBER, st.booleans()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["example:a", "example:b", "example:c", "type", "plain"]), inner, max_size=3),
+    ),
+    max_leaves=6,
+)
+_OPTIONAL_FIELDS = {
+    "recordTime": _times(),
+    "eventID": _IRI_VALUES,
+    "parentID": _IRI_VALUES,
+    "epcList": st.lists(_IRI_VALUES, max_size=3),
+    "childEPCs": st.lists(_IRI_VALUES, max_size=2),
+    "inputEPCList": st.lists(_IRI_VALUES, max_size=2),
+    "outputEPCList": st.lists(_IRI_VALUES, max_size=2),
+    "quantityList": st.lists(_QUANTITY, max_size=2),
+    "childQuantityList": st.lists(_QUANTITY, max_size=2),
+    "inputQuantityList": st.lists(_QUANTITY, max_size=1),
+    "action": st.sampled_from(["OBSERVE", "ADD", "DELETE"]),
+    "bizStep": _VOCAB_VALUES,
+    "disposition": _VOCAB_VALUES,
+    "persistentDisposition": st.fixed_dictionaries({}, optional={"set": st.lists(_VOCAB_VALUES, max_size=2)}),
+    "readPoint": st.fixed_dictionaries({"id": _IRI_VALUES}),
+    "bizLocation": st.fixed_dictionaries({"id": _IRI_VALUES}),
+    "bizTransactionList": st.lists(
+        st.fixed_dictionaries({"bizTransaction": _IRI_VALUES}, optional={"type": _VOCAB_VALUES}), max_size=2
+    ),
+    "sourceList": _entries("type", "source"),
+    "destinationList": _entries("type", "destination"),
+    "ilmd": st.dictionaries(st.sampled_from(["example:lot", "example:best"]), _EXTENSION, max_size=2),
+    "example:ext": _EXTENSION,
+    "example:other": _TEXT,
+    "certificationInfo": st.sampled_from(["https://example.com/cert", "urn:uuid:1"]),
+}
+
+
+@st.composite
+def _events(draw: st.DrawFn) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": draw(st.sampled_from(["ObjectEvent", "AggregationEvent", "TransformationEvent", "AssociationEvent"])),
+        "eventTime": draw(_times()),
+        "eventTimeZoneOffset": draw(st.sampled_from(["+00:00", "-05:00", "+05:30"])),
+    }
+    for key in draw(st.lists(st.sampled_from(sorted(_OPTIONAL_FIELDS)), unique=True, max_size=8)):
+        event[key] = draw(_OPTIONAL_FIELDS[key])
+    return event
+
+
+def _shortcut_or_same_failure(document: dict[str, Any]) -> None:
+    """The same pre-hash strings, or the same failure (a JSON-LD error is the adapter's InvalidInput; the
+    library's own errors on shapes it cannot read, e.g. a bizTransaction without a type, pass through)."""
+    try:
+        expected: Any = _reference_pre_hashes(document)
+    except jsonld.JsonLdError:
+        with pytest.raises(InvalidInput, match="JSON-LD"):
+            adapter.pre_hash_strings(copy.deepcopy(document))
+        return
+    except Exception as error:
+        with pytest.raises(type(error)):
+            adapter.pre_hash_strings(copy.deepcopy(document))
+        return
+    assert adapter.pre_hash_strings(copy.deepcopy(document)) == expected
+    vocabulary = _ours_vocabulary(document)
+    assert vocabulary is None or vocabulary == _reference_vocabulary(document)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(events=st.lists(_events(), min_size=1, max_size=4), prefixes=st.booleans())
+def test_generated_documents_have_the_references_pre_hash_strings(events, prefixes):
+    inline = ({"example": NS},) if prefixes else ()
+    _shortcut_or_same_failure(_document(events, *inline))
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_times())
+@example(text="2020-12-31T23:59:59.9996Z")
+@example(text="2020-02-30T10:00:00Z")
+@example(text="2020-01-01T10:00:00.5+24:00")
+def test_timestamps_read_as_dateutil_reads_them(text):
+    assert _outcome(adapter._fix_time_stamp_format, text) == _outcome(adapter._reference_fix_time_stamp_format, text)
+
+
+def _outcome(function: Any, text: str) -> tuple[str, Any]:
+    """What the function returns, or the type of what it raises (the library drops an event whose time raises)."""
+    try:
+        return "value", function(text)
+    except Exception as error:
+        return "raises", type(error)
+
+
+def test_the_timestamp_reader_agrees_with_dateutil_on_its_shape():
+    moment = datetime(2021, 3, 28, 1, 59, 59, 999400, tzinfo=timezone(timedelta(hours=2)))
+    text = moment.isoformat()
+    assert datetime.fromisoformat(text) == dateutil.parser.parse(text)
+    assert adapter._fix_time_stamp_format(text) == "2021-03-27T23:59:59.999Z"
+    assert adapter._fix_time_stamp_format("not a time") == adapter._reference_fix_time_stamp_format("not a time")
+    assert moment.astimezone(UTC).tzinfo is UTC
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------
+
+
+def _event(**fields: Any) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": "2020-01-01T10:00:00.000Z",
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": ["urn:epc:id:sgtin:0614141.107346.2017"],
+        "action": "OBSERVE",
+        "bizStep": "shipping",
+        **fields,
+    }
+
+
+def _document(events: list[Any], *inline: Any) -> dict[str, Any]:
+    return {
+        "@context": [EPCIS, *inline],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2020-01-01T10:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
