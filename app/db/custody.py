@@ -72,41 +72,58 @@ _ROW_COLUMNS = "id, gtin, serial, batch_id, issuance_id, state, holder_id, to_id
 
 def unit_rows(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], UnitRow]:
     """``load_units`` as plain rows: one statement per GTIN on SQLite (the serials as a JSON array, each found by
-    the (gtin, serial) index); on PostgreSQL the ids of all the codes, then every row locked FOR UPDATE in
-    ascending id order by one statement (a single code: its row, locked by one statement)."""
+    the (gtin, serial) index); on PostgreSQL one statement locking every row FOR UPDATE in ascending id order
+    (``_pg_unit_rows``)."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
     conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        by_gtin: dict[str, list[str]] = {}
-        for gtin, serial in wanted:
-            by_gtin.setdefault(gtin, []).append(serial)
-        rows: list[Any] = []
-        for gtin, serials in by_gtin.items():
-            rows.extend(
-                conn.exec_driver_sql(
-                    f"SELECT {_ROW_COLUMNS} FROM unit WHERE gtin = ? "  # noqa: S608 - fixed column names
-                    "AND serial IN (SELECT value FROM json_each(?))",
-                    (gtin, json.dumps(serials)),
-                ).all()
-            )
-    elif len(wanted) == 1:  # one unit (a till, a scanner): one row to lock, so no order to keep; one statement
+    if conn.dialect.name == "postgresql":
+        return _pg_unit_rows(conn, wanted, [])
+    by_gtin: dict[str, list[str]] = {}
+    for gtin, serial in wanted:
+        by_gtin.setdefault(gtin, []).append(serial)
+    rows: list[Any] = []
+    for gtin, serials in by_gtin.items():
+        rows.extend(
+            conn.exec_driver_sql(
+                f"SELECT {_ROW_COLUMNS} FROM unit WHERE gtin = ? "  # noqa: S608 - fixed column names
+                "AND serial IN (SELECT value FROM json_each(?))",
+                (gtin, json.dumps(serials)),
+            ).all()
+        )
+    return {(row[1], row[2]): UnitRow(*row) for row in rows}
+
+
+_PG_ROWS = f"SELECT {_ROW_COLUMNS} FROM unit WHERE id IN ({{ids}}) ORDER BY id FOR UPDATE"  # noqa: S608
+_PG_NAMED = (  # the codes as two JSON arrays (one text parameter each: psycopg dumps a list of str in Python)
+    "SELECT x.id FROM ROWS FROM (json_array_elements_text(%s::json), json_array_elements_text(%s::json)) "
+    "AS k(gtin, serial) JOIN unit x ON x.gtin = k.gtin AND x.serial = k.serial"
+)
+_PG_INSIDE = "SELECT y.id FROM unit y WHERE y.container_sscc = ANY(%s)"
+
+
+def _pg_unit_rows(conn: Connection, wanted: list[tuple[str, str]], ssccs: list[str]) -> dict[tuple[str, str], UnitRow]:
+    """PostgreSQL: the named units' rows, locked FOR UPDATE, with the units directly inside the containers
+    ``ssccs`` (locked, not returned), by one statement in ascending id order: any two requests take their unit
+    locks in the same order, and a request naming a unit and a case holding another takes both sets as one order
+    (set by set, shipping unit 5 with a case holding unit 3 would take 5 then 3, against another taking 3 then 5).
+    A single code: its row, locked by one statement (one row, no order to keep)."""
+    if len(wanted) == 1 and not ssccs:  # a till, a scanner
         rows = conn.exec_driver_sql(
             f"SELECT {_ROW_COLUMNS} FROM unit WHERE gtin = %s AND serial = %s FOR UPDATE",  # noqa: S608
             wanted[0],
         ).all()
-    else:
-        ids = conn.exec_driver_sql(
-            "SELECT u.id FROM unnest(%s::text[], %s::text[]) AS k(gtin, serial) "
-            "JOIN unit u ON u.gtin = k.gtin AND u.serial = k.serial",
-            ([k[0] for k in wanted], [k[1] for k in wanted]),
-        ).scalars()
-        rows = conn.exec_driver_sql(
-            f"SELECT {_ROW_COLUMNS} FROM unit WHERE id = ANY(%s) ORDER BY id FOR UPDATE",  # noqa: S608
-            (sorted(ids),),
-        ).all()
-    return {(row[1], row[2]): UnitRow(*row) for row in rows}
+        return {(row[1], row[2]): UnitRow(*row) for row in rows}
+    params: tuple[Any, ...] = (json.dumps([k[0] for k in wanted]), json.dumps([k[1] for k in wanted]))
+    ids = _PG_NAMED
+    if ssccs:
+        ids, params = f"{_PG_NAMED} UNION ALL {_PG_INSIDE}", (*params, ssccs)
+    rows = conn.exec_driver_sql(_PG_ROWS.format(ids=ids), params).all()
+    found = {(row[1], row[2]): row for row in rows}
+    if ssccs:  # the contents were only to be locked
+        return {key: UnitRow(*row) for key in wanted if (row := found.get(key)) is not None}
+    return {key: UnitRow(*row) for key, row in found.items()}
 
 
 def lock_everything(
@@ -123,9 +140,11 @@ def lock_everything(
 def lock_unit_rows(
     session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]
 ) -> dict[tuple[str, str], UnitRow]:
-    """``lock_everything``, the named units read as plain rows (``UnitRow``)."""
+    """``lock_everything``, the named units read as plain rows (``UnitRow``); on PostgreSQL they and the units
+    inside the containers named are locked and read by one statement."""
     unit_keys, ssccs = sorted(set(unit_keys)), sorted(set(ssccs))
-    _lock_units_and_contents(session, unit_keys, ssccs)
+    if session.get_bind().dialect.name == "postgresql" and (unit_keys or ssccs):
+        return _lock_everything(session, _pg_unit_rows(session.connection(), unit_keys, ssccs), ssccs)
     return _lock_everything(session, unit_rows(session, unit_keys), ssccs)
 
 
@@ -140,10 +159,8 @@ def _lock_units_and_contents(session: Session, unit_keys: list[tuple[str, str]],
     if not ssccs or session.get_bind().dialect.name != "postgresql":
         return
     session.connection().exec_driver_sql(
-        "SELECT u.id FROM unit u WHERE u.container_sscc = ANY(%s) OR u.id IN (SELECT x.id FROM "
-        "unnest(%s::text[], %s::text[]) AS k(gtin, serial) JOIN unit x ON x.gtin = k.gtin AND x.serial = k.serial) "
-        "ORDER BY u.id FOR UPDATE",
-        (ssccs, [k[0] for k in unit_keys], [k[1] for k in unit_keys]),
+        f"SELECT id FROM unit WHERE id IN ({_PG_NAMED} UNION ALL {_PG_INSIDE}) ORDER BY id FOR UPDATE",  # noqa: S608
+        (json.dumps([k[0] for k in unit_keys]), json.dumps([k[1] for k in unit_keys]), ssccs),
     ).all()
 
 
@@ -201,6 +218,37 @@ def set_container(conn: Connection, ids: list[int], sscc: str) -> None:
     _set_units(conn, ids, {"container_sscc": sscc})
 
 
+def pack_units(conn: Connection, links: list[tuple[int, str, int, int]]) -> None:
+    """PostgreSQL: loose unit rows (locked) go into their containers, and their containment rows open, ``links``
+    being (unit, container, packing event, lot) in the order the rows are to be written: one statement per
+    container, the unit rows updated and the containment rows inserted from two arrays sent as one literal each."""
+    by_sscc: dict[str, list[tuple[int, str, int, int]]] = {}
+    for link in links:
+        by_sscc.setdefault(link[1], []).append(link)
+    for sscc, rows in by_sscc.items():
+        events = {row[2] for row in rows}
+        assert len(events) == 1  # one packing event per container in a write
+        conn.exec_driver_sql(
+            "WITH moved AS (UPDATE unit SET container_sscc = %s WHERE id = ANY(%s::bigint[])) "
+            "INSERT INTO containment (unit_id, parent_sscc, packed_event_id, batch_id) "
+            "SELECT k.unit_id, %s, %s, k.batch_id FROM unnest(%s::bigint[], %s::bigint[]) AS k(unit_id, batch_id)",
+            (
+                sscc,
+                int_array(sorted(row[0] for row in rows)),
+                sscc,
+                events.pop(),
+                int_array([row[0] for row in rows]),
+                int_array([row[3] for row in rows]),
+            ),
+        )
+
+
+def int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers (``{1,2,3}``), for a ``%s::bigint[]`` parameter: one string built in
+    C, where psycopg dumps a list element by element in Python (~1.5 µs each, 15 ms for 10,000 ids)."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 _SETTABLE = frozenset({"state", "holder_id", "to_id", "previous", "container_sscc"})
 
 
@@ -211,8 +259,8 @@ def _set_units(conn: Connection, ids: list[int], values: dict[str, Any]) -> None
     assert _SETTABLE.issuperset(names)  # column names are written into the statement
     if conn.dialect.name == "postgresql":
         assignments = ", ".join(f"{name} = %s" for name in names)
-        sql = f"UPDATE unit SET {assignments} WHERE id = ANY(%s)"  # noqa: S608 - fixed column names
-        conn.exec_driver_sql(sql, (*(values[n] for n in names), ids))
+        sql = f"UPDATE unit SET {assignments} WHERE id = ANY(%s::bigint[])"  # noqa: S608 - fixed column names
+        conn.exec_driver_sql(sql, (*(values[n] for n in names), int_array(ids)))
         return
     assignments = ", ".join(f"{name} = ?" for name in names)
     sql = f"UPDATE unit SET {assignments} WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608

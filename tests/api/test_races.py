@@ -15,6 +15,7 @@ ends with exactly one winner and no 500.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -132,11 +133,21 @@ def locks_unit_in_a_long_list(serial: str, unit_id: int) -> Callable[[str, Any],
 
     def match(statement: str, parameters: Any) -> bool:
         given = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
-        # one value per parameter, or the ids as one array parameter (app/db/custody.py's unit_rows)
-        values = [v for p in given for v in (p if isinstance(p, list) else [p])]
+        # one value per parameter, the ids as one array parameter, or the serials as one JSON array (app/db/custody.py)
+        values = [v for p in given for v in (p if isinstance(p, list) else _json_list(p) or [p])]
         return "FROM unit" in statement and len(values) > 10 and (serial in values or unit_id in values)
 
     return match
+
+
+def _json_list(value: Any) -> list[Any] | None:
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            found = json.loads(value)
+        except ValueError:
+            return None
+        return found if isinstance(found, list) else None
+    return None
 
 
 def locks_container(sscc: str) -> Callable[[str, Any], bool]:
@@ -543,7 +554,7 @@ def test_a_unit_and_a_case_shipped_while_their_units_are_sold_do_not_deadlock(
 
     def locks_x(statement: str, parameters: Any) -> bool:
         given = list(parameters.values()) if isinstance(parameters, dict) else list(parameters or ())
-        values = [v for p in given for v in (p if isinstance(p, list) else [p])]
+        values = [v for p in given for v in (p if isinstance(p, list) else _json_list(p) or [p])]
         return "FROM unit" in statement and (x_row.serial in values or x_row.id in values)
 
     lock_hold.arm(locks_x)

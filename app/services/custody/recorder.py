@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import lot_counters
 from app.db.bulk import copy_rows
-from app.db.custody import UnitRow, set_container, set_custody
+from app.db.custody import UnitRow, int_array, pack_units, set_container, set_custody
 from app.db.lot_counters import Tally
 from app.db.models import Batch, Container, Event, EventItem, Licence, Organisation, Product, Unit
 from app.domain.custody import Action, Custody
@@ -37,12 +37,6 @@ class Occurrence:
     action: Action
     ev: EventIn
     at: datetime
-
-
-_FEW_ITEMS = 8
-_INSERT_ITEMS = (
-    'INSERT INTO event_item (event_id, unit_id, container_sscc, "before", "after") VALUES (%s, %s, %s, %s, %s)'
-)
 
 
 class Recorder:
@@ -293,27 +287,28 @@ class Recorder:
                 else:
                     _give(self.session, unit, values, others)
             self._written.extend(units)
+        postgresql = conn.dialect.name == "postgresql"
         for sscc, units in self._staged_packing.items():
-            set_container(conn, sorted(u.id for u in units), sscc)
+            if not postgresql:
+                set_container(conn, sorted(u.id for u in units), sscc)
             for unit in units:
                 _give(self.session, unit, {"container_sscc": sscc}, others)
             self._written.extend(units)
-        copy_rows(
-            conn,
-            "containment",
-            ("unit_id", "parent_sscc", "packed_event_id", "batch_id"),
-            self._staged_links,
-        )
+        if postgresql:  # the rows and their containment rows by one statement a container
+            pack_units(conn, self._staged_links)
+        else:
+            copy_rows(
+                conn, "containment", ("unit_id", "parent_sscc", "packed_event_id", "batch_id"), self._staged_links
+            )
         self.write_staged_items(event)
         self._drop_staged()
 
     def write_staged_items(self, event: Event) -> None:
         conn = self.session.connection()
-        rows = [(event.id, *item) for item in self._staged_items]
-        if rows and len(rows) <= _FEW_ITEMS and conn.dialect.name == "postgresql":
-            # COPY costs a round trip more than an INSERT (the server's copy-in answer): a list's rows only
-            conn.exec_driver_sql(_INSERT_ITEMS, rows)
+        if conn.dialect.name == "postgresql" and self._staged_items:
+            _pg_insert_items(conn, event.id, self._staged_items)
         else:
+            rows = [(event.id, *item) for item in self._staged_items]
             copy_rows(conn, "event_item", ("event_id", "unit_id", "container_sscc", "before", "after"), rows)
         self._staged_items = []
 
@@ -384,6 +379,40 @@ class Recorder:
             for unit in units:
                 if unit.id not in standing:
                     self.tally.sale(unit.batch_id, sale.action, sale.channel, sale.platform_id, sign)
+
+
+_PG_ITEMS = (
+    'INSERT INTO event_item (event_id, unit_id, "before", "after") '
+    "SELECT %s, k.unit_id, %s::json -> k.kind, %s::json -> k.kind "
+    "FROM unnest(%s::bigint[], %s::int[]) AS k(unit_id, kind)"
+)
+
+
+def _pg_insert_items(conn: Any, event_id: int, items: list[tuple[int | None, str | None, str, str]]) -> None:
+    """PostgreSQL: a list's items by one INSERT, whatever their number: the units and each one's kind (its pair of
+    records) as two array literals, each distinct record sent once as an element of a JSON array (``->`` of a
+    ``json`` value gives back the element's text as sent). Rows are written in the list's order. Items naming a
+    container (none on the bulk lane) are written by COPY."""
+    if any(item[1] is not None or item[0] is None for item in items):
+        copy_rows(
+            conn,
+            "event_item",
+            ("event_id", "unit_id", "container_sscc", "before", "after"),
+            [(event_id, *i) for i in items],
+        )
+        return
+    kinds: dict[tuple[str, str], int] = {}
+    kind_of = [kinds.setdefault((before, after), len(kinds)) for _, _, before, after in items]
+    conn.exec_driver_sql(
+        _PG_ITEMS,
+        (
+            event_id,
+            "[" + ",".join(before for before, _ in kinds) + "]",
+            "[" + ",".join(after for _, after in kinds) + "]",
+            int_array(item[0] for item in items),  # type: ignore[misc]
+            int_array(kind_of),
+        ),
+    )
 
 
 def _unit_ids_in(session: Session) -> set[int]:
