@@ -271,3 +271,85 @@ def test_a_lot_case_counts_every_unit_of_its_lots_through_their_issuances(client
         "/v1/cases", json={"type": "suspect", "gtin": GTIN, "lots": ["LOT42", "LOT43"]}, headers=maker.headers
     ).json()
     assert client.get(f"/v1/cases/{both['id']}", headers=maker.headers).json()["units"]["in_lots"] == 9
+
+
+@pytest.mark.postgres_only
+def test_postgresql_checks_an_update_once_per_statement_with_the_same_guarantees(database_url):
+    """Migration 0026: an UPDATE's changed holder, ``to`` and container are checked by one statement-level trigger
+    over the rows it changed (0025 ran one check per row): a list naming a missing one anywhere is refused whole,
+    naming the key; the value it names is locked until the transaction ends; INSERT keeps 0025's row trigger."""
+    engine = make_engine(database_url)
+    try:
+        _seed(engine)
+        with engine.connect() as conn:
+            triggers = dict(
+                conn.execute(
+                    sa.text(
+                        "SELECT tgname, tgtype & 1 FROM pg_trigger WHERE tgrelid = 'unit'::regclass AND NOT tgisinternal"
+                    )
+                ).all()
+            )
+        assert triggers == {"unit_custody_refs_insert": 1, "unit_custody_refs_changed": 0}  # 1: FOR EACH ROW
+        for n in range(6):
+            _insert_unit(engine, f"U{n}")
+        # one row of six changing to a missing value: the statement is refused, no row changed
+        with pytest.raises(IntegrityError, match="fk_unit_to_id_organisation"):
+            _execute(engine, "UPDATE unit SET to_id = CASE WHEN serial = 'U4' THEN 'nobody' ELSE 'd1' END")
+        with pytest.raises(IntegrityError, match="fk_unit_container_sscc_container"):
+            _execute(
+                engine,
+                "UPDATE unit SET container_sscc = CASE WHEN serial = 'U0' THEN :s ELSE '000000000000000000' END",
+                s=SSCC,
+            )
+        with engine.connect() as conn:
+            assert (
+                conn.execute(
+                    sa.text("SELECT count(*) FROM unit WHERE to_id IS NOT NULL OR container_sscc IS NOT NULL")
+                ).scalar_one()
+                == 0
+            )
+        # a statement that changes nothing it checks (state only; a value set to itself) runs through
+        _execute(engine, "UPDATE unit SET state = 'held', holder_id = holder_id")
+        # the container an UPDATE puts units in is held (FOR KEY SHARE) until the transaction ends: a delete waits,
+        # where without the lock it would not see the uncommitted units and leave them naming nothing
+        with engine.connect() as first:
+            first.begin()
+            first.execute(sa.text("UPDATE unit SET container_sscc = :s, holder_id = 'd2'"), {"s": OTHER_SSCC})
+            for sql in (
+                f"DELETE FROM container WHERE sscc = '{OTHER_SSCC}'",
+                "DELETE FROM organisation WHERE id = 'd2'",
+            ):
+                with pytest.raises(OperationalError, match="lock"), engine.begin() as second:
+                    second.execute(sa.text("SET LOCAL lock_timeout = '100ms'"))
+                    second.execute(sa.text(sql))
+            first.commit()
+        with pytest.raises(IntegrityError):  # committed, the units name it: refused
+            _execute(engine, f"DELETE FROM container WHERE sscc = '{OTHER_SSCC}'")
+    finally:
+        engine.dispose()
+
+
+def test_0026_downgrades_to_the_row_trigger_and_back(empty_database_url):
+    """0026 down: 0025's row trigger checks an UPDATE again; up: the statement trigger. SQLite: its keys throughout."""
+    url = empty_database_url
+    command.upgrade(alembic_config(url), "0026")
+    command.downgrade(alembic_config(url), "0025")
+    engine = make_engine(url)
+    try:
+        _seed(engine)
+        _insert_unit(engine, "D1")
+        with pytest.raises(IntegrityError):
+            _execute(engine, "UPDATE unit SET holder_id = 'nobody'")
+        _execute(engine, "UPDATE unit SET holder_id = 'd1', container_sscc = :s", s=SSCC)
+    finally:
+        engine.dispose()
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    try:
+        with pytest.raises(IntegrityError):
+            _execute(engine, "UPDATE unit SET to_id = 'nobody'")
+        _execute(engine, "UPDATE unit SET to_id = 'd2'")
+        with pytest.raises(IntegrityError):
+            _execute(engine, "DELETE FROM organisation WHERE id = 'd2'")
+    finally:
+        engine.dispose()

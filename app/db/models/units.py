@@ -33,8 +33,9 @@ class Unit(Base):
     # record applies and these columns are only brought up to date when the unit is taken out.
     state: Mapped[str] = mapped_column(String(20), server_default="issued")
     # holder_id and to_id name organisations, container_sscc a container: on SQLite by foreign keys, on PostgreSQL by
-    # triggers that fire only when a value is set (migration 0025): PostgreSQL ran a key's trigger for every issued
-    # unit, all three NULL. Not declared here (app/db/scan_partitions.SQLITE_ONLY_KEYS).
+    # triggers that fire only when a value is set (migration 0025; an UPDATE checked once per statement, 0026):
+    # PostgreSQL ran a key's trigger for every issued unit, all three NULL. Not declared here
+    # (app/db/scan_partitions.SQLITE_ONLY_KEYS).
     holder_id: Mapped[str | None] = mapped_column(String(32))  # None: the manufacturer
     to_id: Mapped[str | None] = mapped_column(String(32))
     previous: Mapped[str | None] = mapped_column(String(20))
