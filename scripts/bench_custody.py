@@ -19,6 +19,10 @@ product and three batches through the API, and the units issued through the API 
    pallet (valid SSCCs). One hop = ship + receive of the pallet alone (``(00){sscc}``), or of one loose unit; the
    pallet and the unit travel together down a chain of distributors, the two kinds of hop interleaved,
    after one warm-up hop each; median of --reps hops each. Goal: pallet hop < 5x single-unit hop.
+   Beside the packing: its raw limit, measured in the same run after the hops: the same row changes for the bulk
+   list's units as plain SQL in one transaction (each unit row's container set, one containment row and one
+   event_item row per unit; executemany on SQLite, executemany + COPY on PostgreSQL), with the ratios.
+   ``--pg-name`` names the PostgreSQL database, so that two runs on one server do not drop each other's.
 
 Prints tables and writes bench-results/custody.json.
 """
@@ -253,6 +257,73 @@ def raw_limit(database_url: str, gtin: str, serials_like: str) -> dict[str, Any]
     }
 
 
+def raw_pack_limit(database_url: str, gtin: str, lot: str, sscc_: str) -> dict[str, Any]:
+    """The same row changes as packing the list's units into one container, as plain SQL in one transaction: every
+    unit row's container set (by id, one driver-level executemany), one containment row and one event_item row per
+    unit (executemany on SQLite, COPY on PostgreSQL), committed. Given back afterwards, untimed."""
+    select_units = (
+        "SELECT u.id, u.batch_id FROM unit u JOIN batch b ON b.id = u.batch_id "
+        f"WHERE u.gtin = '{gtin}' AND b.lot = '{lot}' AND u.container_sscc IS NULL ORDER BY u.id"
+    )
+    item = '{"status": "held", "holder": "x", "to": null, "previous": null}'
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+        try:
+            rows = conn.execute(select_units).fetchall()
+            event_id = conn.execute("SELECT max(id) FROM event").fetchone()[0]
+            start, cpu = time.perf_counter(), time.process_time()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("UPDATE unit SET container_sscc = ? WHERE id = ?", [(sscc_, i) for i, _ in rows])
+            conn.executemany(
+                "INSERT INTO containment (unit_id, parent_sscc, packed_event_id, batch_id) VALUES (?, ?, ?, ?)",
+                [(i, sscc_, event_id, b) for i, b in rows],
+            )
+            conn.executemany(
+                "INSERT INTO event_item (event_id, unit_id, container_sscc, before, after) VALUES (?, ?, NULL, ?, ?)",
+                [(event_id, i, item, item) for i, _ in rows],
+            )
+            conn.execute("COMMIT")
+            seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM event_item WHERE event_id = ? AND before = ?", (event_id, item))
+            conn.execute("DELETE FROM containment WHERE packed_event_id = ? AND unit_id IS NOT NULL", (event_id,))
+            conn.executemany("UPDATE unit SET container_sscc = NULL WHERE id = ?", [(i,) for i, _ in rows])
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    else:
+        with bc.pg_connect(database_url) as conn:
+            rows = conn.execute(select_units).fetchall()
+            event_id = conn.execute("SELECT max(id) FROM event").fetchone()[0]
+            conn.commit()
+            backends = bc.CpuMeter(lambda: bc.postgres_pids(PG_NAME))
+            backends.start()
+            start, cpu = time.perf_counter(), time.process_time()
+            with conn.cursor() as cur:
+                cur.executemany("UPDATE unit SET container_sscc = %s WHERE id = %s", [(sscc_, i) for i, _ in rows])
+                with cur.copy("COPY containment (unit_id, parent_sscc, packed_event_id, batch_id) FROM STDIN") as copy:
+                    for i, b in rows:
+                        copy.write_row((i, sscc_, event_id, b))
+                with cur.copy("COPY event_item (event_id, unit_id, before, after) FROM STDIN") as copy:
+                    for i, _ in rows:
+                        copy.write_row((event_id, i, item, item))
+            conn.commit()
+            seconds = time.perf_counter() - start
+            cpu_seconds = time.process_time() - cpu + backends.stop()
+            conn.execute("DELETE FROM event_item WHERE event_id = %s AND before::text = %s", (event_id, item))
+            conn.execute("DELETE FROM containment WHERE packed_event_id = %s AND unit_id IS NOT NULL", (event_id,))
+            conn.execute("UPDATE unit SET container_sscc = NULL WHERE id = ANY(%s)", ([i for i, _ in rows],))
+            conn.commit()
+    return {
+        "units": len(rows),
+        "seconds": round(seconds, 3),
+        "units_per_s": round(len(rows) / seconds),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "units_per_cpu_s": round(len(rows) / max(cpu_seconds, 0.001)),
+    }
+
+
 def run_db(
     db: str, units: int, pallet_units: int, reps: int, workdir: Path, quiet_wait: float, profile: Path | None = None
 ) -> dict[str, Any]:
@@ -388,6 +459,12 @@ def run_db(
         )
         if still_packed != pallet_units:
             raise RuntimeError("the pallet hops touched the unit rows inside it")
+        bc.wait_for_quiet(quiet_wait)
+        raw_pack = raw_pack_limit(url, gtin, "BULK", cases[0])
+        print(
+            f"  raw packing limit (executemany + COPY, one transaction): {bc.fmt_int(raw_pack['units_per_s'])} "
+            f"units/s, {bc.fmt_int(raw_pack['units_per_cpu_s'])} per CPU-second"
+        )
         db_bytes = bc.database_size(url)
     except BaseException:
         print(f"\n--- server log ({log}) ---\n{server.log_tail()}\n---", file=sys.stderr)
@@ -412,6 +489,9 @@ def run_db(
             "pack_units_per_s": round(pallet_units / pack_seconds),
             "pack_cpu_seconds": round(pack_cpu, 3),
             "pack_units_per_cpu_s": round(pallet_units / max(pack_cpu, 0.001)),
+            "raw_pack": raw_pack,
+            "pack_ratio_to_raw": round(pallet_units / pack_seconds / raw_pack["units_per_s"], 3),
+            "pack_cpu_ratio_to_raw": round(pallet_units / max(pack_cpu, 0.001) / raw_pack["units_per_cpu_s"], 3),
             "reps": reps,
             "pallet_hop_seconds": [round(s, 4) for s in pallet_hops],
             "single_hop_seconds": [round(s, 4) for s in unit_hops],
@@ -450,12 +530,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, help="record each bulk step and the packing with py-spy into this directory"
     )
+    parser.add_argument(
+        "--pg-name",
+        default="bench_custody",
+        help="the PostgreSQL database to (re)create and drop (default bench_custody; another name to run beside it)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories (SQLite file, logs)")
     parser.add_argument(
         "--source",
         help="run the service from this source tree (e.g. `git archive HEAD | tar -x -C DIR`), not the working tree",
     )
     args = parser.parse_args(argv)
+    globals()["PG_NAME"] = args.pg_name  # read by run_db and the raw limits
     if args.source:
         use_source = getattr(bc, "use_source", None)
         if use_source is None:
@@ -551,6 +637,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{p['pack_seconds']:.2f}",
                 bc.fmt_int(p["pack_units_per_s"]),
                 bc.fmt_int(p["pack_units_per_cpu_s"]),
+                bc.fmt_int(p["raw_pack"]["units_per_s"]),
+                f"{p['pack_ratio_to_raw']:.3f}",
+                f"{p['pack_cpu_ratio_to_raw']:.3f}",
                 f"{p['pallet_hop_median_ms']:.1f}",
                 f"{p['single_hop_median_ms']:.1f}",
                 f"{p['ratio']:.2f}x",
@@ -565,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
                 "pack s",
                 "packed units/s",
                 "per CPU-s",
+                "raw pack/s",
+                "ratio",
+                "CPU ratio",
                 "pallet hop ms",
                 "single hop ms",
                 "ratio",
