@@ -20,8 +20,8 @@ product and three batches through the API, and the units issued through the API 
    pallet and the unit travel together down a chain of distributors, the two kinds of hop interleaved,
    after one warm-up hop each; median of --reps hops each. Goal: pallet hop < 5x single-unit hop.
    Beside the packing: its raw limit, measured in the same run after the hops: the same row changes for the bulk
-   list's units as plain SQL in one transaction (each unit row's container set, one containment row and one
-   event_item row per unit; executemany on SQLite, executemany + COPY on PostgreSQL), with the ratios.
+   list's units as plain SQL in one transaction (the unit rows' container set by one UPDATE, one containment row and
+   one event_item row per unit: executemany on SQLite, COPY on PostgreSQL), with the ratios.
    ``--pg-name`` names the PostgreSQL database, so that two runs on one server do not drop each other's.
 
 Prints tables and writes bench-results/custody.json.
@@ -259,8 +259,8 @@ def raw_limit(database_url: str, gtin: str, serials_like: str) -> dict[str, Any]
 
 def raw_pack_limit(database_url: str, gtin: str, lot: str, sscc_: str) -> dict[str, Any]:
     """The same row changes as packing the list's units into one container, as plain SQL in one transaction: every
-    unit row's container set (by id, one driver-level executemany), one containment row and one event_item row per
-    unit (executemany on SQLite, COPY on PostgreSQL), committed. Given back afterwards, untimed."""
+    unit row's container set (one UPDATE, the ids as an array / a JSON array), one containment row and one event_item
+    row per unit (executemany on SQLite, COPY on PostgreSQL), committed. Given back afterwards, untimed."""
     select_units = (
         "SELECT u.id, u.batch_id FROM unit u JOIN batch b ON b.id = u.batch_id "
         f"WHERE u.gtin = '{gtin}' AND b.lot = '{lot}' AND u.container_sscc IS NULL ORDER BY u.id"
@@ -273,7 +273,10 @@ def raw_pack_limit(database_url: str, gtin: str, lot: str, sscc_: str) -> dict[s
             event_id = conn.execute("SELECT max(id) FROM event").fetchone()[0]
             start, cpu = time.perf_counter(), time.process_time()
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("UPDATE unit SET container_sscc = ? WHERE id = ?", [(sscc_, i) for i, _ in rows])
+            conn.execute(
+                "UPDATE unit SET container_sscc = ? WHERE id IN (SELECT value FROM json_each(?))",
+                (sscc_, json.dumps([i for i, _ in rows])),
+            )
             conn.executemany(
                 "INSERT INTO containment (unit_id, parent_sscc, packed_event_id, batch_id) VALUES (?, ?, ?, ?)",
                 [(i, sscc_, event_id, b) for i, b in rows],
@@ -301,7 +304,7 @@ def raw_pack_limit(database_url: str, gtin: str, lot: str, sscc_: str) -> dict[s
             backends.start()
             start, cpu = time.perf_counter(), time.process_time()
             with conn.cursor() as cur:
-                cur.executemany("UPDATE unit SET container_sscc = %s WHERE id = %s", [(sscc_, i) for i, _ in rows])
+                cur.execute("UPDATE unit SET container_sscc = %s WHERE id = ANY(%s)", (sscc_, [i for i, _ in rows]))
                 with cur.copy("COPY containment (unit_id, parent_sscc, packed_event_id, batch_id) FROM STDIN") as copy:
                     for i, b in rows:
                         copy.write_row((i, sscc_, event_id, b))
@@ -462,7 +465,7 @@ def run_db(
         bc.wait_for_quiet(quiet_wait)
         raw_pack = raw_pack_limit(url, gtin, "BULK", cases[0])
         print(
-            f"  raw packing limit (executemany + COPY, one transaction): {bc.fmt_int(raw_pack['units_per_s'])} "
+            f"  raw packing limit (one UPDATE, executemany / COPY): {bc.fmt_int(raw_pack['units_per_s'])} "
             f"units/s, {bc.fmt_int(raw_pack['units_per_cpu_s'])} per CPU-second"
         )
         db_bytes = bc.database_size(url)
