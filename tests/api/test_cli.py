@@ -356,6 +356,28 @@ def test_serve_refuses_to_start_without_a_master_key(env, capsys):
     assert "passport init" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "loop"), [([], "asyncio"), (["--loop", "uvloop"], "uvloop")])
+def test_serve_runs_asyncio_s_own_loop_unless_told(argv, loop, monkeypatch):
+    """uvloop's tail under a saturated worker (docs/benchmarks.md, sold packs' fifth pass): asyncio by default."""
+    import uvicorn
+
+    import app.cli
+
+    ran = {}
+    monkeypatch.setattr(app.cli, "load_master_key", lambda settings: None)
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: ran.update(options, target=target))
+    assert main(["serve", "--port", "1", *argv]) == 0
+    assert ran["loop"] == loop
+    assert ran["target"] == "app.main:app_from_environment" and ran["port"] == 1
+
+
+def test_serve_refuses_an_unknown_loop(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--loop", "trio"])
+    assert exit_info.value.code == 2
+    assert "--loop" in capsys.readouterr().err
+
+
 def test_printed_counts_name_one_thing_in_the_singular():
     checked = {
         "checkpoints": 1,
