@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # How long a serving process keeps a partner key's organisation, licences and the product's manufacturer once
     # read (so a key or licence revoked applies to its answers within this many seconds; 0: read for every answer).
     partner_facts_seconds: float = Field(default=2.0, ge=0, le=60)
+    # How long a serving process keeps what an API key stands for (its organisation and licence grants) once read:
+    # a key or licence revoked applies to its requests within this many seconds (0: read for every request).
+    api_key_seconds: float = Field(default=2.0, ge=0, le=60)
     # Witnesses of the log (C2SP tlog-witness): "URL VERIFIERKEY" pairs separated by ";". Each new checkpoint is
     # submitted to each, in the background; an answer is awaited this long, and a witness that did not cosign the
     # newest checkpoint is tried again this often (docs/witnesses.md).

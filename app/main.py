@@ -46,6 +46,7 @@ from app.domain.errors import PayloadTooLarge
 from app.services import webhooks
 from app.services.epcis import jobs as capture_jobs
 from app.services.epcis import subscriptions as epcis_subscriptions
+from app.services.orgs import Principals
 from app.services.parent_watch import die_with_parent
 from app.services.runtime import Runtime
 
@@ -170,17 +171,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime or Runtime.start(settings)
     app.state.verify_limiter = VerifyLimiter(settings.verify_rate_limit, settings.redis_url)
+    app.state.principals = Principals(settings.api_key_seconds)  # API keys kept a moment (app/services/orgs.py)
     problems.install(app)
     # The public verification route comes first: it is the hottest path, and every route tried before the one
     # that matches costs each request a few microseconds.
     routes_public.install(app)
     for module in (
+        routes_events,  # the busiest write (a till posts one event per request): tried next
         routes_catalog,
         routes_cases,
         routes_codes,
         routes_code_import,
         routes_qr,
-        routes_events,
         routes_receipts,
         routes_orgs,
         routes_log,

@@ -18,7 +18,7 @@ from app.db.engine import WRITE_OPTIONS
 from app.domain.errors import NotAuthenticated
 from app.services.clock import utcnow
 from app.services.custody import Policy
-from app.services.orgs import Principal, authenticate
+from app.services.orgs import Principal, Principals
 from app.services.runtime import Runtime
 
 
@@ -82,7 +82,8 @@ def principal_of(request: Request, session: Session) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("the Authorization header must be 'Bearer <api key>'", code="invalid_api_key")
-    return authenticate(session, token.strip())
+    principals: Principals = request.app.state.principals  # keys kept a moment (app/services/orgs.py)
+    return principals.authenticate(session, token.strip())
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
