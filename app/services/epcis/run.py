@@ -48,7 +48,7 @@ from app.services.orgs import Principal
 log = logging.getLogger("passport")
 
 PROCEED_CHUNK = 200  # events per transaction when the sender asked to proceed past errors
-BATCH = 100  # events of the batch lane per record_events list (and savepoint)
+BATCH = 1000  # events of the batch lane per record_events list (and savepoint): a /v1/events list's limit
 
 
 @dataclass(frozen=True, slots=True)
