@@ -8,7 +8,7 @@ with EXPLAIN ANALYZE on 1,000-row updates: 13.8 ms against 9.8 ms with the trigg
 
 Now an AFTER UPDATE … FOR EACH STATEMENT trigger reads the statement's transition tables: the values a row changed
 to (not NULL, distinct from the row's value before, as the key's own trigger and 0025's WHEN), each distinct value
-once, in order, locked FOR KEY SHARE and refused with the same error (SQLSTATE 23503, naming the key) when missing.
+once, in order (found by a set operation, never a join whose cached plan could be a nested loop), locked FOR KEY SHARE and refused with the same error (SQLSTATE 23503, naming the key) when missing.
 The guarantees stay as 0025 wrote them: the referenced row is locked until the unit's transaction ends; an
 organisation or container a unit names cannot be deleted, re-keyed or truncated away (0025's triggers on those
 tables, unchanged); a unit's INSERT is still checked by 0025's row trigger, whose WHEN skips an issued unit (a
@@ -36,9 +36,13 @@ KEYS = {  # column -> (key name, referenced table, referenced column), as 0025's
     "container_sscc": ("fk_unit_container_sscc_container", "container", "sscc"),
 }
 
-_CHANGED = " UNION ".join(  # the distinct (column, value) pairs the statement's rows changed to
-    f"SELECT '{column}'::text, n.{column}::text FROM new_units n JOIN old_units o ON o.id = n.id "  # noqa: S608
-    f"WHERE n.{column} IS NOT NULL AND n.{column} IS DISTINCT FROM o.{column}"
+# The distinct (column, value) pairs the statement's rows changed to: per column, the rows' (id, value) after EXCEPT
+# before (EXCEPT compares NULLs as equal: IS DISTINCT FROM). Never a join of the two transition tables: plpgsql
+# keeps a query's plan for the session, and one planned for a one-row UPDATE (a nested loop) would then run for a
+# 10,000-row one as 10^8 comparisons (11.5 s, measured); a set operation is hashed or sorted at any size.
+_CHANGED = " UNION ".join(
+    f"SELECT '{column}'::text, d.v::text FROM (SELECT n.id, n.{column} AS v FROM new_units n "  # noqa: S608
+    f"EXCEPT SELECT o.id, o.{column} FROM old_units o) AS d WHERE d.v IS NOT NULL"
     for column in KEYS
 )
 
