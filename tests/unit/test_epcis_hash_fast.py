@@ -22,10 +22,18 @@ from app.domain.errors import InvalidInput
 from app.services.epcis import hash as adapter
 from app.services.epcis import hash_expansion
 from tests.epcis_examples import example_files
-from tests.unit.test_epcis_hash import _as_capture_document
 
 EPCIS = EPCIS_CONTEXT_URLS[0]
 NS = "http://ns.example.com/epcis/"
+
+
+def _as_capture_document(document: dict[str, Any]) -> dict[str, Any]:
+    """An EPCISQueryDocument's events as the EPCISDocument capture hashes them."""
+    body = document["epcisBody"]
+    if "queryResults" in body:
+        events = body["queryResults"]["resultsBody"]["eventList"]
+        return {**document, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
+    return document
 
 
 def _prepared(document: dict[str, Any]) -> dict[str, Any]:
