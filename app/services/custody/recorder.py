@@ -409,7 +409,7 @@ def _pg_insert_items(conn: Any, event_id: int, items: list[tuple[int | None, str
             event_id,
             "[" + ",".join(before for before, _ in kinds) + "]",
             "[" + ",".join(after for _, after in kinds) + "]",
-            int_array(item[0] for item in items),  # type: ignore[misc]
+            int_array(unit_id for unit_id, *_ in items if unit_id is not None),  # every one is a unit (above)
             int_array(kind_of),
         ),
     )
