@@ -1,11 +1,13 @@
 """The partner answer's facts (app/db/partner_facts.py): on PostgreSQL the requests that arrive together are asked in
 one statement (``grouped_facts``: the public scan's ``GroupedLookups`` with the partner statement), and each gets
 exactly what the statement for it alone answers. Whether a requester ever had a unit (app/db/partner_rows.py
-``held_pairs``) is decided in the keeper's transaction, a group at a time."""
+``held_pairs``) is decided in the keeper's transaction, a group at a time; on PostgreSQL a group whose every
+requester had its unit is decided and inserted by one statement (``insert_if_all_held``), the same decision."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import psycopg
@@ -14,9 +16,10 @@ from sqlalchemy import select
 
 from app.db.engine import libpq_url
 from app.db.lookups import LookupFailed
-from app.db.models import Unit
+from app.db.models import PartnerVerification, Unit
 from app.db.partner_facts import grouped_facts, partner_facts_sql
-from app.db.partner_rows import held_pairs
+from app.db.partner_rows import held_pairs, insert_if_all_held
+from app.services.clock import utcnow
 from app.services.orgs import hash_api_key
 from tests.helpers import GTIN, ok, post
 
@@ -87,6 +90,46 @@ def test_held_is_whether_the_requester_ever_had_the_unit(runtime, client, maker,
         held = held_pairs(conn, {(dist.id, one), (pharm.id, one), (pharm.id, two), (stranger.id, three)})
     # dist: named in its events; pharm: holds one, and held units of its lot (lot custody); stranger: nothing
     assert held == {(dist.id, one), (pharm.id, one), (pharm.id, two)}
+
+
+@pytest.mark.postgres_only
+def test_a_group_is_inserted_in_one_statement_only_if_every_requester_had_its_unit(
+    runtime, client, maker, batch, issue, make_org
+):
+    dist = make_org("distributor", "drug_wholesale")
+    stranger = make_org("retailer", "drug_retail")
+    codes = issue(batch["id"], 3)
+    ok(post(client, maker, {"action": "ship", "codes": [codes[0]["uri"]], "to": dist.id}))
+    ok(post(client, dist, {"action": "receive", "codes": [codes[0]["uri"]]}))
+    one, _, three = unit_ids(runtime, codes)
+    at = utcnow()
+
+    def row(org: str, unit: int | None, held: bool | None, n: int) -> tuple[Any, ...]:
+        request = {"path": f"/01/{GTIN}/21/{n}", "query": 'a="b"\\', "error": None}
+        answer = f'{{"correlationUUID":"c{n}","名":"对乙酰氨基酚 \\"x\\""}}'
+        return (org, maker.id, GTIN, str(n), unit, "statusCheck", f"c{n}", n % 2 == 0, held, request, answer, at)
+
+    def kept() -> list[tuple[Any, ...]]:
+        columns = (PartnerVerification.correlation_uuid, PartnerVerification.held, PartnerVerification.verified)
+        more = (PartnerVerification.request, PartnerVerification.answer, PartnerVerification.requested_at)
+        with runtime.sessions() as session:
+            return [tuple(r) for r in session.execute(select(*columns, *more).order_by(PartnerVerification.id))]
+
+    mixed = [row(dist.id, one, None, 1), row(stranger.id, three, None, 2), row(maker.id, None, True, 3)]
+    with runtime.engine.connect() as conn:
+        assert insert_if_all_held(conn, mixed) is False  # the stranger never had unit three: nothing written
+        assert kept() == []
+        assert conn.connection.driver_connection.autocommit is False  # back to transactions, for the guard's
+        assert insert_if_all_held(conn, [row(dist.id, one, None, 4), row(maker.id, None, True, 5)]) is True
+        assert held_pairs(conn, {(dist.id, one), (stranger.id, three)}) == {(dist.id, one)}  # the same decision
+    first, second = row(dist.id, one, None, 4), row(maker.id, None, True, 5)
+    assert kept() == [  # in order, decided held, the request and answer as JSON, the time to the microsecond
+        ("c4", True, True, first[9], json.loads(first[10]), at),
+        ("c5", True, False, second[9], json.loads(second[10]), at),
+    ]
+    with runtime.engine.connect() as conn:  # the answer's very bytes, as signed and sent
+        stored = conn.exec_driver_sql("SELECT answer::text FROM partner_verification ORDER BY id").scalars().all()
+    assert stored == [first[10], second[10]]
 
 
 @pytest.mark.postgres_only
