@@ -139,3 +139,15 @@ def test_one_integrating_statement_merges_every_kind_of_delta_and_writes_no_canc
         cancelled = select(LotCustody.units).where(LotCustody.state == "locked")
         assert session.scalar(cancelled) is None  # the undone lock's +1 and -1 met in the merge: no row
     assert_counted(runtime, "eight stranded events of every kind merged by one integration")
+
+
+def test_the_event_route_still_declares_the_bearer_scheme_and_its_body(client, maker):
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/events"]["post"]
+    other = document["paths"]["/v1/units/{gtin}/{serial}"]["get"]  # a route declaring it as a dependency
+    assert operation["security"] == other["security"] == [{"bearerAuth": []}]
+    assert "bearerAuth" in document["components"]["securitySchemes"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert "anyOf" in schema or "oneOf" in schema, schema  # one event, or a list of them
+    # and it is still refused without a key, with the service's own problem
+    assert_problem(client.post("/v1/events", json={"action": "ship", "codes": []}), 401, "missing_api_key")
