@@ -85,6 +85,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop=args.loop,
+        http="app.api.http_protocol:NoDelayHttpToolsProtocol",  # TCP_NODELAY on every connection, on any loop
         log_level=args.log_level,
         access_log=args.access_log,
         # Forwarded headers only from PASSPORT_TRUSTED_PROXIES. uvicorn's default believes X-Forwarded-For from
