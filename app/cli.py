@@ -74,6 +74,16 @@ def cmd_init(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def serving_loop(choice: str, database_url: str) -> str:
+    """The event loop ``passport serve`` runs (docs/benchmarks.md, sold packs' fifth pass). On SQLite the lookups
+    run on the loop and saturate it: there uvloop, accepting one connection per loop iteration, left scans waiting
+    0.1-1.5 s (p99 190-1,190 ms against 25-150 ms on asyncio's loop, same data and load, ~3-5 % more CPU). On
+    PostgreSQL the loop waits on round trips and uvloop served sold packs faster (asyncio 0.58-0.91 of its rate)."""
+    if choice != "auto":
+        return choice
+    return "uvloop" if database_url.startswith(("postgresql", "postgres")) else "asyncio"
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -84,7 +94,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop=args.loop,
+        loop=serving_loop(args.loop, settings.database_url),
         http="app.api.http_protocol:NoDelayHttpToolsProtocol",  # TCP_NODELAY on every connection, on any loop
         log_level=args.log_level,
         access_log=args.access_log,
@@ -413,10 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="serving processes")
-    # asyncio's own loop, not uvloop (uvicorn's "auto"): a saturated uvloop worker let some requests wait 0.1-0.5 s
-    # (p99 190 ms against 25-33 ms on asyncio, the same scans and load: docs/benchmarks.md) for ~5 % less CPU.
     serve.add_argument(
-        "--loop", default="asyncio", choices=["asyncio", "uvloop"], help="the event loop of each serving process"
+        "--loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="each serving process's event loop; auto: asyncio on SQLite, uvloop on PostgreSQL",
     )
     serve.add_argument(
         "--log-level",

@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.audit import Report
-from app.cli import _HelpWithDefaults, alembic_config, build_parser, main
+from app.cli import _HelpWithDefaults, alembic_config, build_parser, main, serving_loop
 from app.config import Settings
 from app.db.models import ApiKey, Organisation
 from app.main import create_app
@@ -356,14 +356,29 @@ def test_serve_refuses_to_start_without_a_master_key(env, capsys):
     assert "passport init" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("choice", "url", "loop"),
+    [
+        ("auto", "sqlite:///./passport.db", "asyncio"),
+        ("auto", "postgresql+psycopg://u@h/db", "uvloop"),
+        ("auto", "postgres://u@h/db", "uvloop"),
+        ("uvloop", "sqlite:///./passport.db", "uvloop"),
+        ("asyncio", "postgresql+psycopg://u@h/db", "asyncio"),
+    ],
+)
+def test_serving_loop_by_database_unless_told(choice, url, loop):
+    """uvloop's tail with SQLite's lookups on a saturated loop; its speed on PostgreSQL (docs/benchmarks.md)."""
+    assert serving_loop(choice, url) == loop
+
+
 @pytest.mark.parametrize(("argv", "loop"), [([], "asyncio"), (["--loop", "uvloop"], "uvloop")])
-def test_serve_runs_asyncio_s_own_loop_unless_told(argv, loop, monkeypatch):
-    """uvloop's tail under a saturated worker (docs/benchmarks.md, sold packs' fifth pass): asyncio by default."""
+def test_serve_passes_the_loop_to_uvicorn(argv, loop, monkeypatch):
     import uvicorn
 
     import app.cli
 
     ran = {}
+    monkeypatch.setenv("PASSPORT_DATABASE_URL", "sqlite:///./never-opened.db")
     monkeypatch.setattr(app.cli, "load_master_key", lambda settings: None)
     monkeypatch.setattr(uvicorn, "run", lambda target, **options: ran.update(options, target=target))
     assert main(["serve", "--port", "1", *argv]) == 0
