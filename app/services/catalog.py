@@ -15,7 +15,7 @@ from app.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.domain.identifiers import date_to_yymmdd, validate_ai_value, validate_gtin
 from app.domain.orgs import CATEGORIES, DRUG_CATEGORIES, READS_EVERYTHING, LicenceKind, Role
 from app.services.clock import utcnow
-from app.services.orgs import Principal
+from app.services.orgs import Principal, standing_kinds
 
 
 def create_product(
@@ -32,7 +32,9 @@ def create_product(
     validate_gtin(gtin)
     if category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", code="invalid_category")
-    if category in DRUG_CATEGORIES and LicenceKind.DRUG_MANUFACTURING not in principal.licences:
+    # Read now, not from the key's kept principal (app/services/orgs.py Principals keeps a key 2 s): a licence
+    # revoked stands no more from its moment, in every serving process.
+    if category in DRUG_CATEGORIES and LicenceKind.DRUG_MANUFACTURING not in standing_kinds(session, principal.org_id):
         raise Conflict("registering a drug needs the drug_manufacturing licence", code="licence_required")
     existing = session.get(Product, gtin)
     if existing is not None:

@@ -148,10 +148,11 @@ MAX_KEYS = 10_000  # keys kept at most
 class Principals:
     """API keys -> the organisations they stand for, kept ``seconds`` in a serving process (``authenticate`` read
     two statements in every authenticated request: 15-30 % of the server's CPU for a request refused after
-    authentication, docs/benchmarks.md). So a key revoked, or an organisation's licence granted or revoked, applies
-    to this process's requests at most ``seconds`` after it is committed; which licences stand is decided at each
-    request's time from the grants read (a licence that lapses at midnight lapses on time). A key unknown to the
-    database is never kept (a new key works at once), and only a key's own hash finds its entry."""
+    authentication, docs/benchmarks.md). So a key revoked applies to this process's requests at most ``seconds``
+    after it is committed. The licences a kept principal carries are the grants read with the key, standing at each
+    request's time (one that lapses at midnight lapses on time); the rules that licences decide read them afresh
+    (registering a drug, the custody rules), so a grant or revocation applies to them from its moment. A key unknown
+    to the database is never kept (a new key works at once), and only a key's own hash finds its entry."""
 
     def __init__(self, seconds: float = KEY_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
@@ -173,12 +174,6 @@ class Principals:
                 self._known.clear()
             self._known[key_hash] = (caller, now + self.seconds)
         return caller.principal()
-
-    def forget(self, org_id: str) -> None:
-        """Read the organisation's keys afresh at their next request (its licences changed in this process)."""
-        for key_hash, (caller, _) in list(self._known.items()):
-            if caller.org_id == org_id:
-                self._known.pop(key_hash, None)
 
 
 def licence_terms(session: Session, org_id: str) -> list[LicenceTerm]:

@@ -108,27 +108,12 @@ def test_licences_stand_at_each_requests_time_not_when_the_key_was_read(runtime,
         assert principals.authenticate(session, dist.api_key).licences == frozenset()  # kept, yet revoked by now
 
 
-def test_forget_reads_an_organisations_keys_afresh(runtime, make_org):
-    org = make_org("manufacturer", "drug_manufacturing")
-    principals = Principals(60.0, clock=Clock())
-    with runtime.sessions() as session:
-        principals.authenticate(session, org.api_key)
-    _revoke_key(runtime, org)
-    with runtime.sessions() as session:
-        assert principals.authenticate(session, org.api_key).org_id == org.id  # kept
-        principals.forget(org.id)
-        with pytest.raises(NotAuthenticated):
-            principals.authenticate(session, org.api_key)
-
-
 def test_a_served_request_with_a_revoked_key_is_refused_once_the_bound_passed(
     client, runtime, maker, batch, issue, make_org
 ):
     clock = Clock()
-    principals: Principals = client.app.state.principals
-    assert principals.seconds == 2.0  # PASSPORT_API_KEY_SECONDS's default
-    principals.clock = clock
-    principals.forget(maker.id)  # the fixtures' requests kept the key by the real clock
+    assert client.app.state.principals.seconds == 2.0  # PASSPORT_API_KEY_SECONDS's default
+    client.app.state.principals = Principals(2.0, clock=clock)  # the fixtures' requests kept the key by the real clock
     dist = make_org("distributor", "drug_wholesale")
     first, second, third = (c["uri"] for c in issue(batch["id"], 3))
     ok(post(client, maker, {"action": "ship", "codes": [first], "to": dist.id}))  # read and kept
@@ -154,3 +139,23 @@ def test_without_keeping_every_request_reads_the_key(database_url, make_org, run
         _revoke_key(runtime, org)
         refused = client.get("/v1/orgs/" + org.id + "/licences", headers=org.headers)
         assert_problem(refused, 401, "invalid_api_key")
+
+
+def test_a_licence_revoked_stands_no_more_for_registering_a_drug_though_the_key_is_kept(client, make_org):
+    """The kept principal carries the licences read with the key; registering a drug reads them afresh, so a
+    revocation (or a grant) applies from its moment, not up to PASSPORT_API_KEY_SECONDS later."""
+    regulator = make_org("regulator")
+    maker = make_org("manufacturer", "drug_manufacturing")
+    client.app.state.principals = Principals(60.0, clock=Clock())  # the key kept for the whole test
+
+    def register(gtin: str):
+        body = {"gtin": gtin, "name": "Paracetamol 500 mg", "category": "drug_otc"}
+        return client.post("/v1/products", headers=maker.headers, json=body)
+
+    assert register("09506000134352").status_code == 201  # the key read and kept here
+    [lic] = client.get(f"/v1/orgs/{maker.id}/licences", headers=regulator.headers).json()["licences"]
+    assert client.post(f"/v1/licences/{lic['id']}/revoke", headers=regulator.headers).status_code == 200
+    assert_problem(register("09506000134369"), 409, "licence_required")
+    granted = {"kind": "drug_manufacturing"}
+    assert client.post(f"/v1/orgs/{maker.id}/licences", headers=regulator.headers, json=granted).status_code == 201
+    assert register("09506000134369").status_code == 201
