@@ -350,3 +350,19 @@ def _document(events: list[Any], *inline: Any) -> dict[str, Any]:
         "creationDate": "2020-01-01T10:00:00Z",
         "epcisBody": {"eventList": events},
     }
+
+
+def test_large_values_are_hashed_the_same_and_not_remembered():
+    """What the shortcuts remember is bounded in size, not only in entries: a client's large unique extension
+    values are expanded and normalised every time (same pre-hash strings), and only short ones are kept."""
+    hash_expansion._expanded.clear()
+    adapter._canonical.clear()
+    big = "x" * 5_000
+    event = _event(**{"example:note": {"example:text": big}, "example:ref": f"https://example.com/{big}"})
+    document = _document([event], {"example": NS})
+    _assert_same(document)
+    assert hash_expansion._expanded  # the event's short values were remembered ...
+    assert all(len(text) <= hash_expansion._REMEMBERED_CHARS for _, text in hash_expansion._expanded)
+    assert adapter._canonical and all(len(text) <= adapter._CANONICAL_CHARS for text in adapter._canonical)
+    assert not any(big in text for _, text in hash_expansion._expanded)  # ... the large ones not
+    assert not any(big in text for text in adapter._canonical)

@@ -242,6 +242,7 @@ def _event_list(doc: dict[str, Any]) -> Any:
 
 _canonical: dict[str, str] = {}
 _CANONICAL_LIMIT = 50_000
+_CANONICAL_CHARS = 512  # longer texts are normalised every time, not remembered (memory bounded, not just entries)
 _reference_canonize_value = hash_generator._canonize_value
 _reference_fix_time_stamp_format = hash_generator._fix_time_stamp_format
 _ISO_MOMENT = re.compile(
@@ -256,9 +257,10 @@ def _canonize_value(text: str) -> str:
     value = _canonical.get(text)
     if value is None:
         value = _reference_canonize_value(text)
-        if len(_canonical) >= _CANONICAL_LIMIT:
-            _canonical.clear()
-        _canonical[text] = value
+        if len(text) <= _CANONICAL_CHARS:
+            if len(_canonical) >= _CANONICAL_LIMIT:
+                _canonical.clear()
+            _canonical[text] = value
     return value
 
 

@@ -38,6 +38,9 @@ IRI_LISTS = frozenset({"epcList", "childEPCs", "inputEPCList", "outputEPCList"})
 QUANTITY_LISTS = frozenset({"quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"})
 _KEYWORD_ALIASES_KEPT = frozenset({"type", "eventID"})
 _CACHE_LIMIT = 20_000
+_REMEMBERED_CHARS = 1_024  # a property's value longer than this is expanded every time, not remembered: the
+# repeated values worth remembering (a bizStep, a destination list) are short, and a bound on entries alone let a
+# client's large unique extension values hold gigabytes
 
 _expanded: dict[tuple[str, ...], frozenset[str]] = {}
 
@@ -98,15 +101,17 @@ class _Reader:
             self.found.add(value)
 
     def expand(self, node: dict[str, Any]) -> None:
-        key = (self.context_key, json.dumps(node, sort_keys=True))
+        text = json.dumps(node, sort_keys=True)
+        key = (self.context_key, text)
         values = _expanded.get(key)
         if values is None:
             collected: list[str] = []
             json_to_py._find_expanded_values(jsonld.expand({"@context": self.context, **node}), collected)
             values = frozenset(v for v in collected if v.startswith(VOCABULARIES))
-            if len(_expanded) >= _CACHE_LIMIT:
-                _expanded.clear()
-            _expanded[key] = values
+            if len(text) <= _REMEMBERED_CHARS:
+                if len(_expanded) >= _CACHE_LIMIT:
+                    _expanded.clear()
+                _expanded[key] = values
         self.found.update(values)
 
     def quantity_element(self, element: Any) -> bool:
