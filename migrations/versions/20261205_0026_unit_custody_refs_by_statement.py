@@ -13,8 +13,9 @@ The guarantees stay as 0025 wrote them: the referenced row is locked until the u
 organisation or container a unit names cannot be deleted, re-keyed or truncated away (0025's triggers on those
 tables, unchanged); a unit's INSERT is still checked by 0025's row trigger, whose WHEN skips an issued unit (a
 statement trigger with a transition table would copy every issued row). A trigger with transition tables cannot
-name columns (PostgreSQL), so it runs for every UPDATE of ``unit``; every column of ``unit`` besides its identity is
-a custody column, so no update is one that had no check to run.
+name columns (PostgreSQL), so it runs for every UPDATE of ``unit``, also one that changes none of the three (a
+sale's ``state``): measured by a reviewer, 0.05-0.075 ms of a one-row update's 0.10-0.15 ms, and ~1.3 ms once per
+database connection (the function's first run), where 0025's WHEN skipped such an update.
 
 Revision ID: 0026
 Revises: 0025
