@@ -17,6 +17,7 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
+from sqlalchemy.exc import DataError
 
 from app.db.bulk import copy_rows
 from app.db.models import PartnerVerification
@@ -166,19 +167,20 @@ _JSON_NAMES = (*("org_id" if name == "requester_id" else name for name in ANSWER
 def insert_if_all_held(conn: Connection, rows: Sequence[Sequence[Any]]) -> bool:
     """PostgreSQL: insert the kept answers (as ``insert_answers``; ``held`` None: decided here as ``held_pairs``
     decides) by one statement committed on its own, if every one of them is held; returns whether it did (else
-    nothing is written). ``conn`` must not be in a transaction: the statement runs in autocommit, then ``conn`` goes
-    back to transactions."""
+    nothing is written: an answer not held, or a value the statement cannot carry). ``conn`` must not be in a
+    transaction: the statement runs in autocommit, then ``conn`` goes back to transactions."""
     text_ = json.dumps(
         [
             dict(zip(_JSON_NAMES, (*row[:_AT], row[_AT].isoformat(), *row[_AT + 1 :], ord_), strict=True))
             for ord_, row in enumerate(rows)
-        ],
-        ensure_ascii=False,
+        ]
     )
     conn.execution_options(isolation_level="AUTOCOMMIT")
     try:
         with conn.begin():  # sends nothing in autocommit: the statement is its own transaction
             return bool(conn.exec_driver_sql(_INSERT_IF_ALL_HELD, (text_,)).scalar_one())
+    except DataError:  # a value json_to_recordset cannot carry (a NUL escaped in a request): nothing was written,
+        return False  # and the transaction's COPY stores it as it always did
     finally:
         if not conn.invalidated and not conn.closed:
             conn.execution_options(isolation_level=conn.default_isolation_level)

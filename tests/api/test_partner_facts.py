@@ -105,8 +105,8 @@ def test_a_group_is_inserted_in_one_statement_only_if_every_requester_had_its_un
     at = utcnow()
 
     def row(org: str, unit: int | None, held: bool | None, n: int) -> tuple[Any, ...]:
-        request = {"path": f"/01/{GTIN}/21/{n}", "query": 'a="b"\\', "error": None}
-        answer = f'{{"correlationUUID":"c{n}","名":"对乙酰氨基酚 \\"x\\""}}'
+        request = {"path": f"/01/{GTIN}/21/{n}", "query": 'a="b"\\ 😀', "error": None}
+        answer = f'{{"correlationUUID":"c{n}","名":"对乙酰氨基酚 \\"x\\" 😀"}}'
         return (org, maker.id, GTIN, str(n), unit, "statusCheck", f"c{n}", n % 2 == 0, held, request, answer, at)
 
     def kept() -> list[tuple[Any, ...]]:
@@ -122,6 +122,12 @@ def test_a_group_is_inserted_in_one_statement_only_if_every_requester_had_its_un
         assert conn.connection.driver_connection.autocommit is False  # back to transactions, for the guard's
         assert insert_if_all_held(conn, [row(dist.id, one, None, 4), row(maker.id, None, True, 5)]) is True
         assert held_pairs(conn, {(dist.id, one), (stranger.id, three)}) == {(dist.id, one)}  # the same decision
+        conn.rollback()  # held_pairs began a transaction
+        for odd in ("\x00", "\ud800"):  # JSON carries them escaped, json_to_recordset refuses them: nothing written,
+            request = row(dist.id, one, None, 6)  # and left to the transaction's COPY, which stores them
+            request[9]["error"] = odd
+            assert insert_if_all_held(conn, [request]) is False
+            assert conn.connection.driver_connection.autocommit is False
     first, second = row(dist.id, one, None, 4), row(maker.id, None, True, 5)
     assert kept() == [  # in order, decided held, the request and answer as JSON, the time to the microsecond
         ("c4", True, True, first[9], json.loads(first[10]), at),

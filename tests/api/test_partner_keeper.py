@@ -389,3 +389,19 @@ def test_racing_partner_requests_over_http_get_exactly_the_limit(database_url, m
         assert oracle_alert_count(check, prober.id) == 20
     finally:
         check.close()
+
+
+def test_an_answer_whose_request_holds_a_nul_or_a_lone_surrogate_is_kept(runtime, make_org):
+    """On PostgreSQL the one-statement insert cannot carry them (``insert_if_all_held`` writes nothing); the group's
+    transaction stores them as it always did."""
+    org = make_org("distributor", "drug_wholesale")
+    odd = [
+        replace(answer(org.id), request={"path": "/01/x", "query": "", "error": text}) for text in ("\x00", "\ud800")
+    ]
+
+    async def crowd() -> list[Any]:
+        return await asyncio.gather(*(runtime.partner_desk.keeper.keep(k) for k in odd), return_exceptions=True)
+
+    assert asyncio.run(crowd()) == [None, None]
+    rows = kept_rows(runtime, [k.correlation_uuid for k in odd])
+    assert sorted(row.request["error"] for row in rows) == sorted(["\x00", "\ud800"])
