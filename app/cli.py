@@ -74,14 +74,17 @@ def cmd_init(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def serving_loop(choice: str, database_url: str) -> str:
-    """The event loop ``passport serve`` runs (docs/benchmarks.md, sold packs' fifth pass). On SQLite the lookups
-    run on the loop and saturate it: there uvloop, accepting one connection per loop iteration, left scans waiting
-    0.1-1.5 s (p99 190-1,190 ms against 25-150 ms on asyncio's loop, same data and load, ~3-5 % more CPU). On
-    PostgreSQL the loop waits on round trips and uvloop served sold packs faster (asyncio 0.58-0.91 of its rate)."""
+def serving_loop(choice: str, database_url: str, workers: int) -> str:
+    """The event loop ``passport serve`` runs (docs/benchmarks.md, sold packs' fifth pass). uvloop accepts one
+    connection per loop iteration: a single worker whose loop SQLite's lookups saturate left new connections
+    waiting 0.6-1.9 s and scans p99 190-1,190 ms, against 25-150 ms on asyncio's loop (same data and load, ~3-5 %
+    more CPU), which accepts all that is pending at once. With two workers on SQLite uvloop met the goals on a
+    quiet machine and asyncio did not do better; on PostgreSQL the loop waits on round trips and uvloop served
+    sold packs faster (asyncio 0.58-0.91 of its rate): uvloop there."""
     if choice != "auto":
         return choice
-    return "uvloop" if database_url.startswith(("postgresql", "postgres")) else "asyncio"
+    sqlite = not database_url.startswith(("postgresql", "postgres"))
+    return "asyncio" if sqlite and workers == 1 else "uvloop"
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -94,7 +97,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop=serving_loop(args.loop, settings.database_url),
+        loop=serving_loop(args.loop, settings.database_url, args.workers),
         http="app.api.http_protocol:NoDelayHttpToolsProtocol",  # TCP_NODELAY on every connection, on any loop
         log_level=args.log_level,
         access_log=args.access_log,
@@ -427,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--loop",
         default="auto",
         choices=["auto", "asyncio", "uvloop"],
-        help="each serving process's event loop; auto: asyncio on SQLite, uvloop on PostgreSQL",
+        help="each serving process's event loop; auto: asyncio for one worker on SQLite, else uvloop",
     )
     serve.add_argument(
         "--log-level",

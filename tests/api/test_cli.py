@@ -357,21 +357,24 @@ def test_serve_refuses_to_start_without_a_master_key(env, capsys):
 
 
 @pytest.mark.parametrize(
-    ("choice", "url", "loop"),
+    ("choice", "url", "workers", "loop"),
     [
-        ("auto", "sqlite:///./passport.db", "asyncio"),
-        ("auto", "postgresql+psycopg://u@h/db", "uvloop"),
-        ("auto", "postgres://u@h/db", "uvloop"),
-        ("uvloop", "sqlite:///./passport.db", "uvloop"),
-        ("asyncio", "postgresql+psycopg://u@h/db", "asyncio"),
+        ("auto", "sqlite:///./passport.db", 1, "asyncio"),
+        ("auto", "sqlite:///./passport.db", 2, "uvloop"),
+        ("auto", "postgresql+psycopg://u@h/db", 1, "uvloop"),
+        ("auto", "postgres://u@h/db", 4, "uvloop"),
+        ("uvloop", "sqlite:///./passport.db", 1, "uvloop"),
+        ("asyncio", "postgresql+psycopg://u@h/db", 2, "asyncio"),
     ],
 )
-def test_serving_loop_by_database_unless_told(choice, url, loop):
-    """uvloop's tail with SQLite's lookups on a saturated loop; its speed on PostgreSQL (docs/benchmarks.md)."""
-    assert serving_loop(choice, url) == loop
+def test_serving_loop_by_database_and_workers_unless_told(choice, url, workers, loop):
+    """uvloop's tail with one worker on SQLite; its spread of connections over workers and speed on PostgreSQL."""
+    assert serving_loop(choice, url, workers) == loop
 
 
-@pytest.mark.parametrize(("argv", "loop"), [([], "asyncio"), (["--loop", "uvloop"], "uvloop")])
+@pytest.mark.parametrize(
+    ("argv", "loop"), [([], "asyncio"), (["--workers", "2"], "uvloop"), (["--loop", "uvloop"], "uvloop")]
+)
 def test_serve_passes_the_loop_to_uvicorn(argv, loop, monkeypatch):
     import uvicorn
 
