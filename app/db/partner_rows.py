@@ -144,9 +144,9 @@ def held_pairs(conn: Connection, pairs: set[tuple[str, int]]) -> set[tuple[str, 
 # PostgreSQL, the common group (every requester had its unit, or its role settles it): decided and inserted by one
 # statement that is its own transaction (autocommit), the rows sent as one JSON text. One round trip, so the
 # keeper's thread waits for the GIL once: each round trip's return is a wait for the event loop to let go of it
-# (a group's transaction of five round trips took 2.4-4.1 ms alone and 16-34 ms beside a busy thread). Inserted
-# only if every answer of the group is held; otherwise nothing is, and the group goes through the oracle guard's
-# transaction (``held_pairs``, the count, the insert).
+# (a 32-answer group's transaction of five took 2.4-14.7 ms alone and 16-74 ms beside a busy thread, this 25-30 ms;
+# docs/partner-verification.md). Inserted only if every answer of the group is held; otherwise nothing is, and the
+# group goes through the oracle guard's transaction (``held_pairs``, the count, the insert).
 _INSERT_IF_ALL_HELD = f"""
 WITH r AS MATERIALIZED (
   SELECT * FROM json_to_recordset(%s::json) AS r (
