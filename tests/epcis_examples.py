@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from app.services.epcis.hash import _protected_terms
 
 _OWN = Path(__file__).resolve().parent / "data" / "epcis-examples"
 
@@ -30,3 +33,21 @@ def xml_example_files() -> list[Path]:
 
 def xml_example(name: str) -> Path:
     return _XML / name
+
+
+def capture_document(document: dict[str, Any]) -> dict[str, Any]:
+    """An EPCISQueryDocument's events as the EPCISDocument capture hashes them."""
+    body = document["epcisBody"]
+    if "queryResults" in body:
+        events = body["queryResults"]["resultsBody"]["eventList"]
+        return {**document, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
+    return document
+
+
+def without_redefined_standard_terms(document: dict[str, Any]) -> dict[str, Any]:
+    """What the reference library can read of a document that redefines a protected term (a JSON-LD error)."""
+    protected = _protected_terms()
+    context = [
+        {k: v for k, v in c.items() if k not in protected} if isinstance(c, dict) else c for c in document["@context"]
+    ]
+    return {**document, "@context": context}

@@ -12,8 +12,8 @@ from epcis_event_hash_generator import hash_generator, json_to_py
 from pyld import jsonld
 
 from app.domain.errors import InvalidInput
-from app.services.epcis.hash import _offline_loader, _protected_terms, event_hashes
-from tests.epcis_examples import example_files
+from app.services.epcis.hash import _offline_loader, event_hashes
+from tests.epcis_examples import capture_document, example_files, without_redefined_standard_terms
 
 EPCIS = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 NS = "http://ns.example.com/epcis/"
@@ -30,29 +30,11 @@ def _reference(document: dict[str, Any]) -> list[str]:
         jsonld.set_document_loader(previous)
 
 
-def _as_capture_document(document: dict[str, Any]) -> dict[str, Any]:
-    """An EPCISQueryDocument's events as the EPCISDocument capture hashes them."""
-    body = document["epcisBody"]
-    if "queryResults" in body:
-        events = body["queryResults"]["resultsBody"]["eventList"]
-        return {**document, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
-    return document
-
-
-def _without_redefined_standard_terms(document: dict[str, Any]) -> dict[str, Any]:
-    """What the reference library can read of a document that redefines a protected term (a JSON-LD error)."""
-    protected = _protected_terms()
-    context = [
-        {k: v for k, v in c.items() if k not in protected} if isinstance(c, dict) else c for c in document["@context"]
-    ]
-    return {**document, "@context": context}
-
-
 @pytest.mark.parametrize("path", example_files(), ids=[p.name for p in example_files()])
 def test_every_shipped_example_hashes_as_the_reference_implementation(path):
-    document = _as_capture_document(json.loads(path.read_text()))
+    document = capture_document(json.loads(path.read_text()))
     ours = event_hashes(copy.deepcopy(document))
-    reference = _reference(_without_redefined_standard_terms(copy.deepcopy(document)))
+    reference = _reference(without_redefined_standard_terms(copy.deepcopy(document)))
     assert ours == reference
     assert len(ours) == len(document["epcisBody"]["eventList"])
 

@@ -21,19 +21,10 @@ from app.domain.epcis import EPCIS_CONTEXT_URLS
 from app.domain.errors import InvalidInput
 from app.services.epcis import hash as adapter
 from app.services.epcis import hash_expansion
-from tests.epcis_examples import example_files
+from tests.epcis_examples import capture_document, example_files
 
 EPCIS = EPCIS_CONTEXT_URLS[0]
 NS = "http://ns.example.com/epcis/"
-
-
-def _as_capture_document(document: dict[str, Any]) -> dict[str, Any]:
-    """An EPCISQueryDocument's events as the EPCISDocument capture hashes them."""
-    body = document["epcisBody"]
-    if "queryResults" in body:
-        events = body["queryResults"]["resultsBody"]["eventList"]
-        return {**document, "type": "EPCISDocument", "epcisBody": {"eventList": events}}
-    return document
 
 
 def _prepared(document: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +91,7 @@ def test_the_shipped_context_is_read_as_the_shortcut_assumes():
 
 @pytest.mark.parametrize("path", example_files(), ids=[p.name for p in example_files()])
 def test_every_gs1_example_has_the_references_pre_hash_strings(path):
-    document = _as_capture_document(json.loads(path.read_text()))
+    document = capture_document(json.loads(path.read_text()))
     if "EPCISQueryDocument" in path.name or "cbvmda" in path.read_text():  # redefine protected terms: see hash.py
         document["@context"] = [c for c in document["@context"] if not isinstance(c, dict)] + [
             {k: v for k, v in c.items() if k not in adapter._protected_terms()}
