@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # The public verification route comes first: it is the hottest path, and every route tried before the one
     # that matches costs each request a few microseconds.
     routes_public.install(app)
+    routes_events.install(app)  # POST /v1/events, the busiest write, by a plain route (no FastAPI dependencies)
     for module in (
         routes_events,  # the busiest write (a till posts one event per request): tried next
         routes_catalog,

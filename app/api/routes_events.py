@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import email.message
 import functools
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from app.api.deps import (
     PrincipalDep,
@@ -22,7 +26,7 @@ from app.api.deps import (
 )
 from app.api.ids import EventRef
 from app.api.problems import KEYED_PROBLEMS, domain_problem
-from app.api.schemas import JsonOnly, Region, Strict, json_body
+from app.api.schemas import JsonOnly, Region, Strict, json_body, require_json
 from app.domain.custody import SALE_ACTIONS, Action
 from app.domain.errors import InvalidInput
 from app.domain.sale_rules import Prescription
@@ -116,6 +120,8 @@ def _validation_problem(error: ValidationError) -> InvalidInput:
 
 # The bearer scheme is declared in the document, not as a dependency (``BearerDep``): solving it was up to a fifth
 # of the CPU of a request refused after authentication (docs/benchmarks.md); it never refused anything itself.
+# This route documents POST /v1/events (and serves it for an application built without ``install``); requests are
+# served by ``post_events_lean`` below, a plain Starlette route tried first, with the same contract.
 @router.post(
     "/events",
     status_code=201,
@@ -128,6 +134,54 @@ async def post_events(request: Request, body: Annotated[Any, Body()]) -> Respons
     # FastAPI's dependency solving, most of a single event's CPU (docs/benchmarks.md). Same rules: the request's
     # session (deps.request_session), committed before the response goes out; a failed commit is never a 2xx.
     return await run_in_threadpool(_post_events, request, body)
+
+
+_NO_BODY = object()
+
+
+async def post_events_lean(request: Request) -> Response:
+    """``POST /v1/events`` without FastAPI's route machinery (included routers matched twice, the handler's
+    telemetry hooks, dependency solving for the content check and the body): a plain Starlette route on the
+    application's router, as the public scan is (routes_public.install). The same contract as ``post_events``,
+    checked in the same order as FastAPI does: a JSON body that does not parse (422 ``invalid_json``, or 400 for
+    a body that cannot be read as text), then the content type (415, ``require_json``), then a missing body (422);
+    the same errors through the same handlers (app/api/problems.py), the same work in one worker thread."""
+    body = await _json_or_bytes(request)
+    await require_json(request)
+    if body is _NO_BODY:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    return await run_in_threadpool(_post_events, request, body)
+
+
+async def _json_or_bytes(request: Request) -> Any:
+    """The body as FastAPI reads a ``Body()`` parameter (fastapi/routing.py, strict content type): parsed when
+    its content type is JSON, otherwise its bytes (the content check then refuses it), ``_NO_BODY`` when empty."""
+    try:
+        raw = await request.body()
+        if not raw:
+            return _NO_BODY
+        content_type = request.headers.get("content-type")
+        if not content_type:
+            return raw
+        message = email.message.Message()
+        message["content-type"] = content_type
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json")):
+            return json.loads(raw)
+        return raw
+    except json.JSONDecodeError as error:
+        problem = {"type": "json_invalid", "loc": ("body", error.pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**problem, "ctx": {"error": error.msg}}], body=error.doc) from error
+    except HTTPException:
+        raise
+    except Exception as error:  # invalid UTF-8, nesting past the recursion limit, a body over the limit (BodyLimit)
+        raise HTTPException(status_code=400, detail="There was an error parsing the body") from error
+
+
+def install(app: FastAPI) -> None:
+    """Serve ``POST /v1/events`` by ``post_events_lean``, tried right after the public scan's routes (a GET never
+    matches it; a GET to /v1/events still answers 405 as before). ``router`` keeps documenting the route."""
+    app.router.add_route("/v1/events", post_events_lean, methods=["POST"], name="post_events", include_in_schema=False)
 
 
 def _post_events(request: Request, body: Any) -> Response:

@@ -10,7 +10,9 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select
+from starlette.routing import request_response
 
+import app.api.routes_events as routes_events
 import app.services.log as log_service
 from app.db.models import Alert, Event, LogNode, LogPending, LogState, LotCustody, LotDelta, Unit
 from tests.helpers import assert_counted, assert_problem, ok, post, serial
@@ -151,3 +153,51 @@ def test_the_event_route_still_declares_the_bearer_scheme_and_its_body(client, m
     assert "anyOf" in schema or "oneOf" in schema, schema  # one event, or a list of them
     # and it is still refused without a key, with the service's own problem
     assert_problem(client.post("/v1/events", json={"action": "ship", "codes": []}), 401, "missing_api_key")
+
+
+_ODD_REQUESTS = [
+    ("POST", b'{"action": "ship"}', "text/plain"),  # not JSON: 415
+    ("POST", b'{"action": "ship"}', None),  # no content type: 415
+    ("POST", b"{", "application/json"),  # does not parse: 422 with where
+    ("POST", b"", "application/json"),  # no body: 422
+    ("POST", b'{"action": "\xff"}', "application/json"),  # not UTF-8
+    ("POST", b"[" * 100_000, "application/json"),  # nested past the recursion limit
+    ("POST", b'{"action": ""}', "application/json; charset=utf-8"),  # refused by the validation after the key
+    ("POST", b'{"action": ""}', "application/merge-patch+json"),
+    ("POST", b'{"events": [], "atomic": true}', "application/json"),
+    ("POST", b"12", "Application/JSON"),
+    ("GET", b"", None),  # 405, as before
+]
+
+
+def test_the_plain_route_answers_as_fastapis_route_did(client, maker, monkeypatch):
+    """POST /v1/events is served by a plain Starlette route (routes_events.post_events_lean, tried first), not by
+    FastAPI's documented route: for every kind of odd request the two answer alike (status, content type, body),
+    with the key and without."""
+    served: list[str] = []
+    lean = routes_events.post_events_lean
+
+    async def spy(request):
+        served.append("lean")
+        return await lean(request)
+
+    plain = [r for r in client.app.router.routes if getattr(r, "endpoint", None) is lean]
+    assert len(plain) == 1 and client.app.router.routes.index(plain[0]) < 10  # tried before the included routers
+    monkeypatch.setattr(plain[0], "app", request_response(spy))
+
+    def answers() -> list[tuple[int, str, str]]:
+        out = []
+        for headers in (maker.headers, {}):
+            for method, body, content_type in _ODD_REQUESTS:
+                sent = {**headers, **({"content-type": content_type} if content_type else {})}
+                response = client.request(method, "/v1/events", content=body, headers=sent)
+                out.append((response.status_code, response.headers.get("content-type"), response.text))
+        return out
+
+    lean_answers = answers()
+    assert served and len(served) == 2 * sum(1 for m, *_ in _ODD_REQUESTS if m == "POST")
+    assert {status for status, *_ in lean_answers} >= {401, 405, 415, 422}, lean_answers
+    monkeypatch.setattr(client.app.router, "routes", [r for r in client.app.router.routes if r is not plain[0]])
+    served.clear()
+    assert answers() == lean_answers
+    assert not served  # FastAPI's route answered the second time
