@@ -45,6 +45,10 @@ class PerLoop(Generic[T]):
             mine = self._by_loop[loop] = self._make()
         return mine
 
+    def shares(self) -> list[T]:
+        """Every loop's ``T`` made so far (a copy)."""
+        return list(self._by_loop.values())
+
     def release_all(self) -> None:
         for loop in list(self._by_loop):
             self._release(self._by_loop.pop(loop))

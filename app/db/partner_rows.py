@@ -16,10 +16,11 @@ from functools import lru_cache
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DataError
 
 from app.db.bulk import copy_rows
+from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
 from app.db.models import PartnerVerification
 
 _TABLE: Any = PartnerVerification.__table__
@@ -164,17 +165,21 @@ SELECT NOT EXISTS (SELECT 1 FROM d WHERE NOT decided)"""  # noqa: S608 - no valu
 _JSON_NAMES = (*("org_id" if name == "requester_id" else name for name in ANSWER_COLUMNS), "ord")
 
 
-def insert_if_all_held(conn: Connection, rows: Sequence[Sequence[Any]]) -> bool:
-    """PostgreSQL: insert the kept answers (as ``insert_answers``; ``held`` None: decided here as ``held_pairs``
-    decides) by one statement committed on its own, if every one of them is held; returns whether it did (else
-    nothing is written: an answer not held, or a value the statement cannot carry). ``conn`` must not be in a
-    transaction: the statement runs in autocommit, then ``conn`` goes back to transactions."""
-    text_ = json.dumps(
+def _rows_json(rows: Sequence[Sequence[Any]]) -> str:
+    return json.dumps(
         [
             dict(zip(_JSON_NAMES, (*row[:_AT], row[_AT].isoformat(), *row[_AT + 1 :], ord_), strict=True))
             for ord_, row in enumerate(rows)
         ]
     )
+
+
+def insert_if_all_held(conn: Connection, rows: Sequence[Sequence[Any]]) -> bool:
+    """PostgreSQL: insert the kept answers (as ``insert_answers``; ``held`` None: decided here as ``held_pairs``
+    decides) by one statement committed on its own, if every one of them is held; returns whether it did (else
+    nothing is written: an answer not held, or a value the statement cannot carry). ``conn`` must not be in a
+    transaction: the statement runs in autocommit, then ``conn`` goes back to transactions."""
+    text_ = _rows_json(rows)
     conn.execution_options(isolation_level="AUTOCOMMIT")
     try:
         with conn.begin():  # sends nothing in autocommit: the statement is its own transaction
@@ -184,3 +189,44 @@ def insert_if_all_held(conn: Connection, rows: Sequence[Sequence[Any]]) -> bool:
     finally:
         if not conn.invalidated and not conn.closed:
             conn.execution_options(isolation_level=conn.default_isolation_level)
+
+
+LOOP_APPLICATION_NAME = "passport partner answers"  # how the event loops' connections show in pg_stat_activity
+
+
+class LoopInserts:
+    """PostgreSQL: ``insert_if_all_held`` sent from an event loop on a connection of its own (psycopg's async
+    connection, below SQLAlchemy, in autocommit), so that the loop waits for the statement as it waits for a socket,
+    with no thread to wake and no GIL to hand over. Belongs to the loop that first used it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._url = libpq_url(engine)
+        self._pooled = connect_kwargs(engine)  # behind PgBouncer: no server-side prepared statements
+        self._connection: Any = None
+
+    async def insert_if_all_held(self, rows: Sequence[Sequence[Any]]) -> bool:
+        """As ``insert_if_all_held``. Raises what the driver raises (nothing written, or, for a connection lost
+        mid-statement, not known); a connection found lost is let go, and the next call opens another."""
+        import psycopg
+
+        if self._connection is None or self._connection.closed:
+            self._connection = await psycopg.AsyncConnection.connect(
+                self._url,
+                autocommit=True,
+                options=POSTGRES_OPTIONS,
+                application_name=LOOP_APPLICATION_NAME,
+                **self._pooled,
+            )
+        try:
+            cursor = await self._connection.execute(_INSERT_IF_ALL_HELD, (_rows_json(rows),))
+            row = await cursor.fetchone()
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            self.finish()
+            raise
+        return bool(row[0])
+
+    def finish(self) -> None:
+        """Close the connection from any thread (libpq's own close: the loop may be gone)."""
+        if self._connection is not None:
+            self._connection.pgconn.finish()
+            self._connection = None

@@ -1,4 +1,4 @@
-"""Kept partner answers: written a group at a time by one thread per serving process, and answered only once kept.
+"""Kept partner answers: written a group at a time, and answered only once kept.
 
 Each request hands its signed answer to the keeper and waits until the transaction that holds its row has committed,
 so an answer that reaches a partner is always on record (a return can be received right after it, by any process),
@@ -12,19 +12,25 @@ The oracle guard is decided here, in that transaction: requests about units the 
 from the kept rows of the last hour (every serving process sees the same count, no Redis needed), under SQLite's
 writer lock or a per-requester advisory lock on PostgreSQL, so the limit holds exactly however many requests race.
 A request over the limit is not kept; it raises (or counts one more on) the requester's ``verification_oracle``
-alert in the same transaction, and its waiter gets ``RateLimited``. On PostgreSQL the common group, where every
-requester had its unit (nothing to count), is first tried as one statement that decides and inserts, committed on
-its own (``insert_if_all_held``): one round trip instead of five, and every round trip's return is a wait for the
-GIL, which the event loop holds most of the time under load. Only a group with an answer not held goes on to the
-transaction above.
+alert in the same transaction, and its waiter gets ``RateLimited``.
 
-Each event loop gathers its answers for a moment before it hands them to the thread as one batch (it lingers 2 ms
-after the first, again while more keep arriving, up to 10 ms), so that a group forms without waking the thread for
-each answer or linger step: every wake-up of another thread in the serving process takes the GIL from the event
-loop. The thread writes what was handed over while it wrote the last group as one group (of at most MAX_GROUP
-answers: a batch that does not fit is split, its rest written next), wakes each event loop once per group, and keeps
-its own connection (one found lost is replaced and the group written once more). A group the database refuses is
-written again one answer at a time, so one bad row fails only its own request.
+On PostgreSQL the common group, where every requester had its unit (nothing to count), is one statement that decides
+and inserts, committed on its own (``insert_if_all_held``), and the event loop sends it itself, on a connection of
+its own (``_send``, as the public scan's lookups are sent): the first answer goes out at once, those kept while that
+statement is in flight go together in the next. No timer, no thread to wake, no GIL to hand over: from a thread,
+every round trip's return was a wait for the event loop to let go of the GIL, and the linger (below) a wait of its
+own, so on an idle machine an answer waited ~20 ms for its commit. A group that statement does not write (an answer
+not held, a value it cannot carry, a connection lost) goes to the writer threads and their transaction, as on
+SQLite.
+
+On SQLite each event loop gathers its answers for a moment before it hands them to the writer thread as one batch
+(it lingers 2 ms after the first, again while more keep arriving, up to 10 ms), so that a group forms without waking
+the thread for each answer or linger step: every wake-up of another thread in the serving process takes the GIL from
+the event loop (PostgreSQL's loop hands its leftover groups over at once). The thread writes what was handed over
+while it wrote the last group as one group (of at most MAX_GROUP answers: a batch that does not fit is split, its
+rest written next), wakes each event loop once per group, and keeps its own connection (one found lost is replaced
+and the group written once more). A group the database refuses is written again one answer at a time, so one bad
+row fails only its own request.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,8 +52,10 @@ from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
 from app.db.engine import WRITE_OPTIONS
+from app.db.lookups import PerLoop
 from app.db.partner_rows import (
     ANSWER_COLUMNS,
+    LoopInserts,
     held_pairs,
     insert_answers,
     insert_if_all_held,
@@ -96,6 +104,17 @@ class _Waiting:
     kept: KeptAnswer
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
+    tried: bool = False  # the one statement was tried on the loop and wrote nothing: the threads go straight on
+
+
+@dataclass(eq=False)
+class _OnLoop:
+    """PostgreSQL: one event loop's share: the answers waiting for its next statement, the task sending them, and
+    its connection."""
+
+    inserts: LoopInserts
+    waiting: list[_Waiting] = field(default_factory=list)
+    sender: asyncio.Task[None] | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -107,9 +126,10 @@ class _Batch:
 
 class AnswerKeeper:
     """``await keep(answer)`` returns once the answer is committed, or raises ``RateLimited`` (the oracle guard) or
-    ``KeepFailed``. The writer thread starts with the first answer; ``close`` writes what is queued and stops it."""
+    ``KeepFailed``. The writer threads start with the first answer they are given; ``close`` writes what is queued
+    and stops them. ``on_loop`` (PostgreSQL's default): held groups are written from the event loop (``_send``)."""
 
-    def __init__(self, engine: Engine, *, unheld_per_hour: int) -> None:
+    def __init__(self, engine: Engine, *, unheld_per_hour: int, on_loop: bool | None = None) -> None:
         self._engine = engine
         self.unheld_per_hour = unheld_per_hour
         self._queue: queue.SimpleQueue[list[_Waiting] | None] = queue.SimpleQueue()  # a batch of a loop each
@@ -123,6 +143,9 @@ class AnswerKeeper:
         self._lock = threading.Lock()
         self._closed = False
         self._conns: dict[int, Connection] = {}  # each writer thread's own, kept: no pool checkout, ping or reset
+        # PostgreSQL: the common group is written from the event loop itself (``_send``); the threads take the rest.
+        self.on_loop = self._postgresql if on_loop is None else on_loop
+        self._loops: PerLoop[_OnLoop] = PerLoop(lambda: _OnLoop(LoopInserts(engine)), _let_go)
         self.groups = 0  # transactions committed (fewer than answers under load), for tests and benchmarks
 
     async def keep(self, kept: KeptAnswer) -> None:
@@ -132,17 +155,72 @@ class AnswerKeeper:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the partner answer keeper is closed")
-            if not self._threads:
-                for n in range(self._writers):
-                    thread = threading.Thread(target=self._run, name=f"partner answer keeper {n + 1}", daemon=True)
-                    thread.start()
-                    self._threads.append(thread)
-            batch = self._batches.get(loop)
-            if batch is None:
-                batch = self._batches[loop] = _Batch([], 1, time.monotonic() + MAX_LINGER_S)
-                loop.call_later(LINGER_S, self._hand_over, loop)
-            batch.waiting.append(_Waiting(kept, loop, future))
+            if self.on_loop:
+                mine = self._loops.get()
+                mine.waiting.append(_Waiting(kept, loop, future))
+                if mine.sender is None or mine.sender.done():  # done: cancelled before it ever ran
+                    mine.sender = loop.create_task(self._send(mine))
+            else:
+                self._to_threads(None)
+                self._gather(loop, _Waiting(kept, loop, future))
         await future  # a request cancelled meanwhile (its client gone) still has its signed answer kept
+
+    def _to_threads(self, batch: list[_Waiting] | None) -> None:
+        """Under the lock: start the writer threads if they are not running yet, and hand them ``batch``."""
+        if not self._threads:
+            for n in range(self._writers):
+                thread = threading.Thread(target=self._run, name=f"partner answer keeper {n + 1}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        if batch:
+            self._queue.put(batch)
+
+    async def _send(self, mine: _OnLoop) -> None:
+        """PostgreSQL, on the event loop: the first answer goes out at once, in one statement that decides and
+        inserts (``insert_if_all_held``); those kept while it is in flight go together in the next. A group that
+        statement does not write (an answer not held, a value it cannot carry, a connection lost) goes to the
+        writer threads' transaction, which decides it as it always did."""
+        try:
+            while True:
+                with self._lock:
+                    group = mine.waiting[:MAX_GROUP]
+                    del mine.waiting[:MAX_GROUP]
+                if not group:
+                    return
+                try:
+                    written = await mine.inserts.insert_if_all_held([_row_of(w.kept) for w in group])
+                except Exception:
+                    logging.getLogger("passport").debug("a partner group goes to the writer threads", exc_info=True)
+                    written = False
+                if written:
+                    with self._lock:
+                        self.groups += 1
+                    _resolve([(waiting, None) for waiting in group])
+                    continue
+                for waiting in group:
+                    waiting.tried = True
+                with self._lock:
+                    if not self._closed:
+                        self._to_threads(group)
+                        continue
+                _resolve(
+                    [
+                        (waiting, KeepFailed("the partner answer keeper closed before the answer was kept"))
+                        for waiting in group
+                    ]
+                )
+        finally:
+            mine.sender = None
+            if self._closed:
+                mine.inserts.finish()
+
+    def _gather(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
+        """Under the lock: the answer joins its loop's batch for the writer threads (see ``_hand_over``)."""
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = _Batch([], 1, time.monotonic() + MAX_LINGER_S)
+            loop.call_later(LINGER_S, self._hand_over, loop)
+        batch.waiting.append(waiting)
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the event loop: the answers gathered since the first of a batch go to the writer thread as one item,
@@ -163,10 +241,16 @@ class AnswerKeeper:
         """Write every answer queued so far, then stop the writer threads."""
         with self._lock:
             self._closed = True
-            threads = list(self._threads)
             for batch in self._batches.values():  # gathered on a loop, not handed over yet
                 self._queue.put(batch.waiting)
             self._batches.clear()
+            for mine in self._loops.shares():  # waiting for their loop's next statement: written by the threads
+                if mine.waiting:
+                    self._to_threads(mine.waiting)
+                    mine.waiting = []
+                if mine.sender is None:  # else its statement is in flight: the sender closes it when done
+                    mine.inserts.finish()
+            threads = list(self._threads)
             for _ in threads:
                 self._queue.put(None)  # one each: a thread stops at the first it takes
         for thread in threads:
@@ -255,7 +339,8 @@ class AnswerKeeper:
         refused: dict[_Waiting, RateLimited] = {}
         conn = self._connection()
         try:
-            if self._postgresql and insert_if_all_held(conn, [_row_of(w.kept) for w in group]):
+            tried = all(w.tried for w in group)
+            if self._postgresql and not tried and insert_if_all_held(conn, [_row_of(w.kept) for w in group]):
                 return refused  # the common group, every requester had its unit: one round trip, committed
             with conn.begin():
                 asked = {(w.kept.requester_id, w.kept.unit_id) for w in group if w.kept.held is None}
@@ -292,6 +377,10 @@ class AnswerKeeper:
                 self._conns.pop(threading.get_ident(), None)
             raise
         return refused
+
+
+def _let_go(mine: _OnLoop) -> None:
+    mine.inserts.finish()
 
 
 def _resolve(outcomes: list[tuple[_Waiting, Exception | None]]) -> None:

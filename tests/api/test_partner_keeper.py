@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.db.models import Alert, PartnerVerification
+from app.db.partner_rows import LOOP_APPLICATION_NAME
 from app.domain.errors import RateLimited
 from app.main import create_app
 from app.services import partner_keeper
@@ -66,9 +67,11 @@ def oracle_alert_count(runtime: Runtime, requester_id: str) -> int:
 class Writers:
     """Stands in the keeper's writer threads' way (wraps ``_write``): records which thread took each group and its
     size, holds every group while ``gate`` is shut, and, after ``meet(n)``, holds the next n groups until n writer
-    threads hold one each, so that the test, not the scheduler, decides which writer takes which batch."""
+    threads hold one each, so that the test, not the scheduler, decides which writer takes which batch. Every group
+    goes to the threads (on PostgreSQL the event loop would write a held group itself: ``on_loop`` off)."""
 
     def __init__(self, keeper: AnswerKeeper) -> None:
+        keeper.on_loop = False
         self.groups: list[tuple[int, int]] = []  # (writer thread, answers), in the order the writers took them
         self.gate = threading.Event()
         self.gate.set()
@@ -405,3 +408,88 @@ def test_an_answer_whose_request_holds_a_nul_or_a_lone_surrogate_is_kept(runtime
     assert asyncio.run(crowd()) == [None, None]
     rows = kept_rows(runtime, [k.correlation_uuid for k in odd])
     assert sorted(row.request["error"] for row in rows) == sorted(["\x00", "\ud800"])
+
+
+def loop_backends(runtime: Runtime) -> set[int]:
+    with runtime.engine.connect() as admin:
+        return set(
+            admin.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": LOOP_APPLICATION_NAME},
+            )
+        )
+
+
+@pytest.mark.postgres_only
+def test_on_postgresql_the_event_loop_writes_a_held_group_and_the_threads_the_rest(runtime, make_org):
+    """A group where every requester had its unit is one statement sent from the event loop (no writer thread
+    starts); a group with an answer not held goes to the threads' transaction, where the oracle guard counts it."""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 1
+    assert keeper.on_loop
+    held = [answer(org.id) for _ in range(20)]
+
+    async def crowd(answers: list[KeptAnswer]) -> list[Any]:
+        return await asyncio.gather(*(keeper.keep(k) for k in answers), return_exceptions=True)
+
+    assert asyncio.run(crowd(held)) == [None] * 20
+    assert keeper._threads == [] and 1 <= keeper.groups < 20  # written from the loop, statements shared
+    assert len(kept_rows(runtime, [k.correlation_uuid for k in held])) == 20
+    mixed = [answer(org.id), answer(org.id, held=False), answer(org.id, held=False)]
+    results = asyncio.run(crowd(mixed))
+    assert len(keeper._threads) == keeper._writers  # the threads took the group the loop's statement left
+    assert results[:2] == [None, None] and isinstance(results[2], RateLimited)
+    assert len(kept_rows(runtime, [k.correlation_uuid for k in mixed])) == 2
+
+
+@pytest.mark.postgres_only
+def test_a_lost_loop_connection_loses_no_answer_and_is_replaced(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    answers = [answer(org.id) for _ in range(3)]
+
+    async def one_by_one() -> list[Any]:
+        outcomes = [await keeper.keep(answers[0])]
+        [first] = loop_backends(runtime)  # the loop's own connection
+        with runtime.engine.connect() as admin:
+            assert admin.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}) is True
+        wait_until(lambda: first not in loop_backends(runtime))
+        outcomes.append(await keeper.keep(answers[1]))  # finds it lost: the threads keep this one
+        outcomes.append(await keeper.keep(answers[2]))  # on a new connection of the loop
+        [second] = loop_backends(runtime)
+        assert second != first
+        return outcomes
+
+    assert asyncio.run(one_by_one()) == [None, None, None]
+    assert len(kept_rows(runtime, [k.correlation_uuid for k in answers])) == 3
+
+
+@pytest.mark.postgres_only
+def test_close_with_a_loop_statement_in_flight_keeps_its_answers_and_closes_the_connection(settings, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    runtime = Runtime.start(settings)
+    keeper = runtime.partner_desk.keeper
+    answers = [answer(org.id) for _ in range(10)]
+
+    async def send_then_close() -> list[Any]:
+        tasks = [asyncio.create_task(keeper.keep(kept)) for kept in answers[:5]]
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the loop's sender took the first five and is connecting or in its statement
+        [mine] = keeper._loops.shares()
+        assert mine.sender is not None and not mine.waiting
+        tasks += [asyncio.create_task(keeper.keep(kept)) for kept in answers[5:]]
+        await asyncio.sleep(0)  # these five wait for the next statement
+        assert len(mine.waiting) == 5
+        keeper.close()  # the five waiting go to the threads; the statement in flight finishes
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(send_then_close())
+        assert results == [None] * 10
+        assert len(kept_rows(runtime, [k.correlation_uuid for k in answers])) == 10
+        wait_until(lambda: not loop_backends(runtime))  # the sender closed its connection when done
+    finally:
+        runtime.close()
