@@ -150,9 +150,22 @@ def _delete_before(table: str) -> TextClause:
 
 
 # The keys of unit's custody columns: SQLite keeps them, PostgreSQL checks the same by triggers that fire only when
-# a column is set (migration 0025). The models, which describe both databases, declare neither.
+# a column is set (migration 0025); those of containment and event_item, which PostgreSQL checks by statement-level
+# triggers (migration 0027). The models, which describe both databases, declare neither.
 SQLITE_ONLY_KEYS = frozenset(
-    {"fk_unit_holder_id_organisation", "fk_unit_to_id_organisation", "fk_unit_container_sscc_container"}
+    {
+        "fk_unit_holder_id_organisation",
+        "fk_unit_to_id_organisation",
+        "fk_unit_container_sscc_container",
+        "fk_containment_unit_id_unit",
+        "fk_containment_child_sscc_container",
+        "fk_containment_parent_sscc_container",
+        "fk_containment_packed_event_id_event",
+        "fk_containment_unpacked_event_id_event",
+        "fk_event_item_event_id_event",
+        "fk_event_item_unit_id_unit",
+        "fk_event_item_container_sscc_container",
+    }
 )
 
 

@@ -41,9 +41,12 @@ class EventItem(Base):
     __tablename__ = "event_item"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
-    container_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
+    # event_id names an event, unit_id a unit, container_sscc a container: on SQLite by foreign keys, on PostgreSQL
+    # by statement-level triggers, each distinct value a statement writes checked once (migration 0027). Not
+    # declared here (app/db/scan_partitions.SQLITE_ONLY_KEYS).
+    event_id: Mapped[int] = mapped_column(BigID, index=True)
+    unit_id: Mapped[int | None] = mapped_column(BigID, index=True)
+    container_sscc: Mapped[str | None] = mapped_column(String(18), index=True)
     before: Mapped[dict[str, object]] = mapped_column(JSON)
     after: Mapped[dict[str, object]] = mapped_column(JSON)
 

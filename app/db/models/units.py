@@ -91,11 +91,14 @@ class Containment(Base):
     __tablename__ = "containment"
 
     id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
-    child_sscc: Mapped[str | None] = mapped_column(ForeignKey("container.sscc"), index=True)
-    parent_sscc: Mapped[str] = mapped_column(ForeignKey("container.sscc"), index=True)
-    packed_event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
-    unpacked_event_id: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    # unit_id names a unit, child_sscc and parent_sscc containers, the two event ids events: on SQLite by foreign
+    # keys, on PostgreSQL by statement-level triggers, each distinct value a statement writes checked once
+    # (migration 0027). Not declared here (app/db/scan_partitions.SQLITE_ONLY_KEYS).
+    unit_id: Mapped[int | None] = mapped_column(BigID, index=True)
+    child_sscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    parent_sscc: Mapped[str] = mapped_column(String(18), index=True)
+    packed_event_id: Mapped[int] = mapped_column(BigID)
+    unpacked_event_id: Mapped[int | None] = mapped_column(BigID)
     # The unit's lot, copied so that a recall trace reads a lot's intervals from one index (None: a container).
     batch_id: Mapped[int | None] = mapped_column(Integer)
 
