@@ -19,12 +19,18 @@ answer; no custody rules, rows or log), 1 client, its rate and CPU per request a
 
 Afterwards the log is checked where the database is: leaf indices dense 0..n-1, one leaf per event, none pending.
 
+By default each request opens its own connection (``urllib``), for both servers; ``--keep-alive`` gives each
+client thread one persistent HTTP/1.1 connection per server instead (``http.client``), as a till or a scanner's
+gateway would keep one: it takes the connection's setup and this script's heavier client out of both sides alike.
+
     .venv/bin/python scripts/bench_single_events.py [--db sqlite|postgresql|both] [--seconds 8] [--profile DIR]
+        [--keep-alive] [--source DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import resource
@@ -43,6 +49,39 @@ from bench_custody import Profile, create_org, issue_all
 
 PG_NAME = "bench_single_events"
 CLIENTS = 8
+
+
+class KeptClient:
+    """``bc.api`` over one persistent connection per thread and server (``--keep-alive``)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def __call__(self, base: str, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+        conns: dict[str, http.client.HTTPConnection] = self.local.__dict__.setdefault("conns", {})
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        data = json.dumps(body).encode()
+        for attempt in (1, 2):
+            conn = conns.get(base)
+            if conn is None:
+                host, port = base.removeprefix("http://").rsplit(":", 1)
+                conn = conns[base] = http.client.HTTPConnection(host, int(port), timeout=60)
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                response = conn.getresponse()
+                raw = response.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                conn.close()
+                del conns[base]
+                if attempt == 2:
+                    raise
+        return response.status, json.loads(raw) if raw else None
+
+
+API = bc.api
 
 
 def drive(clients: int, seconds: float, one: Any) -> dict[str, Any]:
@@ -162,9 +201,7 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         def ship_one() -> None:
             with lock:
                 code = next(codes)
-            status, body = bc.api(
-                base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": dist["id"]}, mkey
-            )
+            status, body = API(base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": dist["id"]}, mkey)
             if status != 201 or body["results"][0]["status"] != "accepted" or body["results"][0]["log_index"] is None:
                 raise RuntimeError(f"ship -> {status}: {str(body)[:300]}")
 
@@ -187,7 +224,7 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         # validation refuses after authentication (no custody rules, no rows, no log): middleware, routing, the
         # worker thread, BEGIN, the key's two lookups, a problem answer.
         def refused_one() -> None:
-            status, _ = bc.api(base, "POST", "/v1/events", {"action": ""}, mkey)
+            status, _ = API(base, "POST", "/v1/events", {"action": ""}, mkey)
             if status not in (400, 422):
                 raise RuntimeError(f"floor request -> {status}")
 
@@ -210,7 +247,12 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         server.stop()
 
         minimal.start()
-        post = lambda: bc.api_ok(minimal.base, "POST", "/rows", {"n": 1})  # noqa: E731
+
+        def post() -> None:
+            status, body = API(minimal.base, "POST", "/rows", {"n": 1})
+            if status != 201:
+                raise RuntimeError(f"minimal insert -> {status}: {body}")
+
         for _ in range(20):
             post()
         for clients in (1, CLIENTS):
@@ -234,6 +276,7 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
     return {
         "db": db,
         "workers": workers,
+        "keep_alive": isinstance(API, KeptClient),
         **rows,
         "log_leaves": leaves,
         "single_vs_minimal": round(rows["events_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
@@ -254,12 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="passport serve --workers (default 1)")
     parser.add_argument("--profile", type=Path, help="py-spy the server during each events step into DIR")
     parser.add_argument("--source", help="run another source tree (e.g. a git archive of HEAD) as the service")
+    parser.add_argument("--keep-alive", action="store_true", help="one persistent connection per client thread")
     args = parser.parse_args(argv)
+    global API
+    API = KeptClient() if args.keep_alive else bc.api
     if args.source:
         bc.use_source(args.source)
     bc.interruptible()
     info = bc.machine()
     print(bc.machine_line(info))
+    print("client: one persistent connection per thread" if args.keep_alive else "client: a connection per request")
     results = []
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
