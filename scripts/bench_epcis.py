@@ -180,9 +180,15 @@ def run_db(
         bc.run_passport(["init"], env, workdir)
         server.start()
         base = server.base
-        maker = bc.create_manufacturer(env, workdir)
+        # licensed from yesterday: the EPCIS events happened an hour ago, which just after midnight (UTC) is before
+        # a licence granted today stands (licence_required)
+        since = ["--licensed-from", (datetime.now(UTC).date() - timedelta(days=1)).isoformat()]
+        args = ["orgs", "create", "--name", "Bench Pharma", "--role", "manufacturer", "--region", "CN-31"]
+        maker = json.loads(bc.run_passport([*args, "--licence", "drug_manufacturing", *since], env, workdir))
         args = ["orgs", "create", "--name", "Bench Distribution", "--role", "distributor"]
-        dist = json.loads(bc.run_passport([*args, "--gln", DIST_GLN, "--licence", "drug_wholesale"], env, workdir))
+        dist = json.loads(
+            bc.run_passport([*args, "--gln", DIST_GLN, "--licence", "drug_wholesale", *since], env, workdir)
+        )
         key = maker["api_key"]
         gtin = bc.gtin_with_check("0950600013435")
         product = {"gtin": gtin, "name": "Bench Paracetamol", "category": "drug_otc"}

@@ -84,11 +84,21 @@ def dl(serial: str) -> str:
     return f"https://id.gs1.org/01/{GTIN}/21/{serial}"
 
 
+# The events happen up to two hours ago (``at``), which just after midnight (UTC) is yesterday: the organisations
+# hold their licences from yesterday on, or between 00:00 and 02:00 every event would be refused licence_required.
+SINCE = datetime.now(UTC).date() - timedelta(days=1)
+
+
+@pytest.fixture
+def maker(make_org):
+    return make_org("manufacturer", "drug_manufacturing", licensed_from=SINCE)
+
+
 @pytest.fixture
 def chain(make_org):
     return {
-        "distributor": make_org("distributor", "drug_wholesale", gln=GLN_DIST),
-        "pharmacy": make_org("retailer", "drug_retail", gln=GLN_PHARM),
+        "distributor": make_org("distributor", "drug_wholesale", gln=GLN_DIST, licensed_from=SINCE),
+        "pharmacy": make_org("retailer", "drug_retail", gln=GLN_PHARM, licensed_from=SINCE),
     }
 
 
@@ -343,7 +353,7 @@ def test_commissioning_rules(client, runtime, maker, product, make_org):
     assert first["success"] is True
     other_expiry = commissioning(["Y3"], expiry="2031-01-01")
     assert capture(client, maker, document(other_expiry))["errors"][0]["code"] == "lot_mismatch"
-    rival = make_org("manufacturer", "drug_manufacturing")
+    rival = make_org("manufacturer", "drug_manufacturing", licensed_from=SINCE)
     foreign = capture(client, rival, document(commissioning(["Y4"])))
     assert foreign["success"] is True  # kept, flagged, nothing registered
     with runtime.sessions() as session:
@@ -424,7 +434,7 @@ def test_limits_are_advertised_and_enforced(database_url, maker):
 
 def test_a_capture_job_is_visible_only_to_its_organisation(client, maker, make_org):
     job = capture(client, maker, document(object_event([urn("V1")], "inspecting", 1)))
-    stranger = make_org("retailer", "drug_retail")
+    stranger = make_org("retailer", "drug_retail", licensed_from=SINCE)
     response = client.get(f"/epcis/capture/{job['captureID']}", headers=stranger.headers)
     assert_problem(response, 404, "capture_not_found")
     regulator = make_org("regulator")
@@ -470,7 +480,7 @@ def test_rx_dispensing_needs_the_prescription_a_native_dispense_needs(client, ru
         },
         headers=maker.headers,
     ).json()
-    pharmacy = make_org("retailer", "drug_retail", gln=GLN_PHARM)
+    pharmacy = make_org("retailer", "drug_retail", gln=GLN_PHARM, licensed_from=SINCE)
     code = issue(rx_batch["id"], 1)[0]
     unit = f"https://id.gs1.org/01/{gtin}/21/{code['serial']}"
     ship = object_event([unit], "shipping", 1, destinationList=party(GLN_PHARM))
@@ -782,3 +792,41 @@ def test_the_same_event_twice_is_a_duplicate_in_a_batch_and_across_captures(
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(EpcisEvent)) == 3
         assert session.scalar(select(func.count()).select_from(Event)) == 3
+
+
+@pytest.mark.parametrize("behaviour", ["rollback", "proceed"])
+def test_a_batch_repeating_a_native_shipment_notes_it_and_records_the_others(
+    client, runtime, maker, batch, issue, chain, lists, behaviour
+):
+    """The batch lane records its list without a savepoint per event: an event repeating a custody change its
+    organisation just recorded natively (a duplicate, which only its own savepoint could leave out) sends the
+    batch back event by event, where the repeat is that event's note and the others are recorded."""
+    codes = issue(batch["id"], 3)
+    repeated = ship_one(codes[1], 2)
+    sent = client.post(
+        "/v1/events",
+        json={
+            "action": "ship",
+            "codes": [codes[1]["uri"]],
+            "to": chain["distributor"].id,
+            "occurred_at": repeated["eventTime"],
+        },
+        headers=maker.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    native_id = sent.json()["results"][0]["event_id"]
+    job = capture(client, maker, document(ship_one(codes[0], 1), repeated, ship_one(codes[2], 3)), behaviour)
+    assert (job["success"], job["capturedCount"], job["duplicateCount"]) == (True, 3, 0), job
+    assert [(w["index"], w["custody"]) for w in job["warnings"]] == [(1, "none")]
+    assert job["warnings"][0]["notes"] == [f"the custody change was already recorded as event {native_id}"]
+    assert lists[0] == 3 and 3 not in lists[1:]  # the batch of three failed; then one at a time
+    with runtime.sessions() as session:
+        rows = session.scalars(select(EpcisEvent).order_by(EpcisEvent.id)).all()
+        assert [(r.custody, r.native_event_id is None) for r in rows] == [
+            ("applied", False),
+            ("none", True),
+            ("applied", False),
+        ]
+        assert session.scalar(select(func.count()).select_from(Event)) == 3
+        units = session.scalars(select(Unit).where(Unit.serial.in_([c["serial"] for c in codes]))).all()
+        assert {(u.state, u.to_id) for u in units} == {("in_transit", chain["distributor"].id)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -357,3 +358,18 @@ def test_large_values_are_hashed_the_same_and_not_remembered():
     assert adapter._canonical and all(len(text) <= adapter._CANONICAL_CHARS for text in adapter._canonical)
     assert not any(big in text for _, text in hash_expansion._expanded)  # ... the large ones not
     assert not any(big in text for text in adapter._canonical)
+
+
+def test_the_library_says_its_debug_lines_only_when_debug_logging_is_on(caplog):
+    """With debug logging off the library's modules get a ``logging`` whose ``debug`` does nothing (hash.py's
+    ``_QuietLogging``); on, they log as they ship. The same hashes either way; :mod:`logging` is theirs again after."""
+    document = json.loads(example_files()[0].read_text())
+    with caplog.at_level(logging.DEBUG):
+        loud = adapter.event_hashes(capture_document(document))
+    assert any(r.getMessage().startswith("pre hash string element") for r in caplog.records)  # hash_generator.py
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        quiet = adapter.event_hashes(capture_document(document))
+    assert quiet == loud
+    assert not [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert hash_generator.logging is logging and json_to_py.logging is logging

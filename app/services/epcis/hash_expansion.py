@@ -182,10 +182,13 @@ def vocabulary_iris(
                 return None
     shell = {k: v for k, v in document.items() if k != "@context"}
     reader.expand({**shell, "epcisBody": {**body, "eventList": []}})
+    kinds: set[str] = set()  # an event type expanded once per document (the found set is a union)
     for event in events:
         kind = event.get("type")
-        if kind is not None:
+        if kind is not None and not (isinstance(kind, str) and kind in kinds):
             reader.expand({"type": kind})
+            if isinstance(kind, str):
+                kinds.add(kind)
         for key, value in event.items():
             if key != "type":
                 reader.property(kind, key, value)

@@ -38,6 +38,7 @@ from app.domain import json_input
 from app.domain.epcis_fields import ErrorBehaviour
 from app.domain.errors import Conflict, DomainError, InvalidInput, PayloadTooLarge
 from app.services.custody import Policy, write_alerts
+from app.services.custody.record import RepeatInList
 from app.services.epcis import cn, jobs
 from app.services.epcis.apply import EventCapture, Planned, UnitKey
 from app.services.epcis.capture_schema import schema_problem
@@ -47,7 +48,7 @@ from app.services.orgs import Principal
 
 log = logging.getLogger("passport")
 
-PROCEED_CHUNK = 200  # events per transaction when the sender asked to proceed past errors
+PROCEED_CHUNK = 1000  # events per transaction when the sender asked to proceed past errors (a /v1/events list's limit)
 BATCH = 1000  # events of the batch lane per record_events list (and savepoint): a /v1/events list's limit
 
 
@@ -276,7 +277,7 @@ class _Chunk:
         savepoint = self.session.begin_nested()
         try:
             stored = self.worker.record_planned(planned, context)
-        except (DomainError, SQLAlchemyError):
+        except (DomainError, SQLAlchemyError, RepeatInList):
             savepoint.rollback()
             # read again even after a refused list, although record_events read what it wrote itself: its failing
             # event's savepoint reads the rows of the events before it while their writes still stand, and the
