@@ -21,7 +21,8 @@ product and three batches through the API, and the units issued through the API 
    after one warm-up hop each; median of --reps hops each. Goal: pallet hop < 5x single-unit hop.
    Beside the packing: its raw limit, measured in the same run after the hops: the same row changes for the bulk
    list's units as plain SQL in one transaction (the unit rows' container set by one UPDATE, one containment row and
-   one event_item row per unit: executemany on SQLite, COPY on PostgreSQL), with the ratios.
+   one event_item row per unit: executemany on SQLite, COPY on PostgreSQL), three rounds, the best taken as the
+   limit (the rounds printed), with the ratios; and the packing's CPU split: PostgreSQL's backends apart.
    ``--pg-name`` names the PostgreSQL database, so that two runs on one server do not drop each other's.
 
 Prints tables and writes bench-results/custody.json.
@@ -327,6 +328,9 @@ def raw_pack_limit(database_url: str, gtin: str, lot: str, sscc_: str) -> dict[s
     }
 
 
+RAW_PACK_ROUNDS = 3  # the raw packing limit's rounds, the best of them taken
+
+
 def run_db(
     db: str, units: int, pallet_units: int, reps: int, workdir: Path, quiet_wait: float, profile: Path | None = None
 ) -> dict[str, Any]:
@@ -413,6 +417,9 @@ def run_db(
             f"[{db}] packing {pallet_units:,} units into {CASES} cases of {case_size:,} and one pallet ...", flush=True
         )
         bc.wait_for_quiet(quiet_wait)
+        # PostgreSQL's share apart: the request is serial, its wall time at least the server's CPU plus the backend's
+        backends = bc.CpuMeter(lambda: bc.postgres_pids(PG_NAME) if db == "postgresql" else [])
+        backends.start()
         meter.start()
         with Profile(profile, server.pid, f"{db}-pack"):
             t0 = time.perf_counter()
@@ -433,6 +440,12 @@ def run_db(
             )
             pack_seconds = time.perf_counter() - t0
         pack_cpu = meter.stop()
+        pack_backend_cpu = backends.stop()
+        print(
+            f"  packed in {pack_seconds:.3f} s: CPU {pack_cpu:.3f} s, of which PostgreSQL's backends "
+            f"{pack_backend_cpu:.3f} s",
+            flush=True,
+        )
         in_pallet = scalar(
             url,
             "SELECT count(*) FROM unit u JOIN container c ON c.sscc = u.container_sscc "
@@ -463,7 +476,19 @@ def run_db(
         if still_packed != pallet_units:
             raise RuntimeError("the pallet hops touched the unit rows inside it")
         bc.wait_for_quiet(quiet_wait)
-        raw_pack = raw_pack_limit(url, gtin, "BULK", cases[0])
+        # The limit is the best of a few rounds (the machine's, where other work leaves it alone); the range shown.
+        raw_rounds = []
+        for _ in range(RAW_PACK_ROUNDS):
+            bc.wait_for_quiet(min(quiet_wait, 10))
+            raw_rounds.append(raw_pack_limit(url, gtin, "BULK", cases[0]))
+        raw_pack = dict(max(raw_rounds, key=lambda r: r["units_per_s"]))
+        raw_pack["rounds_units_per_s"] = [r["units_per_s"] for r in raw_rounds]
+        raw_pack["rounds_units_per_cpu_s"] = [r["units_per_cpu_s"] for r in raw_rounds]
+        print(
+            f"  raw packing rounds: {', '.join(bc.fmt_int(r['units_per_s']) for r in raw_rounds)} units/s; "
+            f"{', '.join(bc.fmt_int(r['units_per_cpu_s']) for r in raw_rounds)} per CPU-second",
+            flush=True,
+        )
         print(
             f"  raw packing limit (one UPDATE, executemany / COPY): {bc.fmt_int(raw_pack['units_per_s'])} "
             f"units/s, {bc.fmt_int(raw_pack['units_per_cpu_s'])} per CPU-second"
@@ -491,6 +516,7 @@ def run_db(
             "pack_seconds": round(pack_seconds, 3),
             "pack_units_per_s": round(pallet_units / pack_seconds),
             "pack_cpu_seconds": round(pack_cpu, 3),
+            "pack_backend_cpu_seconds": round(pack_backend_cpu, 3),
             "pack_units_per_cpu_s": round(pallet_units / max(pack_cpu, 0.001)),
             "raw_pack": raw_pack,
             "pack_ratio_to_raw": round(pallet_units / pack_seconds / raw_pack["units_per_s"], 3),
