@@ -23,8 +23,13 @@ By default each request opens its own connection (``urllib``), for both servers;
 client thread one persistent HTTP/1.1 connection per server instead (``http.client``), as a till or a scanner's
 gateway would keep one: it takes the connection's setup and this script's heavier client out of both sides alike.
 
+``--against DIR`` adds an interleaved A/B for a shared, noisy machine: a second Passport server from another
+source tree (B; A is ``--source`` or this checkout) on the same database, and the single event and the floor
+request sent to A and B in alternating 1-second bursts, 1 client, their server CPU per request summed per server:
+both meet the same background load, which moves the figures of runs minutes apart by a third.
+
     .venv/bin/python scripts/bench_single_events.py [--db sqlite|postgresql|both] [--seconds 8] [--profile DIR]
-        [--keep-alive] [--source DIR]
+        [--keep-alive] [--source DIR] [--against DIR [--bursts 10]]
 """
 
 from __future__ import annotations
@@ -149,7 +154,37 @@ def cpu_bound(rows: dict[str, Any], cores: int) -> dict[str, Any]:
     }
 
 
-def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | None, workers: int) -> dict[str, Any]:
+def interleaved(
+    servers: dict[str, int], bursts: int, burst_s: float, one: Any, pg_name: str | None
+) -> dict[str, dict[str, Any]]:
+    """A/B on a shared, noisy machine: 1 client, ``bursts`` short bursts per server, alternating (A B B A ...), so
+    both servers' requests meet the same background load; CPU per request summed over each server's bursts."""
+    totals = {name: {"requests": 0, "server_cpu_ms": 0.0, "pg_backend_cpu_ms": 0.0} for name in servers}
+    names = list(servers)
+    for i in range(bursts):
+        for name in names if i % 2 == 0 else reversed(names):
+            row = metered(servers[name], 1, burst_s, lambda n=name: one(n), pg_name)
+            t = totals[name]
+            t["requests"] += row["requests"]
+            t["server_cpu_ms"] += row["server_cpu_ms"] * row["requests"]
+            t["pg_backend_cpu_ms"] += row.get("pg_backend_cpu_ms", 0.0) * row["requests"]
+    for t in totals.values():
+        n = max(t["requests"], 1)
+        t["server_cpu_ms"] = round(t["server_cpu_ms"] / n, 3)
+        t["pg_backend_cpu_ms"] = round(t["pg_backend_cpu_ms"] / n, 3)
+    return totals
+
+
+def run_db(
+    db: str,
+    seconds: float,
+    units: int,
+    workdir: Path,
+    profile: Path | None,
+    workers: int,
+    against: Path | None = None,
+    bursts: int = 10,
+) -> dict[str, Any]:
     pg_name = PG_NAME if db == "postgresql" else None
     url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
@@ -208,6 +243,9 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
         for _ in range(20):  # warm-up
             ship_one()
         rows: dict[str, dict[str, Any]] = {}
+        ab: dict[str, Any] = {}
+        if against is not None:
+            ab = run_against(db, against, env, workdir, server, bursts, pg_name, codes, lock, dist["id"], mkey)
         for clients in (1, CLIENTS):
             bc.wait_for_quiet(5)
             with Profile(profile, server.pid, f"{db}-events-{clients}"):
@@ -274,6 +312,7 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
     for row in rows.values():
         row["per_s"] = round(row["per_s"], 1)
     return {
+        "interleaved_ab": ab,
         "db": db,
         "workers": workers,
         "keep_alive": isinstance(API, KeptClient),
@@ -289,6 +328,75 @@ def run_db(db: str, seconds: float, units: int, workdir: Path, profile: Path | N
     }
 
 
+def run_against(
+    db: str,
+    against: Path,
+    env: dict[str, str],
+    workdir: Path,
+    server: bc.Server,
+    bursts: int,
+    pg_name: str | None,
+    codes: Any,
+    lock: threading.Lock,
+    to: str,
+    key: str,
+) -> dict[str, Any]:
+    """``--against DIR``: a second Passport server from another source tree on the same database, and the event and
+    the floor request measured on both, interleaved (``interleaved``); CPU per request of each, B / A."""
+    other_env = {**env, "PYTHONPATH": str(against.resolve())}
+    port = bc.free_port()
+    argv = [bc.PYTHON, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    other = bc.Server(
+        "against", [*argv, "--no-access-log", "--log-level", "warning"], other_env, workdir, port, workdir / "b.log"
+    )
+    other.start()
+    try:
+        bases = {"A": server.base, "B": other.base}
+        pids = {"A": server.pid, "B": other.pid}
+
+        def ship(name: str) -> None:
+            with lock:
+                code = next(codes)
+            status, body = API(bases[name], "POST", "/v1/events", {"action": "ship", "codes": [code], "to": to}, key)
+            if status != 201 or body["results"][0]["status"] != "accepted":
+                raise RuntimeError(f"ship ({name}) -> {status}: {str(body)[:300]}")
+
+        def refuse(name: str) -> None:
+            status, _ = API(bases[name], "POST", "/v1/events", {"action": ""}, key)
+            if status not in (400, 422):
+                raise RuntimeError(f"floor request ({name}) -> {status}")
+
+        for _ in range(20):
+            ship("B")
+            refuse("B")
+        events = interleaved(pids, bursts, 1.0, ship, pg_name)
+        floors = interleaved(pids, bursts, 1.0, refuse, pg_name)
+    finally:
+        other.stop()
+    result = {
+        "b_source": str(against),
+        "bursts": bursts,
+        "events": events,
+        "floor": floors,
+        "event_cpu_b_vs_a": round(events["B"]["server_cpu_ms"] / events["A"]["server_cpu_ms"], 3),
+        "floor_cpu_b_vs_a": round(floors["B"]["server_cpu_ms"] / floors["A"]["server_cpu_ms"], 3),
+    }
+    print(
+        f"  interleaved A/B ({bursts} x 1 s bursts each, 1 client): event CPU A {events['A']['server_cpu_ms']} ms"
+        f" ({events['A']['requests']} requests), B {events['B']['server_cpu_ms']} ms ({events['B']['requests']}),"
+        f" B/A {result['event_cpu_b_vs_a']}; floor A {floors['A']['server_cpu_ms']} ms, B"
+        f" {floors['B']['server_cpu_ms']} ms, B/A {result['floor_cpu_b_vs_a']}"
+        + (
+            f"; PostgreSQL backend per event A {events['A']['pg_backend_cpu_ms']} ms,"
+            f" B {events['B']['pg_backend_cpu_ms']} ms"
+            if pg_name
+            else ""
+        ),
+        flush=True,
+    )
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
@@ -298,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="py-spy the server during each events step into DIR")
     parser.add_argument("--source", help="run another source tree (e.g. a git archive of HEAD) as the service")
     parser.add_argument("--keep-alive", action="store_true", help="one persistent connection per client thread")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="also run a second server from this source tree (B) on the same database, and measure the event and "
+        "the floor on both servers in alternating 1 s bursts (interleaved A/B; --source or this checkout is A)",
+    )
+    parser.add_argument("--bursts", type=int, default=10, help="bursts per server for --against (default 10)")
     args = parser.parse_args(argv)
     global API
     API = KeptClient() if args.keep_alive else bc.api
@@ -310,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
         with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
-            results.append(run_db(db, args.seconds, args.units, Path(tmp), args.profile, args.workers))
+            results.append(
+                run_db(db, args.seconds, args.units, Path(tmp), args.profile, args.workers, args.against, args.bursts)
+            )
     table = [
         [
             r["db"],
