@@ -333,11 +333,68 @@ def own_backends(database: str) -> list[int]:
     return [pid for pid in bc.postgres_pids(database) if f" {database} " in bc.cmdline(pid)]
 
 
+def pack_once(
+    db: str,
+    base: str,
+    key: str,
+    server_pid: int,
+    meter: bc.CpuMeter,
+    codes: list[str],
+    cases: list[str],
+    pallet: str,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Pack ``codes`` into the cases (one request, an event per case) and the cases into the pallet (a second one):
+    the wall clock, the service's CPU, and PostgreSQL's share apart (the request is serial: its wall time is at
+    least the server's CPU plus the backend's)."""
+    case_size = len(codes) // len(cases)
+    backends = bc.CpuMeter(lambda: bc.postgres_pids(PG_NAME) if db == "postgresql" else [])
+    own = bc.CpuMeter(lambda: own_backends(PG_NAME) if db == "postgresql" else [])
+    backends.start()
+    own.start()
+    meter.start()
+    with Profile(profile, server_pid, f"{db}-pack"):
+        t0 = time.perf_counter()
+        post_events(
+            base,
+            key,
+            [
+                {"action": "pack", "codes": codes[i * case_size : (i + 1) * case_size], "container": f"(00){c}"}
+                for i, c in enumerate(cases)
+            ],
+        )
+        post_events(base, key, [{"action": "pack", "codes": [f"(00){c}" for c in cases], "container": f"(00){pallet}"}])
+        seconds = time.perf_counter() - t0
+    result = {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(meter.stop(), 3),
+        "postgresql_cpu_seconds": round(backends.stop(), 3),
+        "own_backends_cpu_seconds": round(own.stop(), 3),
+        "units_per_s": round(len(codes) / seconds),
+    }
+    result["units_per_cpu_s"] = round(len(codes) / max(result["cpu_seconds"], 0.001))
+    print(
+        f"  packed in {seconds:.3f} s: CPU {result['cpu_seconds']:.3f} s, of which PostgreSQL "
+        f"{result['postgresql_cpu_seconds']:.3f} s (the database's own backends "
+        f"{result['own_backends_cpu_seconds']:.3f} s, the rest shared background processes: WAL writer, "
+        "checkpointer, autovacuum, whoever's work they do)",
+        flush=True,
+    )
+    return result
+
+
 RAW_PACK_ROUNDS = 3  # the raw packing limit's rounds, the best of them taken
 
 
 def run_db(
-    db: str, units: int, pallet_units: int, reps: int, workdir: Path, quiet_wait: float, profile: Path | None = None
+    db: str,
+    units: int,
+    pallet_units: int,
+    reps: int,
+    workdir: Path,
+    quiet_wait: float,
+    profile: Path | None = None,
+    pack_rounds: int = 1,
 ) -> dict[str, Any]:
     url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
@@ -422,39 +479,9 @@ def run_db(
             f"[{db}] packing {pallet_units:,} units into {CASES} cases of {case_size:,} and one pallet ...", flush=True
         )
         bc.wait_for_quiet(quiet_wait)
-        # PostgreSQL's share apart: the request is serial, its wall time at least the server's CPU plus the backend's
-        backends = bc.CpuMeter(lambda: bc.postgres_pids(PG_NAME) if db == "postgresql" else [])
-        own = bc.CpuMeter(lambda: own_backends(PG_NAME) if db == "postgresql" else [])
-        backends.start()
-        own.start()
-        meter.start()
-        with Profile(profile, server.pid, f"{db}-pack"):
-            t0 = time.perf_counter()
-            post_events(
-                base,
-                mkey,
-                [
-                    {
-                        "action": "pack",
-                        "codes": pallet_codes[i * case_size : (i + 1) * case_size],
-                        "container": f"(00){c}",
-                    }
-                    for i, c in enumerate(cases)
-                ],
-            )
-            post_events(
-                base, mkey, [{"action": "pack", "codes": [f"(00){c}" for c in cases], "container": f"(00){pallet}"}]
-            )
-            pack_seconds = time.perf_counter() - t0
-        pack_cpu = meter.stop()
-        pack_backend_cpu = backends.stop()
-        pack_own_cpu = own.stop()
-        print(
-            f"  packed in {pack_seconds:.3f} s: CPU {pack_cpu:.3f} s, of which PostgreSQL {pack_backend_cpu:.3f} s "
-            f"(the database's own backends {pack_own_cpu:.3f} s, the rest shared background processes: WAL writer, "
-            "checkpointer, autovacuum, whoever's work they do)",
-            flush=True,
-        )
+        packing = pack_once(db, base, mkey, server.pid, meter, pallet_codes, cases, pallet, profile)
+        pack_seconds, pack_cpu = packing["seconds"], packing["cpu_seconds"]
+        pack_backend_cpu, pack_own_cpu = packing["postgresql_cpu_seconds"], packing["own_backends_cpu_seconds"]
         in_pallet = scalar(
             url,
             "SELECT count(*) FROM unit u JOIN container c ON c.sscc = u.container_sscc "
@@ -502,6 +529,39 @@ def run_db(
             f"  raw packing limit (one UPDATE, executemany / COPY): {bc.fmt_int(raw_pack['units_per_s'])} "
             f"units/s, {bc.fmt_int(raw_pack['units_per_cpu_s'])} per CPU-second"
         )
+        # More packings of fresh units into fresh containers, each raw round beside it: the rounds' spread is the
+        # machine's noise, the ratios of the same moment compare
+        rounds = [
+            {**packing, "raw_units_per_s": raw_pack["units_per_s"], "raw_units_per_cpu_s": raw_pack["units_per_cpu_s"]}
+        ]
+        for k in range(1, pack_rounds):
+            codes = issue_all(base, mkey, bc.create_batch(base, mkey, gtin, f"PACK{k}"), pallet_units)
+            bc.wait_for_quiet(quiet_wait)
+            print(f"[{db}] packing round {k + 1} of {pack_rounds} ...", flush=True)
+            extra = pack_once(
+                db, base, mkey, server.pid, meter, codes, [sscc(1000 + 100 * k + i) for i in range(CASES)], sscc(1 + k)
+            )
+            raw = raw_pack_limit(url, gtin, "BULK", cases[0])
+            extra["raw_units_per_s"], extra["raw_units_per_cpu_s"] = raw["units_per_s"], raw["units_per_cpu_s"]
+            print(
+                f"  raw packing beside it: {bc.fmt_int(raw['units_per_s'])} units/s, "
+                f"{bc.fmt_int(raw['units_per_cpu_s'])} per CPU-second",
+                flush=True,
+            )
+            rounds.append(extra)
+        for r in rounds:
+            r["ratio_to_raw"] = round(r["units_per_s"] / r["raw_units_per_s"], 3)
+            r["cpu_ratio_to_raw"] = round(r["units_per_cpu_s"] / r["raw_units_per_cpu_s"], 3)
+        if pack_rounds > 1:
+            ratios = ", ".join(f"{r['ratio_to_raw']:.2f}" for r in rounds)
+            cpu_ratios = ", ".join(f"{r['cpu_ratio_to_raw']:.2f}" for r in rounds)
+            owns = ", ".join(f"{r['own_backends_cpu_seconds']:.3f}" for r in rounds)
+            print(
+                f"  packing rounds: {', '.join(bc.fmt_int(r['units_per_s']) for r in rounds)} units/s "
+                f"(to raw {ratios}); {', '.join(bc.fmt_int(r['units_per_cpu_s']) for r in rounds)} per CPU-second "
+                f"(to raw {cpu_ratios}); PostgreSQL's own backends {owns} s",
+                flush=True,
+            )
         db_bytes = bc.database_size(url)
     except BaseException:
         print(f"\n--- server log ({log}) ---\n{server.log_tail()}\n---", file=sys.stderr)
@@ -529,6 +589,7 @@ def run_db(
             "pack_own_backends_cpu_seconds": round(pack_own_cpu, 3),
             "pack_units_per_cpu_s": round(pallet_units / max(pack_cpu, 0.001)),
             "raw_pack": raw_pack,
+            "pack_rounds": rounds,
             "pack_ratio_to_raw": round(pallet_units / pack_seconds / raw_pack["units_per_s"], 3),
             "pack_cpu_ratio_to_raw": round(pallet_units / max(pack_cpu, 0.001) / raw_pack["units_per_cpu_s"], 3),
             "reps": reps,
@@ -560,6 +621,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"units in the pallet, packed in {CASES} equal cases (default 10000)",
     )
     parser.add_argument("--reps", type=int, default=7, help="hops of each kind for the medians (default 7, min 5)")
+    parser.add_argument(
+        "--pack-rounds",
+        type=int,
+        default=1,
+        help="packings of fresh units, each with a raw packing round beside it (default 1)",
+    )
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -600,7 +667,18 @@ def main(argv: list[str] | None = None) -> int:
     for db in dbs:
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-custody-{db}-"))
         try:
-            runs.append(run_db(db, args.units, args.pallet_units, args.reps, workdir, args.quiet_wait, args.profile))
+            runs.append(
+                run_db(
+                    db,
+                    args.units,
+                    args.pallet_units,
+                    args.reps,
+                    workdir,
+                    args.quiet_wait,
+                    args.profile,
+                    args.pack_rounds,
+                )
+            )
         finally:
             if args.keep:
                 print(f"  kept {workdir}")
