@@ -9,6 +9,7 @@ committed on its own, with nothing to count.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DataError
 
 from app.db.bulk import copy_rows
 from app.db.engine import POSTGRES_OPTIONS, connect_kwargs, libpq_url
+from app.db.lookups import TIMEOUT_S
 from app.db.models import PartnerVerification
 
 _TABLE: Any = PartnerVerification.__table__
@@ -206,27 +208,30 @@ class LoopInserts:
 
     async def insert_if_all_held(self, rows: Sequence[Sequence[Any]]) -> bool:
         """As ``insert_if_all_held``. Raises what the driver raises (nothing written, or, for a connection lost
-        mid-statement, not known); a connection found lost is let go, and the next call opens another."""
+        mid-statement, not known), or ``TimeoutError`` when the database does not answer within ``TIMEOUT_S`` (a
+        connection gone silent); the connection is then let go, and the next call opens another."""
         import psycopg
 
-        if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(
-                self._url,
-                autocommit=True,
-                options=POSTGRES_OPTIONS,
-                application_name=LOOP_APPLICATION_NAME,
-                **self._pooled,
-            )
         try:
-            cursor = await self._connection.execute(_INSERT_IF_ALL_HELD, (_rows_json(rows),))
-            row = await cursor.fetchone()
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            self.finish()
+            async with asyncio.timeout(TIMEOUT_S):
+                if self._connection is None or self._connection.closed:
+                    self._connection = await psycopg.AsyncConnection.connect(
+                        self._url,
+                        autocommit=True,
+                        options=POSTGRES_OPTIONS,
+                        application_name=LOOP_APPLICATION_NAME,
+                        connect_timeout=TIMEOUT_S,
+                        **self._pooled,
+                    )
+                cursor = await self._connection.execute(_INSERT_IF_ALL_HELD, (_rows_json(rows),))
+                row = await cursor.fetchone()
+        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError):
+            self.finish()  # lost, or mid-statement: its state is unknown
             raise
         return bool(row[0])
 
     def finish(self) -> None:
         """Close the connection from any thread (libpq's own close: the loop may be gone)."""
-        if self._connection is not None:
-            self._connection.pgconn.finish()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.pgconn.finish()

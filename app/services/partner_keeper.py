@@ -178,8 +178,10 @@ class AnswerKeeper:
     async def _send(self, mine: _OnLoop) -> None:
         """PostgreSQL, on the event loop: the first answer goes out at once, in one statement that decides and
         inserts (``insert_if_all_held``); those kept while it is in flight go together in the next. A group that
-        statement does not write (an answer not held, a value it cannot carry, a connection lost) goes to the
-        writer threads' transaction, which decides it as it always did."""
+        statement does not write (an answer not held, a value it cannot carry, a connection lost or silent) goes to
+        the writer threads' transaction, which decides it as it always did. Cancelled (its loop shutting down), it
+        hands the group in flight and those waiting to the threads too."""
+        group: list[_Waiting] = []
         try:
             while True:
                 with self._lock:
@@ -196,23 +198,30 @@ class AnswerKeeper:
                     with self._lock:
                         self.groups += 1
                     _resolve([(waiting, None) for waiting in group])
-                    continue
-                for waiting in group:
-                    waiting.tried = True
-                with self._lock:
-                    if not self._closed:
-                        self._to_threads(group)
-                        continue
-                _resolve(
-                    [
-                        (waiting, KeepFailed("the partner answer keeper closed before the answer was kept"))
-                        for waiting in group
-                    ]
-                )
+                else:
+                    self._leave_to_threads(group)
+        except BaseException:
+            with self._lock:
+                rest, mine.waiting = mine.waiting, []
+            self._leave_to_threads(group + rest)
+            raise
         finally:
             mine.sender = None
             if self._closed:
                 mine.inserts.finish()
+
+    def _leave_to_threads(self, group: list[_Waiting]) -> None:
+        """A group the loop's statement did not write goes to the writer threads (no second try of that statement
+        there); once the keeper is closed, its answers fail unkept."""
+        for waiting in group:
+            waiting.tried = True
+        with self._lock:
+            if not self._closed:
+                self._to_threads(group)
+                return
+        _resolve(
+            [(waiting, KeepFailed("the partner answer keeper closed before the answer was kept")) for waiting in group]
+        )
 
     def _gather(self, loop: asyncio.AbstractEventLoop, waiting: _Waiting) -> None:
         """Under the lock: the answer joins its loop's batch for the writer threads (see ``_hand_over``)."""

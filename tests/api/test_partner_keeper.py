@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from app.db import partner_rows
 from app.db.models import Alert, PartnerVerification
 from app.db.partner_rows import LOOP_APPLICATION_NAME
 from app.domain.errors import RateLimited
@@ -493,3 +494,27 @@ def test_close_with_a_loop_statement_in_flight_keeps_its_answers_and_closes_the_
         wait_until(lambda: not loop_backends(runtime))  # the sender closed its connection when done
     finally:
         runtime.close()
+
+
+@pytest.mark.postgres_only
+def test_a_loop_statement_the_database_does_not_answer_in_time_goes_to_the_threads_once(runtime, make_org, monkeypatch):
+    """The table locked by another transaction: the loop's statement waits past its timeout, is cancelled on the
+    server, and its group goes to the writer threads, which keep it once the lock is gone: one row, not two."""
+    monkeypatch.setattr(partner_rows, "TIMEOUT_S", 0.5)
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    kept = answer(org.id)
+
+    async def behind_a_lock() -> Any:
+        with runtime.engine.connect() as blocker:
+            blocker.execute(text("LOCK TABLE partner_verification IN ACCESS EXCLUSIVE MODE"))
+            task = asyncio.create_task(keeper.keep(kept))
+            deadline = time.monotonic() + 30  # only stops a hang: the statement never gave up
+            while not keeper._threads:  # the statement timed out: its group went to the threads
+                assert not task.done() and time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            blocker.rollback()
+        return await task
+
+    assert asyncio.run(behind_a_lock()) is None
+    assert len(kept_rows(runtime, [kept.correlation_uuid])) == 1
