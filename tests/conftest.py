@@ -21,6 +21,7 @@ from app.cli import init
 from app.config import Settings
 from app.main import create_app
 from app.services import orgs
+from app.services.clock import utcnow
 from app.services.runtime import Runtime
 from tests.helpers import GTIN, Org, serving, settings_for
 
@@ -158,7 +159,9 @@ def make_org(runtime: Runtime) -> Callable[..., Org]:
     def make(
         role: str, *licences: str, name: str | None = None, gln: str | None = None, licensed_from: date | None = None
     ) -> Org:
-        """An organisation whose licences stand from today (or ``licensed_from``), with no end."""
+        """An organisation whose licences stand from yesterday (or ``licensed_from``), with no end: a test's events
+        dated a few hours back must find them standing whatever the hour the suite runs (from today, events dated
+        before midnight were refused ``licence_required`` between 00:00 and 03:00 UTC)."""
         with runtime.sessions.begin() as session:
             org, key = orgs.create_org(
                 session,
@@ -166,7 +169,7 @@ def make_org(runtime: Runtime) -> Callable[..., Org]:
                 role=role,
                 licences=licences,
                 gln=gln,
-                licensed_from=licensed_from,
+                licensed_from=licensed_from or utcnow().date() - timedelta(days=1),
             )
             return Org(org.id, key, role)
 
