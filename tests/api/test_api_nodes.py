@@ -188,7 +188,10 @@ def test_a_code_is_sold_once_whichever_node_each_sale_reaches(service):
             assert [a.json()["code"] for a in answers if a.status_code == 409] == ["already_sold"]
     sales = _count(
         service.database_url,
-        select(EventItem.unit_id, func.count()).join(Event).where(Event.action == "sell").group_by(EventItem.unit_id),
+        select(EventItem.unit_id, func.count())
+        .join(Event, Event.id == EventItem.event_id)
+        .where(Event.action == "sell")
+        .group_by(EventItem.unit_id),
     )
     assert len(sales) == len(codes) and {n for _, n in sales} == {1}
 
