@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select, text
 
 from app.config import Settings
 from app.db.models import (
@@ -299,3 +299,34 @@ def snapshot(runtime) -> tuple[int, ...]:
             session.scalar(select(func.count()).select_from(m))
             for m in (Event, EventItem, Container, Containment, Prescription)
         ) + tuple(session.execute(select(Unit.state, Unit.holder_id, Unit.container_sscc).order_by(Unit.id)).all())
+
+
+def seed_lots(
+    conn: Connection, at: datetime, *, issued: int, lots: int = 1, orgs: tuple[tuple[str, str], ...] = ()
+) -> None:
+    """Rows written below the API, for the migration tests: organisation m1 (the manufacturer) and ``orgs`` (id,
+    role), GTIN's product, and for each lot n of ``lots`` a batch n (lot Ln) with an issuance n of ``issued`` codes."""
+    for org, role in (("m1", "manufacturer"), *orgs):
+        conn.execute(
+            text("INSERT INTO organisation (id, name, role, created_at) VALUES (:o, :o, :r, :t)"),
+            {"o": org, "r": role, "t": at},
+        )
+    conn.execute(
+        text(
+            "INSERT INTO product (gtin, name, category, manufacturer_id, created_at) "
+            "VALUES (:g, 'P', 'drug_rx', 'm1', :t)"
+        ),
+        {"g": GTIN, "t": at},
+    )
+    for n in range(1, lots + 1):
+        conn.execute(
+            text(
+                "INSERT INTO batch (id, gtin, lot, manufactured_on, expires_on, created_at) "
+                "VALUES (:n, :g, :lot, '2026-01-01', '2028-01-01', :t)"
+            ),
+            {"n": n, "g": GTIN, "lot": f"L{n}", "t": at},
+        )
+        conn.execute(
+            text("INSERT INTO issuance (id, batch_id, count, created_at) VALUES (:n, :n, :c, :t)"),
+            {"n": n, "c": issued, "t": at},
+        )

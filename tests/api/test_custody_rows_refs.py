@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.cli import alembic_config
 from app.db.engine import make_engine
-from tests.helpers import GTIN
+from tests.helpers import GTIN, seed_lots
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SSCC = "000000000000000017"
@@ -36,28 +36,7 @@ ITEM = '{"status": "held"}'
 def _seed(engine: sa.Engine, units: int = 6) -> None:
     with engine.begin() as conn:
         run = conn.execute
-        run(
-            sa.text("INSERT INTO organisation (id, name, role, created_at) VALUES ('m1', 'm1', 'manufacturer', :t)"),
-            {"t": T0},
-        )
-        run(
-            sa.text(
-                "INSERT INTO product (gtin, name, category, manufacturer_id, created_at) "
-                "VALUES (:g, 'P', 'drug_rx', 'm1', :t)"
-            ),
-            {"g": GTIN, "t": T0},
-        )
-        run(
-            sa.text(
-                "INSERT INTO batch (id, gtin, lot, manufactured_on, expires_on, created_at) "
-                "VALUES (1, :g, 'L1', '2026-01-01', '2028-01-01', :t)"
-            ),
-            {"g": GTIN, "t": T0},
-        )
-        run(
-            sa.text("INSERT INTO issuance (id, batch_id, count, created_at) VALUES (1, 1, :n, :t)"),
-            {"n": units, "t": T0},
-        )
+        seed_lots(conn, T0, issued=units)
         for n in range(1, units + 1):
             run(
                 sa.text("INSERT INTO unit (id, gtin, serial, batch_id, issuance_id) VALUES (:n, :g, :s, 1, 1)"),

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.cli import alembic_config
 from app.db.engine import make_engine
-from tests.helpers import GTIN, ok, post
+from tests.helpers import GTIN, ok, post, seed_lots
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 SSCC = "000000000000000017"
@@ -25,26 +25,7 @@ KEYS = {"fk_unit_holder_id_organisation", "fk_unit_to_id_organisation", "fk_unit
 def _seed(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         run = conn.execute
-        for org, role in (("m1", "manufacturer"), ("d1", "distributor"), ("d2", "distributor")):
-            run(
-                sa.text("INSERT INTO organisation (id, name, role, created_at) VALUES (:o, :o, :r, :t)"),
-                {"o": org, "r": role, "t": T0},
-            )
-        run(
-            sa.text(
-                "INSERT INTO product (gtin, name, category, manufacturer_id, created_at) "
-                "VALUES (:g, 'P', 'drug_rx', 'm1', :t)"
-            ),
-            {"g": GTIN, "t": T0},
-        )
-        run(
-            sa.text(
-                "INSERT INTO batch (id, gtin, lot, manufactured_on, expires_on, created_at) "
-                "VALUES (1, :g, 'L1', '2026-01-01', '2028-01-01', :t)"
-            ),
-            {"g": GTIN, "t": T0},
-        )
-        run(sa.text("INSERT INTO issuance (id, batch_id, count, created_at) VALUES (1, 1, 9, :t)"), {"t": T0})
+        seed_lots(conn, T0, issued=9, orgs=(("d1", "distributor"), ("d2", "distributor")))
         for sscc in (SSCC, OTHER_SSCC):
             run(
                 sa.text("INSERT INTO container (sscc, state, created_at) VALUES (:s, 'issued', :t)"),

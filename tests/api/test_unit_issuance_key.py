@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.cli import alembic_config
 from app.db.engine import make_engine
-from tests.helpers import GTIN
+from tests.helpers import GTIN, seed_lots
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -24,29 +24,7 @@ def _seed_at_0023(url: str, *, mismatched: bool = False) -> None:
     try:
         with engine.begin() as conn:
             run = conn.execute
-            run(
-                sa.text("INSERT INTO organisation (id, name, role, created_at) VALUES ('m1', 'M', 'manufacturer', :t)"),
-                {"t": T0},
-            )
-            run(
-                sa.text(
-                    "INSERT INTO product (gtin, name, category, manufacturer_id, created_at) "
-                    "VALUES (:g, 'P', 'drug_rx', 'm1', :t)"
-                ),
-                {"g": GTIN, "t": T0},
-            )
-            for batch_id in (1, 2):
-                run(
-                    sa.text(
-                        "INSERT INTO batch (id, gtin, lot, manufactured_on, expires_on, created_at) "
-                        "VALUES (:id, :g, :lot, '2026-01-01', '2028-01-01', :t)"
-                    ),
-                    {"id": batch_id, "g": GTIN, "lot": f"L{batch_id}", "t": T0},
-                )
-                run(
-                    sa.text("INSERT INTO issuance (id, batch_id, count, created_at) VALUES (:id, :id, 2, :t)"),
-                    {"id": batch_id, "t": T0},
-                )
+            seed_lots(conn, T0, issued=2, lots=2)
             run(
                 sa.text("INSERT INTO container (sscc, state, created_at) VALUES ('000000000000000017', 'issued', :t)"),
                 {"t": T0},
