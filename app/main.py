@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     routes_public.install(app)
     routes_events.install(app)  # POST /v1/events, the busiest write, by a plain route (no FastAPI dependencies)
     for module in (
-        routes_events,  # the busiest write (a till posts one event per request): tried next
+        routes_events,  # documents POST /v1/events (served by the plain route above) and serves its other routes
         routes_catalog,
         routes_cases,
         routes_codes,

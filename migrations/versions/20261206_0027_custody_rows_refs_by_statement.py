@@ -69,13 +69,7 @@ def _check(table: str, column: str, values: str) -> str:
 def _inserted_function(table: str) -> str:
     values = "SELECT n.{} AS v FROM new_rows n"  # .format: a column of this module
     checks = "\n".join(_check(table, column, values.format(column)) for column in KEYS[table])
-    return f"""CREATE OR REPLACE FUNCTION {table}_refs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  missing text;
-BEGIN
-{checks}
-  RETURN NULL;
-END $$"""
+    return _statement_function(f"{table}_refs_inserted", checks)
 
 
 def _updated_function(table: str) -> str:
@@ -90,7 +84,12 @@ def _updated_function(table: str) -> str:
         )
         for column in KEYS[table]
     )
-    return f"""CREATE OR REPLACE FUNCTION {table}_refs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+    return _statement_function(f"{table}_refs_updated", checks)
+
+
+def _statement_function(name: str, checks: str) -> str:
+    """A statement trigger's function running ``checks`` (``_check``'s blocks)."""
+    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   missing text;
 BEGIN

@@ -308,8 +308,8 @@ class EventCapture:
                     insert(EpcisEvent).returning(EpcisEvent.id, sort_by_parameter_order=True), rows
                 ).all()
             )
-        last = self.session.scalar(select(func.coalesce(func.max(EpcisEvent.id), 0)))
-        ids = list(range(int(last or 0) + 1, int(last or 0) + 1 + len(rows)))
+        first = int(self.session.scalar(select(func.coalesce(func.max(EpcisEvent.id), 0)))) + 1
+        ids = list(range(first, first + len(rows)))
         self.session.connection().execute(
             insert(EpcisEvent.__table__), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
         )
