@@ -46,7 +46,7 @@ from pyld import jsonld
 from app.domain.epcis import EPCIS_CONTEXT_URLS
 from app.domain.epcis_fields import check_context
 from app.domain.errors import InvalidInput
-from app.services.epcis import hash_expansion
+from app.services.epcis import hash_direct, hash_expansion
 
 log = logging.getLogger(__name__)
 
@@ -236,23 +236,47 @@ def _expansion_rules() -> bool:
     return _rules[0]
 
 
-def _event_list(doc: dict[str, Any]) -> Any:
-    """``json_to_py.event_list_from_epcis_document_json`` with its whole-document JSON-LD expansion replaced by
-    :mod:`.hash_expansion` where that module can tell the same set of vocabulary IRIs (else the library's own
-    function, expansion and all); the steps after the expansion are the library's, called in its order."""
+def _direct_pre_hashes(doc: dict[str, Any], values: set[str]) -> list[str] | None:
+    """Every event's pre-hash string written by :mod:`.hash_direct`, when the document names no prefix (the
+    library's namespace replacement then changes nothing) and every event is a plain ObjectEvent; else None."""
+    if doc["@context"] != [EPCIS_CONTEXT_URLS[0]]:
+        return None
+    replace = hash_direct.Replacements(values)
+    result = []
+    try:
+        for event in doc["epcisBody"]["eventList"]:
+            text = hash_direct.pre_hash(event, replace, _canonize_value, _fix_time_stamp_format)
+            if text is None:
+                return None
+            result.append(text)
+    except Exception:  # the library's own steps decide what such an event becomes
+        return None
+    return result
+
+
+def _event_pre_hashes(doc: dict[str, Any]) -> list[str]:
+    """The events' pre-hash strings: ``json_to_py.event_list_from_epcis_document_json`` with its whole-document
+    JSON-LD expansion replaced by :mod:`.hash_expansion` where that module can tell the same set of vocabulary IRIs
+    (else the library's own function, expansion and all), the steps after the expansion the library's, called in
+    its order, or, for a document of plain ObjectEvents, :mod:`.hash_direct`'s strings."""
     values = hash_expansion.vocabulary_iris(doc, EPCIS_CONTEXT_URLS[0], _standard_context(), _expansion_rules())
     if values is None:
-        return json_to_py.event_list_from_epcis_document_json(doc)
+        return _pre_hashes(json_to_py.event_list_from_epcis_document_json(doc))
+    direct = _direct_pre_hashes(doc, values)
+    if direct is not None:
+        return direct
     doc = json_to_py._replace_bare_string_values(doc, values)
     json_to_py._collect_namespaces_from_jsonld_context(doc["@context"])
     events = doc["epcisBody"]["eventList"]
-    return (
-        "EventList",
-        "",
-        [
-            json_to_py.json_xml_model_mismatch_correction.deep_structure_correction(json_to_py._json_to_py(e))
-            for e in events
-        ],
+    return _pre_hashes(
+        (
+            "EventList",
+            "",
+            [
+                json_to_py.json_xml_model_mismatch_correction.deep_structure_correction(json_to_py._json_to_py(e))
+                for e in events
+            ],
+        )
     )
 
 
@@ -327,7 +351,7 @@ def pre_hash_strings(document: dict[str, Any]) -> list[str]:
         hash_generator._canonize_value = _canonize_value
         hash_generator._fix_time_stamp_format = _fix_time_stamp_format
         try:
-            return _pre_hashes(_event_list(doc))
+            return _event_pre_hashes(doc)
         except jsonld.JsonLdError as error:
             raise InvalidInput(
                 f"the JSON-LD of the document cannot be processed: {error}", code="invalid_jsonld"

@@ -84,6 +84,9 @@ class _Reader:
         self.terms = frozenset(k for k in standard if not k.startswith("@")) | frozenset(prefixes)
         self.rules = rules
         self.found: set[str] = set()
+        # the properties expanded for this document: the found set is a union, so the same property again (the
+        # same bizStep on the next event) adds nothing and is not even looked up
+        self.seen: set[Any] = set()
 
     def kept(self, value: Any) -> bool:
         """Whether the expansion gives ``value`` back as it is when it is an IRI (an absolute IRI whose scheme
@@ -143,7 +146,31 @@ class _Reader:
                         if v is not None:
                             self.add(v)
                 return
+        frozen = _frozen(value) if kind is None or isinstance(kind, str) else None
+        if frozen is not None:
+            if (kind, key, frozen) in self.seen:
+                return
+            self.seen.add((kind, key, frozen))
         self.expand({**typed, key: value})
+
+
+def _frozen(value: Any, depth: int = 0) -> Any:
+    """A JSON value as a hashable key, equal exactly when the values are the same JSON (as ``json.dumps`` with
+    sorted keys would say: types kept apart, so ``1``, ``1.0``, ``true`` and ``"1"`` differ); None for a value
+    nested deeper than a few levels (not remembered)."""
+    if isinstance(value, str):
+        return value
+    if depth > 3:
+        return None
+    if isinstance(value, list):
+        items = tuple(_frozen(v, depth + 1) for v in value)
+        return None if None in items else ("[", items)
+    if isinstance(value, dict):
+        entries = tuple(sorted((str(k), _frozen(v, depth + 1)) for k, v in value.items()))
+        return None if any(v is None for _, v in entries) else ("{", entries)
+    if value is None or isinstance(value, bool | int | float):
+        return (type(value).__name__, repr(value))
+    return None
 
 
 def _context_shape_ok(context: Any, standard_url: str) -> bool:
