@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models.base import NEVER_REUSED_IDS, Base
@@ -46,9 +46,13 @@ class EventItem(Base):
     # declared here (app/db/scan_partitions.SQLITE_ONLY_KEYS).
     event_id: Mapped[int] = mapped_column(BigID, index=True)
     unit_id: Mapped[int | None] = mapped_column(BigID, index=True)
-    container_sscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    container_sscc: Mapped[str | None] = mapped_column(String(18))
     before: Mapped[dict[str, object]] = mapped_column(JSON)
     after: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+# A unit's item leaves container_sscc NULL: on PostgreSQL no entry for it (migration 0028).
+Index("ix_event_item_container_sscc", EventItem.container_sscc, postgresql_where=EventItem.container_sscc.is_not(None))
 
 
 class Prescription(Base):

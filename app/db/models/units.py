@@ -95,13 +95,16 @@ class Containment(Base):
     # keys, on PostgreSQL by statement-level triggers, each distinct value a statement writes checked once
     # (migration 0027). Not declared here (app/db/scan_partitions.SQLITE_ONLY_KEYS).
     unit_id: Mapped[int | None] = mapped_column(BigID, index=True)
-    child_sscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    child_sscc: Mapped[str | None] = mapped_column(String(18))
     parent_sscc: Mapped[str] = mapped_column(String(18), index=True)
     packed_event_id: Mapped[int] = mapped_column(BigID)
     unpacked_event_id: Mapped[int | None] = mapped_column(BigID)
     # The unit's lot, copied so that a recall trace reads a lot's intervals from one index (None: a container).
     batch_id: Mapped[int | None] = mapped_column(Integer)
 
+
+# A unit's containment row leaves child_sscc NULL: on PostgreSQL no entry for it (migration 0028).
+Index("ix_containment_child_sscc", Containment.child_sscc, postgresql_where=Containment.child_sscc.is_not(None))
 
 Index(
     "ix_containment_batch_id_interval",
