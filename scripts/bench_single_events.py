@@ -28,8 +28,8 @@ source tree (B; A is ``--source`` or this checkout) on the same database, and th
 request sent to A and B in alternating 1-second bursts, 1 client, their server CPU per request summed per server:
 both meet the same background load, which moves the figures of runs minutes apart by a third.
 
-    .venv/bin/python scripts/bench_single_events.py [--db sqlite|postgresql|both] [--seconds 8] [--profile DIR]
-        [--keep-alive] [--source DIR] [--against DIR [--bursts 10]]
+    .venv/bin/python scripts/bench_single_events.py [--db sqlite|postgresql|both] [--seconds 8]
+        [--profile DIR [--profile-gil]] [--keep-alive] [--source DIR] [--against DIR [--bursts 10]]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import http.client
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -50,10 +51,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import bench_common as bc
-from bench_custody import Profile, create_org, issue_all
+import bench_custody
+from bench_custody import create_org, issue_all
 
 PG_NAME = "bench_single_events"
 CLIENTS = 8
+GIL_ONLY = False  # --profile-gil
+
+
+class Profile(bench_custody.Profile):
+    """``bench_custody.Profile``; with ``--profile-gil`` py-spy samples only the thread holding the GIL (``--gil``,
+    no ``--native``): the split of the CPU's Python between the event loop and the worker thread, without the
+    samples of a thread waiting for the GIL."""
+
+    def __enter__(self) -> Profile:
+        if self.directory is None or not GIL_ONLY:
+            super().__enter__()
+            return self
+        self.directory.mkdir(parents=True, exist_ok=True)
+        argv = [bc._venv_bin("py-spy"), "record", "--gil", "--pid", str(self.pid), "--rate", "250", "--format", "raw"]
+        out = self.directory / f"{self.name}.txt"
+        self.proc = subprocess.Popen([*argv, "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # attached before the step starts
+        return self
 
 
 class KeptClient:
@@ -404,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=20_000, help="units issued for the events (default 20000)")
     parser.add_argument("--workers", type=int, default=1, help="passport serve --workers (default 1)")
     parser.add_argument("--profile", type=Path, help="py-spy the server during each events step into DIR")
+    parser.add_argument("--profile-gil", action="store_true", help="with --profile: py-spy --gil (no --native)")
     parser.add_argument("--source", help="run another source tree (e.g. a git archive of HEAD) as the service")
     parser.add_argument("--keep-alive", action="store_true", help="one persistent connection per client thread")
     parser.add_argument(
@@ -414,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bursts", type=int, default=10, help="bursts per server for --against (default 10)")
     args = parser.parse_args(argv)
-    global API
+    global API, GIL_ONLY
     API = KeptClient() if args.keep_alive else bc.api
+    GIL_ONLY = args.profile_gil
     if args.source:
         bc.use_source(args.source)
     bc.interruptible()

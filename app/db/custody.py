@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Dialect,
     and_,
+    bindparam,
     exists,
     insert,
     literal,
@@ -20,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.db.models import Container, Containment, Event, EventItem, Issuance, Unit
+from app.db.models import Batch, Container, Containment, Event, EventItem, Issuance, Licence, Unit
 from app.db.pairs import pairs_in
 
 _CHUNK = 500
@@ -134,6 +137,94 @@ def _pg_unit_rows(conn: Connection, wanted: list[tuple[str, str]], ssccs: list[s
     return {key: UnitRow(*row) for key, row in found.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class ProductRow:
+    """What the custody rules read of a product (``product_row``): a plain row, not an ORM object."""
+
+    gtin: str
+    category: str
+    manufacturer_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """What the custody rules read of a lot (``batch_row``)."""
+
+    id: int
+    gtin: str
+    lot: str
+    expires_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRow:
+    """What the custody rules read of an organisation (``orgs_and_licences``)."""
+
+    id: str
+    name: str
+    role: str
+    region: str | None
+
+
+# The custody rules read products, lots and organisations as plain rows: an ORM object loaded by ``Session.get``
+# was the largest single part of a single event's CPU on SQLite (~8 % of its Python, docs/benchmarks.md), for two
+# strings read off it. Products and lots do not change within a custody request; nothing there writes them.
+_PRODUCT_SQL = {
+    "postgresql": "SELECT gtin, category, manufacturer_id FROM product WHERE gtin = %s",
+    "sqlite": "SELECT gtin, category, manufacturer_id FROM product WHERE gtin = ?",
+}
+_BATCH = select(Batch.id, Batch.gtin, Batch.lot, Batch.expires_on).where(Batch.id == bindparam("id"))
+_ORGS_SQL = (
+    "SELECT o.id, o.name, o.role, o.region, l.kind, l.valid_from, l.valid_until, l.revoked_at "
+    "FROM organisation o LEFT JOIN licence l ON l.org_id = o.id WHERE {ids} ORDER BY l.id"
+)
+_ORGS_IDS = {"postgresql": "o.id = ANY(%s)", "sqlite": "o.id IN (SELECT value FROM json_each(?))"}
+
+
+_PROCESSORS: dict[tuple[str, str], tuple[Callable[[Any], Any] | None, ...]] = {}
+
+
+def _licence_processors(dialect: Dialect) -> tuple[Callable[[Any], Any] | None, ...]:
+    """The result processors of the licence's valid from, valid until and revoked at on this dialect: driver SQL
+    gives what the driver returns (on SQLite, text); these make of it what a typed select would (a date, a UTC
+    datetime)."""
+    key = (dialect.name, dialect.driver)
+    found = _PROCESSORS.get(key)
+    if found is None:
+        columns = (Licence.valid_from, Licence.valid_until, Licence.revoked_at)
+        found = _PROCESSORS[key] = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+    return found
+
+
+def product_row(conn: Connection, gtin: str) -> ProductRow | None:
+    row = conn.exec_driver_sql(_PRODUCT_SQL.get(conn.dialect.name, _PRODUCT_SQL["sqlite"]), (gtin,)).first()
+    return ProductRow(*row) if row is not None else None
+
+
+def batch_row(conn: Connection, batch_id: int) -> BatchRow | None:
+    row = conn.execute(_BATCH, {"id": batch_id}).first()  # typed columns: the date comes back a date on SQLite
+    return BatchRow(*row) if row is not None else None
+
+
+def orgs_and_licences(
+    conn: Connection, ids: list[str]
+) -> list[tuple[OrgRow, str | None, date | None, date | None, datetime | None]]:
+    """The organisations ``ids`` (those that exist), each with every licence grant it has (kind, valid from, valid
+    until, revoked at; None for an organisation without any), one row per grant, in grant order. Driver SQL, the
+    ids one parameter (an array, a JSON array): an expanding ``IN`` is rendered afresh at every execution."""
+    postgresql = conn.dialect.name == "postgresql"
+    sql = _ORGS_SQL.format(ids=_ORGS_IDS["postgresql" if postgresql else "sqlite"])
+    rows = conn.exec_driver_sql(sql, (list(ids) if postgresql else json.dumps(list(ids)),))
+    processors = _licence_processors(conn.dialect)
+    found = []
+    for org_id, name, role, region, kind, *dates in rows:
+        valid_from, valid_until, revoked_at = (
+            p(v) if p is not None and v is not None else v for p, v in zip(processors, dates, strict=True)
+        )
+        found.append((OrgRow(org_id, name, role, region), kind, valid_from, valid_until, revoked_at))
+    return found
+
+
 def lock_everything(
     session: Session, unit_keys: Iterable[tuple[str, str]], ssccs: Iterable[str]
 ) -> dict[tuple[str, str], Unit]:
@@ -154,6 +245,30 @@ def lock_unit_rows(
     if session.get_bind().dialect.name == "postgresql" and (unit_keys or ssccs):
         return _lock_everything(session, _pg_unit_rows(session.connection(), unit_keys, ssccs), ssccs)
     return _lock_everything(session, unit_rows(session, unit_keys), ssccs)
+
+
+_UNIT_AND_PRODUCT = (
+    f"SELECT {', '.join('u.' + c for c in _ROW_COLUMNS.split(', '))}, p.category, p.manufacturer_id "  # noqa: S608
+    "FROM unit u JOIN product p ON p.gtin = u.gtin WHERE u.gtin = {mark} AND u.serial = {mark}"
+)
+_UNIT_AND_PRODUCT_SQL = {
+    "postgresql": _UNIT_AND_PRODUCT.format(mark="%s") + " FOR UPDATE OF u",
+    "sqlite": _UNIT_AND_PRODUCT.format(mark="?"),
+}
+
+
+def lock_unit_with_product(
+    session: Session, key: tuple[str, str]
+) -> tuple[dict[tuple[str, str], UnitRow], ProductRow | None]:
+    """``lock_unit_rows`` for one unit code (a till, a scanner), its product's row read by the same statement (on
+    PostgreSQL the unit's row locked FOR UPDATE, not the product's): one statement, not two."""
+    conn = session.connection()
+    sql = _UNIT_AND_PRODUCT_SQL.get(conn.dialect.name, _UNIT_AND_PRODUCT_SQL["sqlite"])
+    row = conn.exec_driver_sql(sql, key).first()
+    if row is None:
+        return {}, None
+    unit = UnitRow(*row[:10])
+    return _lock_everything(session, {(unit.gtin, unit.serial): unit}, []), ProductRow(unit.gtin, row[10], row[11])
 
 
 _Units = TypeVar("_Units", dict[tuple[str, str], Unit], dict[tuple[str, str], UnitRow])

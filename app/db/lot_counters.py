@@ -59,7 +59,10 @@ KINDS: dict[int, tuple[Table, tuple[str, ...]]] = {
 }
 CUSTODY, HOPS, SALES, RECOVERY = 1, 2, 3, 4
 _TAKE_DELTAS = "DELETE FROM lot_delta RETURNING id, kind, batch_id, a, b, c, units"
-_ADD_DELTAS = "INSERT INTO lot_delta (kind, batch_id, a, b, c, units) VALUES (%s, %s, %s, %s, %s, %s)"
+_ADD_DELTAS = (
+    "INSERT INTO lot_delta (kind, batch_id, a, b, c, units) "
+    "SELECT * FROM unnest(%s::smallint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::int[])"
+)
 
 
 @dataclass
@@ -119,8 +122,9 @@ class Tally:
                 for key, n in sorted(deltas.items())
                 if n
             ]
-            if rows:
-                conn.exec_driver_sql(_ADD_DELTAS, rows)
+            if rows:  # one statement, the rows as six arrays (an executemany is a pipeline of one per row)
+                kinds, batches, a, b, c, units = zip(*rows, strict=True)
+                conn.exec_driver_sql(_ADD_DELTAS, (list(kinds), list(batches), list(a), list(b), list(c), list(units)))
         else:
             for kind, deltas in lot_level.items():
                 table, keys = KINDS[kind]

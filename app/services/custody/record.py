@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db.alerts import raise_alert
 from app.db.cases import units_under_investigation
-from app.db.custody import UnitRow, last_sale, latest_item, lock_unit_rows
+from app.db.custody import UnitRow, last_sale, latest_item, lock_unit_rows, lock_unit_with_product
 from app.db.engine import WRITE_OPTIONS
 from app.db.log import PENDING, log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
@@ -36,13 +36,13 @@ from app.domain.event_rules import (
     check_takes,
     parse_action,
 )
-from app.domain.identifiers import ContainerCode, UnitCode
+from app.domain.identifiers import UnitCode
 from app.domain.licences import valid_kinds
 from app.domain.sale_rules import Sale, check_sale
 from app.services.cn_codes import read_code
 from app.services.custody import containers
 from app.services.custody.licences import check_trade
-from app.services.custody.recorder import Occurrence, Recorder
+from app.services.custody.recorder import Occurrence, Recorded, Recorder
 from app.services.custody.returns import check_return, shipped_before
 from app.services.custody.settlement import settle
 from app.services.custody.subjects import Subject, counter_key, resolve, store
@@ -182,7 +182,7 @@ def _bulk_lane(action: Action, ev: EventIn, subjects: list[Subject]) -> bool:
     return all(s.unit is not None and s.unit.container_sscc is None for s in subjects)
 
 
-def _accepted(rec: Recorder, event: Event) -> Result:
+def _accepted(rec: Recorder, event: Recorded) -> Result:
     return Result(ResultStatus.ACCEPTED, event.id, log_index=rec.logged(event))
 
 
@@ -385,6 +385,7 @@ def _record_alone(session: Session, rec: Recorder, ev: EventIn, *, savepoint: bo
             rec.forget_written()
         else:
             session.rollback()
+            rec.forget_events()
             session.info.pop(PENDING, None)
             session.connection(execution_options=WRITE_OPTIONS)
 
@@ -406,10 +407,9 @@ def _record_alone(session: Session, rec: Recorder, ev: EventIn, *, savepoint: bo
     return Outcome([result])
 
 
-def _lock_rows(
-    session: Session, events: list[EventIn], known: dict[str, UnitCode | ContainerCode]
-) -> dict[tuple[str, str], Unit | UnitRow]:
-    """Lock the rows the events may change; ``known`` is given every code read (so it is not read again)."""
+def _lock_rows(session: Session, events: list[EventIn], rec: Recorder) -> dict[tuple[str, str], Unit | UnitRow]:
+    """Lock the rows the events may change; ``rec.codes`` is given every code read (so it is not read again)."""
+    known = rec.codes
     unit_keys: list[tuple[str, str]] = []
     ssccs: list[str] = []
     reader = CodeReader()
@@ -424,6 +424,11 @@ def _lock_rows(
                 unit_keys.append(code.key)
             else:
                 ssccs.append(code.sscc)
+    if len(unit_keys) == 1 and not ssccs:  # one unit (a till, a scanner): its product read with its row
+        units, product = lock_unit_with_product(session, unit_keys[0])
+        if product is not None:
+            rec.know_product(product)
+        return dict(units)
     return dict(lock_unit_rows(session, unit_keys, ssccs))
 
 
@@ -470,7 +475,7 @@ def _record_events(
     savepoints: bool = True,
 ) -> Outcome:
     rec = Recorder(session, principal, policy)
-    rec.locked_units = locked if locked is not None else _lock_rows(session, events, rec.codes)
+    rec.locked_units = locked if locked is not None else _lock_rows(session, events, rec)
     # the organisations the events name and their licences, in one statement (not two lookups each, per event)
     rec.know_orgs([principal.org_id, *(o for ev in events for o in (ev.to, ev.platform) if o)])
     if atomic and len(events) == 1:

@@ -8,15 +8,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.db import lot_counters
 from app.db.bulk import copy_rows
-from app.db.custody import UnitRow, int_array, pack_units, set_container, set_custody
+from app.db.custody import (
+    BatchRow,
+    OrgRow,
+    ProductRow,
+    UnitRow,
+    batch_row,
+    int_array,
+    orgs_and_licences,
+    pack_units,
+    product_row,
+    set_container,
+    set_custody,
+)
 from app.db.lot_counters import Tally
-from app.db.models import Batch, Container, Event, EventItem, Licence, Organisation, Product, Unit
+from app.db.models import Container, Event, EventItem, Unit
 from app.domain.custody import Action, Custody
 from app.domain.event_rules import EventIn, Policy, payload, sale_channel
 from app.domain.identifiers import ContainerCode, UnitCode
@@ -29,11 +42,39 @@ from app.services.orgs import Principal, licence_terms
 from app.services.recalls import scopes_for
 
 
+@dataclass(slots=True)
+class EventRow:
+    """An accepted event's row as ``Recorder.event_row`` inserted it, for the actions that change nothing of it
+    afterwards (all but packing, unpacking and undo, which get an ORM ``Event``): a plain row, not an ORM object
+    given to the session (building, registering and forgetting one was ~5 % of a single event's CPU on SQLite,
+    docs/benchmarks.md). Whoever reads the event later in the request (``Session.get``) reads its row."""
+
+    id: int
+    org_id: str
+    action: str
+    occurred_at: datetime
+    recorded_at: datetime
+    region: str | None
+    to_id: str | None
+    container_sscc: str | None
+    channel: str | None
+    platform_id: str | None
+    order_ref: str | None
+    prescription_id: str | None
+    idempotency_key: str | None
+    undoes_event_id: int | None
+    undone_by_event_id: int | None
+    payload: Any
+
+
+Recorded = Event | EventRow  # an event the recorder wrote
+
+
 @dataclass(frozen=True, slots=True)
 class Occurrence:
     """The event being recorded: its row, its action, what was asked, and when it happened."""
 
-    event: Event
+    event: Recorded
     action: Action
     ev: EventIn
     at: datetime
@@ -46,9 +87,11 @@ class Recorder:
         self.session = session
         self.principal = principal
         self.policy = policy
-        self._products: dict[str, Product] = {}
-        self._batches: dict[int, Batch] = {}
-        self._orgs: dict[str, Organisation | None] = {}
+        # products, lots and organisations as plain rows (app/db/custody.py), not ORM objects: the rules read a
+        # few columns of each, and nothing in a custody request changes them
+        self._products: dict[str, ProductRow] = {}
+        self._batches: dict[int, BatchRow] = {}
+        self._orgs: dict[str, OrgRow | None] = {}
         self._licences: dict[str, list[LicenceTerm]] = {}
         self._recalls: dict[str, list[RecallScope]] = {}
         self._leaf_items: list[LeafItem] = []
@@ -59,7 +102,7 @@ class Recorder:
         self.tally = Tally()  # the lot counters' changes of the event being recorded
         # Units whose standing sales of one kind change: (unit, sale event, +1 sold / -1 undone), counted once
         # the event's items are written (a unit already sold that way, an open pack dispensed again, is not new).
-        self.sales: list[tuple[Unit, Event, int]] = []
+        self.sales: list[tuple[Unit, Recorded, int]] = []
         # Of the units the event being recorded names loose, read for the whole event at once (not per unit):
         # those coming back to a receiver that shipped them (receive), those an active case names (sale).
         self.returning: set[int] = set()
@@ -82,6 +125,7 @@ class Recorder:
         # Units the bulk lane wrote: ORM objects given their new values as committed state, and plain rows given
         # them (see forget_written).
         self._written: list[Unit | UnitRow] = []
+        self._events: list[Event] = []  # the event rows this recorder inserted (``event_row``, ``forget_events``)
 
     @property
     def actor(self) -> str:
@@ -89,19 +133,25 @@ class Recorder:
 
     # ----------------------------------------------------------------------------------------- lookups
 
-    def product(self, gtin: str) -> Product:
-        if gtin not in self._products:
-            product = self.session.get(Product, gtin)
-            assert product is not None
-            self._products[gtin] = product
-        return self._products[gtin]
+    def product(self, gtin: str) -> ProductRow:
+        found = self._products.get(gtin)
+        if found is None:
+            found = product_row(self.session.connection(), gtin)
+            assert found is not None
+            self._products[gtin] = found
+        return found
 
-    def batch(self, batch_id: int) -> Batch:
-        if batch_id not in self._batches:
-            batch = self.session.get(Batch, batch_id)
-            assert batch is not None
-            self._batches[batch_id] = batch
-        return self._batches[batch_id]
+    def know_product(self, product: ProductRow) -> None:
+        """A product read with the request's unit lock (record.py ``_lock_rows``)."""
+        self._products[product.gtin] = product
+
+    def batch(self, batch_id: int) -> BatchRow:
+        found = self._batches.get(batch_id)
+        if found is None:
+            found = batch_row(self.session.connection(), batch_id)
+            assert found is not None
+            self._batches[batch_id] = found
+        return found
 
     def recalls_of(self, gtin: str, lot: str, serial: str) -> list[RecallScope]:
         return [scope for scope in self._recall_scopes(gtin) if scope.covers(lot, serial)]
@@ -115,9 +165,9 @@ class Recorder:
             self._recalls[gtin] = scopes_for(self.session.connection(), gtin)
         return self._recalls[gtin]
 
-    def org(self, org_id: str) -> Organisation | None:
+    def org(self, org_id: str) -> OrgRow | None:
         if org_id not in self._orgs:
-            self._orgs[org_id] = self.session.get(Organisation, org_id)
+            self.know_orgs([org_id])
         return self._orgs[org_id]
 
     def know_orgs(self, org_ids: list[str]) -> None:
@@ -126,7 +176,7 @@ class Recorder:
         wanted = sorted({o for o in org_ids if o not in self._orgs})
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            rows = self.session.execute(_KNOW_ORGS, {"ids": chunk})
+            rows = orgs_and_licences(self.session.connection(), chunk)
             found: dict[str, list[LicenceTerm]] = {}
             for org, kind, valid_from, valid_until, revoked_at in rows:
                 self._orgs[org.id] = org
@@ -167,10 +217,11 @@ class Recorder:
         self._staged_items = []
         self._staged_links = []
 
-    def event_row(self, action: Action, ev: EventIn, occurred_at: datetime) -> Event:
+    def event_row(self, action: Action, ev: EventIn, occurred_at: datetime) -> Recorded:
         """The event's row, inserted by one cached Core statement (not the ORM's unit of work: ~0.1-0.2 ms of a
-        single event's CPU, docs/benchmarks.md), then given to the session as a loaded object: later changes to it
-        (an undo's target, a packing's container) are flushed as updates, as before."""
+        single event's CPU, docs/benchmarks.md). A packing's, an unpacking's or an undo's, which change it later
+        (the container, the event undone), is given to the session as a loaded ORM object, its later changes
+        flushed as updates; any other event's is a plain ``EventRow``."""
         me = self.org(self.actor)
         values: dict[str, Any] = {
             "org_id": self.actor,
@@ -191,17 +242,23 @@ class Recorder:
         }
         self.session.flush()  # what the request changed before comes first, as the ORM's flush of the row did
         event_id = self.session.connection().execute(_INSERT_EVENT, values).scalar_one()
-        event = Event(id=event_id, **values)  # every column set: nothing left for the ORM to load or to insert
-        self.session.add(event)
-        # Registered as the ORM's flush registers a row it inserted (SQLAlchemy's Session._register_persistent):
-        # persistent, its attributes committed, and new to the (sub)transaction, so a rollback of it expunges the
-        # object as it would a flushed one (an id SQLite hands out again must not find it in the identity map).
-        self.session._register_persistent({inspect(event)})
         self._leaf_items = []
+        if action not in _CHANGED_LATER:
+            return EventRow(id=event_id, **values)
+        event = Event(id=event_id, **values)  # every column set: nothing left for the ORM to load or to insert
+        # Given to the session as a loaded row (public API: its attributes committed, persistent once added). An
+        # object of a rolled-back event of this session may still hold the id (SQLite hands a rolled-back id out
+        # again): it stands for no row, so it leaves the identity map first.
+        stale = self.session.identity_map.get(identity_key(Event, event_id))
+        if stale is not None:
+            self.session.expunge(stale)
+        make_transient_to_detached(event)
+        self.session.add(event)
+        self._events.append(event)
         return event
 
     def add_item(
-        self, event: Event, unit: Unit | None, sscc: str | None, before: dict[str, Any], after: dict[str, Any]
+        self, event: Recorded, unit: Unit | None, sscc: str | None, before: dict[str, Any], after: dict[str, Any]
     ) -> None:
         self.session.add(
             EventItem(
@@ -231,7 +288,7 @@ class Recorder:
         """Bulk lane: the unit's row (and its alike's) will hold ``after`` (as ``store`` would set it)."""
         self._staged_custody.setdefault(after, []).extend(self.units_alike(unit))
 
-    def stage_packing(self, unit: Unit | UnitRow, event: Event, sscc: str) -> None:
+    def stage_packing(self, unit: Unit | UnitRow, event: Recorded, sscc: str) -> None:
         """Bulk lane: the loose unit (and its alike) go into container ``sscc`` (containment rows open at ``event``)."""
         units = self.units_alike(unit)
         self._staged_packing.setdefault(sscc, []).extend(units)
@@ -273,7 +330,7 @@ class Recorder:
             items.append((unit.id, None, before_text, after_text))
             leaves.append(LeafItem(f"{unit.gtin}/{unit.serial}", None, before_data, after_data))
 
-    def write_staged(self, event: Event) -> None:
+    def write_staged(self, event: Recorded) -> None:
         """Write what the bulk lane staged, set-based; the units it decided on are given the same values (an ORM
         object as committed state: nothing left for the ORM to flush), as later events of the request read them."""
         conn = self.session.connection()
@@ -309,7 +366,7 @@ class Recorder:
         self.write_staged_items(event)
         self._drop_staged()
 
-    def write_staged_items(self, event: Event) -> None:
+    def write_staged_items(self, event: Recorded) -> None:
         conn = self.session.connection()
         if conn.dialect.name == "postgresql" and self._staged_items:
             _pg_insert_items(conn, event.id, self._staged_items)
@@ -318,9 +375,19 @@ class Recorder:
             copy_rows(conn, "event_item", ("event_id", "unit_id", "container_sscc", "before", "after"), rows)
         self._staged_items = []
 
+    def forget_events(self) -> None:
+        """After a rollback: the event objects ``event_row`` gave the session leave it (the ORM expunges the objects
+        it inserted itself when their transaction rolls back); those of events that still stand are read again
+        when next asked for."""
+        for event in self._events:
+            if event in self.session:
+                self.session.expunge(event)
+        self._events = []
+
     def forget_written(self) -> None:
         """After a rollback: the unit objects the bulk lane wrote reload their rows when next read (the ORM
         expires only the objects it flushed itself), and its plain rows are read again."""
+        self.forget_events()
         rows = {u.id: u for u in self._written if isinstance(u, UnitRow)}
         for unit in self._written:
             if not isinstance(unit, UnitRow):
@@ -338,7 +405,7 @@ class Recorder:
                 row.state, row.holder_id, row.to_id = state, holder_id, to_id
                 row.previous, row.container_sscc = previous, container_sscc
 
-    def logged(self, event: Event) -> int | None:
+    def logged(self, event: Recorded) -> int | None:
         """Append the accepted event to the Merkle log, from what this request just wrote; then write the lot
         counters (app/db/lot_counters.py). The event's log index on SQLite (which appends in the event's
         transaction, holding the log's size row); None on PostgreSQL, where the leaf and the counters' changes
@@ -368,12 +435,11 @@ class Recorder:
 
     def _count_sales(self) -> None:
         conn = self.session.connection()
-        kinds: dict[tuple[int, int], list[Unit]] = {}
+        kinds: dict[tuple[int, int], tuple[Recorded, list[Unit]]] = {}
         for unit, sale, sign in self.sales:
-            kinds.setdefault((sale.id, sign), []).append(unit)
-        for (sale_id, sign), units in kinds.items():
-            sale = self.session.get(Event, sale_id)
-            assert sale is not None
+            kinds.setdefault((sale.id, sign), (sale, []))[1].append(unit)
+        for sign_of, (sale, units) in kinds.items():
+            sign = sign_of[1]
             standing = lot_counters.with_standing_sale(
                 conn,
                 [u.id for u in units],
@@ -388,15 +454,7 @@ class Recorder:
 
 
 _INSERT_EVENT = insert(Event).returning(Event.id)
-
-# Built once (``Recorder.know_orgs``): building the select and its cache key per request was about half its CPU
-# (with a session around it, ~0.30 ms against ~0.15 ms on SQLite, measured in one process; docs/benchmarks.md).
-_KNOW_ORGS = (
-    select(Organisation, Licence.kind, Licence.valid_from, Licence.valid_until, Licence.revoked_at)
-    .outerjoin(Licence, Licence.org_id == Organisation.id)
-    .where(Organisation.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Licence.id)
-)
+_CHANGED_LATER = frozenset({Action.PACK, Action.UNPACK, Action.UNDO})  # their event rows change after the insert
 
 _PG_ITEMS = (
     'INSERT INTO event_item (event_id, unit_id, "before", "after") '
