@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import quote, unquote
 
 from app.domain.cn_code import parse_cn_code
@@ -194,11 +195,22 @@ def canonical_identifier(text: str) -> Identifier:
     Raises :class:`InvalidCode` for a GS1 identifier that is malformed (a wrong check digit, too few digits),
     so that a mistyped code is an error and never a silent second identity."""
     text = text.strip()
+    return _remembered_identifier(text) if len(text) <= _REMEMBERED_CHARS else _identifier(text)
+
+
+def _identifier(text: str) -> Identifier:
     if text.startswith("urn:epc:"):
         return _from_urn(text)
     if text.lower().startswith(("http://", "https://")):
         return _from_digital_link(text)
     return Identifier(text)
+
+
+# A capture reads each identifier of a document two or three times (its row locks, the event's meaning, the stored
+# rows); the answer is immutable and a function of the text alone. Sized for a whole document's identifiers (the
+# capture limit is 10,000 events), texts no longer than a column holds; a malformed identifier's error is not kept.
+_REMEMBERED_CHARS = 500
+_remembered_identifier = lru_cache(maxsize=16_384)(_identifier)
 
 
 # ------------------------------------------------------------------------------------------ vocabulary

@@ -19,7 +19,7 @@ seen before, one whose identifiers or parties are unknown here, one that would b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select
@@ -90,6 +90,7 @@ class EventCapture:
         self.principal = principal
         self.policy = policy
         self.job = job
+        self._record_time = policy.now.isoformat().replace("+00:00", "Z")  # as the stored documents say it
         self._orgs_by_gln: dict[str, str | None] = {}
         # Ids of units seen to exist (for the identifier rows); forgotten when an event is rolled back.
         self.unit_ids: dict[UnitKey, int] = {}
@@ -178,11 +179,12 @@ class EventCapture:
         native_id: int | None,
         notes: list[str],
         context: list[Any] | None,
+        event_time: datetime | None = None,
     ) -> dict[str, Any]:
-        """The stored event's column values."""
+        """The stored event's column values (``event_time``: its eventTime in UTC, if already read)."""
         document = dict(event)
         document["eventID"] = event_id
-        document["recordTime"] = self.policy.now.isoformat().replace("+00:00", "Z")
+        document["recordTime"] = self._record_time
         return {
             "event_id": event_id,
             "event_hash": event_hash,
@@ -191,7 +193,7 @@ class EventCapture:
             "action": event.get("action"),
             "biz_step": bare_word(event.get("bizStep")),
             "disposition": bare_word(event.get("disposition")),
-            "event_time": fields.to_utc(event["eventTime"]),
+            "event_time": event_time or fields.to_utc(event["eventTime"]),
             "record_time": self.policy.now,
             "read_point": fields.location(event, "readPoint"),
             "biz_location": fields.location(event, "bizLocation"),
@@ -287,14 +289,15 @@ class EventCapture:
             if result.status is ResultStatus.DUPLICATE:
                 notes.append(f"the custody change was already recorded as event {result.event_id}")
                 custody, native_id = CustodyOutcome.NONE, None
+            when = p.native.occurred_at  # the eventTime in UTC, read by plan()
             rows.append(
-                self._row(p.event, p.event_hash, p.event_id, RecordKind.EVENT, custody, native_id, notes, context)
+                self._row(p.event, p.event_hash, p.event_id, RecordKind.EVENT, custody, native_id, notes, context, when)
             )
             stored.append(Stored(p.index, p.event_id, custody, notes))
         row_ids = self._insert_events(rows)
         epcs = [values for row_id, p in zip(row_ids, planned, strict=True) for values in self._epc_rows(row_id, p.ids)]
         if epcs:
-            self.session.execute(insert(EpcisEpc), epcs)
+            self.session.connection().execute(insert(EpcisEpc.__table__), epcs)
         return stored
 
     def _insert_events(self, rows: list[dict[str, Any]]) -> list[int]:
@@ -550,7 +553,9 @@ class EventCapture:
     def _unknown(self, idents: list[Identifier]) -> list[str]:
         unit_keys = [key for i in idents if (key := i.unit_key) is not None]
         units: dict[UnitKey, Unit | UnitRow] = {k: self.locked_units[k] for k in unit_keys if k in self.locked_units}
-        units.update(load_units(self.session, [k for k in unit_keys if k not in units]))
+        unlocked = [k for k in unit_keys if k not in units]
+        if unlocked:
+            units.update(load_units(self.session, unlocked))
         self.unit_ids.update((key, unit.id) for key, unit in units.items())
         containers = load_containers(self.session, [i.sscc for i in idents if i.sscc])
         missing = [i.canonical for i in idents if i.unit_key is not None and i.unit_key not in units]
