@@ -196,6 +196,77 @@ def _licence_processors(dialect: Dialect) -> tuple[Callable[[Any], Any] | None, 
     return found
 
 
+@dataclass(slots=True)
+class EventRow:
+    """An accepted event's row as ``Recorder.event_row`` inserted it, for the actions that change nothing of it
+    afterwards (all but packing, unpacking and undo, which get an ORM ``Event``): a plain row, not an ORM object
+    given to the session (building, registering and forgetting one was ~5 % of a single event's CPU on SQLite,
+    docs/benchmarks.md). Whoever reads the event later in the request (``Session.get``) reads its row."""
+
+    id: int
+    org_id: str
+    action: str
+    occurred_at: datetime
+    recorded_at: datetime
+    region: str | None
+    to_id: str | None
+    container_sscc: str | None
+    channel: str | None
+    platform_id: str | None
+    order_ref: str | None
+    prescription_id: str | None
+    idempotency_key: str | None
+    undoes_event_id: int | None
+    undone_by_event_id: int | None
+    payload: Any
+
+
+_EVENT_COLUMNS = (
+    "org_id",
+    "action",
+    "occurred_at",
+    "recorded_at",
+    "region",
+    "to_id",
+    "container_sscc",
+    "channel",
+    "platform_id",
+    "order_ref",
+    "prescription_id",
+    "idempotency_key",
+    "undoes_event_id",
+    "undone_by_event_id",
+    "payload",
+)
+_EVENT_INSERTS: dict[tuple[str, str], tuple[str, tuple[Callable[[Any], Any] | None, ...]]] = {}
+
+
+def insert_event(conn: Connection, values: dict[str, Any]) -> int:
+    """Insert an event's row (every column but its id given in ``values``), its id back: driver SQL, each value
+    made by its column type's bind processor as a compiled insert's would be (a UTC timestamp, the payload's JSON),
+    with no statement to compile or cache key to build (~0.1 ms of a single event's CPU on SQLite)."""
+    dialect = conn.dialect
+    key = (dialect.name, dialect.driver)
+    found = _EVENT_INSERTS.get(key)
+    if found is None:
+        mark = "%s" if dialect.name == "postgresql" else "?"
+        columns = Event.__table__.c
+        sql = (
+            f"INSERT INTO event ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608 - the table's own column names
+            f"VALUES ({', '.join([mark] * len(_EVENT_COLUMNS))}) RETURNING id"
+        )
+        if dialect.name == "postgresql":  # as the compiled insert does: the JSON parameter cast (render_bind_cast)
+            sql = sql.replace(f"{mark}) RETURNING", f"{mark}::JSON) RETURNING")
+        processors = tuple(columns[n].type.dialect_impl(dialect).bind_processor(dialect) for n in _EVENT_COLUMNS)
+        found = _EVENT_INSERTS[key] = (sql, processors)
+    sql, processors = found
+    params = tuple(
+        value if process is None else process(value)
+        for process, value in zip(processors, (values[n] for n in _EVENT_COLUMNS), strict=True)
+    )
+    return int(conn.exec_driver_sql(sql, params).scalar_one())
+
+
 def product_row(conn: Connection, gtin: str) -> ProductRow | None:
     row = conn.exec_driver_sql(_PRODUCT_SQL.get(conn.dialect.name, _PRODUCT_SQL["sqlite"]), (gtin,)).first()
     return ProductRow(*row) if row is not None else None
@@ -330,10 +401,39 @@ def container_chain(session: Session, sscc: str) -> list[Container]:
     return chain
 
 
-def set_custody(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
+class WriteBatch:
+    """PostgreSQL: the plain writes of one event (its units' custody, its items, its log leaf, its lot deltas) sent
+    as one statement, each a common table expression of it: one round trip instead of one each (~11 a single event
+    had, docs/benchmarks.md). Only INSERT and UPDATE statements without a WITH of their own, on rows no other part
+    changes (a statement's parts see the same snapshot and none sees another's rows): ``add`` is given no other."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, sql: str, params: Iterable[Any]) -> None:
+        self.parts.append(sql)
+        self.params.extend(params)
+
+    def send(self, conn: Connection, then: str | None = None) -> Any:
+        """Send the writes; ``then``: a statement without parameters that is the statement's main query (the writes
+        its common table expressions), its first column's value returned."""
+        parts, params = self.parts, tuple(self.params)
+        self.parts, self.params = [], []
+        if then is not None:
+            parts.append(then)
+        if not parts:
+            return None
+        *first, last = parts
+        ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first))
+        result = conn.exec_driver_sql(f"WITH {ctes} {last}" if ctes else last, params)
+        return result.scalar() if then is not None else None
+
+
+def set_custody(conn: Connection, ids: list[int], values: dict[str, Any], batch: WriteBatch | None = None) -> None:
     """The same custody columns on many unit rows (ids ascending, already locked): one statement, the ids as an
-    array on PostgreSQL, a JSON array on SQLite."""
-    _set_units(conn, ids, values)
+    array on PostgreSQL (sent with ``batch`` when given), a JSON array on SQLite."""
+    _set_units(conn, ids, values, batch)
 
 
 def set_container(conn: Connection, ids: list[int], sscc: str) -> None:
@@ -375,7 +475,7 @@ def int_array(values: Iterable[int]) -> str:
 _SETTABLE = frozenset({"state", "holder_id", "to_id", "previous", "container_sscc"})
 
 
-def _set_units(conn: Connection, ids: list[int], values: dict[str, Any]) -> None:
+def _set_units(conn: Connection, ids: list[int], values: dict[str, Any], batch: WriteBatch | None = None) -> None:
     if not ids:
         return
     names = sorted(values)
@@ -383,7 +483,11 @@ def _set_units(conn: Connection, ids: list[int], values: dict[str, Any]) -> None
     if conn.dialect.name == "postgresql":
         assignments = ", ".join(f"{name} = %s" for name in names)
         sql = f"UPDATE unit SET {assignments} WHERE id = ANY(%s::bigint[])"  # noqa: S608 - fixed column names
-        conn.exec_driver_sql(sql, (*(values[n] for n in names), int_array(ids)))
+        params = (*(values[n] for n in names), int_array(ids))
+        if batch is not None:
+            batch.add(sql, params)
+        else:
+            conn.exec_driver_sql(sql, params)
         return
     assignments = ", ".join(f"{name} = ?" for name in names)
     sql = f"UPDATE unit SET {assignments} WHERE id IN (SELECT value FROM json_each(?))"  # noqa: S608

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Engine, RowMapping, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.db.custody import in_import_package
+from app.db.custody import WriteBatch, in_import_package
 from app.db.lot_counters import merge_deltas, merging_ctes
 from app.db.models import (
     Batch,
@@ -29,6 +29,9 @@ from app.domain.leaf import LeafEvent, LeafItem
 
 logger = logging.getLogger("passport")
 PENDING = "log_pending"  # session.info key: the transaction left leaves pending (PostgreSQL)
+# session.info key: the sequencer's lock tried with the writes of the request's last event (``try_sequencer_with``),
+# and the transaction it was tried in: ``integrate_here`` then needs no statement of its own to try it
+SEQUENCER_TRIED = "log_sequencer_tried"
 _COMMITTED_PENDING = "log_committed_pending"  # session.info key: ... and has committed them; integrate at its end
 
 # The append path runs once per event: plain driver SQL, no statement compilation.
@@ -60,8 +63,12 @@ _DROP_PENDING = {
 }
 
 
-def add_pending(conn: Connection, leaf_hash: bytes, event_id: int | None) -> None:
-    """A leaf without an index yet: it commits with its event, and the sequencer integrates it later."""
+def add_pending(conn: Connection, leaf_hash: bytes, event_id: int | None, batch: WriteBatch | None = None) -> None:
+    """A leaf without an index yet: it commits with its event, and the sequencer integrates it later. With
+    ``batch`` (PostgreSQL), sent with the event's other writes."""
+    if batch is not None:
+        batch.add(_ADD_PENDING["postgresql"], (leaf_hash, event_id))
+        return
     conn.exec_driver_sql(_ADD_PENDING[conn.dialect.name], (leaf_hash, event_id))
 
 
@@ -403,11 +410,25 @@ def integrate_here(session: Session) -> dict[int, int] | None:
     if conn.dialect.name != "postgresql" or not session.info.get(PENDING):
         return None
     session.flush()
-    if not conn.exec_driver_sql(_TRY_SEQUENCER_LOCK).scalar():
+    tried = session.info.pop(SEQUENCER_TRIED, None)
+    if tried is not None and tried[0] is conn.get_transaction():  # tried in this very transaction
+        if not tried[1]:
+            return None
+    elif not conn.exec_driver_sql(_TRY_SEQUENCER_LOCK).scalar():
         return None
     placed = _integrate_pg(conn)[1]
     session.info.pop(PENDING, None)
     return placed
+
+
+def try_sequencer_with(session: Session, batch: WriteBatch) -> None:
+    """PostgreSQL: send ``batch`` (the last writes of a transaction that leaves leaves pending and commits next,
+    ``POST /v1/events``' single event) with ``integrate_here``'s try of the sequencer's lock as its main query:
+    one round trip for both. The lock is still tried after every row lock of the request and never waited for;
+    whether it was taken is kept for ``integrate_here``, for this transaction only."""
+    conn = session.connection()
+    taken = bool(batch.send(conn, then=_TRY_SEQUENCER_LOCK))
+    session.info[SEQUENCER_TRIED] = (conn.get_transaction(), taken)
 
 
 def integrate(engine: Engine) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Table, delete, func, select, union_all
 
+from app.db.custody import WriteBatch
 from app.db.models import (
     Batch,
     ContainerLot,
@@ -113,7 +114,9 @@ class Tally:
         for batch_id, n in lots.items():
             self.recovery[(batch_id, action)] += n
 
-    def flush(self, conn: Connection) -> None:
+    def flush(self, conn: Connection, batch: WriteBatch | None = None) -> None:
+        """Write the counted changes: on PostgreSQL the lot-level ones as deltas (with ``batch`` when given, sent
+        with the event's other writes), on SQLite into the counter rows; a container's lots into its rows."""
         lot_level = {CUSTODY: self.custody, HOPS: self.hops, SALES: self.sales, RECOVERY: self.recovery}
         if conn.dialect.name == "postgresql":
             rows = [
@@ -124,7 +127,11 @@ class Tally:
             ]
             if rows:  # one statement, the rows as six arrays (an executemany is a pipeline of one per row)
                 kinds, batches, a, b, c, units = zip(*rows, strict=True)
-                conn.exec_driver_sql(_ADD_DELTAS, (list(kinds), list(batches), list(a), list(b), list(c), list(units)))
+                params = (list(kinds), list(batches), list(a), list(b), list(c), list(units))
+                if batch is not None:
+                    batch.add(_ADD_DELTAS, params)
+                else:
+                    conn.exec_driver_sql(_ADD_DELTAS, params)
         else:
             for kind, deltas in lot_level.items():
                 table, keys = KINDS[kind]

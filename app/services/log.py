@@ -30,6 +30,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from app.db.cases import case_leaves
+from app.db.custody import EventRow, WriteBatch
 from app.db.log import (
     PENDING,
     add_pending,
@@ -65,7 +66,7 @@ def log_origin(base_url: str) -> str:
     return f"{parts.netloc}{parts.path.rstrip('/')}/log"
 
 
-def append(session: Session, leaf: LeafEvent, event: Event) -> int | None:
+def append(session: Session, leaf: LeafEvent, event: Event | EventRow, batch: WriteBatch | None = None) -> int | None:
     """Add the event as a leaf, in the event's transaction. Its index on SQLite; None on PostgreSQL, where the leaf
     is pending until the transaction commits and integrates (``publish``; read the index then: app.db.log
     ``log_index_of``).
@@ -76,7 +77,7 @@ def append(session: Session, leaf: LeafEvent, event: Event) -> int | None:
     conn = session.connection()
     if conn.dialect.name != "postgresql":
         return append_bytes(session, data, event.id)
-    add_pending(conn, merkle.leaf_hash(data), event.id)
+    add_pending(conn, merkle.leaf_hash(data), event.id, batch)
     session.info[PENDING] = True
     return None
 

@@ -13,6 +13,7 @@ from sqlalchemy import event, func, select
 from starlette.routing import request_response
 
 import app.api.routes_events as routes_events
+import app.db.log as log_db
 import app.services.log as log_service
 from app.db.models import Alert, Event, LogNode, LogPending, LogState, LotCustody, LotDelta, Unit
 from tests.helpers import assert_counted, assert_problem, ok, post, serial
@@ -201,3 +202,47 @@ def test_the_plain_route_answers_as_fastapis_route_did(client, maker, monkeypatc
     served.clear()
     assert answers() == lean_answers
     assert not served  # FastAPI's route answered the second time
+
+
+def test_a_single_unit_is_read_with_its_product_and_its_writes_go_together(
+    client, runtime, maker, batch, issue, make_org
+):
+    """One code: its unit row and its product in one statement (no product read of its own); on PostgreSQL the
+    event's writes (the unit's custody, its item, its pending leaf, its lot deltas) and the try of the log's
+    sequencer lock in one statement, so a single shipment runs six statements (were ten)."""
+    dist = make_org("distributor", "drug_wholesale")
+    first, second = (c["uri"] for c in issue(batch["id"], 2))
+    ok(_ship(client, maker, first, dist.id))
+    with _statements(runtime) as seen:
+        result = ok(_ship(client, maker, second, dist.id))[0]
+    assert result["status"] == "accepted" and result["log_index"] == 1
+    assert len([s for s in seen if "FROM unit u JOIN product p" in s]) == 1, seen
+    assert not [s for s in seen if "FROM product" in s and "JOIN product" not in s], seen
+    if runtime.engine.dialect.name == "postgresql":
+        tried = [s for s in seen if "pg_try_advisory_xact_lock" in s]
+        assert len(tried) == 1, seen
+        for write in ("UPDATE unit", "INSERT INTO event_item", "INSERT INTO log_pending", "INSERT INTO lot_delta"):
+            assert write in tried[0], tried
+        assert len(seen) == 6, seen
+    with runtime.sessions() as session:  # the row as the ORM reads it back: the times in UTC, the payload's JSON
+        event = session.get(Event, result["event_id"])
+        assert event is not None and event.action == "ship" and event.to_id == dist.id
+        assert event.occurred_at.utcoffset() is not None and isinstance(event.payload, dict)
+    assert _log(runtime) == (2, [(0, _log(runtime)[1][0][1]), (1, result["event_id"])], 0)
+    assert_counted(runtime, "two single shipments, the second's writes in one statement")
+
+
+@pytest.mark.postgres_only
+def test_a_sequencer_try_of_an_earlier_transaction_is_not_taken_for_this_one(runtime):
+    """The try of the sequencer's lock kept with a request's writes counts for their transaction only: after a
+    rollback the next transaction's integration tries the lock itself (a lock taken by a rolled-back transaction is
+    no longer held)."""
+    with runtime.sessions() as session:
+        earlier = session.connection().get_transaction()
+        session.rollback()
+        session.info[log_db.SEQUENCER_TRIED] = (earlier, True)
+        session.info[log_db.PENDING] = True
+        with _statements(runtime) as seen:
+            log_db.integrate_here(session)
+        assert [s for s in seen if s == "SELECT pg_try_advisory_xact_lock(16019, 3)"], seen
+        session.rollback()

@@ -19,7 +19,7 @@ from app.db.alerts import raise_alert
 from app.db.cases import units_under_investigation
 from app.db.custody import UnitRow, last_sale, latest_item, lock_unit_rows, lock_unit_with_product
 from app.db.engine import WRITE_OPTIONS
-from app.db.log import PENDING, log_index_of
+from app.db.log import PENDING, SEQUENCER_TRIED, log_index_of
 from app.db.lot_counters import NONE, RECOVERY_ACTIONS
 from app.db.models import Event, Organisation, Prescription, Unit
 from app.domain.alerts import SEVERITY, AlertType
@@ -378,6 +378,7 @@ def _record_alone(session: Session, rec: Recorder, ev: EventIn, *, savepoint: bo
     a duplicate or a refusal rolls back the transaction, the next one taking SQLite's write lock again at its
     start, as the request's did (deps.request_session), and the refusal's alerts are written there."""
     nested = session.begin_nested() if savepoint else None
+    rec.last_writes = not savepoint  # the request's transaction commits right after this event (POST /v1/events)
 
     def undo() -> None:
         if nested is not None:
@@ -387,6 +388,7 @@ def _record_alone(session: Session, rec: Recorder, ev: EventIn, *, savepoint: bo
             session.rollback()
             rec.forget_events()
             session.info.pop(PENDING, None)
+            session.info.pop(SEQUENCER_TRIED, None)
             session.connection(execution_options=WRITE_OPTIONS)
 
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -17,10 +17,13 @@ from app.db import lot_counters
 from app.db.bulk import copy_rows
 from app.db.custody import (
     BatchRow,
+    EventRow,
     OrgRow,
     ProductRow,
     UnitRow,
+    WriteBatch,
     batch_row,
+    insert_event,
     int_array,
     orgs_and_licences,
     pack_units,
@@ -28,6 +31,7 @@ from app.db.custody import (
     set_container,
     set_custody,
 )
+from app.db.log import try_sequencer_with
 from app.db.lot_counters import Tally
 from app.db.models import Container, Event, EventItem, Unit
 from app.domain.custody import Action, Custody
@@ -40,32 +44,6 @@ from app.services import log
 from app.services.custody.subjects import Subject, effective_custody
 from app.services.orgs import Principal, licence_terms
 from app.services.recalls import scopes_for
-
-
-@dataclass(slots=True)
-class EventRow:
-    """An accepted event's row as ``Recorder.event_row`` inserted it, for the actions that change nothing of it
-    afterwards (all but packing, unpacking and undo, which get an ORM ``Event``): a plain row, not an ORM object
-    given to the session (building, registering and forgetting one was ~5 % of a single event's CPU on SQLite,
-    docs/benchmarks.md). Whoever reads the event later in the request (``Session.get``) reads its row."""
-
-    id: int
-    org_id: str
-    action: str
-    occurred_at: datetime
-    recorded_at: datetime
-    region: str | None
-    to_id: str | None
-    container_sscc: str | None
-    channel: str | None
-    platform_id: str | None
-    order_ref: str | None
-    prescription_id: str | None
-    idempotency_key: str | None
-    undoes_event_id: int | None
-    undone_by_event_id: int | None
-    payload: Any
-
 
 Recorded = Event | EventRow  # an event the recorder wrote
 
@@ -125,6 +103,9 @@ class Recorder:
         # Units the bulk lane wrote: ORM objects given their new values as committed state, and plain rows given
         # them (see forget_written).
         self._written: list[Unit | UnitRow] = []
+        # The event being recorded is the transaction's last write before its commit (``POST /v1/events``' single
+        # event, record.py ``_record_alone``): on PostgreSQL its writes try the log's sequencer lock too.
+        self.last_writes = False
         self._events: list[Event] = []  # the event rows this recorder inserted (``event_row``, ``forget_events``)
 
     @property
@@ -241,7 +222,7 @@ class Recorder:
             "payload": payload(ev),
         }
         self.session.flush()  # what the request changed before comes first, as the ORM's flush of the row did
-        event_id = self.session.connection().execute(_INSERT_EVENT, values).scalar_one()
+        event_id = insert_event(self.session.connection(), values)
         self._leaf_items = []
         if action not in _CHANGED_LATER:
             return EventRow(id=event_id, **values)
@@ -330,7 +311,7 @@ class Recorder:
             items.append((unit.id, None, before_text, after_text))
             leaves.append(LeafItem(f"{unit.gtin}/{unit.serial}", None, before_data, after_data))
 
-    def write_staged(self, event: Recorded) -> None:
+    def write_staged(self, event: Recorded, batch: WriteBatch | None = None) -> None:
         """Write what the bulk lane staged, set-based; the units it decided on are given the same values (an ORM
         object as committed state: nothing left for the ORM to flush), as later events of the request read them."""
         conn = self.session.connection()
@@ -342,7 +323,7 @@ class Recorder:
                 "to_id": after.to,
                 "previous": after.previous.value if after.previous else None,
             }
-            set_custody(conn, sorted(u.id for u in units), values)
+            set_custody(conn, sorted(u.id for u in units), values, batch)
             state, holder, to, previous = values["state"], values["holder_id"], values["to_id"], values["previous"]
             for unit in units:
                 if type(unit) is UnitRow and unit.id not in others:  # the common case, without a call
@@ -363,13 +344,13 @@ class Recorder:
             copy_rows(
                 conn, "containment", ("unit_id", "parent_sscc", "packed_event_id", "batch_id"), self._staged_links
             )
-        self.write_staged_items(event)
+        self.write_staged_items(event, batch)
         self._drop_staged()
 
-    def write_staged_items(self, event: Recorded) -> None:
+    def write_staged_items(self, event: Recorded, batch: WriteBatch | None = None) -> None:
         conn = self.session.connection()
         if conn.dialect.name == "postgresql" and self._staged_items:
-            _pg_insert_items(conn, event.id, self._staged_items)
+            _pg_insert_items(conn, event.id, self._staged_items, batch)
         else:
             rows = [(event.id, *item) for item in self._staged_items]
             copy_rows(conn, "event_item", ("event_id", "unit_id", "container_sscc", "before", "after"), rows)
@@ -411,7 +392,11 @@ class Recorder:
         transaction, holding the log's size row); None on PostgreSQL, where the leaf and the counters' changes
         commit pending and the index is known once the sequencer has integrated them (app/services/log.py)."""
         self.session.flush()
-        self.write_staged(event)
+        conn = self.session.connection()
+        # PostgreSQL: the event's plain writes (units, items, leaf, deltas) go as one statement, sent last; what
+        # is read in between (the standing sales) reads other events' rows only
+        batch = WriteBatch() if conn.dialect.name == "postgresql" else None
+        self.write_staged(event, batch)
         self._count_sales()
         leaf = LeafEvent(
             event_id=event.id,
@@ -429,8 +414,12 @@ class Recorder:
             undoes=event.undoes_event_id,
             items=self._leaf_items,
         )
-        index = log.append(self.session, leaf, event)
-        self.tally.flush(self.session.connection())
+        index = log.append(self.session, leaf, event, batch)
+        self.tally.flush(conn, batch)
+        if batch is not None and self.last_writes:
+            try_sequencer_with(self.session, batch)
+        elif batch is not None:
+            batch.send(conn)
         return index
 
     def _count_sales(self) -> None:
@@ -453,7 +442,6 @@ class Recorder:
                     self.tally.sale(unit.batch_id, sale.action, sale.channel, sale.platform_id, sign)
 
 
-_INSERT_EVENT = insert(Event).returning(Event.id)
 _CHANGED_LATER = frozenset({Action.PACK, Action.UNPACK, Action.UNDO})  # their event rows change after the insert
 
 _PG_ITEMS = (
@@ -463,7 +451,9 @@ _PG_ITEMS = (
 )
 
 
-def _pg_insert_items(conn: Any, event_id: int, items: list[tuple[int | None, str | None, str, str]]) -> None:
+def _pg_insert_items(
+    conn: Any, event_id: int, items: list[tuple[int | None, str | None, str, str]], batch: WriteBatch | None = None
+) -> None:
     """PostgreSQL: a list's items by one INSERT, whatever their number: the units and each one's kind (its pair of
     records) as two array literals, each distinct record sent once as an element of a JSON array (``->`` of a
     ``json`` value gives back the element's text as sent). Rows are written in the list's order. Items naming a
@@ -478,16 +468,17 @@ def _pg_insert_items(conn: Any, event_id: int, items: list[tuple[int | None, str
         return
     kinds: dict[tuple[str, str], int] = {}
     kind_of = [kinds.setdefault((before, after), len(kinds)) for _, _, before, after in items]
-    conn.exec_driver_sql(
-        _PG_ITEMS,
-        (
-            event_id,
-            "[" + ",".join(before for before, _ in kinds) + "]",
-            "[" + ",".join(after for _, after in kinds) + "]",
-            int_array(unit_id for unit_id, *_ in items if unit_id is not None),  # every one is a unit (above)
-            int_array(kind_of),
-        ),
+    params = (
+        event_id,
+        "[" + ",".join(before for before, _ in kinds) + "]",
+        "[" + ",".join(after for _, after in kinds) + "]",
+        int_array(unit_id for unit_id, *_ in items if unit_id is not None),  # every one is a unit (above)
+        int_array(kind_of),
     )
+    if batch is not None:
+        batch.add(_PG_ITEMS, params)
+    else:
+        conn.exec_driver_sql(_PG_ITEMS, params)
 
 
 def _unit_ids_in(session: Session) -> set[int]:
