@@ -506,3 +506,11 @@ def test_gs1_examples_plain_object_events_are_written_as_the_library_writes_them
     direct = _direct(document)
     if len(expected) == len(direct):
         assert all(d == e for d, e in zip(direct, expected, strict=True) if d is not None)
+
+
+def test_a_property_is_remembered_per_document_by_its_exact_json_value():
+    frozen = hash_expansion._frozen
+    values = [1, 1.0, True, "1", None, [1], {"a": 1}, {"a": "1"}, [[1]], ["[", [1]]]
+    assert len({frozen(v) for v in values}) == len(values)
+    assert frozen({"a": 1, "b": [2, "x"]}) == frozen({"b": [2, "x"], "a": 1})  # as json.dumps(sort_keys=True)
+    assert frozen([[[[["deep"]]]]]) is None  # not remembered: expanded each time
