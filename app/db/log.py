@@ -404,8 +404,9 @@ def integrate_here(session: Session) -> dict[int, int] | None:
     with every committed one, so its one commit publishes them (one commit where the batch takes two, and no
     second transaction). The index given to each event's leaf; None, with nothing done, when another integration
     holds the lock (under concurrency): the leaves then commit pending and the batch integrates them. The lock is
-    held until the commit, taken last (after every row lock of the request: the session is flushed first, so no
-    unflushed change takes a row lock after it) and never waited for."""
+    held until the commit, tried after every row lock of the request (the session is flushed first, so no
+    unflushed change takes a row lock after it; ``try_sequencer_with`` tries it with the last writes) and never
+    waited for."""
     conn = session.connection()
     if conn.dialect.name != "postgresql" or not session.info.get(PENDING):
         return None
@@ -424,8 +425,12 @@ def integrate_here(session: Session) -> dict[int, int] | None:
 def try_sequencer_with(session: Session, batch: WriteBatch) -> None:
     """PostgreSQL: send ``batch`` (the last writes of a transaction that leaves leaves pending and commits next,
     ``POST /v1/events``' single event) with ``integrate_here``'s try of the sequencer's lock as its main query:
-    one round trip for both. The lock is still tried after every row lock of the request and never waited for;
-    whether it was taken is kept for ``integrate_here``, for this transaction only."""
+    one round trip for both. PostgreSQL evaluates the main query before its data-modifying parts have run, so the
+    lock may be taken while the batch's own writes still run: they change only unit rows the request already holds
+    locked (app/db/custody.py's ``lock_*``) and insert new rows, and nothing waits for this lock while holding a row
+    lock (events only try it; the batch's integration takes it first, in a transaction of its own), so it costs the
+    lock held a little longer, not a deadlock. Never waited for; whether it was taken is kept for
+    ``integrate_here``, for this transaction only."""
     conn = session.connection()
     taken = bool(batch.send(conn, then=_TRY_SEQUENCER_LOCK))
     session.info[SEQUENCER_TRIED] = (conn.get_transaction(), taken)

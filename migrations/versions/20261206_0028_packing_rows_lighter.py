@@ -36,6 +36,8 @@ PARTIAL = (
 )
 
 _LZ4_BUILT = "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+# A column's own compression exists from PostgreSQL 14 (the setting with it): before, there is nothing to undo.
+_COMPRESSION_SETTABLE = "SELECT true FROM pg_settings WHERE name = 'default_toast_compression'"
 
 
 def _swap(index: str, table: str, column: str, where: str) -> None:
@@ -59,7 +61,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("ALTER TABLE event ALTER COLUMN payload SET COMPRESSION DEFAULT")
+    if op.get_bind().exec_driver_sql(_COMPRESSION_SETTABLE).scalar():
+        op.execute("ALTER TABLE event ALTER COLUMN payload SET COMPRESSION DEFAULT")
     with op.get_context().autocommit_block():
         for index, table, column in PARTIAL:
             _swap(index, table, column, "")
