@@ -114,9 +114,10 @@ class Tally:
         for batch_id, n in lots.items():
             self.recovery[(batch_id, action)] += n
 
-    def flush(self, conn: Connection, batch: WriteBatch | None = None) -> None:
-        """Write the counted changes: on PostgreSQL the lot-level ones as deltas (with ``batch`` when given, sent
-        with the event's other writes), on SQLite into the counter rows; a container's lots into its rows."""
+    def flush(self, conn: Connection, batch: WriteBatch | None) -> None:
+        """Write the counted changes: on PostgreSQL the lot-level ones as deltas, added to ``batch`` (the event's
+        other writes, sent with them; always given there), on SQLite into the counter rows; a container's lots into
+        its rows."""
         lot_level = {CUSTODY: self.custody, HOPS: self.hops, SALES: self.sales, RECOVERY: self.recovery}
         if conn.dialect.name == "postgresql":
             rows = [
@@ -126,12 +127,9 @@ class Tally:
                 if n
             ]
             if rows:  # one statement, the rows as six arrays (an executemany is a pipeline of one per row)
+                assert batch is not None, "PostgreSQL's deltas are sent with the event's writes"
                 kinds, batches, a, b, c, units = zip(*rows, strict=True)
-                params = (list(kinds), list(batches), list(a), list(b), list(c), list(units))
-                if batch is not None:
-                    batch.add(_ADD_DELTAS, params)
-                else:
-                    conn.exec_driver_sql(_ADD_DELTAS, params)
+                batch.add(_ADD_DELTAS, (list(kinds), list(batches), list(a), list(b), list(c), list(units)))
         else:
             for kind, deltas in lot_level.items():
                 table, keys = KINDS[kind]
