@@ -40,18 +40,31 @@ _FIELDS = frozenset({"eventTime", "epcList", *_SCALARS, *_LOCATIONS, *_PARTIES, 
 class Replacements:
     """The library's bare-word replacement (``json_to_py._find_replacement_string_values``) for one document's set
     of vocabulary IRIs: a text becomes the one IRI that ends with ``-`` or ``/`` and the text; it stays as it is when
-    none or several do."""
+    none or several do.
+
+    An IRI ending with a separator and a text ends with the text's last segment (what follows its last ``-`` or
+    ``/``, the whole text when it has none), so the IRIs are kept by their own last segment and a text is compared
+    with those of its segment only: memory linear in the IRIs' length (a table of every suffix after every separator
+    grew with the square of a long IRI's: 200 MB for one of 20,000 slashes), each text's answer remembered."""
 
     def __init__(self, vocabulary: set[str]) -> None:
-        ends: dict[str, set[str]] = {}
+        self._by_last: dict[str, list[str]] = {}
         for iri in vocabulary:
-            for cut, char in enumerate(iri):
-                if char in "-/":
-                    ends.setdefault(iri[cut + 1 :], set()).add(iri)
-        self._one = {text: next(iter(iris)) for text, iris in ends.items() if len(iris) == 1}
+            if "-" in iri or "/" in iri:  # an IRI without a separator ends no text so
+                self._by_last.setdefault(_last_segment(iri), []).append(iri)
+        self._answers: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
-        return self._one.get(text, text)
+        answer = self._answers.get(text)
+        if answer is None:
+            ends = ("-" + text, "/" + text)
+            matches = [iri for iri in self._by_last.get(_last_segment(text), ()) if iri.endswith(ends)]
+            answer = self._answers[text] = matches[0] if len(matches) == 1 else text
+        return answer
+
+
+def _last_segment(text: str) -> str:
+    return text[max(text.rfind("-"), text.rfind("/")) + 1 :]
 
 
 def pre_hash(
