@@ -13,9 +13,13 @@ around it here:
   does) is a JSON-LD error but valid EPCIS JSON; such inline entries are dropped for hashing, where the standard
   meaning wins anyway.
 
-The library's own steps run unchanged, in its order; four of them are made cheaper without changing an answer
-(each proven against the library as it ships, byte for byte on the pre-hash strings, by
-``tests/unit/test_epcis_hash_fast.py`` over GS1's examples and generated documents):
+The library's own steps run in its order; four of them are made cheaper without changing an answer, and for a
+document of plain ObjectEvents they are not run at all (each proven against the library as it ships, byte for byte
+on the pre-hash strings, by ``tests/unit/test_epcis_hash_fast.py`` over GS1's examples and generated documents):
+
+- a document naming no prefix of its own whose events are all plain ObjectEvents (time, EPCs, action, bizStep,
+  disposition, locations, source and destination lists) gets its pre-hash strings from :mod:`.hash_direct`, which
+  writes what the library's tree walk writes for that one shape; any other document takes the steps below;
 
 - the whole-document JSON-LD expansion, used only for the set of CBV/GS1 vocabulary IRIs it contains, is
   replaced by :mod:`.hash_expansion` (the same set, property by property, remembered), or done whole where that
