@@ -16,13 +16,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench-results"
@@ -565,10 +568,94 @@ class Server:
         }
 
 
-def passport_server(name: str, env: dict[str, str], cwd: Path, log_path: Path, *extra: str, workers: int = 1) -> Server:
+QUIET_SERVER = ("--no-access-log", "--log-level", "warning")  # what a measured server logs: warnings only
+
+
+def passport_server(
+    name: str, env: dict[str, str], cwd: Path, log_path: Path, *extra: str, workers: int = 1, quiet: bool = False
+) -> Server:
+    """``passport serve`` on a free port; ``quiet``: no access log, warnings only (QUIET_SERVER, before ``extra``)."""
     port = free_port()
-    argv = [*PASSPORT_ARGV, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *extra]
+    argv = [*PASSPORT_ARGV, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += [*(QUIET_SERVER if quiet else ()), *extra]
     return Server(name, argv, env, cwd, port, log_path)
+
+
+def db_server(db: str, env: dict[str, str], workdir: Path, workers: int = 1) -> Server:
+    """The quiet ``passport serve ({db})`` of a benchmark's run on one database, logging to workdir/server-{db}.log."""
+    log = workdir / f"server-{db}.log"
+    return passport_server(f"passport serve ({db})", env, workdir, log, workers=workers, quiet=True)
+
+
+def print_server_log(server: Server, heading: str = "server log") -> None:
+    """The tail of a server's log on stderr, for a run that failed."""
+    print(f"\n--- {heading} ---\n{server.log_tail()}\n---", file=sys.stderr)
+
+
+def print_server_logs(servers: list[Server]) -> None:
+    """The tail of the log of each of ``servers`` that has one, each headed by its name and path."""
+    for server in servers:
+        if server.log_path.exists():
+            print_server_log(server, f"{server.name} log ({server.log_path})")
+
+
+def minimal_server(env: dict[str, str], database_url: str, workdir: Path, workers: int) -> Server:
+    """scripts/minimal_app.py under uvicorn on ``database_url``: the floor a scan is compared with."""
+    port = free_port()
+    argv = [PYTHON, "-m", "uvicorn", "--app-dir", str(REPO / "scripts"), "minimal_app:app", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers), *QUIET_SERVER]
+    return Server(
+        "minimal_app", argv, {**env, "MINIMAL_DATABASE_URL": database_url}, workdir, port, workdir / "minimal.log"
+    )
+
+
+def db_url(db: str, workdir: Path, pg_name: str) -> str:
+    """A run's database: a SQLite file in its working directory, or the PostgreSQL database ``pg_name`` made afresh."""
+    return f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else pg_recreate(pg_name)
+
+
+@contextmanager
+def serving(
+    server: Server, db: str, pg_name: str, heading: str = "server log", also: tuple[Server, ...] = ()
+) -> Iterator[Server]:
+    """Around one run on one database: on failure, the tail of ``server``'s log; always, ``server`` and then the
+    servers ``also`` stopped, and on PostgreSQL the database ``pg_name`` dropped (starting is the caller's)."""
+    try:
+        yield server
+    except BaseException:
+        print_server_log(server, heading)
+        raise
+    finally:
+        server.stop()
+        for other in also:
+            other.stop()
+        if db == "postgresql":
+            pg_drop(pg_name)
+
+
+@contextmanager
+def scratch_dir(prefix: str, keep: bool = False, kept: str = "  kept {}") -> Iterator[Path]:
+    """A temporary directory for one run (the SQLite file, the logs), removed afterwards unless ``keep``."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(kept.format(workdir))
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_main(main: Callable[[], int], *failures: type[BaseException]) -> NoReturn:
+    """A script's ``if __name__ == "__main__"``: exit with main()'s code; 130 on Ctrl-C; 1 on one of ``failures``."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except failures as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

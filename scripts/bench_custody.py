@@ -34,13 +34,11 @@ import argparse
 import itertools
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -124,15 +122,7 @@ def hop(base: str, sender: dict[str, Any], receiver: dict[str, Any], code: str) 
     return time.perf_counter() - start
 
 
-def scalar(database_url: str, sql: str) -> Any:
-    if database_url.startswith("sqlite"):
-        conn = sqlite3.connect(database_url.split("///", 1)[1])
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    with bc.pg_connect(database_url) as conn:
-        return conn.execute(sql).fetchone()[0]
+scalar = bc.scalar  # also bench_epcis's
 
 
 class Profile:
@@ -396,13 +386,11 @@ def run_db(
     profile: Path | None = None,
     pack_rounds: int = 1,
 ) -> dict[str, Any]:
-    url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
+    url = bc.db_url(db, workdir, PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
     log = workdir / f"server-{db}.log"
-    server = bc.passport_server(
-        f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning"
-    )
-    try:
+    server = bc.passport_server(f"passport serve ({db})", env, workdir, log, quiet=True)
+    with bc.serving(server, db, PG_NAME, f"server log ({log})"):
         bc.run_passport(["init"], env, workdir)
         server.start()
         base = server.base
@@ -563,13 +551,6 @@ def run_db(
                 flush=True,
             )
         db_bytes = bc.database_size(url)
-    except BaseException:
-        print(f"\n--- server log ({log}) ---\n{server.log_tail()}\n---", file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        if db == "postgresql":
-            bc.pg_drop(PG_NAME)
 
     pallet_median = statistics.median(pallet_hops)
     unit_median = statistics.median(unit_hops)
@@ -665,8 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     runs: list[dict[str, Any]] = []
     for db in dbs:
-        workdir = Path(tempfile.mkdtemp(prefix=f"bench-custody-{db}-"))
-        try:
+        with bc.scratch_dir(f"bench-custody-{db}-", args.keep) as workdir:
             runs.append(
                 run_db(
                     db,
@@ -679,11 +659,6 @@ def main(argv: list[str] | None = None) -> int:
                     args.pack_rounds,
                 )
             )
-        finally:
-            if args.keep:
-                print(f"  kept {workdir}")
-            else:
-                shutil.rmtree(workdir, ignore_errors=True)
 
     print()
     print(bc.machine_line(info))
@@ -798,8 +773,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    bc.run_main(main)

@@ -181,12 +181,9 @@ def run_db(
     profile: Path | None = None,
     poll: float = POLL_SECONDS,
 ) -> dict[str, Any]:
-    url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
+    url = bc.db_url(db, workdir, PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
-    log = workdir / f"server-{db}.log"
-    server = bc.passport_server(
-        f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning"
-    )
+    server = bc.db_server(db, env, workdir)
     epcis_seconds: dict[str, float] = {}
     epcis_cpu: dict[str, float] = {}
     xml_seconds: dict[str, float] = {}
@@ -198,7 +195,7 @@ def run_db(
 
     meter = bc.CpuMeter(own_pids)
     batches = len(behaviours) * (2 if xml != "none" else 1) + 1
-    try:
+    with bc.serving(server, db, PG_NAME):
         bc.run_passport(["init"], env, workdir)
         server.start()
         base = server.base
@@ -269,13 +266,6 @@ def run_db(
         moved = scalar(url, f"SELECT count(*) FROM unit WHERE state = 'in_transit' AND to_id = '{dist['id']}'")
         if moved != batches * events:
             raise RuntimeError(f"{moved} units in transit, expected {batches * events}")
-    except BaseException:
-        print(f"\n--- server log ---\n{server.log_tail()}\n---", file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        if db == "postgresql":
-            bc.pg_drop(PG_NAME)
     return {
         "db": db,
         "events": events,

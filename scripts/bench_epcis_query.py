@@ -89,18 +89,10 @@ def walk(base: str, key: str, params: dict[str, str]) -> tuple[float, int]:
 
 
 def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
-    url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
+    url = bc.db_url(db, workdir, PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
-    server = bc.passport_server(
-        f"passport serve ({db})",
-        env,
-        workdir,
-        workdir / f"server-{db}.log",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    )
-    try:
+    server = bc.db_server(db, env, workdir)
+    with bc.serving(server, db, PG_NAME):
         bc.run_passport(["init"], env, workdir)
         server.start()
         key = bc.create_manufacturer(env, workdir)["api_key"]
@@ -119,13 +111,6 @@ def run_db(db: str, events: int, workdir: Path) -> dict[str, Any]:
             f"(indexed / filter {indexed / filtered:.3f}), orderBy eventTime {ordered:.2f} s",
             flush=True,
         )
-    except BaseException:
-        print(f"\n--- server log ---\n{server.log_tail()}\n---", file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        if db == "postgresql":
-            bc.pg_drop(PG_NAME)
     return {
         "db": db,
         "events": events,

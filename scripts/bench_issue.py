@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -101,16 +99,11 @@ def _backends(database: str) -> list[int]:
 def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait: float) -> dict[str, Any]:
     """One fresh database, one server, warm-up then one measured issuance of ``count`` codes."""
     pg_name = "bench_issue"
-    if db == "sqlite":
-        url = f"sqlite:///{workdir / 'passport.db'}"
-    else:
-        url = bc.pg_recreate(pg_name)
+    url = bc.db_url(db, workdir, pg_name)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
     log = workdir / f"server-{db}-{count}.log"
-    server = bc.passport_server(
-        f"passport serve ({db})", env, workdir, log, "--no-access-log", "--log-level", "warning"
-    )
-    try:
+    server = bc.passport_server(f"passport serve ({db})", env, workdir, log, quiet=True)
+    with bc.serving(server, db, pg_name, f"server log ({log})"):
         bc.run_passport(["init"], env, workdir)
         server.start()
         org = bc.create_manufacturer(env, workdir)
@@ -149,13 +142,6 @@ def run_once(db: str, count: int, workdir: Path, sign_messages: int, quiet_wait:
         if '"uri":"' not in result.first_line or "8030=" not in result.first_line:
             raise RuntimeError(f"unexpected first line: {result.first_line[:300]}")
         db_bytes = bc.database_size(url)
-    except BaseException:
-        print(f"\n--- server log ({log}) ---\n{server.log_tail()}\n---", file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        if db == "postgresql":
-            bc.pg_drop(pg_name)
 
     rate = count / result.seconds
     raw = (reference(raw_before, "wall") + reference(raw_after, "wall")) / 2
@@ -270,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     for db in dbs:
         for count in (args.count // 10, args.count):
-            workdir = Path(tempfile.mkdtemp(prefix=f"bench-issue-{db}-"))
-            try:
+            with bc.scratch_dir(f"bench-issue-{db}-", args.keep) as workdir:
                 print(f"[{db}] issuing {count:,} codes ...", flush=True)
                 run = run_once(db, count, workdir, args.sign_messages, args.quiet_wait)
                 runs.append(run)
@@ -279,11 +264,6 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{db}] {count:,} codes in {run['seconds']:.2f} s = {bc.fmt_int(run['codes_per_s'])} codes/s",
                     flush=True,
                 )
-            finally:
-                if args.keep:
-                    print(f"  kept {workdir}")
-                else:
-                    shutil.rmtree(workdir, ignore_errors=True)
 
     print()
     print(bc.machine_line(info))
@@ -372,8 +352,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    bc.run_main(main)

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from app.cli import init
 from app.config import Settings
 from app.domain import merkle
-from app.services import catalog, events, log, orgs
+from app.services import catalog, custody, log, orgs
 from app.services.clock import today, utcnow
 from app.services.issuance import CodeRun, check_issuance, issue_codes
 from app.services.orgs import Principal
@@ -78,12 +78,12 @@ def seed_units(runtime: Runtime, count: int) -> tuple[Principal, Principal, list
 
 def ship_each(runtime: Runtime, maker: Principal, dist: Principal, codes: list[str]) -> float:
     """Events per second, one event per transaction, as one request after another would record them."""
-    policy = events.Policy(utcnow(), timedelta(days=10), timedelta(seconds=0))
+    policy = custody.Policy(utcnow(), timedelta(days=10), timedelta(seconds=0))
     start = time.perf_counter()
     for code in codes:
         with runtime.sessions.begin() as session:
-            outcome = events.record_events(
-                session, maker, [events.EventIn("ship", [code], to=dist.org_id)], atomic=True, policy=policy
+            outcome = custody.record_events(
+                session, maker, [custody.EventIn("ship", [code], to=dist.org_id)], atomic=True, policy=policy
             )
             assert outcome.error is None, outcome.error
     return len(codes) / (time.perf_counter() - start)
@@ -95,7 +95,7 @@ def append_benchmark(kind: str, workdir: Path, count: int, rounds: int) -> dict[
     init(settings)
     runtime = Runtime.start(settings)
     runtime.pool = SigningPool(1)
-    real_append = events.log.append
+    real_append = log.append
     try:
         maker, dist, codes = seed_units(runtime, count)
         warm = codes[:50]
@@ -108,15 +108,15 @@ def append_benchmark(kind: str, workdir: Path, count: int, rounds: int) -> dict[
             chunk_a = rest[2 * r * size : (2 * r + 1) * size]
             chunk_b = rest[(2 * r + 1) * size : (2 * r + 2) * size]
             with_log.append(ship_each(runtime, maker, dist, chunk_a))
-            events.log.append = lambda *_args, **_kw: None  # type: ignore[assignment]
+            log.append = lambda *_args, **_kw: None  # type: ignore[assignment]
             try:
                 without_log.append(ship_each(runtime, maker, dist, chunk_b))
             finally:
-                events.log.append = real_append  # type: ignore[assignment]
+                log.append = real_append  # type: ignore[assignment]
         with runtime.engine.connect() as conn:
             size_now = conn.execute(text("SELECT tree_size FROM log_state")).scalar_one()
     finally:
-        events.log.append = real_append  # type: ignore[assignment]
+        log.append = real_append  # type: ignore[assignment]
         runtime.close()
         if kind == "postgresql":
             pg_drop("bench_log_append")

@@ -225,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             PASSPORT_CHECKPOINT_INTERVAL_SECONDS="0",
         )
         bc.run_passport(["init"], env, workdir)
-        server = bc.passport_server(
-            "passport serve", env, workdir, workdir / "server.log", "--no-access-log", "--log-level", "warning"
-        )
+        server = bc.passport_server("passport serve", env, workdir, workdir / "server.log", quiet=True)
         servers.append(server)
         server.start()
         maker = bc.create_manufacturer(env, workdir)
@@ -270,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         results["cases"] = case_notices(args, server.base, maker, gtin, url)
         server.stop()
     except BaseException:
-        for srv in servers:
-            if srv.log_path.exists():
-                print(f"\n--- {srv.name} log ({srv.log_path}) ---\n{srv.log_tail()}\n---", file=sys.stderr)
+        bc.print_server_logs(servers)
         raise
     finally:
         for srv in servers:
@@ -347,8 +343,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    bc.run_main(main)

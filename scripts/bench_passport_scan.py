@@ -40,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_common as bc
 import bench_verify as bv
 
-SCRIPTS = Path(__file__).resolve().parent
 PG_NAME = "bench_passport_scan"
 
 
@@ -92,9 +91,7 @@ def create_batch(base: str, key: str, gtin: str, lot: str) -> int:
 
 def fill(args: argparse.Namespace, env: dict[str, str], workdir: Path, servers: list[bc.Server]) -> dict[str, Any]:
     bc.run_passport(["init"], env, workdir)
-    filler = bc.passport_server(
-        "passport serve (fill)", env, workdir, workdir / "server-fill.log", "--no-access-log", "--log-level", "warning"
-    )
+    filler = bc.passport_server("passport serve (fill)", env, workdir, workdir / "server-fill.log", quiet=True)
     servers.append(filler)
     filler.start()
     org = bc.create_manufacturer(env, workdir)
@@ -245,29 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(bv.LUA)
 
         def service(name: str) -> bc.Server:
-            server = bc.passport_server(
-                f"passport serve ({name})",
-                env,
-                workdir,
-                workdir / f"server-{name}.log",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                workers=args.workers,
-            )
+            log = workdir / f"server-{name}.log"
+            server = bc.passport_server(f"passport serve ({name})", env, workdir, log, workers=args.workers, quiet=True)
             servers.append(server)
             return server
 
-        port = bc.free_port()
-        minimal = bc.Server(
-            "minimal_app",
-            [bc.PYTHON, "-m", "uvicorn", "--app-dir", str(SCRIPTS), "minimal_app:app", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
-            {**env, "MINIMAL_DATABASE_URL": url},
-            workdir,
-            port,
-            workdir / "minimal.log",
-        )  # fmt: skip
+        minimal = bc.minimal_server(env, url, workdir, args.workers)
         servers.append(minimal)
         print(f"loading each target with wrk ({args.connections} connections, 2 threads, {args.duration} s) ...")
         units_file = workdir / "units.txt"
@@ -290,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             expect("registered", passport=True), args, pg_name,
         )  # fmt: skip
     except BaseException:
-        for server in servers:
-            if server.log_path.exists():
-                print(f"\n--- {server.name} log ({server.log_path}) ---\n{server.log_tail()}\n---", file=sys.stderr)
+        bc.print_server_logs(servers)
         raise
     finally:
         for server in servers:
@@ -369,11 +347,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except subprocess.CalledProcessError as error:
-        print(error, file=sys.stderr)
-        sys.exit(1)
+    bc.run_main(main, subprocess.CalledProcessError)

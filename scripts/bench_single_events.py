@@ -206,18 +206,9 @@ def run_db(
     bursts: int = 10,
 ) -> dict[str, Any]:
     pg_name = PG_NAME if db == "postgresql" else None
-    url = f"sqlite:///{workdir / 'passport.db'}" if db == "sqlite" else bc.pg_recreate(PG_NAME)
+    url = bc.db_url(db, workdir, PG_NAME)
     env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
-    server = bc.passport_server(
-        f"passport serve ({db})",
-        env,
-        workdir,
-        workdir / f"server-{db}.log",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        workers=workers,
-    )
+    server = bc.db_server(db, env, workdir, workers=workers)
     minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
     port = bc.free_port()
     minimal = bc.Server(
@@ -238,7 +229,7 @@ def run_db(
         port,
         workdir / f"minimal-{db}.log",
     )
-    try:
+    with bc.serving(server, db, PG_NAME, also=(minimal,)):
         bc.run_passport(["init"], env, workdir)
         server.start()
         base = server.base
@@ -321,14 +312,6 @@ def run_db(
                 f"  minimal insert, {clients} client(s): {row['per_s']:.0f}/s, CPU {row['server_cpu_ms']} ms each",
                 flush=True,
             )
-    except BaseException:
-        print(f"\n--- server log ---\n{server.log_tail()}\n---", file=sys.stderr)
-        raise
-    finally:
-        server.stop()
-        minimal.stop()
-        if db == "postgresql":
-            bc.pg_drop(PG_NAME)
     for row in rows.values():
         row["per_s"] = round(row["per_s"], 1)
     return {

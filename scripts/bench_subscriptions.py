@@ -152,15 +152,7 @@ def run_db(db: str, url: str, args: argparse.Namespace, workdir: Path, receiver_
         PASSPORT_WEBHOOK_PRIVATE_ADDRESSES="true",
         PASSPORT_VERIFY_RATE_LIMIT="0",
     )
-    server = bc.passport_server(
-        f"passport serve ({db})",
-        env,
-        workdir,
-        workdir / f"server-{db}.log",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    )
+    server = bc.db_server(db, env, workdir)
     try:
         bc.run_passport(["init"], env, workdir)
         server.start()

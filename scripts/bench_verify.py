@@ -46,8 +46,6 @@ import bench_common as bc
 import bench_custody as bcu
 from bench_common import ensure_wrk, parse_wrk, run_wrk  # noqa: F401 - also bench_passport_scan's (bv.run_wrk)
 
-SCRIPTS = Path(__file__).resolve().parent
-
 LUA = r"""
 -- Replays a random path from the sample file (argument after --) with Accept: application/json.
 local paths = {}
@@ -230,15 +228,7 @@ def fill(
     """A fresh database with ``args.units`` units issued through the service's own endpoint; returns the paths of
     a random sample of them and the seconds the issuance took."""
     bc.run_passport(["init"], env, workdir)
-    filler = bc.passport_server(
-        "passport serve (fill)",
-        env,
-        workdir,
-        workdir / "server-fill.log",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    )
+    filler = bc.passport_server("passport serve (fill)", env, workdir, workdir / "server-fill.log", quiet=True)
     servers.append(filler)
     filler.start()
     org = bc.create_manufacturer(env, workdir)
@@ -395,16 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         script.write_text(LUA)
 
         # 2. The service.
-        service = bc.passport_server(
-            "passport serve",
-            env,
-            workdir,
-            workdir / "server-verify.log",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            workers=args.workers,
-        )
+        log = workdir / "server-verify.log"
+        service = bc.passport_server("passport serve", env, workdir, log, workers=args.workers, quiet=True)
         servers.append(service)
         print(
             f"loading passport serve with wrk ({args.connections} connections, 2 threads, {args.duration} s) ...",
@@ -427,45 +409,14 @@ def main(argv: list[str] | None = None) -> int:
         results["service"]["scans_recorded"] = bc.count_rows(url, "scan") - scans_before
 
         # 3. The minimal app on the same database and the same paths (beside the sold packs' rounds too).
-        port = bc.free_port()
-        minimal_env = {**env, "MINIMAL_DATABASE_URL": url}
-        minimal = bc.Server(
-            "minimal_app",
-            [
-                bc.PYTHON,
-                "-m",
-                "uvicorn",
-                "--app-dir",
-                str(SCRIPTS),
-                "minimal_app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            minimal_env,
-            workdir,
-            port,
-            workdir / "minimal.log",
-        )
+        minimal = bc.minimal_server(env, url, workdir, args.workers)
         servers.append(minimal)
 
         if history_file is not None:
             print("loading passport serve with the units that have a history ...", flush=True)
+            log = workdir / "server-verify-history.log"
             history = bc.passport_server(
-                "passport serve (history)",
-                env,
-                workdir,
-                workdir / "server-verify-history.log",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                workers=args.workers,
+                "passport serve (history)", env, workdir, log, workers=args.workers, quiet=True
             )
             servers.append(history)
             results["history"] = load(
@@ -509,9 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         minimal.stop()
     except BaseException:
-        for server in servers:
-            if server.log_path.exists():
-                print(f"\n--- {server.name} log ({server.log_path}) ---\n{server.log_tail()}\n---", file=sys.stderr)
+        bc.print_server_logs(servers)
         raise
     finally:
         for server in servers:
@@ -681,8 +630,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    bc.run_main(main)
