@@ -318,6 +318,7 @@ def lock_unit_rows(
     return _lock_everything(session, unit_rows(session, unit_keys), ssccs)
 
 
+_ROW_WIDTH = len(_ROW_COLUMNS.split(", "))  # the unit's columns, then the product's, in one fetched row
 _UNIT_AND_PRODUCT = (
     f"SELECT {', '.join('u.' + c for c in _ROW_COLUMNS.split(', '))}, p.category, p.manufacturer_id "  # noqa: S608
     "FROM unit u JOIN product p ON p.gtin = u.gtin WHERE u.gtin = {mark} AND u.serial = {mark}"
@@ -338,8 +339,10 @@ def lock_unit_with_product(
     row = conn.exec_driver_sql(sql, key).first()
     if row is None:
         return {}, None
-    unit = UnitRow(*row[:10])
-    return _lock_everything(session, {(unit.gtin, unit.serial): unit}, []), ProductRow(unit.gtin, row[10], row[11])
+    unit = UnitRow(*row[:_ROW_WIDTH])
+    category, manufacturer_id = row[_ROW_WIDTH:]  # exactly two left, or the columns and the row disagree
+    product = ProductRow(unit.gtin, category, manufacturer_id)
+    return _lock_everything(session, {(unit.gtin, unit.serial): unit}, []), product
 
 
 _Units = TypeVar("_Units", dict[tuple[str, str], Unit], dict[tuple[str, str], UnitRow])
