@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import func, select
 
 from app.audit import Report
-from app.cli import _HelpWithDefaults, alembic_config, build_parser, main, serving_loop
+from app.cli import _HelpWithDefaults, alembic_config, build_parser, check_installation, main, serving_loop
 from app.config import Settings
+from app.db.engine import make_engine
 from app.db.models import ApiKey, Organisation
 from app.main import create_app
 from app.services.audit_replay import ReplayReport
@@ -286,11 +289,32 @@ def test_demo_refuses_without_the_servers_master_key(env, capsys, database_url, 
         runtime.close()
 
 
+def _revision(database_url: str) -> str | None:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
 def test_demo_refuses_a_database_behind_this_checkouts_schema(env, capsys, database_url, monkeypatch):
     monkeypatch.setenv("PASSPORT_MASTER_KEY", MASTER_KEY)
-    command.downgrade(alembic_config(database_url), "-1")
+    config = alembic_config(database_url)
+    scripts = ScriptDirectory.from_config(config)
+    head = scripts.get_current_head()
+    previous = scripts.get_revision(head).down_revision
+    assert isinstance(previous, str) and previous != head  # one parent: "-1" has one revision to go to
+    assert _revision(database_url) == head
+    command.downgrade(config, "-1")
+    assert _revision(database_url) == previous  # down exactly one revision, not to base nor left at head
     assert main(["demo"]) == 2
-    assert "schema revision" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"schema revision {previous}, this checkout at {head}" in err and "passport init" in err
+    assert main(["init"]) == 0  # what the message says to run upgrades it back
+    capsys.readouterr()
+    assert _revision(database_url) == head
+    check_installation(Settings(database_url=database_url, master_key=MASTER_KEY))  # ready again: raises nothing
 
 
 def _options(parser: argparse.ArgumentParser, path: str = "passport") -> Iterator[tuple[str, argparse.Action]]:
