@@ -13,6 +13,11 @@ in this run:
   cpu-bound: the most 8 vs 1 could be on this machine idle, its cores / all the CPU an event costs at 8 clients
   (the server, PostgreSQL's backends and shared processes, this script's client threads), over 1 client's rate
 
+Beside the goal's reference, a second one that is not the goal's: the same one-row insert as FastAPI's own tutorial
+writes it (``POST /orm-rows``: a ``def`` endpoint in the thread pool, a pydantic body, a SQLAlchemy ``Session`` from
+a ``yield`` dependency, ``add``/``commit``/``refresh``, a response model), 1 client, event / tutorial by rate and CPU:
+what the event costs against the usual shape of a FastAPI write, which also keeps its database work off the loop.
+
 Then the floor of any event-recording request here: the same route with the same key, a body the validation
 refuses after authentication (middleware, routing, the worker thread, the session, the key's lookups, a problem
 answer; no custody rules, rows or log), 1 client, its rate and CPU per request against the minimal insert's.
@@ -312,6 +317,20 @@ def run_db(
                 f"  minimal insert, {clients} client(s): {row['per_s']:.0f}/s, CPU {row['server_cpu_ms']} ms each",
                 flush=True,
             )
+
+        # A second reference, not the goal's: the same insert as FastAPI's tutorial writes it (a def endpoint in the
+        # thread pool, a Session from a yield dependency, the ORM's add, commit and refresh, a response model).
+        def post_orm() -> None:
+            status, body = API(minimal.base, "POST", "/orm-rows", {"n": 1})
+            if status != 201 or body.get("n") != 1:
+                raise RuntimeError(f"tutorial insert -> {status}: {body}")
+
+        for _ in range(20):
+            post_orm()
+        bc.wait_for_quiet(5)
+        rows["tutorial_1"] = metered(minimal.pid, 1, seconds, post_orm)
+        row = rows["tutorial_1"]
+        print(f"  tutorial insert, 1 client: {row['per_s']:.0f}/s, CPU {row['server_cpu_ms']} ms each", flush=True)
     for row in rows.values():
         row["per_s"] = round(row["per_s"], 1)
     return {
@@ -323,6 +342,8 @@ def run_db(
         "log_leaves": leaves,
         "single_vs_minimal": round(rows["events_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
         "single_vs_minimal_by_cpu": round(rows["minimal_1"]["server_cpu_ms"] / rows["events_1"]["server_cpu_ms"], 3),
+        "single_vs_tutorial": round(rows["events_1"]["per_s"] / rows["tutorial_1"]["per_s"], 3),
+        "single_vs_tutorial_by_cpu": round(rows["tutorial_1"]["server_cpu_ms"] / rows["events_1"]["server_cpu_ms"], 3),
         "clients_8_vs_1": round(rows["events_8"]["per_s"] / rows["events_1"]["per_s"], 3),
         "floor_vs_minimal": round(rows["floor_1"]["per_s"] / rows["minimal_1"]["per_s"], 3),
         "floor_vs_minimal_by_cpu": round(rows["minimal_1"]["server_cpu_ms"] / rows["floor_1"]["server_cpu_ms"], 3),
@@ -449,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             ("yes" if r["clients_8_vs_1"] >= 2 else "no") if r["db"] == "postgresql" else "-",
             f"{r['floor_1']['server_cpu_ms']:.2f}",
             f"{r['floor_vs_minimal']:.2f} / {r['floor_vs_minimal_by_cpu']:.2f}",
+            f"{r['tutorial_1']['server_cpu_ms']:.2f}",
+            f"{r['single_vs_tutorial']:.2f} / {r['single_vs_tutorial_by_cpu']:.2f}",
         ]
         for r in results
     ]
@@ -467,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         ">= 2 (PG)",
         "floor CPU ms",
         "floor vs minimal (rate / CPU)",
+        "tutorial CPU ms",
+        "1 vs tutorial (rate / CPU)",
     ]
     print(bc.table(headers, table))
     print(f"load average after: {os.getloadavg()}")

@@ -1,5 +1,9 @@
 """The floor for bench_verify.py: a minimal FastAPI app doing one lookup in Passport's ``unit`` table; and for
-bench_single_events.py: ``POST /rows`` inserts one row per request (its own transaction) in a table of its own.
+bench_single_events.py: ``POST /rows`` inserts one row per request (its own transaction) in a table of its own, and
+``POST /orm-rows`` does the same as FastAPI's own tutorial writes it ("SQL (Relational) Databases": a ``def``
+endpoint in the thread pool, a pydantic body, a SQLAlchemy ``Session`` from a ``yield`` dependency, ``add``,
+``commit``, ``refresh``, the row returned as a response model; SQLAlchemy's ORM in place of SQLModel, which is
+a thin layer over it).
 
 Same URL shape as the public verification route (``/01/{gtin}/10/{lot}/21/{serial}``, query ignored) so the very
 same sample of scanned codes can be replayed against it. The ``async def`` endpoint runs on the event loop and does a
@@ -15,11 +19,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Integer, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 DATABASE_URL = os.environ.get("MINIMAL_DATABASE_URL", "sqlite:///./passport.db")
 
@@ -54,9 +61,53 @@ def _inserter(url: str) -> Callable[[int], Any]:
     return lambda n: pg.execute("INSERT INTO minimal_row (n) VALUES (%s)", (n,))
 
 
+class _Base(DeclarativeBase):
+    pass
+
+
+class OrmRow(_Base):
+    __tablename__ = "minimal_orm_row"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class RowIn(BaseModel):
+    n: int
+
+
+class RowOut(RowIn):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+
+
+def _orm_engine(url: str) -> Any:
+    """The tutorial's engine, with the pragmas Passport's SQLite connections use (as ``_inserter``)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    else:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    _Base.metadata.create_all(engine)
+    return engine
+
+
 lookup = _connect(DATABASE_URL)
 insert = _inserter(DATABASE_URL)
+orm_engine = _orm_engine(DATABASE_URL)
 app = FastAPI(title="minimal lookup")
+
+
+def get_session() -> Iterator[Session]:
+    with Session(orm_engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
 @app.get("/healthz")
@@ -78,3 +129,12 @@ async def unit(gtin: str, lot: str, serial: str) -> Response:
 async def add_row(body: dict[str, int]) -> dict[str, bool]:
     insert(int(body.get("n", 0)))
     return {"ok": True}
+
+
+@app.post("/orm-rows", status_code=201, response_model=RowOut)
+def add_orm_row(row: RowIn, session: SessionDep) -> OrmRow:
+    stored = OrmRow(n=row.n)
+    session.add(stored)
+    session.commit()
+    session.refresh(stored)
+    return stored
