@@ -46,12 +46,26 @@ ANSWER_COLUMNS = (
 _REQUEST, _ANSWER, _AT = (ANSWER_COLUMNS.index(name) for name in ("request", "answer", "requested_at"))
 
 
+# One answer is one row, named by who asked, when, and the correlation UUID it carries (the unique index
+# ``uq_partner_verification_answer``, migration 0029). The UUID alone is not the answer's: it is the requester's,
+# echoed as sent, and a partner may send the same one again (a retry of its own, a later check of the same pack), each
+# time a new answer, signed at its own moment. A row stored again (a commit whose reply was lost, then the group
+# written once more) has all three the same, and every insert below then stores nothing and raises nothing.
+ANSWER_KEY = ("requester_id", "requested_at", "correlation_uuid")
+_ON_CONFLICT = f" ON CONFLICT ({', '.join(ANSWER_KEY)}) DO NOTHING"
+_STAGED = "partner_verification_in"  # PostgreSQL: the session's scratch table COPY fills, emptied at each commit
+
+
 def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     """Insert kept answers (values in ``ANSWER_COLUMNS`` order; ``request`` a dict, ``answer`` JSON text, kept as
-    sent; ``requested_at`` an aware UTC datetime), in order, with one statement (COPY on PostgreSQL; below
-    SQLAlchemy's per-row parameter processing, which cost more than the insert itself). On SQLite one multi-row
-    ``INSERT ... VALUES (...), (...)``, not an ``executemany``: the driver releases and takes back the GIL around
-    each step, so a row each was a GIL hand-over each between the keeper's thread and the event loop."""
+    sent; ``requested_at`` an aware UTC datetime), in order; an answer already stored is left as it is (see
+    ``ANSWER_KEY``). On PostgreSQL COPY (below SQLAlchemy's per-row parameter processing, which cost more than the
+    insert itself, and it carries any value, a NUL escaped in a request included) into a temporary table, then one
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` (COPY has no ON CONFLICT): two round trips more than COPY
+    straight into the table, against a multi-row ``INSERT ... VALUES`` with parameters that cost the keeper's thread
+    4-10 times COPY's CPU. On SQLite one multi-row ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING``, not an
+    ``executemany``: the driver releases and takes back the GIL around each step, so a row each was a GIL hand-over
+    each between the keeper's thread and the event loop."""
     if not rows:
         return
     stored = _stored_at(conn)
@@ -59,20 +73,31 @@ def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
         (*row[:_REQUEST], json.dumps(row[_REQUEST]), row[_ANSWER], stored(row[_AT]), *row[_AT + 1 :]) for row in rows
     ]
     if conn.dialect.name == "postgresql":
-        copy_rows(conn, "partner_verification", ANSWER_COLUMNS, values)
+        conn.exec_driver_sql(_STAGE)
+        copy_rows(conn, _STAGED, (*ANSWER_COLUMNS, "ord"), [(*value, n) for n, value in enumerate(values)])
+        conn.exec_driver_sql(_FROM_STAGED)
         return
     for start in range(0, len(values), _SQLITE_ROWS):
         chunk = values[start : start + _SQLITE_ROWS]
         conn.exec_driver_sql(_sqlite_insert(len(chunk)), tuple(chain.from_iterable(chunk)))
 
 
+_NAMES = ", ".join(ANSWER_COLUMNS)
+# Created once per session (IF NOT EXISTS: behind PgBouncer the transaction may run on another server connection),
+# with the table's column types and no constraint, and the rows' order (their ids follow it); ON COMMIT DELETE
+# ROWS: empty again when the transaction ends.
+_STAGE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED} ON COMMIT DELETE ROWS AS "  # noqa: S608 - no value in the text
+    f"SELECT {_NAMES}, 0 AS ord FROM partner_verification WITH NO DATA"
+)
+_FROM_STAGED = f"INSERT INTO partner_verification ({_NAMES}) SELECT {_NAMES} FROM {_STAGED} ORDER BY ord{_ON_CONFLICT}"  # noqa: S608
 _SQLITE_ROWS = 500  # rows per statement: 6,000 parameters, below SQLite's 32,766
 
 
 @lru_cache(maxsize=64)
 def _sqlite_insert(count: int) -> str:
     row = f"({', '.join('?' for _ in ANSWER_COLUMNS)})"
-    return f"INSERT INTO partner_verification ({', '.join(ANSWER_COLUMNS)}) VALUES {', '.join([row] * count)}"  # noqa: S608
+    return f"INSERT INTO partner_verification ({_NAMES}) VALUES {', '.join([row] * count)}{_ON_CONFLICT}"  # noqa: S608
 
 
 def _stored_at(conn: Connection) -> Any:
@@ -80,6 +105,33 @@ def _stored_at(conn: Connection) -> Any:
     if conn.dialect.name != "sqlite":
         return lambda at: at
     return _TABLE.c.requested_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
+_STORED_POSTGRESQL = (
+    "SELECT k.ord - 1 FROM unnest(%s::text[], %s::timestamptz[], %s::text[]) WITH ORDINALITY AS k (r, t, c, ord) "
+    "WHERE EXISTS (SELECT 1 FROM partner_verification p "
+    "WHERE p.requester_id = k.r AND p.requested_at = k.t AND p.correlation_uuid = k.c)"
+)
+_STORED_SQLITE = (
+    "SELECT j.key FROM json_each(?) j WHERE EXISTS (SELECT 1 FROM partner_verification p "
+    "WHERE p.requester_id = json_extract(j.value, '$[0]') AND p.requested_at = json_extract(j.value, '$[1]') "
+    "AND p.correlation_uuid = json_extract(j.value, '$[2]'))"
+)
+_ORG, _CORRELATION = ANSWER_COLUMNS.index("requester_id"), ANSWER_COLUMNS.index("correlation_uuid")
+
+
+def already_stored(conn: Connection, rows: Sequence[Sequence[Any]]) -> set[int]:
+    """Which of the rows (as ``insert_answers`` takes them) are stored already, by position: one statement, through
+    the answer's unique index. For a group written again after an outcome not known (a connection lost around a
+    commit), so that what was stored is neither counted again by the oracle guard nor refused."""
+    if not rows:
+        return set()
+    if conn.dialect.name == "postgresql":
+        params: tuple[Any, ...] = tuple([row[i] for row in rows] for i in (_ORG, _AT, _CORRELATION))
+        return set(conn.exec_driver_sql(_STORED_POSTGRESQL, params).scalars())
+    stored = _stored_at(conn)
+    keys = json.dumps([(row[_ORG], stored(row[_AT]), row[_CORRELATION]) for row in rows])
+    return set(conn.exec_driver_sql(_STORED_SQLITE, (keys,)).scalars())
 
 
 def lock_requester(conn: Connection, requester_id: str) -> None:
@@ -149,7 +201,8 @@ def held_pairs(conn: Connection, pairs: set[tuple[str, int]]) -> set[tuple[str, 
 # keeper's thread waits for the GIL once: each round trip's return is a wait for the event loop to let go of it
 # (a 32-answer group's transaction of five took 2.4-14.7 ms alone and 16-74 ms beside a busy thread, this 25-30 ms;
 # docs/partner-verification.md). Inserted only if every answer of the group is held; otherwise nothing is, and the
-# group goes through the oracle guard's transaction (``held_pairs``, the count, the insert).
+# group goes through the oracle guard's transaction (``held_pairs``, the count, the insert). An answer already stored
+# (the statement committed, its reply lost, and sent again) is left as it is (``ANSWER_KEY``).
 _INSERT_IF_ALL_HELD = f"""
 WITH r AS MATERIALIZED (
   SELECT * FROM json_to_recordset(%s::json) AS r (
@@ -161,7 +214,7 @@ WITH r AS MATERIALIZED (
   INSERT INTO partner_verification ({", ".join(ANSWER_COLUMNS)})
   SELECT org_id, manufacturer_id, gtin, serial, unit_id, context, correlation_uuid, verified, decided, request,
          answer::json, requested_at
-  FROM d WHERE NOT EXISTS (SELECT 1 FROM d WHERE NOT decided) ORDER BY ord
+  FROM d WHERE NOT EXISTS (SELECT 1 FROM d WHERE NOT decided) ORDER BY ord{_ON_CONFLICT}
 )
 SELECT NOT EXISTS (SELECT 1 FROM d WHERE NOT decided)"""  # noqa: S608 - no value in the text
 _JSON_NAMES = (*("org_id" if name == "requester_id" else name for name in ANSWER_COLUMNS), "ord")

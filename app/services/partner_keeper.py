@@ -56,6 +56,7 @@ from app.db.lookups import PerLoop
 from app.db.partner_rows import (
     ANSWER_COLUMNS,
     LoopInserts,
+    already_stored,
     held_pairs,
     insert_answers,
     insert_if_all_held,
@@ -105,6 +106,7 @@ class _Waiting:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
     tried: bool = False  # the one statement was tried on the loop and wrote nothing: the threads go straight on
+    unsure: bool = False  # ... or failed (a connection lost, a timeout), so it may have been committed
 
 
 @dataclass(eq=False)
@@ -193,6 +195,8 @@ class AnswerKeeper:
                     written = await mine.inserts.insert_if_all_held([_row_of(w.kept) for w in group])
                 except Exception:
                     logging.getLogger("passport").debug("a partner group goes to the writer threads", exc_info=True)
+                    for waiting in group:  # lost or silent mid-statement: it may have committed
+                        waiting.unsure = True
                     written = False
                 if written:
                     with self._lock:
@@ -201,6 +205,8 @@ class AnswerKeeper:
                 else:
                     self._leave_to_threads(group)
         except BaseException:
+            for waiting in group:  # cancelled, perhaps with its statement in flight
+                waiting.unsure = True
             with self._lock:
                 rest, mine.waiting = mine.waiting, []
             self._leave_to_threads(group + rest)
@@ -337,13 +343,16 @@ class AnswerKeeper:
     def _write(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
         for attempt in (1, 2):
             try:
-                return self._write_once(group)
+                return self._write_once(group, unsure=attempt == 2)
             except DBAPIError as error:  # a connection found lost is replaced and the group written once more
                 if attempt == 2 or not error.connection_invalidated:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _write_once(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
+    def _write_once(self, group: list[_Waiting], *, unsure: bool) -> dict[_Waiting, RateLimited]:
+        """Write the group (``unsure``: it may be stored already, its last try's connection lost around a commit).
+        Every insert leaves an answer already stored as it is; in the oracle guard's transaction such answers are
+        looked up first (only when unsure: one statement), and are then neither counted nor refused."""
         limit = self.unheld_per_hour
         refused: dict[_Waiting, RateLimited] = {}
         conn = self._connection()
@@ -352,6 +361,9 @@ class AnswerKeeper:
             if self._postgresql and not tried and insert_if_all_held(conn, [_row_of(w.kept) for w in group]):
                 return refused  # the common group, every requester had its unit: one round trip, committed
             with conn.begin():
+                if unsure or any(w.unsure for w in group):
+                    stored = already_stored(conn, [_row_of(w.kept) for w in group])
+                    group = [waiting for index, waiting in enumerate(group) if index not in stored]
                 asked = {(w.kept.requester_id, w.kept.unit_id) for w in group if w.kept.held is None}
                 had = held_pairs(conn, {(org, unit) for org, unit in asked if unit is not None})
                 held = [

@@ -47,3 +47,15 @@ Index(
 
 
 Index("ix_partner_verification_unit_id_requester_id", PartnerVerification.unit_id, PartnerVerification.requester_id)
+
+
+# One answer, one row (migration 0029): who asked, when, and the correlation UUID it carries (the UUID alone is the
+# requester's, echoed as sent, and may come again in a later request; app/db/partner_rows.ANSWER_KEY). Every insert
+# is ON CONFLICT DO NOTHING on it, so a group written again after a lost commit stores nothing twice.
+Index(
+    "uq_partner_verification_answer",
+    PartnerVerification.requester_id,
+    PartnerVerification.requested_at,
+    PartnerVerification.correlation_uuid,
+    unique=True,
+)

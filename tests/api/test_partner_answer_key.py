@@ -1,0 +1,304 @@
+"""One kept partner answer, one row (migration 0029, ``uq_partner_verification_answer``): every insert path stores a
+group written again (the retry after a commit whose reply was lost) once and raises nothing, the oracle guard
+neither counts nor refuses what was stored already, and the migration removes the copies stored before it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from app.cli import alembic_config
+from app.db.engine import make_engine
+from app.db.models import Alert, PartnerVerification
+from app.db.partner_rows import LoopInserts, already_stored, insert_answers, insert_if_all_held
+from app.services.clock import utcnow
+from app.services.partner_keeper import KeptAnswer, _row_of, _Waiting
+from app.services.runtime import Runtime
+from tests.helpers import seed_lots
+
+
+def answer(requester_id: str, *, held: bool = True, correlation: str | None = None, **changes: Any) -> KeptAnswer:
+    correlation = correlation or str(uuid.uuid4())
+    kept = KeptAnswer(
+        requester_id=requester_id,
+        manufacturer_id=None,
+        gtin="09506000134352",
+        serial="S1",
+        unit_id=None,
+        context="statusCheck",
+        correlation_uuid=correlation,
+        verified=False,
+        held=held,
+        request={"path": "/01/x", "query": "", "error": None},
+        answer=json.dumps({"verified": False, "correlationUUID": correlation}),
+        requested_at=utcnow(),
+    )
+    return replace(kept, **changes)
+
+
+def stored(runtime: Runtime, answers: list[KeptAnswer]) -> list[tuple[str, str]]:
+    """(requester, correlation UUID) of every row kept for these answers' UUIDs, in the order stored."""
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(PartnerVerification.requester_id, PartnerVerification.correlation_uuid)
+            .where(PartnerVerification.correlation_uuid.in_({k.correlation_uuid for k in answers}))
+            .order_by(PartnerVerification.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def keys(answers: list[KeptAnswer]) -> list[tuple[str, str]]:
+    return [(k.requester_id, k.correlation_uuid) for k in answers]
+
+
+def transaction_insert(runtime: Runtime, answers: list[KeptAnswer]) -> None:
+    """The writer threads' insert (COPY through the scratch table on PostgreSQL, VALUES on SQLite), committed."""
+    with runtime.engine.begin() as conn:
+        insert_answers(conn, [_row_of(k) for k in answers])
+
+
+def test_the_threads_insert_stores_a_group_written_again_once(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    group = [answer(org.id) for _ in range(3)]
+    group.append(replace(answer(org.id), request={"path": "/01/x", "query": "", "error": "\x00"}))  # COPY's own case
+    transaction_insert(runtime, group)
+    transaction_insert(runtime, group)  # the retry after a lost commit: no error
+    assert stored(runtime, group) == keys(group)
+    later = [answer(org.id)]
+    transaction_insert(runtime, [*group, *later])  # a group part stored, part new: the new rows only
+    assert stored(runtime, [*group, *later]) == keys([*group, *later])
+
+
+def test_the_same_correlation_uuid_in_another_request_is_another_answer_and_kept(runtime, make_org):
+    """The UUID is the requester's, echoed: sent again (at another moment, or by another requester) it is a new
+    answer, signed anew, and is kept; only the very same row is a copy."""
+    org, other = make_org("distributor", "drug_wholesale"), make_org("retailer", "drug_retail")
+    first = answer(org.id)
+    again = replace(first, requested_at=first.requested_at + timedelta(microseconds=1), context="dscsaSaleableReturn")
+    elsewhere = replace(first, requester_id=other.id)
+    transaction_insert(runtime, [first, again, elsewhere])
+    assert stored(runtime, [first]) == keys([first, again, elsewhere])
+
+
+def test_a_copy_inserted_without_the_keepers_statements_is_refused(runtime, make_org):
+    """The unique index itself, not only the inserts' ON CONFLICT: a plain INSERT of a copy fails."""
+    org = make_org("distributor", "drug_wholesale")
+    kept = answer(org.id)
+    transaction_insert(runtime, [kept])
+    row = {name: value for name, value in zip(_FIELDS, _row_of(kept), strict=True)}
+    row["answer"] = json.loads(kept.answer)
+    with pytest.raises(IntegrityError), runtime.engine.begin() as conn:
+        conn.execute(PartnerVerification.__table__.insert(), [row])
+    assert stored(runtime, [kept]) == keys([kept])
+
+
+_FIELDS = tuple(f.name for f in KeptAnswer.__dataclass_fields__.values())
+
+
+@pytest.mark.postgres_only
+def test_the_one_statement_stores_a_group_sent_again_once_from_a_thread_and_from_the_loop(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    group = [answer(org.id) for _ in range(4)]
+    rows = [_row_of(k) for k in group]
+    with runtime.engine.connect() as conn:
+        assert insert_if_all_held(conn, rows) is True
+        assert insert_if_all_held(conn, rows) is True  # the statement sent again: no error, nothing more
+    inserts = LoopInserts(runtime.engine)
+
+    async def twice() -> list[bool]:
+        return [await inserts.insert_if_all_held(rows), await inserts.insert_if_all_held(rows)]
+
+    try:
+        assert asyncio.run(twice()) == [True, True]
+    finally:
+        inserts.finish()
+    assert stored(runtime, group) == keys(group)
+
+
+def _waiting(answers: list[KeptAnswer], loop: asyncio.AbstractEventLoop, **flags: bool) -> list[_Waiting]:
+    return [_Waiting(k, loop, loop.create_future(), **flags) for k in answers]
+
+
+@pytest.mark.parametrize("how", ["a retry of the threads", "the loop's statement failed"])
+def test_a_group_stored_then_written_again_is_neither_counted_nor_refused_by_the_oracle_guard(runtime, make_org, how):
+    """Two answers about units never held, at a limit of two an hour: stored, then written again by the threads'
+    transaction as after a lost commit (their retry, or the loop's statement lost mid-flight). Both come back kept,
+    not refused, once each, and no oracle alert is raised; a third new answer in the same group is refused."""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(2)]
+    loop = asyncio.new_event_loop()
+    try:
+        assert keeper._write_once(_waiting(group, loop), unsure=False) == {}
+        assert stored(runtime, group) == keys(group)
+        if how == "a retry of the threads":
+            again, unsure = _waiting(group, loop), True
+        else:
+            again, unsure = _waiting(group, loop, tried=True, unsure=True), False
+        extra = _waiting([answer(org.id, held=False)], loop)
+        refused = keeper._write_once([*again, *extra], unsure=unsure)
+    finally:
+        loop.close()
+    assert list(refused) == extra  # the new one is over the limit; the two stored are not refused
+    assert stored(runtime, group) == keys(group)
+    assert stored(runtime, [extra[0].kept]) == []
+    with runtime.sessions() as session:
+        alerts = session.scalars(select(Alert.count).where(Alert.type == "verification_oracle")).all()
+    assert alerts == [1]  # the one refusal
+
+
+def test_already_stored_names_the_rows_by_their_answer_key(runtime, make_org):
+    org = make_org("distributor", "drug_wholesale")
+    first, second = answer(org.id), answer(org.id)
+    transaction_insert(runtime, [first])
+    moved = replace(first, requested_at=first.requested_at + timedelta(microseconds=1))
+    with runtime.engine.connect() as conn:
+        assert already_stored(conn, [_row_of(k) for k in (second, first, moved)]) == {1}
+        assert already_stored(conn, []) == set()
+
+
+# The migration: copies stored before it are removed (the first kept), and the downgrade drops the index.
+
+T0 = datetime(2026, 12, 5, 9, 30, 0, 123456, tzinfo=UTC)
+UUIDS = [str(uuid.UUID(int=n)) for n in range(1, 4)]
+
+
+def _rows_at_0028() -> list[dict[str, Any]]:
+    """Six answers of two requesters in nine rows: the first answer stored three times (ids 1, 3, 7), the second
+    twice (2, 4)."""
+
+    def row(requester: str, correlation: str, at: datetime) -> dict[str, Any]:
+        return {
+            "requester_id": requester,
+            "manufacturer_id": "m1",
+            "gtin": "09506000134352",
+            "serial": "S1",
+            "unit_id": None,
+            "context": "statusCheck",
+            "correlation_uuid": correlation,
+            "verified": True,
+            "held": True,
+            "request": {"path": "/01/x", "query": "", "error": None},
+            "answer": {"correlationUUID": correlation, "at": at.isoformat()},
+            "requested_at": at,
+        }
+
+    later = T0 + timedelta(microseconds=1)
+    answers = [
+        row("d1", UUIDS[0], T0),
+        row("d1", UUIDS[1], T0),
+        row("d1", UUIDS[0], later),  # the same UUID sent again a microsecond later: another answer
+        row("r1", UUIDS[0], T0),  # ... and by another requester
+        row("r1", UUIDS[2], T0),
+        row("d1", UUIDS[2], later),
+    ]
+    first, second, *rest = answers
+    return [first, second, first, second, rest[0], rest[1], first, rest[2], rest[3]]
+
+
+def _answer_rows(url: str) -> list[tuple[int, str, str, datetime]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            table = PartnerVerification.__table__
+            query = select(table.c.id, table.c.requester_id, table.c.correlation_uuid, table.c.requested_at)
+            return [tuple(r) for r in conn.execute(query.order_by(table.c.id))]
+    finally:
+        engine.dispose()
+
+
+def _insert(url: str, rows: list[dict[str, Any]]) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(PartnerVerification.__table__.insert(), rows)
+    finally:
+        engine.dispose()
+
+
+def _unique_index(url: str) -> list[str] | None:
+    engine = make_engine(url)
+    try:
+        indexes = sa.inspect(engine).get_indexes("partner_verification")
+    finally:
+        engine.dispose()
+    [found] = [i for i in indexes if i["name"] == "uq_partner_verification_answer"] or [None]
+    return None if found is None else [*found["column_names"], "unique" if found["unique"] else "not unique"]
+
+
+def test_0029_removes_the_copies_keeping_the_first_and_downgrades(empty_database_url):
+    url = empty_database_url
+    command.upgrade(alembic_config(url), "0028")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            seed_lots(conn, T0, issued=1, orgs=(("d1", "distributor"), ("r1", "retailer")))
+    finally:
+        engine.dispose()
+    _insert(url, _rows_at_0028())
+    before = _answer_rows(url)
+    assert len(before) == 9
+    command.upgrade(alembic_config(url), "0029")
+
+    after = _answer_rows(url)
+    firsts: dict[tuple[str, str, datetime], int] = {}
+    for id_, requester, correlation, at in before:
+        firsts.setdefault((requester, correlation, at), id_)
+    assert [r[0] for r in after] == sorted(firsts.values()) == [1, 2, 5, 6, 8, 9]  # the first of each answer kept
+    assert _unique_index(url) == ["requester_id", "requested_at", "correlation_uuid", "unique"]
+    copy = _rows_at_0028()[0]
+    with pytest.raises(IntegrityError):
+        _insert(url, [copy])
+    _insert(url, [{**copy, "requested_at": T0 + timedelta(seconds=1)}])  # another moment: another answer
+
+    command.downgrade(alembic_config(url), "0028")
+    assert _unique_index(url) is None
+    _insert(url, [copy])  # nothing refuses a copy any more
+    assert len(_answer_rows(url)) == 8
+    command.upgrade(alembic_config(url), "head")  # and the upgrade removes it again
+    assert len(_answer_rows(url)) == 7
+    assert _unique_index(url) == ["requester_id", "requested_at", "correlation_uuid", "unique"]
+
+
+@pytest.mark.postgres_only
+def test_0029_builds_again_after_an_interrupted_run_left_an_invalid_index(empty_database_url):
+    """A build CONCURRENTLY that failed leaves an invalid index behind; the migration drops it and builds anew."""
+    url = empty_database_url
+    command.upgrade(alembic_config(url), "0028")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            seed_lots(conn, T0, issued=1, orgs=(("d1", "distributor"), ("r1", "retailer")))
+        _insert(url, _rows_at_0028())
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with pytest.raises(IntegrityError):  # the copies are still there: the build fails, the index invalid
+                conn.execute(
+                    text(
+                        "CREATE UNIQUE INDEX CONCURRENTLY uq_partner_verification_answer "
+                        "ON partner_verification (requester_id, requested_at, correlation_uuid)"
+                    )
+                )
+            assert conn.scalar(
+                text(
+                    "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = 'uq_partner_verification_answer'::regclass"
+                )
+            )
+        command.upgrade(alembic_config(url), "0029")
+        with engine.connect() as conn:
+            assert conn.scalar(
+                text("SELECT indisvalid FROM pg_index WHERE indexrelid = 'uq_partner_verification_answer'::regclass")
+            )
+            assert conn.scalar(select(func.count()).select_from(PartnerVerification)) == 6
+    finally:
+        engine.dispose()
