@@ -15,6 +15,7 @@ from starlette.routing import request_response
 import app.api.routes_events as routes_events
 import app.db.log as log_db
 import app.services.log as log_service
+from app.db.custody import WriteBatch, set_custody
 from app.db.models import Alert, Event, LogNode, LogPending, LogState, LotCustody, LotDelta, Unit
 from tests.helpers import assert_counted, assert_problem, ok, post, serial
 
@@ -245,4 +246,32 @@ def test_a_sequencer_try_of_an_earlier_transaction_is_not_taken_for_this_one(run
         with _statements(runtime) as seen:
             log_db.integrate_here(session)
         assert [s for s in seen if s == "SELECT pg_try_advisory_xact_lock(16019, 3)"], seen
+        session.rollback()
+
+
+@pytest.mark.postgres_only
+def test_a_single_units_custody_write_keeps_one_generic_plan(runtime, batch, issue):
+    """One unit's custody update (a till's, a scanner's: the single event's write batch) is written ``id = %s``:
+    psycopg prepares it at its 5th run, and after 5 custom plans PostgreSQL keeps one generic plan for it. As
+    ``id = ANY(array)`` the generic plan's estimate (10 rows) lost to the custom plan's (1) every time, and the
+    whole write batch was planned again at every event (pg_stat_statements: plans = calls). Several units still go as one array; each
+    statement changes exactly the rows it names."""
+    issue(batch["id"], 2000)  # a table with statistics the planner costs by, as in service (not a few rows unanalysed)
+    with runtime.sessions() as session:
+        conn = session.connection()
+        conn.exec_driver_sql("ANALYZE unit")
+        ids = sorted(session.scalars(select(Unit.id).where(Unit.batch_id == batch["id"])))[:3]
+        for n in range(14):  # the same text each time, as a till's events send it
+            write = WriteBatch()
+            set_custody(conn, [ids[0]], {"previous": f"p{n}"}, write)
+            assert write.send(conn, then="SELECT count(*) FROM log_state") == 1  # a main query with a cost
+        plans = conn.exec_driver_sql(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ("WITH w0 AS (UPDATE unit SET previous = $1 WHERE id %) SELECT count(*) FROM log_state",),  # either form
+        ).all()
+        assert len(plans) == 1 and plans[0][0] >= 2, plans  # prepared, and planned generically since
+        set_custody(conn, ids[1:], {"previous": "many"})
+        set_custody(conn, [int(session.scalar(select(func.max(Unit.id)))) + 1], {"previous": "nobody"})  # no such unit
+        rows = {u: p for u, p in session.execute(select(Unit.id, Unit.previous).where(Unit.previous.is_not(None)))}
+        assert rows == {ids[0]: "p13", ids[1]: "many", ids[2]: "many"}
         session.rollback()
