@@ -40,6 +40,14 @@ def test_raw_insert_stores_one_row_a_request(minimal):
     assert _count(path, "minimal_row") == 3
 
 
+def test_raw_insert_refuses_bad_input_and_stores_nothing(minimal):
+    module, path = minimal
+    client = TestClient(module.app)
+    assert client.post("/rows", json={"n": "seven"}).status_code == 422
+    assert client.post("/rows", content=b"not json", headers={"content-type": "application/json"}).status_code == 422
+    assert _count(path, "minimal_row") == 0
+
+
 def test_tutorial_insert_stores_one_row_and_answers_it(minimal):
     module, path = minimal
     client = TestClient(module.app)
