@@ -106,7 +106,16 @@ class _Waiting:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
     tried: bool = False  # the one statement was tried on the loop and wrote nothing: the threads go straight on
-    unsure: bool = False  # ... or failed (a connection lost, a timeout), so it may have been committed
+    unsure: bool = False  # a try of it failed (a connection lost, a timeout, any error), so it may have been committed
+    refused_in: _Try | None = None  # the try that refused it and raised its alert, if that try may have committed
+
+
+@dataclass(eq=False, slots=True)
+class _Try:
+    """One transaction of the threads that refused answers (and counted their alert): the answers it inserted tell
+    whether it committed, if its outcome was not known."""
+
+    inserted: list[_Waiting]
 
 
 @dataclass(eq=False)
@@ -343,16 +352,21 @@ class AnswerKeeper:
     def _write(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
         for attempt in (1, 2):
             try:
-                return self._write_once(group, unsure=attempt == 2)
-            except DBAPIError as error:  # a connection found lost is replaced and the group written once more
-                if attempt == 2 or not error.connection_invalidated:
+                return self._write_once(group)
+            except Exception as error:
+                for waiting in group:  # its outcome is not known: every later try of these answers looks them up
+                    waiting.unsure = True
+                # a connection found lost is replaced and the group written once more
+                if attempt == 2 or not (isinstance(error, DBAPIError) and error.connection_invalidated):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _write_once(self, group: list[_Waiting], *, unsure: bool) -> dict[_Waiting, RateLimited]:
-        """Write the group (``unsure``: it may be stored already, its last try's connection lost around a commit).
-        Every insert leaves an answer already stored as it is; in the oracle guard's transaction such answers are
-        looked up first (only when unsure: one statement), and are then neither counted nor refused."""
+    def _write_once(self, group: list[_Waiting]) -> dict[_Waiting, RateLimited]:
+        """Write the group. An answer ``unsure`` may be stored already (a try of it failed, perhaps around its
+        commit); every insert leaves an answer already stored as it is, and in the oracle guard's transaction such
+        answers are looked up (only then: one statement), after the group's requesters' locks (so a try still
+        committing on the server is waited for, then seen), and are then neither counted nor refused. An answer an
+        earlier try refused is refused again without a second alert if that try is found committed."""
         limit = self.unheld_per_hour
         refused: dict[_Waiting, RateLimited] = {}
         conn = self._connection()
@@ -361,9 +375,20 @@ class AnswerKeeper:
             if self._postgresql and not tried and insert_if_all_held(conn, [_row_of(w.kept) for w in group]):
                 return refused  # the common group, every requester had its unit: one round trip, committed
             with conn.begin():
-                if unsure or any(w.unsure for w in group):
-                    stored = already_stored(conn, [_row_of(w.kept) for w in group])
-                    group = [waiting for index, waiting in enumerate(group) if index not in stored]
+                locked: list[str] = []
+                alerted: set[_Try] = set()  # earlier tries found committed: their refusals were counted
+                if any(w.unsure for w in group):
+                    # Locks first: a try of these answers still committing holds them, and the lookup after them
+                    # sees its rows (read committed: each statement its own snapshot).
+                    locked = sorted({w.kept.requester_id for w in group})
+                    for requester in locked:  # in one order everywhere: two processes' groups cannot deadlock
+                        lock_requester(conn, requester)
+                    tries = list({w.refused_in: None for w in group if w.refused_in is not None})
+                    members = set(group)
+                    looked = [*group, *(w for t in tries for w in t.inserted if w not in members)]
+                    found = {looked[index] for index in already_stored(conn, [_row_of(w.kept) for w in looked])}
+                    alerted = {t for t in tries if any(w in found for w in t.inserted)}
+                    group = [waiting for waiting in group if waiting not in found]
                 asked = {(w.kept.requester_id, w.kept.unit_id) for w in group if w.kept.held is None}
                 had = held_pairs(conn, {(org, unit) for org, unit in asked if unit is not None})
                 held = [
@@ -373,10 +398,12 @@ class AnswerKeeper:
                 counted = sorted({w.kept.requester_id for w, h in zip(group, held, strict=True) if not h})
                 unheld: dict[str, int] = {}
                 for requester in counted:  # in one order everywhere: two processes' groups cannot deadlock
-                    lock_requester(conn, requester)
+                    if not locked:
+                        lock_requester(conn, requester)
                     since = min(w.kept.requested_at for w in group if w.kept.requester_id == requester)
                     unheld[requester] = unheld_since(conn, requester, since - ORACLE_WINDOW)
                 rows = []
+                inserted: list[_Waiting] = []
                 for waiting, is_held in zip(group, held, strict=True):
                     kept = waiting.kept
                     if not is_held:
@@ -386,11 +413,15 @@ class AnswerKeeper:
                         unheld[kept.requester_id] += 1
                     row = _row_of(kept)
                     rows.append(row if row[_HELD] is is_held else (*row[:_HELD], is_held, *row[_HELD + 1 :]))
+                    inserted.append(waiting)
                 insert_answers(conn, rows)
-                if refused:
+                alerts = [w for w in refused if w.refused_in is None or w.refused_in not in alerted]
+                if alerts:
+                    this_try = _Try(inserted)
                     with Session(bind=conn) as session:
-                        for waiting in refused:
+                        for waiting in alerts:
                             _alert(session, waiting.kept, limit)
+                            waiting.refused_in = this_try  # set before the commit: its outcome may be lost
                         session.flush()
         except Exception:
             if conn.invalidated or conn.closed:  # lost (the server restarted, say): the next group reconnects

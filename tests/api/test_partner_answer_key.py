@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,15 +18,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.cli import alembic_config
 from app.db.engine import make_engine
 from app.db.models import Alert, PartnerVerification
-from app.db.partner_rows import LoopInserts, already_stored, insert_answers, insert_if_all_held
+from app.db.partner_rows import LoopInserts, already_stored, insert_answers, insert_if_all_held, lock_requester
 from app.services.clock import utcnow
-from app.services.partner_keeper import KeptAnswer, _row_of, _Waiting
+from app.services.partner_keeper import AnswerKeeper, KeptAnswer, _row_of, _Waiting
 from app.services.runtime import Runtime
 from tests.helpers import seed_lots
 
@@ -140,14 +144,14 @@ def test_a_group_stored_then_written_again_is_neither_counted_nor_refused_by_the
     group = [answer(org.id, held=False) for _ in range(2)]
     loop = asyncio.new_event_loop()
     try:
-        assert keeper._write_once(_waiting(group, loop), unsure=False) == {}
+        assert keeper._write_once(_waiting(group, loop)) == {}
         assert stored(runtime, group) == keys(group)
         if how == "a retry of the threads":
-            again, unsure = _waiting(group, loop), True
+            again = _waiting(group, loop, unsure=True)
         else:
-            again, unsure = _waiting(group, loop, tried=True, unsure=True), False
+            again = _waiting(group, loop, tried=True, unsure=True)
         extra = _waiting([answer(org.id, held=False)], loop)
-        refused = keeper._write_once([*again, *extra], unsure=unsure)
+        refused = keeper._write_once([*again, *extra])
     finally:
         loop.close()
     assert list(refused) == extra  # the new one is over the limit; the two stored are not refused
@@ -156,6 +160,143 @@ def test_a_group_stored_then_written_again_is_neither_counted_nor_refused_by_the
     with runtime.sessions() as session:
         alerts = session.scalars(select(Alert.count).where(Alert.type == "verification_oracle")).all()
     assert alerts == [1]  # the one refusal
+
+
+def oracle_alerts(runtime: Runtime) -> list[int]:
+    with runtime.sessions() as session:
+        return list(session.scalars(select(Alert.count).where(Alert.type == "verification_oracle")))
+
+
+@contextmanager
+def connections_lost(engine: Engine, times: int, statement_of: Callable[[str], bool]) -> Iterator[list[str]]:
+    """The first ``times`` statements of this thread that ``statement_of`` picks find their connection closed under
+    them (the driver's own connection closed, as a lost one is: SQLAlchemy sees it invalidated)."""
+    me, lost = threading.get_ident(), []
+
+    def lose(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == me and len(lost) < times and statement_of(statement):
+            lost.append(statement)
+            cursor.connection.close()
+
+    event.listen(engine, "before_cursor_execute", lose)
+    try:
+        yield lost
+    finally:
+        event.remove(engine, "before_cursor_execute", lose)
+
+
+def settle(keeper: AnswerKeeper, group: list[_Waiting], loop: asyncio.AbstractEventLoop) -> list[Any]:
+    """The writer thread's whole handling of a group (its retry, then one answer at a time), and each outcome."""
+    keeper._settle(group)
+    return loop.run_until_complete(asyncio.gather(*(w.future for w in group), return_exceptions=True))
+
+
+def test_answers_stored_by_a_try_whose_retry_failed_too_are_neither_counted_nor_refused_one_by_one(runtime, make_org):
+    """A group committed, its reply lost; its retry loses its connection too, so the writer writes the answers one
+    at a time: each is known to be perhaps stored (the flag is the answer's, not the attempt's), looked up, and comes
+    back kept, not refused by a count that includes itself."""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(2)]
+    loop = asyncio.new_event_loop()
+    try:
+        assert keeper._write_once(_waiting(group, loop)) == {}  # the try that committed
+        again = _waiting(group, loop, tried=True)  # ... written again as if its commit's reply had been lost
+        with connections_lost(keeper._engine, 2, lambda sql: not sql.startswith("BEGIN")) as lost:
+            outcomes = settle(keeper, again, loop)
+        assert len(lost) == 2  # the group's try and its retry
+    finally:
+        loop.close()
+    assert outcomes == [None, None]
+    assert all(w.unsure for w in again)
+    assert stored(runtime, group) == keys(group)
+    assert oracle_alerts(runtime) == []
+
+
+def test_a_refusal_written_again_after_its_commit_is_not_counted_twice_on_the_alert(runtime, make_org):
+    """Three answers never held at a limit of two: the third refused, its alert counted once. The same group written
+    again as after a lost reply: refused again, the two stored left alone, and the alert not counted again (the try
+    that refused it is found committed, by the answers it stored)."""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(3)]
+    loop = asyncio.new_event_loop()
+    try:
+        waiting = _waiting(group, loop, tried=True)
+        assert list(keeper._write_once(waiting)) == waiting[2:]
+        assert oracle_alerts(runtime) == [1]
+        for w in waiting:
+            w.unsure = True
+        assert list(keeper._write_once(waiting)) == waiting[2:]
+    finally:
+        loop.close()
+    assert stored(runtime, group) == keys(group[:2])
+    assert oracle_alerts(runtime) == [1]
+
+
+def test_a_refusal_whose_try_rolled_back_is_counted_on_the_retry(runtime, make_org):
+    """Four answers never held at a limit of two: the try refuses the last two and its connection is lost at the
+    second's alert, so nothing of it is kept. The retry refuses them again and counts both on the alert."""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(4)]
+    alert_inserts = iter(range(2))
+    loop = asyncio.new_event_loop()
+    try:
+        waiting = _waiting(group, loop, tried=True)
+        picks = lambda sql: sql.startswith("INSERT INTO alert") and next(alert_inserts, 2) == 1  # noqa: E731
+        with connections_lost(keeper._engine, 1, picks) as lost:
+            outcomes = settle(keeper, waiting, loop)
+        assert len(lost) == 1
+    finally:
+        loop.close()
+    assert outcomes[:2] == [None, None] and [type(o).__name__ for o in outcomes[2:]] == ["RateLimited"] * 2
+    assert stored(runtime, group) == keys(group[:2])
+    assert oracle_alerts(runtime) == [2]
+
+
+@pytest.mark.postgres_only
+def test_a_retry_waits_for_a_try_still_committing_then_neither_counts_nor_refuses_its_answers(runtime, make_org):
+    """The try's transaction (its requester's lock and rows) is still open on the server when the retry starts: the
+    retry waits on the lock, then looks its answers up and finds them, so it neither counts nor refuses them. Looked
+    up before the lock, they were missed, then counted once the try committed: both refused, the alert raised."""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(2)]
+    loop = asyncio.new_event_loop()
+    first_try = runtime.engine.connect()
+    result: dict[str, Any] = {}
+
+    def retry() -> None:
+        result["refused"] = keeper._write_once(_waiting(group, loop, tried=True, unsure=True))
+
+    thread = threading.Thread(target=retry)
+    try:
+        transaction = first_try.begin()
+        lock_requester(first_try, org.id)
+        insert_answers(first_try, [_row_of(k) for k in group])
+        thread.start()
+        with runtime.engine.connect() as watch:  # until the retry waits for the lock the try holds
+            waits = text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+            )
+            while thread.is_alive() and not watch.scalar(waits):
+                watch.rollback()
+                time.sleep(0.01)
+        assert thread.is_alive()  # it waits, not finished
+        transaction.commit()
+    finally:
+        first_try.close()
+        thread.join()
+        loop.close()
+    assert result == {"refused": {}}
+    assert stored(runtime, group) == keys(group)
+    assert oracle_alerts(runtime) == []
 
 
 def test_already_stored_names_the_rows_by_their_answer_key(runtime, make_org):
