@@ -10,6 +10,7 @@ committed on its own, with nothing to count.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -53,7 +54,18 @@ _REQUEST, _ANSWER, _AT = (ANSWER_COLUMNS.index(name) for name in ("request", "an
 # written once more) has all three the same, and every insert below then stores nothing and raises nothing.
 ANSWER_KEY = ("requester_id", "requested_at", "correlation_uuid")
 _ON_CONFLICT = f" ON CONFLICT ({', '.join(ANSWER_KEY)}) DO NOTHING"
-_STAGED = "partner_verification_in"  # PostgreSQL: the session's scratch table COPY fills, emptied at each commit
+
+
+def staged_table(columns: Sequence[str], types: Sequence[str]) -> str:
+    """PostgreSQL: the name of the session's scratch table COPY fills (emptied at each commit), after the columns it
+    holds. Behind PgBouncer a server connection outlives the processes that used it, so after a deploy that changes
+    the columns (or their types) a table of the old shape would still be there under a fixed name, and CREATE ... IF
+    NOT EXISTS would keep it: named by a hash of its shape, the new code makes a table of its own."""
+    shape = ";".join(f"{name} {type_}" for name, type_ in zip(columns, types, strict=True))
+    return f"partner_verification_in_{hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest()[:8]}"
+
+
+_STAGED = staged_table(ANSWER_COLUMNS, [str(_TABLE.c[name].type) for name in ANSWER_COLUMNS])
 
 
 def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -83,9 +95,9 @@ def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
 
 
 _NAMES = ", ".join(ANSWER_COLUMNS)
-# Created once per session (IF NOT EXISTS: behind PgBouncer the transaction may run on another server connection),
-# with the table's column types and no constraint, and the rows' order (their ids follow it); ON COMMIT DELETE
-# ROWS: empty again when the transaction ends.
+# Created once per session and shape (IF NOT EXISTS: behind PgBouncer the transaction may run on another server
+# connection; ``staged_table``), with the table's column types and no constraint, and the rows' order (their ids
+# follow it); ON COMMIT DELETE ROWS: empty again when the transaction ends.
 _STAGE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGED} ON COMMIT DELETE ROWS AS "  # noqa: S608 - no value in the text
     f"SELECT {_NAMES}, 0 AS ord FROM partner_verification WITH NO DATA"

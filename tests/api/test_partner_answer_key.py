@@ -24,7 +24,15 @@ from sqlalchemy.exc import IntegrityError
 from app.cli import alembic_config
 from app.db.engine import make_engine
 from app.db.models import Alert, PartnerVerification
-from app.db.partner_rows import LoopInserts, already_stored, insert_answers, insert_if_all_held, lock_requester
+from app.db.partner_rows import (
+    ANSWER_COLUMNS,
+    LoopInserts,
+    already_stored,
+    insert_answers,
+    insert_if_all_held,
+    lock_requester,
+    staged_table,
+)
 from app.services.clock import utcnow
 from app.services.partner_keeper import AnswerKeeper, KeptAnswer, _row_of, _Waiting
 from app.services.runtime import Runtime
@@ -307,6 +315,36 @@ def test_already_stored_names_the_rows_by_their_answer_key(runtime, make_org):
     with runtime.engine.connect() as conn:
         assert already_stored(conn, [_row_of(k) for k in (second, first, moved)]) == {1}
         assert already_stored(conn, []) == set()
+
+
+def test_the_scratch_table_is_named_after_the_columns_it_holds():
+    """Behind PgBouncer a server connection keeps a session's temporary table across deploys: a table of another
+    shape must have another name, or COPY would go into the old one."""
+    types = ["TEXT"] * len(ANSWER_COLUMNS)
+    name = staged_table(ANSWER_COLUMNS, types)
+    assert name == staged_table(list(ANSWER_COLUMNS), list(types))  # the same shape, the same table
+    assert name.startswith("partner_verification_in_") and len(name) <= 63  # PostgreSQL's identifiers
+    assert staged_table(ANSWER_COLUMNS[:-1], types[:-1]) != name  # a column less
+    assert staged_table((*ANSWER_COLUMNS, "origin"), (*types, "TEXT")) != name  # a column more
+    assert staged_table(ANSWER_COLUMNS, ["JSON", *types[1:]]) != name  # a type changed
+
+
+@pytest.mark.postgres_only
+def test_a_scratch_table_of_another_shape_left_on_the_session_is_not_used(runtime, make_org):
+    """A server connection that served older code still holds its scratch tables: one under the fixed name used
+    before the names were hashed and one of another shape (both without ``held``). The insert makes and fills a
+    table of its own."""
+    org = make_org("distributor", "drug_wholesale")
+    group = [answer(org.id) for _ in range(2)]
+    columns = [name for name in ANSWER_COLUMNS if name != "held"]
+    with runtime.engine.begin() as conn:
+        for old in ("partner_verification_in", staged_table(columns, ["TEXT"] * len(columns))):
+            conn.exec_driver_sql(
+                f"CREATE TEMPORARY TABLE {old} ON COMMIT DELETE ROWS AS "
+                f"SELECT {', '.join(columns)}, 0 AS ord FROM partner_verification WITH NO DATA"
+            )
+        insert_answers(conn, [_row_of(k) for k in group])
+    assert stored(runtime, group) == keys(group)
 
 
 # The migration: copies stored before it are removed (the first kept), and the downgrade drops the index.
