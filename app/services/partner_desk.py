@@ -29,10 +29,9 @@ from app.db.partner_facts import PartnerFacts, PartnerFactsLookups
 from app.domain.errors import NotAuthenticated
 from app.domain.jws import CompactSigner
 from app.domain.licences import LicenceTerm, valid_kinds
-from app.services.clock import utcnow
 from app.services.keys import KeyRing, MasterKeyError
 from app.services.orgs import Principal, hash_api_key
-from app.services.partner_keeper import AnswerKeeper
+from app.services.partner_keeper import AnswerKeeper, answer_time
 from app.services.partner_verification import JWS_TYPE, PartnerRequest, answer_partner, parties_json
 from app.services.verification import Verification
 
@@ -96,7 +95,7 @@ class PartnerDesk:
         facts = known.facts
         if facts.key_tag is None:
             raise MasterKeyError("no active signing key: run `passport init`")
-        now = utcnow()
+        now = answer_time()  # strictly later than this process's last answer's (see ANSWER_KEY)
         principal = _principal(known, now)
         signer = self._signers.get(facts.key_tag)
         if signer is None:

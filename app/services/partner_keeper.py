@@ -43,7 +43,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -65,6 +65,7 @@ from app.db.partner_rows import (
 )
 from app.domain.alerts import SEVERITY, AlertType
 from app.domain.errors import RateLimited
+from app.services.clock import utcnow
 
 ORACLE_WINDOW = timedelta(hours=1)
 MAX_GROUP = 500  # answers in one group (transaction) at most; a loop's batch is handed over at this many too
@@ -94,6 +95,29 @@ class KeptAnswer:
 assert tuple(f.name for f in fields(KeptAnswer)) == ANSWER_COLUMNS  # a row is the answer's fields, in order
 _HELD = ANSWER_COLUMNS.index("held")
 _row_of = operator.attrgetter(*ANSWER_COLUMNS)  # the row's values, in order (one call, not one getattr a column)
+
+
+class _AnswerClock:
+    """The moment of an answer (``requested_at``, to the microsecond): the clock, but strictly later than the last
+    this process gave, so two answers of one process never share one (an answer's row is named by its requester,
+    this moment and its correlation UUID, ``ANSWER_KEY``: two answers sharing all three would be kept as one, the
+    second's answer sent with no row). Two processes answering one requester with one UUID in one microsecond still
+    would (docs/partner-verification.md). A clock stepped back holds answers a microsecond apart until it catches up."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        now = utcnow()
+        with self._lock:
+            if now <= self._last:
+                now = self._last + timedelta(microseconds=1)
+            self._last = now
+        return now
+
+
+answer_time = _AnswerClock()  # the one of this process: every partner desk (runtime) of it asks it
 
 
 class KeepFailed(Exception):

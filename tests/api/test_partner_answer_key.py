@@ -33,10 +33,11 @@ from app.db.partner_rows import (
     lock_requester,
     staged_table,
 )
+from app.services import partner_desk, partner_keeper
 from app.services.clock import utcnow
-from app.services.partner_keeper import AnswerKeeper, KeptAnswer, _row_of, _Waiting
+from app.services.partner_keeper import AnswerKeeper, KeptAnswer, _AnswerClock, _row_of, _Waiting
 from app.services.runtime import Runtime
-from tests.helpers import seed_lots
+from tests.helpers import BASE_URL, seed_lots
 
 
 def answer(requester_id: str, *, held: bool = True, correlation: str | None = None, **changes: Any) -> KeptAnswer:
@@ -345,6 +346,50 @@ def test_a_scratch_table_of_another_shape_left_on_the_session_is_not_used(runtim
             )
         insert_answers(conn, [_row_of(k) for k in group])
     assert stored(runtime, group) == keys(group)
+
+
+def test_the_answer_clock_gives_each_answer_of_a_process_its_own_microsecond(monkeypatch):
+    """The clock read twice in one microsecond, or stepped back: each answer still gets a moment of its own, the
+    next microsecond after the last; once the clock is ahead again, its own reading."""
+    clock = _AnswerClock()
+    now = [T0]
+    monkeypatch.setattr(partner_keeper, "utcnow", lambda: now[0])
+    tick = timedelta(microseconds=1)
+    assert [clock(), clock(), clock()] == [T0, T0 + tick, T0 + 2 * tick]
+    now[0] = T0 - timedelta(seconds=1)  # stepped back
+    assert clock() == T0 + 3 * tick
+    now[0] = T0 + timedelta(seconds=1)
+    assert clock() == T0 + timedelta(seconds=1)
+
+
+def test_two_requests_with_one_uuid_answered_in_one_microsecond_are_both_kept(
+    client, runtime, batch, issue, make_org, monkeypatch
+):
+    """One requester sends one correlation UUID twice and the clock reads the same microsecond for both: two answers
+    sent, two rows kept (the second a microsecond later), not one row for two answers."""
+    org = make_org("distributor", "drug_wholesale")
+    [code] = issue(batch["id"], 1)
+    frozen = utcnow()
+    monkeypatch.setattr(partner_keeper, "utcnow", lambda: frozen)
+    monkeypatch.setattr(partner_desk, "utcnow", lambda: frozen, raising=False)  # where the desk read it before
+    correlation = str(uuid.uuid4())
+    bodies = []
+    for context in ("statusCheck", "dscsaSaleableReturn"):
+        path = code["uri"].replace(BASE_URL, "").split("&8030=")[0]  # as a partner's scanner sends it
+        joiner = "&" if "?" in path else "?"
+        query = f"linkType=gs1:verificationService&context={context}&correlationUUID={correlation}"
+        response = client.get(f"{path}{joiner}{query}", headers=org.headers)
+        assert response.status_code == 200, response.text
+        bodies.append(response.json())
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(PartnerVerification.context, PartnerVerification.requested_at)
+            .where(PartnerVerification.correlation_uuid == correlation)
+            .order_by(PartnerVerification.id)
+        ).all()
+    assert [context for context, _ in rows] == ["statusCheck", "dscsaSaleableReturn"]
+    assert rows[1].requested_at - rows[0].requested_at == timedelta(microseconds=1)
+    assert [b["context"] for b in bodies] == ["statusCheck", "dscsaSaleableReturn"]
 
 
 # The migration: copies stored before it are removed (the first kept), and the downgrade drops the index.
