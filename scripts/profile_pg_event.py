@@ -10,14 +10,14 @@ created in it, to connect to; the run makes and drops its own ``bench_profile_ev
     # append port = 55432, shared_preload_libraries, pg_stat_statements.track = all, track_functions = all
     runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D /tmp/pgprof/data -l /tmp/pgprof/log -w start
 
-A manufacturer ships --events single units to a distributor, one ``POST /v1/events`` each over one kept
-connection, after a warm-up; the counters are reset after the warm-up. Printed: the database's backends' CPU per
-event (as bench_single_events.py measures it), then each statement's calls, execution time, rows and shared
+A manufacturer ships --events single units to a distributor, one ``POST /v1/events`` each, from --clients
+threads each with one kept connection; the counters are reset after a warm-up. Printed: the database's backends'
+CPU per event (as bench_single_events.py measures it), then each statement's calls, execution time, rows and shared
 buffers per event (top-level and nested: a trigger's statements appear beside the statement that fired them, so
 the times overlap; the ``nested`` column says which), and the trigger functions' time per event.
 
     .venv/bin/python scripts/profile_pg_event.py --admin-url postgresql://postgres@127.0.0.1:55432/test
-        [--events 3000] [--units N] [--source DIR] [--top 25] [--keep]
+        [--events 3000] [--clients 1] [--units N] [--source DIR] [--env KEY=VALUE] [--top 25] [--keep]
 """
 
 from __future__ import annotations
@@ -45,16 +45,20 @@ WHERE d.datname = %s ORDER BY s.total_exec_time DESC
 """
 
 
-def user_sys(pids: list[int]) -> tuple[float, float]:
-    """User and system CPU seconds of these processes so far (from /proc/<pid>/stat)."""
-    user = system = 0.0
+def user_sys(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of each of these processes so far (from /proc/<pid>/stat)."""
+    found = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        user, system = user + int(fields[11]) / bc._TICK, system + int(fields[12]) / bc._TICK
-    return user, system
+        found[pid] = (int(fields[11]) / bc._TICK, int(fields[12]) / bc._TICK)
+    return found
+
+
+def _backends() -> list[int]:
+    return [p for p in bc.postgres_pids(PG_NAME) if f" {PG_NAME} " in bc.cmdline(p)]
 
 
 def reset(admin_url: str, url: str) -> None:
@@ -118,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=3000, help="single ship events measured (default 3000)")
     parser.add_argument("--units", type=int, help="units issued (default: events + 200)")
     parser.add_argument("--source", help="run another source tree (e.g. a git archive of HEAD) as the service")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server (a PASSPORT_ setting)")
+    parser.add_argument("--clients", type=int, default=1, help="client threads posting at once (default 1)")
     parser.add_argument("--keep", action="store_true", help="leave the database for EXPLAIN (dropped next run)")
     parser.add_argument("--top", type=int, default=25, help="statements printed (default 25)")
     args = parser.parse_args(argv)
@@ -131,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{PG_NAME}"')
         url = bc.pg_url(PG_NAME)
-        env = bc.passport_env(url, workdir, PASSPORT_VERIFY_RATE_LIMIT="0")
+        extra = dict(item.split("=", 1) for item in args.env)
+        env = bc.passport_env(url, workdir, **{"PASSPORT_VERIFY_RATE_LIMIT": "0", **extra})
         server = bc.db_server("postgresql", env, workdir)
         try:
             bc.run_passport(["init"], env, workdir)
@@ -161,19 +168,40 @@ def main(argv: list[str] | None = None) -> int:
                 conn.execute("VACUUM ANALYZE")
             load = bc.wait_for_quiet(5)
             reset(args.admin_url, url)
-            backends = bc.CpuMeter(lambda: [p for p in bc.postgres_pids(PG_NAME) if f" {PG_NAME} " in bc.cmdline(p)])
+            backends = bc.CpuMeter(_backends)
             server_cpu = bc.CpuMeter(lambda: [server.pid, *bc.children(server.pid)])
-            pids = [p for p in bc.postgres_pids(PG_NAME) if f" {PG_NAME} " in bc.cmdline(p)]
-            split = user_sys(pids)
+            split = user_sys(_backends())  # a backend opened during the run counts from 0
             backends.start()
             server_cpu.start()
             start = time.perf_counter()
-            for _ in range(args.events):
-                ship_one()
+            shares = [args.events // args.clients + (i < args.events % args.clients) for i in range(args.clients)]
+            errors: list[BaseException] = []
+
+            def client(n: int) -> None:
+                try:
+                    for _ in range(n):
+                        ship_one()
+                except Exception as error:  # the run is void; said below
+                    errors.append(error)
+
+            threads = [threading.Thread(target=client, args=(n,)) for n in shares]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
             elapsed = time.perf_counter() - start
+            if errors:
+                raise RuntimeError(f"{len(errors)} clients failed, first: {errors[0]!r}")
             pg_ms, server_ms = 1000 * backends.stop() / args.events, 1000 * server_cpu.stop() / args.events
-            print(f"{args.events} single ship events in {elapsed:.1f} s: {args.events / elapsed:.0f}/s")
-            user, system = (1000 * (b - a) / args.events for a, b in zip(split, user_sys(pids), strict=True))
+            print(
+                f"{args.events} single ship events, {args.clients} client(s),"
+                f" {elapsed:.1f} s: {args.events / elapsed:.0f}/s"
+            )
+            after = user_sys(_backends())  # a backend closed during the run is missing here (CpuMeter's too)
+            user, system = (
+                1000 * sum(cpu[i] - split.get(pid, (0.0, 0.0))[i] for pid, cpu in after.items()) / args.events
+                for i in (0, 1)
+            )
             print(
                 f"backend CPU {pg_ms:.3f} ms per event (its user {user:.3f}, system {system:.3f}),"
                 f" server CPU {server_ms:.3f} ms per event, load before {load:.2f} cores busy"
