@@ -19,6 +19,7 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DataError
 
 from app.db.bulk import copy_rows
@@ -65,7 +66,10 @@ def staged_table(columns: Sequence[str], types: Sequence[str]) -> str:
     return f"partner_verification_in_{hashlib.sha1(shape.encode(), usedforsecurity=False).hexdigest()[:8]}"
 
 
-_STAGED = staged_table(ANSWER_COLUMNS, [str(_TABLE.c[name].type) for name in ANSWER_COLUMNS])
+# The types as PostgreSQL names them (str() would name a timestamp with and without a time zone alike).
+_STAGED = staged_table(
+    ANSWER_COLUMNS, [_TABLE.c[name].type.compile(dialect=postgresql.dialect()) for name in ANSWER_COLUMNS]
+)
 
 
 def insert_answers(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:

@@ -102,7 +102,12 @@ class _AnswerClock:
     this process gave, so two answers of one process never share one (an answer's row is named by its requester,
     this moment and its correlation UUID, ``ANSWER_KEY``: two answers sharing all three would be kept as one, the
     second's answer sent with no row). Two processes answering one requester with one UUID in one microsecond still
-    would (docs/partner-verification.md). A clock stepped back holds answers a microsecond apart until it catches up."""
+    would (docs/partner-verification.md). A clock stepped back by up to ``STEP_BACK`` holds answers a microsecond
+    apart until it catches up; stepped back further (a reading far ahead, since corrected), the clock is believed
+    again at once: the signed timestamps and the oracle guard's hour follow the corrected clock, and the rows
+    keep apart by their readings, no longer in order."""
+
+    STEP_BACK = timedelta(seconds=1)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -111,8 +116,12 @@ class _AnswerClock:
     def __call__(self) -> datetime:
         now = utcnow()
         with self._lock:
-            if now <= self._last:
+            if now <= self._last and self._last - now < self.STEP_BACK:
                 now = self._last + timedelta(microseconds=1)
+            elif now <= self._last:
+                logging.getLogger("passport").warning(
+                    "the clock went back %s: partner answers follow it", self._last - now
+                )
             self._last = now
         return now
 
@@ -132,6 +141,7 @@ class _Waiting:
     tried: bool = False  # the one statement was tried on the loop and wrote nothing: the threads go straight on
     unsure: bool = False  # a try of it failed (a connection lost, a timeout, any error), so it may have been committed
     refused_in: _Try | None = None  # the try that refused it and raised its alert, if that try may have committed
+    inserted_by: _Try | None = None  # the last try that inserted it (set before that try's commit)
 
 
 @dataclass(eq=False, slots=True)
@@ -411,7 +421,9 @@ class AnswerKeeper:
                     members = set(group)
                     looked = [*group, *(w for t in tries for w in t.inserted if w not in members)]
                     found = {looked[index] for index in already_stored(conn, [_row_of(w.kept) for w in looked])}
-                    alerted = {t for t in tries if any(w in found for w in t.inserted)}
+                    # A try committed if an answer it inserted is stored *by it*: a later try may have stored
+                    # the same answer after this one rolled back.
+                    alerted = {t for t in tries if any(w in found and w.inserted_by is t for w in t.inserted)}
                     group = [waiting for waiting in group if waiting not in found]
                 asked = {(w.kept.requester_id, w.kept.unit_id) for w in group if w.kept.held is None}
                 had = held_pairs(conn, {(org, unit) for org, unit in asked if unit is not None})
@@ -439,9 +451,11 @@ class AnswerKeeper:
                     rows.append(row if row[_HELD] is is_held else (*row[:_HELD], is_held, *row[_HELD + 1 :]))
                     inserted.append(waiting)
                 insert_answers(conn, rows)
+                this_try = _Try(inserted)
+                for waiting in inserted:  # before the commit: its outcome may be lost
+                    waiting.inserted_by = this_try
                 alerts = [w for w in refused if w.refused_in is None or w.refused_in not in alerted]
                 if alerts:
-                    this_try = _Try(inserted)
                     with Session(bind=conn) as session:
                         for waiting in alerts:
                             _alert(session, waiting.kept, limit)

@@ -294,10 +294,15 @@ def test_a_retry_waits_for_a_try_still_committing_then_neither_counts_nor_refuse
                 "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
                 "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
             )
-            while thread.is_alive() and not watch.scalar(waits):
+            deadline = time.monotonic() + 60  # a regression that never waits on this lock fails, not hangs
+            waiting_for_it = False
+            while thread.is_alive() and time.monotonic() < deadline:
+                waiting_for_it = bool(watch.scalar(waits))
                 watch.rollback()
+                if waiting_for_it:
+                    break
                 time.sleep(0.01)
-        assert thread.is_alive()  # it waits, not finished
+        assert thread.is_alive() and waiting_for_it  # it waits for the try's lock, not finished
         transaction.commit()
     finally:
         first_try.close()
@@ -356,10 +361,23 @@ def test_the_answer_clock_gives_each_answer_of_a_process_its_own_microsecond(mon
     monkeypatch.setattr(partner_keeper, "utcnow", lambda: now[0])
     tick = timedelta(microseconds=1)
     assert [clock(), clock(), clock()] == [T0, T0 + tick, T0 + 2 * tick]
-    now[0] = T0 - timedelta(seconds=1)  # stepped back
+    now[0] = T0 - timedelta(milliseconds=500)  # stepped back, by less than STEP_BACK
     assert clock() == T0 + 3 * tick
     now[0] = T0 + timedelta(seconds=1)
     assert clock() == T0 + timedelta(seconds=1)
+
+
+def test_the_answer_clock_follows_a_clock_corrected_back_by_more_than_a_step(monkeypatch):
+    """One reading far ahead (a clock stepped forward by a year, then corrected) must not pin every later answer to
+    that moment: the signed timestamps and the oracle guard's hour would stop following time. Past ``STEP_BACK``
+    the clock is believed again."""
+    clock = _AnswerClock()
+    now = [T0 + timedelta(days=365)]
+    monkeypatch.setattr(partner_keeper, "utcnow", lambda: now[0])
+    assert clock() == T0 + timedelta(days=365)
+    now[0] = T0
+    assert clock() == T0
+    assert clock() == T0 + timedelta(microseconds=1)  # and kept apart again from there
 
 
 def test_two_requests_with_one_uuid_answered_in_one_microsecond_are_both_kept(
@@ -526,3 +544,41 @@ def test_0029_builds_again_after_an_interrupted_run_left_an_invalid_index(empty_
             assert conn.scalar(select(func.count()).select_from(PartnerVerification)) == 6
     finally:
         engine.dispose()
+
+
+def test_a_refusal_of_a_rolled_back_try_counts_on_the_alert_after_the_answers_are_written_one_by_one(runtime, make_org):
+    """A try refuses two answers (alert counted) and is lost at its commit, in fact rolled back; the retry is lost
+    too, so the answers are written one at a time, the try's other answers first. Those rows are then stored by the
+    later writes, not by the lost try: they must not be taken as proof that the lost try committed, or its
+    refusals would never count on the alert. (Found by review.)"""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(4)]
+    state = {"alerts": 0, "lost": 0}
+
+    def picks(sql: str) -> bool:
+        if state["lost"] == 0:
+            if sql.startswith("INSERT INTO alert"):
+                state["alerts"] += 1
+                if state["alerts"] == 2:  # the first try lost at its second alert's insert: rolled back
+                    state["lost"] = 1
+                    return True
+            return False
+        if state["lost"] == 1 and not sql.startswith("BEGIN"):  # the retry lost at its first statement
+            state["lost"] = 2
+            return True
+        return False
+
+    loop = asyncio.new_event_loop()
+    try:
+        waiting = _waiting(group, loop, tried=True)
+        with connections_lost(keeper._engine, 2, picks) as lost:
+            outcomes = settle(keeper, waiting, loop)
+        assert len(lost) == 2
+    finally:
+        loop.close()
+    assert outcomes[:2] == [None, None]
+    assert [type(o).__name__ for o in outcomes[2:]] == ["RateLimited"] * 2
+    assert stored(runtime, group) == keys(group[:2])
+    assert oracle_alerts(runtime) == [2]  # two refusals, and nothing of the first try committed
