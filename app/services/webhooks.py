@@ -534,7 +534,7 @@ def deliver_due(
     defaults to ``http_post``, refusing private addresses unless ``allow_private``."""
     post = post or partial(http_post, allow_private=allow_private)
     now = now or utcnow()
-    with sessions() as session:
+    with sessions.begin() as session:  # ended by COMMIT: see "Periodic reads" in app/db/engine.py
         due = list(session.scalars(_due(now, limit)))
     outcomes: Counter[str] = Counter()
     for delivery_id in due:

@@ -202,7 +202,7 @@ def reap(sessions: sessionmaker[Session], now: datetime, *, heartbeats: bool, me
     """Mark the running jobs nobody works any more; their ids. Read first, then claim and re-check in a writing
     transaction, so a quiet service never takes SQLite's write lock for this."""
     me = me or current_worker()
-    with sessions() as session:
+    with sessions.begin() as session:  # ended by COMMIT: see "Periodic reads" in app/db/engine.py
         rows = session.execute(
             select(EpcisCapture.id, EpcisCapture.worker, EpcisCapture.heartbeat_at, EpcisCapture.created_at).where(
                 EpcisCapture.running.is_(True)

@@ -165,7 +165,7 @@ def unsubscribe(session: Session, principal: Principal, name: str, subscription_
 def run_due(sessions: sessionmaker[Session], *, base_url: str, now: datetime | None = None, limit: int = 100) -> int:
     """Run every subscription that is due, one transaction each; returns the deliveries queued."""
     now = now or utcnow()
-    with sessions() as session:
+    with sessions.begin() as session:  # ended by COMMIT: see "Periodic reads" in app/db/engine.py
         due = list(
             session.scalars(
                 select(EpcisSubscription.id)
