@@ -24,7 +24,7 @@ def _b64(values: Sequence[bytes | None]) -> list[str | None]:
 def get_checkpoint(runtime: RuntimeDep) -> dict[str, object]:
     """The newest signed checkpoint; a new one is signed on demand if the log has grown since."""
     runtime.sign_checkpoint()  # its own writing transaction: signs and keeps one if the log grew
-    with runtime.sessions() as session:
+    with runtime.sessions.begin() as session:  # ended by COMMIT: see "Periodic reads" in app/db/engine.py
         return log.checkpoint_views(session, [log.latest_checkpoint(session)])[0]
 
 

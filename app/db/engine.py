@@ -139,8 +139,9 @@ def _integrate_log(session: Session, transaction: Any) -> None:
 
 WRITE_OPTIONS = {"sqlite_immediate": True}
 
-# Periodic reads (the webhook round, the EPCIS subscriptions' round, the capture jobs' reaper) end their transaction
-# with COMMIT (``sessions.begin()``), not by closing the session, which rolls back: on PostgreSQL psycopg forgets
-# every statement a connection has prepared at each ROLLBACK (it sends DEALLOCATE ALL), so a read each second on a
-# pooled connection kept the busy statements (a single event's write batch) from staying prepared, planned again
-# at every event (docs/benchmarks.md, ninth session). A request's session commits too (app/api/deps.get_session).
+# Periodic reads (the webhook round, the EPCIS subscriptions' round, the capture jobs' reaper, the checkpoint a
+# monitor polls, the witnesses' proofs) end their transaction with COMMIT (``sessions.begin()``), not by closing the
+# session, which rolls back: on PostgreSQL psycopg forgets every statement a connection has prepared at each
+# ROLLBACK (it sends DEALLOCATE ALL), so a read each second on a pooled connection kept the busy statements (a
+# single event's write batch) from staying prepared, planned again at every event (docs/benchmarks.md, ninth
+# session). A request's session commits too (app/api/deps.get_session).

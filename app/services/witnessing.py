@@ -134,7 +134,7 @@ class Witnessing:
             try:
                 proof: list[bytes] = []
                 if 0 < old < size:
-                    with self.sessions() as session:
+                    with self.sessions.begin() as session:  # ended by COMMIT: "Periodic reads", app/db/engine.py
                         proof = consistency_proof(session.connection(), old, size)
                 code, content_type, text = _post(
                     f"{endpoint.url}/add-checkpoint", submission_body(old, proof, note), self.timeout

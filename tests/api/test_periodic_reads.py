@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 
+from app.api.routes_log import get_checkpoint
 from app.db.engine import make_engine
 from app.services import webhooks
 from app.services.clock import utcnow
@@ -49,3 +51,20 @@ def test_a_periodic_read_keeps_the_connections_prepared_statements(runtime: Runt
 
 def _prepared(conn: Any) -> int:
     return int(conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar())
+
+
+def test_the_checkpoint_read_ends_in_commit_not_rollback(runtime: Runtime):
+    """``GET /v1/log/checkpoint``, which monitors poll, reads in a transaction ended by COMMIT (on both databases:
+    on PostgreSQL a ROLLBACK would make psycopg forget the connection's prepared statements)."""
+    ended: list[str] = []
+    listeners = {"commit": lambda conn: ended.append("commit"), "rollback": lambda conn: ended.append("rollback")}
+    for name, listener in listeners.items():
+        event.listen(runtime.engine, name, listener)
+    try:
+        first = get_checkpoint(runtime)
+        second = get_checkpoint(runtime)  # nothing new to sign: the read alone
+    finally:
+        for name, listener in listeners.items():
+            event.remove(runtime.engine, name, listener)
+    assert first == second and "tree_size" in first
+    assert "rollback" not in ended and "commit" in ended, ended
