@@ -146,8 +146,8 @@ class _Waiting:
 
 @dataclass(eq=False, slots=True)
 class _Try:
-    """One transaction of the threads that refused answers (and counted their alert): the answers it inserted tell
-    whether it committed, if its outcome was not known."""
+    """One transaction of the threads: the answers it inserted (each marks it as its ``inserted_by``) tell whether
+    it committed, if its outcome was not known, and so whether the alert it counted for its refusals stands."""
 
     inserted: list[_Waiting]
 
