@@ -49,6 +49,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,35 @@ class KeptClient:
 
 
 API = bc.api
+
+
+@dataclass
+class Shipments:
+    """A manufacturer's lot of issued codes and a distributor to ship them to: ``ship`` posts one ``ship`` event of
+    the next code (a till, a scanner gun), from any client thread, and fails unless it was accepted and logged."""
+
+    key: str
+    to: str
+    codes: Iterator[str]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def prepare(cls, base: str, env: dict[str, str], workdir: Path, units: int, lot: str) -> Shipments:
+        maker = bc.create_manufacturer(env, workdir)
+        dist = create_org(env, workdir, "Bench Distribution", "distributor", "drug_wholesale")
+        key = maker["api_key"]
+        gtin = bc.gtin_with_check("0950600013435")
+        bc.api_ok(
+            base, "POST", "/v1/products", {"gtin": gtin, "name": "Bench Paracetamol", "category": "drug_otc"}, key
+        )
+        return cls(key, dist["id"], iter(issue_all(base, key, bc.create_batch(base, key, gtin, lot), units)))
+
+    def ship(self, api: Any, base: str) -> None:
+        with self.lock:
+            code = next(self.codes)
+        status, body = api(base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": self.to}, self.key)
+        if status != 201 or body["results"][0]["status"] != "accepted" or body["results"][0]["log_index"] is None:
+            raise RuntimeError(f"ship ({base}) -> {status}: {str(body)[:300]}")
 
 
 def drive(clients: int, seconds: float, one: Any) -> dict[str, Any]:
@@ -243,30 +274,19 @@ def run_db(
         bc.run_passport(["init"], env, workdir)
         server.start()
         base = server.base
-        maker = bc.create_manufacturer(env, workdir)
-        dist = create_org(env, workdir, "Bench Distribution", "distributor", "drug_wholesale")
-        mkey = maker["api_key"]
-        gtin = bc.gtin_with_check("0950600013435")
-        bc.api_ok(
-            base, "POST", "/v1/products", {"gtin": gtin, "name": "Bench Paracetamol", "category": "drug_otc"}, mkey
-        )
         print(f"[{db}] issuing {units:,} units ...", flush=True)
-        codes = iter(issue_all(base, mkey, bc.create_batch(base, mkey, gtin, "SINGLE"), units))
-        lock = threading.Lock()
+        shipments = Shipments.prepare(base, env, workdir, units, "SINGLE")
+        mkey = shipments.key
 
         def ship_one() -> None:
-            with lock:
-                code = next(codes)
-            status, body = API(base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": dist["id"]}, mkey)
-            if status != 201 or body["results"][0]["status"] != "accepted" or body["results"][0]["log_index"] is None:
-                raise RuntimeError(f"ship -> {status}: {str(body)[:300]}")
+            shipments.ship(API, base)
 
         for _ in range(20):  # warm-up
             ship_one()
         rows: dict[str, dict[str, Any]] = {}
         ab: dict[str, Any] = {}
         if against is not None:
-            ab = run_against(db, against, env, workdir, server, bursts, pg_name, codes, lock, dist["id"], mkey)
+            ab = run_against(db, against, env, workdir, server, bursts, pg_name, shipments)
         for clients in (1, CLIENTS):
             bc.wait_for_quiet(5)
             with Profile(profile, server.pid, f"{db}-events-{clients}"):
@@ -373,10 +393,7 @@ def run_against(
     server: bc.Server,
     bursts: int,
     pg_name: str | None,
-    codes: Any,
-    lock: threading.Lock,
-    to: str,
-    key: str,
+    shipments: Shipments,
 ) -> dict[str, Any]:
     """``--against DIR``: a second Passport server from another source tree on the same database, and the event and
     the floor request measured on both, interleaved (``interleaved``); CPU per request of each, B / A."""
@@ -392,14 +409,10 @@ def run_against(
         pids = {"A": server.pid, "B": other.pid}
 
         def ship(name: str) -> None:
-            with lock:
-                code = next(codes)
-            status, body = API(bases[name], "POST", "/v1/events", {"action": "ship", "codes": [code], "to": to}, key)
-            if status != 201 or body["results"][0]["status"] != "accepted":
-                raise RuntimeError(f"ship ({name}) -> {status}: {str(body)[:300]}")
+            shipments.ship(API, bases[name])
 
         def refuse(name: str) -> None:
-            status, _ = API(bases[name], "POST", "/v1/events", {"action": ""}, key)
+            status, _ = API(bases[name], "POST", "/v1/events", {"action": ""}, shipments.key)
             if status not in (400, 422):
                 raise RuntimeError(f"floor request ({name}) -> {status}")
 

@@ -32,8 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import bench_common as bc
-from bench_custody import create_org, issue_all
-from bench_single_events import KeptClient
+from bench_single_events import KeptClient, Shipments
 
 PG_NAME = "bench_profile_event"
 
@@ -144,23 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             bc.run_passport(["init"], env, workdir)
             server.start()
             base = server.base
-            maker = bc.create_manufacturer(env, workdir)
-            dist = create_org(env, workdir, "Bench Distribution", "distributor", "drug_wholesale")
-            key = maker["api_key"]
-            gtin = bc.gtin_with_check("0950600013435")
-            product = {"gtin": gtin, "name": "Bench Paracetamol", "category": "drug_otc"}
-            bc.api_ok(base, "POST", "/v1/products", product, key)
-            codes = iter(issue_all(base, key, bc.create_batch(base, key, gtin, "PROFILE"), units))
-            lock = threading.Lock()
+            shipments = Shipments.prepare(base, env, workdir, units, "PROFILE")
 
             def ship_one() -> None:
-                with lock:
-                    code = next(codes)
-                status, body = api(
-                    base, "POST", "/v1/events", {"action": "ship", "codes": [code], "to": dist["id"]}, key
-                )
-                if status != 201 or body["results"][0]["status"] != "accepted":
-                    raise RuntimeError(f"ship -> {status}: {str(body)[:300]}")
+                shipments.ship(api, base)
 
             for _ in range(150):  # warm-up: connections, plans, caches
                 ship_one()
