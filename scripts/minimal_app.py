@@ -29,6 +29,7 @@ from sqlalchemy import Integer, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 DATABASE_URL = os.environ.get("MINIMAL_DATABASE_URL", "sqlite:///./passport.db")
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000")  # as Passport's connections
 
 
 def _connect(url: str) -> Callable[[str, str], Any]:
@@ -49,9 +50,8 @@ def _inserter(url: str) -> Callable[[int], Any]:
     """One INSERT per call, committed on its own, with the pragmas Passport's SQLite connections use."""
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.split("///", 1)[1], check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
+        for pragma in SQLITE_PRAGMAS:
+            conn.execute(f"PRAGMA {pragma}")
         conn.execute("CREATE TABLE IF NOT EXISTS minimal_row (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
         return lambda n: conn.execute("INSERT INTO minimal_row (n) VALUES (?)", (n,))
     import psycopg
@@ -87,7 +87,7 @@ def _orm_engine(url: str) -> Any:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            for pragma in SQLITE_PRAGMAS:
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
     else:
