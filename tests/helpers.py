@@ -8,9 +8,11 @@ checks it); fixtures shared by several modules live in the conftest.py files.
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,8 @@ from app.db.models import (
     Unit,
 )
 from app.domain.identifiers import check_digit
+from app.services.clock import utcnow
+from app.services.partner_keeper import KeptAnswer
 
 MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 BASE_URL = "https://passport.test"
@@ -330,3 +334,22 @@ def seed_lots(
             text("INSERT INTO issuance (id, batch_id, count, created_at) VALUES (:n, :n, :c, :t)"),
             {"n": n, "c": issued, "t": at},
         )
+
+
+def partner_answer(requester_id: str, *, held: bool = True, gtin: str = GTIN) -> KeptAnswer:
+    """A kept partner verification answer (what AnswerKeeper stores), held unless ``held=False``, with a correlation UUID of its own."""
+    correlation = str(uuid.uuid4())
+    return KeptAnswer(
+        requester_id=requester_id,
+        manufacturer_id=None,
+        gtin=gtin,
+        serial="S1",
+        unit_id=None,
+        context="statusCheck",
+        correlation_uuid=correlation,
+        verified=False,
+        held=held,
+        request={"path": "/01/x", "query": "", "error": None},
+        answer=json.dumps({"verified": False, "correlationUUID": correlation, "名": "对乙酰氨基酚"}),
+        requested_at=utcnow(),
+    )

@@ -38,25 +38,7 @@ from app.services.clock import utcnow
 from app.services.partner_keeper import AnswerKeeper, KeptAnswer, _AnswerClock, _row_of, _Waiting
 from app.services.runtime import Runtime
 from tests.helpers import BASE_URL, seed_lots
-
-
-def answer(requester_id: str, *, held: bool = True, correlation: str | None = None, **changes: Any) -> KeptAnswer:
-    correlation = correlation or str(uuid.uuid4())
-    kept = KeptAnswer(
-        requester_id=requester_id,
-        manufacturer_id=None,
-        gtin="09506000134352",
-        serial="S1",
-        unit_id=None,
-        context="statusCheck",
-        correlation_uuid=correlation,
-        verified=False,
-        held=held,
-        request={"path": "/01/x", "query": "", "error": None},
-        answer=json.dumps({"verified": False, "correlationUUID": correlation}),
-        requested_at=utcnow(),
-    )
-    return replace(kept, **changes)
+from tests.helpers import partner_answer as answer
 
 
 def stored(runtime: Runtime, answers: list[KeptAnswer]) -> list[tuple[str, str]]:
@@ -410,6 +392,44 @@ def test_two_requests_with_one_uuid_answered_in_one_microsecond_are_both_kept(
     assert [b["context"] for b in bodies] == ["statusCheck", "dscsaSaleableReturn"]
 
 
+def test_a_refusal_of_a_rolled_back_try_counts_on_the_alert_after_the_answers_are_written_one_by_one(runtime, make_org):
+    """A try refuses two answers (alert counted) and is lost at its commit, in fact rolled back; the retry is lost
+    too, so the answers are written one at a time, the try's other answers first. Those rows are then stored by the
+    later writes, not by the lost try: they must not be taken as proof that the lost try committed, or its
+    refusals would never count on the alert. (Found by review.)"""
+    org = make_org("distributor", "drug_wholesale")
+    keeper = runtime.partner_desk.keeper
+    keeper.unheld_per_hour = 2
+    group = [answer(org.id, held=False) for _ in range(4)]
+    state = {"alerts": 0, "lost": 0}
+
+    def picks(sql: str) -> bool:
+        if state["lost"] == 0:
+            if sql.startswith("INSERT INTO alert"):
+                state["alerts"] += 1
+                if state["alerts"] == 2:  # the first try lost at its second alert's insert: rolled back
+                    state["lost"] = 1
+                    return True
+            return False
+        if state["lost"] == 1 and not sql.startswith("BEGIN"):  # the retry lost at its first statement
+            state["lost"] = 2
+            return True
+        return False
+
+    loop = asyncio.new_event_loop()
+    try:
+        waiting = _waiting(group, loop, tried=True)
+        with connections_lost(keeper._engine, 2, picks) as lost:
+            outcomes = settle(keeper, waiting, loop)
+        assert len(lost) == 2
+    finally:
+        loop.close()
+    assert outcomes[:2] == [None, None]
+    assert [type(o).__name__ for o in outcomes[2:]] == ["RateLimited"] * 2
+    assert stored(runtime, group) == keys(group[:2])
+    assert oracle_alerts(runtime) == [2]  # two refusals, and nothing of the first try committed
+
+
 # The migration: copies stored before it are removed (the first kept), and the downgrade drops the index.
 
 T0 = datetime(2026, 12, 5, 9, 30, 0, 123456, tzinfo=UTC)
@@ -479,8 +499,8 @@ def _unique_index(url: str) -> list[str] | None:
     return None if found is None else [*found["column_names"], "unique" if found["unique"] else "not unique"]
 
 
-def test_0029_removes_the_copies_keeping_the_first_and_downgrades(empty_database_url):
-    url = empty_database_url
+def _at_0028_with_copies(url: str) -> None:
+    """A database at 0028 with the organisations and lot the answers name, and ``_rows_at_0028`` stored."""
     command.upgrade(alembic_config(url), "0028")
     engine = make_engine(url)
     try:
@@ -489,6 +509,11 @@ def test_0029_removes_the_copies_keeping_the_first_and_downgrades(empty_database
     finally:
         engine.dispose()
     _insert(url, _rows_at_0028())
+
+
+def test_0029_removes_the_copies_keeping_the_first_and_downgrades(empty_database_url):
+    url = empty_database_url
+    _at_0028_with_copies(url)
     before = _answer_rows(url)
     assert len(before) == 9
     command.upgrade(alembic_config(url), "0029")
@@ -517,12 +542,9 @@ def test_0029_removes_the_copies_keeping_the_first_and_downgrades(empty_database
 def test_0029_builds_again_after_an_interrupted_run_left_an_invalid_index(empty_database_url):
     """A build CONCURRENTLY that failed leaves an invalid index behind; the migration drops it and builds anew."""
     url = empty_database_url
-    command.upgrade(alembic_config(url), "0028")
+    _at_0028_with_copies(url)
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
-            seed_lots(conn, T0, issued=1, orgs=(("d1", "distributor"), ("r1", "retailer")))
-        _insert(url, _rows_at_0028())
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             with pytest.raises(IntegrityError):  # the copies are still there: the build fails, the index invalid
                 conn.execute(
@@ -544,41 +566,3 @@ def test_0029_builds_again_after_an_interrupted_run_left_an_invalid_index(empty_
             assert conn.scalar(select(func.count()).select_from(PartnerVerification)) == 6
     finally:
         engine.dispose()
-
-
-def test_a_refusal_of_a_rolled_back_try_counts_on_the_alert_after_the_answers_are_written_one_by_one(runtime, make_org):
-    """A try refuses two answers (alert counted) and is lost at its commit, in fact rolled back; the retry is lost
-    too, so the answers are written one at a time, the try's other answers first. Those rows are then stored by the
-    later writes, not by the lost try: they must not be taken as proof that the lost try committed, or its
-    refusals would never count on the alert. (Found by review.)"""
-    org = make_org("distributor", "drug_wholesale")
-    keeper = runtime.partner_desk.keeper
-    keeper.unheld_per_hour = 2
-    group = [answer(org.id, held=False) for _ in range(4)]
-    state = {"alerts": 0, "lost": 0}
-
-    def picks(sql: str) -> bool:
-        if state["lost"] == 0:
-            if sql.startswith("INSERT INTO alert"):
-                state["alerts"] += 1
-                if state["alerts"] == 2:  # the first try lost at its second alert's insert: rolled back
-                    state["lost"] = 1
-                    return True
-            return False
-        if state["lost"] == 1 and not sql.startswith("BEGIN"):  # the retry lost at its first statement
-            state["lost"] = 2
-            return True
-        return False
-
-    loop = asyncio.new_event_loop()
-    try:
-        waiting = _waiting(group, loop, tried=True)
-        with connections_lost(keeper._engine, 2, picks) as lost:
-            outcomes = settle(keeper, waiting, loop)
-        assert len(lost) == 2
-    finally:
-        loop.close()
-    assert outcomes[:2] == [None, None]
-    assert [type(o).__name__ for o in outcomes[2:]] == ["RateLimited"] * 2
-    assert stored(runtime, group) == keys(group[:2])
-    assert oracle_alerts(runtime) == [2]  # two refusals, and nothing of the first try committed

@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
@@ -29,24 +28,7 @@ from app.services.clock import utcnow
 from app.services.partner_keeper import AnswerKeeper, KeepFailed, KeptAnswer
 from app.services.runtime import Runtime
 from tests.helpers import BASE_URL, race, serving, settings_for
-
-
-def answer(requester_id: str, *, held: bool = True, gtin: str = "09506000134352") -> KeptAnswer:
-    correlation = str(uuid.uuid4())
-    return KeptAnswer(
-        requester_id=requester_id,
-        manufacturer_id=None,
-        gtin=gtin,
-        serial="S1",
-        unit_id=None,
-        context="statusCheck",
-        correlation_uuid=correlation,
-        verified=False,
-        held=held,
-        request={"path": "/01/x", "query": "", "error": None},
-        answer=json.dumps({"verified": False, "correlationUUID": correlation, "名": "对乙酰氨基酚"}),
-        requested_at=utcnow(),
-    )
+from tests.helpers import partner_answer as answer
 
 
 def kept_rows(runtime: Runtime, correlations: list[str] | None = None) -> list[PartnerVerification]:
